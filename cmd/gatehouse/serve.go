@@ -1,0 +1,284 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/big"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/gatehouse-id/gatehouse/consent"
+	"github.com/gatehouse-id/gatehouse/internal/config"
+	"github.com/gatehouse-id/gatehouse/internal/httpx"
+	"github.com/gatehouse-id/gatehouse/keys"
+	"github.com/gatehouse-id/gatehouse/provider"
+	"github.com/gatehouse-id/gatehouse/storage"
+	"github.com/gatehouse-id/gatehouse/storage/sqlstore"
+	"github.com/gatehouse-id/gatehouse/templates"
+)
+
+func newServe(g *globals) *cobra.Command {
+	var issuer, listen string
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "run the authorization server",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := g.loadConfig()
+			if err != nil {
+				return err
+			}
+			if issuer != "" {
+				cfg.Issuer = issuer
+			}
+			if listen != "" {
+				cfg.Listen = listen
+			}
+			return serve(cmd.Context(), cfg, cmd.OutOrStdout(), cmd.ErrOrStderr())
+		},
+	}
+	cmd.Flags().StringVar(&issuer, "issuer", "", "issuer URL (env GATEHOUSE_ISSUER; default http://localhost:8080)")
+	cmd.Flags().StringVar(&listen, "listen", "", "HOST:PORT to listen on (env GATEHOUSE_LISTEN; default 127.0.0.1:8080)")
+	return cmd
+}
+
+// demo credentials of `serve --dev`; printed at start, never used without --dev.
+const (
+	demoEmail        = "demo@example.com"
+	demoPassword     = "demo-password"
+	demoClientID     = "demo-client"
+	demoClientSecret = "demo-client-secret-for-local-development-only"
+	devCallbackPath  = "/dev/callback"
+)
+
+func newLogger(w io.Writer, level string) *slog.Logger {
+	var l slog.Level
+	_ = l.UnmarshalText([]byte(level))
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
+}
+
+// serve runs the server until ctx is cancelled.
+func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) error {
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("invalid configuration:\n%w", err)
+	}
+	log := newLogger(stderr, cfg.LogLevel)
+	st, err := openStore(ctx, cfg, cfg.AutoMigrate)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	cipher, err := keyCipher(ctx, cfg, st, log)
+	if err != nil {
+		return err
+	}
+	km, err := keys.NewManager(ctx, st, cipher, time.Now)
+	if err != nil {
+		return err
+	}
+	hmacSecret, err := km.Secret(ctx, "oauth2_hmac")
+	if err != nil {
+		return err
+	}
+	csrfKey, err := km.Secret(ctx, "csrf_hmac")
+	if err != nil {
+		return err
+	}
+	pages, err := templates.New(cfg.TemplatesDir)
+	if err != nil {
+		return err
+	}
+	cs, err := consent.New(consent.Options{
+		Store: st, Pages: pages, CSRFKey: csrfKey, Secure: cfg.HTTPS(),
+		SessionLifetime: cfg.Lifetimes.Session.Duration, ConsentLifetime: cfg.Lifetimes.Consent.Duration,
+		FlowLifetime: cfg.Lifetimes.LoginFlow.Duration, Log: log,
+	})
+	if err != nil {
+		return err
+	}
+	prov, err := provider.New(provider.Options{
+		Issuer: cfg.Issuer, Store: st, Keys: km, HMACSecret: hmacSecret, Interactor: cs, Pages: pages, Log: log,
+		Lifetimes: provider.Lifetimes{AccessToken: cfg.Lifetimes.AccessToken.Duration, RefreshToken: cfg.Lifetimes.RefreshToken.Duration,
+			IDToken: cfg.Lifetimes.IDToken.Duration, AuthorizeCode: cfg.Lifetimes.AuthorizeCode.Duration},
+	})
+	if err != nil {
+		return err
+	}
+
+	mux := http.NewServeMux()
+	prov.Register(mux)
+	cs.Register(mux)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		pctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := st.Ping(pctx); err != nil {
+			w.Header().Set("Retry-After", "5")
+			http.Error(w, "database unavailable", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = io.WriteString(w, "ok\n")
+	})
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		fmt.Fprintf(w, "gatehouse OpenID Provider\nissuer: %s\ndiscovery: %s%s\n", cfg.Issuer, cfg.Issuer, provider.PathDiscovery)
+	})
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if err := pages.Render(w, http.StatusNotFound, "error", httpx.Nonce(r.Context()), map[string]string{"Title": "Not found", "Message": "There is no page at this address."}); err != nil {
+			log.Error("render", "err", err)
+		}
+	})
+
+	var devURL string
+	if cfg.Dev {
+		if devURL, err = setupDev(ctx, cfg, st, mux, pages); err != nil {
+			return err
+		}
+	}
+
+	handler := httpx.Log(log, httpx.Secure(cfg.HTTPS(), httpx.MaxBytes(1<<20, mux)))
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: 30 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+	}
+	go gcLoop(ctx, st, log)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	log.Info("gatehouse started", "issuer", cfg.Issuer, "listen", ln.Addr().String(), "database", st.Dialect(), "version", version)
+	if cfg.Dev {
+		printDevBanner(stdout, cfg, devURL)
+	} else {
+		fmt.Fprintf(stdout, "gatehouse is listening on %s (issuer %s)\n", ln.Addr(), cfg.Issuer)
+	}
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	log.Info("shutting down")
+	return srv.Shutdown(sctx)
+}
+
+// keyCipher builds the key-encryption cipher from GATEHOUSE_SECRETS or, under
+// --dev only, from a secret generated once and kept in the database.
+func keyCipher(ctx context.Context, cfg config.Config, st storage.KeyStore, log *slog.Logger) (*keys.Cipher, error) {
+	if len(cfg.Secrets) > 0 {
+		secrets := make([][]byte, len(cfg.Secrets))
+		for i, s := range cfg.Secrets {
+			secrets[i] = []byte(s)
+		}
+		return keys.NewCipher(secrets)
+	}
+	if !cfg.Dev {
+		return nil, errors.New("secrets: set GATEHOUSE_SECRETS")
+	}
+	sec, err := st.PutSecretIfAbsent(ctx, storage.Secret{Name: "dev_key_encryption_secret", Value: []byte(httpx.RandomString(48)), CreatedAt: time.Now().UTC()})
+	if err != nil {
+		return nil, err
+	}
+	log.Warn("DEVELOPMENT MODE: the key-encryption secret is stored in the database next to the keys it protects; never use --dev in production")
+	return keys.NewCipher([][]byte{sec.Value})
+}
+
+// gcLoop collects expired rows every ten minutes, with jitter so replicas
+// spread out.
+func gcLoop(ctx context.Context, st *sqlstore.Store, log *slog.Logger) {
+	for {
+		j, _ := rand.Int(rand.Reader, big.NewInt(int64(2*time.Minute)))
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(10*time.Minute + time.Duration(j.Int64())):
+		}
+		n, err := st.GarbageCollect(ctx, time.Now())
+		if err != nil {
+			log.Warn("gc failed", "err", err)
+			continue
+		}
+		log.Info("gc", "removed", n)
+	}
+}
+
+// setupDev creates the demo user and client once and mounts the development
+// callback page; it returns a ready-to-open authorization URL.
+func setupDev(ctx context.Context, cfg config.Config, st *sqlstore.Store, mux *http.ServeMux, pages *templates.Renderer) (string, error) {
+	if _, err := st.GetUserByEmail(ctx, demoEmail); errors.Is(err, storage.ErrNotFound) {
+		hash, err := consent.HashPassword(demoPassword)
+		if err != nil {
+			return "", err
+		}
+		if _, err := createUser(ctx, st, demoEmail, "Demo User", hash); err != nil {
+			return "", err
+		}
+	} else if err != nil {
+		return "", err
+	}
+	redirect := cfg.Issuer + devCallbackPath
+	c, err := st.GetClient(ctx, demoClientID)
+	if errors.Is(err, storage.ErrNotFound) {
+		c, _, err = buildClient(clientSpec{ID: demoClientID, Name: "Demo App", Secret: demoClientSecret,
+			RedirectURIs: []string{redirect}, PostLogout: []string{cfg.Issuer + "/"}})
+		if err != nil {
+			return "", err
+		}
+		if err := st.CreateClient(ctx, c); err != nil {
+			return "", err
+		}
+	} else if err != nil {
+		return "", err
+	}
+	if len(c.RedirectURIs) == 0 || c.RedirectURIs[0] != redirect {
+		return "", fmt.Errorf("the demo client in this database redirects to %v, not %s (the issuer changed); delete gatehouse-dev.db or the demo-client", c.RedirectURIs, redirect)
+	}
+	verifier := httpx.RandomString(32)
+	sum := sha256.Sum256([]byte(verifier))
+	q := url.Values{
+		"client_id": {demoClientID}, "response_type": {"code"}, "scope": {"openid profile email offline_access"},
+		"redirect_uri": {redirect}, "state": {httpx.RandomString(12)}, "nonce": {httpx.RandomString(12)},
+		"code_challenge": {base64.RawURLEncoding.EncodeToString(sum[:])}, "code_challenge_method": {"S256"},
+	}
+	mux.HandleFunc("GET "+devCallbackPath, func(w http.ResponseWriter, r *http.Request) {
+		p := r.URL.Query()
+		data := map[string]string{"Error": p.Get("error"), "Description": p.Get("error_description")}
+		if p.Get("error") == "" {
+			data["Curl"] = fmt.Sprintf("curl -s -u %s:%s \\\n  -d grant_type=authorization_code \\\n  -d code=%s \\\n  -d redirect_uri=%s \\\n  -d code_verifier=%s \\\n  %s%s",
+				demoClientID, demoClientSecret, shellQuote(p.Get("code")), shellQuote(redirect), verifier, cfg.Issuer, provider.PathToken)
+		}
+		_ = pages.Render(w, http.StatusOK, "dev_callback", httpx.Nonce(r.Context()), data)
+	})
+	return cfg.Issuer + provider.PathAuthorize + "?" + q.Encode(), nil
+}
+
+func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+
+func printDevBanner(w io.Writer, cfg config.Config, authURL string) {
+	fmt.Fprintf(w, `
+gatehouse is running at %s  (DEVELOPMENT MODE: never use --dev in production)
+  database:     %s
+  discovery:    %s%s
+  demo user:    %s / %s
+  demo client:  %s / %s
+
+Open this URL in a browser, sign in as the demo user and approve:
+
+  %s
+
+`, cfg.Issuer, cfg.DatabaseURL, cfg.Issuer, provider.PathDiscovery, demoEmail, demoPassword, demoClientID, demoClientSecret, authURL)
+}

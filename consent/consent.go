@@ -1,0 +1,414 @@
+// Package consent owns everything a browser sees between "authorize" and the
+// redirect back: the server-side login flow (a state machine with CAS
+// updates), browser sessions, the password step, the consent page with
+// remembered decisions, and CSRF. It implements interaction.Interactor and
+// never imports fosite.
+package consent
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/gatehouse-id/gatehouse/internal/httpx"
+	"github.com/gatehouse-id/gatehouse/provider/interaction"
+	"github.com/gatehouse-id/gatehouse/storage"
+	"github.com/gatehouse-id/gatehouse/templates"
+)
+
+// Paths of the pages this package serves.
+const (
+	PathLogin   = "/login"
+	PathConsent = "/consent"
+)
+
+// ResumePath is where a finished flow sends the browser (the provider's).
+const ResumePath = "/oauth2/auth/resume"
+
+// Store is what consent needs from storage.
+type Store interface {
+	storage.UserStore
+	storage.SessionStore
+	storage.FlowStore
+}
+
+// Options configure a Service.
+type Options struct {
+	Store Store
+	Pages *templates.Renderer
+	// CSRFKey keys the HMAC that binds CSRF tokens to a browser and a flow.
+	CSRFKey []byte
+	// Secure marks cookies Secure and uses the __Host- prefix (https issuer).
+	Secure          bool
+	SessionLifetime time.Duration
+	ConsentLifetime time.Duration
+	FlowLifetime    time.Duration
+	Log             *slog.Logger
+	Now             func() time.Time
+}
+
+// Service implements the login and consent steps.
+type Service struct {
+	o             Options
+	sessionCookie string
+	csrfCookie    string
+}
+
+var _ interaction.Interactor = (*Service)(nil)
+
+// New returns a Service.
+func New(o Options) (*Service, error) {
+	if len(o.CSRFKey) < 32 {
+		return nil, errors.New("consent: CSRF key must be at least 32 bytes")
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Log == nil {
+		o.Log = slog.Default()
+	}
+	s := &Service{o: o, sessionCookie: "gatehouse_session", csrfCookie: "gatehouse_csrf"}
+	if o.Secure {
+		s.sessionCookie, s.csrfCookie = "__Host-gatehouse_session", "__Host-gatehouse_csrf"
+	}
+	return s, nil
+}
+
+// Register mounts the login and consent pages.
+func (s *Service) Register(mux *http.ServeMux) {
+	mux.HandleFunc("GET "+PathLogin, s.loginPage)
+	mux.HandleFunc("POST "+PathLogin, s.loginSubmit)
+	mux.HandleFunc("GET "+PathConsent, s.consentPage)
+	mux.HandleFunc("POST "+PathConsent, s.consentSubmit)
+}
+
+// Flow states. A flow moves login → consent → granted → redeemed, or to
+// denied → redeemed; expiry is the row's expires_at.
+const (
+	StateLogin    = "login"
+	StateConsent  = "consent"
+	StateGranted  = "granted"
+	StateDenied   = "denied"
+	StateRedeemed = "redeemed"
+)
+
+// flowData is the flow's payload, stored server-side.
+type flowData struct {
+	Request       interaction.AuthorizeRequest `json:"request"`
+	Subject       string                       `json:"subject,omitempty"`
+	AuthTime      time.Time                    `json:"auth_time,omitempty"`
+	AMR           []string                     `json:"amr,omitempty"`
+	SID           string                       `json:"sid,omitempty"`
+	SessionHash   []byte                       `json:"session_hash,omitempty"`
+	GrantedScopes []string                     `json:"granted_scopes,omitempty"`
+	Denied        bool                         `json:"denied,omitempty"`
+}
+
+// transitions lists the legal moves of the state machine.
+var transitions = map[string][]string{
+	StateLogin:   {StateConsent, StateGranted},
+	StateConsent: {StateGranted, StateDenied},
+	StateGranted: {StateRedeemed},
+	StateDenied:  {StateRedeemed},
+}
+
+func legal(from, to string) bool {
+	for _, t := range transitions[from] {
+		if t == to {
+			return true
+		}
+	}
+	return false
+}
+
+var errWrongState = errors.New("flow is not in the expected state")
+
+// advance moves a flow from one of `from` to `to`, applying fn to its data,
+// as one compare-and-swap.
+func (s *Service) advance(ctx context.Context, id string, from []string, to string, fn func(*flowData) error) (flowData, error) {
+	var out flowData
+	_, err := s.o.Store.UpdateFlow(ctx, id, s.o.Now(), func(f storage.Flow) (storage.Flow, error) {
+		ok := false
+		for _, st := range from {
+			ok = ok || f.State == st
+		}
+		if !ok || !legal(f.State, to) {
+			return f, fmt.Errorf("%w: %s, want %v", errWrongState, f.State, from)
+		}
+		var d flowData
+		if err := json.Unmarshal(f.Data, &d); err != nil {
+			return f, fmt.Errorf("decode flow: %w", err)
+		}
+		if err := fn(&d); err != nil {
+			return f, err
+		}
+		b, err := json.Marshal(d)
+		if err != nil {
+			return f, err
+		}
+		f.State, f.Data = to, b
+		out = d
+		return f, nil
+	})
+	return out, err
+}
+
+func (s *Service) loadFlow(ctx context.Context, id string) (storage.Flow, flowData, error) {
+	if id == "" || len(id) > 128 {
+		return storage.Flow{}, flowData{}, storage.ErrNotFound
+	}
+	f, err := s.o.Store.GetFlow(ctx, id, s.o.Now())
+	if err != nil {
+		return f, flowData{}, err
+	}
+	var d flowData
+	if err := json.Unmarshal(f.Data, &d); err != nil {
+		return f, d, fmt.Errorf("decode flow: %w", err)
+	}
+	return f, d, nil
+}
+
+// hashID is how session ids are stored: SHA-256 of the cookie value.
+func hashID(v string) []byte {
+	h := sha256.Sum256([]byte(v))
+	return h[:]
+}
+
+// currentSession returns the browser's valid session, if any.
+func (s *Service) currentSession(ctx context.Context, r *http.Request) (storage.BrowserSession, bool, error) {
+	c, err := r.Cookie(s.sessionCookie)
+	if err != nil || c.Value == "" || len(c.Value) > 128 {
+		return storage.BrowserSession{}, false, nil
+	}
+	bs, err := s.o.Store.GetSession(ctx, hashID(c.Value), s.o.Now())
+	if errors.Is(err, storage.ErrNotFound) {
+		return bs, false, nil
+	}
+	if err != nil {
+		return bs, false, err
+	}
+	return bs, true, nil
+}
+
+// startSession creates a new session (a new id at every login: no fixation),
+// deletes the one the browser had, and sets the cookie.
+func (s *Service) startSession(ctx context.Context, w http.ResponseWriter, r *http.Request, subject string, amr []string, now time.Time) (storage.BrowserSession, error) {
+	if c, err := r.Cookie(s.sessionCookie); err == nil && c.Value != "" {
+		if err := s.o.Store.DeleteSession(ctx, hashID(c.Value)); err != nil {
+			return storage.BrowserSession{}, err
+		}
+	}
+	id := httpx.RandomString(32)
+	bs := storage.BrowserSession{
+		IDHash: hashID(id), SID: httpx.RandomString(16), Subject: subject,
+		AuthTime: now.Truncate(time.Second), AMR: amr, CreatedAt: now, ExpiresAt: now.Add(s.o.SessionLifetime),
+	}
+	if err := s.o.Store.CreateSession(ctx, bs); err != nil {
+		return bs, err
+	}
+	http.SetCookie(w, &http.Cookie{Name: s.sessionCookie, Value: id, Path: "/", HttpOnly: true, Secure: s.o.Secure,
+		SameSite: http.SameSiteLaxMode, MaxAge: int(s.o.SessionLifetime.Seconds())})
+	return bs, nil
+}
+
+// EndSession signs the browser out.
+func (s *Service) EndSession(ctx context.Context, w http.ResponseWriter, r *http.Request) (string, error) {
+	http.SetCookie(w, &http.Cookie{Name: s.sessionCookie, Value: "", Path: "/", HttpOnly: true, Secure: s.o.Secure, SameSite: http.SameSiteLaxMode, MaxAge: -1})
+	bs, ok, err := s.currentSession(ctx, r)
+	if err != nil || !ok {
+		return "", err
+	}
+	if err := s.o.Store.DeleteSession(ctx, bs.IDHash); err != nil {
+		return "", err
+	}
+	s.o.Log.Info("session ended", "sid", bs.SID)
+	return bs.Subject, nil
+}
+
+// csrfToken returns the browser's CSRF token for a flow, setting the CSRF
+// cookie when the browser has none.
+func (s *Service) csrfToken(w http.ResponseWriter, r *http.Request, flowID string) string {
+	v := ""
+	if c, err := r.Cookie(s.csrfCookie); err == nil && len(c.Value) >= 32 && len(c.Value) <= 128 {
+		v = c.Value
+	} else {
+		v = httpx.RandomString(32)
+		http.SetCookie(w, &http.Cookie{Name: s.csrfCookie, Value: v, Path: "/", HttpOnly: true, Secure: s.o.Secure, SameSite: http.SameSiteLaxMode})
+	}
+	return s.csrfFor(v, flowID)
+}
+
+func (s *Service) csrfFor(cookie, flowID string) string {
+	m := hmac.New(sha256.New, s.o.CSRFKey)
+	m.Write([]byte("csrf\x00" + cookie + "\x00" + flowID))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+// checkCSRF verifies the submitted token in constant time.
+func (s *Service) checkCSRF(r *http.Request, flowID string) bool {
+	c, err := r.Cookie(s.csrfCookie)
+	if err != nil || len(c.Value) < 32 {
+		return false
+	}
+	got := r.PostForm.Get("csrf_token")
+	return got != "" && hmac.Equal([]byte(got), []byte(s.csrfFor(c.Value, flowID)))
+}
+
+// policy turns the collected amr into acr and says whether it is enough.
+func policy(amr []string) (acr string) {
+	factors := 0
+	for _, m := range amr {
+		switch m {
+		case "pwd", "otp", "hwk", "swk", "fed":
+			factors++
+		}
+	}
+	if factors >= 2 {
+		return "urn:gatehouse:acr:2fa"
+	}
+	return "urn:gatehouse:acr:1fa"
+}
+
+func flowURL(path, id string) string { return path + "?" + url.Values{"flow": {id}}.Encode() }
+
+// needsLogin says whether the session is not good enough for the request.
+func (s *Service) needsLogin(ctx context.Context, req interaction.AuthorizeRequest, bs storage.BrowserSession, ok bool) (bool, error) {
+	if !ok || req.HasPrompt("login") || req.HasPrompt("select_account") || req.MaxAge == 0 {
+		return true, nil
+	}
+	if req.MaxAge > 0 && s.o.Now().Sub(bs.AuthTime) > time.Duration(req.MaxAge)*time.Second {
+		return true, nil
+	}
+	if req.HintSubject != "" && req.HintSubject != bs.Subject {
+		return true, nil
+	}
+	u, err := s.o.Store.GetUser(ctx, bs.Subject)
+	if errors.Is(err, storage.ErrNotFound) {
+		return true, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return u.Disabled, nil
+}
+
+// needsConsent says whether the user must see the consent page.
+func (s *Service) needsConsent(ctx context.Context, req interaction.AuthorizeRequest, subject string) (bool, error) {
+	if req.HasPrompt("consent") {
+		return true, nil
+	}
+	if req.FirstParty {
+		return false, nil
+	}
+	c, err := s.o.Store.GetConsent(ctx, subject, req.ClientID, s.o.Now())
+	if errors.Is(err, storage.ErrNotFound) {
+		return true, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	for _, want := range req.Scopes {
+		found := false
+		for _, have := range c.Scopes {
+			found = found || have == want
+		}
+		if !found {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// Decide grants at once when the session and remembered consent suffice,
+// fails for prompt=none when they do not, and otherwise starts a flow.
+func (s *Service) Decide(ctx context.Context, r *http.Request, req interaction.AuthorizeRequest) (interaction.Decision, error) {
+	bs, ok, err := s.currentSession(ctx, r)
+	if err != nil {
+		return interaction.Decision{}, err
+	}
+	login, err := s.needsLogin(ctx, req, bs, ok)
+	if err != nil {
+		return interaction.Decision{}, err
+	}
+	none := req.HasPrompt("none")
+	if login && none {
+		return interaction.Decision{}, interaction.ErrLoginRequired
+	}
+	consent := true
+	if !login {
+		if consent, err = s.needsConsent(ctx, req, bs.Subject); err != nil {
+			return interaction.Decision{}, err
+		}
+		if !consent {
+			return interaction.Decision{Grant: &interaction.Grant{
+				Subject: bs.Subject, AuthTime: bs.AuthTime, AMR: bs.AMR, ACR: policy(bs.AMR), SessionID: bs.SID,
+				GrantedScopes: req.Scopes, Form: req.Form, RequestedAt: req.RequestedAt,
+			}}, nil
+		}
+		if none {
+			return interaction.Decision{}, interaction.ErrConsentRequired
+		}
+	}
+	d := flowData{Request: req}
+	state := StateLogin
+	if !login {
+		state = StateConsent
+		d.Subject, d.AuthTime, d.AMR, d.SID, d.SessionHash = bs.Subject, bs.AuthTime, bs.AMR, bs.SID, bs.IDHash
+	}
+	b, err := json.Marshal(d)
+	if err != nil {
+		return interaction.Decision{}, err
+	}
+	now := s.o.Now().UTC()
+	f := storage.Flow{ID: httpx.RandomString(32), State: state, Data: b, CreatedAt: now, ExpiresAt: now.Add(s.o.FlowLifetime)}
+	if err := s.o.Store.CreateFlow(ctx, f); err != nil {
+		return interaction.Decision{}, err
+	}
+	if state == StateLogin {
+		return interaction.Decision{RedirectTo: flowURL(PathLogin, f.ID)}, nil
+	}
+	return interaction.Decision{RedirectTo: flowURL(PathConsent, f.ID)}, nil
+}
+
+// Redeem completes a granted or denied flow once, in the browser that
+// authenticated it.
+func (s *Service) Redeem(ctx context.Context, r *http.Request, flowID string) (interaction.Grant, error) {
+	if _, _, err := s.loadFlow(ctx, flowID); err != nil {
+		if errors.Is(err, storage.ErrNotFound) {
+			return interaction.Grant{}, interaction.ErrFlowInvalid
+		}
+		return interaction.Grant{}, err
+	}
+	bs, ok, err := s.currentSession(ctx, r)
+	if err != nil {
+		return interaction.Grant{}, err
+	}
+	d, err := s.advance(ctx, flowID, []string{StateGranted, StateDenied}, StateRedeemed, func(d *flowData) error {
+		if !ok || !hmac.Equal(bs.IDHash, d.SessionHash) {
+			return errWrongState
+		}
+		return nil
+	})
+	if err != nil {
+		if errors.Is(err, errWrongState) || errors.Is(err, storage.ErrConflict) || errors.Is(err, storage.ErrNotFound) {
+			return interaction.Grant{}, interaction.ErrFlowInvalid
+		}
+		return interaction.Grant{}, err
+	}
+	g := interaction.Grant{
+		Subject: d.Subject, AuthTime: d.AuthTime, AMR: d.AMR, ACR: policy(d.AMR), SessionID: d.SID,
+		GrantedScopes: d.GrantedScopes, Form: d.Request.Form, RequestedAt: d.Request.RequestedAt,
+	}
+	if d.Denied {
+		return g, interaction.ErrAccessDenied
+	}
+	return g, nil
+}

@@ -1,0 +1,270 @@
+package consent
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/gatehouse-id/gatehouse/internal/httpx"
+	"github.com/gatehouse-id/gatehouse/storage"
+)
+
+// maxFormBytes bounds every form body.
+const maxFormBytes = 64 << 10
+
+// scopeText describes scopes in plain words on the consent page.
+var scopeText = map[string]string{
+	"openid":         "Know who you are (your account identifier)",
+	"profile":        "See your name and profile details",
+	"email":          "See your email address",
+	"offline_access": "Keep access while you are not using it",
+}
+
+func describeScopes(scopes []string) []string {
+	out := make([]string, 0, len(scopes))
+	for _, s := range scopes {
+		if t, ok := scopeText[s]; ok {
+			out = append(out, t)
+		} else {
+			out = append(out, "Use the permission \u201c"+s+"\u201d")
+		}
+	}
+	return out
+}
+
+func (s *Service) render(w http.ResponseWriter, r *http.Request, status int, page string, data any) {
+	if err := s.o.Pages.Render(w, status, page, httpx.Nonce(r.Context()), data); err != nil {
+		s.o.Log.Error("render", "page", page, "err", err)
+	}
+}
+
+func (s *Service) errorPage(w http.ResponseWriter, r *http.Request, status int, title, msg string) {
+	s.render(w, r, status, "error", map[string]string{"Title": title, "Message": msg, "RequestID": w.Header().Get("X-Request-Id")})
+}
+
+// fail maps an error to a page once: expired flows, storage outages, and
+// everything else as a logged 500 without details.
+func (s *Service) fail(w http.ResponseWriter, r *http.Request, err error) {
+	switch {
+	case errors.Is(err, storage.ErrNotFound), errors.Is(err, errWrongState), errors.Is(err, storage.ErrConflict):
+		s.errorPage(w, r, http.StatusBadRequest, "This sign-in page has expired",
+			"Go back to the application and start again.")
+	case errors.Is(err, storage.ErrUnavailable):
+		w.Header().Set("Retry-After", "5")
+		s.errorPage(w, r, http.StatusServiceUnavailable, "Temporarily unavailable", "Please try again in a moment.")
+	default:
+		s.o.Log.Error("consent", "path", r.URL.Path, "request_id", httpx.RequestID(r.Context()), "err", err)
+		s.errorPage(w, r, http.StatusInternalServerError, "Something went wrong", "The server could not complete the request.")
+	}
+}
+
+// parseForm reads a bounded form body; a bad body is a 400.
+func (s *Service) parseForm(w http.ResponseWriter, r *http.Request) bool {
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	if err := r.ParseForm(); err != nil {
+		s.errorPage(w, r, http.StatusBadRequest, "Bad request", "The form could not be read.")
+		return false
+	}
+	return true
+}
+
+type loginView struct {
+	FlowID, CSRF, ClientName, Email, Error string
+}
+
+func (s *Service) loginPage(w http.ResponseWriter, r *http.Request) {
+	id := r.URL.Query().Get("flow")
+	f, d, err := s.loadFlow(r.Context(), id)
+	if err == nil && f.State != StateLogin {
+		err = errWrongState
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.render(w, r, http.StatusOK, "login", loginView{FlowID: id, CSRF: s.csrfToken(w, r, id), ClientName: d.Request.ClientName, Email: d.Request.LoginHint})
+}
+
+// errBadCredentials is the one message for every failed password login.
+const errBadCredentials = "Incorrect email or password."
+
+func (s *Service) loginSubmit(w http.ResponseWriter, r *http.Request) {
+	if !s.parseForm(w, r) {
+		return
+	}
+	ctx := r.Context()
+	id := r.PostForm.Get("flow")
+	if !s.checkCSRF(r, id) {
+		s.errorPage(w, r, http.StatusForbidden, "Your session has expired", "The form was not submitted from this site or is too old. Go back and try again.")
+		return
+	}
+	f, d, err := s.loadFlow(ctx, id)
+	if err == nil && f.State != StateLogin {
+		err = errWrongState
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	email, password := strings.TrimSpace(r.PostForm.Get("email")), r.PostForm.Get("password")
+	user, err := s.authenticatePassword(ctx, email, password)
+	if err != nil {
+		if errors.Is(err, errInvalidLogin) {
+			s.o.Log.Info("login failed", "request_id", httpx.RequestID(ctx), "flow", id)
+			s.render(w, r, http.StatusOK, "login", loginView{FlowID: id, CSRF: s.csrfToken(w, r, id), ClientName: d.Request.ClientName, Email: email, Error: errBadCredentials})
+			return
+		}
+		s.fail(w, r, err)
+		return
+	}
+	now := s.o.Now().UTC()
+	amr := []string{"pwd"}
+	next := StateConsent
+	consent, err := s.needsConsent(ctx, d.Request, user.Subject)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if !consent {
+		next = StateGranted
+	}
+	bs, err := s.startSession(ctx, w, r, user.Subject, amr, now)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	_, err = s.advance(ctx, id, []string{StateLogin}, next, func(d *flowData) error {
+		d.Subject, d.AuthTime, d.AMR, d.SID, d.SessionHash = user.Subject, bs.AuthTime, amr, bs.SID, bs.IDHash
+		if next == StateGranted {
+			d.GrantedScopes = d.Request.Scopes
+		}
+		return nil
+	})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.o.Log.Info("login", "request_id", httpx.RequestID(ctx), "subject", user.Subject, "sid", bs.SID, "amr", amr)
+	if next == StateGranted {
+		http.Redirect(w, r, flowURL(ResumePath, id), http.StatusSeeOther)
+		return
+	}
+	http.Redirect(w, r, flowURL(PathConsent, id), http.StatusSeeOther)
+}
+
+var errInvalidLogin = errors.New("invalid email or password")
+
+// authenticatePassword checks credentials with the same cost whether or not
+// the account exists, and upgrades outdated hashes.
+func (s *Service) authenticatePassword(ctx context.Context, email, password string) (storage.User, error) {
+	if email == "" || password == "" {
+		_, _ = VerifyPassword(dummyHash, password)
+		return storage.User{}, errInvalidLogin
+	}
+	user, err := s.o.Store.GetUserByEmail(ctx, email)
+	if errors.Is(err, storage.ErrNotFound) {
+		_, _ = VerifyPassword(dummyHash, password)
+		return user, errInvalidLogin
+	}
+	if err != nil {
+		return user, err
+	}
+	rehash, err := VerifyPassword(user.PasswordHash, password)
+	if err != nil || user.Disabled {
+		if err != nil && !errors.Is(err, ErrPasswordMismatch) {
+			s.o.Log.Warn("password hash unusable", "subject", user.Subject, "err", err)
+		}
+		return user, errInvalidLogin
+	}
+	if rehash {
+		if h, err := HashPassword(password); err == nil {
+			_, err = s.o.Store.UpdateUser(ctx, user.Subject, func(u storage.User) (storage.User, error) {
+				u.PasswordHash, u.UpdatedAt = h, s.o.Now().UTC()
+				return u, nil
+			})
+			if err != nil {
+				s.o.Log.Warn("password rehash failed", "subject", user.Subject, "err", err)
+			}
+		}
+	}
+	return user, nil
+}
+
+type consentView struct {
+	FlowID, CSRF, ClientName, Email string
+	Scopes                          []string
+}
+
+// consentFlow loads a flow in the consent state that belongs to this browser.
+func (s *Service) consentFlow(ctx context.Context, r *http.Request, id string) (flowData, storage.User, error) {
+	f, d, err := s.loadFlow(ctx, id)
+	if err != nil {
+		return d, storage.User{}, err
+	}
+	if f.State != StateConsent {
+		return d, storage.User{}, errWrongState
+	}
+	bs, ok, err := s.currentSession(ctx, r)
+	if err != nil {
+		return d, storage.User{}, err
+	}
+	if !ok || string(bs.IDHash) != string(d.SessionHash) {
+		return d, storage.User{}, errWrongState
+	}
+	u, err := s.o.Store.GetUser(ctx, d.Subject)
+	return d, u, err
+}
+
+func (s *Service) consentPage(w http.ResponseWriter, r *http.Request) {
+	id := r.URL.Query().Get("flow")
+	d, u, err := s.consentFlow(r.Context(), r, id)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.render(w, r, http.StatusOK, "consent", consentView{FlowID: id, CSRF: s.csrfToken(w, r, id), ClientName: d.Request.ClientName,
+		Email: u.Email, Scopes: describeScopes(d.Request.Scopes)})
+}
+
+func (s *Service) consentSubmit(w http.ResponseWriter, r *http.Request) {
+	if !s.parseForm(w, r) {
+		return
+	}
+	ctx := r.Context()
+	id := r.PostForm.Get("flow")
+	if !s.checkCSRF(r, id) {
+		s.errorPage(w, r, http.StatusForbidden, "Your session has expired", "The form was not submitted from this site or is too old. Go back and try again.")
+		return
+	}
+	d, _, err := s.consentFlow(ctx, r, id)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	allow := r.PostForm.Get("action") == "allow"
+	next := StateDenied
+	if allow {
+		next = StateGranted
+		if r.PostForm.Get("remember") == "yes" {
+			now := s.o.Now().UTC()
+			if err := s.o.Store.PutConsent(ctx, storage.Consent{Subject: d.Subject, ClientID: d.Request.ClientID, Scopes: d.Request.Scopes,
+				CreatedAt: now, ExpiresAt: now.Add(s.o.ConsentLifetime)}); err != nil {
+				s.fail(w, r, err)
+				return
+			}
+		}
+	}
+	if _, err := s.advance(ctx, id, []string{StateConsent}, next, func(d *flowData) error {
+		if allow {
+			d.GrantedScopes = append([]string{}, d.Request.Scopes...)
+		} else {
+			d.Denied = true
+		}
+		return nil
+	}); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	http.Redirect(w, r, flowURL(ResumePath, id), http.StatusSeeOther)
+}

@@ -1,0 +1,231 @@
+// Package config loads gatehouse's configuration: one YAML file, every field
+// overridable by a GATEHOUSE_* environment variable and by flags, validated at
+// start-up with messages that name the field and the fix.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is the whole configuration.
+type Config struct {
+	// Issuer is the OpenID issuer URL, byte-identical in discovery and tokens.
+	Issuer string `yaml:"issuer"`
+	// Listen is the HOST:PORT of the public listener.
+	Listen string `yaml:"listen"`
+	// DatabaseURL is sqlite:///abs/path.db, sqlite://relative.db or postgres://….
+	DatabaseURL string `yaml:"database_url"`
+	// Secrets are key-encryption secrets: the first seals, all open.
+	Secrets []string `yaml:"secrets"`
+	// Dev turns on the development defaults of `serve --dev`.
+	Dev bool `yaml:"dev"`
+	// AutoMigrate applies pending migrations at start-up.
+	AutoMigrate bool `yaml:"auto_migrate"`
+	// TemplatesDir overrides the embedded templates with files from a directory.
+	TemplatesDir string `yaml:"templates_dir"`
+	// LogLevel is debug, info, warn or error.
+	LogLevel string `yaml:"log_level"`
+	// Database tunes the connection pool.
+	Database Database `yaml:"database"`
+	// Lifetimes of tokens, sessions and flows.
+	Lifetimes Lifetimes `yaml:"lifetimes"`
+}
+
+// Database tunes the connection pool (PostgreSQL; SQLite uses one connection).
+type Database struct {
+	MaxOpenConns int `yaml:"max_open_conns"`
+}
+
+// Lifetimes of the things gatehouse issues.
+type Lifetimes struct {
+	AccessToken   Duration `yaml:"access_token"`
+	RefreshToken  Duration `yaml:"refresh_token"`
+	IDToken       Duration `yaml:"id_token"`
+	AuthorizeCode Duration `yaml:"authorize_code"`
+	Session       Duration `yaml:"session"`
+	Consent       Duration `yaml:"consent"`
+	LoginFlow     Duration `yaml:"login_flow"`
+}
+
+// Duration is a time.Duration written as "15m", "720h" in YAML and env.
+type Duration struct{ time.Duration }
+
+// UnmarshalYAML parses a Go duration string.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := time.ParseDuration(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: %q is not a duration (use e.g. 15m, 720h): %w", n.Line, n.Value, err)
+	}
+	d.Duration = v
+	return nil
+}
+
+// Default returns the configuration with every default filled in.
+func Default() Config {
+	return Config{
+		Issuer:   "http://localhost:8080",
+		Listen:   "127.0.0.1:8080",
+		LogLevel: "info",
+		Lifetimes: Lifetimes{
+			AccessToken:   Duration{time.Hour},
+			RefreshToken:  Duration{30 * 24 * time.Hour},
+			IDToken:       Duration{time.Hour},
+			AuthorizeCode: Duration{5 * time.Minute},
+			Session:       Duration{14 * 24 * time.Hour},
+			Consent:       Duration{180 * 24 * time.Hour},
+			LoginFlow:     Duration{30 * time.Minute},
+		},
+	}
+}
+
+// Load reads the YAML file at path (if not empty) over the defaults, then
+// applies GATEHOUSE_* environment variables from env.
+func Load(path string, env func(string) string) (Config, error) {
+	c := Default()
+	if path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return c, fmt.Errorf("config file: %w", err)
+		}
+		dec := yaml.NewDecoder(strings.NewReader(string(b)))
+		dec.KnownFields(true)
+		if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+			return c, fmt.Errorf("config file %s: %w", path, err)
+		}
+	}
+	if env == nil {
+		env = os.Getenv
+	}
+	return c, c.applyEnv(env)
+}
+
+// applyEnv overrides fields from GATEHOUSE_* variables.
+func (c *Config) applyEnv(env func(string) string) error {
+	str := map[string]*string{
+		"GATEHOUSE_ISSUER":        &c.Issuer,
+		"GATEHOUSE_LISTEN":        &c.Listen,
+		"GATEHOUSE_DATABASE_URL":  &c.DatabaseURL,
+		"GATEHOUSE_TEMPLATES_DIR": &c.TemplatesDir,
+		"GATEHOUSE_LOG_LEVEL":     &c.LogLevel,
+	}
+	for k, p := range str {
+		if v := env(k); v != "" {
+			*p = v
+		}
+	}
+	if v := env("GATEHOUSE_SECRETS"); v != "" {
+		c.Secrets = nil
+		for _, s := range strings.Split(v, ",") {
+			if s = strings.TrimSpace(s); s != "" {
+				c.Secrets = append(c.Secrets, s)
+			}
+		}
+	}
+	bools := map[string]*bool{"GATEHOUSE_DEV": &c.Dev, "GATEHOUSE_AUTO_MIGRATE": &c.AutoMigrate}
+	for k, p := range bools {
+		if v := env(k); v != "" {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return fmt.Errorf("%s=%q: want true or false", k, v)
+			}
+			*p = b
+		}
+	}
+	if v := env("GATEHOUSE_DATABASE_MAX_OPEN_CONNS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return fmt.Errorf("GATEHOUSE_DATABASE_MAX_OPEN_CONNS=%q: want a number", v)
+		}
+		c.Database.MaxOpenConns = n
+	}
+	durs := map[string]*Duration{
+		"GATEHOUSE_LIFETIMES_ACCESS_TOKEN":   &c.Lifetimes.AccessToken,
+		"GATEHOUSE_LIFETIMES_REFRESH_TOKEN":  &c.Lifetimes.RefreshToken,
+		"GATEHOUSE_LIFETIMES_ID_TOKEN":       &c.Lifetimes.IDToken,
+		"GATEHOUSE_LIFETIMES_AUTHORIZE_CODE": &c.Lifetimes.AuthorizeCode,
+		"GATEHOUSE_LIFETIMES_SESSION":        &c.Lifetimes.Session,
+		"GATEHOUSE_LIFETIMES_CONSENT":        &c.Lifetimes.Consent,
+		"GATEHOUSE_LIFETIMES_LOGIN_FLOW":     &c.Lifetimes.LoginFlow,
+	}
+	for k, p := range durs {
+		if v := env(k); v != "" {
+			d, err := time.ParseDuration(v)
+			if err != nil {
+				return fmt.Errorf("%s=%q: not a duration (use e.g. 15m, 720h)", k, v)
+			}
+			p.Duration = d
+		}
+	}
+	return nil
+}
+
+// Validate checks the configuration. Without Dev it refuses unsafe settings.
+func (c *Config) Validate() error {
+	var errs []error
+	u, err := url.Parse(c.Issuer)
+	switch {
+	case err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http"):
+		errs = append(errs, fmt.Errorf("issuer %q: must be an absolute http(s) URL such as https://id.example.com", c.Issuer))
+	case u.RawQuery != "" || u.Fragment != "" || u.User != nil:
+		errs = append(errs, fmt.Errorf("issuer %q: must not contain a query, fragment or user info", c.Issuer))
+	case strings.HasSuffix(c.Issuer, "/"):
+		errs = append(errs, fmt.Errorf("issuer %q: drop the trailing slash", c.Issuer))
+	case u.Scheme == "http" && !IsLoopbackHost(u.Hostname()):
+		errs = append(errs, fmt.Errorf("issuer %q: http is only allowed for localhost/127.0.0.1; use https (set GATEHOUSE_ISSUER or issuer:)", c.Issuer))
+	}
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		errs = append(errs, fmt.Errorf("listen %q: want HOST:PORT such as 127.0.0.1:8080", c.Listen))
+	}
+	if c.DatabaseURL == "" {
+		errs = append(errs, errors.New("database_url: not set; use sqlite:///var/lib/gatehouse/gatehouse.db or postgres://user@host/db (GATEHOUSE_DATABASE_URL or --database-url)"))
+	}
+	if !c.Dev {
+		if len(c.Secrets) == 0 {
+			errs = append(errs, errors.New("secrets: no key-encryption secret; set GATEHOUSE_SECRETS to a random string of at least 32 characters (e.g. `openssl rand -base64 48`)"))
+		}
+	}
+	for i, s := range c.Secrets {
+		if len(s) < 32 {
+			errs = append(errs, fmt.Errorf("secrets[%d]: %d characters; at least 32 are required", i, len(s)))
+		}
+	}
+	l := c.Lifetimes
+	for name, d := range map[string]time.Duration{"lifetimes.access_token": l.AccessToken.Duration, "lifetimes.refresh_token": l.RefreshToken.Duration,
+		"lifetimes.id_token": l.IDToken.Duration, "lifetimes.authorize_code": l.AuthorizeCode.Duration, "lifetimes.session": l.Session.Duration,
+		"lifetimes.consent": l.Consent.Duration, "lifetimes.login_flow": l.LoginFlow.Duration} {
+		if d <= 0 {
+			errs = append(errs, fmt.Errorf("%s: must be positive", name))
+		}
+	}
+	if l.AuthorizeCode.Duration > 10*time.Minute {
+		errs = append(errs, errors.New("lifetimes.authorize_code: at most 10m (RFC 6749 §4.1.2)"))
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("log_level %q: use debug, info, warn or error", c.LogLevel))
+	}
+	return errors.Join(errs...)
+}
+
+// IsLoopbackHost reports localhost names and loopback addresses.
+func IsLoopbackHost(h string) bool {
+	if h == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
+}
+
+// HTTPS reports whether the issuer is served over https.
+func (c *Config) HTTPS() bool { return strings.HasPrefix(c.Issuer, "https://") }

@@ -1,0 +1,255 @@
+package provider
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ory/fosite"
+	"github.com/ory/fosite/handler/openid"
+	"github.com/ory/fosite/token/jwt"
+
+	"github.com/gatehouse-id/gatehouse/internal/httpx"
+	"github.com/gatehouse-id/gatehouse/provider/interaction"
+	"github.com/gatehouse-id/gatehouse/storage"
+)
+
+func nonceOf(r *http.Request) string { return httpx.Nonce(r.Context()) }
+
+// authorize is the authorization endpoint (GET and POST).
+func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	ar, err := p.oauth.NewAuthorizeRequest(ctx, r)
+	if err != nil {
+		p.writeAuthorizeError(w, r, ar, err)
+		return
+	}
+	req, err := p.interactionRequest(r, ar)
+	if err != nil {
+		p.writeAuthorizeError(w, r, ar, err)
+		return
+	}
+	dec, err := p.interactor.Decide(ctx, r, req)
+	if err != nil {
+		p.writeAuthorizeError(w, r, ar, err)
+		return
+	}
+	if dec.Grant == nil {
+		http.Redirect(w, r, dec.RedirectTo, http.StatusSeeOther)
+		return
+	}
+	p.grant(w, r, ar, *dec.Grant, req.RequestedAt)
+}
+
+// resume finishes a login flow: the browser comes back here from consent.
+func (p *Provider) resume(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	g, err := p.interactor.Redeem(ctx, r, r.URL.Query().Get("flow"))
+	if err != nil && g.Form == nil {
+		if errors.Is(err, interaction.ErrFlowInvalid) {
+			p.renderError(w, r, http.StatusBadRequest, "This sign-in link is no longer valid",
+				"It has expired, was already used, or was opened in another browser. Go back to the application and start again.", "invalid_request")
+			return
+		}
+		p.writeServerError(w, r, err)
+		return
+	}
+	orig, rerr := http.NewRequestWithContext(ctx, http.MethodGet, p.issuer+PathAuthorize+"?"+g.Form.Encode(), nil)
+	if rerr != nil {
+		p.writeServerError(w, r, rerr)
+		return
+	}
+	ar, perr := p.oauth.NewAuthorizeRequest(ctx, orig)
+	if perr != nil {
+		p.writeAuthorizeError(w, r, ar, perr)
+		return
+	}
+	if err != nil {
+		p.writeAuthorizeError(w, r, ar, err)
+		return
+	}
+	p.grant(w, r, ar, g, g.RequestedAt)
+}
+
+// interactionRequest turns a validated fosite request into what consent sees.
+func (p *Provider) interactionRequest(r *http.Request, ar fosite.AuthorizeRequester) (interaction.AuthorizeRequest, error) {
+	form := ar.GetRequestForm()
+	c := ar.GetClient().(*client)
+	req := interaction.AuthorizeRequest{
+		ClientID:    c.c.ID,
+		ClientName:  c.c.Name,
+		FirstParty:  c.c.FirstParty,
+		Scopes:      ar.GetRequestedScopes(),
+		Prompt:      fosite.RemoveEmpty(strings.Split(form.Get("prompt"), " ")),
+		MaxAge:      -1,
+		LoginHint:   form.Get("login_hint"),
+		ACRValues:   fosite.RemoveEmpty(strings.Split(form.Get("acr_values"), " ")),
+		Form:        url.Values{},
+		RequestedAt: p.now().UTC().Truncate(time.Second),
+	}
+	for k, v := range form {
+		req.Form[k] = append([]string(nil), v...)
+	}
+	if v := form.Get("max_age"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			return req, fosite.ErrInvalidRequest.WithHint("The 'max_age' parameter must be a non-negative number of seconds.")
+		}
+		req.MaxAge = n
+	}
+	if hint := form.Get("id_token_hint"); hint != "" {
+		sub, _, err := p.verifyIDTokenHint(r, hint)
+		if err != nil {
+			return req, fosite.ErrInvalidRequest.WithHint("The 'id_token_hint' is not an ID token issued by this server.").WithWrap(err)
+		}
+		req.HintSubject = sub
+	}
+	return req, nil
+}
+
+// grant issues the authorization response for a finished login.
+func (p *Provider) grant(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, g interaction.Grant, requestedAt time.Time) {
+	ctx := r.Context()
+	for _, s := range g.GrantedScopes {
+		if ar.GetRequestedScopes().Has(s) {
+			ar.GrantScope(s)
+		}
+	}
+	user, err := p.store.GetUser(ctx, g.Subject)
+	if err != nil {
+		if errors.Is(err, storage.ErrNotFound) {
+			p.writeAuthorizeError(w, r, ar, fosite.ErrLoginRequired.WithHint("The account no longer exists."))
+			return
+		}
+		p.writeAuthorizeError(w, r, ar, err)
+		return
+	}
+	if user.Disabled {
+		p.writeAuthorizeError(w, r, ar, fosite.ErrAccessDenied.WithHint("The account is disabled."))
+		return
+	}
+	extra := scopeClaims(user, ar.GetGrantedScopes())
+	if g.SessionID != "" {
+		extra["sid"] = g.SessionID
+	}
+	sess := &openid.DefaultSession{
+		Claims: &jwt.IDTokenClaims{
+			Subject:                             g.Subject,
+			AuthTime:                            g.AuthTime.UTC().Truncate(time.Second),
+			RequestedAt:                         requestedAt,
+			AuthenticationMethodsReferences:     g.AMR,
+			AuthenticationContextClassReference: g.ACR,
+			Extra:                               extra,
+		},
+		Headers:  &jwt.Headers{Extra: map[string]interface{}{}},
+		Subject:  g.Subject,
+		Username: user.Email,
+	}
+	resp, err := p.oauth.NewAuthorizeResponse(ctx, ar, sess)
+	if err != nil {
+		p.writeAuthorizeError(w, r, ar, err)
+		return
+	}
+	params := url.Values{}
+	for k, v := range resp.GetParameters() {
+		params[k] = v
+	}
+	p.writeAuthorizeRedirect(w, r, ar, params)
+}
+
+// writeAuthorizeRedirect sends the response to the verified redirect URI,
+// with RFC 9207 `iss`, in the requested response mode, with 303 so the
+// browser never re-posts credentials (RFC 9700 §4.12).
+func (p *Provider) writeAuthorizeRedirect(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, params url.Values) {
+	params.Set("iss", p.issuer)
+	if st := ar.GetState(); st != "" {
+		params.Set("state", st)
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	uri := ar.GetRedirectURI()
+	switch ar.GetResponseMode() {
+	case fosite.ResponseModeFormPost:
+		data := map[string]any{"Action": uri.String(), "Params": params}
+		if err := p.pages.Render(w, http.StatusOK, "form_post", nonceOf(r), data); err != nil {
+			p.log.Error("render form_post", "err", err)
+		}
+	case fosite.ResponseModeFragment:
+		http.Redirect(w, r, withParams(uri, params, true), http.StatusSeeOther)
+	default:
+		http.Redirect(w, r, withParams(uri, params, false), http.StatusSeeOther)
+	}
+}
+
+// writeAuthorizeError redirects an error to the client only when the
+// redirect URI was verified; otherwise it shows an error page.
+func (p *Provider) writeAuthorizeError(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, err error) {
+	rfc := p.toRFC(r, err)
+	if ar == nil || !ar.IsRedirectURIValid() {
+		p.renderError(w, r, rfc.CodeField, "The request cannot be completed", safeDescription(rfc.GetDescription()), rfc.ErrorField)
+		return
+	}
+	params := url.Values{"error": {rfc.ErrorField}}
+	if d := safeDescription(rfc.GetDescription()); d != "" {
+		params.Set("error_description", d)
+	}
+	p.writeAuthorizeRedirect(w, r, ar, params)
+}
+
+// toRFC maps any error to an RFC 6749 error once, at the edge, and logs
+// what the client will not see.
+func (p *Provider) toRFC(r *http.Request, err error) *fosite.RFC6749Error {
+	switch {
+	case errors.Is(err, interaction.ErrLoginRequired):
+		return fosite.ErrLoginRequired.WithWrap(err)
+	case errors.Is(err, interaction.ErrConsentRequired):
+		return fosite.ErrConsentRequired.WithWrap(err)
+	case errors.Is(err, interaction.ErrAccessDenied):
+		return fosite.ErrAccessDenied.WithHint("The user denied the request.")
+	case errors.Is(err, storage.ErrUnavailable):
+		return fosite.ErrTemporarilyUnavailable.WithWrap(err)
+	case errors.Is(err, storage.ErrConflict):
+		return fosite.ErrInvalidGrant.WithHint("The grant was used concurrently by another request.").WithWrap(err)
+	}
+	rfc := fosite.ErrorToRFC6749Error(err)
+	if rfc.CodeField >= 500 {
+		p.log.Error("server error", "request_id", httpx.RequestID(r.Context()), "path", r.URL.Path, "error", rfc.ErrorField, "debug", rfc.Debug(), "cause", err)
+		return fosite.ErrServerError
+	}
+	p.log.Debug("oauth error", "request_id", httpx.RequestID(r.Context()), "error", rfc.ErrorField, "debug", rfc.Debug())
+	return rfc
+}
+
+// safeDescription keeps the RFC 6749 error_description charset: printable
+// ASCII without '"' and '\'.
+func safeDescription(s string) string {
+	b := make([]byte, 0, len(s))
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 0x20 && c <= 0x7e && c != '"' && c != '\\' {
+			b = append(b, c)
+		}
+	}
+	return string(b)
+}
+
+// scopeClaims are the standard claims the granted scopes release, with
+// OIDC types: booleans as booleans, times as seconds, empty values omitted.
+func scopeClaims(u storage.User, scopes fosite.Arguments) map[string]interface{} {
+	c := map[string]interface{}{}
+	if scopes.Has("profile") {
+		for k, v := range map[string]string{"name": u.Name, "given_name": u.GivenName, "family_name": u.FamilyName, "preferred_username": u.Email} {
+			if v != "" {
+				c[k] = v
+			}
+		}
+		c["updated_at"] = u.UpdatedAt.Unix()
+	}
+	if scopes.Has("email") && u.Email != "" {
+		c["email"] = u.Email
+		c["email_verified"] = u.EmailVerified
+	}
+	return c
+}

@@ -1,0 +1,52 @@
+package provider
+
+import (
+	"github.com/go-jose/go-jose/v3"
+	"github.com/ory/fosite"
+
+	"github.com/gatehouse-id/gatehouse/storage"
+)
+
+// client adapts a stored client to fosite's client interfaces.
+type client struct{ c storage.Client }
+
+var (
+	_ fosite.Client              = (*client)(nil)
+	_ fosite.OpenIDConnectClient = (*client)(nil)
+	_ fosite.ResponseModeClient  = (*client)(nil)
+)
+
+func (c *client) GetID() string                   { return c.c.ID }
+func (c *client) GetHashedSecret() []byte         { return c.c.SecretHash }
+func (c *client) GetRedirectURIs() []string       { return c.c.RedirectURIs }
+func (c *client) GetGrantTypes() fosite.Arguments { return c.c.GrantTypes }
+func (c *client) GetResponseTypes() fosite.Arguments {
+	if len(c.c.ResponseTypes) == 0 {
+		return fosite.Arguments{"code"}
+	}
+	return c.c.ResponseTypes
+}
+func (c *client) GetScopes() fosite.Arguments              { return c.c.Scopes }
+func (c *client) IsPublic() bool                           { return c.c.Public }
+func (c *client) GetAudience() fosite.Arguments            { return c.c.Audience }
+func (c *client) GetRequestURIs() []string                 { return nil }
+func (c *client) GetJSONWebKeys() *jose.JSONWebKeySet      { return nil }
+func (c *client) GetJSONWebKeysURI() string                { return "" }
+func (c *client) GetRequestObjectSigningAlgorithm() string { return "" }
+func (c *client) GetTokenEndpointAuthSigningAlgorithm() string {
+	return "RS256"
+}
+func (c *client) GetTokenEndpointAuthMethod() string {
+	if c.c.TokenEndpointAuthMethod == "" {
+		if c.c.Public {
+			return "none"
+		}
+		return "client_secret_basic"
+	}
+	return c.c.TokenEndpointAuthMethod
+}
+
+// GetResponseModes lists the response modes gatehouse writes.
+func (c *client) GetResponseModes() []fosite.ResponseModeType {
+	return []fosite.ResponseModeType{fosite.ResponseModeDefault, fosite.ResponseModeQuery, fosite.ResponseModeFragment, fosite.ResponseModeFormPost}
+}

@@ -1,0 +1,76 @@
+package provider
+
+import (
+	"encoding/json"
+	"net/http"
+)
+
+// Metadata is the OpenID Provider / RFC 8414 metadata document. Every
+// advertised value is one gatehouse serves.
+type Metadata struct {
+	Issuer                                     string   `json:"issuer"`
+	AuthorizationEndpoint                      string   `json:"authorization_endpoint"`
+	TokenEndpoint                              string   `json:"token_endpoint"`
+	UserinfoEndpoint                           string   `json:"userinfo_endpoint"`
+	JWKSURI                                    string   `json:"jwks_uri"`
+	EndSessionEndpoint                         string   `json:"end_session_endpoint"`
+	IntrospectionEndpoint                      string   `json:"introspection_endpoint"`
+	RevocationEndpoint                         string   `json:"revocation_endpoint"`
+	ScopesSupported                            []string `json:"scopes_supported"`
+	ResponseTypesSupported                     []string `json:"response_types_supported"`
+	ResponseModesSupported                     []string `json:"response_modes_supported"`
+	GrantTypesSupported                        []string `json:"grant_types_supported"`
+	SubjectTypesSupported                      []string `json:"subject_types_supported"`
+	IDTokenSigningAlgValuesSupported           []string `json:"id_token_signing_alg_values_supported"`
+	TokenEndpointAuthMethodsSupported          []string `json:"token_endpoint_auth_methods_supported"`
+	IntrospectionEndpointAuthMethodsSupported  []string `json:"introspection_endpoint_auth_methods_supported"`
+	RevocationEndpointAuthMethodsSupported     []string `json:"revocation_endpoint_auth_methods_supported"`
+	CodeChallengeMethodsSupported              []string `json:"code_challenge_methods_supported"`
+	ClaimsSupported                            []string `json:"claims_supported"`
+	ACRValuesSupported                         []string `json:"acr_values_supported"`
+	PromptValuesSupported                      []string `json:"prompt_values_supported"`
+	ClaimsParameterSupported                   bool     `json:"claims_parameter_supported"`
+	RequestParameterSupported                  bool     `json:"request_parameter_supported"`
+	RequestURIParameterSupported               bool     `json:"request_uri_parameter_supported"`
+	AuthorizationResponseIssParameterSupported bool     `json:"authorization_response_iss_parameter_supported"`
+	FrontchannelLogoutSupported                bool     `json:"frontchannel_logout_supported"`
+	BackchannelLogoutSupported                 bool     `json:"backchannel_logout_supported"`
+}
+
+// Metadata returns the discovery document.
+func (p *Provider) Metadata() Metadata {
+	i := p.issuer
+	return Metadata{
+		Issuer:                                    i,
+		AuthorizationEndpoint:                     i + PathAuthorize,
+		TokenEndpoint:                             i + PathToken,
+		UserinfoEndpoint:                          i + PathUserinfo,
+		JWKSURI:                                   i + PathJWKS,
+		EndSessionEndpoint:                        i + PathLogout,
+		IntrospectionEndpoint:                     i + PathIntrospect,
+		RevocationEndpoint:                        i + PathRevoke,
+		ScopesSupported:                           []string{"openid", "profile", "email", "offline_access"},
+		ResponseTypesSupported:                    []string{"code"},
+		ResponseModesSupported:                    []string{"query", "fragment", "form_post"},
+		GrantTypesSupported:                       []string{"authorization_code", "refresh_token", "client_credentials"},
+		SubjectTypesSupported:                     []string{"public"},
+		IDTokenSigningAlgValuesSupported:          []string{"RS256"},
+		TokenEndpointAuthMethodsSupported:         []string{"client_secret_basic", "client_secret_post", "none"},
+		IntrospectionEndpointAuthMethodsSupported: []string{"client_secret_basic", "client_secret_post"},
+		RevocationEndpointAuthMethodsSupported:    []string{"client_secret_basic", "client_secret_post", "none"},
+		CodeChallengeMethodsSupported:             []string{"S256"},
+		ClaimsSupported: []string{"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "sid", "at_hash",
+			"name", "given_name", "family_name", "preferred_username", "updated_at", "email", "email_verified"},
+		ACRValuesSupported:                         []string{ACRSingleFactor, ACRMultiFactor},
+		PromptValuesSupported:                      []string{"none", "login", "consent", "select_account"},
+		AuthorizationResponseIssParameterSupported: true,
+	}
+}
+
+// discovery serves /.well-known/openid-configuration.
+func (p *Provider) discovery(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "public, max-age=3600")
+	w.Header().Set("Access-Control-Allow-Origin", "*")
+	_ = json.NewEncoder(w).Encode(p.Metadata())
+}

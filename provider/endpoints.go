@@ -1,0 +1,281 @@
+package provider
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/ory/fosite"
+	fjwt "github.com/ory/fosite/token/jwt"
+
+	"github.com/gatehouse-id/gatehouse/storage"
+)
+
+// token is the token endpoint.
+func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	sess := newSession()
+	ar, err := p.oauth.NewAccessRequest(ctx, r, sess)
+	if err != nil {
+		p.writeJSONError(w, r, err)
+		return
+	}
+	if ar.GetGrantTypes().ExactOne("client_credentials") {
+		// A machine client gets what it asks for within its registration;
+		// user-only scopes make no sense without a user.
+		for _, s := range ar.GetRequestedScopes() {
+			if s != "openid" && s != "offline_access" {
+				ar.GrantScope(s)
+			}
+		}
+		for _, a := range ar.GetRequestedAudience() {
+			ar.GrantAudience(a)
+		}
+	}
+	resp, err := p.oauth.NewAccessResponse(ctx, ar)
+	if err != nil {
+		p.writeJSONError(w, r, err)
+		return
+	}
+	p.oauth.WriteAccessResponse(ctx, w, ar, resp)
+}
+
+// introspect is RFC 7662 token introspection; only authenticated clients may
+// call it (a bearer token is not a credential for introspection here).
+func (p *Provider) introspect(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	if strings.HasPrefix(strings.ToLower(r.Header.Get("Authorization")), "bearer ") {
+		p.writeJSONError(w, r, fosite.ErrInvalidClient.WithHint("Introspection requires client authentication."))
+		return
+	}
+	ir, err := p.oauth.NewIntrospectionRequest(ctx, r, newSession())
+	if err != nil {
+		rfc := fosite.ErrorToRFC6749Error(err)
+		if rfc.ErrorField == fosite.ErrInactiveToken.ErrorField || errors.Is(err, fosite.ErrInactiveToken) || errors.Is(err, fosite.ErrTokenExpired) || errors.Is(err, fosite.ErrNotFound) || errors.Is(err, fosite.ErrRequestUnauthorized) {
+			p.oauth.WriteIntrospectionResponse(ctx, w, ir)
+			return
+		}
+		p.writeJSONError(w, r, err)
+		return
+	}
+	p.oauth.WriteIntrospectionResponse(ctx, w, ir)
+}
+
+// revoke is RFC 7009 token revocation.
+func (p *Provider) revoke(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	err := p.oauth.NewRevocationRequest(ctx, r)
+	if err != nil {
+		rfc := fosite.ErrorToRFC6749Error(err)
+		if rfc.ErrorField != "unsupported_token_type" && rfc.CodeField != http.StatusOK {
+			p.writeJSONError(w, r, err)
+			return
+		}
+	}
+	p.oauth.WriteRevocationResponse(ctx, w, nil)
+}
+
+// writeJSONError writes an RFC 6749 §5.2 error: 401 with WWW-Authenticate
+// for invalid_client, 503 with Retry-After when the database is away,
+// server_error without details otherwise.
+func (p *Provider) writeJSONError(w http.ResponseWriter, r *http.Request, err error) {
+	rfc := p.toRFC(r, err)
+	h := w.Header()
+	h.Set("Content-Type", "application/json;charset=UTF-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Pragma", "no-cache")
+	status := rfc.CodeField
+	switch rfc.ErrorField {
+	case "invalid_client":
+		status = http.StatusUnauthorized
+		h.Set("WWW-Authenticate", `Basic realm="gatehouse", charset="UTF-8"`)
+	case "temporarily_unavailable":
+		status = http.StatusServiceUnavailable
+		h.Set("Retry-After", "5")
+	}
+	if status == 0 {
+		status = http.StatusBadRequest
+	}
+	body := map[string]string{"error": rfc.ErrorField}
+	if d := safeDescription(rfc.GetDescription()); d != "" {
+		body["error_description"] = d
+	}
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(body)
+}
+
+// writeServerError shows a generic error page and logs the cause.
+func (p *Provider) writeServerError(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, storage.ErrUnavailable) {
+		w.Header().Set("Retry-After", "5")
+		p.renderError(w, r, http.StatusServiceUnavailable, "Temporarily unavailable", "Please try again in a moment.", "temporarily_unavailable")
+		return
+	}
+	p.log.Error("server error", "path", r.URL.Path, "request_id", w.Header().Get("X-Request-Id"), "cause", err)
+	p.renderError(w, r, http.StatusInternalServerError, "Something went wrong", "The server could not complete the request.", "server_error")
+}
+
+// bearerToken reads an access token from the Authorization header or, for a
+// form POST, the body (RFC 6750 §2.1, §2.2); never from the query string.
+func bearerToken(r *http.Request) string {
+	if h := r.Header.Get("Authorization"); h != "" {
+		scheme, tok, ok := strings.Cut(h, " ")
+		if ok && strings.EqualFold(scheme, "bearer") {
+			return strings.TrimSpace(tok)
+		}
+		return ""
+	}
+	if r.Method == http.MethodPost && strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-www-form-urlencoded") {
+		if err := r.ParseForm(); err == nil {
+			return r.PostForm.Get("access_token")
+		}
+	}
+	return ""
+}
+
+// userinfo returns the claims the access token's scopes release.
+func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	w.Header().Set("Cache-Control", "no-store")
+	tok := bearerToken(r)
+	if tok == "" {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="gatehouse"`)
+		http.Error(w, `{"error":"invalid_request","error_description":"An access token is required."}`, http.StatusUnauthorized)
+		return
+	}
+	sess := newSession()
+	_, ar, err := p.oauth.IntrospectToken(ctx, tok, fosite.AccessToken, sess)
+	if err != nil {
+		if errors.Is(err, storage.ErrUnavailable) {
+			p.writeJSONError(w, r, err)
+			return
+		}
+		w.Header().Set("WWW-Authenticate", `Bearer realm="gatehouse", error="invalid_token", error_description="The access token is invalid, expired or revoked."`)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusUnauthorized)
+		_, _ = w.Write([]byte(`{"error":"invalid_token","error_description":"The access token is invalid, expired or revoked."}`))
+		return
+	}
+	if !ar.GetGrantedScopes().Has("openid") || sess.Subject == "" {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="gatehouse", error="insufficient_scope", scope="openid"`)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusForbidden)
+		_, _ = w.Write([]byte(`{"error":"insufficient_scope","error_description":"The access token was not granted the openid scope."}`))
+		return
+	}
+	user, err := p.store.GetUser(ctx, sess.Subject)
+	if err != nil || user.Disabled {
+		if err != nil && !errors.Is(err, storage.ErrNotFound) {
+			p.writeJSONError(w, r, err)
+			return
+		}
+		w.Header().Set("WWW-Authenticate", `Bearer realm="gatehouse", error="invalid_token"`)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusUnauthorized)
+		_, _ = w.Write([]byte(`{"error":"invalid_token","error_description":"The account no longer exists."}`))
+		return
+	}
+	claims := scopeClaims(user, ar.GetGrantedScopes())
+	claims["sub"] = user.Subject
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(claims)
+}
+
+// jwks publishes the public signing keys.
+func (p *Provider) jwks(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "public, max-age=300")
+	w.Header().Set("Access-Control-Allow-Origin", "*")
+	_ = json.NewEncoder(w).Encode(p.keys.PublicKeys(r.Context()))
+}
+
+// verifyIDTokenHint checks that hint is an ID token this server signed
+// (expired ones are accepted, as OIDC allows) and returns its subject and
+// audience.
+func (p *Provider) verifyIDTokenHint(r *http.Request, hint string) (sub string, aud []string, err error) {
+	tok, err := p.signer.Decode(r.Context(), hint)
+	var ve *fjwt.ValidationError
+	if err != nil && !(errors.As(err, &ve) && ve.Errors == fjwt.ValidationErrorExpired) {
+		return "", nil, fmt.Errorf("id_token_hint: %w", err)
+	}
+	if tok == nil {
+		return "", nil, errors.New("id_token_hint: not valid")
+	}
+	if iss, _ := tok.Claims["iss"].(string); iss != p.issuer {
+		return "", nil, errors.New("id_token_hint: wrong issuer")
+	}
+	sub, _ = tok.Claims["sub"].(string)
+	if sub == "" {
+		return "", nil, errors.New("id_token_hint: no subject")
+	}
+	switch a := tok.Claims["aud"].(type) {
+	case string:
+		aud = []string{a}
+	case []interface{}:
+		for _, v := range a {
+			if s, ok := v.(string); ok {
+				aud = append(aud, s)
+			}
+		}
+	}
+	return sub, aud, nil
+}
+
+// logout is RP-initiated logout 1.0. It always ends the browser session; it
+// redirects only to a post_logout_redirect_uri registered, exactly, by the
+// client a verified id_token_hint names.
+func (p *Provider) logout(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	if err := r.ParseForm(); err != nil {
+		p.renderError(w, r, http.StatusBadRequest, "Bad request", "The logout request could not be read.", "invalid_request")
+		return
+	}
+	hint, target, state := r.Form.Get("id_token_hint"), r.Form.Get("post_logout_redirect_uri"), r.Form.Get("state")
+	var redirect string
+	message := ""
+	if hint != "" {
+		_, aud, err := p.verifyIDTokenHint(r, hint)
+		if err != nil {
+			message = "The application's logout request could not be verified, so you were not sent back to it."
+		} else if target != "" {
+			for _, clientID := range aud {
+				if cid := r.Form.Get("client_id"); cid != "" && cid != clientID {
+					continue
+				}
+				c, err := p.store.GetClient(ctx, clientID)
+				if err != nil {
+					continue
+				}
+				if contains(c.PostLogoutRedirectURIs, target) {
+					u, err := url.Parse(target)
+					if err == nil {
+						q := u.Query()
+						if state != "" {
+							q.Set("state", state)
+						}
+						u.RawQuery = q.Encode()
+						redirect = u.String()
+					}
+					break
+				}
+			}
+			if redirect == "" {
+				message = "The address the application asked to return to is not registered, so you were not sent back to it."
+			}
+		}
+	}
+	if _, err := p.interactor.EndSession(ctx, w, r); err != nil {
+		p.writeServerError(w, r, err)
+		return
+	}
+	if redirect != "" {
+		http.Redirect(w, r, redirect, http.StatusSeeOther)
+		return
+	}
+	if err := p.pages.Render(w, http.StatusOK, "logged_out", nonceOf(r), map[string]string{"Message": message}); err != nil {
+		p.log.Error("render logged_out", "err", err)
+	}
+}

@@ -1,0 +1,316 @@
+package provider
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"time"
+
+	"github.com/ory/fosite"
+	"github.com/ory/fosite/handler/oauth2"
+	"github.com/ory/fosite/handler/openid"
+	"github.com/ory/fosite/handler/pkce"
+	fstorage "github.com/ory/fosite/storage"
+
+	"github.com/gatehouse-id/gatehouse/storage"
+)
+
+// fositeBackend is what the adapter needs from storage.
+type fositeBackend interface {
+	storage.ClientStore
+	storage.TokenStore
+	storage.Transactor
+}
+
+// fositeStore is the one adapter from fosite's storage interfaces to ours.
+// It honours fosite's contracts: fosite.ErrNotFound for missing rows,
+// ErrInvalidatedAuthorizeCode returned with the request, sessions decoded
+// into the prototype fosite passes in.
+type fositeStore struct {
+	s   fositeBackend
+	now func() time.Time
+}
+
+var (
+	_ fosite.ClientManager               = (*fositeStore)(nil)
+	_ oauth2.CoreStorage                 = (*fositeStore)(nil)
+	_ oauth2.TokenRevocationStorage      = (*fositeStore)(nil)
+	_ openid.OpenIDConnectRequestStorage = (*fositeStore)(nil)
+	_ pkce.PKCERequestStorage            = (*fositeStore)(nil)
+	_ fstorage.Transactional             = (*fositeStore)(nil)
+)
+
+// GetClient loads a client for fosite.
+func (f *fositeStore) GetClient(ctx context.Context, id string) (fosite.Client, error) {
+	c, err := f.s.GetClient(ctx, id)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	return &client{c: c}, nil
+}
+
+// ClientAssertionJWTValid fails with ErrJTIKnown when the jti was used.
+func (f *fositeStore) ClientAssertionJWTValid(ctx context.Context, jti string) error {
+	used, err := f.s.JTIUsed(ctx, jti, f.now())
+	if err != nil {
+		return mapErr(err)
+	}
+	if used {
+		return fosite.ErrJTIKnown
+	}
+	return nil
+}
+
+// SetClientAssertionJWT records a jti until it expires.
+func (f *fositeStore) SetClientAssertionJWT(ctx context.Context, jti string, exp time.Time) error {
+	if err := f.s.MarkJTIUsed(ctx, jti, exp); err != nil {
+		if errors.Is(err, storage.ErrAlreadyExists) {
+			return fosite.ErrJTIKnown
+		}
+		return mapErr(err)
+	}
+	return nil
+}
+
+// storedRequest is the serialized form of a fosite request.
+type storedRequest struct {
+	ID                string          `json:"id"`
+	RequestedAt       time.Time       `json:"requested_at"`
+	ClientID          string          `json:"client_id"`
+	RequestedScope    []string        `json:"requested_scope"`
+	GrantedScope      []string        `json:"granted_scope"`
+	Form              url.Values      `json:"form"`
+	Session           json.RawMessage `json:"session"`
+	RequestedAudience []string        `json:"requested_audience"`
+	GrantedAudience   []string        `json:"granted_audience"`
+}
+
+// secretParams never reach the database, whatever fosite's sanitizer keeps.
+var secretParams = []string{"client_secret", "client_assertion", "code", "code_verifier", "refresh_token", "password", "access_token", "token"}
+
+func (f *fositeStore) create(ctx context.Context, kind storage.TokenKind, signature string, r fosite.Requester) error {
+	form := url.Values{}
+	for k, v := range r.GetRequestForm() {
+		form[k] = append([]string(nil), v...)
+	}
+	for _, k := range secretParams {
+		form.Del(k)
+	}
+	sess, err := json.Marshal(r.GetSession())
+	if err != nil {
+		return fmt.Errorf("encode session: %w", err)
+	}
+	data, err := json.Marshal(storedRequest{
+		ID: r.GetID(), RequestedAt: r.GetRequestedAt(), ClientID: r.GetClient().GetID(),
+		RequestedScope: r.GetRequestedScopes(), GrantedScope: r.GetGrantedScopes(), Form: form, Session: sess,
+		RequestedAudience: r.GetRequestedAudience(), GrantedAudience: r.GetGrantedAudience(),
+	})
+	if err != nil {
+		return fmt.Errorf("encode request: %w", err)
+	}
+	exp := expiryFor(kind, r)
+	return mapErr(f.s.CreateToken(ctx, storage.Token{
+		Kind: kind, Signature: signature, RequestID: r.GetID(), ClientID: r.GetClient().GetID(),
+		Subject: r.GetSession().GetSubject(), Active: true, ExpiresAt: exp, CreatedAt: f.now().UTC(), Data: data,
+	}))
+}
+
+// expiryFor picks the row's expiry: the token's own for codes and tokens; the
+// PKCE and OIDC records live as long as their authorization code.
+func expiryFor(kind storage.TokenKind, r fosite.Requester) time.Time {
+	s := r.GetSession()
+	var t time.Time
+	switch kind {
+	case storage.TokenAccess:
+		t = s.GetExpiresAt(fosite.AccessToken)
+	case storage.TokenRefresh:
+		t = s.GetExpiresAt(fosite.RefreshToken)
+	default:
+		t = s.GetExpiresAt(fosite.AuthorizeCode)
+	}
+	if t.IsZero() {
+		// A refresh token without lifespan still gets collected eventually.
+		t = time.Now().Add(365 * 24 * time.Hour)
+	}
+	return t
+}
+
+func (f *fositeStore) get(ctx context.Context, kind storage.TokenKind, signature string, session fosite.Session) (fosite.Requester, bool, error) {
+	t, err := f.s.GetToken(ctx, kind, signature)
+	if err != nil {
+		return nil, false, mapErr(err)
+	}
+	var sr storedRequest
+	if err := json.Unmarshal(t.Data, &sr); err != nil {
+		return nil, false, fmt.Errorf("decode %s: %w", kind, err)
+	}
+	if session != nil {
+		if err := json.Unmarshal(sr.Session, session); err != nil {
+			return nil, false, fmt.Errorf("decode %s session: %w", kind, err)
+		}
+	}
+	c, err := f.GetClient(ctx, sr.ClientID)
+	if err != nil {
+		return nil, false, err
+	}
+	req := &fosite.Request{
+		ID: sr.ID, RequestedAt: sr.RequestedAt, Client: c,
+		RequestedScope: sr.RequestedScope, GrantedScope: sr.GrantedScope, Form: sr.Form, Session: session,
+		RequestedAudience: sr.RequestedAudience, GrantedAudience: sr.GrantedAudience,
+	}
+	if req.Form == nil {
+		req.Form = url.Values{}
+	}
+	return req, t.Active, nil
+}
+
+// CreateAuthorizeCodeSession stores an authorization code.
+func (f *fositeStore) CreateAuthorizeCodeSession(ctx context.Context, code string, r fosite.Requester) error {
+	return f.create(ctx, storage.TokenAuthorizeCode, code, r)
+}
+
+// GetAuthorizeCodeSession loads a code; a used one comes back with the
+// request and ErrInvalidatedAuthorizeCode so fosite revokes its tokens.
+func (f *fositeStore) GetAuthorizeCodeSession(ctx context.Context, code string, session fosite.Session) (fosite.Requester, error) {
+	r, active, err := f.get(ctx, storage.TokenAuthorizeCode, code, session)
+	if err != nil {
+		return nil, err
+	}
+	if !active {
+		return r, fosite.ErrInvalidatedAuthorizeCode
+	}
+	return r, nil
+}
+
+// InvalidateAuthorizeCodeSession marks a code used, exactly once.
+func (f *fositeStore) InvalidateAuthorizeCodeSession(ctx context.Context, code string) error {
+	return mapErr(f.s.DeactivateToken(ctx, storage.TokenAuthorizeCode, code))
+}
+
+// CreateAccessTokenSession stores an access token.
+func (f *fositeStore) CreateAccessTokenSession(ctx context.Context, signature string, r fosite.Requester) error {
+	return f.create(ctx, storage.TokenAccess, signature, r)
+}
+
+// GetAccessTokenSession loads an access token.
+func (f *fositeStore) GetAccessTokenSession(ctx context.Context, signature string, session fosite.Session) (fosite.Requester, error) {
+	r, active, err := f.get(ctx, storage.TokenAccess, signature, session)
+	if err != nil {
+		return nil, err
+	}
+	if !active {
+		return r, fosite.ErrInactiveToken
+	}
+	return r, nil
+}
+
+// DeleteAccessTokenSession removes an access token.
+func (f *fositeStore) DeleteAccessTokenSession(ctx context.Context, signature string) error {
+	return mapErr(f.s.DeleteToken(ctx, storage.TokenAccess, signature))
+}
+
+// CreateRefreshTokenSession stores a refresh token.
+func (f *fositeStore) CreateRefreshTokenSession(ctx context.Context, signature, _ string, r fosite.Requester) error {
+	return f.create(ctx, storage.TokenRefresh, signature, r)
+}
+
+// GetRefreshTokenSession loads a refresh token; a rotated one comes back with
+// the request and ErrInactiveToken so fosite revokes the family.
+func (f *fositeStore) GetRefreshTokenSession(ctx context.Context, signature string, session fosite.Session) (fosite.Requester, error) {
+	r, active, err := f.get(ctx, storage.TokenRefresh, signature, session)
+	if err != nil {
+		return nil, err
+	}
+	if !active {
+		return r, fosite.ErrInactiveToken
+	}
+	return r, nil
+}
+
+// DeleteRefreshTokenSession removes a refresh token.
+func (f *fositeStore) DeleteRefreshTokenSession(ctx context.Context, signature string) error {
+	return mapErr(f.s.DeleteToken(ctx, storage.TokenRefresh, signature))
+}
+
+// RotateRefreshToken retires the presented refresh token (compare-and-swap,
+// so of two concurrent rotations one wins) and the family's access tokens.
+// The retired row is kept, inactive, so a replay is recognised as reuse.
+func (f *fositeStore) RotateRefreshToken(ctx context.Context, requestID, signature string) error {
+	if err := f.s.DeactivateToken(ctx, storage.TokenRefresh, signature); err != nil {
+		if errors.Is(err, storage.ErrConflict) {
+			return fmt.Errorf("%w: %w", fosite.ErrInactiveToken, err)
+		}
+		return mapErr(err)
+	}
+	_, err := f.s.DeleteTokensByRequestID(ctx, storage.TokenAccess, requestID)
+	return mapErr(err)
+}
+
+// RevokeRefreshToken removes every refresh token of a family.
+func (f *fositeStore) RevokeRefreshToken(ctx context.Context, requestID string) error {
+	_, err := f.s.DeleteTokensByRequestID(ctx, storage.TokenRefresh, requestID)
+	return mapErr(err)
+}
+
+// RevokeAccessToken removes every access token of a family.
+func (f *fositeStore) RevokeAccessToken(ctx context.Context, requestID string) error {
+	_, err := f.s.DeleteTokensByRequestID(ctx, storage.TokenAccess, requestID)
+	return mapErr(err)
+}
+
+// CreateOpenIDConnectSession stores the OIDC request for a code.
+func (f *fositeStore) CreateOpenIDConnectSession(ctx context.Context, code string, r fosite.Requester) error {
+	return f.create(ctx, storage.TokenOIDC, code, r)
+}
+
+// GetOpenIDConnectSession loads the OIDC request for a code.
+func (f *fositeStore) GetOpenIDConnectSession(ctx context.Context, code string, r fosite.Requester) (fosite.Requester, error) {
+	req, _, err := f.get(ctx, storage.TokenOIDC, code, r.GetSession())
+	return req, err
+}
+
+// DeleteOpenIDConnectSession removes the OIDC request for a code.
+func (f *fositeStore) DeleteOpenIDConnectSession(ctx context.Context, code string) error {
+	return mapErr(f.s.DeleteToken(ctx, storage.TokenOIDC, code))
+}
+
+// CreatePKCERequestSession stores the PKCE challenge for a code.
+func (f *fositeStore) CreatePKCERequestSession(ctx context.Context, signature string, r fosite.Requester) error {
+	return f.create(ctx, storage.TokenPKCE, signature, r)
+}
+
+// GetPKCERequestSession loads the PKCE challenge for a code.
+func (f *fositeStore) GetPKCERequestSession(ctx context.Context, signature string, session fosite.Session) (fosite.Requester, error) {
+	req, _, err := f.get(ctx, storage.TokenPKCE, signature, session)
+	return req, err
+}
+
+// DeletePKCERequestSession removes the PKCE challenge for a code.
+func (f *fositeStore) DeletePKCERequestSession(ctx context.Context, signature string) error {
+	return mapErr(f.s.DeleteToken(ctx, storage.TokenPKCE, signature))
+}
+
+// BeginTX starts a transaction for fosite.
+func (f *fositeStore) BeginTX(ctx context.Context) (context.Context, error) { return f.s.BeginTx(ctx) }
+
+// Commit commits fosite's transaction.
+func (f *fositeStore) Commit(ctx context.Context) error { return mapErr(f.s.Commit(ctx)) }
+
+// Rollback rolls back fosite's transaction.
+func (f *fositeStore) Rollback(ctx context.Context) error { return f.s.Rollback(ctx) }
+
+// mapErr turns storage errors into the ones fosite understands, keeping the
+// original in the chain.
+func mapErr(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, storage.ErrNotFound):
+		return fmt.Errorf("%w: %w", fosite.ErrNotFound, err)
+	case errors.Is(err, storage.ErrConflict):
+		return fmt.Errorf("%w: %w", fosite.ErrSerializationFailure, err)
+	}
+	return err
+}

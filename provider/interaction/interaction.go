@@ -1,0 +1,92 @@
+// Package interaction holds the types that cross the seam between the
+// protocol (provider) and the browser-facing login and consent (consent). It
+// imports neither fosite nor the storage layer.
+package interaction
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+	"time"
+)
+
+// Errors an Interactor returns; the provider maps them to OAuth errors
+// redirected to the client.
+var (
+	// ErrLoginRequired: prompt=none but no good-enough browser session.
+	ErrLoginRequired = errors.New("login required")
+	// ErrConsentRequired: prompt=none but the user has not consented.
+	ErrConsentRequired = errors.New("consent required")
+	// ErrAccessDenied: the user declined.
+	ErrAccessDenied = errors.New("access denied by the user")
+	// ErrFlowInvalid: the flow is unknown, expired, already redeemed, or
+	// belongs to another browser.
+	ErrFlowInvalid = errors.New("login flow is unknown, expired or already used")
+)
+
+// AuthorizeRequest is a validated authorization request as the login and
+// consent steps need to see it.
+type AuthorizeRequest struct {
+	ClientID   string
+	ClientName string
+	// FirstParty clients skip the consent page.
+	FirstParty bool
+	// Scopes are the requested scopes the client may have.
+	Scopes []string
+	Prompt []string
+	// MaxAge is the max_age parameter in seconds, or -1 when absent.
+	MaxAge    int64
+	LoginHint string
+	// HintSubject is the subject of a verified id_token_hint, if any.
+	HintSubject string
+	ACRValues   []string
+	// Form holds every parameter of the original request, so a POSTed
+	// request survives the login round-trip.
+	Form url.Values
+	// RequestedAt is when the request arrived, truncated to the second.
+	RequestedAt time.Time
+}
+
+// HasPrompt reports whether the request carries the prompt value p.
+func (a AuthorizeRequest) HasPrompt(p string) bool {
+	for _, v := range a.Prompt {
+		if v == p {
+			return true
+		}
+	}
+	return false
+}
+
+// Grant is what a finished login and consent produce.
+type Grant struct {
+	Subject       string
+	AuthTime      time.Time
+	AMR           []string
+	ACR           string
+	SessionID     string
+	GrantedScopes []string
+	// Form and RequestedAt are the original request's, for Redeem callers.
+	Form        url.Values
+	RequestedAt time.Time
+}
+
+// Decision is what Decide returns: a Grant ready now, or where to send the
+// browser next.
+type Decision struct {
+	Grant      *Grant
+	RedirectTo string
+}
+
+// Interactor is the browser side of the authorization endpoint.
+type Interactor interface {
+	// Decide inspects the browser session and either grants at once (session
+	// good enough, consent remembered) or starts a login flow.
+	Decide(ctx context.Context, r *http.Request, req AuthorizeRequest) (Decision, error)
+	// Redeem completes a flow once. On ErrAccessDenied the returned Grant
+	// still carries Form so the error can be sent to the client.
+	Redeem(ctx context.Context, r *http.Request, flowID string) (Grant, error)
+	// EndSession signs the browser out and returns the ended session's
+	// subject ("" when there was none).
+	EndSession(ctx context.Context, w http.ResponseWriter, r *http.Request) (string, error)
+}

@@ -1,0 +1,228 @@
+// Package provider is gatehouse's OAuth 2.0 / OpenID Connect protocol layer:
+// fosite composed from an explicit factory list, the /oauth2/* endpoints,
+// discovery, JWKS, userinfo and RP-initiated logout, and the mapping of
+// errors to RFC 6749 responses. It renders no login UI: that is consent's,
+// reached through interaction.Interactor.
+package provider
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/ory/fosite"
+	"github.com/ory/fosite/compose"
+	"github.com/ory/fosite/handler/openid"
+	"github.com/ory/fosite/token/jwt"
+
+	"github.com/gatehouse-id/gatehouse/keys"
+	"github.com/gatehouse-id/gatehouse/provider/interaction"
+	"github.com/gatehouse-id/gatehouse/storage"
+	"github.com/gatehouse-id/gatehouse/templates"
+)
+
+// Paths of the protocol endpoints, relative to the issuer.
+const (
+	PathDiscovery     = "/.well-known/openid-configuration"
+	PathOAuthMetadata = "/.well-known/oauth-authorization-server"
+	PathJWKS          = "/.well-known/jwks.json"
+	PathAuthorize     = "/oauth2/auth"
+	PathResume        = "/oauth2/auth/resume"
+	PathToken         = "/oauth2/token"
+	PathIntrospect    = "/oauth2/introspect"
+	PathRevoke        = "/oauth2/revoke"
+	PathUserinfo      = "/userinfo"
+	PathLogout        = "/oauth2/logout"
+)
+
+// ACR values gatehouse issues; see discovery's acr_values_supported.
+const (
+	ACRSingleFactor = "urn:gatehouse:acr:1fa"
+	ACRMultiFactor  = "urn:gatehouse:acr:2fa"
+)
+
+// Store is what the provider needs from storage.
+type Store interface {
+	fositeBackend
+	GetUser(ctx context.Context, subject string) (storage.User, error)
+}
+
+// Lifetimes of what the provider issues.
+type Lifetimes struct {
+	AccessToken, RefreshToken, IDToken, AuthorizeCode time.Duration
+}
+
+// Options configure a Provider.
+type Options struct {
+	Issuer     string
+	Store      Store
+	Keys       *keys.Manager
+	HMACSecret []byte
+	Interactor interaction.Interactor
+	Pages      *templates.Renderer
+	Lifetimes  Lifetimes
+	Log        *slog.Logger
+	Now        func() time.Time
+}
+
+// Provider serves the protocol endpoints.
+type Provider struct {
+	issuer     string
+	oauth      fosite.OAuth2Provider
+	store      Store
+	keys       *keys.Manager
+	signer     *keys.Signer
+	interactor interaction.Interactor
+	pages      *templates.Renderer
+	log        *slog.Logger
+	now        func() time.Time
+}
+
+// New composes fosite and returns a Provider.
+func New(o Options) (*Provider, error) {
+	if len(o.HMACSecret) < 32 {
+		return nil, errors.New("provider: HMAC secret must be at least 32 bytes")
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Log == nil {
+		o.Log = slog.Default()
+	}
+	cfg := &fosite.Config{
+		IDTokenIssuer:                  o.Issuer,
+		AccessTokenIssuer:              o.Issuer,
+		TokenURL:                       o.Issuer + PathToken,
+		AccessTokenLifespan:            o.Lifetimes.AccessToken,
+		RefreshTokenLifespan:           o.Lifetimes.RefreshToken,
+		IDTokenLifespan:                o.Lifetimes.IDToken,
+		AuthorizeCodeLifespan:          o.Lifetimes.AuthorizeCode,
+		GlobalSecret:                   o.HMACSecret,
+		EnforcePKCE:                    true,
+		EnforcePKCEForPublicClients:    true,
+		EnablePKCEPlainChallengeMethod: false,
+		RefreshTokenScopes:             []string{"offline_access"},
+		ScopeStrategy:                  fosite.ExactScopeStrategy,
+		AudienceMatchingStrategy:       fosite.DefaultAudienceMatchingStrategy,
+		MinParameterEntropy:            fosite.MinParameterEntropy,
+		TokenEntropy:                   32,
+		SendDebugMessagesToClients:     false,
+		ClientSecretsHasher:            sha256Hasher{},
+		AllowedPromptValues:            []string{"login", "none", "consent", "select_account"},
+		OmitRedirectScopeParam:         true,
+	}
+	fs := &fositeStore{s: o.Store, now: o.Now}
+	signer := &keys.Signer{Manager: o.Keys}
+	strategy := &compose.CommonStrategy{
+		CoreStrategy:               compose.NewOAuth2HMACStrategy(cfg),
+		OpenIDConnectTokenStrategy: &openid.DefaultStrategy{Signer: signer, Config: cfg},
+		Signer:                     signer,
+	}
+	// An explicit list: no implicit, hybrid, password or PAR handler.
+	oauth := compose.Compose(cfg, fs, strategy,
+		compose.OAuth2AuthorizeExplicitFactory,
+		compose.OAuth2ClientCredentialsGrantFactory,
+		compose.OAuth2RefreshTokenGrantFactory,
+		compose.OpenIDConnectExplicitFactory,
+		compose.OpenIDConnectRefreshFactory,
+		compose.OAuth2TokenIntrospectionFactory,
+		compose.OAuth2TokenRevocationFactory,
+		compose.OAuth2PKCEFactory,
+	)
+	return &Provider{
+		issuer: o.Issuer, oauth: oauth, store: o.Store, keys: o.Keys, signer: signer,
+		interactor: o.Interactor, pages: o.Pages, log: o.Log, now: o.Now,
+	}, nil
+}
+
+// Register mounts the protocol endpoints on mux.
+func (p *Provider) Register(mux *http.ServeMux) {
+	mux.HandleFunc("GET "+PathDiscovery, p.discovery)
+	mux.HandleFunc("GET "+PathOAuthMetadata, p.discovery)
+	mux.HandleFunc("GET "+PathJWKS, p.jwks)
+	mux.HandleFunc("GET "+PathAuthorize, p.authorize)
+	mux.HandleFunc("POST "+PathAuthorize, p.authorize)
+	mux.HandleFunc("GET "+PathResume, p.resume)
+	mux.HandleFunc("POST "+PathToken, p.token)
+	mux.HandleFunc("POST "+PathIntrospect, p.introspect)
+	mux.HandleFunc("POST "+PathRevoke, p.revoke)
+	mux.HandleFunc("GET "+PathUserinfo, p.userinfo)
+	mux.HandleFunc("POST "+PathUserinfo, p.userinfo)
+	mux.HandleFunc("GET "+PathLogout, p.logout)
+	mux.HandleFunc("POST "+PathLogout, p.logout)
+}
+
+// sha256Hasher checks client secrets. They are ≥256-bit server-generated
+// random strings, so a fast hash is safe and keeps the token endpoint fast.
+type sha256Hasher struct{}
+
+func (sha256Hasher) Hash(_ context.Context, data []byte) ([]byte, error) {
+	h := sha256.Sum256(data)
+	return h[:], nil
+}
+
+func (sha256Hasher) Compare(_ context.Context, hash, data []byte) error {
+	h := sha256.Sum256(data)
+	if subtle.ConstantTimeCompare(hash, h[:]) != 1 {
+		return errors.New("client secret mismatch")
+	}
+	return nil
+}
+
+// HashClientSecret is how client secrets are stored.
+func HashClientSecret(secret string) []byte {
+	h := sha256.Sum256([]byte(secret))
+	return h[:]
+}
+
+// newSession is the prototype fosite decodes stored sessions into.
+func newSession() *openid.DefaultSession {
+	return &openid.DefaultSession{Claims: &jwt.IDTokenClaims{}, Headers: &jwt.Headers{Extra: map[string]interface{}{}}}
+}
+
+// renderError shows an HTML error page; it never redirects.
+func (p *Provider) renderError(w http.ResponseWriter, r *http.Request, status int, title, message, code string) {
+	renderErrorPage(p.pages, p.log, w, r, status, title, message, code)
+}
+
+// renderErrorPage is shared by every HTML error the provider shows.
+func renderErrorPage(pages *templates.Renderer, log *slog.Logger, w http.ResponseWriter, r *http.Request, status int, title, message, code string) {
+	data := map[string]string{"Title": title, "Message": message, "Code": code, "RequestID": w.Header().Get("X-Request-Id")}
+	if err := pages.Render(w, status, "error", nonceOf(r), data); err != nil {
+		log.Error("render error page", "err", err)
+	}
+}
+
+// sameStrings reports whether a contains s.
+func contains(a []string, s string) bool {
+	for _, v := range a {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// withQuery returns u with params merged into its query (or fragment).
+func withParams(u *url.URL, params url.Values, fragment bool) string {
+	out := *u
+	if fragment {
+		out.Fragment = ""
+		out.RawFragment = ""
+		return out.String() + "#" + params.Encode()
+	}
+	q := out.Query()
+	for k, vs := range params {
+		q[k] = vs
+	}
+	out.RawQuery = q.Encode()
+	return out.String()
+}
+
+var errUnavailable = fmt.Errorf("temporarily unavailable")

@@ -1,0 +1,406 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/gatehouse-id/gatehouse/storage"
+)
+
+const clientCols = `id, secret_hash, name, redirect_uris, post_logout_redirect_uris, grant_types, response_types, scopes, audience, token_endpoint_auth_method, public, first_party, created_at, updated_at`
+
+// CreateClient stores a new client.
+func (s *Store) CreateClient(ctx context.Context, c storage.Client) error {
+	_, err := s.q(ctx).ExecContext(ctx, `INSERT INTO clients (`+clientCols+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14)`,
+		c.ID, c.SecretHash, c.Name, list(c.RedirectURIs), list(c.PostLogoutRedirectURIs), list(c.GrantTypes), list(c.ResponseTypes),
+		list(c.Scopes), list(c.Audience), c.TokenEndpointAuthMethod, c.Public, c.FirstParty, ts(c.CreatedAt), ts(c.UpdatedAt))
+	return s.wrap(err)
+}
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanClient(r scanner) (storage.Client, error) {
+	var c storage.Client
+	var ru, plru, gt, rt, sc, aud string
+	var created, updated int64
+	if err := r.Scan(&c.ID, &c.SecretHash, &c.Name, &ru, &plru, &gt, &rt, &sc, &aud, &c.TokenEndpointAuthMethod, &c.Public, &c.FirstParty, &created, &updated); err != nil {
+		return c, err
+	}
+	var err error
+	for _, f := range []struct {
+		src string
+		dst *[]string
+	}{{ru, &c.RedirectURIs}, {plru, &c.PostLogoutRedirectURIs}, {gt, &c.GrantTypes}, {rt, &c.ResponseTypes}, {sc, &c.Scopes}, {aud, &c.Audience}} {
+		if *f.dst, err = unlist(f.src); err != nil {
+			return c, err
+		}
+	}
+	c.CreatedAt, c.UpdatedAt = fromTS(created), fromTS(updated)
+	return c, nil
+}
+
+// GetClient loads a client by id.
+func (s *Store) GetClient(ctx context.Context, id string) (storage.Client, error) {
+	c, err := scanClient(s.q(ctx).QueryRowContext(ctx, `SELECT `+clientCols+` FROM clients WHERE id = $1`, id))
+	return c, s.wrap(err)
+}
+
+// ListClients lists every client, ordered by id.
+func (s *Store) ListClients(ctx context.Context) ([]storage.Client, error) {
+	rows, err := s.q(ctx).QueryContext(ctx, `SELECT `+clientCols+` FROM clients ORDER BY id`)
+	if err != nil {
+		return nil, s.wrap(err)
+	}
+	defer rows.Close()
+	var out []storage.Client
+	for rows.Next() {
+		c, err := scanClient(rows)
+		if err != nil {
+			return nil, s.wrap(err)
+		}
+		out = append(out, c)
+	}
+	return out, s.wrap(rows.Err())
+}
+
+// DeleteClient removes a client and every token issued to it.
+func (s *Store) DeleteClient(ctx context.Context, id string) error {
+	return s.InTx(ctx, func(ctx context.Context) error {
+		res, err := s.q(ctx).ExecContext(ctx, `DELETE FROM clients WHERE id = $1`, id)
+		if err != nil {
+			return s.wrap(err)
+		}
+		if affected(res) == 0 {
+			return storage.ErrNotFound
+		}
+		_, err = s.q(ctx).ExecContext(ctx, `DELETE FROM oauth2_tokens WHERE client_id = $1`, id)
+		return s.wrap(err)
+	})
+}
+
+const userCols = `subject, email, email_verified, name, given_name, family_name, password_hash, disabled, created_at, updated_at`
+
+func scanUser(r scanner) (storage.User, error) {
+	var u storage.User
+	var created, updated int64
+	err := r.Scan(&u.Subject, &u.Email, &u.EmailVerified, &u.Name, &u.GivenName, &u.FamilyName, &u.PasswordHash, &u.Disabled, &created, &updated)
+	u.CreatedAt, u.UpdatedAt = fromTS(created), fromTS(updated)
+	return u, err
+}
+
+// normalizeEmail is the one place emails are folded for lookups.
+func normalizeEmail(e string) string { return strings.ToLower(strings.TrimSpace(e)) }
+
+// CreateUser stores a new user; the email must be unique (case-insensitive).
+func (s *Store) CreateUser(ctx context.Context, u storage.User) error {
+	_, err := s.q(ctx).ExecContext(ctx, `INSERT INTO users (`+userCols+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)`,
+		u.Subject, normalizeEmail(u.Email), u.EmailVerified, u.Name, u.GivenName, u.FamilyName, u.PasswordHash, u.Disabled, ts(u.CreatedAt), ts(u.UpdatedAt))
+	return s.wrap(err)
+}
+
+// GetUser loads a user by subject.
+func (s *Store) GetUser(ctx context.Context, subject string) (storage.User, error) {
+	u, err := scanUser(s.q(ctx).QueryRowContext(ctx, `SELECT `+userCols+` FROM users WHERE subject = $1`, subject))
+	return u, s.wrap(err)
+}
+
+// GetUserByEmail loads a user by email, case-insensitively.
+func (s *Store) GetUserByEmail(ctx context.Context, email string) (storage.User, error) {
+	u, err := scanUser(s.q(ctx).QueryRowContext(ctx, `SELECT `+userCols+` FROM users WHERE email = $1`, normalizeEmail(email)))
+	return u, s.wrap(err)
+}
+
+// ListUsers lists every user, ordered by email.
+func (s *Store) ListUsers(ctx context.Context) ([]storage.User, error) {
+	rows, err := s.q(ctx).QueryContext(ctx, `SELECT `+userCols+` FROM users ORDER BY email`)
+	if err != nil {
+		return nil, s.wrap(err)
+	}
+	defer rows.Close()
+	var out []storage.User
+	for rows.Next() {
+		u, err := scanUser(rows)
+		if err != nil {
+			return nil, s.wrap(err)
+		}
+		out = append(out, u)
+	}
+	return out, s.wrap(rows.Err())
+}
+
+// UpdateUser is a compare-and-swap on updated_at.
+func (s *Store) UpdateUser(ctx context.Context, subject string, fn func(storage.User) (storage.User, error)) (storage.User, error) {
+	old, err := s.GetUser(ctx, subject)
+	if err != nil {
+		return old, err
+	}
+	nu, err := fn(old)
+	if err != nil {
+		return old, err
+	}
+	nu.Subject = old.Subject
+	if !nu.UpdatedAt.After(old.UpdatedAt) {
+		nu.UpdatedAt = old.UpdatedAt.Add(time.Microsecond)
+	}
+	res, err := s.q(ctx).ExecContext(ctx, `UPDATE users SET email=$1, email_verified=$2, name=$3, given_name=$4, family_name=$5, password_hash=$6, disabled=$7, updated_at=$8 WHERE subject=$9 AND updated_at=$10`,
+		normalizeEmail(nu.Email), nu.EmailVerified, nu.Name, nu.GivenName, nu.FamilyName, nu.PasswordHash, nu.Disabled, ts(nu.UpdatedAt), subject, ts(old.UpdatedAt))
+	if err != nil {
+		return old, s.wrap(err)
+	}
+	if affected(res) == 0 {
+		return old, storage.ErrConflict
+	}
+	return nu, nil
+}
+
+// CreateSession stores a browser session.
+func (s *Store) CreateSession(ctx context.Context, bs storage.BrowserSession) error {
+	_, err := s.q(ctx).ExecContext(ctx, `INSERT INTO browser_sessions (id_hash, sid, subject, auth_time, amr, created_at, expires_at) VALUES ($1,$2,$3,$4,$5,$6,$7)`,
+		bs.IDHash, bs.SID, bs.Subject, ts(bs.AuthTime), list(bs.AMR), ts(bs.CreatedAt), ts(bs.ExpiresAt))
+	return s.wrap(err)
+}
+
+// GetSession loads an unexpired browser session by the hash of its id.
+func (s *Store) GetSession(ctx context.Context, idHash []byte, now time.Time) (storage.BrowserSession, error) {
+	var bs storage.BrowserSession
+	var authTime, created, expires int64
+	var amr string
+	err := s.q(ctx).QueryRowContext(ctx, `SELECT id_hash, sid, subject, auth_time, amr, created_at, expires_at FROM browser_sessions WHERE id_hash = $1 AND expires_at > $2`, idHash, ts(now)).
+		Scan(&bs.IDHash, &bs.SID, &bs.Subject, &authTime, &amr, &created, &expires)
+	if err != nil {
+		return bs, s.wrap(err)
+	}
+	bs.AuthTime, bs.CreatedAt, bs.ExpiresAt = fromTS(authTime), fromTS(created), fromTS(expires)
+	bs.AMR, err = unlist(amr)
+	return bs, err
+}
+
+// DeleteSession removes a browser session; deleting a missing one is not an error.
+func (s *Store) DeleteSession(ctx context.Context, idHash []byte) error {
+	_, err := s.q(ctx).ExecContext(ctx, `DELETE FROM browser_sessions WHERE id_hash = $1`, idHash)
+	return s.wrap(err)
+}
+
+// PutConsent stores or replaces a remembered consent.
+func (s *Store) PutConsent(ctx context.Context, c storage.Consent) error {
+	_, err := s.q(ctx).ExecContext(ctx, `INSERT INTO consents (subject, client_id, scopes, created_at, expires_at) VALUES ($1,$2,$3,$4,$5)
+ON CONFLICT (subject, client_id) DO UPDATE SET scopes = excluded.scopes, created_at = excluded.created_at, expires_at = excluded.expires_at`,
+		c.Subject, c.ClientID, list(c.Scopes), ts(c.CreatedAt), ts(c.ExpiresAt))
+	return s.wrap(err)
+}
+
+// GetConsent loads an unexpired remembered consent.
+func (s *Store) GetConsent(ctx context.Context, subject, clientID string, now time.Time) (storage.Consent, error) {
+	c := storage.Consent{Subject: subject, ClientID: clientID}
+	var scopes string
+	var created, expires int64
+	err := s.q(ctx).QueryRowContext(ctx, `SELECT scopes, created_at, expires_at FROM consents WHERE subject = $1 AND client_id = $2 AND expires_at > $3`, subject, clientID, ts(now)).
+		Scan(&scopes, &created, &expires)
+	if err != nil {
+		return c, s.wrap(err)
+	}
+	c.CreatedAt, c.ExpiresAt = fromTS(created), fromTS(expires)
+	c.Scopes, err = unlist(scopes)
+	return c, err
+}
+
+// DeleteConsent forgets a remembered consent.
+func (s *Store) DeleteConsent(ctx context.Context, subject, clientID string) error {
+	_, err := s.q(ctx).ExecContext(ctx, `DELETE FROM consents WHERE subject = $1 AND client_id = $2`, subject, clientID)
+	return s.wrap(err)
+}
+
+// CreateFlow stores a new login flow.
+func (s *Store) CreateFlow(ctx context.Context, f storage.Flow) error {
+	_, err := s.q(ctx).ExecContext(ctx, `INSERT INTO login_flows (id, state, version, data, created_at, expires_at) VALUES ($1,$2,1,$3,$4,$5)`,
+		f.ID, f.State, f.Data, ts(f.CreatedAt), ts(f.ExpiresAt))
+	return s.wrap(err)
+}
+
+func (s *Store) getFlow(ctx context.Context, id string, now time.Time) (storage.Flow, int64, error) {
+	f := storage.Flow{ID: id}
+	var version, created, expires int64
+	err := s.q(ctx).QueryRowContext(ctx, `SELECT state, version, data, created_at, expires_at FROM login_flows WHERE id = $1 AND expires_at > $2`, id, ts(now)).
+		Scan(&f.State, &version, &f.Data, &created, &expires)
+	f.CreatedAt, f.ExpiresAt = fromTS(created), fromTS(expires)
+	return f, version, s.wrap(err)
+}
+
+// GetFlow loads an unexpired flow.
+func (s *Store) GetFlow(ctx context.Context, id string, now time.Time) (storage.Flow, error) {
+	f, _, err := s.getFlow(ctx, id, now)
+	return f, err
+}
+
+// UpdateFlow is a compare-and-swap on the row version.
+func (s *Store) UpdateFlow(ctx context.Context, id string, now time.Time, fn func(storage.Flow) (storage.Flow, error)) (storage.Flow, error) {
+	old, version, err := s.getFlow(ctx, id, now)
+	if err != nil {
+		return old, err
+	}
+	nf, err := fn(old)
+	if err != nil {
+		return old, err
+	}
+	res, err := s.q(ctx).ExecContext(ctx, `UPDATE login_flows SET state = $1, data = $2, expires_at = $3, version = version + 1 WHERE id = $4 AND version = $5`,
+		nf.State, nf.Data, ts(nf.ExpiresAt), id, version)
+	if err != nil {
+		return old, s.wrap(err)
+	}
+	if affected(res) == 0 {
+		return old, storage.ErrConflict
+	}
+	nf.ID = id
+	return nf, nil
+}
+
+// CreateToken stores a protocol record.
+func (s *Store) CreateToken(ctx context.Context, t storage.Token) error {
+	_, err := s.q(ctx).ExecContext(ctx, `INSERT INTO oauth2_tokens (kind, signature, request_id, client_id, subject, active, expires_at, created_at, data) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)`,
+		string(t.Kind), t.Signature, t.RequestID, t.ClientID, t.Subject, t.Active, ts(t.ExpiresAt), ts(t.CreatedAt), t.Data)
+	return s.wrap(err)
+}
+
+// GetToken loads a protocol record, active or not.
+func (s *Store) GetToken(ctx context.Context, kind storage.TokenKind, signature string) (storage.Token, error) {
+	t := storage.Token{Kind: kind, Signature: signature}
+	var expires, created int64
+	err := s.q(ctx).QueryRowContext(ctx, `SELECT request_id, client_id, subject, active, expires_at, created_at, data FROM oauth2_tokens WHERE kind = $1 AND signature = $2`, string(kind), signature).
+		Scan(&t.RequestID, &t.ClientID, &t.Subject, &t.Active, &expires, &created, &t.Data)
+	t.ExpiresAt, t.CreatedAt = fromTS(expires), fromTS(created)
+	return t, s.wrap(err)
+}
+
+// DeleteToken removes a protocol record; a missing one is not an error.
+func (s *Store) DeleteToken(ctx context.Context, kind storage.TokenKind, signature string) error {
+	_, err := s.q(ctx).ExecContext(ctx, `DELETE FROM oauth2_tokens WHERE kind = $1 AND signature = $2`, string(kind), signature)
+	return s.wrap(err)
+}
+
+// DeactivateToken flips active to false exactly once.
+func (s *Store) DeactivateToken(ctx context.Context, kind storage.TokenKind, signature string) error {
+	res, err := s.q(ctx).ExecContext(ctx, `UPDATE oauth2_tokens SET active = $1 WHERE kind = $2 AND signature = $3 AND active = $4`, false, string(kind), signature, true)
+	if err != nil {
+		return s.wrap(err)
+	}
+	if affected(res) == 1 {
+		return nil
+	}
+	var one int
+	err = s.q(ctx).QueryRowContext(ctx, `SELECT 1 FROM oauth2_tokens WHERE kind = $1 AND signature = $2`, string(kind), signature).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return storage.ErrNotFound
+	} else if err != nil {
+		return s.wrap(err)
+	}
+	return storage.ErrConflict
+}
+
+// DeleteTokensByRequestID removes a token family of one kind.
+func (s *Store) DeleteTokensByRequestID(ctx context.Context, kind storage.TokenKind, requestID string) (int64, error) {
+	res, err := s.q(ctx).ExecContext(ctx, `DELETE FROM oauth2_tokens WHERE kind = $1 AND request_id = $2`, string(kind), requestID)
+	if err != nil {
+		return 0, s.wrap(err)
+	}
+	return affected(res), nil
+}
+
+// MarkJTIUsed records a client-assertion jti once.
+func (s *Store) MarkJTIUsed(ctx context.Context, jti string, expiresAt time.Time) error {
+	res, err := s.q(ctx).ExecContext(ctx, `INSERT INTO oauth2_jtis (jti, expires_at) VALUES ($1,$2) ON CONFLICT (jti) DO UPDATE SET expires_at = excluded.expires_at WHERE oauth2_jtis.expires_at <= $3`,
+		jti, ts(expiresAt), ts(time.Now()))
+	if err != nil {
+		return s.wrap(err)
+	}
+	if affected(res) == 0 {
+		return storage.ErrAlreadyExists
+	}
+	return nil
+}
+
+// JTIUsed reports whether an unexpired jti is recorded.
+func (s *Store) JTIUsed(ctx context.Context, jti string, now time.Time) (bool, error) {
+	var one int
+	err := s.q(ctx).QueryRowContext(ctx, `SELECT 1 FROM oauth2_jtis WHERE jti = $1 AND expires_at > $2`, jti, ts(now)).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	return err == nil, s.wrap(err)
+}
+
+// CreateKey stores a signing key.
+func (s *Store) CreateKey(ctx context.Context, k storage.SigningKey) error {
+	_, err := s.q(ctx).ExecContext(ctx, `INSERT INTO signing_keys (id, alg, state, private_sealed, public_jwk, created_at, expires_at) VALUES ($1,$2,$3,$4,$5,$6,$7)`,
+		k.ID, k.Alg, string(k.State), k.Private, k.Public, ts(k.CreatedAt), ts(k.ExpiresAt))
+	return s.wrap(err)
+}
+
+// ListKeys lists every signing key, oldest first.
+func (s *Store) ListKeys(ctx context.Context) ([]storage.SigningKey, error) {
+	rows, err := s.q(ctx).QueryContext(ctx, `SELECT id, alg, state, private_sealed, public_jwk, created_at, expires_at FROM signing_keys ORDER BY created_at, id`)
+	if err != nil {
+		return nil, s.wrap(err)
+	}
+	defer rows.Close()
+	var out []storage.SigningKey
+	for rows.Next() {
+		var k storage.SigningKey
+		var state string
+		var created, expires int64
+		if err := rows.Scan(&k.ID, &k.Alg, &state, &k.Private, &k.Public, &created, &expires); err != nil {
+			return nil, s.wrap(err)
+		}
+		k.State, k.CreatedAt, k.ExpiresAt = storage.KeyState(state), fromTS(created), fromTS(expires)
+		out = append(out, k)
+	}
+	return out, s.wrap(rows.Err())
+}
+
+// PutSecretIfAbsent stores a secret unless one with the name exists, and
+// returns the stored one.
+func (s *Store) PutSecretIfAbsent(ctx context.Context, sec storage.Secret) (storage.Secret, error) {
+	if _, err := s.q(ctx).ExecContext(ctx, `INSERT INTO server_secrets (name, value, created_at) VALUES ($1,$2,$3) ON CONFLICT (name) DO NOTHING`, sec.Name, sec.Value, ts(sec.CreatedAt)); err != nil {
+		return sec, s.wrap(err)
+	}
+	return s.GetSecret(ctx, sec.Name)
+}
+
+// GetSecret loads a named secret.
+func (s *Store) GetSecret(ctx context.Context, name string) (storage.Secret, error) {
+	sec := storage.Secret{Name: name}
+	var created int64
+	err := s.q(ctx).QueryRowContext(ctx, `SELECT value, created_at FROM server_secrets WHERE name = $1`, name).Scan(&sec.Value, &created)
+	sec.CreatedAt = fromTS(created)
+	return sec, s.wrap(err)
+}
+
+// gcBatch bounds each GC statement so a large backlog never holds long locks.
+const gcBatch = 1000
+
+// GarbageCollect removes expired rows in bounded batches.
+func (s *Store) GarbageCollect(ctx context.Context, now time.Time) (int64, error) {
+	var total int64
+	for _, table := range []string{"oauth2_tokens", "oauth2_jtis", "login_flows", "browser_sessions", "consents"} {
+		key := map[string]string{"oauth2_tokens": "kind, signature", "oauth2_jtis": "jti", "login_flows": "id", "browser_sessions": "id_hash", "consents": "subject, client_id"}[table]
+		for {
+			// Row-value IN works on both PostgreSQL and SQLite (3.15+).
+			res, err := s.q(ctx).ExecContext(ctx, fmt.Sprintf(`DELETE FROM %s WHERE (%s) IN (SELECT %s FROM %s WHERE expires_at <= $1 LIMIT %d)`, table, key, key, table, gcBatch), ts(now))
+			if err != nil {
+				return total, fmt.Errorf("gc %s: %w", table, s.wrap(err))
+			}
+			n := affected(res)
+			total += n
+			if n < gcBatch {
+				break
+			}
+			if err := ctx.Err(); err != nil {
+				return total, err
+			}
+		}
+	}
+	return total, nil
+}

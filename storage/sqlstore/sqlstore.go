@@ -1,0 +1,270 @@
+// Package sqlstore is gatehouse's one SQL implementation of the storage
+// interfaces, for PostgreSQL (pgx) and embedded SQLite (modernc.org/sqlite).
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
+	"github.com/pressly/goose/v3"
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+
+	"github.com/gatehouse-id/gatehouse/storage"
+)
+
+//go:embed migrations
+var migrations embed.FS
+
+// Options tunes the connection pool.
+type Options struct {
+	MaxOpenConns    int
+	MaxIdleConns    int
+	ConnMaxLifetime time.Duration
+}
+
+// Store implements storage.Store over database/sql.
+type Store struct {
+	db *sql.DB
+	d  dialect
+}
+
+var _ storage.Store = (*Store)(nil)
+
+// Open connects to the database named by a gatehouse database URL and checks
+// that it answers. It does not migrate.
+func Open(ctx context.Context, databaseURL string, opt Options) (*Store, error) {
+	d, dsn, err := parseURL(databaseURL)
+	if err != nil {
+		return nil, err
+	}
+	db, err := sql.Open(d.driver, dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open %s database at %s: %w", d.name, Host(databaseURL), err)
+	}
+	if d.name == "sqlite" {
+		// SQLite allows one writer; a single connection serializes writes so
+		// concurrent requests never see SQLITE_BUSY.
+		db.SetMaxOpenConns(1)
+	} else {
+		if opt.MaxOpenConns <= 0 {
+			opt.MaxOpenConns = 20
+		}
+		db.SetMaxOpenConns(opt.MaxOpenConns)
+		if opt.MaxIdleConns <= 0 {
+			opt.MaxIdleConns = opt.MaxOpenConns
+		}
+		db.SetMaxIdleConns(opt.MaxIdleConns)
+		if opt.ConnMaxLifetime > 0 {
+			db.SetConnMaxLifetime(opt.ConnMaxLifetime)
+		}
+	}
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := db.PingContext(pctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("cannot reach the %s database at %s: %w", d.name, Host(databaseURL), err)
+	}
+	return &Store{db: db, d: d}, nil
+}
+
+// Dialect names the database: "sqlite" or "postgres".
+func (s *Store) Dialect() string { return s.d.name }
+
+// DB exposes the pool for tests and tools.
+func (s *Store) DB() *sql.DB { return s.db }
+
+// Close closes the pool.
+func (s *Store) Close() error { return s.db.Close() }
+
+// Ping checks the database answers.
+func (s *Store) Ping(ctx context.Context) error {
+	return s.wrap(s.db.PingContext(ctx))
+}
+
+func (s *Store) provider() (*goose.Provider, error) {
+	sub, err := fs.Sub(migrations, s.d.migrationsDir)
+	if err != nil {
+		return nil, err
+	}
+	return goose.NewProvider(goose.Dialect(s.d.gooseDialect), s.db, sub)
+}
+
+// Migrate applies every pending migration.
+func (s *Store) Migrate(ctx context.Context) error {
+	p, err := s.provider()
+	if err != nil {
+		return fmt.Errorf("migrations: %w", err)
+	}
+	if _, err := p.Up(ctx); err != nil {
+		return fmt.Errorf("migrate up: %w", err)
+	}
+	return nil
+}
+
+// MigrateDownTo rolls back to the given version.
+func (s *Store) MigrateDownTo(ctx context.Context, version int64) error {
+	p, err := s.provider()
+	if err != nil {
+		return fmt.Errorf("migrations: %w", err)
+	}
+	if _, err := p.DownTo(ctx, version); err != nil {
+		return fmt.Errorf("migrate down-to %d: %w", version, err)
+	}
+	return nil
+}
+
+// SchemaStatus reports the applied and the latest known schema versions.
+func (s *Store) SchemaStatus(ctx context.Context) (current, latest int64, err error) {
+	p, err := s.provider()
+	if err != nil {
+		return 0, 0, fmt.Errorf("migrations: %w", err)
+	}
+	current, err = p.GetDBVersion(ctx)
+	if err != nil {
+		return 0, 0, fmt.Errorf("read schema version: %w", err)
+	}
+	srcs := p.ListSources()
+	if len(srcs) > 0 {
+		latest = srcs[len(srcs)-1].Version
+	}
+	return current, latest, nil
+}
+
+// ErrSchemaOutdated means the database schema is older than this binary.
+var ErrSchemaOutdated = errors.New("database schema is older than this binary")
+
+// CheckSchema fails with ErrSchemaOutdated unless every migration is applied.
+func (s *Store) CheckSchema(ctx context.Context) error {
+	cur, latest, err := s.SchemaStatus(ctx)
+	if err != nil {
+		return err
+	}
+	if cur < latest {
+		return fmt.Errorf("%w (database at version %d, binary needs %d): run `gatehouse migrate up`", ErrSchemaOutdated, cur, latest)
+	}
+	return nil
+}
+
+type txKey struct{ s *Store }
+
+type querier interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// q returns the transaction carried by ctx, or the pool.
+func (s *Store) q(ctx context.Context) querier {
+	if tx, ok := ctx.Value(txKey{s}).(*sql.Tx); ok {
+		return tx
+	}
+	return s.db
+}
+
+// BeginTx starts a transaction and returns a context that carries it.
+func (s *Store) BeginTx(ctx context.Context) (context.Context, error) {
+	if _, ok := ctx.Value(txKey{s}).(*sql.Tx); ok {
+		return ctx, errors.New("storage: transaction already open")
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return ctx, s.wrap(err)
+	}
+	return context.WithValue(ctx, txKey{s}, tx), nil
+}
+
+// Commit commits the transaction carried by ctx.
+func (s *Store) Commit(ctx context.Context) error {
+	tx, ok := ctx.Value(txKey{s}).(*sql.Tx)
+	if !ok {
+		return errors.New("storage: commit without transaction")
+	}
+	return s.wrap(tx.Commit())
+}
+
+// Rollback rolls back the transaction carried by ctx.
+func (s *Store) Rollback(ctx context.Context) error {
+	tx, ok := ctx.Value(txKey{s}).(*sql.Tx)
+	if !ok {
+		return errors.New("storage: rollback without transaction")
+	}
+	if err := tx.Rollback(); err != nil && !errors.Is(err, sql.ErrTxDone) {
+		return s.wrap(err)
+	}
+	return nil
+}
+
+// InTx runs fn in a transaction, committing when it returns nil.
+func (s *Store) InTx(ctx context.Context, fn func(ctx context.Context) error) error {
+	if _, ok := ctx.Value(txKey{s}).(*sql.Tx); ok {
+		return fn(ctx)
+	}
+	tctx, err := s.BeginTx(ctx)
+	if err != nil {
+		return err
+	}
+	if err := fn(tctx); err != nil {
+		_ = s.Rollback(tctx)
+		return err
+	}
+	return s.Commit(tctx)
+}
+
+// wrap maps driver errors to the storage sentinel errors.
+func (s *Store) wrap(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, sql.ErrNoRows):
+		return storage.ErrNotFound
+	case s.d.isUnique(err):
+		return fmt.Errorf("%w: %v", storage.ErrAlreadyExists, err)
+	case s.d.isSerialization(err):
+		return fmt.Errorf("%w: %v", storage.ErrConflict, err)
+	case isUnavailable(err):
+		return fmt.Errorf("%w: %v", storage.ErrUnavailable, err)
+	}
+	return err
+}
+
+func ts(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMicro()
+}
+
+func fromTS(v int64) time.Time {
+	if v == 0 {
+		return time.Time{}
+	}
+	return time.UnixMicro(v).UTC()
+}
+
+func list(v []string) string {
+	if v == nil {
+		v = []string{}
+	}
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+func unlist(s string) ([]string, error) {
+	var v []string
+	if err := json.Unmarshal([]byte(s), &v); err != nil {
+		return nil, fmt.Errorf("decode list column: %w", err)
+	}
+	return v, nil
+}
+
+func affected(res sql.Result) int64 {
+	n, _ := res.RowsAffected()
+	return n
+}

@@ -1,0 +1,233 @@
+// Package storage defines gatehouse's persistent records and the small stores
+// that hold them. It imports neither fosite nor net/http: the protocol layer
+// adapts these stores to whatever its engine needs.
+package storage
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Errors every backend returns so callers can branch with errors.Is.
+var (
+	// ErrNotFound means the row does not exist (or has expired where the store says so).
+	ErrNotFound = errors.New("storage: not found")
+	// ErrAlreadyExists means a row with the same key exists.
+	ErrAlreadyExists = errors.New("storage: already exists")
+	// ErrConflict means a compare-and-swap lost a race; the caller may retry.
+	ErrConflict = errors.New("storage: concurrent update")
+	// ErrUnavailable means the database could not be reached.
+	ErrUnavailable = errors.New("storage: database unavailable")
+)
+
+// Client is a registered OAuth 2.0 client. SecretHash is the SHA-256 of the
+// high-entropy server-generated secret; the secret itself is never stored.
+type Client struct {
+	ID                      string
+	SecretHash              []byte
+	Name                    string
+	RedirectURIs            []string
+	PostLogoutRedirectURIs  []string
+	GrantTypes              []string
+	ResponseTypes           []string
+	Scopes                  []string
+	Audience                []string
+	TokenEndpointAuthMethod string
+	Public                  bool
+	FirstParty              bool
+	CreatedAt               time.Time
+	UpdatedAt               time.Time
+}
+
+// User is a local account. Subject is the stable, opaque `sub`.
+type User struct {
+	Subject       string
+	Email         string
+	EmailVerified bool
+	Name          string
+	GivenName     string
+	FamilyName    string
+	PasswordHash  string
+	Disabled      bool
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
+}
+
+// BrowserSession is a signed-in browser. Only the SHA-256 of the cookie value
+// is stored (IDHash); SID is the public session id used for the `sid` claim.
+type BrowserSession struct {
+	IDHash    []byte
+	SID       string
+	Subject   string
+	AuthTime  time.Time
+	AMR       []string
+	CreatedAt time.Time
+	ExpiresAt time.Time
+}
+
+// Consent is a remembered "allow" decision of one user for one client.
+type Consent struct {
+	Subject   string
+	ClientID  string
+	Scopes    []string
+	CreatedAt time.Time
+	ExpiresAt time.Time
+}
+
+// Flow is a pending login flow between the authorization endpoint and the
+// redirect back to the client. Data is opaque to storage (the consent package
+// owns its encoding); State is kept in a column so CAS updates and GC can see it.
+type Flow struct {
+	ID        string
+	State     string
+	Data      []byte
+	CreatedAt time.Time
+	ExpiresAt time.Time
+}
+
+// TokenKind says which kind of protocol record a Token row holds.
+type TokenKind string
+
+// The token kinds fosite persists.
+const (
+	TokenAuthorizeCode TokenKind = "authorize_code"
+	TokenAccess        TokenKind = "access_token"
+	TokenRefresh       TokenKind = "refresh_token"
+	TokenPKCE          TokenKind = "pkce"
+	TokenOIDC          TokenKind = "oidc"
+)
+
+// Token is one protocol record, keyed by kind and signature (an HMAC of the
+// token, never the token). Data is the serialized request, opaque to storage.
+// RequestID groups every token of one grant (a "token family").
+type Token struct {
+	Kind      TokenKind
+	Signature string
+	RequestID string
+	ClientID  string
+	Subject   string
+	Active    bool
+	ExpiresAt time.Time
+	CreatedAt time.Time
+	Data      []byte
+}
+
+// KeyState is the lifecycle state of a signing key.
+type KeyState string
+
+// Key lifecycle states.
+const (
+	KeyNext    KeyState = "next"
+	KeyActive  KeyState = "active"
+	KeyRetired KeyState = "retired"
+)
+
+// SigningKey is an asymmetric signing key. Private is sealed with keys.Cipher;
+// Public is the public JWK as JSON.
+type SigningKey struct {
+	ID        string
+	Alg       string
+	State     KeyState
+	Private   []byte
+	Public    []byte
+	CreatedAt time.Time
+	ExpiresAt time.Time
+}
+
+// Secret is a named server secret (HMAC keys and the like), sealed with
+// keys.Cipher, except the development key-encryption secret which is stored
+// in clear only under `serve --dev`.
+type Secret struct {
+	Name      string
+	Value     []byte
+	CreatedAt time.Time
+}
+
+// ClientStore holds OAuth clients.
+type ClientStore interface {
+	CreateClient(ctx context.Context, c Client) error
+	GetClient(ctx context.Context, id string) (Client, error)
+	ListClients(ctx context.Context) ([]Client, error)
+	DeleteClient(ctx context.Context, id string) error
+}
+
+// UserStore holds local accounts.
+type UserStore interface {
+	CreateUser(ctx context.Context, u User) error
+	GetUser(ctx context.Context, subject string) (User, error)
+	GetUserByEmail(ctx context.Context, email string) (User, error)
+	ListUsers(ctx context.Context) ([]User, error)
+	UpdateUser(ctx context.Context, subject string, fn func(User) (User, error)) (User, error)
+}
+
+// SessionStore holds browser sessions and remembered consent.
+type SessionStore interface {
+	CreateSession(ctx context.Context, s BrowserSession) error
+	GetSession(ctx context.Context, idHash []byte, now time.Time) (BrowserSession, error)
+	DeleteSession(ctx context.Context, idHash []byte) error
+	PutConsent(ctx context.Context, c Consent) error
+	GetConsent(ctx context.Context, subject, clientID string, now time.Time) (Consent, error)
+	DeleteConsent(ctx context.Context, subject, clientID string) error
+}
+
+// FlowStore holds pending login flows.
+type FlowStore interface {
+	CreateFlow(ctx context.Context, f Flow) error
+	GetFlow(ctx context.Context, id string, now time.Time) (Flow, error)
+	// UpdateFlow is a compare-and-swap: fn sees the current row and returns the
+	// new one; a concurrent writer makes it fail with ErrConflict.
+	UpdateFlow(ctx context.Context, id string, now time.Time, fn func(Flow) (Flow, error)) (Flow, error)
+}
+
+// TokenStore holds fosite's records as opaque rows.
+type TokenStore interface {
+	CreateToken(ctx context.Context, t Token) error
+	GetToken(ctx context.Context, kind TokenKind, signature string) (Token, error)
+	DeleteToken(ctx context.Context, kind TokenKind, signature string) error
+	// DeactivateToken flips Active from true to false. It returns ErrNotFound
+	// when no row exists and ErrConflict when the row was already inactive, so
+	// of two concurrent callers exactly one succeeds.
+	DeactivateToken(ctx context.Context, kind TokenKind, signature string) error
+	// DeleteTokensByRequestID removes every token of one kind in a family.
+	DeleteTokensByRequestID(ctx context.Context, kind TokenKind, requestID string) (int64, error)
+	// MarkJTIUsed records a client-assertion jti; ErrAlreadyExists on replay.
+	MarkJTIUsed(ctx context.Context, jti string, expiresAt time.Time) error
+	// JTIUsed reports whether an unexpired jti is known.
+	JTIUsed(ctx context.Context, jti string, now time.Time) (bool, error)
+}
+
+// KeyStore holds signing keys and sealed server secrets.
+type KeyStore interface {
+	CreateKey(ctx context.Context, k SigningKey) error
+	ListKeys(ctx context.Context) ([]SigningKey, error)
+	// PutSecretIfAbsent stores s unless a secret with that name exists, and
+	// returns whichever is stored (so concurrent replicas agree on one value).
+	PutSecretIfAbsent(ctx context.Context, s Secret) (Secret, error)
+	GetSecret(ctx context.Context, name string) (Secret, error)
+}
+
+// Transactor runs fn in one database transaction; stores called with the
+// context fn receives take part in it.
+type Transactor interface {
+	InTx(ctx context.Context, fn func(ctx context.Context) error) error
+	BeginTx(ctx context.Context) (context.Context, error)
+	Commit(ctx context.Context) error
+	Rollback(ctx context.Context) error
+}
+
+// Store is everything a backend provides. Components take the narrow
+// interfaces above, never this one.
+type Store interface {
+	ClientStore
+	UserStore
+	SessionStore
+	FlowStore
+	TokenStore
+	KeyStore
+	Transactor
+	// GarbageCollect removes expired rows and returns how many it removed.
+	GarbageCollect(ctx context.Context, now time.Time) (int64, error)
+	Ping(ctx context.Context) error
+	Close() error
+}
