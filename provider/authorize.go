@@ -27,6 +27,10 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 		p.writeAuthorizeError(w, r, ar, err)
 		return
 	}
+	if err := checkPKCE(ar); err != nil {
+		p.writeAuthorizeError(w, r, ar, err)
+		return
+	}
 	req, err := p.interactionRequest(r, ar)
 	if err != nil {
 		p.writeAuthorizeError(w, r, ar, err)
@@ -72,6 +76,19 @@ func (p *Provider) resume(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.grant(w, r, ar, g, g.RequestedAt)
+}
+
+// checkPKCE refuses, before any login, an authorization request without an
+// S256 code challenge: PKCE is required for every client and plain is off.
+func checkPKCE(ar fosite.AuthorizeRequester) error {
+	form := ar.GetRequestForm()
+	switch {
+	case form.Get("code_challenge") == "":
+		return fosite.ErrInvalidRequest.WithHint("A PKCE code_challenge (method S256) is required.")
+	case form.Get("code_challenge_method") != "S256":
+		return fosite.ErrInvalidRequest.WithHint("The code_challenge_method must be S256.")
+	}
+	return nil
 }
 
 // interactionRequest turns a validated fosite request into what consent sees.

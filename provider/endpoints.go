@@ -1,6 +1,7 @@
 package provider
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,6 +18,14 @@ import (
 // token is the token endpoint.
 func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
+	if err := r.ParseForm(); err != nil {
+		p.writeJSONError(w, r, fosite.ErrInvalidRequest.WithHint("The request body could not be read."))
+		return
+	}
+	if r.Header.Get("Authorization") == "" && r.PostForm.Get("client_id") == "" && r.PostForm.Get("client_assertion") == "" {
+		p.writeJSONError(w, r, fosite.ErrInvalidClient.WithHint("The client did not authenticate."))
+		return
+	}
 	sess := newSession()
 	ar, err := p.oauth.NewAccessRequest(ctx, r, sess)
 	if err != nil {
@@ -43,25 +52,53 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 	p.oauth.WriteAccessResponse(ctx, w, ar, resp)
 }
 
-// introspect is RFC 7662 token introspection; only authenticated clients may
-// call it (a bearer token is not a credential for introspection here).
+// clientAuthenticator is fosite's client authentication, which the
+// composed provider exposes.
+type clientAuthenticator interface {
+	AuthenticateClient(ctx context.Context, r *http.Request, form url.Values) (fosite.Client, error)
+}
+
+// introspect is RFC 7662 token introspection. Only confidential clients that
+// authenticate (basic or post) may call it, and a client learns about a token
+// only when it was issued to it or names it in its audience.
 func (p *Provider) introspect(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	if strings.HasPrefix(strings.ToLower(r.Header.Get("Authorization")), "bearer ") {
 		p.writeJSONError(w, r, fosite.ErrInvalidClient.WithHint("Introspection requires client authentication."))
 		return
 	}
-	ir, err := p.oauth.NewIntrospectionRequest(ctx, r, newSession())
-	if err != nil {
-		rfc := fosite.ErrorToRFC6749Error(err)
-		if rfc.ErrorField == fosite.ErrInactiveToken.ErrorField || errors.Is(err, fosite.ErrInactiveToken) || errors.Is(err, fosite.ErrTokenExpired) || errors.Is(err, fosite.ErrNotFound) || errors.Is(err, fosite.ErrRequestUnauthorized) {
-			p.oauth.WriteIntrospectionResponse(ctx, w, ir)
+	if err := r.ParseForm(); err != nil {
+		p.writeJSONError(w, r, fosite.ErrInvalidRequest.WithHint("The request body could not be read."))
+		return
+	}
+	caller, err := p.oauth.(clientAuthenticator).AuthenticateClient(ctx, r, r.PostForm)
+	if err != nil || caller.IsPublic() {
+		if err != nil && errors.Is(err, storage.ErrUnavailable) {
+			p.writeJSONError(w, r, err)
 			return
 		}
+		p.writeJSONError(w, r, fosite.ErrInvalidClient.WithHint("Introspection requires a confidential client's credentials."))
+		return
+	}
+	token := r.PostForm.Get("token")
+	if token == "" {
+		p.writeJSONError(w, r, fosite.ErrInvalidRequest.WithHint("The 'token' parameter is missing."))
+		return
+	}
+	sess := newSession()
+	tu, ar, err := p.oauth.IntrospectToken(ctx, token, fosite.TokenUse(r.PostForm.Get("token_type_hint")), sess)
+	if err != nil && errors.Is(err, storage.ErrUnavailable) {
 		p.writeJSONError(w, r, err)
 		return
 	}
-	p.oauth.WriteIntrospectionResponse(ctx, w, ir)
+	resp := &fosite.IntrospectionResponse{Active: false}
+	if err == nil && (ar.GetClient().GetID() == caller.GetID() || ar.GetGrantedAudience().Has(caller.GetID())) {
+		resp = &fosite.IntrospectionResponse{Active: true, AccessRequester: ar, TokenUse: tu}
+		if tu == fosite.AccessToken {
+			resp.AccessTokenType = fosite.BearerAccessToken
+		}
+	}
+	p.oauth.WriteIntrospectionResponse(ctx, w, resp)
 }
 
 // revoke is RFC 7009 token revocation.

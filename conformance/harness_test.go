@@ -1,0 +1,566 @@
+package conformance
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+	"github.com/jackc/pgx/v5"
+	"golang.org/x/net/html"
+	"golang.org/x/oauth2"
+)
+
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "gatehouse-conformance")
+	if err != nil {
+		panic(err)
+	}
+	binary = filepath.Join(dir, "gatehouse")
+	build := exec.Command("go", "build", "-o", binary, "../cmd/gatehouse")
+	build.Stdout, build.Stderr = os.Stdout, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build gatehouse:", err)
+		os.Exit(2)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// backend is a database the suite runs against.
+type backend struct {
+	name string
+	// newURL returns the URL of a fresh, empty database.
+	newURL func(t *testing.T) string
+}
+
+// backends lists SQLite always and PostgreSQL when GATEHOUSE_TEST_DATABASE_URL
+// names a server; `make test` always sets it, and GATEHOUSE_REQUIRE_POSTGRES=1
+// turns its absence into a failure rather than a skip.
+func backends(t *testing.T) []backend {
+	out := []backend{{name: "sqlite", newURL: func(t *testing.T) string {
+		return "sqlite://" + filepath.Join(t.TempDir(), "gatehouse.db")
+	}}}
+	base := os.Getenv("GATEHOUSE_TEST_DATABASE_URL")
+	if base == "" {
+		if os.Getenv("GATEHOUSE_REQUIRE_POSTGRES") == "1" {
+			t.Fatal("GATEHOUSE_REQUIRE_POSTGRES=1 but GATEHOUSE_TEST_DATABASE_URL is empty")
+		}
+		t.Log("GATEHOUSE_TEST_DATABASE_URL is not set: PostgreSQL runs are SKIPPED (make test always sets it)")
+		return out
+	}
+	return append(out, backend{name: "postgres", newURL: func(t *testing.T) string { return freshPostgres(t, base) }})
+}
+
+// freshPostgres creates an empty database on the test server.
+func freshPostgres(t *testing.T, base string) string {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, base)
+	if err != nil {
+		t.Fatalf("connect to test PostgreSQL: %v", err)
+	}
+	defer conn.Close(ctx)
+	name := "gh_" + hex.EncodeToString(randBytes(6))
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+		t.Fatalf("create database: %v", err)
+	}
+	u, _ := url.Parse(base)
+	u.Path = "/" + name
+	return u.String()
+}
+
+func randBytes(n int) []byte {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic(err)
+	}
+	return b
+}
+
+func randString(n int) string { return base64.RawURLEncoding.EncodeToString(randBytes(n))[:n] }
+
+// server is a running gatehouse.
+type server struct {
+	issuer string
+	dbURL  string
+	cmd    *exec.Cmd
+	logs   *syncBuffer
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// startServer runs `gatehouse serve --dev` on a free loopback port.
+func startServer(t *testing.T, dbURL string, extraEnv ...string) *server {
+	t.Helper()
+	port := freePort(t)
+	s := &server{issuer: fmt.Sprintf("http://127.0.0.1:%d", port), dbURL: dbURL, logs: &syncBuffer{}}
+	s.cmd = exec.Command(binary, "serve", "--dev", "--issuer", s.issuer, "--listen", fmt.Sprintf("127.0.0.1:%d", port), "--database-url", dbURL)
+	s.cmd.Dir = t.TempDir()
+	s.cmd.Env = append(os.Environ(), extraEnv...)
+	s.cmd.Stdout, s.cmd.Stderr = s.logs, s.logs
+	if err := s.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = s.cmd.Process.Kill()
+		_ = s.cmd.Wait()
+		if t.Failed() {
+			t.Logf("server log:\n%s", s.logs.String())
+		}
+	})
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(s.issuer + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return s
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("server did not start:\n%s", s.logs.String())
+	return nil
+}
+
+// cli runs a gatehouse command against the server's database.
+func (s *server) cli(t *testing.T, stdin string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(binary, append(args, "--database-url", s.dbURL)...)
+	cmd.Dir = t.TempDir()
+	cmd.Stdin = strings.NewReader(stdin)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("gatehouse %v: %v\n%s", args, err, out)
+	}
+	return string(out)
+}
+
+// testClient is a client registered through the CLI.
+type testClient struct {
+	ID     string `json:"client_id"`
+	Secret string `json:"client_secret"`
+}
+
+const (
+	rpRedirect   = "https://rp.example.test/cb"
+	rpPostLogout = "https://rp.example.test/logged-out"
+)
+
+func (s *server) createClient(t *testing.T, args ...string) testClient {
+	t.Helper()
+	out := s.cli(t, "", append([]string{"clients", "create", "--output", "json"}, args...)...)
+	var c testClient
+	if err := json.Unmarshal([]byte(out), &c); err != nil {
+		t.Fatalf("clients create output %q: %v", out, err)
+	}
+	return c
+}
+
+// user is a local account made through the CLI.
+type user struct{ email, password string }
+
+func (s *server) createUser(t *testing.T) user {
+	t.Helper()
+	u := user{email: "user-" + strings.ToLower(randString(8)) + "@example.test", password: "pw-" + randString(16)}
+	s.cli(t, u.password+"\n", "users", "create", "--email", u.email, "--name", "Test User", "--password-stdin")
+	return u
+}
+
+// browser is a user agent with a cookie jar that stops at every redirect.
+type browser struct {
+	t   *testing.T
+	c   *http.Client
+	srv *server
+}
+
+func newBrowser(t *testing.T, s *server) *browser {
+	jar, _ := cookiejar.New(nil)
+	return &browser{t: t, srv: s, c: &http.Client{Jar: jar, Timeout: 30 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+}
+
+// page is a response with its body read.
+type page struct {
+	status   int
+	location string
+	header   http.Header
+	body     string
+	url      string
+}
+
+func (b *browser) do(req *http.Request) page {
+	b.t.Helper()
+	resp, err := b.c.Do(req)
+	if err != nil {
+		b.t.Fatalf("%s %s: %v", req.Method, req.URL, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return page{status: resp.StatusCode, location: resp.Header.Get("Location"), header: resp.Header, body: string(body), url: req.URL.String()}
+}
+
+func (b *browser) get(u string) page {
+	req, err := http.NewRequest(http.MethodGet, u, nil)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	return b.do(req)
+}
+
+func (b *browser) post(u string, form url.Values) page {
+	req, err := http.NewRequest(http.MethodPost, u, strings.NewReader(form.Encode()))
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	return b.do(req)
+}
+
+// follow follows redirects that stay on the server and returns the first
+// response that is a page or a redirect off the server (to a client).
+func (b *browser) follow(p page) page {
+	b.t.Helper()
+	for i := 0; i < 10 && p.status >= 300 && p.status < 400; i++ {
+		next, err := url.Parse(p.url)
+		if err != nil {
+			b.t.Fatal(err)
+		}
+		loc, err := next.Parse(p.location)
+		if err != nil {
+			b.t.Fatal(err)
+		}
+		if !strings.HasPrefix(loc.String(), b.srv.issuer+"/") {
+			p.location = loc.String()
+			return p
+		}
+		p = b.get(loc.String())
+	}
+	return p
+}
+
+// form is an HTML form found on a page.
+type form struct {
+	action string
+	fields url.Values
+}
+
+// findForm returns the first form whose action ends with suffix.
+func findForm(t *testing.T, p page, suffix string) form {
+	t.Helper()
+	doc, err := html.Parse(strings.NewReader(p.body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var found *form
+	var walk func(n *html.Node, f *form)
+	walk = func(n *html.Node, f *form) {
+		if n.Type == html.ElementNode {
+			attr := func(k string) string {
+				for _, a := range n.Attr {
+					if a.Key == k {
+						return a.Val
+					}
+				}
+				return ""
+			}
+			switch n.Data {
+			case "form":
+				if found == nil && strings.HasSuffix(attr("action"), suffix) {
+					found = &form{action: attr("action"), fields: url.Values{}}
+					f = found
+				}
+			case "input":
+				if f != nil && attr("name") != "" && attr("type") != "checkbox" {
+					f.fields.Set(attr("name"), attr("value"))
+				}
+				if f != nil && attr("type") == "checkbox" && hasAttr(n, "checked") {
+					f.fields.Set(attr("name"), attr("value"))
+				}
+			}
+		}
+		for c := n.FirstChild; c != nil; c = c.NextSibling {
+			walk(c, f)
+		}
+	}
+	walk(doc, nil)
+	if found == nil {
+		t.Fatalf("no form with action *%s on page (status %d):\n%s", suffix, p.status, p.body)
+	}
+	return *found
+}
+
+func hasAttr(n *html.Node, k string) bool {
+	for _, a := range n.Attr {
+		if a.Key == k {
+			return true
+		}
+	}
+	return false
+}
+
+// submit posts a form with some fields changed.
+func (b *browser) submit(f form, set url.Values) page {
+	vals := url.Values{}
+	for k, v := range f.fields {
+		vals[k] = v
+	}
+	for k, v := range set {
+		vals[k] = v
+	}
+	return b.post(b.srv.issuer+f.action, vals)
+}
+
+// login fills the login form on p.
+func (b *browser) login(p page, u user) page {
+	b.t.Helper()
+	f := findForm(b.t, p, "/login")
+	return b.follow(b.submit(f, url.Values{"email": {u.email}, "password": {u.password}}))
+}
+
+// approve allows the consent page on p.
+func (b *browser) approve(p page) page {
+	b.t.Helper()
+	f := findForm(b.t, p, "/consent")
+	return b.follow(b.submit(f, url.Values{"action": {"allow"}}))
+}
+
+// callback parses a redirect to the client and checks RFC 9207 iss.
+func (b *browser) callback(p page, wantPrefix string) url.Values {
+	b.t.Helper()
+	if p.status != http.StatusSeeOther && p.status != http.StatusFound {
+		b.t.Fatalf("want a redirect to the client, got %d at %s:\n%s", p.status, p.url, p.body)
+	}
+	if !strings.HasPrefix(p.location, wantPrefix) {
+		b.t.Fatalf("redirect to %q, want prefix %q", p.location, wantPrefix)
+	}
+	u, err := url.Parse(p.location)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	q := u.Query()
+	if q.Get("iss") != b.srv.issuer {
+		b.t.Fatalf("authorization response iss = %q, want %q (RFC 9207)", q.Get("iss"), b.srv.issuer)
+	}
+	return q
+}
+
+// rp is a relying party built on x/oauth2 and go-oidc.
+type rp struct {
+	t        *testing.T
+	srv      *server
+	ctx      context.Context
+	provider *oidc.Provider
+	conf     oauth2.Config
+	verifier *oidc.IDTokenVerifier
+}
+
+func newRP(t *testing.T, s *server, c testClient, redirect string, scopes ...string) *rp {
+	t.Helper()
+	ctx := oidc.ClientContext(context.Background(), &http.Client{Timeout: 10 * time.Second})
+	p, err := oidc.NewProvider(ctx, s.issuer)
+	if err != nil {
+		t.Fatalf("discovery: %v", err)
+	}
+	if len(scopes) == 0 {
+		scopes = []string{oidc.ScopeOpenID, "profile", "email", oidc.ScopeOfflineAccess}
+	}
+	return &rp{t: t, srv: s, ctx: ctx, provider: p, verifier: p.Verifier(&oidc.Config{ClientID: c.ID}),
+		conf: oauth2.Config{ClientID: c.ID, ClientSecret: c.Secret, Endpoint: p.Endpoint(), RedirectURL: redirect, Scopes: scopes}}
+}
+
+// authRequest is one authorization request's secrets.
+type authRequest struct {
+	state, nonce, verifier string
+	url                    string
+}
+
+func (r *rp) newRequest(extra ...oauth2.AuthCodeOption) authRequest {
+	a := authRequest{state: randString(16), nonce: randString(16), verifier: oauth2.GenerateVerifier()}
+	opts := append([]oauth2.AuthCodeOption{oidc.Nonce(a.nonce), oauth2.S256ChallengeOption(a.verifier)}, extra...)
+	a.url = r.conf.AuthCodeURL(a.state, opts...)
+	return a
+}
+
+// tokens is a verified token response.
+type tokens struct {
+	token   *oauth2.Token
+	idToken *oidc.IDToken
+	raw     string
+	claims  map[string]any
+}
+
+// exchange redeems a code and verifies the ID token (signature, iss, aud,
+// exp, nonce, at_hash).
+func (r *rp) exchange(a authRequest, cb url.Values) tokens {
+	r.t.Helper()
+	if cb.Get("state") != a.state {
+		r.t.Fatalf("state = %q, want %q", cb.Get("state"), a.state)
+	}
+	tok, err := r.conf.Exchange(r.ctx, cb.Get("code"), oauth2.VerifierOption(a.verifier))
+	if err != nil {
+		r.t.Fatalf("exchange: %v", err)
+	}
+	return r.verify(tok, a.nonce)
+}
+
+func (r *rp) verify(tok *oauth2.Token, nonce string) tokens {
+	r.t.Helper()
+	raw, ok := tok.Extra("id_token").(string)
+	if !ok {
+		r.t.Fatal("no id_token in the token response")
+	}
+	idt, err := r.verifier.Verify(r.ctx, raw)
+	if err != nil {
+		r.t.Fatalf("verify ID token: %v", err)
+	}
+	if nonce != "" && idt.Nonce != nonce {
+		r.t.Fatalf("nonce = %q, want %q", idt.Nonce, nonce)
+	}
+	if err := idt.VerifyAccessToken(tok.AccessToken); err != nil {
+		r.t.Fatalf("at_hash: %v", err)
+	}
+	var claims map[string]any
+	if err := idt.Claims(&claims); err != nil {
+		r.t.Fatal(err)
+	}
+	return tokens{token: tok, idToken: idt, raw: raw, claims: claims}
+}
+
+// tokenRequest posts to the token endpoint with client_secret_basic and
+// returns the status and JSON body.
+func (s *server) tokenRequest(t *testing.T, c testClient, form url.Values) (int, map[string]any, http.Header) {
+	t.Helper()
+	return s.postJSON(t, "/oauth2/token", c, form)
+}
+
+func (s *server) postJSON(t *testing.T, path string, c testClient, form url.Values) (int, map[string]any, http.Header) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, s.issuer+path, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if c.ID != "" {
+		req.SetBasicAuth(url.QueryEscape(c.ID), url.QueryEscape(c.Secret))
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	var m map[string]any
+	if len(body) > 0 {
+		if err := json.Unmarshal(body, &m); err != nil {
+			t.Fatalf("%s: not JSON (%d): %s", path, resp.StatusCode, body)
+		}
+	}
+	return resp.StatusCode, m, resp.Header
+}
+
+func (s *server) introspect(t *testing.T, c testClient, token string) bool {
+	t.Helper()
+	status, body, _ := s.postJSON(t, "/oauth2/introspect", c, url.Values{"token": {token}})
+	if status != 200 {
+		t.Fatalf("introspect: %d %v", status, body)
+	}
+	active, _ := body["active"].(bool)
+	return active
+}
+
+func (s *server) userinfoStatus(t *testing.T, accessToken string) int {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, s.issuer+"/userinfo", nil)
+	req.Header.Set("Authorization", "Bearer "+accessToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+func s256(verifier string) string {
+	h := sha256.Sum256([]byte(verifier))
+	return base64.RawURLEncoding.EncodeToString(h[:])
+}
+
+// env is one server with a user, a confidential client and its RP.
+type env struct {
+	srv    *server
+	user   user
+	client testClient
+	rp     *rp
+}
+
+func newEnv(t *testing.T, b backend) *env {
+	t.Helper()
+	s := startServer(t, b.newURL(t))
+	c := s.createClient(t, "--name", "Conformance RP", "--redirect-uri", rpRedirect, "--post-logout-redirect-uri", rpPostLogout)
+	return &env{srv: s, user: s.createUser(t), client: c, rp: newRP(t, s, c, rpRedirect)}
+}
+
+// fullLogin runs authorize → login → consent → callback → token.
+func (e *env) fullLogin(t *testing.T, br *browser, extra ...oauth2.AuthCodeOption) (authRequest, tokens) {
+	t.Helper()
+	a := e.rp.newRequest(extra...)
+	p := br.follow(br.get(a.url))
+	if strings.Contains(p.body, `action="/login"`) {
+		p = br.login(p, e.user)
+	}
+	if strings.Contains(p.body, `action="/consent"`) {
+		p = br.approve(p)
+	}
+	cb := br.callback(p, rpRedirect)
+	return a, e.rp.exchange(a, cb)
+}
+
+// authTime is the ID token's auth_time in seconds.
+func authTime(tk tokens) int64 {
+	v, _ := tk.claims["auth_time"].(float64)
+	return int64(v)
+}

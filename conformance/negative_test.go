@@ -1,0 +1,393 @@
+package conformance
+
+import (
+	"encoding/base64"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/oauth2"
+)
+
+var rawURL = base64.RawURLEncoding
+
+// C111–C113, C218.
+func testCodeReuse(t *testing.T, e *env) {
+	br := newBrowser(t, e.srv)
+	a, code := codeFor(t, e, br)
+	tok, err := e.rp.conf.Exchange(e.rp.ctx, code, oauth2.VerifierOption(a.verifier))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := e.srv.userinfoStatus(t, tok.AccessToken); st != 200 {
+		t.Fatalf("userinfo: %d", st)
+	}
+	status, body, hdr := e.srv.tokenRequest(t, e.client, url.Values{"grant_type": {"authorization_code"}, "code": {code},
+		"redirect_uri": {rpRedirect}, "code_verifier": {a.verifier}})
+	if status != 400 || body["error"] != "invalid_grant" || !strings.HasPrefix(hdr.Get("Content-Type"), "application/json") {
+		t.Fatalf("code reuse: %d %v", status, body)
+	}
+	if st := e.srv.userinfoStatus(t, tok.AccessToken); st != http.StatusUnauthorized {
+		t.Errorf("access token from the first redemption after reuse: userinfo %d, want 401", st)
+	}
+	status, body, _ = e.srv.tokenRequest(t, e.client, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok.RefreshToken}})
+	if status != 400 || body["error"] != "invalid_grant" {
+		t.Errorf("refresh token from the first redemption after reuse: %d %v", status, body)
+	}
+}
+
+// C185, C186, C190, C204.
+func testWrongVerifier(t *testing.T, e *env) {
+	cases := []struct {
+		name string
+		form func(a authRequest, code string) url.Values
+	}{
+		{"missing verifier", func(a authRequest, code string) url.Values {
+			return url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {rpRedirect}}
+		}},
+		{"wrong verifier", func(a authRequest, code string) url.Values {
+			return url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {rpRedirect}, "code_verifier": {oauth2.GenerateVerifier()}}
+		}},
+		{"verifier too short", func(a authRequest, code string) url.Values {
+			return url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {rpRedirect}, "code_verifier": {a.verifier[:20]}}
+		}},
+		{"other redirect_uri", func(a authRequest, code string) url.Values {
+			return url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {rpRedirect + "/x"}, "code_verifier": {a.verifier}}
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			a, code := codeFor(t, e, newBrowser(t, e.srv))
+			status, body, _ := e.srv.tokenRequest(t, e.client, tc.form(a, code))
+			if status != 400 || body["error"] != "invalid_grant" {
+				t.Errorf("%d %v, want 400 invalid_grant", status, body)
+			}
+		})
+	}
+}
+
+// C187–C192: plain, missing and unknown challenge methods are refused with
+// invalid_request, redirected with state and iss.
+func testPKCERefused(t *testing.T, e *env) {
+	base := url.Values{"client_id": {e.client.ID}, "response_type": {"code"}, "scope": {"openid"}, "redirect_uri": {rpRedirect}, "nonce": {randString(12)}}
+	cases := map[string]url.Values{
+		"plain":             {"code_challenge": {"abcdefghijabcdefghijabcdefghijabcdefghijabc"}, "code_challenge_method": {"plain"}},
+		"missing challenge": {},
+		"unknown method":    {"code_challenge": {s256(oauth2.GenerateVerifier())}, "code_challenge_method": {"S512"}},
+	}
+	for name, extra := range cases {
+		t.Run(name, func(t *testing.T) {
+			br := newBrowser(t, e.srv)
+			q := url.Values{}
+			for k, v := range base {
+				q[k] = v
+			}
+			for k, v := range extra {
+				q[k] = v
+			}
+			state := randString(16)
+			q.Set("state", state)
+			cb := br.callback(br.follow(br.get(e.srv.issuer+"/oauth2/auth?"+q.Encode())), rpRedirect)
+			if cb.Get("error") != "invalid_request" || cb.Get("state") != state || cb.Get("code") != "" {
+				t.Errorf("callback %v, want invalid_request with state", cb)
+			}
+			if d := cb.Get("error_description"); strings.ContainsAny(d, "\"\\\r\n\t") {
+				t.Errorf("error_description has forbidden characters: %q", d)
+			}
+		})
+	}
+}
+
+// C114, C206, C207, C210: no redirect to an unverified URI, ever.
+func testRedirectURIMismatch(t *testing.T, e *env) {
+	for _, uri := range []string{rpRedirect + "/evil", rpRedirect + "x", rpRedirect + "/", "https://RP.example.test/cb", "http://rp.example.test/cb",
+		"https://rp.example.test:444/cb", rpRedirect + "?a=b", "https://rp.example.test@evil.example/cb", "https://evil.example/cb", "https://rp.example.test/%63b"} {
+		t.Run(uri, func(t *testing.T) {
+			br := newBrowser(t, e.srv)
+			a := e.rp.newRequest(oauth2.SetAuthURLParam("redirect_uri", uri))
+			p := br.get(a.url)
+			if p.location != "" || p.status < 400 || p.status >= 500 {
+				t.Fatalf("redirect_uri %s: status %d location %q; want a 4xx error page", uri, p.status, p.location)
+			}
+			if !strings.Contains(p.header.Get("Content-Type"), "text/html") {
+				t.Errorf("error page content type %q", p.header.Get("Content-Type"))
+			}
+		})
+	}
+}
+
+func testUnknownClient(t *testing.T, e *env) {
+	br := newBrowser(t, e.srv)
+	q := url.Values{"client_id": {"no-such-client"}, "response_type": {"code"}, "scope": {"openid"}, "redirect_uri": {rpRedirect},
+		"state": {randString(12)}, "code_challenge": {s256(oauth2.GenerateVerifier())}, "code_challenge_method": {"S256"}}
+	p := br.get(e.srv.issuer + "/oauth2/auth?" + q.Encode())
+	if p.location != "" || p.status < 400 || p.status >= 500 {
+		t.Fatalf("unknown client: %d %q", p.status, p.location)
+	}
+}
+
+// C100, C101, C105.
+func testPromptNone(t *testing.T, e *env) {
+	br := newBrowser(t, e.srv)
+	state := strings.Repeat("a", 100) + "-._~" + randString(20)
+	a := e.rp.newRequest(oauth2.SetAuthURLParam("prompt", "none"))
+	a.url = strings.Replace(a.url, "state="+a.state, "state="+url.QueryEscape(state), 1)
+	cb := br.callback(br.follow(br.get(a.url)), rpRedirect)
+	if cb.Get("error") != "login_required" || cb.Get("state") != state || cb.Get("code") != "" {
+		t.Fatalf("prompt=none without a session: %v", cb)
+	}
+	_, first := e.fullLogin(t, br)
+	a = e.rp.newRequest(oauth2.SetAuthURLParam("prompt", "none"))
+	p := br.follow(br.get(a.url))
+	cb = br.callback(p, rpRedirect)
+	second := e.rp.exchange(a, cb)
+	if second.idToken.Subject != first.idToken.Subject || authTime(second) != authTime(first) {
+		t.Errorf("prompt=none with a session: sub/auth_time changed")
+	}
+	// id_token_hint of the same user works silently (C105).
+	a = e.rp.newRequest(oauth2.SetAuthURLParam("prompt", "none"), oauth2.SetAuthURLParam("id_token_hint", first.raw))
+	e.rp.exchange(a, br.callback(br.follow(br.get(a.url)), rpRedirect))
+	// A new client needs consent: consent_required.
+	other := e.srv.createClient(t, "--name", "Fresh RP", "--redirect-uri", rpRedirect)
+	orp := newRP(t, e.srv, other, rpRedirect)
+	a = orp.newRequest(oauth2.SetAuthURLParam("prompt", "none"))
+	cb = br.callback(br.follow(br.get(a.url)), rpRedirect)
+	if cb.Get("error") != "consent_required" || cb.Get("state") != a.state {
+		t.Errorf("prompt=none without consent: %v", cb)
+	}
+}
+
+// C99, C102: prompt=login and max_age=0 show the login page again and
+// advance auth_time.
+func testReauthenticate(t *testing.T, e *env) {
+	for _, opt := range []oauth2.AuthCodeOption{oauth2.SetAuthURLParam("prompt", "login"), oauth2.SetAuthURLParam("max_age", "0")} {
+		br := newBrowser(t, e.srv)
+		_, first := e.fullLogin(t, br)
+		time.Sleep(1100 * time.Millisecond) // auth_time has second resolution
+		a := e.rp.newRequest(opt)
+		p := br.follow(br.get(a.url))
+		if !strings.Contains(p.body, `action="/login"`) {
+			t.Fatalf("no login page for re-authentication (status %d, location %q)", p.status, p.location)
+		}
+		p = br.login(p, e.user)
+		second := e.rp.exchange(a, br.callback(p, rpRedirect))
+		if authTime(second) <= authTime(first) {
+			t.Errorf("auth_time did not advance: %v then %v", authTime(first), authTime(second))
+		}
+	}
+	// max_age large: no login, auth_time present and unchanged (C103).
+	br := newBrowser(t, e.srv)
+	_, first := e.fullLogin(t, br, oauth2.SetAuthURLParam("max_age", "15000"))
+	a := e.rp.newRequest(oauth2.SetAuthURLParam("max_age", "10000"))
+	second := e.rp.exchange(a, br.callback(br.follow(br.get(a.url)), rpRedirect))
+	if authTime(second) != authTime(first) {
+		t.Errorf("max_age=10000: auth_time changed")
+	}
+}
+
+// C194, C195.
+func testWrongSecret(t *testing.T, e *env) {
+	bad := testClient{ID: e.client.ID, Secret: e.client.Secret + "x"}
+	status, body, hdr := e.srv.tokenRequest(t, bad, url.Values{"grant_type": {"authorization_code"}, "code": {"x"}, "redirect_uri": {rpRedirect}})
+	if status != 401 || body["error"] != "invalid_client" || !strings.HasPrefix(hdr.Get("WWW-Authenticate"), "Basic") {
+		t.Errorf("wrong secret (basic): %d %v %q", status, body, hdr.Get("WWW-Authenticate"))
+	}
+	status, body, _ = e.srv.postJSON(t, "/oauth2/token", testClient{}, url.Values{"grant_type": {"authorization_code"}, "code": {"x"},
+		"redirect_uri": {rpRedirect}, "client_id": {e.client.ID}, "client_secret": {"wrong"}})
+	if (status != 401 && status != 400) || body["error"] != "invalid_client" {
+		t.Errorf("wrong secret (post): %d %v", status, body)
+	}
+	status, body, _ = e.srv.postJSON(t, "/oauth2/token", testClient{}, url.Values{"grant_type": {"client_credentials"}})
+	if status != 401 || body["error"] != "invalid_client" {
+		t.Errorf("no client authentication: %d %v", status, body)
+	}
+}
+
+func testIntrospectRevoke(t *testing.T, e *env) {
+	br := newBrowser(t, e.srv)
+	_, tk := e.fullLogin(t, br)
+	status, body, _ := e.srv.postJSON(t, "/oauth2/introspect", e.client, url.Values{"token": {tk.token.AccessToken}})
+	if status != 200 || body["active"] != true || body["client_id"] != e.client.ID || body["sub"] != tk.idToken.Subject {
+		t.Fatalf("introspect live token: %d %v", status, body)
+	}
+	if !e.srv.introspect(t, e.client, tk.token.RefreshToken) {
+		t.Error("refresh token not active")
+	}
+	// Without client authentication introspection is refused.
+	status, _, _ = e.srv.postJSON(t, "/oauth2/introspect", testClient{}, url.Values{"token": {tk.token.AccessToken}})
+	if status != 401 {
+		t.Errorf("unauthenticated introspection: %d, want 401", status)
+	}
+	req, _ := http.NewRequest(http.MethodPost, e.srv.issuer+"/oauth2/introspect", strings.NewReader(url.Values{"token": {tk.token.AccessToken}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Authorization", "Bearer "+tk.token.AccessToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 401 {
+		t.Errorf("introspection with a bearer token as credential: %d, want 401", resp.StatusCode)
+	}
+	status, _, _ = e.srv.postJSON(t, "/oauth2/revoke", e.client, url.Values{"token": {tk.token.RefreshToken}})
+	if status != 200 {
+		t.Fatalf("revoke: %d", status)
+	}
+	if e.srv.introspect(t, e.client, tk.token.AccessToken) || e.srv.introspect(t, e.client, tk.token.RefreshToken) {
+		t.Error("tokens still active after revoking the refresh token")
+	}
+	if e.srv.introspect(t, e.client, "garbage") {
+		t.Error("garbage token active")
+	}
+	status, _, _ = e.srv.postJSON(t, "/oauth2/revoke", e.client, url.Values{"token": {"unknown-token"}})
+	if status != 200 {
+		t.Errorf("revoking an unknown token: %d, want 200 (RFC 7009)", status)
+	}
+}
+
+// C159–C170.
+func testLogout(t *testing.T, e *env) {
+	// The suite's 90-character state with VSCHAR punctuation.
+	state := "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWX0123456789!\"#$%&'()*,-./:<=>?@[\\]^_`{|}~"
+	logout := func(br *browser, params url.Values) page {
+		return br.get(e.srv.issuer + "/oauth2/logout?" + params.Encode())
+	}
+	t.Run("valid hint and registered URI", func(t *testing.T) {
+		br := newBrowser(t, e.srv)
+		_, tk := e.fullLogin(t, br)
+		p := logout(br, url.Values{"id_token_hint": {tk.raw}, "post_logout_redirect_uri": {rpPostLogout}, "state": {state}})
+		if p.status != http.StatusSeeOther || !strings.HasPrefix(p.location, rpPostLogout+"?") {
+			t.Fatalf("logout: %d %q", p.status, p.location)
+		}
+		u, _ := url.Parse(p.location)
+		if got := u.Query(); got.Get("state") != state || len(got) != 1 {
+			t.Errorf("post-logout redirect query %v, want only state %q", got, state)
+		}
+		if hasSession(t, e, br) {
+			t.Error("session survived logout")
+		}
+	})
+	t.Run("no state", func(t *testing.T) {
+		br := newBrowser(t, e.srv)
+		_, tk := e.fullLogin(t, br)
+		p := logout(br, url.Values{"id_token_hint": {tk.raw}, "post_logout_redirect_uri": {rpPostLogout}})
+		if p.location != rpPostLogout {
+			t.Errorf("logout without state: %q", p.location)
+		}
+	})
+	bad := []struct {
+		name   string
+		params func(raw string) url.Values
+	}{
+		{"no params", func(string) url.Values { return url.Values{} }},
+		{"only state", func(string) url.Values { return url.Values{"state": {"x"}} }},
+		{"no hint", func(string) url.Values { return url.Values{"post_logout_redirect_uri": {rpPostLogout}, "state": {"x"}} }},
+		{"no redirect uri", func(raw string) url.Values { return url.Values{"id_token_hint": {raw}, "state": {"x"}} }},
+		{"unregistered redirect uri", func(raw string) url.Values {
+			return url.Values{"id_token_hint": {raw}, "post_logout_redirect_uri": {"https://rp.example.test/bad"}}
+		}},
+		{"query added to redirect uri", func(raw string) url.Values {
+			return url.Values{"id_token_hint": {raw}, "post_logout_redirect_uri": {rpPostLogout + "?foo=bar"}}
+		}},
+		{"alg none hint", func(raw string) url.Values {
+			parts := strings.Split(raw, ".")
+			return url.Values{"id_token_hint": {rawURL.EncodeToString([]byte(`{"alg":"none"}`)) + "." + parts[1] + "."}, "post_logout_redirect_uri": {rpPostLogout}}
+		}},
+		{"tampered hint", func(raw string) url.Values {
+			parts := strings.Split(raw, ".")
+			return url.Values{"id_token_hint": {parts[0] + "." + parts[1] + "." + rawURL.EncodeToString([]byte("forged-signature-bytes"))}, "post_logout_redirect_uri": {rpPostLogout}}
+		}},
+	}
+	for _, tc := range bad {
+		t.Run(tc.name, func(t *testing.T) {
+			br := newBrowser(t, e.srv)
+			_, tk := e.fullLogin(t, br)
+			p := logout(br, tc.params(tk.raw))
+			if p.location != "" || p.status != 200 || !strings.Contains(p.body, "signed out") {
+				t.Errorf("%s: %d %q, want the signed-out page and no redirect", tc.name, p.status, p.location)
+			}
+			if hasSession(t, e, br) {
+				t.Error("session survived logout")
+			}
+		})
+	}
+}
+
+func testClientCredentials(t *testing.T, e *env) {
+	m2m := e.srv.createClient(t, "--name", "Service", "--grant-type", "client_credentials", "--scope", "api:read", "--scope", "api:write")
+	status, body, hdr := e.srv.tokenRequest(t, m2m, url.Values{"grant_type": {"client_credentials"}, "scope": {"api:read"}})
+	if status != 200 || body["access_token"] == nil || body["token_type"] != "bearer" || hdr.Get("Cache-Control") != "no-store" {
+		t.Fatalf("client_credentials: %d %v", status, body)
+	}
+	if _, ok := body["refresh_token"]; ok {
+		t.Error("client_credentials issued a refresh token")
+	}
+	if !e.srv.introspect(t, m2m, body["access_token"].(string)) {
+		t.Error("client_credentials token not active")
+	}
+	status, body, _ = e.srv.tokenRequest(t, m2m, url.Values{"grant_type": {"client_credentials"}, "scope": {"admin"}})
+	if status != 400 || body["error"] != "invalid_scope" {
+		t.Errorf("scope not registered: %d %v", status, body)
+	}
+	status, body, _ = e.srv.tokenRequest(t, e.client, url.Values{"grant_type": {"client_credentials"}})
+	if status != 400 || body["error"] != "unauthorized_client" {
+		t.Errorf("client_credentials for a client without the grant: %d %v", status, body)
+	}
+}
+
+// C80, C221, C222.
+func testUnsupported(t *testing.T, e *env) {
+	status, body, _ := e.srv.tokenRequest(t, e.client, url.Values{"grant_type": {"password"}, "username": {e.user.email}, "password": {e.user.password}})
+	if status != 400 || (body["error"] != "unsupported_grant_type" && body["error"] != "invalid_request") {
+		t.Errorf("password grant: %d %v", status, body)
+	}
+	br := newBrowser(t, e.srv)
+	for _, rt := range []string{"token", "id_token", "code id_token", ""} {
+		q := url.Values{"client_id": {e.client.ID}, "scope": {"openid"}, "redirect_uri": {rpRedirect}, "state": {randString(12)},
+			"nonce": {randString(12)}, "code_challenge": {s256(oauth2.GenerateVerifier())}, "code_challenge_method": {"S256"}}
+		if rt != "" {
+			q.Set("response_type", rt)
+		}
+		p := br.follow(br.get(e.srv.issuer + "/oauth2/auth?" + q.Encode()))
+		if p.location == "" {
+			if p.status < 400 {
+				t.Errorf("response_type %q: %d without redirect", rt, p.status)
+			}
+			continue
+		}
+		u, _ := url.Parse(p.location)
+		vals := u.Query()
+		if u.Fragment != "" {
+			vals, _ = url.ParseQuery(u.Fragment)
+		}
+		if e := vals.Get("error"); e != "unsupported_response_type" && e != "invalid_request" {
+			t.Errorf("response_type %q: error %q", rt, e)
+		}
+		if vals.Get("code") != "" || vals.Get("access_token") != "" || vals.Get("id_token") != "" {
+			t.Errorf("response_type %q issued something: %v", rt, vals)
+		}
+	}
+}
+
+// C231–C233: clickjacking, CORS and referrer protections.
+func testSecurityHeaders(t *testing.T, e *env) {
+	br := newBrowser(t, e.srv)
+	req, _ := http.NewRequest(http.MethodGet, e.rp.newRequest().url, nil)
+	req.Header.Set("Origin", "https://evil.example")
+	p := br.follow(br.do(req))
+	h := p.header
+	if !strings.Contains(h.Get("Content-Security-Policy"), "frame-ancestors 'none'") || h.Get("X-Frame-Options") != "DENY" {
+		t.Errorf("login page framing headers: %q %q", h.Get("Content-Security-Policy"), h.Get("X-Frame-Options"))
+	}
+	if h.Get("Referrer-Policy") != "no-referrer" || h.Get("X-Content-Type-Options") != "nosniff" {
+		t.Errorf("referrer/nosniff headers: %q %q", h.Get("Referrer-Policy"), h.Get("X-Content-Type-Options"))
+	}
+	if h.Get("Access-Control-Allow-Origin") != "" {
+		t.Error("CORS on the authorization endpoint")
+	}
+	if strings.Contains(p.body, "http://") && strings.Contains(p.body, "<link") || strings.Contains(p.body, "<script src") {
+		t.Error("login page loads external assets")
+	}
+}
