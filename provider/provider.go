@@ -10,7 +10,6 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -224,5 +223,3 @@ func withParams(u *url.URL, params url.Values, fragment bool) string {
 	out.RawQuery = q.Encode()
 	return out.String()
 }
-
-var errUnavailable = fmt.Errorf("temporarily unavailable")

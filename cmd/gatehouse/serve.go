@@ -19,9 +19,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/gatehouse-id/gatehouse/consent"
+	"github.com/gatehouse-id/gatehouse/internal/app"
 	"github.com/gatehouse-id/gatehouse/internal/config"
 	"github.com/gatehouse-id/gatehouse/internal/httpx"
-	"github.com/gatehouse-id/gatehouse/keys"
 	"github.com/gatehouse-id/gatehouse/provider"
 	"github.com/gatehouse-id/gatehouse/storage"
 	"github.com/gatehouse-id/gatehouse/storage/sqlstore"
@@ -80,66 +80,11 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 	}
 	defer st.Close()
 
-	cipher, err := keyCipher(ctx, cfg, st, log)
+	a, err := app.New(ctx, cfg, st, log)
 	if err != nil {
 		return err
 	}
-	km, err := keys.NewManager(ctx, st, cipher, time.Now)
-	if err != nil {
-		return err
-	}
-	hmacSecret, err := km.Secret(ctx, "oauth2_hmac")
-	if err != nil {
-		return err
-	}
-	csrfKey, err := km.Secret(ctx, "csrf_hmac")
-	if err != nil {
-		return err
-	}
-	pages, err := templates.New(cfg.TemplatesDir)
-	if err != nil {
-		return err
-	}
-	cs, err := consent.New(consent.Options{
-		Store: st, Pages: pages, CSRFKey: csrfKey, Secure: cfg.HTTPS(),
-		SessionLifetime: cfg.Lifetimes.Session.Duration, ConsentLifetime: cfg.Lifetimes.Consent.Duration,
-		FlowLifetime: cfg.Lifetimes.LoginFlow.Duration, Log: log,
-	})
-	if err != nil {
-		return err
-	}
-	prov, err := provider.New(provider.Options{
-		Issuer: cfg.Issuer, Store: st, Keys: km, HMACSecret: hmacSecret, Interactor: cs, Pages: pages, Log: log,
-		Lifetimes: provider.Lifetimes{AccessToken: cfg.Lifetimes.AccessToken.Duration, RefreshToken: cfg.Lifetimes.RefreshToken.Duration,
-			IDToken: cfg.Lifetimes.IDToken.Duration, AuthorizeCode: cfg.Lifetimes.AuthorizeCode.Duration},
-	})
-	if err != nil {
-		return err
-	}
-
-	mux := http.NewServeMux()
-	prov.Register(mux)
-	cs.Register(mux)
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		pctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-		defer cancel()
-		if err := st.Ping(pctx); err != nil {
-			w.Header().Set("Retry-After", "5")
-			http.Error(w, "database unavailable", http.StatusServiceUnavailable)
-			return
-		}
-		_, _ = io.WriteString(w, "ok\n")
-	})
-	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		fmt.Fprintf(w, "gatehouse OpenID Provider\nissuer: %s\ndiscovery: %s%s\n", cfg.Issuer, cfg.Issuer, provider.PathDiscovery)
-	})
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		if err := pages.Render(w, http.StatusNotFound, "error", httpx.Nonce(r.Context()), map[string]string{"Title": "Not found", "Message": "There is no page at this address."}); err != nil {
-			log.Error("render", "err", err)
-		}
-	})
+	mux, pages := a.Mux, a.Pages
 
 	var devURL string
 	if cfg.Dev {
@@ -148,8 +93,7 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 		}
 	}
 
-	handler := httpx.Log(log, httpx.Secure(cfg.HTTPS(), httpx.MaxBytes(1<<20, mux)))
-	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+	srv := &http.Server{Handler: a.Handler, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 30 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	ln, err := net.Listen("tcp", cfg.Listen)
@@ -174,27 +118,6 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 	defer cancel()
 	log.Info("shutting down")
 	return srv.Shutdown(sctx)
-}
-
-// keyCipher builds the key-encryption cipher from GATEHOUSE_SECRETS or, under
-// --dev only, from a secret generated once and kept in the database.
-func keyCipher(ctx context.Context, cfg config.Config, st storage.KeyStore, log *slog.Logger) (*keys.Cipher, error) {
-	if len(cfg.Secrets) > 0 {
-		secrets := make([][]byte, len(cfg.Secrets))
-		for i, s := range cfg.Secrets {
-			secrets[i] = []byte(s)
-		}
-		return keys.NewCipher(secrets)
-	}
-	if !cfg.Dev {
-		return nil, errors.New("secrets: set GATEHOUSE_SECRETS")
-	}
-	sec, err := st.PutSecretIfAbsent(ctx, storage.Secret{Name: "dev_key_encryption_secret", Value: []byte(httpx.RandomString(48)), CreatedAt: time.Now().UTC()})
-	if err != nil {
-		return nil, err
-	}
-	log.Warn("DEVELOPMENT MODE: the key-encryption secret is stored in the database next to the keys it protects; never use --dev in production")
-	return keys.NewCipher([][]byte{sec.Value})
 }
 
 // gcLoop collects expired rows every ten minutes, with jitter so replicas

@@ -1,0 +1,124 @@
+// Package app assembles gatehouse's HTTP handler from a configuration and a
+// store: keys, provider, consent pages, health endpoints and middleware. The
+// CLI's `serve` and the in-process tests share it.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/gatehouse-id/gatehouse/consent"
+	"github.com/gatehouse-id/gatehouse/internal/config"
+	"github.com/gatehouse-id/gatehouse/internal/httpx"
+	"github.com/gatehouse-id/gatehouse/keys"
+	"github.com/gatehouse-id/gatehouse/provider"
+	"github.com/gatehouse-id/gatehouse/storage"
+	"github.com/gatehouse-id/gatehouse/templates"
+)
+
+// Store is everything the assembled server needs from storage.
+type Store interface {
+	storage.Store
+}
+
+// App is an assembled server.
+type App struct {
+	// Handler serves every public endpoint, wrapped in the middleware.
+	Handler http.Handler
+	// Mux is the bare router, for extra routes (the --dev callback page).
+	Mux      *http.ServeMux
+	Pages    *templates.Renderer
+	Keys     *keys.Manager
+	Provider *provider.Provider
+}
+
+// New builds the server. cfg must have been validated.
+func New(ctx context.Context, cfg config.Config, st Store, log *slog.Logger) (*App, error) {
+	cipher, err := KeyCipher(ctx, cfg, st, log)
+	if err != nil {
+		return nil, err
+	}
+	km, err := keys.NewManager(ctx, st, cipher, time.Now)
+	if err != nil {
+		return nil, err
+	}
+	hmacSecret, err := km.Secret(ctx, "oauth2_hmac")
+	if err != nil {
+		return nil, err
+	}
+	csrfKey, err := km.Secret(ctx, "csrf_hmac")
+	if err != nil {
+		return nil, err
+	}
+	pages, err := templates.New(cfg.TemplatesDir)
+	if err != nil {
+		return nil, err
+	}
+	cs, err := consent.New(consent.Options{
+		Store: st, Pages: pages, CSRFKey: csrfKey, Secure: cfg.HTTPS(),
+		SessionLifetime: cfg.Lifetimes.Session.Duration, ConsentLifetime: cfg.Lifetimes.Consent.Duration,
+		FlowLifetime: cfg.Lifetimes.LoginFlow.Duration, Log: log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	prov, err := provider.New(provider.Options{
+		Issuer: cfg.Issuer, Store: st, Keys: km, HMACSecret: hmacSecret, Interactor: cs, Pages: pages, Log: log,
+		Lifetimes: provider.Lifetimes{AccessToken: cfg.Lifetimes.AccessToken.Duration, RefreshToken: cfg.Lifetimes.RefreshToken.Duration,
+			IDToken: cfg.Lifetimes.IDToken.Duration, AuthorizeCode: cfg.Lifetimes.AuthorizeCode.Duration},
+	})
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	prov.Register(mux)
+	cs.Register(mux)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		pctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := st.Ping(pctx); err != nil {
+			w.Header().Set("Retry-After", "5")
+			http.Error(w, "database unavailable", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = io.WriteString(w, "ok\n")
+	})
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		fmt.Fprintf(w, "gatehouse OpenID Provider\nissuer: %s\ndiscovery: %s%s\n", cfg.Issuer, cfg.Issuer, provider.PathDiscovery)
+	})
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if err := pages.Render(w, http.StatusNotFound, "error", httpx.Nonce(r.Context()), map[string]string{"Title": "Not found", "Message": "There is no page at this address."}); err != nil {
+			log.Error("render", "err", err)
+		}
+	})
+	handler := httpx.Log(log, httpx.Secure(cfg.HTTPS(), httpx.MaxBytes(1<<20, mux)))
+	return &App{Handler: handler, Mux: mux, Pages: pages, Keys: km, Provider: prov}, nil
+}
+
+// KeyCipher builds the key-encryption cipher from the configured secrets or,
+// under --dev only, from a secret generated once and kept in the database.
+func KeyCipher(ctx context.Context, cfg config.Config, st storage.KeyStore, log *slog.Logger) (*keys.Cipher, error) {
+	if len(cfg.Secrets) > 0 {
+		secrets := make([][]byte, len(cfg.Secrets))
+		for i, s := range cfg.Secrets {
+			secrets[i] = []byte(s)
+		}
+		return keys.NewCipher(secrets)
+	}
+	if !cfg.Dev {
+		return nil, errors.New("secrets: set GATEHOUSE_SECRETS")
+	}
+	sec, err := st.PutSecretIfAbsent(ctx, storage.Secret{Name: "dev_key_encryption_secret", Value: []byte(httpx.RandomString(48)), CreatedAt: time.Now().UTC()})
+	if err != nil {
+		return nil, err
+	}
+	log.Warn("DEVELOPMENT MODE: the key-encryption secret is stored in the database next to the keys it protects; never use --dev in production")
+	return keys.NewCipher([][]byte{sec.Value})
+}
