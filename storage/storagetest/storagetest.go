@@ -1,0 +1,485 @@
+// Package storagetest is the one behavioural suite every storage backend
+// must pass: CRUD with not-found and duplicate errors for every store,
+// expiry, garbage collection, transactions and rollback, and concurrent
+// compare-and-swap updates.
+package storagetest
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/url"
+	"os"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/gatehouse-id/gatehouse/storage"
+)
+
+// PostgresURL creates an empty database on the server named by
+// GATEHOUSE_TEST_DATABASE_URL and returns its URL. Without that variable the
+// test is skipped with a message, or fails when GATEHOUSE_REQUIRE_POSTGRES=1.
+func PostgresURL(t testing.TB) string {
+	t.Helper()
+	base := os.Getenv("GATEHOUSE_TEST_DATABASE_URL")
+	if base == "" {
+		if os.Getenv("GATEHOUSE_REQUIRE_POSTGRES") == "1" {
+			t.Fatal("GATEHOUSE_REQUIRE_POSTGRES=1 but GATEHOUSE_TEST_DATABASE_URL is empty")
+		}
+		t.Skip("PostgreSQL SKIPPED: GATEHOUSE_TEST_DATABASE_URL is not set (make test sets it)")
+	}
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, base)
+	if err != nil {
+		t.Fatalf("connect to test PostgreSQL: %v", err)
+	}
+	defer conn.Close(ctx)
+	b := make([]byte, 6)
+	for i := range b {
+		b[i] = byte(rand.IntN(256))
+	}
+	name := "gh_" + hex.EncodeToString(b)
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+		t.Fatalf("create database: %v", err)
+	}
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Path = "/" + name
+	return u.String()
+}
+
+// Run runs the suite; newStore returns a fresh, migrated, empty store.
+func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
+	tests := []struct {
+		name string
+		fn   func(t *testing.T, s storage.Store)
+	}{
+		{"clients", testClients},
+		{"users", testUsers},
+		{"concurrent user updates", testConcurrentUserUpdates},
+		{"sessions and consent", testSessions},
+		{"flows", testFlows},
+		{"concurrent flow transitions", testConcurrentFlows},
+		{"tokens", testTokens},
+		{"concurrent token deactivation", testConcurrentDeactivate},
+		{"client assertion jtis", testJTIs},
+		{"keys and secrets", testKeys},
+		{"transactions", testTransactions},
+		{"garbage collection", testGC},
+		{"time zones", testTimeZones},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) { tt.fn(t, newStore(t)) })
+	}
+}
+
+var ctx = context.Background()
+
+// now is a fixed instant with microsecond precision, as stored.
+var now = time.Date(2026, 11, 25, 12, 0, 0, 123456000, time.UTC)
+
+func client(id string) storage.Client {
+	return storage.Client{ID: id, SecretHash: []byte{1, 2, 3}, Name: "App " + id, RedirectURIs: []string{"https://app.example/cb"},
+		PostLogoutRedirectURIs: []string{}, GrantTypes: []string{"authorization_code"}, ResponseTypes: []string{"code"},
+		Scopes: []string{"openid"}, Audience: []string{}, TokenEndpointAuthMethod: "client_secret_basic", CreatedAt: now, UpdatedAt: now}
+}
+
+func user(sub, email string) storage.User {
+	return storage.User{Subject: sub, Email: email, EmailVerified: true, Name: "N", PasswordHash: "$argon2id$x", CreatedAt: now, UpdatedAt: now}
+}
+
+func wantErr(t *testing.T, err, want error) {
+	t.Helper()
+	if !errors.Is(err, want) {
+		t.Fatalf("err = %v, want %v", err, want)
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func testClients(t *testing.T, s storage.Store) {
+	c := client("c1")
+	must(t, s.CreateClient(ctx, c))
+	wantErr(t, s.CreateClient(ctx, c), storage.ErrAlreadyExists)
+	got, err := s.GetClient(ctx, "c1")
+	must(t, err)
+	if got.Name != c.Name || len(got.RedirectURIs) != 1 || got.RedirectURIs[0] != "https://app.example/cb" || !bytes.Equal(got.SecretHash, c.SecretHash) || !got.CreatedAt.Equal(now) {
+		t.Fatalf("GetClient = %+v", got)
+	}
+	_, err = s.GetClient(ctx, "nope")
+	wantErr(t, err, storage.ErrNotFound)
+	must(t, s.CreateClient(ctx, client("c0")))
+	list, err := s.ListClients(ctx)
+	must(t, err)
+	if len(list) != 2 || list[0].ID != "c0" {
+		t.Fatalf("ListClients = %v", list)
+	}
+	must(t, s.CreateToken(ctx, storage.Token{Kind: storage.TokenAccess, Signature: "sig", RequestID: "r", ClientID: "c1", Active: true, ExpiresAt: now.Add(time.Hour), CreatedAt: now, Data: []byte("{}")}))
+	must(t, s.DeleteClient(ctx, "c1"))
+	_, err = s.GetToken(ctx, storage.TokenAccess, "sig")
+	wantErr(t, err, storage.ErrNotFound) // deleting a client revokes its tokens
+	wantErr(t, s.DeleteClient(ctx, "c1"), storage.ErrNotFound)
+}
+
+func testUsers(t *testing.T, s storage.Store) {
+	must(t, s.CreateUser(ctx, user("u1", "Alice@Example.com")))
+	wantErr(t, s.CreateUser(ctx, user("u2", "alice@example.COM")), storage.ErrAlreadyExists)
+	wantErr(t, s.CreateUser(ctx, user("u1", "other@example.com")), storage.ErrAlreadyExists)
+	u, err := s.GetUserByEmail(ctx, " ALICE@example.com ")
+	must(t, err)
+	if u.Subject != "u1" || u.Email != "alice@example.com" {
+		t.Fatalf("GetUserByEmail = %+v", u)
+	}
+	_, err = s.GetUser(ctx, "nope")
+	wantErr(t, err, storage.ErrNotFound)
+	_, err = s.UpdateUser(ctx, "nope", func(u storage.User) (storage.User, error) { return u, nil })
+	wantErr(t, err, storage.ErrNotFound)
+	boom := errors.New("boom")
+	_, err = s.UpdateUser(ctx, "u1", func(u storage.User) (storage.User, error) { u.Name = "changed"; return u, boom })
+	wantErr(t, err, boom)
+	if u, _ := s.GetUser(ctx, "u1"); u.Name != "N" {
+		t.Fatal("a failed update wrote")
+	}
+	nu, err := s.UpdateUser(ctx, "u1", func(u storage.User) (storage.User, error) { u.Disabled = true; return u, nil })
+	must(t, err)
+	if got, _ := s.GetUser(ctx, "u1"); !got.Disabled || !got.UpdatedAt.Equal(nu.UpdatedAt) {
+		t.Fatalf("update lost: %+v", got)
+	}
+	list, err := s.ListUsers(ctx)
+	must(t, err)
+	if len(list) != 1 {
+		t.Fatalf("ListUsers = %v", list)
+	}
+}
+
+// testConcurrentUserUpdates: CAS updates with retry lose no increment.
+func testConcurrentUserUpdates(t *testing.T, s storage.Store) {
+	must(t, s.CreateUser(ctx, user("u1", "a@example.com")))
+	const n = 16
+	var wg sync.WaitGroup
+	var conflicts atomic.Int64
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				_, err := s.UpdateUser(ctx, "u1", func(u storage.User) (storage.User, error) {
+					u.Name += "x"
+					u.UpdatedAt = time.Now().UTC()
+					return u, nil
+				})
+				if errors.Is(err, storage.ErrConflict) {
+					conflicts.Add(1)
+					continue
+				}
+				if err != nil {
+					t.Error(err)
+				}
+				return
+			}
+		}()
+	}
+	wg.Wait()
+	u, err := s.GetUser(ctx, "u1")
+	must(t, err)
+	if len(u.Name) != 1+n {
+		t.Fatalf("name %q: lost updates (%d conflicts retried)", u.Name, conflicts.Load())
+	}
+}
+
+func testSessions(t *testing.T, s storage.Store) {
+	must(t, s.CreateUser(ctx, user("u1", "a@example.com")))
+	must(t, s.CreateClient(ctx, client("c1")))
+	bs := storage.BrowserSession{IDHash: []byte("hash-1"), SID: "sid-1", Subject: "u1", AuthTime: now, AMR: []string{"pwd"}, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+	must(t, s.CreateSession(ctx, bs))
+	wantErr(t, s.CreateSession(ctx, bs), storage.ErrAlreadyExists)
+	got, err := s.GetSession(ctx, []byte("hash-1"), now)
+	must(t, err)
+	if got.SID != "sid-1" || !got.AuthTime.Equal(now) || len(got.AMR) != 1 {
+		t.Fatalf("GetSession = %+v", got)
+	}
+	_, err = s.GetSession(ctx, []byte("hash-1"), now.Add(time.Hour))
+	wantErr(t, err, storage.ErrNotFound) // expired
+	must(t, s.DeleteSession(ctx, []byte("hash-1")))
+	_, err = s.GetSession(ctx, []byte("hash-1"), now)
+	wantErr(t, err, storage.ErrNotFound)
+	must(t, s.DeleteSession(ctx, []byte("hash-1"))) // idempotent
+
+	c := storage.Consent{Subject: "u1", ClientID: "c1", Scopes: []string{"openid"}, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+	must(t, s.PutConsent(ctx, c))
+	c.Scopes = []string{"openid", "email"}
+	must(t, s.PutConsent(ctx, c)) // upsert
+	got2, err := s.GetConsent(ctx, "u1", "c1", now)
+	must(t, err)
+	if len(got2.Scopes) != 2 {
+		t.Fatalf("consent scopes = %v", got2.Scopes)
+	}
+	_, err = s.GetConsent(ctx, "u1", "c1", now.Add(2*time.Hour))
+	wantErr(t, err, storage.ErrNotFound)
+	must(t, s.DeleteConsent(ctx, "u1", "c1"))
+	_, err = s.GetConsent(ctx, "u1", "c1", now)
+	wantErr(t, err, storage.ErrNotFound)
+}
+
+func testFlows(t *testing.T, s storage.Store) {
+	f := storage.Flow{ID: "f1", State: "login", Data: []byte(`{"a":1}`), CreatedAt: now, ExpiresAt: now.Add(time.Minute)}
+	must(t, s.CreateFlow(ctx, f))
+	wantErr(t, s.CreateFlow(ctx, f), storage.ErrAlreadyExists)
+	got, err := s.GetFlow(ctx, "f1", now)
+	must(t, err)
+	if got.State != "login" || string(got.Data) != `{"a":1}` {
+		t.Fatalf("GetFlow = %+v", got)
+	}
+	_, err = s.GetFlow(ctx, "f1", now.Add(time.Minute))
+	wantErr(t, err, storage.ErrNotFound)
+	_, err = s.UpdateFlow(ctx, "f1", now.Add(2*time.Minute), func(f storage.Flow) (storage.Flow, error) { return f, nil })
+	wantErr(t, err, storage.ErrNotFound) // expired flows cannot move
+	nf, err := s.UpdateFlow(ctx, "f1", now, func(f storage.Flow) (storage.Flow, error) {
+		f.State, f.Data = "consent", []byte(`{"a":2}`)
+		return f, nil
+	})
+	must(t, err)
+	if nf.State != "consent" {
+		t.Fatal(nf)
+	}
+	if got, _ := s.GetFlow(ctx, "f1", now); got.State != "consent" || string(got.Data) != `{"a":2}` {
+		t.Fatalf("after update: %+v", got)
+	}
+}
+
+// testConcurrentFlows: of many concurrent transitions out of one state,
+// exactly one wins.
+func testConcurrentFlows(t *testing.T, s storage.Store) {
+	must(t, s.CreateFlow(ctx, storage.Flow{ID: "f1", State: "granted", Data: []byte(`{}`), CreatedAt: now, ExpiresAt: time.Now().Add(time.Hour)}))
+	var wins atomic.Int64
+	var wg sync.WaitGroup
+	for i := 0; i < 12; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := s.UpdateFlow(ctx, "f1", time.Now(), func(f storage.Flow) (storage.Flow, error) {
+				if f.State != "granted" {
+					return f, errors.New("already redeemed")
+				}
+				f.State = "redeemed"
+				return f, nil
+			})
+			if err == nil {
+				wins.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if wins.Load() != 1 {
+		t.Fatalf("%d concurrent redemptions succeeded, want exactly 1", wins.Load())
+	}
+}
+
+func token(kind storage.TokenKind, sig, req string, exp time.Time) storage.Token {
+	return storage.Token{Kind: kind, Signature: sig, RequestID: req, ClientID: "c1", Subject: "u1", Active: true, ExpiresAt: exp, CreatedAt: now, Data: []byte(`{"x":1}`)}
+}
+
+func testTokens(t *testing.T, s storage.Store) {
+	tk := token(storage.TokenRefresh, "s1", "r1", now.Add(time.Hour))
+	must(t, s.CreateToken(ctx, tk))
+	wantErr(t, s.CreateToken(ctx, tk), storage.ErrAlreadyExists)
+	must(t, s.CreateToken(ctx, token(storage.TokenAccess, "s1", "r1", now.Add(time.Hour)))) // same signature, other kind
+	got, err := s.GetToken(ctx, storage.TokenRefresh, "s1")
+	must(t, err)
+	if !got.Active || got.RequestID != "r1" || string(got.Data) != `{"x":1}` || !got.ExpiresAt.Equal(now.Add(time.Hour)) {
+		t.Fatalf("GetToken = %+v", got)
+	}
+	must(t, s.DeactivateToken(ctx, storage.TokenRefresh, "s1"))
+	wantErr(t, s.DeactivateToken(ctx, storage.TokenRefresh, "s1"), storage.ErrConflict)
+	wantErr(t, s.DeactivateToken(ctx, storage.TokenRefresh, "nope"), storage.ErrNotFound)
+	if got, _ := s.GetToken(ctx, storage.TokenRefresh, "s1"); got.Active {
+		t.Fatal("still active")
+	}
+	must(t, s.CreateToken(ctx, token(storage.TokenRefresh, "s2", "r1", now.Add(time.Hour))))
+	must(t, s.CreateToken(ctx, token(storage.TokenRefresh, "s3", "r2", now.Add(time.Hour))))
+	n, err := s.DeleteTokensByRequestID(ctx, storage.TokenRefresh, "r1")
+	must(t, err)
+	if n != 2 {
+		t.Fatalf("deleted %d, want 2", n)
+	}
+	if _, err := s.GetToken(ctx, storage.TokenRefresh, "s3"); err != nil {
+		t.Fatal("other family touched")
+	}
+	if _, err := s.GetToken(ctx, storage.TokenAccess, "s1"); err != nil {
+		t.Fatal("other kind touched")
+	}
+	must(t, s.DeleteToken(ctx, storage.TokenAccess, "s1"))
+	must(t, s.DeleteToken(ctx, storage.TokenAccess, "s1"))
+	_, err = s.GetToken(ctx, storage.TokenAccess, "s1")
+	wantErr(t, err, storage.ErrNotFound)
+}
+
+// testConcurrentDeactivate: of concurrent rotations of one refresh token,
+// exactly one succeeds.
+func testConcurrentDeactivate(t *testing.T, s storage.Store) {
+	must(t, s.CreateToken(ctx, token(storage.TokenRefresh, "rt", "r", now.Add(time.Hour))))
+	var ok, conflict atomic.Int64
+	var wg sync.WaitGroup
+	for i := 0; i < 16; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			switch err := s.DeactivateToken(ctx, storage.TokenRefresh, "rt"); {
+			case err == nil:
+				ok.Add(1)
+			case errors.Is(err, storage.ErrConflict):
+				conflict.Add(1)
+			default:
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if ok.Load() != 1 || conflict.Load() != 15 {
+		t.Fatalf("%d succeeded and %d conflicted, want 1 and 15", ok.Load(), conflict.Load())
+	}
+}
+
+func testJTIs(t *testing.T, s storage.Store) {
+	live := time.Now().Add(time.Hour)
+	must(t, s.MarkJTIUsed(ctx, "j1", live))
+	wantErr(t, s.MarkJTIUsed(ctx, "j1", live), storage.ErrAlreadyExists)
+	used, err := s.JTIUsed(ctx, "j1", time.Now())
+	must(t, err)
+	if !used {
+		t.Fatal("jti not recorded")
+	}
+	if used, _ := s.JTIUsed(ctx, "j2", time.Now()); used {
+		t.Fatal("unknown jti reported used")
+	}
+	must(t, s.MarkJTIUsed(ctx, "old", time.Now().Add(-time.Minute)))
+	must(t, s.MarkJTIUsed(ctx, "old", live)) // an expired jti may be recorded again
+}
+
+func testKeys(t *testing.T, s storage.Store) {
+	k := storage.SigningKey{ID: "k1", Alg: "RS256", State: storage.KeyActive, Private: []byte("sealed"), Public: []byte(`{"kid":"k1"}`), CreatedAt: now}
+	must(t, s.CreateKey(ctx, k))
+	wantErr(t, s.CreateKey(ctx, k), storage.ErrAlreadyExists)
+	keys, err := s.ListKeys(ctx)
+	must(t, err)
+	if len(keys) != 1 || keys[0].State != storage.KeyActive || string(keys[0].Private) != "sealed" {
+		t.Fatalf("ListKeys = %+v", keys)
+	}
+	_, err = s.GetSecret(ctx, "hmac")
+	wantErr(t, err, storage.ErrNotFound)
+	// Concurrent first writers all end up with the same secret.
+	var wg sync.WaitGroup
+	got := make([][]byte, 8)
+	for i := range got {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sec, err := s.PutSecretIfAbsent(ctx, storage.Secret{Name: "hmac", Value: []byte(fmt.Sprint("value-", i)), CreatedAt: now})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			got[i] = sec.Value
+		}()
+	}
+	wg.Wait()
+	for i := range got {
+		if !bytes.Equal(got[i], got[0]) {
+			t.Fatalf("replicas disagree on the secret: %q vs %q", got[i], got[0])
+		}
+	}
+}
+
+func testTransactions(t *testing.T, s storage.Store) {
+	boom := errors.New("boom")
+	err := s.InTx(ctx, func(ctx context.Context) error {
+		must(t, s.CreateClient(ctx, client("c1")))
+		must(t, s.CreateToken(ctx, token(storage.TokenAccess, "a", "r", now.Add(time.Hour))))
+		return boom
+	})
+	wantErr(t, err, boom)
+	if _, err := s.GetClient(ctx, "c1"); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatal("rolled-back client is visible")
+	}
+	if _, err := s.GetToken(ctx, storage.TokenAccess, "a"); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatal("rolled-back token is visible")
+	}
+	must(t, s.InTx(ctx, func(ctx context.Context) error {
+		return s.CreateClient(ctx, client("c1"))
+	}))
+	if _, err := s.GetClient(ctx, "c1"); err != nil {
+		t.Fatal("committed client is missing")
+	}
+	// The fosite-style API: BeginTx / Rollback.
+	tctx, err := s.BeginTx(ctx)
+	must(t, err)
+	must(t, s.CreateToken(tctx, token(storage.TokenAccess, "b", "r", now.Add(time.Hour))))
+	must(t, s.Rollback(tctx))
+	if _, err := s.GetToken(ctx, storage.TokenAccess, "b"); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatal("rolled-back token is visible")
+	}
+	tctx, err = s.BeginTx(ctx)
+	must(t, err)
+	must(t, s.CreateToken(tctx, token(storage.TokenAccess, "c", "r", now.Add(time.Hour))))
+	must(t, s.Commit(tctx))
+	if _, err := s.GetToken(ctx, storage.TokenAccess, "c"); err != nil {
+		t.Fatal("committed token is missing")
+	}
+}
+
+func testGC(t *testing.T, s storage.Store) {
+	must(t, s.CreateUser(ctx, user("u1", "a@example.com")))
+	must(t, s.CreateClient(ctx, client("c1")))
+	for i := 0; i < 1500; i++ { // more than one GC batch
+		must(t, s.CreateToken(ctx, token(storage.TokenAccess, fmt.Sprint("old-", i), "r", now.Add(-time.Second))))
+	}
+	must(t, s.CreateToken(ctx, token(storage.TokenAccess, "live", "r", now.Add(time.Hour))))
+	must(t, s.CreateFlow(ctx, storage.Flow{ID: "old", State: "login", Data: []byte("{}"), CreatedAt: now, ExpiresAt: now.Add(-time.Second)}))
+	must(t, s.CreateFlow(ctx, storage.Flow{ID: "live", State: "login", Data: []byte("{}"), CreatedAt: now, ExpiresAt: now.Add(time.Hour)}))
+	must(t, s.CreateSession(ctx, storage.BrowserSession{IDHash: []byte("old"), SID: "s-old", Subject: "u1", AuthTime: now, AMR: []string{}, CreatedAt: now, ExpiresAt: now.Add(-time.Second)}))
+	must(t, s.PutConsent(ctx, storage.Consent{Subject: "u1", ClientID: "c1", Scopes: []string{}, CreatedAt: now, ExpiresAt: now.Add(-time.Second)}))
+	must(t, s.MarkJTIUsed(ctx, "j", now.Add(-time.Second)))
+	n, err := s.GarbageCollect(ctx, now)
+	must(t, err)
+	if n != 1500+1+1+1+1 {
+		t.Fatalf("GC removed %d rows, want %d", n, 1504)
+	}
+	if _, err := s.GetToken(ctx, storage.TokenAccess, "live"); err != nil {
+		t.Fatal("GC removed a live token")
+	}
+	if _, err := s.GetFlow(ctx, "live", now); err != nil {
+		t.Fatal("GC removed a live flow")
+	}
+	if n, _ := s.GarbageCollect(ctx, now); n != 0 {
+		t.Fatalf("second GC removed %d", n)
+	}
+}
+
+func testTimeZones(t *testing.T, s storage.Store) {
+	loc := time.FixedZone("UTC+13", 13*3600)
+	local := now.In(loc)
+	must(t, s.CreateFlow(ctx, storage.Flow{ID: "tz", State: "login", Data: []byte("{}"), CreatedAt: local, ExpiresAt: local.Add(time.Minute)}))
+	// Expiry compares instants, not wall clocks.
+	if _, err := s.GetFlow(ctx, "tz", now.Add(59*time.Second).In(time.FixedZone("UTC-11", -11*3600))); err != nil {
+		t.Fatalf("flow expired early across time zones: %v", err)
+	}
+	f, err := s.GetFlow(ctx, "tz", now)
+	must(t, err)
+	if !f.CreatedAt.Equal(now) || f.CreatedAt.Location() != time.UTC {
+		t.Fatalf("CreatedAt = %v, want %v in UTC", f.CreatedAt, now)
+	}
+}
