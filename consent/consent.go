@@ -280,24 +280,19 @@ func policy(amr []string) (acr string) {
 func flowURL(path, id string) string { return path + "?" + url.Values{"flow": {id}}.Encode() }
 
 // needsLogin says whether the session is not good enough for the request.
-func (s *Service) needsLogin(ctx context.Context, req interaction.AuthorizeRequest, bs storage.BrowserSession, ok bool) (bool, error) {
+func needsLogin(now time.Time, req interaction.AuthorizeRequest, bs storage.BrowserSession, ok bool) bool {
 	if !ok || req.HasPrompt("login") || req.HasPrompt("select_account") || req.MaxAge == 0 {
-		return true, nil
+		return true
 	}
-	if req.MaxAge > 0 && s.o.Now().Sub(bs.AuthTime) > time.Duration(req.MaxAge)*time.Second {
-		return true, nil
+	if req.MaxAge > 0 && now.Sub(bs.AuthTime) > time.Duration(req.MaxAge)*time.Second {
+		return true
 	}
 	if req.HintSubject != "" && req.HintSubject != bs.Subject {
-		return true, nil
+		return true
 	}
-	u, err := s.o.Store.GetUser(ctx, bs.Subject)
-	if errors.Is(err, storage.ErrNotFound) {
-		return true, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	return u.Disabled, nil
+	// A deleted account's sessions are gone with it (ON DELETE CASCADE); a
+	// disabled one is refused by the provider when it issues the code.
+	return false
 }
 
 // needsConsent says whether the user must see the consent page.
@@ -334,10 +329,7 @@ func (s *Service) Decide(ctx context.Context, r *http.Request, req interaction.A
 	if err != nil {
 		return interaction.Decision{}, err
 	}
-	login, err := s.needsLogin(ctx, req, bs, ok)
-	if err != nil {
-		return interaction.Decision{}, err
-	}
+	login := needsLogin(s.o.Now(), req, bs, ok)
 	none := req.HasPrompt("none")
 	if login && none {
 		return interaction.Decision{}, interaction.ErrLoginRequired

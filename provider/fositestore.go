@@ -29,8 +29,9 @@ type fositeBackend interface {
 // ErrInvalidatedAuthorizeCode returned with the request, sessions decoded
 // into the prototype fosite passes in.
 type fositeStore struct {
-	s   fositeBackend
-	now func() time.Time
+	s       fositeBackend
+	clients *clientCache
+	now     func() time.Time
 }
 
 var (
@@ -44,7 +45,7 @@ var (
 
 // GetClient loads a client for fosite.
 func (f *fositeStore) GetClient(ctx context.Context, id string) (fosite.Client, error) {
-	c, err := f.s.GetClient(ctx, id)
+	c, err := f.clients.get(ctx, id)
 	if err != nil {
 		return nil, mapErr(err)
 	}

@@ -116,7 +116,7 @@ func New(o Options) (*Provider, error) {
 		AllowedPromptValues:            []string{"login", "none", "consent", "select_account"},
 		OmitRedirectScopeParam:         true,
 	}
-	fs := &fositeStore{s: o.Store, now: o.Now}
+	fs := &fositeStore{s: o.Store, now: o.Now, clients: &clientCache{store: o.Store, now: o.Now}}
 	signer := &keys.Signer{Manager: o.Keys}
 	strategy := &compose.CommonStrategy{
 		CoreStrategy:               compose.NewOAuth2HMACStrategy(cfg),

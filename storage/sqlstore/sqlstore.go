@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"sync/atomic"
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
@@ -33,6 +34,9 @@ type Options struct {
 type Store struct {
 	db *sql.DB
 	d  dialect
+	// statements counts SQL statements sent (queries, execs, BEGIN and
+	// COMMIT/ROLLBACK), so tests and benchmarks can hold flows to a budget.
+	statements atomic.Int64
 }
 
 var _ storage.Store = (*Store)(nil)
@@ -160,19 +164,45 @@ type querier interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
-// q returns the transaction carried by ctx, or the pool.
+// q returns the transaction carried by ctx, or the pool, counting each
+// statement sent through it.
 func (s *Store) q(ctx context.Context) querier {
 	if tx, ok := ctx.Value(txKey{s}).(*sql.Tx); ok {
-		return tx
+		return counting{tx, &s.statements}
 	}
-	return s.db
+	return counting{s.db, &s.statements}
 }
+
+// counting counts the statements a querier sends.
+type counting struct {
+	q querier
+	n *atomic.Int64
+}
+
+func (c counting) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	c.n.Add(1)
+	return c.q.ExecContext(ctx, query, args...)
+}
+
+func (c counting) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	c.n.Add(1)
+	return c.q.QueryContext(ctx, query, args...)
+}
+
+func (c counting) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	c.n.Add(1)
+	return c.q.QueryRowContext(ctx, query, args...)
+}
+
+// Statements returns how many SQL statements this store has sent.
+func (s *Store) Statements() int64 { return s.statements.Load() }
 
 // BeginTx starts a transaction and returns a context that carries it.
 func (s *Store) BeginTx(ctx context.Context) (context.Context, error) {
 	if _, ok := ctx.Value(txKey{s}).(*sql.Tx); ok {
 		return ctx, errors.New("storage: transaction already open")
 	}
+	s.statements.Add(1)
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return ctx, s.wrap(err)
@@ -186,6 +216,7 @@ func (s *Store) Commit(ctx context.Context) error {
 	if !ok {
 		return errors.New("storage: commit without transaction")
 	}
+	s.statements.Add(1)
 	return s.wrap(tx.Commit())
 }
 
@@ -195,6 +226,7 @@ func (s *Store) Rollback(ctx context.Context) error {
 	if !ok {
 		return errors.New("storage: rollback without transaction")
 	}
+	s.statements.Add(1)
 	if err := tx.Rollback(); err != nil && !errors.Is(err, sql.ErrTxDone) {
 		return s.wrap(err)
 	}

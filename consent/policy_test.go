@@ -1,0 +1,80 @@
+package consent
+
+import (
+	"testing"
+	"time"
+
+	"github.com/gatehouse-id/gatehouse/provider/interaction"
+	"github.com/gatehouse-id/gatehouse/storage"
+)
+
+func TestNeedsLogin(t *testing.T) {
+	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	sess := storage.BrowserSession{Subject: "alice", AuthTime: now.Add(-10 * time.Minute)}
+	req := func(mod func(*interaction.AuthorizeRequest)) interaction.AuthorizeRequest {
+		r := interaction.AuthorizeRequest{MaxAge: -1}
+		if mod != nil {
+			mod(&r)
+		}
+		return r
+	}
+	tests := []struct {
+		name       string
+		req        interaction.AuthorizeRequest
+		hasSession bool
+		want       bool
+	}{
+		{"no session", req(nil), false, true},
+		{"session is enough", req(nil), true, false},
+		{"prompt=login", req(func(r *interaction.AuthorizeRequest) { r.Prompt = []string{"login"} }), true, true},
+		{"prompt=select_account", req(func(r *interaction.AuthorizeRequest) { r.Prompt = []string{"select_account"} }), true, true},
+		{"prompt=consent alone keeps the session", req(func(r *interaction.AuthorizeRequest) { r.Prompt = []string{"consent"} }), true, false},
+		{"max_age=0 always re-authenticates", req(func(r *interaction.AuthorizeRequest) { r.MaxAge = 0 }), true, true},
+		{"max_age older than the login", req(func(r *interaction.AuthorizeRequest) { r.MaxAge = 300 }), true, true},
+		{"max_age newer than the login", req(func(r *interaction.AuthorizeRequest) { r.MaxAge = 3600 }), true, false},
+		{"id_token_hint of another user", req(func(r *interaction.AuthorizeRequest) { r.HintSubject = "bob" }), true, true},
+		{"id_token_hint of this user", req(func(r *interaction.AuthorizeRequest) { r.HintSubject = "alice" }), true, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := needsLogin(now, tt.req, sess, tt.hasSession); got != tt.want {
+				t.Errorf("needsLogin = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestPolicy(t *testing.T) {
+	tests := []struct {
+		amr  []string
+		want string
+	}{
+		{[]string{"pwd"}, "urn:gatehouse:acr:1fa"},
+		{nil, "urn:gatehouse:acr:1fa"},
+		{[]string{"pwd", "otp"}, "urn:gatehouse:acr:2fa"},
+		{[]string{"hwk", "user"}, "urn:gatehouse:acr:1fa"},
+	}
+	for _, tt := range tests {
+		if got := policy(tt.amr); got != tt.want {
+			t.Errorf("policy(%v) = %s, want %s", tt.amr, got, tt.want)
+		}
+	}
+}
+
+// TestTransitions pins the flow state machine: only forward moves, each
+// state left once, nothing leaves redeemed.
+func TestTransitions(t *testing.T) {
+	states := []string{StateLogin, StateConsent, StateGranted, StateDenied, StateRedeemed}
+	allowed := map[[2]string]bool{
+		{StateLogin, StateConsent}: true, {StateLogin, StateGranted}: true,
+		{StateConsent, StateGranted}: true, {StateConsent, StateDenied}: true,
+		{StateGranted, StateRedeemed}: true, {StateDenied, StateRedeemed}: true,
+	}
+	for _, from := range states {
+		for _, to := range states {
+			if got := legal(from, to); got != allowed[[2]string{from, to}] {
+				t.Errorf("legal(%s → %s) = %v", from, to, got)
+			}
+		}
+	}
+}

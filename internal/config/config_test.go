@@ -1,0 +1,82 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestValidate(t *testing.T) {
+	secret := strings.Repeat("s", 32)
+	tests := []struct {
+		name    string
+		mod     func(*Config)
+		wantErr string // substring naming the field; "" = valid
+	}{
+		{"dev defaults", func(c *Config) { c.Dev = true; c.DatabaseURL = "sqlite://x.db" }, ""},
+		{"production with https and a secret", func(c *Config) {
+			c.Issuer, c.DatabaseURL, c.Secrets = "https://id.example.com", "postgres://db/gh", []string{secret}
+		}, ""},
+		{"no secret outside dev", func(c *Config) { c.DatabaseURL = "sqlite://x.db" }, "GATEHOUSE_SECRETS"},
+		{"short secret", func(c *Config) { c.DatabaseURL, c.Secrets = "sqlite://x.db", []string{"short"} }, "secrets[0]"},
+		{"http issuer off localhost", func(c *Config) {
+			c.Issuer, c.DatabaseURL, c.Secrets = "http://id.example.com", "sqlite://x.db", []string{secret}
+		}, "http is only allowed"},
+		{"http issuer on 127.0.0.1", func(c *Config) {
+			c.Issuer, c.DatabaseURL, c.Secrets = "http://127.0.0.1:9000", "sqlite://x.db", []string{secret}
+		}, ""},
+		{"trailing slash", func(c *Config) { c.Dev, c.DatabaseURL, c.Issuer = true, "sqlite://x.db", "http://localhost:8080/" }, "trailing slash"},
+		{"issuer with query", func(c *Config) { c.Dev, c.DatabaseURL, c.Issuer = true, "sqlite://x.db", "https://id.example.com?x=1" }, "query"},
+		{"relative issuer", func(c *Config) { c.Dev, c.DatabaseURL, c.Issuer = true, "sqlite://x.db", "/id" }, "absolute"},
+		{"no database", func(c *Config) { c.Dev = true }, "database_url"},
+		{"bad listen", func(c *Config) { c.Dev, c.DatabaseURL, c.Listen = true, "sqlite://x.db", "8080" }, "listen"},
+		{"code lifetime too long", func(c *Config) {
+			c.Dev, c.DatabaseURL = true, "sqlite://x.db"
+			c.Lifetimes.AuthorizeCode.Duration = time.Hour
+		}, "lifetimes.authorize_code"},
+		{"bad log level", func(c *Config) { c.Dev, c.DatabaseURL, c.LogLevel = true, "sqlite://x.db", "loud" }, "log_level"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := Default()
+			tt.mod(&c)
+			err := c.Validate()
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Fatalf("unexpected error: %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("error %v, want one mentioning %q", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestLoadPrecedence(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "gatehouse.yaml")
+	if err := os.WriteFile(path, []byte("issuer: https://file.example.com\nlisten: 0.0.0.0:9000\nlifetimes:\n  access_token: 15m\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"GATEHOUSE_ISSUER": "https://env.example.com", "GATEHOUSE_SECRETS": " a , b ,", "GATEHOUSE_LIFETIMES_ID_TOKEN": "5m"}
+	c, err := Load(path, func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Issuer != "https://env.example.com" || c.Listen != "0.0.0.0:9000" || c.Lifetimes.AccessToken.Duration != 15*time.Minute ||
+		c.Lifetimes.IDToken.Duration != 5*time.Minute || len(c.Secrets) != 2 || c.Secrets[1] != "b" {
+		t.Fatalf("Load = %+v", c)
+	}
+	if err := os.WriteFile(path, []byte("isuer: typo\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(path, func(string) string { return "" }); err == nil || !strings.Contains(err.Error(), "isuer") {
+		t.Fatalf("unknown field accepted: %v", err)
+	}
+	if _, err := Load("", func(k string) string { return map[string]string{"GATEHOUSE_DEV": "maybe"}[k] }); err == nil {
+		t.Fatal("bad boolean accepted")
+	}
+}

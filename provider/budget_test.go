@@ -1,0 +1,137 @@
+package provider_test
+
+import (
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/gatehouse-id/gatehouse/internal/apptest"
+)
+
+// Statement budgets (SQL statements, including BEGIN/COMMIT) per flow. They
+// are ceilings, lowered as the hot paths get cheaper; see README "Performance".
+const (
+	budgetFirstLogin = 39 // authorize → login → consent → token → userinfo
+	budgetReturning  = 19 // session and remembered consent: authorize → token → userinfo
+)
+
+var hiddenInput = regexp.MustCompile(`<input type="hidden" name="([a-z_]+)" value="([^"]*)">`)
+
+type inproc struct {
+	t   *testing.T
+	ts  *httptest.Server
+	c   *http.Client
+	srv *apptest.Server
+}
+
+func (b *inproc) do(method, path string, form url.Values, auth bool) (*http.Response, string) {
+	b.t.Helper()
+	var body io.Reader
+	if form != nil {
+		body = strings.NewReader(form.Encode())
+	}
+	u := path
+	if strings.HasPrefix(path, "/") {
+		u = b.ts.URL + path
+	}
+	req, _ := http.NewRequest(method, u, body)
+	if form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	if auth {
+		req.SetBasicAuth(apptest.ClientID, apptest.ClientSecret)
+	}
+	resp, err := b.c.Do(req)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	return resp, string(raw)
+}
+
+func hidden(body string) url.Values {
+	v := url.Values{}
+	for _, m := range hiddenInput.FindAllStringSubmatch(body, -1) {
+		v.Set(m[1], m[2])
+	}
+	return v
+}
+
+// codeFlow runs one authorization-code flow and returns the statements it cost.
+func (b *inproc) codeFlow(login, consent bool) int64 {
+	b.t.Helper()
+	start := b.srv.Store.Statements()
+	verifier := "verifier-" + strings.Repeat("x", 40)
+	sum := sha256.Sum256([]byte(verifier))
+	q := url.Values{"client_id": {apptest.ClientID}, "response_type": {"code"}, "scope": {"openid email offline_access"}, "redirect_uri": {apptest.RedirectURI},
+		"state": {"state-1234567"}, "nonce": {"nonce-1234567"}, "code_challenge": {base64.RawURLEncoding.EncodeToString(sum[:])}, "code_challenge_method": {"S256"}}
+	resp, _ := b.do("GET", "/oauth2/auth?"+q.Encode(), nil, false)
+	loc := resp.Header.Get("Location")
+	if login {
+		_, page := b.do("GET", loc, nil, false)
+		f := hidden(page)
+		f.Set("email", apptest.UserEmail)
+		f.Set("password", apptest.UserPassword)
+		resp, _ = b.do("POST", "/login", f, false)
+		loc = resp.Header.Get("Location")
+	}
+	if consent {
+		_, page := b.do("GET", loc, nil, false)
+		f := hidden(page)
+		f.Set("action", "allow")
+		f.Set("remember", "yes")
+		resp, _ = b.do("POST", "/consent", f, false)
+		loc = resp.Header.Get("Location")
+	}
+	if strings.HasPrefix(loc, "/oauth2/auth/resume") {
+		resp, _ = b.do("GET", loc, nil, false)
+		loc = resp.Header.Get("Location")
+	}
+	cb, err := url.Parse(loc)
+	if err != nil || cb.Query().Get("code") == "" {
+		b.t.Fatalf("no code: %q", loc)
+	}
+	resp, body := b.do("POST", "/oauth2/token", url.Values{"grant_type": {"authorization_code"}, "code": {cb.Query().Get("code")},
+		"redirect_uri": {apptest.RedirectURI}, "code_verifier": {verifier}}, true)
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	if resp.StatusCode != 200 || json.Unmarshal([]byte(body), &tok) != nil {
+		b.t.Fatalf("token: %d %s", resp.StatusCode, body)
+	}
+	req, _ := http.NewRequest("GET", b.ts.URL+"/userinfo", nil)
+	req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+	ui, err := b.c.Do(req)
+	if err != nil || ui.StatusCode != 200 {
+		b.t.Fatalf("userinfo: %v %v", err, ui)
+	}
+	ui.Body.Close()
+	return b.srv.Store.Statements() - start
+}
+
+// TestStatementBudget counts the SQL statements of whole flows.
+func TestStatementBudget(t *testing.T) {
+	srv := apptest.New(t)
+	ts := httptest.NewServer(srv.App.Handler)
+	defer ts.Close()
+	jar, _ := cookiejar.New(nil)
+	b := &inproc{t: t, ts: ts, srv: srv, c: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+	first := b.codeFlow(true, true)
+	returning := b.codeFlow(false, false)
+	t.Logf("SQL statements: first login (login, consent, token, userinfo) %d; returning user (session, remembered consent) %d", first, returning)
+	if first > budgetFirstLogin {
+		t.Errorf("first-login flow sent %d statements, budget %d", first, budgetFirstLogin)
+	}
+	if returning > budgetReturning {
+		t.Errorf("returning-user flow sent %d statements, budget %d", returning, budgetReturning)
+	}
+}
