@@ -1,0 +1,123 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// run executes the CLI in process and returns its output and error.
+func run(t *testing.T, stdin string, env map[string]string, args ...string) (string, error) {
+	t.Helper()
+	for k, v := range env {
+		t.Setenv(k, v)
+	}
+	var out bytes.Buffer
+	g := &globals{stdin: strings.NewReader(stdin), stdout: &out, stderr: &out}
+	root := newRoot(g)
+	root.SetArgs(args)
+	err := root.ExecuteContext(context.Background())
+	return out.String(), err
+}
+
+func TestServeRefusesUnsafeConfig(t *testing.T) {
+	db := "sqlite://" + filepath.Join(t.TempDir(), "x.db")
+	tests := []struct {
+		name string
+		env  map[string]string
+		args []string
+		want string
+	}{
+		{"no secret", nil, []string{"serve", "--database-url", db}, "GATEHOUSE_SECRETS"},
+		{"http issuer off localhost", map[string]string{"GATEHOUSE_SECRETS": strings.Repeat("x", 40)},
+			[]string{"serve", "--database-url", db, "--issuer", "http://id.example.com"}, "http is only allowed"},
+		{"no database", map[string]string{"GATEHOUSE_SECRETS": strings.Repeat("x", 40)}, []string{"serve"}, "database_url"},
+		{"unreachable PostgreSQL names the host", map[string]string{"GATEHOUSE_SECRETS": strings.Repeat("x", 40)},
+			[]string{"serve", "--database-url", "postgres://gh:pw@127.0.0.1:1/gh?connect_timeout=2", "--issuer", "https://id.example.com"}, "127.0.0.1:1"},
+		{"schema not migrated", map[string]string{"GATEHOUSE_SECRETS": strings.Repeat("x", 40)},
+			[]string{"serve", "--database-url", db, "--issuer", "https://id.example.com"}, "gatehouse migrate up"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv("GATEHOUSE_SECRETS", "")
+			_, err := run(t, "", tt.env, tt.args...)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want it to mention %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestUsersAndClients(t *testing.T) {
+	db := "sqlite://" + filepath.Join(t.TempDir(), "x.db")
+	if out, err := run(t, "", nil, "migrate", "up", "--database-url", db); err != nil || !strings.Contains(out, "schema version: 1") {
+		t.Fatalf("migrate up: %v\n%s", err, out)
+	}
+	if _, err := run(t, "hunter2-hunter2\n", nil, "users", "create", "--email", "Bob@Example.com", "--name", "Bob", "--password-stdin", "--database-url", db); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := run(t, "another-pass\n", nil, "users", "create", "--email", "bob@example.com", "--password-stdin", "--database-url", db); err == nil || !strings.Contains(err.Error(), "already exists") {
+		t.Fatalf("duplicate user: %v", err)
+	}
+	if _, err := run(t, "short\n", nil, "users", "create", "--email", "c@example.com", "--password-stdin", "--database-url", db); err == nil {
+		t.Fatal("short password accepted")
+	}
+	if _, err := run(t, "new-password-1\n", nil, "users", "set-password", "--email", "bob@example.com", "--password-stdin", "--database-url", db); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := run(t, "new-password-1\n", nil, "users", "set-password", "--email", "nobody@example.com", "--password-stdin", "--database-url", db); err == nil {
+		t.Fatal("set-password for a missing user succeeded")
+	}
+	out, err := run(t, "", nil, "users", "list", "--database-url", db)
+	if err != nil || !strings.Contains(out, "bob@example.com") || strings.Contains(out, "argon2") {
+		t.Fatalf("users list: %v\n%s", err, out)
+	}
+
+	out, err = run(t, "", nil, "clients", "create", "--name", "Web", "--redirect-uri", "https://app.example/cb", "--output", "json", "--database-url", db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c map[string]any
+	if err := json.Unmarshal([]byte(out), &c); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	secret, _ := c["client_secret"].(string)
+	if c["client_id"] == "" || len(secret) < 43 || c["client_secret_expires_at"] != float64(0) {
+		t.Fatalf("client JSON %v", c)
+	}
+	out, err = run(t, "", nil, "clients", "list", "--database-url", db)
+	if err != nil || !strings.Contains(out, c["client_id"].(string)) || strings.Contains(out, secret) {
+		t.Fatalf("clients list: %v\n%s", err, out)
+	}
+	bad := [][]string{
+		{"--redirect-uri", "http://app.example/cb"},       // http off loopback
+		{"--redirect-uri", "https://app.example/cb#frag"}, // fragment
+		{"--redirect-uri", "javascript:alert(1)"},         // script scheme
+		{"--redirect-uri", "com.example.app:/cb"},         // custom scheme, confidential
+		{"--redirect-uri", "/relative"},                   // relative
+		{"--grant-type", "implicit", "--redirect-uri", "https://a.example/cb"},
+		{"--grant-type", "authorization_code"}, // no redirect URI
+		{"--public", "--redirect-uri", "https://a.example/cb", "--token-endpoint-auth-method", "client_secret_basic"},
+	}
+	for _, args := range bad {
+		_, err := run(t, "", nil, append([]string{"clients", "create", "--name", "Bad", "--database-url", db}, args...)...)
+		if err == nil {
+			t.Errorf("clients create %v succeeded", args)
+		}
+	}
+	if _, err := run(t, "", nil, "clients", "create", "--name", "Native", "--public", "--redirect-uri", "com.example.app:/cb", "--redirect-uri", "http://127.0.0.1/cb", "--database-url", db); err != nil {
+		t.Errorf("native public client: %v", err)
+	}
+	if _, err := run(t, "", nil, "clients", "delete", c["client_id"].(string), "--database-url", db); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := run(t, "", nil, "clients", "delete", c["client_id"].(string), "--database-url", db); err == nil {
+		t.Fatal("deleting a missing client succeeded")
+	}
+	if out, err := run(t, "", nil, "version"); err != nil || !strings.HasPrefix(out, "gatehouse ") {
+		t.Fatalf("version: %v %q", err, out)
+	}
+}

@@ -1,0 +1,106 @@
+package conformance
+
+import (
+	"fmt"
+	"html"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// startDev runs `gatehouse serve --dev` with its defaults (SQLite in the
+// working directory) in dir, and returns the server and its banner.
+func startDev(t *testing.T, dir string, port int) (*server, string) {
+	t.Helper()
+	s := &server{issuer: fmt.Sprintf("http://127.0.0.1:%d", port), dbURL: "sqlite://" + dir + "/gatehouse-dev.db", logs: &syncBuffer{}}
+	var stdout syncBuffer
+	s.cmd = exec.Command(binary, "serve", "--dev", "--issuer", s.issuer, "--listen", fmt.Sprintf("127.0.0.1:%d", port))
+	s.cmd.Dir = dir
+	s.cmd.Env = os.Environ()
+	s.cmd.Stdout, s.cmd.Stderr = &stdout, s.logs
+	if err := s.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	stop := func() { _ = s.cmd.Process.Kill(); _ = s.cmd.Wait() }
+	t.Cleanup(stop)
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) && !strings.Contains(stdout.String(), "/oauth2/auth?") {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !strings.Contains(stdout.String(), "/oauth2/auth?") {
+		t.Fatalf("no authorize URL printed:\n%s\n%s", stdout.String(), s.logs.String())
+	}
+	return s, stdout.String()
+}
+
+var (
+	printedURL = regexp.MustCompile(`(http://\S+/oauth2/auth\?\S+)`)
+	curlCode   = regexp.MustCompile(`-d code='([^']+)'`)
+	curlVerif  = regexp.MustCompile(`-d code_verifier=(\S+)`)
+	demoLine   = regexp.MustCompile(`demo user:\s+(\S+) / (\S+)`)
+	clientLine = regexp.MustCompile(`demo client:\s+(\S+) / (\S+)`)
+)
+
+// TestDevQuickstart is the README's first command: open the printed URL,
+// sign in as the demo user, approve, and exchange the code as the demo
+// client. It then restarts the server to show keys, users and sessions
+// survive (nothing is regenerated).
+func TestDevQuickstart(t *testing.T) {
+	dir := t.TempDir()
+	port := freePort(t)
+	s, banner := startDev(t, dir, port)
+	authURL := printedURL.FindStringSubmatch(banner)[1]
+	demo := demoLine.FindStringSubmatch(banner)
+	cl := clientLine.FindStringSubmatch(banner)
+	if demo == nil || cl == nil {
+		t.Fatalf("banner lacks the demo credentials:\n%s", banner)
+	}
+	br := newBrowser(t, s)
+	p := br.follow(br.get(authURL))
+	p = br.approve(br.login(p, user{email: demo[1], password: demo[2]}))
+	// The demo client's redirect URI is the server's own development page.
+	if p.status != 200 || !strings.HasPrefix(p.url, s.issuer+"/dev/callback?") {
+		t.Fatalf("did not land on the callback page: %d %s", p.status, p.url)
+	}
+	cb, _ := url.Parse(p.url)
+	if cb.Query().Get("iss") != s.issuer || cb.Query().Get("code") == "" {
+		t.Fatalf("callback %v", cb.Query())
+	}
+	body := html.UnescapeString(p.body)
+	code, verifier := curlCode.FindStringSubmatch(body), curlVerif.FindStringSubmatch(body)
+	if code == nil || verifier == nil || code[1] != cb.Query().Get("code") {
+		t.Fatalf("callback page lacks the curl command:\n%s", body)
+	}
+	status, tok, _ := s.tokenRequest(t, testClient{ID: cl[1], Secret: cl[2]}, url.Values{"grant_type": {"authorization_code"}, "code": {code[1]},
+		"redirect_uri": {s.issuer + "/dev/callback"}, "code_verifier": {verifier[1]}})
+	if status != 200 || tok["id_token"] == nil || tok["refresh_token"] == nil {
+		t.Fatalf("exchange as the demo client: %d %v", status, tok)
+	}
+	keysBefore, _ := getJSON(t, s.issuer+"/.well-known/jwks.json")
+
+	// Restart on the same directory: same keys, the session and the refresh token still work.
+	_ = s.cmd.Process.Kill()
+	_ = s.cmd.Wait()
+	s2, banner2 := startDev(t, dir, port)
+	if printedURL.FindString(banner2) == "" {
+		t.Fatal("no URL after restart")
+	}
+	keysAfter, _ := getJSON(t, s2.issuer+"/.well-known/jwks.json")
+	if fmt.Sprint(keysBefore) != fmt.Sprint(keysAfter) {
+		t.Fatal("signing keys changed across a restart")
+	}
+	status, tok2, _ := s2.tokenRequest(t, testClient{ID: cl[1], Secret: cl[2]}, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok["refresh_token"].(string)}})
+	if status != 200 {
+		t.Fatalf("refresh after restart: %d %v", status, tok2)
+	}
+	br.srv = s2
+	p = br.follow(br.get(printedURL.FindStringSubmatch(banner2)[1] + "&prompt=none"))
+	if p.status != http.StatusOK || !strings.HasPrefix(p.url, s2.issuer+"/dev/callback?code=") {
+		t.Fatalf("browser session did not survive the restart: %d %s", p.status, p.url)
+	}
+}
