@@ -1,4 +1,5 @@
 # gatehouse — `make test` is the whole check CI runs (.ci/run calls it).
+SHELL   := /bin/bash
 GO      ?= go
 PKGS    := ./...
 FUZZTIME ?= 8s
@@ -16,9 +17,11 @@ lint:
 	$(GO) vet $(PKGS)
 	$(GO) tool staticcheck $(PKGS)
 
-## unit: every package's tests (needs GATEHOUSE_TEST_DATABASE_URL for PostgreSQL)
+## unit: every package's tests (needs GATEHOUSE_TEST_DATABASE_URL for PostgreSQL).
+## Verbose, less the RUN lines and passing sub-subtests, so CI shows which databases ran.
 unit:
-	$(GO) test -count=1 -race -timeout 20m $(PKGS)
+	set -o pipefail; $(GO) test -count=1 -race -timeout 20m -v $(PKGS) 2>&1 \
+	  | grep --line-buffered -vE '^\s*=== (RUN|PAUSE|CONT|NAME)|^ {8,}--- PASS'
 
 ## fuzz: run each fuzz target briefly on top of its committed seed corpus
 fuzz:
