@@ -51,6 +51,7 @@ var opChecks = []struct {
 	{"client_credentials", testClientCredentials},
 	{"unsupported grants and response types", testUnsupported},
 	{"security headers", testSecurityHeaders},
+	{"no nonce; no state refused", testNoStateNoNonce},
 }
 
 func getJSON(t *testing.T, u string) (map[string]any, http.Header) {
@@ -341,6 +342,19 @@ func testRememberedConsent(t *testing.T, e *env) {
 	a = e.rp.newRequest(oauth2.SetAuthURLParam("prompt", "consent"))
 	p = br.follow(br.get(a.url))
 	findForm(t, p, "/consent")
+
+	// Remembering adds scopes: email, then profile, then both pass silently.
+	br = newBrowser(t, e.srv)
+	u := e.srv.createUser(t)
+	emailRP := newRP(t, e.srv, e.client, rpRedirect, "openid", "email")
+	profileRP := newRP(t, e.srv, e.client, rpRedirect, "openid", "profile")
+	br.approve(br.login(br.follow(br.get(emailRP.newRequest().url)), u))
+	p = br.follow(br.get(profileRP.newRequest().url))
+	br.callback(br.approve(p), rpRedirect)
+	for _, r := range []*rp{emailRP, profileRP} {
+		a := r.newRequest()
+		r.exchange(a, br.callback(br.follow(br.get(a.url)), rpRedirect))
+	}
 }
 
 func testDenyConsent(t *testing.T, e *env) {
@@ -420,4 +434,31 @@ func codeFor(t *testing.T, e *env, br *browser, extra ...oauth2.AuthCodeOption) 
 		t.Fatalf("callback %v", cb)
 	}
 	return a, cb.Get("code")
+}
+
+// C32, C90: no nonce → no nonce in the ID token. A missing or short state
+// is refused with the standard invalid_request (fosite requires ≥ 8
+// characters), before any login.
+func testNoStateNoNonce(t *testing.T, e *env) {
+	br := newBrowser(t, e.srv)
+	e.fullLogin(t, br)
+	verifier := oauth2.GenerateVerifier()
+	u := e.rp.conf.AuthCodeURL("", oauth2.S256ChallengeOption(verifier))
+	cb := br.callback(br.follow(br.get(strings.Replace(u, "&state=", "", 1))), rpRedirect)
+	if cb.Get("error") != "invalid_request" || cb.Get("code") != "" {
+		t.Fatalf("callback without state: %v", cb)
+	}
+	state := randString(12)
+	cb = br.callback(br.follow(br.get(e.rp.conf.AuthCodeURL(state, oauth2.S256ChallengeOption(verifier)))), rpRedirect)
+	if cb.Get("code") == "" || cb.Get("state") != state {
+		t.Fatalf("callback without nonce: %v", cb)
+	}
+	tok, err := e.rp.conf.Exchange(e.rp.ctx, cb.Get("code"), oauth2.VerifierOption(verifier))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tk := e.rp.verify(tok, "")
+	if _, ok := tk.claims["nonce"]; ok {
+		t.Error("ID token has a nonce the request did not send")
+	}
 }

@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"time"
 
 	"github.com/gatehouse-id/gatehouse/internal/httpx"
@@ -110,6 +111,8 @@ type flowData struct {
 	SessionHash   []byte                       `json:"session_hash,omitempty"`
 	GrantedScopes []string                     `json:"granted_scopes,omitempty"`
 	Denied        bool                         `json:"denied,omitempty"`
+	// Remembered are the scopes the user had already allowed this client.
+	Remembered []string `json:"remembered,omitempty"`
 }
 
 // transitions lists the legal moves of the state machine.
@@ -295,31 +298,29 @@ func needsLogin(now time.Time, req interaction.AuthorizeRequest, bs storage.Brow
 	return false
 }
 
-// needsConsent says whether the user must see the consent page.
-func (s *Service) needsConsent(ctx context.Context, req interaction.AuthorizeRequest, subject string) (bool, error) {
-	if req.HasPrompt("consent") {
-		return true, nil
-	}
-	if req.FirstParty {
-		return false, nil
+// needsConsent says whether the user must see the consent page, and which
+// scopes the user has already allowed the client (kept in the flow, so a new
+// "remember" adds to them without another read).
+func (s *Service) needsConsent(ctx context.Context, req interaction.AuthorizeRequest, subject string) (bool, []string, error) {
+	if req.FirstParty && !req.HasPrompt("consent") {
+		return false, nil, nil
 	}
 	c, err := s.o.Store.GetConsent(ctx, subject, req.ClientID, s.o.Now())
 	if errors.Is(err, storage.ErrNotFound) {
-		return true, nil
+		return true, nil, nil
 	}
 	if err != nil {
-		return false, err
+		return false, nil, err
+	}
+	if req.HasPrompt("consent") {
+		return true, c.Scopes, nil
 	}
 	for _, want := range req.Scopes {
-		found := false
-		for _, have := range c.Scopes {
-			found = found || have == want
-		}
-		if !found {
-			return true, nil
+		if !slices.Contains(c.Scopes, want) {
+			return true, c.Scopes, nil
 		}
 	}
-	return false, nil
+	return false, c.Scopes, nil
 }
 
 // Decide grants at once when the session and remembered consent suffice,
@@ -334,9 +335,9 @@ func (s *Service) Decide(ctx context.Context, r *http.Request, req interaction.A
 	if login && none {
 		return interaction.Decision{}, interaction.ErrLoginRequired
 	}
-	consent := true
+	consent, remembered := true, []string(nil)
 	if !login {
-		if consent, err = s.needsConsent(ctx, req, bs.Subject); err != nil {
+		if consent, remembered, err = s.needsConsent(ctx, req, bs.Subject); err != nil {
 			return interaction.Decision{}, err
 		}
 		if !consent {
@@ -354,6 +355,7 @@ func (s *Service) Decide(ctx context.Context, r *http.Request, req interaction.A
 	if !login {
 		state = StateConsent
 		d.Subject, d.AuthTime, d.AMR, d.SID, d.SessionHash = bs.Subject, bs.AuthTime, bs.AMR, bs.SID, bs.IDHash
+		d.Remembered = remembered
 	}
 	b, err := json.Marshal(d)
 	if err != nil {

@@ -2,8 +2,10 @@ package consent
 
 import (
 	"context"
+	"crypto/hmac"
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/gatehouse-id/gatehouse/internal/httpx"
@@ -121,7 +123,7 @@ func (s *Service) loginSubmit(w http.ResponseWriter, r *http.Request) {
 	now := s.o.Now().UTC()
 	amr := []string{"pwd"}
 	next := StateConsent
-	consent, err := s.needsConsent(ctx, d.Request, user.Subject)
+	consent, remembered, err := s.needsConsent(ctx, d.Request, user.Subject)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -136,6 +138,7 @@ func (s *Service) loginSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	_, err = s.advance(ctx, id, []string{StateLogin}, next, func(d *flowData) error {
 		d.Subject, d.AuthTime, d.AMR, d.SID, d.SessionHash = user.Subject, bs.AuthTime, amr, bs.SID, bs.IDHash
+		d.Remembered = remembered
 		if next == StateGranted {
 			d.GrantedScopes = d.Request.Scopes
 		}
@@ -209,7 +212,7 @@ func (s *Service) consentFlow(ctx context.Context, r *http.Request, id string) (
 	if err != nil {
 		return d, storage.User{}, err
 	}
-	if !ok || string(bs.IDHash) != string(d.SessionHash) {
+	if !ok || !hmac.Equal(bs.IDHash, d.SessionHash) {
 		return d, storage.User{}, errWrongState
 	}
 	u, err := s.o.Store.GetUser(ctx, d.Subject)
@@ -248,7 +251,13 @@ func (s *Service) consentSubmit(w http.ResponseWriter, r *http.Request) {
 		next = StateGranted
 		if r.PostForm.Get("remember") == "yes" {
 			now := s.o.Now().UTC()
-			if err := s.o.Store.PutConsent(ctx, storage.Consent{Subject: d.Subject, ClientID: d.Request.ClientID, Scopes: d.Request.Scopes,
+			scopes := d.Remembered
+			for _, sc := range d.Request.Scopes {
+				if !slices.Contains(scopes, sc) {
+					scopes = append(scopes, sc)
+				}
+			}
+			if err := s.o.Store.PutConsent(ctx, storage.Consent{Subject: d.Subject, ClientID: d.Request.ClientID, Scopes: scopes,
 				CreatedAt: now, ExpiresAt: now.Add(s.o.ConsentLifetime)}); err != nil {
 				s.fail(w, r, err)
 				return

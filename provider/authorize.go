@@ -231,6 +231,10 @@ func (p *Provider) toRFC(r *http.Request, err error) *fosite.RFC6749Error {
 		return fosite.ErrInvalidGrant.WithHint("The grant was used concurrently by another request.").WithWrap(err)
 	}
 	rfc := fosite.ErrorToRFC6749Error(err)
+	if rfc.ErrorField == fosite.ErrInvalidState.ErrorField {
+		// Not an RFC 6749 error code: a missing or short state is a bad request.
+		return fosite.ErrInvalidRequest.WithHint("The 'state' parameter is required and must be at least 8 characters long.")
+	}
 	if rfc.CodeField >= 500 {
 		p.log.Error("server error", "request_id", httpx.RequestID(r.Context()), "path", r.URL.Path, "error", rfc.ErrorField, "debug", rfc.Debug(), "cause", err)
 		return fosite.ErrServerError

@@ -109,12 +109,16 @@ func New(o Options) (*Provider, error) {
 		RefreshTokenScopes:             []string{"offline_access"},
 		ScopeStrategy:                  fosite.ExactScopeStrategy,
 		AudienceMatchingStrategy:       fosite.DefaultAudienceMatchingStrategy,
-		MinParameterEntropy:            fosite.MinParameterEntropy,
-		TokenEntropy:                   32,
-		SendDebugMessagesToClients:     false,
-		ClientSecretsHasher:            sha256Hasher{},
-		AllowedPromptValues:            []string{"login", "none", "consent", "select_account"},
-		OmitRedirectScopeParam:         true,
+		// state and nonce belong to the client: PKCE (required) already
+		// protects the flow, so any length, or none, is accepted rather than
+		// fosite's non-standard invalid_state for values under 8 characters.
+		// fosite reads 0 as "default 8", hence -1.
+		MinParameterEntropy:        -1,
+		TokenEntropy:               32,
+		SendDebugMessagesToClients: false,
+		ClientSecretsHasher:        sha256Hasher{},
+		AllowedPromptValues:        []string{"login", "none", "consent", "select_account"},
+		OmitRedirectScopeParam:     true,
 	}
 	fs := &fositeStore{s: o.Store, now: o.Now, clients: &clientCache{store: o.Store, now: o.Now}}
 	signer := &keys.Signer{Manager: o.Keys}
