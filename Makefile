@@ -6,9 +6,11 @@ FUZZTIME ?= 8s
 
 .PHONY: test lint unit fuzz build run clean
 
-## test: lint, unit and end-to-end tests on SQLite and a throwaway PostgreSQL, then brief fuzzing
+## test: lint, unit and end-to-end tests on SQLite and a throwaway PostgreSQL, browser
+## tests in headless Chromium, then brief fuzzing
 test: lint
-	GATEHOUSE_REQUIRE_POSTGRES=1 scripts/with-postgres.sh $(MAKE) --no-print-directory unit fuzz
+	scripts/ensure-chromium.sh
+	GATEHOUSE_REQUIRE_POSTGRES=1 GATEHOUSE_REQUIRE_BROWSER=1 scripts/with-postgres.sh $(MAKE) --no-print-directory unit fuzz
 
 ## lint: gofmt, go vet, staticcheck
 lint:
