@@ -280,6 +280,9 @@ func hasSession(t *testing.T, e *env, br *browser) bool {
 	if cb.Get("state") != a.state {
 		t.Fatalf("state = %q, want %q", cb.Get("state"), a.state)
 	}
+	if cb.Get("code") == "" && cb.Get("error") != "login_required" {
+		t.Fatalf("prompt=none without a session: error %q, want login_required", cb.Get("error"))
+	}
 	return cb.Get("code") != ""
 }
 
