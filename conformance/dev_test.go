@@ -17,7 +17,7 @@ import (
 // working directory) in dir, and returns the server and its banner.
 func startDev(t *testing.T, dir string, port int) (*server, string) {
 	t.Helper()
-	s := &server{issuer: fmt.Sprintf("http://127.0.0.1:%d", port), dbURL: "sqlite://" + dir + "/gatehouse-dev.db", logs: &syncBuffer{}}
+	s := &server{issuer: fmt.Sprintf("http://127.0.0.1:%d", port), base: fmt.Sprintf("http://127.0.0.1:%d", port), dbURL: "sqlite://" + dir + "/gatehouse-dev.db", logs: &syncBuffer{}}
 	var stdout syncBuffer
 	s.cmd = exec.Command(binary, "serve", "--dev", "--issuer", s.issuer, "--listen", fmt.Sprintf("127.0.0.1:%d", port))
 	s.cmd.Dir = dir

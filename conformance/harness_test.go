@@ -103,9 +103,11 @@ func randString(n int) string { return base64.RawURLEncoding.EncodeToString(rand
 // server is a running gatehouse.
 type server struct {
 	issuer string
-	dbURL  string
-	cmd    *exec.Cmd
-	logs   *syncBuffer
+	// base is where this process listens (the issuer's host for a single server).
+	base  string
+	dbURL string
+	cmd   *exec.Cmd
+	logs  *syncBuffer
 }
 
 type syncBuffer struct {
@@ -138,8 +140,18 @@ func freePort(t *testing.T) int {
 // startServer runs `gatehouse serve --dev` on a free loopback port.
 func startServer(t *testing.T, dbURL string, extraEnv ...string) *server {
 	t.Helper()
+	return startReplica(t, dbURL, "", extraEnv...)
+}
+
+// startReplica runs another server on the same database; with a non-empty
+// issuer it serves that issuer (replicas behind one name) on its own port.
+func startReplica(t *testing.T, dbURL, issuer string, extraEnv ...string) *server {
+	t.Helper()
 	port := freePort(t)
-	s := &server{issuer: fmt.Sprintf("http://127.0.0.1:%d", port), dbURL: dbURL, logs: &syncBuffer{}}
+	if issuer == "" {
+		issuer = fmt.Sprintf("http://127.0.0.1:%d", port)
+	}
+	s := &server{issuer: issuer, base: fmt.Sprintf("http://127.0.0.1:%d", port), dbURL: dbURL, logs: &syncBuffer{}}
 	s.cmd = exec.Command(binary, "serve", "--dev", "--issuer", s.issuer, "--listen", fmt.Sprintf("127.0.0.1:%d", port), "--database-url", dbURL)
 	s.cmd.Dir = t.TempDir()
 	s.cmd.Env = append(os.Environ(), extraEnv...)
@@ -156,7 +168,7 @@ func startServer(t *testing.T, dbURL string, extraEnv ...string) *server {
 	})
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
-		resp, err := http.Get(s.issuer + "/healthz")
+		resp, err := http.Get(s.base + "/healthz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
@@ -482,7 +494,7 @@ func (s *server) tokenRequest(t *testing.T, c testClient, form url.Values) (int,
 
 func (s *server) postJSON(t *testing.T, path string, c testClient, form url.Values) (int, map[string]any, http.Header) {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, s.issuer+path, strings.NewReader(form.Encode()))
+	req, _ := http.NewRequest(http.MethodPost, s.base+path, strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	if c.ID != "" {
 		req.SetBasicAuth(url.QueryEscape(c.ID), url.QueryEscape(c.Secret))

@@ -26,10 +26,18 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 		p.writeJSONError(w, r, fosite.ErrInvalidClient.WithHint("The client did not authenticate."))
 		return
 	}
+	refresh := r.PostForm.Get("grant_type") == "refresh_token" && r.PostForm.Get("refresh_token") != ""
+	var signature string
+	if refresh {
+		signature = p.refreshSignature(ctx, r.PostForm.Get("refresh_token"))
+		if p.refreshGrace > 0 && p.graceReplay(ctx, w, r, signature, 0) {
+			return
+		}
+	}
 	sess := newSession()
 	ar, err := p.oauth.NewAccessRequest(ctx, r, sess)
 	if err != nil {
-		p.writeJSONError(w, r, err)
+		p.tokenError(w, r, refresh, signature, err)
 		return
 	}
 	if ar.GetGrantTypes().ExactOne("client_credentials") {
@@ -46,8 +54,11 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 	}
 	resp, err := p.oauth.NewAccessResponse(ctx, ar)
 	if err != nil {
-		p.writeJSONError(w, r, err)
+		p.tokenError(w, r, refresh, signature, err)
 		return
+	}
+	if refresh && p.refreshGrace > 0 {
+		p.rememberRotation(ctx, signature, ar.GetClient().GetID(), resp)
 	}
 	p.oauth.WriteAccessResponse(ctx, w, ar, resp)
 }
@@ -56,6 +67,21 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 // composed provider exposes.
 type clientAuthenticator interface {
 	AuthenticateClient(ctx context.Context, r *http.Request, form url.Values) (fosite.Client, error)
+}
+
+// tokenError answers a failed token request. A refresh token that another
+// request rotated at the same moment (storage.ErrConflict) gets, within a
+// grace period, the winner's pair; otherwise it is reuse, and the whole
+// family is revoked.
+func (p *Provider) tokenError(w http.ResponseWriter, r *http.Request, refresh bool, signature string, err error) {
+	ctx := r.Context()
+	if refresh && errors.Is(err, storage.ErrConflict) {
+		if p.refreshGrace > 0 && p.graceReplay(ctx, w, r, signature, graceWait) {
+			return
+		}
+		p.revokeFamily(ctx, signature)
+	}
+	p.writeJSONError(w, r, err)
 }
 
 // introspect is RFC 7662 token introspection. Only confidential clients that

@@ -32,6 +32,10 @@ type fositeStore struct {
 	s       fositeBackend
 	clients *clientCache
 	now     func() time.Time
+	// graceful: a rotated refresh token is reported as a concurrent
+	// rotation (storage.ErrConflict) rather than as reuse, so the token
+	// endpoint can replay the rotation's response within the grace period.
+	graceful bool
 }
 
 var (
@@ -225,6 +229,9 @@ func (f *fositeStore) GetRefreshTokenSession(ctx context.Context, signature stri
 		return nil, err
 	}
 	if !active {
+		if f.graceful {
+			return nil, fmt.Errorf("refresh token already rotated: %w", storage.ErrConflict)
+		}
 		return r, fosite.ErrInactiveToken
 	}
 	return r, nil
@@ -240,8 +247,10 @@ func (f *fositeStore) DeleteRefreshTokenSession(ctx context.Context, signature s
 // The retired row is kept, inactive, so a replay is recognised as reuse.
 func (f *fositeStore) RotateRefreshToken(ctx context.Context, requestID, signature string) error {
 	if err := f.s.DeactivateToken(ctx, storage.TokenRefresh, signature); err != nil {
-		if errors.Is(err, storage.ErrConflict) {
-			return fmt.Errorf("%w: %w", fosite.ErrInactiveToken, err)
+		// Rotated or revoked by a concurrent request since it was read:
+		// either way this presentation is a reuse.
+		if errors.Is(err, storage.ErrConflict) || errors.Is(err, storage.ErrNotFound) {
+			return fmt.Errorf("%w: refresh token rotated concurrently: %w", fosite.ErrInactiveToken, storage.ErrConflict)
 		}
 		return mapErr(err)
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/ory/fosite"
 	"github.com/ory/fosite/compose"
+	"github.com/ory/fosite/handler/oauth2"
 	"github.com/ory/fosite/handler/openid"
 	"github.com/ory/fosite/token/jwt"
 
@@ -66,8 +67,13 @@ type Options struct {
 	Interactor interaction.Interactor
 	Pages      *templates.Renderer
 	Lifetimes  Lifetimes
-	Log        *slog.Logger
-	Now        func() time.Time
+	// RefreshGrace is how long a rotated refresh token's response is
+	// replayed to a retry of the same client (0: never; reuse revokes).
+	RefreshGrace time.Duration
+	// Cipher seals what must be kept for a moment (refresh grace records).
+	Cipher *keys.Cipher
+	Log    *slog.Logger
+	Now    func() time.Time
 }
 
 // Provider serves the protocol endpoints.
@@ -81,6 +87,10 @@ type Provider struct {
 	pages      *templates.Renderer
 	log        *slog.Logger
 	now        func() time.Time
+
+	strategy     oauth2.CoreStrategy
+	cipher       *keys.Cipher
+	refreshGrace time.Duration
 }
 
 // New composes fosite and returns a Provider.
@@ -120,7 +130,7 @@ func New(o Options) (*Provider, error) {
 		AllowedPromptValues:        []string{"login", "none", "consent", "select_account"},
 		OmitRedirectScopeParam:     true,
 	}
-	fs := &fositeStore{s: o.Store, now: o.Now, clients: &clientCache{store: o.Store, now: o.Now}}
+	fs := &fositeStore{s: o.Store, now: o.Now, clients: &clientCache{store: o.Store, now: o.Now}, graceful: o.RefreshGrace > 0}
 	signer := &keys.Signer{Manager: o.Keys}
 	strategy := &compose.CommonStrategy{
 		CoreStrategy:               compose.NewOAuth2HMACStrategy(cfg),
@@ -138,9 +148,13 @@ func New(o Options) (*Provider, error) {
 		compose.OAuth2TokenRevocationFactory,
 		compose.OAuth2PKCEFactory,
 	)
+	if o.RefreshGrace > 0 && o.Cipher == nil {
+		return nil, errors.New("provider: a refresh grace period needs a Cipher")
+	}
 	return &Provider{
 		issuer: o.Issuer, oauth: oauth, store: o.Store, keys: o.Keys, signer: signer,
 		interactor: o.Interactor, pages: o.Pages, log: o.Log, now: o.Now,
+		strategy: strategy.CoreStrategy, cipher: o.Cipher, refreshGrace: o.RefreshGrace,
 	}, nil
 }
 

@@ -180,6 +180,36 @@ type FlowStore interface {
 	UpdateFlow(ctx context.Context, id string, now time.Time, fn func(Flow) (Flow, error)) (Flow, error)
 }
 
+// RefreshGrace is the response a rotated refresh token got, sealed, kept for
+// a short grace period so a client's retry receives the same new pair.
+type RefreshGrace struct {
+	Signature string
+	ClientID  string
+	Response  []byte
+	ExpiresAt time.Time
+}
+
+// AuditEvent is one security-relevant event. Details never hold secrets.
+type AuditEvent struct {
+	ID        string
+	At        time.Time
+	Type      string
+	Actor     string
+	Subject   string
+	ClientID  string
+	IP        string
+	RequestID string
+	Details   map[string]string
+}
+
+// AuditStore is the append-only audit log.
+type AuditStore interface {
+	AppendAudit(ctx context.Context, e AuditEvent) error
+	// ListAudit returns events newest first, at most limit, before the given
+	// instant (zero: now) and for one subject ("" for all).
+	ListAudit(ctx context.Context, subject string, before time.Time, limit int) ([]AuditEvent, error)
+}
+
 // TokenStore holds fosite's records as opaque rows.
 type TokenStore interface {
 	CreateToken(ctx context.Context, t Token) error
@@ -195,6 +225,10 @@ type TokenStore interface {
 	MarkJTIUsed(ctx context.Context, jti string, expiresAt time.Time) error
 	// JTIUsed reports whether an unexpired jti is known.
 	JTIUsed(ctx context.Context, jti string, now time.Time) (bool, error)
+	// PutRefreshGrace stores the response of a rotation (first writer wins).
+	PutRefreshGrace(ctx context.Context, g RefreshGrace) error
+	// GetRefreshGrace loads an unexpired grace record.
+	GetRefreshGrace(ctx context.Context, signature string, now time.Time) (RefreshGrace, error)
 }
 
 // KeyStore holds signing keys and sealed server secrets.
@@ -225,6 +259,7 @@ type Store interface {
 	FlowStore
 	TokenStore
 	KeyStore
+	AuditStore
 	Transactor
 	// GarbageCollect removes expired rows and returns how many it removed.
 	GarbageCollect(ctx context.Context, now time.Time) (int64, error)

@@ -93,7 +93,8 @@ func openStore(ctx context.Context, cfg config.Config, migrate bool) (*sqlstore.
 	if cfg.DatabaseURL == "" {
 		return nil, errors.New("no database: set --database-url or GATEHOUSE_DATABASE_URL (e.g. sqlite:///var/lib/gatehouse/gatehouse.db or postgres://user@host/db)")
 	}
-	st, err := sqlstore.Open(ctx, cfg.DatabaseURL, sqlstore.Options{MaxOpenConns: cfg.Database.MaxOpenConns})
+	st, err := sqlstore.Open(ctx, cfg.DatabaseURL, sqlstore.Options{MaxOpenConns: cfg.Database.MaxOpenConns,
+		MaxIdleConns: cfg.Database.MaxIdleConns, ConnMaxLifetime: cfg.Database.ConnMaxLifetime.Duration})
 	if err != nil {
 		return nil, err
 	}

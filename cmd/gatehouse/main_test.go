@@ -53,7 +53,7 @@ func TestServeRefusesUnsafeConfig(t *testing.T) {
 
 func TestUsersAndClients(t *testing.T) {
 	db := "sqlite://" + filepath.Join(t.TempDir(), "x.db")
-	if out, err := run(t, "", nil, "migrate", "up", "--database-url", db); err != nil || !strings.Contains(out, "schema version: 1") {
+	if out, err := run(t, "", nil, "migrate", "up", "--database-url", db); err != nil || !strings.Contains(out, "schema version: 2") {
 		t.Fatalf("migrate up: %v\n%s", err, out)
 	}
 	if _, err := run(t, "hunter2-hunter2\n", nil, "users", "create", "--email", "Bob@Example.com", "--name", "Bob", "--password-stdin", "--database-url", db); err != nil {

@@ -43,7 +43,9 @@ type Config struct {
 
 // Database tunes the connection pool (PostgreSQL; SQLite uses one connection).
 type Database struct {
-	MaxOpenConns int `yaml:"max_open_conns"`
+	MaxOpenConns    int      `yaml:"max_open_conns"`
+	MaxIdleConns    int      `yaml:"max_idle_conns"`
+	ConnMaxLifetime Duration `yaml:"conn_max_lifetime"`
 }
 
 // Lifetimes of the things gatehouse issues.
@@ -55,6 +57,9 @@ type Lifetimes struct {
 	Session       Duration `yaml:"session"`
 	Consent       Duration `yaml:"consent"`
 	LoginFlow     Duration `yaml:"login_flow"`
+	// RefreshTokenGrace replays a rotation's response to a retry with the
+	// same refresh token for this long (0: a retry is reuse and revokes).
+	RefreshTokenGrace Duration `yaml:"refresh_token_grace"`
 }
 
 // Duration is a time.Duration written as "15m", "720h" in YAML and env.
@@ -141,21 +146,25 @@ func (c *Config) applyEnv(env func(string) string) error {
 			*p = b
 		}
 	}
-	if v := env("GATEHOUSE_DATABASE_MAX_OPEN_CONNS"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			return fmt.Errorf("GATEHOUSE_DATABASE_MAX_OPEN_CONNS=%q: want a number", v)
+	for k, p := range map[string]*int{"GATEHOUSE_DATABASE_MAX_OPEN_CONNS": &c.Database.MaxOpenConns, "GATEHOUSE_DATABASE_MAX_IDLE_CONNS": &c.Database.MaxIdleConns} {
+		if v := env(k); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 {
+				return fmt.Errorf("%s=%q: want a non-negative number", k, v)
+			}
+			*p = n
 		}
-		c.Database.MaxOpenConns = n
 	}
 	durs := map[string]*Duration{
-		"GATEHOUSE_LIFETIMES_ACCESS_TOKEN":   &c.Lifetimes.AccessToken,
-		"GATEHOUSE_LIFETIMES_REFRESH_TOKEN":  &c.Lifetimes.RefreshToken,
-		"GATEHOUSE_LIFETIMES_ID_TOKEN":       &c.Lifetimes.IDToken,
-		"GATEHOUSE_LIFETIMES_AUTHORIZE_CODE": &c.Lifetimes.AuthorizeCode,
-		"GATEHOUSE_LIFETIMES_SESSION":        &c.Lifetimes.Session,
-		"GATEHOUSE_LIFETIMES_CONSENT":        &c.Lifetimes.Consent,
-		"GATEHOUSE_LIFETIMES_LOGIN_FLOW":     &c.Lifetimes.LoginFlow,
+		"GATEHOUSE_LIFETIMES_ACCESS_TOKEN":        &c.Lifetimes.AccessToken,
+		"GATEHOUSE_LIFETIMES_REFRESH_TOKEN":       &c.Lifetimes.RefreshToken,
+		"GATEHOUSE_LIFETIMES_ID_TOKEN":            &c.Lifetimes.IDToken,
+		"GATEHOUSE_LIFETIMES_AUTHORIZE_CODE":      &c.Lifetimes.AuthorizeCode,
+		"GATEHOUSE_LIFETIMES_SESSION":             &c.Lifetimes.Session,
+		"GATEHOUSE_LIFETIMES_CONSENT":             &c.Lifetimes.Consent,
+		"GATEHOUSE_LIFETIMES_LOGIN_FLOW":          &c.Lifetimes.LoginFlow,
+		"GATEHOUSE_LIFETIMES_REFRESH_TOKEN_GRACE": &c.Lifetimes.RefreshTokenGrace,
+		"GATEHOUSE_DATABASE_CONN_MAX_LIFETIME":    &c.Database.ConnMaxLifetime,
 	}
 	for k, p := range durs {
 		if v := env(k); v != "" {
@@ -206,6 +215,9 @@ func (c *Config) Validate() error {
 		if d <= 0 {
 			errs = append(errs, fmt.Errorf("%s: must be positive", name))
 		}
+	}
+	if l.RefreshTokenGrace.Duration < 0 || l.RefreshTokenGrace.Duration > time.Minute {
+		errs = append(errs, errors.New("lifetimes.refresh_token_grace: between 0 (off) and 1m"))
 	}
 	if l.AuthorizeCode.Duration > 10*time.Minute {
 		errs = append(errs, errors.New("lifetimes.authorize_code: at most 10m (RFC 6749 §4.1.2)"))

@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -332,6 +333,65 @@ func (s *Store) JTIUsed(ctx context.Context, jti string, now time.Time) (bool, e
 	return err == nil, s.wrap(err)
 }
 
+// PutRefreshGrace stores a rotation's sealed response; the first one stays.
+func (s *Store) PutRefreshGrace(ctx context.Context, g storage.RefreshGrace) error {
+	_, err := s.q(ctx).ExecContext(ctx, `INSERT INTO refresh_grace (signature, client_id, response, expires_at) VALUES ($1,$2,$3,$4) ON CONFLICT (signature) DO NOTHING`,
+		g.Signature, g.ClientID, g.Response, ts(g.ExpiresAt))
+	return s.wrap(err)
+}
+
+// GetRefreshGrace loads an unexpired grace record.
+func (s *Store) GetRefreshGrace(ctx context.Context, signature string, now time.Time) (storage.RefreshGrace, error) {
+	g := storage.RefreshGrace{Signature: signature}
+	var exp int64
+	err := s.q(ctx).QueryRowContext(ctx, `SELECT client_id, response, expires_at FROM refresh_grace WHERE signature = $1 AND expires_at > $2`, signature, ts(now)).
+		Scan(&g.ClientID, &g.Response, &exp)
+	g.ExpiresAt = fromTS(exp)
+	return g, s.wrap(err)
+}
+
+// AppendAudit writes one audit event.
+func (s *Store) AppendAudit(ctx context.Context, e storage.AuditEvent) error {
+	details, err := json.Marshal(e.Details)
+	if err != nil {
+		return fmt.Errorf("encode audit details: %w", err)
+	}
+	_, err = s.q(ctx).ExecContext(ctx, `INSERT INTO audit_events (id, at, type, actor, subject, client_id, ip, request_id, details) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)`,
+		e.ID, ts(e.At), e.Type, e.Actor, e.Subject, e.ClientID, e.IP, e.RequestID, string(details))
+	return s.wrap(err)
+}
+
+// ListAudit lists events newest first.
+func (s *Store) ListAudit(ctx context.Context, subject string, before time.Time, limit int) ([]storage.AuditEvent, error) {
+	if before.IsZero() {
+		before = time.Now().Add(time.Second)
+	}
+	if limit <= 0 || limit > 1000 {
+		limit = 100
+	}
+	q := `SELECT id, at, type, actor, subject, client_id, ip, request_id, details FROM audit_events WHERE at < $1 AND (CAST($2 AS TEXT) = '' OR subject = $2) ORDER BY at DESC, id DESC LIMIT $3`
+	rows, err := s.q(ctx).QueryContext(ctx, q, ts(before), subject, limit)
+	if err != nil {
+		return nil, s.wrap(err)
+	}
+	defer rows.Close()
+	var out []storage.AuditEvent
+	for rows.Next() {
+		var e storage.AuditEvent
+		var at int64
+		var details string
+		if err := rows.Scan(&e.ID, &at, &e.Type, &e.Actor, &e.Subject, &e.ClientID, &e.IP, &e.RequestID, &details); err != nil {
+			return nil, s.wrap(err)
+		}
+		e.At = fromTS(at)
+		if err := json.Unmarshal([]byte(details), &e.Details); err != nil {
+			return nil, fmt.Errorf("decode audit details: %w", err)
+		}
+		out = append(out, e)
+	}
+	return out, s.wrap(rows.Err())
+}
+
 // CreateKey stores a signing key.
 func (s *Store) CreateKey(ctx context.Context, k storage.SigningKey) error {
 	_, err := s.q(ctx).ExecContext(ctx, `INSERT INTO signing_keys (id, alg, state, private_sealed, public_jwk, created_at, expires_at) VALUES ($1,$2,$3,$4,$5,$6,$7)`,
@@ -384,8 +444,9 @@ const gcBatch = 1000
 // GarbageCollect removes expired rows in bounded batches.
 func (s *Store) GarbageCollect(ctx context.Context, now time.Time) (int64, error) {
 	var total int64
-	for _, table := range []string{"oauth2_tokens", "oauth2_jtis", "login_flows", "browser_sessions", "consents"} {
-		key := map[string]string{"oauth2_tokens": "kind, signature", "oauth2_jtis": "jti", "login_flows": "id", "browser_sessions": "id_hash", "consents": "subject, client_id"}[table]
+	for _, table := range []string{"oauth2_tokens", "oauth2_jtis", "login_flows", "browser_sessions", "consents", "refresh_grace"} {
+		key := map[string]string{"oauth2_tokens": "kind, signature", "oauth2_jtis": "jti", "login_flows": "id", "browser_sessions": "id_hash",
+			"consents": "subject, client_id", "refresh_grace": "signature"}[table]
 		for {
 			// Row-value IN works on both PostgreSQL and SQLite (3.15+).
 			res, err := s.q(ctx).ExecContext(ctx, fmt.Sprintf(`DELETE FROM %s WHERE (%s) IN (SELECT %s FROM %s WHERE expires_at <= $1 LIMIT %d)`, table, key, key, table, gcBatch), ts(now))

@@ -76,6 +76,8 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"transactions", testTransactions},
 		{"garbage collection", testGC},
 		{"time zones", testTimeZones},
+		{"refresh grace", testRefreshGrace},
+		{"audit log", testAudit},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, newStore(t)) })
@@ -481,5 +483,46 @@ func testTimeZones(t *testing.T, s storage.Store) {
 	must(t, err)
 	if !f.CreatedAt.Equal(now) || f.CreatedAt.Location() != time.UTC {
 		t.Fatalf("CreatedAt = %v, want %v in UTC", f.CreatedAt, now)
+	}
+}
+
+func testRefreshGrace(t *testing.T, s storage.Store) {
+	g := storage.RefreshGrace{Signature: "old", ClientID: "c1", Response: []byte("sealed-1"), ExpiresAt: now.Add(10 * time.Second)}
+	must(t, s.PutRefreshGrace(ctx, g))
+	g2 := g
+	g2.Response = []byte("sealed-2")
+	must(t, s.PutRefreshGrace(ctx, g2)) // first writer wins
+	got, err := s.GetRefreshGrace(ctx, "old", now)
+	must(t, err)
+	if string(got.Response) != "sealed-1" || got.ClientID != "c1" {
+		t.Fatalf("GetRefreshGrace = %+v", got)
+	}
+	_, err = s.GetRefreshGrace(ctx, "old", now.Add(10*time.Second))
+	wantErr(t, err, storage.ErrNotFound)
+	if n, _ := s.GarbageCollect(ctx, now.Add(11*time.Second)); n != 1 {
+		t.Fatalf("GC removed %d grace rows, want 1", n)
+	}
+}
+
+func testAudit(t *testing.T, s storage.Store) {
+	for i, sub := range []string{"alice", "bob", "alice"} {
+		must(t, s.AppendAudit(ctx, storage.AuditEvent{ID: fmt.Sprint("e", i), At: now.Add(time.Duration(i) * time.Second), Type: "login",
+			Actor: sub, Subject: sub, ClientID: "c1", IP: "127.0.0.1", RequestID: "r", Details: map[string]string{"amr": "pwd"}}))
+	}
+	wantErr(t, s.AppendAudit(ctx, storage.AuditEvent{ID: "e0", At: now, Details: map[string]string{}}), storage.ErrAlreadyExists)
+	all, err := s.ListAudit(ctx, "", now.Add(time.Hour), 10)
+	must(t, err)
+	if len(all) != 3 || all[0].ID != "e2" || all[0].Details["amr"] != "pwd" {
+		t.Fatalf("ListAudit = %+v", all)
+	}
+	alice, err := s.ListAudit(ctx, "alice", now.Add(time.Hour), 10)
+	must(t, err)
+	if len(alice) != 2 {
+		t.Fatalf("alice has %d events", len(alice))
+	}
+	page, err := s.ListAudit(ctx, "", all[0].At, 1)
+	must(t, err)
+	if len(page) != 1 || page[0].ID != "e1" {
+		t.Fatalf("paging: %+v", page)
 	}
 }
