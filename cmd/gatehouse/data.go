@@ -436,3 +436,31 @@ func newClients(g *globals) *cobra.Command {
 	cmd.AddCommand(create, list, del)
 	return cmd
 }
+
+func newAudit(g *globals) *cobra.Command {
+	cmd := &cobra.Command{Use: "audit", Short: "read the audit log"}
+	var subject string
+	var limit int
+	list := &cobra.Command{
+		Use: "list", Short: "list audit events, newest first", Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			return g.withStore(c.Context(), func(st *sqlstore.Store) error {
+				events, err := st.ListAudit(c.Context(), subject, time.Time{}, limit)
+				if err != nil {
+					return err
+				}
+				tw := tabwriter.NewWriter(c.OutOrStdout(), 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "TIME\tTYPE\tSUBJECT\tCLIENT\tIP\tDETAILS")
+				for _, e := range events {
+					details, _ := json.Marshal(e.Details)
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", e.At.Format(time.RFC3339), e.Type, e.Subject, e.ClientID, e.IP, details)
+				}
+				return tw.Flush()
+			})
+		},
+	}
+	list.Flags().StringVar(&subject, "subject", "", "only events of this user (sub)")
+	list.Flags().IntVar(&limit, "limit", 50, "at most this many events (1-1000)")
+	cmd.AddCommand(list)
+	return cmd
+}
