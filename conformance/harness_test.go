@@ -147,7 +147,12 @@ func startServer(t *testing.T, dbURL string, extraEnv ...string) *server {
 // issuer it serves that issuer (replicas behind one name) on its own port.
 func startReplica(t *testing.T, dbURL, issuer string, extraEnv ...string) *server {
 	t.Helper()
-	port := freePort(t)
+	return startOn(t, freePort(t), dbURL, issuer, extraEnv...)
+}
+
+// startOn runs a server on the given port.
+func startOn(t *testing.T, port int, dbURL, issuer string, extraEnv ...string) *server {
+	t.Helper()
 	if issuer == "" {
 		issuer = fmt.Sprintf("http://127.0.0.1:%d", port)
 	}

@@ -210,6 +210,9 @@ func (p *Provider) renderError(w http.ResponseWriter, r *http.Request, status in
 
 // renderErrorPage is shared by every HTML error the provider shows.
 func renderErrorPage(pages *templates.Renderer, log *slog.Logger, w http.ResponseWriter, r *http.Request, status int, title, message, code string) {
+	if status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", "5")
+	}
 	data := map[string]string{"Title": title, "Message": message, "Code": code, "RequestID": w.Header().Get("X-Request-Id")}
 	if err := pages.Render(w, status, "error", nonceOf(r), data); err != nil {
 		log.Error("render error page", "err", err)
