@@ -4,7 +4,7 @@ GO      ?= go
 PKGS    := ./...
 FUZZTIME ?= 8s
 
-.PHONY: test lint unit fuzz build run clean
+.PHONY: test lint unit fuzz bench-storage build run clean
 
 ## test: lint, unit and end-to-end tests on SQLite and a throwaway PostgreSQL, browser
 ## tests in headless Chromium, then brief fuzzing
@@ -32,6 +32,10 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzLogoutRequest$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=50x ./provider
 	$(GO) test -run='^$$' -fuzz='^FuzzLoginForm$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=50x ./consent
 	$(GO) test -run='^$$' -fuzz='^FuzzConsentForm$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=50x ./consent
+
+## bench-storage: the storage hot paths on SQLite and a throwaway PostgreSQL
+bench-storage:
+	GATEHOUSE_REQUIRE_POSTGRES=1 scripts/with-postgres.sh $(GO) test -run '^$$' -bench . -benchtime=2s ./storage/sqlstore
 
 build:
 	$(GO) build -o bin/gatehouse ./cmd/gatehouse

@@ -11,7 +11,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/storage/storagetest"
 )
 
-func open(t *testing.T, url string) *sqlstore.Store {
+func open(t testing.TB, url string) *sqlstore.Store {
 	t.Helper()
 	st, err := sqlstore.Open(context.Background(), url, sqlstore.Options{})
 	if err != nil {
