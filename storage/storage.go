@@ -66,6 +66,48 @@ type BrowserSession struct {
 	ExpiresAt time.Time
 }
 
+// CredentialType names a kind of authenticator a user owns.
+type CredentialType string
+
+// Credential types.
+const (
+	CredentialWebAuthn   CredentialType = "webauthn"
+	CredentialTOTP       CredentialType = "totp"
+	CredentialBackupCode CredentialType = "backup_code"
+)
+
+// Credential is a second factor or passkey. Secret is sealed (TOTP seed),
+// hashed (backup code) or public (WebAuthn public key), as the type needs;
+// Data holds type-specific public details as JSON. Counter is the WebAuthn
+// signature counter or the last TOTP time step used, updated by CAS so a
+// replayed assertion or code cannot pass twice.
+type Credential struct {
+	ID         string
+	Subject    string
+	Type       CredentialType
+	Name       string
+	Secret     []byte
+	Data       []byte
+	Counter    int64
+	CreatedAt  time.Time
+	LastUsedAt time.Time
+}
+
+// CredentialStore holds passkeys, TOTP seeds and backup codes.
+type CredentialStore interface {
+	CreateCredential(ctx context.Context, c Credential) error
+	GetCredential(ctx context.Context, id string) (Credential, error)
+	// ListCredentials lists a user's credentials of one type ("" for all).
+	ListCredentials(ctx context.Context, subject string, typ CredentialType) ([]Credential, error)
+	// UpdateCredential is a compare-and-swap; ErrConflict on a lost race.
+	UpdateCredential(ctx context.Context, id string, fn func(Credential) (Credential, error)) (Credential, error)
+	// DeleteCredential removes one credential of the subject (ErrNotFound
+	// when it has none with that id).
+	DeleteCredential(ctx context.Context, subject, id string) error
+	// DeleteCredentials removes all of a subject's credentials of a type.
+	DeleteCredentials(ctx context.Context, subject string, typ CredentialType) (int64, error)
+}
+
 // Consent is a remembered "allow" decision of one user for one client.
 type Consent struct {
 	Subject   string
@@ -159,6 +201,9 @@ type UserStore interface {
 	GetUserByEmail(ctx context.Context, email string) (User, error)
 	ListUsers(ctx context.Context) ([]User, error)
 	UpdateUser(ctx context.Context, subject string, fn func(User) (User, error)) (User, error)
+	// DeleteUser removes a user with its sessions, consents, credentials and
+	// tokens.
+	DeleteUser(ctx context.Context, subject string) error
 }
 
 // SessionStore holds browser sessions and remembered consent.
@@ -255,6 +300,7 @@ type Transactor interface {
 type Store interface {
 	ClientStore
 	UserStore
+	CredentialStore
 	SessionStore
 	FlowStore
 	TokenStore

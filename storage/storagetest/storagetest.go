@@ -78,6 +78,8 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"time zones", testTimeZones},
 		{"refresh grace", testRefreshGrace},
 		{"audit log", testAudit},
+		{"credentials", testCredentials},
+		{"concurrent credential counter", testConcurrentCredentialCounter},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, newStore(t)) })
@@ -524,5 +526,83 @@ func testAudit(t *testing.T, s storage.Store) {
 	must(t, err)
 	if len(page) != 1 || page[0].ID != "e1" {
 		t.Fatalf("paging: %+v", page)
+	}
+}
+
+func testCredentials(t *testing.T, s storage.Store) {
+	must(t, s.CreateUser(ctx, user("u1", "a@example.com")))
+	must(t, s.CreateUser(ctx, user("u2", "b@example.com")))
+	pk := storage.Credential{ID: "cred-1", Subject: "u1", Type: storage.CredentialWebAuthn, Name: "Laptop", Secret: []byte("pubkey"), Data: []byte(`{"aaguid":"x"}`), Counter: 5, CreatedAt: now}
+	must(t, s.CreateCredential(ctx, pk))
+	wantErr(t, s.CreateCredential(ctx, pk), storage.ErrAlreadyExists)
+	for i := 0; i < 3; i++ {
+		must(t, s.CreateCredential(ctx, storage.Credential{ID: fmt.Sprint("bc-", i), Subject: "u1", Type: storage.CredentialBackupCode, Secret: []byte{byte(i)}, Data: []byte("{}"), CreatedAt: now}))
+	}
+	got, err := s.GetCredential(ctx, "cred-1")
+	must(t, err)
+	if got.Name != "Laptop" || got.Counter != 5 || string(got.Secret) != "pubkey" || got.Type != storage.CredentialWebAuthn {
+		t.Fatalf("GetCredential = %+v", got)
+	}
+	_, err = s.GetCredential(ctx, "nope")
+	wantErr(t, err, storage.ErrNotFound)
+	all, err := s.ListCredentials(ctx, "u1", "")
+	must(t, err)
+	codes, err := s.ListCredentials(ctx, "u1", storage.CredentialBackupCode)
+	must(t, err)
+	if len(all) != 4 || len(codes) != 3 {
+		t.Fatalf("ListCredentials: %d all, %d codes", len(all), len(codes))
+	}
+	up, err := s.UpdateCredential(ctx, "cred-1", func(c storage.Credential) (storage.Credential, error) {
+		c.Counter, c.LastUsedAt, c.Subject = 6, now, "u2" // the subject cannot be moved
+		return c, nil
+	})
+	must(t, err)
+	if up.Counter != 6 || up.Subject != "u1" {
+		t.Fatalf("UpdateCredential = %+v", up)
+	}
+	wantErr(t, s.DeleteCredential(ctx, "u2", "cred-1"), storage.ErrNotFound) // not u2's
+	must(t, s.DeleteCredential(ctx, "u1", "cred-1"))
+	n, err := s.DeleteCredentials(ctx, "u1", storage.CredentialBackupCode)
+	must(t, err)
+	if n != 3 {
+		t.Fatalf("DeleteCredentials removed %d", n)
+	}
+	// A deleted user's credentials go with it.
+	must(t, s.CreateCredential(ctx, storage.Credential{ID: "totp", Subject: "u2", Type: storage.CredentialTOTP, Secret: []byte("sealed"), Data: []byte("{}"), CreatedAt: now}))
+	must(t, s.CreateToken(ctx, storage.Token{Kind: storage.TokenRefresh, Signature: "u2-rt", RequestID: "r", ClientID: "c", Subject: "u2", Active: true, ExpiresAt: now.Add(time.Hour), CreatedAt: now, Data: []byte("{}")}))
+	must(t, s.DeleteUser(ctx, "u2"))
+	wantErr(t, s.DeleteUser(ctx, "u2"), storage.ErrNotFound)
+	_, err = s.GetCredential(ctx, "totp")
+	wantErr(t, err, storage.ErrNotFound)
+	_, err = s.GetToken(ctx, storage.TokenRefresh, "u2-rt")
+	wantErr(t, err, storage.ErrNotFound)
+}
+
+// testConcurrentCredentialCounter: a TOTP step or WebAuthn counter moved by
+// many concurrent verifications advances exactly once per value.
+func testConcurrentCredentialCounter(t *testing.T, s storage.Store) {
+	must(t, s.CreateUser(ctx, user("u1", "a@example.com")))
+	must(t, s.CreateCredential(ctx, storage.Credential{ID: "totp", Subject: "u1", Type: storage.CredentialTOTP, Secret: []byte("s"), Data: []byte("{}"), Counter: 100, CreatedAt: now}))
+	var wins atomic.Int64
+	var wg sync.WaitGroup
+	for i := 0; i < 10; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := s.UpdateCredential(ctx, "totp", func(c storage.Credential) (storage.Credential, error) {
+				if c.Counter >= 101 {
+					return c, errors.New("code already used")
+				}
+				c.Counter = 101
+				return c, nil
+			})
+			if err == nil {
+				wins.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if wins.Load() != 1 {
+		t.Fatalf("the same TOTP step was accepted %d times", wins.Load())
 	}
 }
