@@ -52,6 +52,7 @@ var opChecks = []struct {
 	{"unsupported grants and response types", testUnsupported},
 	{"security headers", testSecurityHeaders},
 	{"no nonce; no state refused", testNoStateNoNonce},
+	{"pushed authorization requests", testPAR},
 }
 
 func getJSON(t *testing.T, u string) (map[string]any, http.Header) {

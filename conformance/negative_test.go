@@ -2,6 +2,7 @@ package conformance
 
 import (
 	"encoding/base64"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -389,5 +390,60 @@ func testSecurityHeaders(t *testing.T, e *env) {
 	}
 	if strings.Contains(p.body, "http://") && strings.Contains(p.body, "<link") || strings.Contains(p.body, "<script src") {
 		t.Error("login page loads external assets")
+	}
+}
+
+// RFC 9126 pushed authorization requests: the client pushes its request,
+// the browser carries only the single-use request_uri.
+func testPAR(t *testing.T, e *env) {
+	verifier := oauth2.GenerateVerifier()
+	state, nonce := randString(16), randString(16)
+	push := url.Values{"response_type": {"code"}, "redirect_uri": {rpRedirect}, "scope": {"openid email"}, "state": {state}, "nonce": {nonce},
+		"code_challenge": {s256(verifier)}, "code_challenge_method": {"S256"}}
+	status, body, _ := e.srv.postJSON(t, "/oauth2/par", e.client, push)
+	if status != http.StatusCreated || !strings.HasPrefix(fmt.Sprint(body["request_uri"]), "urn:ietf:params:oauth:request_uri:") || body["expires_in"] == nil {
+		t.Fatalf("push: %d %v", status, body)
+	}
+	requestURI := body["request_uri"].(string)
+	br := newBrowser(t, e.srv)
+	authURL := e.srv.issuer + "/oauth2/auth?" + url.Values{"client_id": {e.client.ID}, "request_uri": {requestURI}}.Encode()
+	p := br.follow(br.get(authURL))
+	if strings.Contains(p.body, `action="/login"`) {
+		p = br.login(p, e.user)
+	}
+	if strings.Contains(p.body, `action="/consent"`) {
+		p = br.approve(p)
+	}
+	cb := br.callback(p, rpRedirect)
+	e.rp.exchange(authRequest{state: state, nonce: nonce, verifier: verifier}, cb)
+
+	// The request_uri is single-use.
+	again := newBrowser(t, e.srv).get(authURL)
+	if again.location != "" || again.status < 400 {
+		t.Errorf("reused request_uri: %d %q", again.status, again.location)
+	}
+	// Pushing needs client authentication and PKCE.
+	status, body, _ = e.srv.postJSON(t, "/oauth2/par", testClient{ID: e.client.ID, Secret: "wrong"}, push)
+	if status != http.StatusUnauthorized || body["error"] != "invalid_client" {
+		t.Errorf("push with a wrong secret: %d %v", status, body)
+	}
+	noPKCE := url.Values{}
+	for k, v := range push {
+		noPKCE[k] = v
+	}
+	noPKCE.Del("code_challenge")
+	status, body, _ = e.srv.postJSON(t, "/oauth2/par", e.client, noPKCE)
+	if status != http.StatusBadRequest || body["error"] != "invalid_request" {
+		t.Errorf("push without PKCE: %d %v", status, body)
+	}
+	// The browser's client_id must match the pushing client.
+	status, body, _ = e.srv.postJSON(t, "/oauth2/par", e.client, push)
+	if status != http.StatusCreated {
+		t.Fatalf("push: %d %v", status, body)
+	}
+	other := e.srv.createClient(t, "--name", "PAR other", "--redirect-uri", rpRedirect)
+	p = newBrowser(t, e.srv).get(e.srv.issuer + "/oauth2/auth?" + url.Values{"client_id": {other.ID}, "request_uri": {body["request_uri"].(string)}}.Encode())
+	if p.status < 300 || (p.location != "" && !strings.Contains(p.location, "error=")) {
+		t.Errorf("request_uri with another client_id: %d %q", p.status, p.location)
 	}
 }

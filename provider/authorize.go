@@ -110,6 +110,15 @@ func (p *Provider) interactionRequest(r *http.Request, ar fosite.AuthorizeReques
 	for k, v := range form {
 		req.Form[k] = append([]string(nil), v...)
 	}
+	// A pushed request is single-use and already merged into the form; the
+	// login round-trip replays the parameters themselves. Client credentials
+	// never travel with the flow.
+	if strings.HasPrefix(req.Form.Get("request_uri"), parURIPrefix) {
+		req.Form.Del("request_uri")
+	}
+	for _, k := range secretParams {
+		req.Form.Del(k)
+	}
 	if v := form.Get("max_age"); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || n < 0 {
@@ -273,4 +282,26 @@ func scopeClaims(u storage.User, scopes fosite.Arguments) map[string]interface{}
 		c["email_verified"] = u.EmailVerified
 	}
 	return c
+}
+
+// par is the pushed authorization request endpoint (RFC 9126): an
+// authenticated client posts its authorization request and gets a
+// single-use request_uri for the browser.
+func (p *Provider) par(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	ar, err := p.oauth.NewPushedAuthorizeRequest(ctx, r)
+	if err != nil {
+		p.writeJSONError(w, r, err)
+		return
+	}
+	if err := checkPKCE(ar); err != nil {
+		p.writeJSONError(w, r, err)
+		return
+	}
+	resp, err := p.oauth.NewPushedAuthorizeResponse(ctx, ar, newSession())
+	if err != nil {
+		p.writeJSONError(w, r, err)
+		return
+	}
+	p.oauth.WritePushedAuthorizeResponse(ctx, w, ar, resp)
 }

@@ -2,6 +2,8 @@ package provider
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -90,6 +92,17 @@ type storedRequest struct {
 	Session           json.RawMessage `json:"session"`
 	RequestedAudience []string        `json:"requested_audience"`
 	GrantedAudience   []string        `json:"granted_audience"`
+	// Authorization-request fields, kept for pushed authorization requests.
+	Authorize *storedAuthorize `json:"authorize,omitempty"`
+}
+
+// storedAuthorize is what an authorization request adds to a request.
+type storedAuthorize struct {
+	ResponseTypes       []string `json:"response_types"`
+	RedirectURI         string   `json:"redirect_uri"`
+	State               string   `json:"state"`
+	ResponseMode        string   `json:"response_mode"`
+	DefaultResponseMode string   `json:"default_response_mode"`
 }
 
 // secretParams never reach the database, whatever fosite's sanitizer keeps.
@@ -107,11 +120,19 @@ func (f *fositeStore) create(ctx context.Context, kind storage.TokenKind, signat
 	if err != nil {
 		return fmt.Errorf("encode session: %w", err)
 	}
-	data, err := json.Marshal(storedRequest{
+	sr := storedRequest{
 		ID: r.GetID(), RequestedAt: r.GetRequestedAt(), ClientID: r.GetClient().GetID(),
 		RequestedScope: r.GetRequestedScopes(), GrantedScope: r.GetGrantedScopes(), Form: form, Session: sess,
 		RequestedAudience: r.GetRequestedAudience(), GrantedAudience: r.GetGrantedAudience(),
-	})
+	}
+	if ar, ok := r.(fosite.AuthorizeRequester); ok && kind == storage.TokenPAR {
+		sr.Authorize = &storedAuthorize{ResponseTypes: ar.GetResponseTypes(), State: ar.GetState(),
+			ResponseMode: string(ar.GetResponseMode()), DefaultResponseMode: string(ar.GetDefaultResponseMode())}
+		if u := ar.GetRedirectURI(); u != nil {
+			sr.Authorize.RedirectURI = u.String()
+		}
+	}
+	data, err := json.Marshal(sr)
 	if err != nil {
 		return fmt.Errorf("encode request: %w", err)
 	}
@@ -132,6 +153,8 @@ func expiryFor(kind storage.TokenKind, r fosite.Requester) time.Time {
 		t = s.GetExpiresAt(fosite.AccessToken)
 	case storage.TokenRefresh:
 		t = s.GetExpiresAt(fosite.RefreshToken)
+	case storage.TokenPAR:
+		t = s.GetExpiresAt(fosite.PushedAuthorizeRequestContext)
 	default:
 		t = s.GetExpiresAt(fosite.AuthorizeCode)
 	}
@@ -143,22 +166,29 @@ func expiryFor(kind storage.TokenKind, r fosite.Requester) time.Time {
 }
 
 func (f *fositeStore) get(ctx context.Context, kind storage.TokenKind, signature string, session fosite.Session) (fosite.Requester, bool, error) {
+	req, t, _, err := f.load(ctx, kind, signature, session)
+	return req, t.Active, err
+}
+
+// load reads one record and rebuilds the request, decoding the session into
+// the prototype fosite passed.
+func (f *fositeStore) load(ctx context.Context, kind storage.TokenKind, signature string, session fosite.Session) (*fosite.Request, storage.Token, storedRequest, error) {
+	var sr storedRequest
 	t, err := f.s.GetToken(ctx, kind, signature)
 	if err != nil {
-		return nil, false, mapErr(err)
+		return nil, t, sr, mapErr(err)
 	}
-	var sr storedRequest
 	if err := json.Unmarshal(t.Data, &sr); err != nil {
-		return nil, false, fmt.Errorf("decode %s: %w", kind, err)
+		return nil, t, sr, fmt.Errorf("decode %s: %w", kind, err)
 	}
 	if session != nil {
 		if err := json.Unmarshal(sr.Session, session); err != nil {
-			return nil, false, fmt.Errorf("decode %s session: %w", kind, err)
+			return nil, t, sr, fmt.Errorf("decode %s session: %w", kind, err)
 		}
 	}
 	c, err := f.GetClient(ctx, sr.ClientID)
 	if err != nil {
-		return nil, false, err
+		return nil, t, sr, err
 	}
 	req := &fosite.Request{
 		ID: sr.ID, RequestedAt: sr.RequestedAt, Client: c,
@@ -168,7 +198,7 @@ func (f *fositeStore) get(ctx context.Context, kind storage.TokenKind, signature
 	if req.Form == nil {
 		req.Form = url.Values{}
 	}
-	return req, t.Active, nil
+	return req, t, sr, nil
 }
 
 // CreateAuthorizeCodeSession stores an authorization code.
@@ -300,6 +330,42 @@ func (f *fositeStore) GetPKCERequestSession(ctx context.Context, signature strin
 // DeletePKCERequestSession removes the PKCE challenge for a code.
 func (f *fositeStore) DeletePKCERequestSession(ctx context.Context, signature string) error {
 	return mapErr(f.s.DeleteToken(ctx, storage.TokenPKCE, signature))
+}
+
+// parKey is how a request_uri is stored: its SHA-256, never the value.
+func parKey(requestURI string) string {
+	h := sha256.Sum256([]byte(requestURI))
+	return hex.EncodeToString(h[:])
+}
+
+// CreatePARSession stores a pushed authorization request.
+func (f *fositeStore) CreatePARSession(ctx context.Context, requestURI string, r fosite.AuthorizeRequester) error {
+	return f.create(ctx, storage.TokenPAR, parKey(requestURI), r)
+}
+
+// GetPARSession loads an unexpired pushed authorization request.
+func (f *fositeStore) GetPARSession(ctx context.Context, requestURI string) (fosite.AuthorizeRequester, error) {
+	req, t, sr, err := f.load(ctx, storage.TokenPAR, parKey(requestURI), newSession())
+	if err != nil {
+		return nil, err
+	}
+	if !t.ExpiresAt.After(f.now()) {
+		return nil, fmt.Errorf("%w: request_uri expired", fosite.ErrNotFound)
+	}
+	if sr.Authorize == nil {
+		return nil, errors.New("pushed request without authorization fields")
+	}
+	ar := &fosite.AuthorizeRequest{Request: *req, ResponseTypes: sr.Authorize.ResponseTypes, State: sr.Authorize.State,
+		ResponseMode: fosite.ResponseModeType(sr.Authorize.ResponseMode), DefaultResponseMode: fosite.ResponseModeType(sr.Authorize.DefaultResponseMode)}
+	if ar.RedirectURI, err = url.Parse(sr.Authorize.RedirectURI); err != nil {
+		return nil, fmt.Errorf("decode pushed request redirect_uri: %w", err)
+	}
+	return ar, nil
+}
+
+// DeletePARSession makes a request_uri single-use.
+func (f *fositeStore) DeletePARSession(ctx context.Context, requestURI string) error {
+	return mapErr(f.s.DeleteToken(ctx, storage.TokenPAR, parKey(requestURI)))
 }
 
 // BeginTX starts a transaction for fosite.

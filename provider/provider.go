@@ -39,6 +39,14 @@ const (
 	PathRevoke        = "/oauth2/revoke"
 	PathUserinfo      = "/userinfo"
 	PathLogout        = "/oauth2/logout"
+	PathPAR           = "/oauth2/par"
+)
+
+// Pushed authorization requests (RFC 9126): the request_uri prefix and how
+// long a pushed request may wait for the browser.
+const (
+	parURIPrefix = "urn:ietf:params:oauth:request_uri:"
+	parLifetime  = 90 * time.Second
 )
 
 // ACR values gatehouse issues; see discovery's acr_values_supported.
@@ -137,7 +145,7 @@ func New(o Options) (*Provider, error) {
 		OpenIDConnectTokenStrategy: &openid.DefaultStrategy{Signer: signer, Config: cfg},
 		Signer:                     signer,
 	}
-	// An explicit list: no implicit, hybrid, password or PAR handler.
+	// An explicit list: no implicit, hybrid or password handler.
 	oauth := compose.Compose(cfg, fs, strategy,
 		compose.OAuth2AuthorizeExplicitFactory,
 		compose.OAuth2ClientCredentialsGrantFactory,
@@ -147,6 +155,7 @@ func New(o Options) (*Provider, error) {
 		compose.OAuth2TokenIntrospectionFactory,
 		compose.OAuth2TokenRevocationFactory,
 		compose.OAuth2PKCEFactory,
+		compose.PushedAuthorizeHandlerFactory,
 	)
 	if o.RefreshGrace > 0 && o.Cipher == nil {
 		return nil, errors.New("provider: a refresh grace period needs a Cipher")
@@ -171,6 +180,7 @@ func (p *Provider) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST "+PathRevoke, p.revoke)
 	mux.HandleFunc("GET "+PathUserinfo, p.userinfo)
 	mux.HandleFunc("POST "+PathUserinfo, p.userinfo)
+	mux.HandleFunc("POST "+PathPAR, p.par)
 	mux.HandleFunc("GET "+PathLogout, p.logout)
 	mux.HandleFunc("POST "+PathLogout, p.logout)
 }

@@ -138,6 +138,7 @@ const (
 	TokenRefresh       TokenKind = "refresh_token"
 	TokenPKCE          TokenKind = "pkce"
 	TokenOIDC          TokenKind = "oidc"
+	TokenPAR           TokenKind = "par"
 )
 
 // Token is one protocol record, keyed by kind and signature (an HMAC of the
