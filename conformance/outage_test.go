@@ -1,6 +1,7 @@
 package conformance
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -171,4 +172,21 @@ func TestDatabaseOutage(t *testing.T) {
 		t.Errorf("userinfo after recovery: %d", resp.StatusCode)
 	}
 	e.fullLogin(t, newBrowser(t, s))
+}
+
+// TestStartupWithoutDatabase: an unreachable PostgreSQL at start-up is a
+// clear error naming the host (never the password) and a non-zero exit.
+func TestStartupWithoutDatabase(t *testing.T) {
+	port := freePort(t)
+	cmd := exec.Command(binary, "serve", "--issuer", "https://id.example.test", "--listen", fmt.Sprintf("127.0.0.1:%d", port),
+		"--database-url", fmt.Sprintf("postgres://gatehouse:s3cret-pw@127.0.0.1:%d/gatehouse?connect_timeout=2", port))
+	cmd.Env = append(os.Environ(), "GATEHOUSE_SECRETS="+strings.Repeat("k", 40))
+	out, err := cmd.CombinedOutput()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() == 0 {
+		t.Fatalf("serve without a database: err %v, want a non-zero exit\n%s", err, out)
+	}
+	if want := fmt.Sprintf("127.0.0.1:%d", port); !strings.Contains(string(out), want) || strings.Contains(string(out), "s3cret-pw") {
+		t.Fatalf("error output should name %s and hide the password:\n%s", want, out)
+	}
 }

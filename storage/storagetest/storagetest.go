@@ -71,6 +71,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"concurrent flow transitions", testConcurrentFlows},
 		{"tokens", testTokens},
 		{"concurrent token deactivation", testConcurrentDeactivate},
+		{"concurrent refresh rotation", testConcurrentRotation},
 		{"client assertion jtis", testJTIs},
 		{"keys and secrets", testKeys},
 		{"transactions", testTransactions},
@@ -604,5 +605,45 @@ func testConcurrentCredentialCounter(t *testing.T, s storage.Store) {
 	wg.Wait()
 	if wins.Load() != 1 {
 		t.Fatalf("the same TOTP step was accepted %d times", wins.Load())
+	}
+}
+
+// testConcurrentRotation runs whole rotations (retire the old refresh token,
+// store a new one, in one transaction) at once: exactly one commits, and the
+// losers leave nothing behind.
+func testConcurrentRotation(t *testing.T, s storage.Store) {
+	must(t, s.CreateToken(ctx, token(storage.TokenRefresh, "rt-0", "fam", now.Add(time.Hour))))
+	var wins atomic.Int64
+	var wg sync.WaitGroup
+	for i := 1; i <= 8; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := s.InTx(ctx, func(ctx context.Context) error {
+				if err := s.DeactivateToken(ctx, storage.TokenRefresh, "rt-0"); err != nil {
+					return err
+				}
+				return s.CreateToken(ctx, token(storage.TokenRefresh, fmt.Sprint("rt-", i), "fam", now.Add(time.Hour)))
+			})
+			switch {
+			case err == nil:
+				wins.Add(1)
+			case !errors.Is(err, storage.ErrConflict):
+				t.Errorf("loser: %v, want ErrConflict", err)
+			}
+		}()
+	}
+	wg.Wait()
+	if wins.Load() != 1 {
+		t.Fatalf("%d rotations committed, want 1", wins.Load())
+	}
+	active := 0
+	for i := 1; i <= 8; i++ {
+		if tk, err := s.GetToken(ctx, storage.TokenRefresh, fmt.Sprint("rt-", i)); err == nil && tk.Active {
+			active++
+		}
+	}
+	if active != 1 {
+		t.Fatalf("%d new refresh tokens exist, want exactly the winner's", active)
 	}
 }
