@@ -106,8 +106,10 @@ type server struct {
 	// base is where this process listens (the issuer's host for a single server).
 	base  string
 	dbURL string
-	cmd   *exec.Cmd
-	logs  *syncBuffer
+	// env is the extra environment of the server, which its CLI shares.
+	env  []string
+	cmd  *exec.Cmd
+	logs *syncBuffer
 }
 
 type syncBuffer struct {
@@ -156,7 +158,7 @@ func startOn(t *testing.T, port int, dbURL, issuer string, extraEnv ...string) *
 	if issuer == "" {
 		issuer = fmt.Sprintf("http://127.0.0.1:%d", port)
 	}
-	s := &server{issuer: issuer, base: fmt.Sprintf("http://127.0.0.1:%d", port), dbURL: dbURL, logs: &syncBuffer{}}
+	s := &server{issuer: issuer, base: fmt.Sprintf("http://127.0.0.1:%d", port), dbURL: dbURL, env: extraEnv, logs: &syncBuffer{}}
 	s.cmd = exec.Command(binary, "serve", "--dev", "--issuer", s.issuer, "--listen", fmt.Sprintf("127.0.0.1:%d", port), "--database-url", dbURL)
 	s.cmd.Dir = t.TempDir()
 	s.cmd.Env = append(os.Environ(), extraEnv...)
@@ -191,10 +193,23 @@ func (s *server) cli(t *testing.T, stdin string, args ...string) string {
 	t.Helper()
 	cmd := exec.Command(binary, append(args, "--database-url", s.dbURL)...)
 	cmd.Dir = t.TempDir()
+	cmd.Env = append(os.Environ(), s.env...)
 	cmd.Stdin = strings.NewReader(stdin)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("gatehouse %v: %v\n%s", args, err, out)
+	}
+	return string(out)
+}
+
+// cliErr runs a gatehouse command that must fail and returns its output.
+func (s *server) cliErr(t *testing.T, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(binary, append(args, "--database-url", s.dbURL)...)
+	cmd.Dir = t.TempDir()
+	out, err := cmd.CombinedOutput()
+	if err == nil {
+		t.Fatalf("gatehouse %v succeeded:\n%s", args, out)
 	}
 	return string(out)
 }

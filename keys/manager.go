@@ -2,14 +2,15 @@ package keys
 
 import (
 	"context"
-	"crypto"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
+	"math/big"
+	"slices"
 	"sync"
 	"time"
 
@@ -20,154 +21,509 @@ import (
 
 // Store is what the Manager needs from storage.
 type Store interface {
-	CreateKey(ctx context.Context, k storage.SigningKey) error
-	ListKeys(ctx context.Context) ([]storage.SigningKey, error)
-	PutSecretIfAbsent(ctx context.Context, s storage.Secret) (storage.Secret, error)
-	GetSecret(ctx context.Context, name string) (storage.Secret, error)
+	storage.KeyStore
+	InTx(ctx context.Context, fn func(ctx context.Context) error) error
 }
 
-// Manager holds the decrypted signing keys in memory (decrypted once, never
-// per token) and publishes their public halves.
+// Options tune the key lifecycle.
+type Options struct {
+	// Algs are the enabled algorithms; RS256 is always added.
+	Algs []string
+	// RotationPeriod is how long a key signs before the next takes over;
+	// 0 turns automatic rotation off.
+	RotationPeriod time.Duration
+	// PrePublish is how long a new key is published before it signs, so
+	// relying parties that cache the JWKS know it in time.
+	PrePublish time.Duration
+	// MaxTokenLifetime is the longest lifetime of anything a key signs: a
+	// retired key stays published this long.
+	MaxTokenLifetime time.Duration
+	// ReloadInterval bounds how long a replica takes to see another's
+	// rotation (default: a quarter of PrePublish, at most one minute).
+	ReloadInterval time.Duration
+	Now            func() time.Time
+	Log            *slog.Logger
+}
+
+// Manager holds the signing keys: decrypted once and kept in memory (never
+// re-read or re-decrypted per token), reloaded from the database on a short
+// interval so replicas see each other's rotations, and rotated on schedule
+// with a compare-and-swap so replicas agree on one new key.
 type Manager struct {
 	store  Store
 	cipher *Cipher
-	now    func() time.Time
+	o      Options
 
-	mu     sync.RWMutex
-	active map[string]*jose.JSONWebKey // alg → private signing key
-	public []jose.JSONWebKey
+	reload sync.Mutex // one reload at a time; never held by signers
+
+	mu       sync.RWMutex
+	keys     []loaded
+	loadedAt time.Time
 }
 
-// NewManager loads the keys, creating an RS256 key when none is active.
-func NewManager(ctx context.Context, store Store, cipher *Cipher, now func() time.Time) (*Manager, error) {
-	if now == nil {
-		now = time.Now
+// loaded is a key row with its parsed public and (while it may sign)
+// decrypted private JWK.
+type loaded struct {
+	row     storage.SigningKey
+	public  jose.JSONWebKey
+	private *jose.JSONWebKey
+}
+
+// NewManager loads the keys and makes sure every enabled algorithm has one.
+func NewManager(ctx context.Context, store Store, cipher *Cipher, o Options) (*Manager, error) {
+	if o.Now == nil {
+		o.Now = time.Now
 	}
-	m := &Manager{store: store, cipher: cipher, now: now}
+	if o.Log == nil {
+		o.Log = slog.Default()
+	}
+	if !slices.Contains(o.Algs, RS256) {
+		o.Algs = append([]string{RS256}, o.Algs...)
+	}
+	for _, a := range o.Algs {
+		if !IsSupported(a) {
+			return nil, fmt.Errorf("keys: algorithm %q is not supported (use some of %v)", a, Supported)
+		}
+	}
+	if o.PrePublish <= 0 {
+		o.PrePublish = 24 * time.Hour
+	}
+	if o.MaxTokenLifetime <= 0 {
+		o.MaxTokenLifetime = 24 * time.Hour
+	}
+	if o.ReloadInterval <= 0 {
+		o.ReloadInterval = min(time.Minute, o.PrePublish/4)
+	}
+	m := &Manager{store: store, cipher: cipher, o: o}
 	if err := m.Reload(ctx); err != nil {
 		return nil, err
 	}
-	if _, ok := m.active[string(jose.RS256)]; !ok {
-		if err := m.create(ctx, jose.RS256); err != nil {
-			return nil, err
-		}
-		if err := m.Reload(ctx); err != nil {
-			return nil, err
-		}
+	if err := m.ensure(ctx); err != nil {
+		return nil, err
 	}
 	return m, nil
 }
 
+// Algs returns the enabled algorithms, RS256 first.
+func (m *Manager) Algs() []string { return slices.Clone(m.o.Algs) }
+
+// JWKSMaxAge is how long relying parties may cache the JWKS: never longer
+// than the pre-publication lead time, so every cache sees a key before it signs.
+func (m *Manager) JWKSMaxAge() time.Duration { return min(m.o.PrePublish/2, time.Hour) }
+
 func keyAAD(id string) []byte { return []byte("signing_keys/" + id) }
 
-func (m *Manager) create(ctx context.Context, alg jose.SignatureAlgorithm) error {
-	if alg != jose.RS256 {
-		return fmt.Errorf("keys: algorithm %s is not supported yet", alg)
-	}
-	priv, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		return fmt.Errorf("keys: generate RSA key: %w", err)
-	}
-	jwk := jose.JSONWebKey{Key: priv, Algorithm: string(alg), Use: "sig"}
-	pub := jwk.Public()
-	thumb, err := pub.Thumbprint(crypto256)
-	if err != nil {
-		return err
-	}
-	jwk.KeyID = base64.RawURLEncoding.EncodeToString(thumb[:16])
-	privJSON, err := jwk.MarshalJSON()
-	if err != nil {
-		return err
-	}
-	pubJSON, err := jwk.Public().MarshalJSON()
-	if err != nil {
-		return err
-	}
-	sealed, err := m.cipher.Seal(privJSON, keyAAD(jwk.KeyID))
-	if err != nil {
-		return err
-	}
-	now := m.now().UTC()
-	return m.store.CreateKey(ctx, storage.SigningKey{
-		ID: jwk.KeyID, Alg: string(alg), State: storage.KeyActive,
-		Private: sealed, Public: pubJSON, CreatedAt: now,
-	})
+// Reload re-reads the keys. A key that may sign and cannot be decrypted is an
+// error naming it: it never leads to a silently generated replacement.
+func (m *Manager) Reload(ctx context.Context) error {
+	m.reload.Lock()
+	defer m.reload.Unlock()
+	return m.reloadLocked(ctx)
 }
 
-// Reload re-reads and decrypts the keys. A key that cannot be decrypted is an
-// error naming its id: it never leads to a silently generated replacement.
-func (m *Manager) Reload(ctx context.Context) error {
+func (m *Manager) reloadLocked(ctx context.Context) error {
 	rows, err := m.store.ListKeys(ctx)
 	if err != nil {
 		return fmt.Errorf("keys: list signing keys: %w", err)
 	}
-	active := map[string]*jose.JSONWebKey{}
-	var public []jose.JSONWebKey
-	for _, row := range rows {
-		var pub jose.JSONWebKey
-		if err := pub.UnmarshalJSON(row.Public); err != nil {
-			return fmt.Errorf("keys: public key %s is corrupt: %w", row.ID, err)
-		}
-		if pub.KeyID != row.ID || !pub.IsPublic() {
-			return fmt.Errorf("keys: public key %s does not match its row", row.ID)
-		}
-		public = append(public, pub)
-		if row.State != storage.KeyActive {
-			continue
-		}
-		plain, err := m.cipher.Open(row.Private, keyAAD(row.ID))
-		if err != nil {
-			return fmt.Errorf("keys: signing key %s: %w; check GATEHOUSE_SECRETS (secrets.keys in the config file) holds the secret it was sealed with", row.ID, err)
-		}
-		var priv jose.JSONWebKey
-		if err := priv.UnmarshalJSON(plain); err != nil {
-			return fmt.Errorf("keys: signing key %s is corrupt: %w", row.ID, err)
-		}
-		if priv.KeyID != row.ID || priv.Algorithm != row.Alg {
-			return fmt.Errorf("keys: signing key %s does not match its row", row.ID)
-		}
-		if _, ok := active[row.Alg]; !ok { // oldest active key of an algorithm signs
-			active[row.Alg] = &priv
+	m.mu.RLock()
+	prev := map[string]*jose.JSONWebKey{}
+	for _, k := range m.keys {
+		if k.private != nil {
+			prev[k.row.ID] = k.private
 		}
 	}
+	m.mu.RUnlock()
+	now := m.o.Now()
+	var out []loaded
+	for _, row := range rows {
+		if row.StateAt(now) == storage.KeyDeleted {
+			continue
+		}
+		l := loaded{row: row}
+		if err := l.public.UnmarshalJSON(row.Public); err != nil {
+			return fmt.Errorf("keys: public key %s is corrupt: %w", row.ID, err)
+		}
+		if l.public.KeyID != row.ID || !l.public.IsPublic() {
+			return fmt.Errorf("keys: public key %s does not match its row", row.ID)
+		}
+		// Decrypt what signs now or may sign before the next reload.
+		if st := row.StateAt(now); st == storage.KeyActive || st == storage.KeyNext {
+			if p, ok := prev[row.ID]; ok {
+				l.private = p
+			} else if l.private, err = m.open(row); err != nil {
+				return err
+			}
+		}
+		out = append(out, l)
+	}
 	m.mu.Lock()
-	m.active, m.public = active, public
+	m.keys, m.loadedAt = out, now
 	m.mu.Unlock()
 	return nil
+}
+
+func (m *Manager) open(row storage.SigningKey) (*jose.JSONWebKey, error) {
+	plain, err := m.cipher.Open(row.Private, keyAAD(row.ID))
+	if err != nil {
+		return nil, fmt.Errorf("keys: signing key %s: %w; check GATEHOUSE_SECRETS (secrets in the config file) holds the secret it was sealed with", row.ID, err)
+	}
+	var priv jose.JSONWebKey
+	if err := priv.UnmarshalJSON(plain); err != nil {
+		return nil, fmt.Errorf("keys: signing key %s is corrupt: %w", row.ID, err)
+	}
+	if priv.KeyID != row.ID || priv.Algorithm != row.Alg || priv.IsPublic() {
+		return nil, fmt.Errorf("keys: signing key %s does not match its row", row.ID)
+	}
+	if k, ok := priv.Key.(*rsa.PrivateKey); ok {
+		k.Precompute() // CRT values: several times faster signing
+	}
+	return &priv, nil
+}
+
+// fresh reloads when the cache is older than the reload interval. The reload
+// runs outside the read lock; signers keep using the previous set meanwhile.
+func (m *Manager) fresh(ctx context.Context) {
+	m.mu.RLock()
+	stale := m.o.Now().Sub(m.loadedAt) > m.o.ReloadInterval
+	m.mu.RUnlock()
+	if stale && m.reload.TryLock() { // one reloads; the others go on with what they have
+		defer m.reload.Unlock()
+		if err := m.reloadLocked(ctx); err != nil {
+			m.o.Log.Warn("keys: reload failed; keeping the keys in memory", "err", err)
+			m.mu.Lock()
+			m.loadedAt = m.o.Now() // back off until the next interval
+			m.mu.Unlock()
+		}
+	}
 }
 
 // ErrNoKey means no active key exists for the algorithm.
 var ErrNoKey = errors.New("keys: no active signing key")
 
-// SigningKey returns the active private key for alg.
-func (m *Manager) SigningKey(_ context.Context, alg string) (*jose.JSONWebKey, error) {
+// SigningKey returns the key that signs alg now: the newest generation whose
+// schedule says active.
+func (m *Manager) SigningKey(ctx context.Context, alg string) (*jose.JSONWebKey, error) {
+	m.fresh(ctx)
+	now := m.o.Now()
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	k, ok := m.active[alg]
-	if !ok {
+	var best *loaded
+	for i := range m.keys {
+		k := &m.keys[i]
+		if k.row.Alg == alg && k.private != nil && k.row.StateAt(now) == storage.KeyActive && (best == nil || k.row.Generation > best.row.Generation) {
+			best = k
+		}
+	}
+	if best == nil {
 		return nil, fmt.Errorf("%w for %s", ErrNoKey, alg)
 	}
-	return k, nil
+	return best.private, nil
 }
 
-// PublicKeys returns the JWKS: public keys only.
-func (m *Manager) PublicKeys(_ context.Context) jose.JSONWebKeySet {
+// PublicKeys returns the JWKS: every next, active and retired key, public
+// members only.
+func (m *Manager) PublicKeys(ctx context.Context) jose.JSONWebKeySet {
+	m.fresh(ctx)
+	now := m.o.Now()
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	return jose.JSONWebKeySet{Keys: append([]jose.JSONWebKey(nil), m.public...)}
+	set := jose.JSONWebKeySet{Keys: []jose.JSONWebKey{}}
+	for _, k := range m.keys {
+		if k.row.StateAt(now) != storage.KeyDeleted {
+			set.Keys = append(set.Keys, k.public)
+		}
+	}
+	return set
 }
 
 // PublicKey finds a published key by kid.
 func (m *Manager) PublicKey(kid string) (jose.JSONWebKey, bool) {
+	now := m.o.Now()
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	for _, k := range m.public {
-		if k.KeyID == kid {
-			return k, true
+	for _, k := range m.keys {
+		if k.row.ID == kid && k.row.StateAt(now) != storage.KeyDeleted {
+			return k.public, true
 		}
 	}
 	return jose.JSONWebKey{}, false
 }
+
+// KeyInfo describes a key for listings.
+type KeyInfo struct {
+	ID, Alg                                   string
+	Generation                                int64
+	State                                     storage.KeyState
+	CreatedAt, ActivateAt, RetireAt, DeleteAt time.Time
+}
+
+// List describes every key in the database.
+func (m *Manager) List(ctx context.Context) ([]KeyInfo, error) {
+	rows, err := m.store.ListKeys(ctx)
+	if err != nil {
+		return nil, err
+	}
+	now := m.o.Now()
+	out := make([]KeyInfo, 0, len(rows))
+	for _, r := range rows {
+		out = append(out, KeyInfo{ID: r.ID, Alg: r.Alg, Generation: r.Generation, State: r.StateAt(now),
+			CreatedAt: r.CreatedAt, ActivateAt: r.ActivateAt, RetireAt: r.RetireAt, DeleteAt: r.DeleteAt})
+	}
+	return out, nil
+}
+
+// ensure gives every enabled algorithm a key that signs now.
+func (m *Manager) ensure(ctx context.Context) error {
+	for _, alg := range m.o.Algs {
+		if _, err := m.SigningKey(ctx, alg); err == nil {
+			continue
+		}
+		if _, err := m.rotate(ctx, alg, nil, true); err != nil && !errors.Is(err, ErrRotationRace) {
+			return err
+		}
+		if err := m.Reload(ctx); err != nil {
+			return err
+		}
+		if _, err := m.SigningKey(ctx, alg); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ErrRotationRace means another replica rotated first; its key is used.
+var ErrRotationRace = errors.New("keys: another replica rotated this algorithm first")
+
+// rotate adds the next generation of alg: published now, signing after the
+// pre-publication lead time (or at once when immediate), and schedules the
+// keys it replaces to retire when it activates and to leave the JWKS once
+// what they signed has expired. priv is an imported key, or nil to generate.
+func (m *Manager) rotate(ctx context.Context, alg string, priv any, immediate bool) (string, error) {
+	rows, err := m.store.ListKeys(ctx)
+	if err != nil {
+		return "", err
+	}
+	now := m.o.Now().UTC()
+	var gen int64
+	var replaced []storage.SigningKey
+	for _, r := range rows {
+		if r.Alg != alg {
+			continue
+		}
+		gen = max(gen, r.Generation)
+		if st := r.StateAt(now); st == storage.KeyActive || st == storage.KeyNext {
+			replaced = append(replaced, r)
+		}
+	}
+	if priv == nil {
+		if priv, err = generate(alg); err != nil {
+			return "", err
+		}
+	}
+	jwk, err := newJWK(alg, priv)
+	if err != nil {
+		return "", err
+	}
+	privJSON, err := jwk.MarshalJSON()
+	if err != nil {
+		return "", err
+	}
+	pubJSON, err := jwk.Public().MarshalJSON()
+	if err != nil {
+		return "", err
+	}
+	sealed, err := m.cipher.Seal(privJSON, keyAAD(jwk.KeyID))
+	if err != nil {
+		return "", err
+	}
+	activate := now.Add(m.o.PrePublish)
+	if immediate || len(replaced) == 0 {
+		activate = now
+	}
+	err = m.store.InTx(ctx, func(ctx context.Context) error {
+		if err := m.store.CreateKey(ctx, storage.SigningKey{ID: jwk.KeyID, Alg: alg, Generation: gen + 1, Private: sealed, Public: pubJSON,
+			CreatedAt: now, ActivateAt: activate}); err != nil {
+			return err
+		}
+		for _, r := range replaced {
+			retire := activate
+			if !r.RetireAt.IsZero() && r.RetireAt.Before(retire) {
+				retire = r.RetireAt
+			}
+			// A key that never signed leaves the JWKS with its retirement.
+			del := retire.Add(m.o.MaxTokenLifetime)
+			if r.ActivateAt.After(retire) {
+				del = retire
+			}
+			if err := m.store.ScheduleKey(ctx, r.ID, retire, del); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if errors.Is(err, storage.ErrAlreadyExists) {
+		return "", ErrRotationRace
+	}
+	if err != nil {
+		return "", fmt.Errorf("keys: rotate %s: %w", alg, err)
+	}
+	m.o.Log.Info("keys: rotated", "alg", alg, "kid", jwk.KeyID, "generation", gen+1, "activates_at", activate)
+	return jwk.KeyID, m.Reload(ctx)
+}
+
+// Rotate adds a new key for alg now (immediate: signing at once, for a
+// suspected compromise; otherwise after the pre-publication lead time).
+func (m *Manager) Rotate(ctx context.Context, alg string, immediate bool) (string, error) {
+	if !slices.Contains(m.o.Algs, alg) {
+		return "", fmt.Errorf("keys: algorithm %s is not enabled (enabled: %v)", alg, m.o.Algs)
+	}
+	return m.rotate(ctx, alg, nil, immediate)
+}
+
+// Import adds an existing private key (JWK or PEM parsed by the caller) as
+// the next key of alg, refusing weak or mismatched keys.
+func (m *Manager) Import(ctx context.Context, alg string, priv any, immediate bool) (string, error) {
+	if !slices.Contains(m.o.Algs, alg) {
+		return "", fmt.Errorf("keys: algorithm %s is not enabled (enabled: %v)", alg, m.o.Algs)
+	}
+	if err := checkKey(alg, priv); err != nil {
+		return "", err
+	}
+	return m.rotate(ctx, alg, priv, immediate)
+}
+
+// Retire stops a key signing now. An active key is replaced at once by a
+// new one; the retired key stays published until what it signed expires.
+func (m *Manager) Retire(ctx context.Context, kid string) error {
+	rows, err := m.store.ListKeys(ctx)
+	if err != nil {
+		return err
+	}
+	now := m.o.Now().UTC()
+	for _, r := range rows {
+		if r.ID != kid {
+			continue
+		}
+		switch r.StateAt(now) {
+		case storage.KeyActive:
+			_, err := m.rotate(ctx, r.Alg, nil, true)
+			return err
+		case storage.KeyNext:
+			if err := m.store.ScheduleKey(ctx, r.ID, now, now); err != nil {
+				return err
+			}
+			return m.Reload(ctx)
+		default:
+			return fmt.Errorf("keys: key %s is already %s", kid, r.StateAt(now))
+		}
+	}
+	return fmt.Errorf("keys: no key %s", kid)
+}
+
+// RotateDue rotates every enabled algorithm whose newest key has signed
+// long enough that its successor must be published now. Replicas may call
+// it at once: the (alg, generation) constraint lets exactly one win.
+func (m *Manager) RotateDue(ctx context.Context) error {
+	if m.o.RotationPeriod <= 0 {
+		return nil
+	}
+	rows, err := m.store.ListKeys(ctx)
+	if err != nil {
+		return err
+	}
+	now := m.o.Now()
+	for _, alg := range m.o.Algs {
+		var newest *storage.SigningKey
+		for i := range rows {
+			if rows[i].Alg == alg && (newest == nil || rows[i].Generation > newest.Generation) {
+				newest = &rows[i]
+			}
+		}
+		if newest == nil || newest.StateAt(now) == storage.KeyNext {
+			continue // a successor is already published
+		}
+		if now.Before(newest.ActivateAt.Add(m.o.RotationPeriod - m.o.PrePublish)) {
+			continue
+		}
+		if _, err := m.rotate(ctx, alg, nil, false); err != nil && !errors.Is(err, ErrRotationRace) {
+			return err
+		}
+	}
+	return nil
+}
+
+// Run reloads and rotates on schedule until ctx ends.
+func (m *Manager) Run(ctx context.Context) {
+	for {
+		j, _ := rand.Int(rand.Reader, big.NewInt(int64(m.o.ReloadInterval/4)+1))
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(m.o.ReloadInterval + time.Duration(j.Int64())):
+		}
+		if err := m.RotateDue(ctx); err != nil {
+			m.o.Log.Warn("keys: scheduled rotation failed", "err", err)
+		}
+		if err := m.Reload(ctx); err != nil {
+			m.o.Log.Warn("keys: reload failed", "err", err)
+		}
+	}
+}
+
+// Reencrypt seals every key and server secret under the first configured
+// secret (run after adding a new one in front).
+func (m *Manager) Reencrypt(ctx context.Context) (int, error) {
+	rows, err := m.store.ListKeys(ctx)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, r := range rows {
+		if m.cipher.SealedWithPrimary(r.Private) {
+			continue
+		}
+		plain, err := m.cipher.Open(r.Private, keyAAD(r.ID))
+		if err != nil {
+			return n, fmt.Errorf("keys: signing key %s: %w", r.ID, err)
+		}
+		sealed, err := m.cipher.Seal(plain, keyAAD(r.ID))
+		if err != nil {
+			return n, err
+		}
+		if err := m.store.ResealKey(ctx, r.ID, sealed); err != nil {
+			return n, err
+		}
+		n++
+	}
+	secrets, err := m.store.ListSecrets(ctx)
+	if err != nil {
+		return n, err
+	}
+	for _, s := range secrets {
+		if s.Name == DevSecretName || m.cipher.SealedWithPrimary(s.Value) {
+			continue
+		}
+		aad := []byte("server_secrets/" + s.Name)
+		plain, err := m.cipher.Open(s.Value, aad)
+		if err != nil {
+			return n, fmt.Errorf("keys: server secret %s: %w", s.Name, err)
+		}
+		sealed, err := m.cipher.Seal(plain, aad)
+		if err != nil {
+			return n, err
+		}
+		if err := m.store.ResealSecret(ctx, s.Name, sealed); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
+}
+
+// DevSecretName is the development key-encryption secret, stored in clear
+// under `serve --dev` only.
+const DevSecretName = "dev_key_encryption_secret"
 
 // Secret returns a named 32-byte server secret, generating and sealing it on
 // first use. Concurrent replicas agree on the first one stored.
@@ -181,7 +537,7 @@ func (m *Manager) Secret(ctx context.Context, name string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	stored, err := m.store.PutSecretIfAbsent(ctx, storage.Secret{Name: name, Value: sealed, CreatedAt: m.now().UTC()})
+	stored, err := m.store.PutSecretIfAbsent(ctx, storage.Secret{Name: name, Value: sealed, CreatedAt: m.o.Now().UTC()})
 	if err != nil {
 		return nil, fmt.Errorf("keys: store secret %s: %w", name, err)
 	}
@@ -191,12 +547,6 @@ func (m *Manager) Secret(ctx context.Context, name string) ([]byte, error) {
 	}
 	return plain, nil
 }
-
-// crypto256 is the hash for key thumbprints.
-const crypto256 = crypto.SHA256
-
-// MarshalJWKS renders the public key set as JSON.
-func MarshalJWKS(set jose.JSONWebKeySet) ([]byte, error) { return json.Marshal(set) }
 
 // Fingerprint is a short, log-safe identifier of secret material.
 func Fingerprint(b []byte) string {

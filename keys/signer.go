@@ -8,21 +8,43 @@ import (
 	"fmt"
 	"strings"
 
+	josev3 "github.com/go-jose/go-jose/v3"
 	jose "github.com/go-jose/go-jose/v4"
 	fjwt "github.com/ory/fosite/token/jwt"
 )
 
 // Signer is fosite's jwt.Signer backed by the Manager and go-jose v4. fosite
 // v0.49 uses go-jose v3 inside; this type is the only place the two meet.
+//
+// The algorithm of a token comes from the "alg" member of the header fosite
+// passes (the session's ID token headers), so each client can have its own;
+// without one the Signer's Alg (RS256 by default) is used. fosite derives the
+// at_hash hash from that same member (alg[2:] as the SHA-2 size), so EdDSA,
+// whose at_hash uses SHA-512, is carried as HeaderAlg(EdDSA) = "Ed512".
 type Signer struct {
 	Manager *Manager
-	// Alg is the signing algorithm, RS256 unless set.
+	// Alg is the default algorithm, RS256 unless set.
 	Alg string
 	// Type is the JOSE "typ" header: JWT for ID tokens, at+jwt for access tokens.
 	Type string
 }
 
 var _ fjwt.Signer = (*Signer)(nil)
+
+// HeaderAlg is the session header value that selects alg (see Signer).
+func HeaderAlg(alg string) string {
+	if alg == EdDSA {
+		return "Ed512"
+	}
+	return alg
+}
+
+func algFromHeader(v string) string {
+	if v == "Ed512" {
+		return EdDSA
+	}
+	return v
+}
 
 // droppedClaims are claims fosite adds that are not part of any token we
 // issue: `rat` (requested at) is fosite-internal bookkeeping.
@@ -33,9 +55,13 @@ func (s *Signer) Generate(ctx context.Context, claims fjwt.MapClaims, header fjw
 	if claims == nil || header == nil {
 		return "", "", errors.New("keys: claims or header is nil")
 	}
+	hdr := header.ToMap() // fosite's ToMap leaves "alg" out; Get has it
 	alg := s.Alg
+	if v, ok := header.Get("alg").(string); ok && v != "" {
+		alg = algFromHeader(v)
+	}
 	if alg == "" {
-		alg = string(jose.RS256)
+		alg = RS256
 	}
 	key, err := s.Manager.SigningKey(ctx, alg)
 	if err != nil {
@@ -46,7 +72,7 @@ func (s *Signer) Generate(ctx context.Context, claims fjwt.MapClaims, header fjw
 		typ = "JWT"
 	}
 	opts := (&jose.SignerOptions{}).WithType(jose.ContentType(typ))
-	for k, v := range header.ToMap() {
+	for k, v := range hdr {
 		switch k {
 		case "alg", "kid", "typ":
 			continue // ours, not the caller's
@@ -92,7 +118,9 @@ func (s *Signer) Decode(_ context.Context, token string) (*fjwt.Token, error) {
 		if pub.Algorithm != "" && string(t.Method) != pub.Algorithm {
 			return nil, fmt.Errorf("keys: token alg %q does not match key %q", t.Method, kid)
 		}
-		return pub.Key, nil
+		// fosite verifies with go-jose v3: hand it a v3 JWK, which carries
+		// every key type (a bare ed25519.PublicKey it cannot take by pointer).
+		return josev3.JSONWebKey{Key: pub.Key, KeyID: pub.KeyID, Algorithm: pub.Algorithm, Use: pub.Use}, nil
 	})
 }
 

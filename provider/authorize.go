@@ -13,6 +13,7 @@ import (
 	"github.com/ory/fosite/token/jwt"
 
 	"github.com/gatehouse-id/gatehouse/internal/httpx"
+	"github.com/gatehouse-id/gatehouse/keys"
 	"github.com/gatehouse-id/gatehouse/provider/interaction"
 	"github.com/gatehouse-id/gatehouse/storage"
 )
@@ -173,6 +174,11 @@ func (p *Provider) grant(w http.ResponseWriter, r *http.Request, ar fosite.Autho
 		Headers:  &jwt.Headers{Extra: map[string]interface{}{}},
 		Subject:  g.Subject,
 		Username: user.Email,
+	}
+	if alg := ar.GetClient().(*client).c.IDTokenSignedResponseAlg; alg != "" {
+		// The client's ID-token algorithm travels with the session, so the
+		// signer and fosite's at_hash both follow it (see keys.Signer).
+		sess.Headers.Extra["alg"] = keys.HeaderAlg(alg)
 	}
 	resp, err := p.oauth.NewAuthorizeResponse(ctx, ar, sess)
 	if err != nil {

@@ -56,7 +56,7 @@ func (p *Provider) Metadata() Metadata {
 		ResponseModesSupported:                    []string{"query", "fragment", "form_post"},
 		GrantTypesSupported:                       []string{"authorization_code", "refresh_token", "client_credentials"},
 		SubjectTypesSupported:                     []string{"public"},
-		IDTokenSigningAlgValuesSupported:          []string{"RS256"},
+		IDTokenSigningAlgValuesSupported:          p.keys.Algs(),
 		TokenEndpointAuthMethodsSupported:         []string{"client_secret_basic", "client_secret_post", "none"},
 		IntrospectionEndpointAuthMethodsSupported: []string{"client_secret_basic", "client_secret_post"},
 		RevocationEndpointAuthMethodsSupported:    []string{"client_secret_basic", "client_secret_post", "none"},

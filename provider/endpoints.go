@@ -250,7 +250,8 @@ func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
 // jwks publishes the public signing keys.
 func (p *Provider) jwks(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "public, max-age=300")
+	// Never cached longer than a new key is published before it signs.
+	w.Header().Set("Cache-Control", fmt.Sprintf("public, max-age=%d", int(p.keys.JWKSMaxAge().Seconds())))
 	w.Header().Set("Access-Control-Allow-Origin", "*")
 	_ = json.NewEncoder(w).Encode(p.keys.PublicKeys(r.Context()))
 }

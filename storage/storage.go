@@ -34,10 +34,13 @@ type Client struct {
 	Scopes                  []string
 	Audience                []string
 	TokenEndpointAuthMethod string
-	Public                  bool
-	FirstParty              bool
-	CreatedAt               time.Time
-	UpdatedAt               time.Time
+	// IDTokenSignedResponseAlg is the ID token algorithm the client asked
+	// for ("" for the default, RS256).
+	IDTokenSignedResponseAlg string
+	Public                   bool
+	FirstParty               bool
+	CreatedAt                time.Time
+	UpdatedAt                time.Time
 }
 
 // User is a local account. Subject is the stable, opaque `sub`.
@@ -156,26 +159,49 @@ type Token struct {
 	Data      []byte
 }
 
-// KeyState is the lifecycle state of a signing key.
+// KeyState is the lifecycle state of a signing key at some instant.
 type KeyState string
 
-// Key lifecycle states.
+// Key lifecycle states: a key is published before it signs (next), signs
+// (active), stops signing but stays published until what it signed has
+// expired (retired), then is deleted.
 const (
 	KeyNext    KeyState = "next"
 	KeyActive  KeyState = "active"
 	KeyRetired KeyState = "retired"
+	KeyDeleted KeyState = "deleted"
 )
 
-// SigningKey is an asymmetric signing key. Private is sealed with keys.Cipher;
-// Public is the public JWK as JSON.
+// SigningKey is an asymmetric signing key. Private is sealed with
+// keys.Cipher; Public is the public JWK as JSON. Its lifecycle is a
+// schedule, so every replica derives the same state from the same row:
+// published from CreatedAt, signing from ActivateAt until RetireAt (zero:
+// open-ended), published until DeleteAt (zero: open-ended). Generation
+// numbers the keys of one algorithm; (Alg, Generation) is unique, which makes
+// rotation a compare-and-swap across replicas.
 type SigningKey struct {
-	ID        string
-	Alg       string
-	State     KeyState
-	Private   []byte
-	Public    []byte
-	CreatedAt time.Time
-	ExpiresAt time.Time
+	ID         string
+	Alg        string
+	Generation int64
+	Private    []byte
+	Public     []byte
+	CreatedAt  time.Time
+	ActivateAt time.Time
+	RetireAt   time.Time
+	DeleteAt   time.Time
+}
+
+// StateAt derives the key's state at now.
+func (k SigningKey) StateAt(now time.Time) KeyState {
+	switch {
+	case !k.DeleteAt.IsZero() && !now.Before(k.DeleteAt):
+		return KeyDeleted
+	case !k.RetireAt.IsZero() && !now.Before(k.RetireAt):
+		return KeyRetired
+	case now.Before(k.ActivateAt):
+		return KeyNext
+	}
+	return KeyActive
 }
 
 // Secret is a named server secret (HMAC keys and the like), sealed with
@@ -279,12 +305,22 @@ type TokenStore interface {
 
 // KeyStore holds signing keys and sealed server secrets.
 type KeyStore interface {
+	// CreateKey stores a key; ErrAlreadyExists when its id or its
+	// (Alg, Generation) is taken (another replica rotated first).
 	CreateKey(ctx context.Context, k SigningKey) error
 	ListKeys(ctx context.Context) ([]SigningKey, error)
+	// ScheduleKey sets when a key stops signing and stops being published.
+	ScheduleKey(ctx context.Context, id string, retireAt, deleteAt time.Time) error
+	// ResealKey replaces a key's sealed private part (re-encryption).
+	ResealKey(ctx context.Context, id string, sealed []byte) error
 	// PutSecretIfAbsent stores s unless a secret with that name exists, and
 	// returns whichever is stored (so concurrent replicas agree on one value).
 	PutSecretIfAbsent(ctx context.Context, s Secret) (Secret, error)
 	GetSecret(ctx context.Context, name string) (Secret, error)
+	// ListSecrets lists every named secret (for re-encryption).
+	ListSecrets(ctx context.Context) ([]Secret, error)
+	// ResealSecret replaces a secret's sealed value.
+	ResealSecret(ctx context.Context, name string, value []byte) error
 }
 
 // Transactor runs fn in one database transaction; stores called with the

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -235,13 +236,14 @@ type clientJSON struct {
 	Scope                   string   `json:"scope"`
 	TokenEndpointAuthMethod string   `json:"token_endpoint_auth_method"`
 	FirstParty              bool     `json:"first_party"`
+	IDTokenAlg              string   `json:"id_token_signed_response_alg,omitempty"`
 	CreatedAt               int64    `json:"client_id_issued_at"`
 }
 
 func toClientJSON(c storage.Client, secret string) clientJSON {
 	out := clientJSON{ClientID: c.ID, ClientSecret: secret, ClientName: c.Name, RedirectURIs: c.RedirectURIs, PostLogoutRedirectURIs: c.PostLogoutRedirectURIs,
 		GrantTypes: c.GrantTypes, ResponseTypes: c.ResponseTypes, Scope: strings.Join(c.Scopes, " "), TokenEndpointAuthMethod: c.TokenEndpointAuthMethod,
-		FirstParty: c.FirstParty, CreatedAt: c.CreatedAt.Unix()}
+		FirstParty: c.FirstParty, IDTokenAlg: c.IDTokenSignedResponseAlg, CreatedAt: c.CreatedAt.Unix()}
 	if secret != "" {
 		zero := int64(0)
 		out.ClientSecretExpiresAt = &zero
@@ -255,6 +257,9 @@ type clientSpec struct {
 	RedirectURIs, PostLogout     []string
 	GrantTypes, Scopes           []string
 	Public, FirstParty           bool
+	IDTokenAlg                   string
+	// EnabledAlgs are the configured signing algorithms.
+	EnabledAlgs []string
 }
 
 var knownGrants = map[string]bool{"authorization_code": true, "refresh_token": true, "client_credentials": true}
@@ -337,13 +342,16 @@ func buildClient(s clientSpec) (storage.Client, string, error) {
 	if len(s.Scopes) == 0 {
 		s.Scopes = []string{"openid", "profile", "email", "offline_access"}
 	}
+	if s.IDTokenAlg != "" && !slices.Contains(append([]string{"RS256"}, s.EnabledAlgs...), s.IDTokenAlg) {
+		return storage.Client{}, "", fmt.Errorf("--id-token-signed-response-alg %q: not enabled (enabled: RS256 %v; see keys.algorithms)", s.IDTokenAlg, s.EnabledAlgs)
+	}
 	if s.ID == "" {
 		s.ID = httpx.RandomString(16)
 	}
 	now := time.Now().UTC()
 	c := storage.Client{ID: s.ID, Name: s.Name, RedirectURIs: s.RedirectURIs, PostLogoutRedirectURIs: s.PostLogout, GrantTypes: s.GrantTypes,
 		ResponseTypes: []string{"code"}, Scopes: s.Scopes, Audience: []string{}, TokenEndpointAuthMethod: s.AuthMethod, Public: s.Public,
-		FirstParty: s.FirstParty, CreatedAt: now, UpdatedAt: now}
+		FirstParty: s.FirstParty, IDTokenSignedResponseAlg: s.IDTokenAlg, CreatedAt: now, UpdatedAt: now}
 	secret := ""
 	if !s.Public {
 		secret = s.Secret
@@ -365,6 +373,11 @@ func newClients(g *globals) *cobra.Command {
 			if output != "json" && output != "text" {
 				return fmt.Errorf("--output %q: use json or text", output)
 			}
+			cfg, err := g.loadConfig()
+			if err != nil {
+				return err
+			}
+			s.EnabledAlgs = cfg.Keys.Algorithms
 			cl, secret, err := buildClient(s)
 			if err != nil {
 				return err
@@ -400,6 +413,7 @@ func newClients(g *globals) *cobra.Command {
 	f.BoolVar(&s.FirstParty, "first-party", false, "first-party client: skip the consent page")
 	f.StringVar(&s.AuthMethod, "token-endpoint-auth-method", "", "client_secret_basic (default), client_secret_post or none")
 	f.StringVar(&output, "output", "text", "output format: text or json")
+	f.StringVar(&s.IDTokenAlg, "id-token-signed-response-alg", "", "ID token algorithm (one of keys.algorithms; default RS256)")
 
 	list := &cobra.Command{
 		Use: "list", Short: "list clients", Args: cobra.NoArgs,

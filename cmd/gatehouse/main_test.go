@@ -3,7 +3,14 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -135,4 +142,60 @@ func migratedToLatest(out string) bool {
 		}
 	}
 	return latest > 0 && cur == latest
+}
+
+func TestKeysCommands(t *testing.T) {
+	db := "sqlite://" + filepath.Join(t.TempDir(), "k.db")
+	env := map[string]string{"GATEHOUSE_SECRETS": strings.Repeat("s", 40), "GATEHOUSE_KEYS_ALGORITHMS": "RS256,ES256"}
+	if _, err := run(t, "", env, "migrate", "up", "--database-url", db); err != nil {
+		t.Fatal(err)
+	}
+	out, err := run(t, "", env, "keys", "list", "--database-url", db)
+	if err != nil || strings.Count(out, "active") != 2 {
+		t.Fatalf("keys list: %v\n%s", err, out)
+	}
+	if out, err = run(t, "", env, "keys", "rotate", "--alg", "ES256", "--database-url", db); err != nil || !strings.Contains(out, "new ES256 key") {
+		t.Fatalf("keys rotate: %v\n%s", err, out)
+	}
+	out, _ = run(t, "", env, "keys", "list", "--database-url", db)
+	if !strings.Contains(out, "next") {
+		t.Fatalf("after rotate, no next key:\n%s", out)
+	}
+	if _, err := run(t, "", env, "keys", "rotate", "--alg", "EdDSA", "--database-url", db); err == nil || !strings.Contains(err.Error(), "not enabled") {
+		t.Fatalf("rotating a disabled algorithm: %v", err)
+	}
+	weak, _ := rsa.GenerateKey(rand.Reader, 1024)
+	pemFile := filepath.Join(t.TempDir(), "weak.pem")
+	if err := os.WriteFile(pemFile, pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(weak)}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := run(t, "", env, "keys", "import", "--alg", "RS256", "--file", pemFile, "--database-url", db); err == nil || !strings.Contains(err.Error(), "2048") {
+		t.Fatalf("importing a 1024-bit key: %v", err)
+	}
+	strong, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	der, _ := x509.MarshalPKCS8PrivateKey(strong)
+	ecFile := filepath.Join(t.TempDir(), "ec.pem")
+	if err := os.WriteFile(ecFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := run(t, "", env, "keys", "import", "--alg", "RS256", "--file", ecFile, "--database-url", db); err == nil {
+		t.Fatal("an EC key imported for RS256")
+	}
+	if out, err := run(t, "", env, "keys", "import", "--alg", "ES256", "--file", ecFile, "--now", "--database-url", db); err != nil || !strings.Contains(out, "imported ES256 key") {
+		t.Fatalf("importing a P-256 key: %v\n%s", err, out)
+	}
+	// A wrong key-encryption secret changes nothing and says which setting to fix.
+	bad := map[string]string{"GATEHOUSE_SECRETS": strings.Repeat("x", 40), "GATEHOUSE_KEYS_ALGORITHMS": "RS256,ES256"}
+	if _, err := run(t, "", bad, "keys", "list", "--database-url", db); err == nil || !strings.Contains(err.Error(), "GATEHOUSE_SECRETS") {
+		t.Fatalf("wrong secret: %v", err)
+	}
+	// Secret rotation: the new secret first, then reencrypt, then the new one alone.
+	both := map[string]string{"GATEHOUSE_SECRETS": strings.Repeat("n", 40) + "," + strings.Repeat("s", 40), "GATEHOUSE_KEYS_ALGORITHMS": "RS256,ES256"}
+	if out, err := run(t, "", both, "keys", "reencrypt", "--database-url", db); err != nil || !strings.Contains(out, "re-encrypted") {
+		t.Fatalf("reencrypt: %v\n%s", err, out)
+	}
+	only := map[string]string{"GATEHOUSE_SECRETS": strings.Repeat("n", 40), "GATEHOUSE_KEYS_ALGORITHMS": "RS256,ES256"}
+	if _, err := run(t, "", only, "keys", "list", "--database-url", db); err != nil {
+		t.Fatalf("after reencrypt the new secret alone: %v", err)
+	}
 }

@@ -101,6 +101,7 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 	}
 	go gcLoop(ctx, st, log)
+	go a.Keys.Run(ctx)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	log.Info("gatehouse started", "issuer", cfg.Issuer, "listen", ln.Addr().String(), "database", st.Dialect(), "version", version)

@@ -43,7 +43,10 @@ func New(ctx context.Context, cfg config.Config, st Store, log *slog.Logger) (*A
 	if err != nil {
 		return nil, err
 	}
-	km, err := keys.NewManager(ctx, st, cipher, time.Now)
+	km, err := keys.NewManager(ctx, st, cipher, keys.Options{
+		Algs: cfg.Keys.Algorithms, RotationPeriod: cfg.Keys.RotationPeriod.Duration, PrePublish: cfg.Keys.PrePublication.Duration,
+		MaxTokenLifetime: max(cfg.Lifetimes.IDToken.Duration, cfg.Lifetimes.AccessToken.Duration) + time.Minute, Log: log,
+	})
 	if err != nil {
 		return nil, err
 	}

@@ -39,6 +39,18 @@ type Config struct {
 	Database Database `yaml:"database"`
 	// Lifetimes of tokens, sessions and flows.
 	Lifetimes Lifetimes `yaml:"lifetimes"`
+	// Keys configures signing keys.
+	Keys Keys `yaml:"keys"`
+}
+
+// Keys configures the signing-key lifecycle.
+type Keys struct {
+	// Algorithms enabled for signing; RS256 is always on.
+	Algorithms []string `yaml:"algorithms"`
+	// RotationPeriod is how long a key signs before its successor takes over (0: manual only).
+	RotationPeriod Duration `yaml:"rotation_period"`
+	// PrePublication is how long a new key is in the JWKS before it signs.
+	PrePublication Duration `yaml:"pre_publication"`
 }
 
 // Database tunes the connection pool (PostgreSQL; SQLite uses one connection).
@@ -90,6 +102,7 @@ func Default() Config {
 			Consent:       Duration{180 * 24 * time.Hour},
 			LoginFlow:     Duration{30 * time.Minute},
 		},
+		Keys: Keys{Algorithms: []string{"RS256"}, RotationPeriod: Duration{30 * 24 * time.Hour}, PrePublication: Duration{24 * time.Hour}},
 	}
 }
 
@@ -126,6 +139,14 @@ func (c *Config) applyEnv(env func(string) string) error {
 	for k, p := range str {
 		if v := env(k); v != "" {
 			*p = v
+		}
+	}
+	if v := env("GATEHOUSE_KEYS_ALGORITHMS"); v != "" {
+		c.Keys.Algorithms = nil
+		for _, a := range strings.Split(v, ",") {
+			if a = strings.TrimSpace(a); a != "" {
+				c.Keys.Algorithms = append(c.Keys.Algorithms, a)
+			}
 		}
 	}
 	if v := env("GATEHOUSE_SECRETS"); v != "" {
@@ -221,6 +242,18 @@ func (c *Config) Validate() error {
 	}
 	if l.AuthorizeCode.Duration > 10*time.Minute {
 		errs = append(errs, errors.New("lifetimes.authorize_code: at most 10m (RFC 6749 §4.1.2)"))
+	}
+	for _, a := range c.Keys.Algorithms {
+		switch a {
+		case "RS256", "ES256", "PS256", "EdDSA":
+		default:
+			errs = append(errs, fmt.Errorf("keys.algorithms: %q is not supported; use RS256, ES256, PS256 or EdDSA", a))
+		}
+	}
+	if k := c.Keys; k.PrePublication.Duration <= 0 {
+		errs = append(errs, errors.New("keys.pre_publication: must be positive (e.g. 24h)"))
+	} else if k.RotationPeriod.Duration != 0 && k.RotationPeriod.Duration < 2*k.PrePublication.Duration {
+		errs = append(errs, fmt.Errorf("keys.rotation_period: %v is shorter than twice keys.pre_publication (%v); use 0 for manual rotation only", k.RotationPeriod.Duration, k.PrePublication.Duration))
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

@@ -12,13 +12,13 @@ import (
 	"github.com/gatehouse-id/gatehouse/storage"
 )
 
-const clientCols = `id, secret_hash, name, redirect_uris, post_logout_redirect_uris, grant_types, response_types, scopes, audience, token_endpoint_auth_method, public, first_party, created_at, updated_at`
+const clientCols = `id, secret_hash, name, redirect_uris, post_logout_redirect_uris, grant_types, response_types, scopes, audience, token_endpoint_auth_method, public, first_party, created_at, updated_at, id_token_signed_response_alg`
 
 // CreateClient stores a new client.
 func (s *Store) CreateClient(ctx context.Context, c storage.Client) error {
-	_, err := s.q(ctx).ExecContext(ctx, `INSERT INTO clients (`+clientCols+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14)`,
+	_, err := s.q(ctx).ExecContext(ctx, `INSERT INTO clients (`+clientCols+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)`,
 		c.ID, c.SecretHash, c.Name, list(c.RedirectURIs), list(c.PostLogoutRedirectURIs), list(c.GrantTypes), list(c.ResponseTypes),
-		list(c.Scopes), list(c.Audience), c.TokenEndpointAuthMethod, c.Public, c.FirstParty, ts(c.CreatedAt), ts(c.UpdatedAt))
+		list(c.Scopes), list(c.Audience), c.TokenEndpointAuthMethod, c.Public, c.FirstParty, ts(c.CreatedAt), ts(c.UpdatedAt), c.IDTokenSignedResponseAlg)
 	return s.wrap(err)
 }
 
@@ -28,7 +28,7 @@ func scanClient(r scanner) (storage.Client, error) {
 	var c storage.Client
 	var ru, plru, gt, rt, sc, aud string
 	var created, updated int64
-	if err := r.Scan(&c.ID, &c.SecretHash, &c.Name, &ru, &plru, &gt, &rt, &sc, &aud, &c.TokenEndpointAuthMethod, &c.Public, &c.FirstParty, &created, &updated); err != nil {
+	if err := r.Scan(&c.ID, &c.SecretHash, &c.Name, &ru, &plru, &gt, &rt, &sc, &aud, &c.TokenEndpointAuthMethod, &c.Public, &c.FirstParty, &created, &updated, &c.IDTokenSignedResponseAlg); err != nil {
 		return c, err
 	}
 	var err error
@@ -499,14 +499,15 @@ func (s *Store) ListAudit(ctx context.Context, subject string, before time.Time,
 
 // CreateKey stores a signing key.
 func (s *Store) CreateKey(ctx context.Context, k storage.SigningKey) error {
-	_, err := s.q(ctx).ExecContext(ctx, `INSERT INTO signing_keys (id, alg, state, private_sealed, public_jwk, created_at, expires_at) VALUES ($1,$2,$3,$4,$5,$6,$7)`,
-		k.ID, k.Alg, string(k.State), k.Private, k.Public, ts(k.CreatedAt), ts(k.ExpiresAt))
+	_, err := s.q(ctx).ExecContext(ctx, `INSERT INTO signing_keys (id, alg, state, private_sealed, public_jwk, created_at, expires_at, generation, activate_at, retire_at, delete_at)
+VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)`,
+		k.ID, k.Alg, string(k.StateAt(k.CreatedAt)), k.Private, k.Public, ts(k.CreatedAt), ts(k.DeleteAt), k.Generation, ts(k.ActivateAt), ts(k.RetireAt), ts(k.DeleteAt))
 	return s.wrap(err)
 }
 
-// ListKeys lists every signing key, oldest first.
+// ListKeys lists every signing key, by algorithm and generation.
 func (s *Store) ListKeys(ctx context.Context) ([]storage.SigningKey, error) {
-	rows, err := s.q(ctx).QueryContext(ctx, `SELECT id, alg, state, private_sealed, public_jwk, created_at, expires_at FROM signing_keys ORDER BY created_at, id`)
+	rows, err := s.q(ctx).QueryContext(ctx, `SELECT id, alg, generation, private_sealed, public_jwk, created_at, activate_at, retire_at, delete_at FROM signing_keys ORDER BY alg, generation, id`)
 	if err != nil {
 		return nil, s.wrap(err)
 	}
@@ -514,15 +515,38 @@ func (s *Store) ListKeys(ctx context.Context) ([]storage.SigningKey, error) {
 	var out []storage.SigningKey
 	for rows.Next() {
 		var k storage.SigningKey
-		var state string
-		var created, expires int64
-		if err := rows.Scan(&k.ID, &k.Alg, &state, &k.Private, &k.Public, &created, &expires); err != nil {
+		var created, activate, retire, del int64
+		if err := rows.Scan(&k.ID, &k.Alg, &k.Generation, &k.Private, &k.Public, &created, &activate, &retire, &del); err != nil {
 			return nil, s.wrap(err)
 		}
-		k.State, k.CreatedAt, k.ExpiresAt = storage.KeyState(state), fromTS(created), fromTS(expires)
+		k.CreatedAt, k.ActivateAt, k.RetireAt, k.DeleteAt = fromTS(created), fromTS(activate), fromTS(retire), fromTS(del)
 		out = append(out, k)
 	}
 	return out, s.wrap(rows.Err())
+}
+
+// ScheduleKey sets a key's retirement and deletion.
+func (s *Store) ScheduleKey(ctx context.Context, id string, retireAt, deleteAt time.Time) error {
+	res, err := s.q(ctx).ExecContext(ctx, `UPDATE signing_keys SET retire_at = $1, delete_at = $2, expires_at = $2 WHERE id = $3`, ts(retireAt), ts(deleteAt), id)
+	if err != nil {
+		return s.wrap(err)
+	}
+	if affected(res) == 0 {
+		return storage.ErrNotFound
+	}
+	return nil
+}
+
+// ResealKey replaces a key's sealed private part.
+func (s *Store) ResealKey(ctx context.Context, id string, sealed []byte) error {
+	res, err := s.q(ctx).ExecContext(ctx, `UPDATE signing_keys SET private_sealed = $1 WHERE id = $2`, sealed, id)
+	if err != nil {
+		return s.wrap(err)
+	}
+	if affected(res) == 0 {
+		return storage.ErrNotFound
+	}
+	return nil
 }
 
 // PutSecretIfAbsent stores a secret unless one with the name exists, and
@@ -541,6 +565,38 @@ func (s *Store) GetSecret(ctx context.Context, name string) (storage.Secret, err
 	err := s.q(ctx).QueryRowContext(ctx, `SELECT value, created_at FROM server_secrets WHERE name = $1`, name).Scan(&sec.Value, &created)
 	sec.CreatedAt = fromTS(created)
 	return sec, s.wrap(err)
+}
+
+// ListSecrets lists every named secret.
+func (s *Store) ListSecrets(ctx context.Context) ([]storage.Secret, error) {
+	rows, err := s.q(ctx).QueryContext(ctx, `SELECT name, value, created_at FROM server_secrets ORDER BY name`)
+	if err != nil {
+		return nil, s.wrap(err)
+	}
+	defer rows.Close()
+	var out []storage.Secret
+	for rows.Next() {
+		var sec storage.Secret
+		var created int64
+		if err := rows.Scan(&sec.Name, &sec.Value, &created); err != nil {
+			return nil, s.wrap(err)
+		}
+		sec.CreatedAt = fromTS(created)
+		out = append(out, sec)
+	}
+	return out, s.wrap(rows.Err())
+}
+
+// ResealSecret replaces a secret's value.
+func (s *Store) ResealSecret(ctx context.Context, name string, value []byte) error {
+	res, err := s.q(ctx).ExecContext(ctx, `UPDATE server_secrets SET value = $1 WHERE name = $2`, value, name)
+	if err != nil {
+		return s.wrap(err)
+	}
+	if affected(res) == 0 {
+		return storage.ErrNotFound
+	}
+	return nil
 }
 
 // gcBatch bounds each GC statement so a large backlog never holds long locks.
@@ -568,5 +624,10 @@ func (s *Store) GarbageCollect(ctx context.Context, now time.Time) (int64, error
 			}
 		}
 	}
-	return total, nil
+	// Keys past their deletion time are no longer published: remove them.
+	res, err := s.q(ctx).ExecContext(ctx, `DELETE FROM signing_keys WHERE delete_at <> 0 AND delete_at <= $1`, ts(now))
+	if err != nil {
+		return total, fmt.Errorf("gc signing_keys: %w", s.wrap(err))
+	}
+	return total + affected(res), nil
 }

@@ -376,13 +376,40 @@ func testJTIs(t *testing.T, s storage.Store) {
 }
 
 func testKeys(t *testing.T, s storage.Store) {
-	k := storage.SigningKey{ID: "k1", Alg: "RS256", State: storage.KeyActive, Private: []byte("sealed"), Public: []byte(`{"kid":"k1"}`), CreatedAt: now}
+	k := storage.SigningKey{ID: "k1", Alg: "RS256", Generation: 1, Private: []byte("sealed"), Public: []byte(`{"kid":"k1"}`), CreatedAt: now, ActivateAt: now}
 	must(t, s.CreateKey(ctx, k))
 	wantErr(t, s.CreateKey(ctx, k), storage.ErrAlreadyExists)
+	// Another replica rotating to the same generation loses.
+	wantErr(t, s.CreateKey(ctx, storage.SigningKey{ID: "k1b", Alg: "RS256", Generation: 1, Private: []byte("x"), Public: []byte("{}"), CreatedAt: now, ActivateAt: now}), storage.ErrAlreadyExists)
+	must(t, s.CreateKey(ctx, storage.SigningKey{ID: "k2", Alg: "RS256", Generation: 2, Private: []byte("x"), Public: []byte("{}"), CreatedAt: now, ActivateAt: now.Add(time.Hour)}))
+	must(t, s.CreateKey(ctx, storage.SigningKey{ID: "e1", Alg: "ES256", Generation: 1, Private: []byte("x"), Public: []byte("{}"), CreatedAt: now, ActivateAt: now}))
+	must(t, s.ScheduleKey(ctx, "k1", now.Add(time.Hour), now.Add(3*time.Hour)))
+	wantErr(t, s.ScheduleKey(ctx, "nope", now, now), storage.ErrNotFound)
+	must(t, s.ResealKey(ctx, "k1", []byte("resealed")))
 	keys, err := s.ListKeys(ctx)
 	must(t, err)
-	if len(keys) != 1 || keys[0].State != storage.KeyActive || string(keys[0].Private) != "sealed" {
+	if len(keys) != 3 || keys[0].ID != "e1" || keys[1].ID != "k1" || string(keys[1].Private) != "resealed" || !keys[1].RetireAt.Equal(now.Add(time.Hour)) {
 		t.Fatalf("ListKeys = %+v", keys)
+	}
+	k1, k2 := keys[1], keys[2]
+	for _, c := range []struct {
+		k    storage.SigningKey
+		at   time.Time
+		want storage.KeyState
+	}{
+		{k1, now, storage.KeyActive}, {k2, now, storage.KeyNext}, {k1, now.Add(time.Hour), storage.KeyRetired},
+		{k2, now.Add(time.Hour), storage.KeyActive}, {k1, now.Add(3 * time.Hour), storage.KeyDeleted},
+	} {
+		if got := c.k.StateAt(c.at); got != c.want {
+			t.Errorf("%s at %v: %s, want %s", c.k.ID, c.at.Sub(now), got, c.want)
+		}
+	}
+	if _, err := s.GarbageCollect(ctx, now.Add(3*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	keys, _ = s.ListKeys(ctx)
+	if len(keys) != 2 {
+		t.Fatalf("GC kept %d keys, want the deleted one gone", len(keys))
 	}
 	_, err = s.GetSecret(ctx, "hmac")
 	wantErr(t, err, storage.ErrNotFound)

@@ -1,0 +1,165 @@
+package main
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"text/tabwriter"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+	"github.com/spf13/cobra"
+
+	"github.com/gatehouse-id/gatehouse/internal/app"
+	"github.com/gatehouse-id/gatehouse/keys"
+	"github.com/gatehouse-id/gatehouse/storage/sqlstore"
+)
+
+// withKeys runs fn with a key Manager over the configured database.
+func (g *globals) withKeys(ctx context.Context, fn func(*keys.Manager) error) error {
+	cfg, err := g.loadConfig()
+	if err != nil {
+		return err
+	}
+	return g.withStore(ctx, func(st *sqlstore.Store) error {
+		log := slog.New(slog.NewTextHandler(io.Discard, nil))
+		cipher, err := app.KeyCipher(ctx, cfg, st, log)
+		if err != nil {
+			return err
+		}
+		km, err := keys.NewManager(ctx, st, cipher, keys.Options{Algs: cfg.Keys.Algorithms, RotationPeriod: cfg.Keys.RotationPeriod.Duration,
+			PrePublish: cfg.Keys.PrePublication.Duration, MaxTokenLifetime: max(cfg.Lifetimes.IDToken.Duration, cfg.Lifetimes.AccessToken.Duration) + time.Minute, Log: log})
+		if err != nil {
+			return err
+		}
+		return fn(km)
+	})
+}
+
+// parsePrivateKey reads a private JWK or a PEM (PKCS#8, PKCS#1 or SEC 1).
+func parsePrivateKey(b []byte) (any, error) {
+	var jwk jose.JSONWebKey
+	if err := jwk.UnmarshalJSON(b); err == nil {
+		if jwk.IsPublic() {
+			return nil, errors.New("the JWK has no private part")
+		}
+		return jwk.Key, nil
+	}
+	block, _ := pem.Decode(b)
+	if block == nil {
+		return nil, errors.New("not a private JWK or a PEM block")
+	}
+	if k, err := x509.ParsePKCS8PrivateKey(block.Bytes); err == nil {
+		return k, nil
+	}
+	if k, err := x509.ParsePKCS1PrivateKey(block.Bytes); err == nil {
+		return k, nil
+	}
+	if k, err := x509.ParseECPrivateKey(block.Bytes); err == nil {
+		return k, nil
+	}
+	return nil, fmt.Errorf("unsupported PEM block %q", block.Type)
+}
+
+func newKeys(g *globals) *cobra.Command {
+	cmd := &cobra.Command{Use: "keys", Short: "manage signing keys"}
+	list := &cobra.Command{
+		Use: "list", Short: "list signing keys and their schedule", Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			return g.withKeys(c.Context(), func(km *keys.Manager) error {
+				infos, err := km.List(c.Context())
+				if err != nil {
+					return err
+				}
+				tw := tabwriter.NewWriter(c.OutOrStdout(), 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "KID\tALG\tGEN\tSTATE\tSIGNS FROM\tRETIRES\tUNPUBLISHED")
+				at := func(t time.Time) string {
+					if t.IsZero() {
+						return "-"
+					}
+					return t.Format(time.RFC3339)
+				}
+				for _, k := range infos {
+					fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\n", k.ID, k.Alg, k.Generation, k.State, at(k.ActivateAt), at(k.RetireAt), at(k.DeleteAt))
+				}
+				return tw.Flush()
+			})
+		},
+	}
+	var alg string
+	var now bool
+	rotate := &cobra.Command{
+		Use: "rotate", Short: "publish a new key; it signs after the pre-publication time (--now: at once)", Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			return g.withKeys(c.Context(), func(km *keys.Manager) error {
+				kid, err := km.Rotate(c.Context(), alg, now)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(c.OutOrStdout(), "new %s key %s\n", alg, kid)
+				return nil
+			})
+		},
+	}
+	rotate.Flags().StringVar(&alg, "alg", keys.RS256, "algorithm to rotate")
+	rotate.Flags().BoolVar(&now, "now", false, "sign with the new key at once (suspected compromise)")
+	retire := &cobra.Command{
+		Use: "retire KID", Short: "stop a key signing now; it stays published until its tokens expire", Args: cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, a []string) error {
+			return g.withKeys(c.Context(), func(km *keys.Manager) error {
+				if err := km.Retire(c.Context(), a[0]); err != nil {
+					return err
+				}
+				fmt.Fprintf(c.OutOrStdout(), "retired %s\n", a[0])
+				return nil
+			})
+		},
+	}
+	var importAlg, file string
+	var importNow bool
+	imp := &cobra.Command{
+		Use: "import", Short: "import a private key (JWK or PEM) as the next key", Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			b, err := os.ReadFile(file)
+			if err != nil {
+				return err
+			}
+			priv, err := parsePrivateKey(b)
+			if err != nil {
+				return fmt.Errorf("--file %s: %w", file, err)
+			}
+			return g.withKeys(c.Context(), func(km *keys.Manager) error {
+				kid, err := km.Import(c.Context(), importAlg, priv, importNow)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(c.OutOrStdout(), "imported %s key %s\n", importAlg, kid)
+				return nil
+			})
+		},
+	}
+	imp.Flags().StringVar(&importAlg, "alg", keys.RS256, "algorithm the key signs")
+	imp.Flags().StringVar(&file, "file", "", "private key file, JWK or PEM (required)")
+	imp.Flags().BoolVar(&importNow, "now", false, "sign with it at once")
+	_ = imp.MarkFlagRequired("file")
+	reencrypt := &cobra.Command{
+		Use: "reencrypt", Short: "seal every key and secret with the first GATEHOUSE_SECRETS entry", Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			return g.withKeys(c.Context(), func(km *keys.Manager) error {
+				n, err := km.Reencrypt(c.Context())
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(c.OutOrStdout(), "re-encrypted %d keys and secrets\n", n)
+				return nil
+			})
+		},
+	}
+	cmd.AddCommand(list, rotate, retire, imp, reencrypt)
+	return cmd
+}
