@@ -80,8 +80,12 @@ type Options struct {
 	RefreshGrace time.Duration
 	// Cipher seals what must be kept for a moment (refresh grace records).
 	Cipher *keys.Cipher
-	Log    *slog.Logger
-	Now    func() time.Time
+	// AccessTokenFormat is the default format, FormatOpaque or FormatJWT
+	// (clients may override it); AccessTokenAlg signs JWT access tokens.
+	AccessTokenFormat string
+	AccessTokenAlg    string
+	Log               *slog.Logger
+	Now               func() time.Time
 }
 
 // Provider serves the protocol endpoints.
@@ -140,8 +144,15 @@ func New(o Options) (*Provider, error) {
 	}
 	fs := &fositeStore{s: o.Store, now: o.Now, clients: &clientCache{store: o.Store, now: o.Now}, graceful: o.RefreshGrace > 0}
 	signer := &keys.Signer{Manager: o.Keys}
+	if o.AccessTokenFormat == "" {
+		o.AccessTokenFormat = FormatOpaque
+	}
+	if o.AccessTokenAlg == "" {
+		o.AccessTokenAlg = keys.RS256
+	}
 	strategy := &compose.CommonStrategy{
-		CoreStrategy:               compose.NewOAuth2HMACStrategy(cfg),
+		CoreStrategy: &accessTokens{CoreStrategy: compose.NewOAuth2HMACStrategy(cfg), signer: &keys.Signer{Manager: o.Keys, Type: "at+jwt"},
+			alg: o.AccessTokenAlg, defaultFormat: o.AccessTokenFormat, issuer: o.Issuer},
 		OpenIDConnectTokenStrategy: &openid.DefaultStrategy{Signer: signer, Config: cfg},
 		Signer:                     signer,
 	}

@@ -37,10 +37,13 @@ type Client struct {
 	// IDTokenSignedResponseAlg is the ID token algorithm the client asked
 	// for ("" for the default, RS256).
 	IDTokenSignedResponseAlg string
-	Public                   bool
-	FirstParty               bool
-	CreatedAt                time.Time
-	UpdatedAt                time.Time
+	// AccessTokenFormat is "opaque" or "jwt" (RFC 9068); "" follows the
+	// server's default.
+	AccessTokenFormat string
+	Public            bool
+	FirstParty        bool
+	CreatedAt         time.Time
+	UpdatedAt         time.Time
 }
 
 // User is a local account. Subject is the stable, opaque `sub`.

@@ -237,13 +237,14 @@ type clientJSON struct {
 	TokenEndpointAuthMethod string   `json:"token_endpoint_auth_method"`
 	FirstParty              bool     `json:"first_party"`
 	IDTokenAlg              string   `json:"id_token_signed_response_alg,omitempty"`
+	AccessTokenFormat       string   `json:"access_token_format,omitempty"`
 	CreatedAt               int64    `json:"client_id_issued_at"`
 }
 
 func toClientJSON(c storage.Client, secret string) clientJSON {
 	out := clientJSON{ClientID: c.ID, ClientSecret: secret, ClientName: c.Name, RedirectURIs: c.RedirectURIs, PostLogoutRedirectURIs: c.PostLogoutRedirectURIs,
 		GrantTypes: c.GrantTypes, ResponseTypes: c.ResponseTypes, Scope: strings.Join(c.Scopes, " "), TokenEndpointAuthMethod: c.TokenEndpointAuthMethod,
-		FirstParty: c.FirstParty, IDTokenAlg: c.IDTokenSignedResponseAlg, CreatedAt: c.CreatedAt.Unix()}
+		FirstParty: c.FirstParty, IDTokenAlg: c.IDTokenSignedResponseAlg, AccessTokenFormat: c.AccessTokenFormat, CreatedAt: c.CreatedAt.Unix()}
 	if secret != "" {
 		zero := int64(0)
 		out.ClientSecretExpiresAt = &zero
@@ -258,6 +259,7 @@ type clientSpec struct {
 	GrantTypes, Scopes           []string
 	Public, FirstParty           bool
 	IDTokenAlg                   string
+	AccessTokenFormat            string
 	// EnabledAlgs are the configured signing algorithms.
 	EnabledAlgs []string
 }
@@ -342,6 +344,9 @@ func buildClient(s clientSpec) (storage.Client, string, error) {
 	if len(s.Scopes) == 0 {
 		s.Scopes = []string{"openid", "profile", "email", "offline_access"}
 	}
+	if s.AccessTokenFormat != "" && s.AccessTokenFormat != "opaque" && s.AccessTokenFormat != "jwt" {
+		return storage.Client{}, "", fmt.Errorf("--access-token-format %q: use opaque or jwt", s.AccessTokenFormat)
+	}
 	if s.IDTokenAlg != "" && !slices.Contains(append([]string{"RS256"}, s.EnabledAlgs...), s.IDTokenAlg) {
 		return storage.Client{}, "", fmt.Errorf("--id-token-signed-response-alg %q: not enabled (enabled: RS256 %v; see keys.algorithms)", s.IDTokenAlg, s.EnabledAlgs)
 	}
@@ -351,7 +356,7 @@ func buildClient(s clientSpec) (storage.Client, string, error) {
 	now := time.Now().UTC()
 	c := storage.Client{ID: s.ID, Name: s.Name, RedirectURIs: s.RedirectURIs, PostLogoutRedirectURIs: s.PostLogout, GrantTypes: s.GrantTypes,
 		ResponseTypes: []string{"code"}, Scopes: s.Scopes, Audience: []string{}, TokenEndpointAuthMethod: s.AuthMethod, Public: s.Public,
-		FirstParty: s.FirstParty, IDTokenSignedResponseAlg: s.IDTokenAlg, CreatedAt: now, UpdatedAt: now}
+		FirstParty: s.FirstParty, IDTokenSignedResponseAlg: s.IDTokenAlg, AccessTokenFormat: s.AccessTokenFormat, CreatedAt: now, UpdatedAt: now}
 	secret := ""
 	if !s.Public {
 		secret = s.Secret
@@ -414,6 +419,7 @@ func newClients(g *globals) *cobra.Command {
 	f.StringVar(&s.AuthMethod, "token-endpoint-auth-method", "", "client_secret_basic (default), client_secret_post or none")
 	f.StringVar(&output, "output", "text", "output format: text or json")
 	f.StringVar(&s.IDTokenAlg, "id-token-signed-response-alg", "", "ID token algorithm (one of keys.algorithms; default RS256)")
+	f.StringVar(&s.AccessTokenFormat, "access-token-format", "", "opaque or jwt (RFC 9068); default: the server's access_token.format")
 
 	list := &cobra.Command{
 		Use: "list", Short: "list clients", Args: cobra.NoArgs,

@@ -73,6 +73,7 @@ func New(ctx context.Context, cfg config.Config, st Store, log *slog.Logger) (*A
 	prov, err := provider.New(provider.Options{
 		Issuer: cfg.Issuer, Store: st, Keys: km, HMACSecret: hmacSecret, Interactor: cs, Pages: pages, Log: log,
 		Cipher: cipher, RefreshGrace: cfg.Lifetimes.RefreshTokenGrace.Duration,
+		AccessTokenFormat: cfg.AccessToken.Format, AccessTokenAlg: cfg.AccessToken.Algorithm,
 		Lifetimes: provider.Lifetimes{AccessToken: cfg.Lifetimes.AccessToken.Duration, RefreshToken: cfg.Lifetimes.RefreshToken.Duration,
 			IDToken: cfg.Lifetimes.IDToken.Duration, AuthorizeCode: cfg.Lifetimes.AuthorizeCode.Duration},
 	})

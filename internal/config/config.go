@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -41,6 +42,16 @@ type Config struct {
 	Lifetimes Lifetimes `yaml:"lifetimes"`
 	// Keys configures signing keys.
 	Keys Keys `yaml:"keys"`
+	// AccessToken configures access tokens.
+	AccessToken AccessToken `yaml:"access_token"`
+}
+
+// AccessToken configures access tokens.
+type AccessToken struct {
+	// Format is the default: opaque (HMAC) or jwt (RFC 9068); clients may override it.
+	Format string `yaml:"format"`
+	// Algorithm signs JWT access tokens; it must be one of keys.algorithms.
+	Algorithm string `yaml:"algorithm"`
 }
 
 // Keys configures the signing-key lifecycle.
@@ -102,7 +113,8 @@ func Default() Config {
 			Consent:       Duration{180 * 24 * time.Hour},
 			LoginFlow:     Duration{30 * time.Minute},
 		},
-		Keys: Keys{Algorithms: []string{"RS256"}, RotationPeriod: Duration{30 * 24 * time.Hour}, PrePublication: Duration{24 * time.Hour}},
+		Keys:        Keys{Algorithms: []string{"RS256"}, RotationPeriod: Duration{30 * 24 * time.Hour}, PrePublication: Duration{24 * time.Hour}},
+		AccessToken: AccessToken{Format: "opaque", Algorithm: "RS256"},
 	}
 }
 
@@ -130,11 +142,13 @@ func Load(path string, env func(string) string) (Config, error) {
 // applyEnv overrides fields from GATEHOUSE_* variables.
 func (c *Config) applyEnv(env func(string) string) error {
 	str := map[string]*string{
-		"GATEHOUSE_ISSUER":        &c.Issuer,
-		"GATEHOUSE_LISTEN":        &c.Listen,
-		"GATEHOUSE_DATABASE_URL":  &c.DatabaseURL,
-		"GATEHOUSE_TEMPLATES_DIR": &c.TemplatesDir,
-		"GATEHOUSE_LOG_LEVEL":     &c.LogLevel,
+		"GATEHOUSE_ISSUER":                 &c.Issuer,
+		"GATEHOUSE_LISTEN":                 &c.Listen,
+		"GATEHOUSE_DATABASE_URL":           &c.DatabaseURL,
+		"GATEHOUSE_TEMPLATES_DIR":          &c.TemplatesDir,
+		"GATEHOUSE_LOG_LEVEL":              &c.LogLevel,
+		"GATEHOUSE_ACCESS_TOKEN_FORMAT":    &c.AccessToken.Format,
+		"GATEHOUSE_ACCESS_TOKEN_ALGORITHM": &c.AccessToken.Algorithm,
 	}
 	for k, p := range str {
 		if v := env(k); v != "" {
@@ -254,6 +268,12 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("keys.pre_publication: must be positive (e.g. 24h)"))
 	} else if k.RotationPeriod.Duration != 0 && k.RotationPeriod.Duration < 2*k.PrePublication.Duration {
 		errs = append(errs, fmt.Errorf("keys.rotation_period: %v is shorter than twice keys.pre_publication (%v); use 0 for manual rotation only", k.RotationPeriod.Duration, k.PrePublication.Duration))
+	}
+	if f := c.AccessToken.Format; f != "opaque" && f != "jwt" {
+		errs = append(errs, fmt.Errorf("access_token.format %q: use opaque or jwt", f))
+	}
+	if a := c.AccessToken.Algorithm; a != "RS256" && !slices.Contains(c.Keys.Algorithms, a) {
+		errs = append(errs, fmt.Errorf("access_token.algorithm %q: not in keys.algorithms %v", a, c.Keys.Algorithms))
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

@@ -1,0 +1,104 @@
+package provider
+
+import (
+	"context"
+	"errors"
+	"strings"
+
+	"github.com/ory/fosite"
+	"github.com/ory/fosite/handler/oauth2"
+	"github.com/ory/fosite/handler/openid"
+	fjwt "github.com/ory/fosite/token/jwt"
+
+	"github.com/gatehouse-id/gatehouse/internal/httpx"
+	"github.com/gatehouse-id/gatehouse/keys"
+)
+
+// Access-token formats.
+const (
+	FormatOpaque = "opaque"
+	FormatJWT    = "jwt"
+)
+
+// accessTokens issues opaque HMAC access tokens, or RFC 9068 JWT access
+// tokens (typ at+jwt) for clients that use them. Both kinds are recorded by
+// signature, so introspection and revocation treat them alike.
+type accessTokens struct {
+	oauth2.CoreStrategy // HMAC: codes, refresh tokens and opaque access tokens
+	signer              *keys.Signer
+	alg                 string
+	defaultFormat       string
+	issuer              string
+}
+
+func isJWT(token string) bool { return strings.Count(token, ".") == 2 }
+
+// AccessTokenSignature is the stored key of an access token.
+func (a *accessTokens) AccessTokenSignature(ctx context.Context, token string) string {
+	if isJWT(token) {
+		sig, _ := a.signer.GetSignature(ctx, token)
+		return sig
+	}
+	return a.CoreStrategy.AccessTokenSignature(ctx, token)
+}
+
+// GenerateAccessToken issues the client's format.
+func (a *accessTokens) GenerateAccessToken(ctx context.Context, r fosite.Requester) (string, string, error) {
+	format := a.defaultFormat
+	if c, ok := r.GetClient().(*client); ok && c.c.AccessTokenFormat != "" {
+		format = c.c.AccessTokenFormat
+	}
+	if format != FormatJWT {
+		return a.CoreStrategy.GenerateAccessToken(ctx, r)
+	}
+	sess := r.GetSession()
+	clientID := r.GetClient().GetID()
+	sub := sess.GetSubject()
+	if sub == "" {
+		sub = clientID // RFC 9068 §2.2: no resource owner, the client is the subject
+	}
+	aud := []string(r.GetGrantedAudience())
+	if len(aud) == 0 {
+		aud = []string{a.issuer}
+	}
+	now := r.GetRequestedAt()
+	claims := fjwt.MapClaims{
+		"iss": a.issuer, "sub": sub, "aud": aud, "client_id": clientID, "jti": httpx.RandomString(16),
+		"iat": now.Unix(), "exp": sess.GetExpiresAt(fosite.AccessToken).Unix(),
+	}
+	if scopes := r.GetGrantedScopes(); len(scopes) > 0 {
+		claims["scope"] = strings.Join(scopes, " ")
+	}
+	if os, ok := sess.(*openid.DefaultSession); ok && os.Claims != nil {
+		if !os.Claims.AuthTime.IsZero() {
+			claims["auth_time"] = os.Claims.AuthTime.Unix()
+		}
+		if os.Claims.AuthenticationContextClassReference != "" {
+			claims["acr"] = os.Claims.AuthenticationContextClassReference
+		}
+		if len(os.Claims.AuthenticationMethodsReferences) > 0 {
+			claims["amr"] = os.Claims.AuthenticationMethodsReferences
+		}
+	}
+	return a.signer.Generate(ctx, claims, &fjwt.Headers{Extra: map[string]interface{}{"alg": keys.HeaderAlg(a.alg)}})
+}
+
+// ValidateAccessToken checks a token's own validity (signature and expiry);
+// the stored record decides whether it was revoked.
+func (a *accessTokens) ValidateAccessToken(ctx context.Context, r fosite.Requester, token string) error {
+	if !isJWT(token) {
+		return a.CoreStrategy.ValidateAccessToken(ctx, r, token)
+	}
+	t, err := a.signer.Decode(ctx, token)
+	if err != nil {
+		var ve *fjwt.ValidationError
+		if errors.As(err, &ve) && ve.Has(fjwt.ValidationErrorExpired) {
+			return fosite.ErrTokenExpired.WithWrap(err)
+		}
+		return fosite.ErrTokenSignatureMismatch.WithWrap(err)
+	}
+	if typ, _ := t.Header["typ"].(string); typ != "at+jwt" {
+		return fosite.ErrTokenSignatureMismatch.WithHint("Not an access token.")
+	}
+	return nil
+}
