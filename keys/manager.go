@@ -41,8 +41,11 @@ type Options struct {
 	// ReloadInterval bounds how long a replica takes to see another's
 	// rotation (default: a quarter of PrePublish, at most one minute).
 	ReloadInterval time.Duration
-	Now            func() time.Time
-	Log            *slog.Logger
+	// HMACLifetime is the longest lifetime of an opaque token (the refresh
+	// token's): a rotated HMAC secret keeps verifying this long.
+	HMACLifetime time.Duration
+	Now          func() time.Time
+	Log          *slog.Logger
 }
 
 // Manager holds the signing keys: decrypted once and kept in memory (never
@@ -58,7 +61,23 @@ type Manager struct {
 
 	mu       sync.RWMutex
 	keys     []loaded
+	hmac     []hmacSecret // by generation, oldest first
 	loadedAt time.Time
+}
+
+// hmacSecret is one generation of the secret behind opaque tokens.
+type hmacSecret struct {
+	gen       int
+	value     []byte
+	createdAt time.Time
+}
+
+// hmacName names generation gen of the opaque-token secret.
+func hmacName(gen int) string {
+	if gen == 1 {
+		return "oauth2_hmac"
+	}
+	return fmt.Sprintf("oauth2_hmac.%d", gen)
 }
 
 // loaded is a key row with its parsed public and (while it may sign)
@@ -94,12 +113,23 @@ func NewManager(ctx context.Context, store Store, cipher *Cipher, o Options) (*M
 	if o.ReloadInterval <= 0 {
 		o.ReloadInterval = min(time.Minute, o.PrePublish/4)
 	}
+	if o.HMACLifetime <= 0 {
+		o.HMACLifetime = 30 * 24 * time.Hour
+	}
 	m := &Manager{store: store, cipher: cipher, o: o}
 	if err := m.Reload(ctx); err != nil {
 		return nil, err
 	}
 	if err := m.ensure(ctx); err != nil {
 		return nil, err
+	}
+	if len(m.hmac) == 0 {
+		if _, err := m.Secret(ctx, hmacName(1)); err != nil {
+			return nil, err
+		}
+		if err := m.Reload(ctx); err != nil {
+			return nil, err
+		}
 	}
 	return m, nil
 }
@@ -157,10 +187,91 @@ func (m *Manager) reloadLocked(ctx context.Context) error {
 		}
 		out = append(out, l)
 	}
+	hm, err := m.loadHMAC(ctx)
+	if err != nil {
+		return err
+	}
 	m.mu.Lock()
-	m.keys, m.loadedAt = out, now
+	m.keys, m.hmac, m.loadedAt = out, hm, now
 	m.mu.Unlock()
 	return nil
+}
+
+// loadHMAC reads every generation of the opaque-token secret.
+func (m *Manager) loadHMAC(ctx context.Context) ([]hmacSecret, error) {
+	all, err := m.store.ListSecrets(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("keys: list server secrets: %w", err)
+	}
+	var out []hmacSecret
+	for _, s := range all {
+		gen := 0
+		if s.Name == hmacName(1) {
+			gen = 1
+		} else if _, err := fmt.Sscanf(s.Name, "oauth2_hmac.%d", &gen); err != nil || gen < 2 {
+			continue
+		}
+		plain, err := m.cipher.Open(s.Value, []byte("server_secrets/"+s.Name))
+		if err != nil {
+			return nil, fmt.Errorf("keys: server secret %s: %w; check GATEHOUSE_SECRETS", s.Name, err)
+		}
+		out = append(out, hmacSecret{gen: gen, value: plain, createdAt: s.CreatedAt})
+	}
+	slices.SortFunc(out, func(a, b hmacSecret) int { return a.gen - b.gen })
+	return out, nil
+}
+
+// HMACSecrets returns the secret that signs opaque tokens now and the older
+// ones that still verify. A new secret signs only once every replica has had
+// time to load it (two reload intervals); an old one verifies until the
+// longest opaque token it may have signed has expired.
+//
+// It reads memory only (Run keeps it fresh): fosite calls it while holding
+// its HMAC lock, which must never wait for the database.
+func (m *Manager) HMACSecrets(_ context.Context) (current []byte, rotated [][]byte) {
+	now := m.o.Now()
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	cur := -1
+	for i, s := range m.hmac {
+		if cur < 0 || !now.Before(s.createdAt.Add(2*m.o.ReloadInterval)) {
+			cur = i
+		}
+	}
+	if cur < 0 {
+		return nil, nil
+	}
+	current = m.hmac[cur].value
+	for i, s := range m.hmac {
+		if i == cur {
+			continue
+		}
+		if i < cur {
+			// Stopped signing when its successor took over.
+			until := m.hmac[i+1].createdAt.Add(2 * m.o.ReloadInterval).Add(m.o.HMACLifetime)
+			if now.After(until) {
+				continue
+			}
+		}
+		rotated = append(rotated, s.value)
+	}
+	return current, rotated
+}
+
+// RotateHMAC adds a new generation of the opaque-token secret. Replicas
+// doing it at once agree on one (the name is unique).
+func (m *Manager) RotateHMAC(ctx context.Context) error {
+	m.mu.RLock()
+	gen := 0
+	if n := len(m.hmac); n > 0 {
+		gen = m.hmac[n-1].gen
+	}
+	m.mu.RUnlock()
+	if _, err := m.Secret(ctx, hmacName(gen+1)); err != nil {
+		return err
+	}
+	m.o.Log.Info("keys: rotated the opaque-token secret", "generation", gen+1)
+	return m.Reload(ctx)
 }
 
 func (m *Manager) open(row storage.SigningKey) (*jose.JSONWebKey, error) {
@@ -422,11 +533,20 @@ func (m *Manager) Retire(ctx context.Context, kid string) error {
 }
 
 // RotateDue rotates every enabled algorithm whose newest key has signed
-// long enough that its successor must be published now. Replicas may call
-// it at once: the (alg, generation) constraint lets exactly one win.
+// long enough that its successor must be published now, and the opaque-token
+// secret once it is a rotation period old. Replicas may call it at once: the
+// (alg, generation) constraint and the secret's unique name let one win.
 func (m *Manager) RotateDue(ctx context.Context) error {
 	if m.o.RotationPeriod <= 0 {
 		return nil
+	}
+	m.mu.RLock()
+	due := len(m.hmac) > 0 && !m.o.Now().Before(m.hmac[len(m.hmac)-1].createdAt.Add(m.o.RotationPeriod))
+	m.mu.RUnlock()
+	if due {
+		if err := m.RotateHMAC(ctx); err != nil {
+			return err
+		}
 	}
 	rows, err := m.store.ListKeys(ctx)
 	if err != nil {

@@ -372,3 +372,52 @@ func TestConcurrentRotation(t *testing.T) {
 		t.Fatalf("after concurrent rotation: %+v", keys)
 	}
 }
+
+func TestHMACRotation(t *testing.T) {
+	ctx := context.Background()
+	c := newClock()
+	o := opts(c)
+	o.HMACLifetime = 10 * time.Hour
+	st := newStore(t)
+	m, err := NewManager(ctx, st, cipherFor(t, secretA), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, rotated := m.HMACSecrets(ctx)
+	if len(first) != 32 || len(rotated) != 0 {
+		t.Fatalf("initial secrets: %d bytes, %d rotated", len(first), len(rotated))
+	}
+	if err := m.RotateHMAC(ctx); err != nil {
+		t.Fatal(err)
+	}
+	cur, rotated := m.HMACSecrets(ctx)
+	if string(cur) != string(first) || len(rotated) != 1 {
+		t.Fatal("a new secret signed before every replica could load it")
+	}
+	second := rotated[0]
+	c.Add(2*o.ReloadInterval + time.Second)
+	cur, rotated = m.HMACSecrets(ctx)
+	if string(cur) != string(second) || len(rotated) != 1 || string(rotated[0]) != string(first) {
+		t.Fatal("after the activation delay the new secret should sign and the old one verify")
+	}
+	c.Add(10 * time.Hour)
+	if _, rotated = m.HMACSecrets(ctx); len(rotated) != 0 {
+		t.Fatal("the old secret still verifies after the longest token lifetime")
+	}
+	// Another replica sees the same generations.
+	m2, err := NewManager(ctx, st, cipherFor(t, secretA), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cur2, _ := m2.HMACSecrets(ctx); string(cur2) != string(second) {
+		t.Fatal("replicas disagree on the opaque-token secret")
+	}
+	// Scheduled: once the newest secret is a rotation period old.
+	c.Add(o.RotationPeriod)
+	if err := m.RotateDue(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, rotated = m.HMACSecrets(ctx); len(rotated) != 1 {
+		t.Fatal("RotateDue did not rotate the opaque-token secret")
+	}
+}

@@ -71,7 +71,6 @@ type Options struct {
 	Issuer     string
 	Store      Store
 	Keys       *keys.Manager
-	HMACSecret []byte
 	Interactor interaction.Interactor
 	Pages      *templates.Renderer
 	Lifetimes  Lifetimes
@@ -107,8 +106,8 @@ type Provider struct {
 
 // New composes fosite and returns a Provider.
 func New(o Options) (*Provider, error) {
-	if len(o.HMACSecret) < 32 {
-		return nil, errors.New("provider: HMAC secret must be at least 32 bytes")
+	if cur, _ := o.Keys.HMACSecrets(context.Background()); len(cur) < 32 {
+		return nil, errors.New("provider: the key manager has no opaque-token secret")
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -124,7 +123,6 @@ func New(o Options) (*Provider, error) {
 		RefreshTokenLifespan:           o.Lifetimes.RefreshToken,
 		IDTokenLifespan:                o.Lifetimes.IDToken,
 		AuthorizeCodeLifespan:          o.Lifetimes.AuthorizeCode,
-		GlobalSecret:                   o.HMACSecret,
 		EnforcePKCE:                    true,
 		EnforcePKCEForPublicClients:    true,
 		EnablePKCEPlainChallengeMethod: false,
@@ -151,7 +149,7 @@ func New(o Options) (*Provider, error) {
 		o.AccessTokenAlg = keys.RS256
 	}
 	strategy := &compose.CommonStrategy{
-		CoreStrategy: &accessTokens{CoreStrategy: compose.NewOAuth2HMACStrategy(cfg), signer: &keys.Signer{Manager: o.Keys, Type: "at+jwt"},
+		CoreStrategy: &accessTokens{CoreStrategy: compose.NewOAuth2HMACStrategy(&hmacConfig{Config: cfg, keys: o.Keys}), signer: &keys.Signer{Manager: o.Keys, Type: "at+jwt"},
 			alg: o.AccessTokenAlg, defaultFormat: o.AccessTokenFormat, issuer: o.Issuer},
 		OpenIDConnectTokenStrategy: &openid.DefaultStrategy{Signer: signer, Config: cfg},
 		Signer:                     signer,
@@ -194,6 +192,28 @@ func (p *Provider) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST "+PathPAR, p.par)
 	mux.HandleFunc("GET "+PathLogout, p.logout)
 	mux.HandleFunc("POST "+PathLogout, p.logout)
+}
+
+// hmacConfig gives fosite's HMAC strategy the key manager's opaque-token
+// secrets, so they rotate like the signing keys.
+type hmacConfig struct {
+	*fosite.Config
+	keys *keys.Manager
+}
+
+// GetGlobalSecret is the secret that signs new opaque tokens.
+func (h *hmacConfig) GetGlobalSecret(ctx context.Context) ([]byte, error) {
+	cur, _ := h.keys.HMACSecrets(ctx)
+	if cur == nil {
+		return nil, errors.New("no opaque-token secret")
+	}
+	return cur, nil
+}
+
+// GetRotatedGlobalSecrets are older secrets that still verify.
+func (h *hmacConfig) GetRotatedGlobalSecrets(ctx context.Context) ([][]byte, error) {
+	_, rotated := h.keys.HMACSecrets(ctx)
+	return rotated, nil
 }
 
 // sha256Hasher checks client secrets. They are ≥256-bit server-generated

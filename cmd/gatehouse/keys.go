@@ -33,7 +33,8 @@ func (g *globals) withKeys(ctx context.Context, fn func(*keys.Manager) error) er
 			return err
 		}
 		km, err := keys.NewManager(ctx, st, cipher, keys.Options{Algs: cfg.Keys.Algorithms, RotationPeriod: cfg.Keys.RotationPeriod.Duration,
-			PrePublish: cfg.Keys.PrePublication.Duration, MaxTokenLifetime: max(cfg.Lifetimes.IDToken.Duration, cfg.Lifetimes.AccessToken.Duration) + time.Minute, Log: log})
+			PrePublish: cfg.Keys.PrePublication.Duration, MaxTokenLifetime: max(cfg.Lifetimes.IDToken.Duration, cfg.Lifetimes.AccessToken.Duration) + time.Minute,
+			HMACLifetime: max(cfg.Lifetimes.RefreshToken.Duration, cfg.Lifetimes.AccessToken.Duration, cfg.Lifetimes.AuthorizeCode.Duration) + time.Minute, Log: log})
 		if err != nil {
 			return err
 		}
@@ -160,6 +161,18 @@ func newKeys(g *globals) *cobra.Command {
 			})
 		},
 	}
-	cmd.AddCommand(list, rotate, retire, imp, reencrypt)
+	rotateHMAC := &cobra.Command{
+		Use: "rotate-hmac", Short: "start a new secret for opaque tokens; older ones verify until their tokens expire", Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			return g.withKeys(c.Context(), func(km *keys.Manager) error {
+				if err := km.RotateHMAC(c.Context()); err != nil {
+					return err
+				}
+				fmt.Fprintln(c.OutOrStdout(), "new opaque-token secret added; replicas sign with it within two minutes")
+				return nil
+			})
+		},
+	}
+	cmd.AddCommand(list, rotate, retire, imp, reencrypt, rotateHMAC)
 	return cmd
 }

@@ -198,4 +198,7 @@ func TestKeysCommands(t *testing.T) {
 	if _, err := run(t, "", only, "keys", "list", "--database-url", db); err != nil {
 		t.Fatalf("after reencrypt the new secret alone: %v", err)
 	}
+	if out, err := run(t, "", only, "keys", "rotate-hmac", "--database-url", db); err != nil || !strings.Contains(out, "new opaque-token secret") {
+		t.Fatalf("rotate-hmac: %v\n%s", err, out)
+	}
 }

@@ -46,11 +46,8 @@ func New(ctx context.Context, cfg config.Config, st Store, log *slog.Logger) (*A
 	km, err := keys.NewManager(ctx, st, cipher, keys.Options{
 		Algs: cfg.Keys.Algorithms, RotationPeriod: cfg.Keys.RotationPeriod.Duration, PrePublish: cfg.Keys.PrePublication.Duration,
 		MaxTokenLifetime: max(cfg.Lifetimes.IDToken.Duration, cfg.Lifetimes.AccessToken.Duration) + time.Minute, Log: log,
+		HMACLifetime: max(cfg.Lifetimes.RefreshToken.Duration, cfg.Lifetimes.AccessToken.Duration, cfg.Lifetimes.AuthorizeCode.Duration) + time.Minute,
 	})
-	if err != nil {
-		return nil, err
-	}
-	hmacSecret, err := km.Secret(ctx, "oauth2_hmac")
 	if err != nil {
 		return nil, err
 	}
@@ -71,7 +68,7 @@ func New(ctx context.Context, cfg config.Config, st Store, log *slog.Logger) (*A
 		return nil, err
 	}
 	prov, err := provider.New(provider.Options{
-		Issuer: cfg.Issuer, Store: st, Keys: km, HMACSecret: hmacSecret, Interactor: cs, Pages: pages, Log: log,
+		Issuer: cfg.Issuer, Store: st, Keys: km, Interactor: cs, Pages: pages, Log: log,
 		Cipher: cipher, RefreshGrace: cfg.Lifetimes.RefreshTokenGrace.Duration,
 		AccessTokenFormat: cfg.AccessToken.Format, AccessTokenAlg: cfg.AccessToken.Algorithm,
 		Lifetimes: provider.Lifetimes{AccessToken: cfg.Lifetimes.AccessToken.Duration, RefreshToken: cfg.Lifetimes.RefreshToken.Duration,
