@@ -61,14 +61,21 @@ func (s *Service) fail(w http.ResponseWriter, r *http.Request, err error) {
 	}
 }
 
-// parseForm reads a bounded form body; a bad body is a 400.
-func (s *Service) parseForm(w http.ResponseWriter, r *http.Request) bool {
+// readForm reads a bounded form body and checks its CSRF token against the
+// flow it names. It answers 400 for an unreadable body and 403 for a missing
+// or foreign token, and then reports false: nothing else may happen.
+func (s *Service) readForm(w http.ResponseWriter, r *http.Request) (flowID string, ok bool) {
 	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 	if err := r.ParseForm(); err != nil {
 		s.errorPage(w, r, http.StatusBadRequest, "Bad request", "The form could not be read.")
-		return false
+		return "", false
 	}
-	return true
+	flowID = r.PostForm.Get("flow")
+	if !s.checkCSRF(r, flowID) {
+		s.errorPage(w, r, http.StatusForbidden, "Your session has expired", "The form was not submitted from this site or is too old. Go back and try again.")
+		return "", false
+	}
+	return flowID, true
 }
 
 type loginView struct {
@@ -92,15 +99,11 @@ func (s *Service) loginPage(w http.ResponseWriter, r *http.Request) {
 const errBadCredentials = "Incorrect email or password."
 
 func (s *Service) loginSubmit(w http.ResponseWriter, r *http.Request) {
-	if !s.parseForm(w, r) {
+	id, ok := s.readForm(w, r)
+	if !ok {
 		return
 	}
 	ctx := r.Context()
-	id := r.PostForm.Get("flow")
-	if !s.checkCSRF(r, id) {
-		s.errorPage(w, r, http.StatusForbidden, "Your session has expired", "The form was not submitted from this site or is too old. Go back and try again.")
-		return
-	}
 	f, d, err := s.loadFlow(ctx, id)
 	if err == nil && f.State != StateLogin {
 		err = errWrongState
@@ -231,15 +234,11 @@ func (s *Service) consentPage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Service) consentSubmit(w http.ResponseWriter, r *http.Request) {
-	if !s.parseForm(w, r) {
+	id, ok := s.readForm(w, r)
+	if !ok {
 		return
 	}
 	ctx := r.Context()
-	id := r.PostForm.Get("flow")
-	if !s.checkCSRF(r, id) {
-		s.errorPage(w, r, http.StatusForbidden, "Your session has expired", "The form was not submitted from this site or is too old. Go back and try again.")
-		return
-	}
 	d, _, err := s.consentFlow(ctx, r, id)
 	if err != nil {
 		s.fail(w, r, err)
