@@ -246,6 +246,10 @@ func (p *Provider) toRFC(r *http.Request, err error) *fosite.RFC6749Error {
 		return fosite.ErrInvalidGrant.WithHint("The grant was used concurrently by another request.").WithWrap(err)
 	}
 	rfc := fosite.ErrorToRFC6749Error(err)
+	if rfc.ErrorField == fosite.ErrJTIKnown.ErrorField {
+		// A replayed client assertion is a failed client authentication.
+		return fosite.ErrInvalidClient.WithHint("The client assertion was already used.")
+	}
 	if rfc.ErrorField == fosite.ErrInvalidState.ErrorField {
 		// Not an RFC 6749 error code: a missing or short state is a bad request.
 		return fosite.ErrInvalidRequest.WithHint("The 'state' parameter is required and must be at least 8 characters long.")
@@ -295,6 +299,14 @@ func scopeClaims(u storage.User, scopes fosite.Arguments) map[string]interface{}
 // single-use request_uri for the browser.
 func (p *Provider) par(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
+	if err := r.ParseForm(); err != nil {
+		p.writeJSONError(w, r, fosite.ErrInvalidRequest.WithHint("The request body could not be read."))
+		return
+	}
+	if err := p.checkAssertion(r.PostForm); err != nil {
+		p.writeJSONError(w, r, err)
+		return
+	}
 	ar, err := p.oauth.NewPushedAuthorizeRequest(ctx, r)
 	if err != nil {
 		p.writeJSONError(w, r, err)

@@ -1,6 +1,8 @@
 package provider
 
 import (
+	"encoding/json"
+
 	"github.com/go-jose/go-jose/v3"
 	"github.com/ory/fosite"
 
@@ -26,15 +28,27 @@ func (c *client) GetResponseTypes() fosite.Arguments {
 	}
 	return c.c.ResponseTypes
 }
-func (c *client) GetScopes() fosite.Arguments              { return c.c.Scopes }
-func (c *client) IsPublic() bool                           { return c.c.Public }
-func (c *client) GetAudience() fosite.Arguments            { return c.c.Audience }
-func (c *client) GetRequestURIs() []string                 { return nil }
-func (c *client) GetJSONWebKeys() *jose.JSONWebKeySet      { return nil }
+func (c *client) GetScopes() fosite.Arguments   { return c.c.Scopes }
+func (c *client) IsPublic() bool                { return c.c.Public }
+func (c *client) GetAudience() fosite.Arguments { return c.c.Audience }
+func (c *client) GetRequestURIs() []string      { return nil }
+func (c *client) GetJSONWebKeys() *jose.JSONWebKeySet {
+	if c.c.JWKS == "" {
+		return nil
+	}
+	var set jose.JSONWebKeySet
+	if err := json.Unmarshal([]byte(c.c.JWKS), &set); err != nil {
+		return nil // validated at registration; a corrupt set authenticates nothing
+	}
+	return &set
+}
 func (c *client) GetJSONWebKeysURI() string                { return "" }
 func (c *client) GetRequestObjectSigningAlgorithm() string { return "" }
 func (c *client) GetTokenEndpointAuthSigningAlgorithm() string {
-	return "RS256"
+	if c.c.TokenEndpointAuthSigningAlg == "" {
+		return "RS256"
+	}
+	return c.c.TokenEndpointAuthSigningAlg
 }
 func (c *client) GetTokenEndpointAuthMethod() string {
 	if c.c.TokenEndpointAuthMethod == "" {

@@ -25,6 +25,7 @@ type Metadata struct {
 	SubjectTypesSupported                      []string `json:"subject_types_supported"`
 	IDTokenSigningAlgValuesSupported           []string `json:"id_token_signing_alg_values_supported"`
 	TokenEndpointAuthMethodsSupported          []string `json:"token_endpoint_auth_methods_supported"`
+	TokenEndpointAuthSigningAlgValuesSupported []string `json:"token_endpoint_auth_signing_alg_values_supported"`
 	IntrospectionEndpointAuthMethodsSupported  []string `json:"introspection_endpoint_auth_methods_supported"`
 	RevocationEndpointAuthMethodsSupported     []string `json:"revocation_endpoint_auth_methods_supported"`
 	CodeChallengeMethodsSupported              []string `json:"code_challenge_methods_supported"`
@@ -43,24 +44,25 @@ type Metadata struct {
 func (p *Provider) Metadata() Metadata {
 	i := p.issuer
 	return Metadata{
-		Issuer:                                    i,
-		AuthorizationEndpoint:                     i + PathAuthorize,
-		TokenEndpoint:                             i + PathToken,
-		UserinfoEndpoint:                          i + PathUserinfo,
-		JWKSURI:                                   i + PathJWKS,
-		EndSessionEndpoint:                        i + PathLogout,
-		IntrospectionEndpoint:                     i + PathIntrospect,
-		RevocationEndpoint:                        i + PathRevoke,
-		ScopesSupported:                           []string{"openid", "profile", "email", "offline_access"},
-		ResponseTypesSupported:                    []string{"code"},
-		ResponseModesSupported:                    []string{"query", "fragment", "form_post"},
-		GrantTypesSupported:                       []string{"authorization_code", "refresh_token", "client_credentials"},
-		SubjectTypesSupported:                     []string{"public"},
-		IDTokenSigningAlgValuesSupported:          p.keys.Algs(),
-		TokenEndpointAuthMethodsSupported:         []string{"client_secret_basic", "client_secret_post", "none"},
-		IntrospectionEndpointAuthMethodsSupported: []string{"client_secret_basic", "client_secret_post"},
-		RevocationEndpointAuthMethodsSupported:    []string{"client_secret_basic", "client_secret_post", "none"},
-		CodeChallengeMethodsSupported:             []string{"S256"},
+		Issuer:                                     i,
+		AuthorizationEndpoint:                      i + PathAuthorize,
+		TokenEndpoint:                              i + PathToken,
+		UserinfoEndpoint:                           i + PathUserinfo,
+		JWKSURI:                                    i + PathJWKS,
+		EndSessionEndpoint:                         i + PathLogout,
+		IntrospectionEndpoint:                      i + PathIntrospect,
+		RevocationEndpoint:                         i + PathRevoke,
+		ScopesSupported:                            []string{"openid", "profile", "email", "offline_access"},
+		ResponseTypesSupported:                     []string{"code"},
+		ResponseModesSupported:                     []string{"query", "fragment", "form_post"},
+		GrantTypesSupported:                        []string{"authorization_code", "refresh_token", "client_credentials"},
+		SubjectTypesSupported:                      []string{"public"},
+		IDTokenSigningAlgValuesSupported:           p.keys.Algs(),
+		TokenEndpointAuthMethodsSupported:          []string{"client_secret_basic", "client_secret_post", "private_key_jwt", "none"},
+		TokenEndpointAuthSigningAlgValuesSupported: []string{"RS256", "ES256", "PS256"},
+		IntrospectionEndpointAuthMethodsSupported:  []string{"client_secret_basic", "client_secret_post", "private_key_jwt"},
+		RevocationEndpointAuthMethodsSupported:     []string{"client_secret_basic", "client_secret_post", "private_key_jwt", "none"},
+		CodeChallengeMethodsSupported:              []string{"S256"},
 		ClaimsSupported: []string{"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "sid", "at_hash",
 			"name", "given_name", "family_name", "preferred_username", "updated_at", "email", "email_verified"},
 		ACRValuesSupported:                         []string{ACRSingleFactor, ACRMultiFactor},

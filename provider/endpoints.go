@@ -2,12 +2,14 @@ package provider
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/ory/fosite"
 	fjwt "github.com/ory/fosite/token/jwt"
@@ -24,6 +26,10 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 	}
 	if r.Header.Get("Authorization") == "" && r.PostForm.Get("client_id") == "" && r.PostForm.Get("client_assertion") == "" {
 		p.writeJSONError(w, r, fosite.ErrInvalidClient.WithHint("The client did not authenticate."))
+		return
+	}
+	if err := p.checkAssertion(r.PostForm); err != nil {
+		p.writeJSONError(w, r, err)
 		return
 	}
 	refresh := r.PostForm.Get("grant_type") == "refresh_token" && r.PostForm.Get("refresh_token") != ""
@@ -69,6 +75,47 @@ type clientAuthenticator interface {
 	AuthenticateClient(ctx context.Context, r *http.Request, form url.Values) (fosite.Client, error)
 }
 
+// maxAssertionLifetime bounds a client assertion's exp (RFC 7523 asks for a
+// short lifetime; a long-lived assertion is a reusable credential).
+const maxAssertionLifetime = 5 * time.Minute
+
+// checkAssertion refuses a private_key_jwt assertion without exp or with an
+// exp further ahead than maxAssertionLifetime, before fosite verifies it.
+func (p *Provider) checkAssertion(form url.Values) error {
+	a := form.Get("client_assertion")
+	if a == "" {
+		return nil
+	}
+	parts := strings.Split(a, ".")
+	if len(parts) != 3 {
+		return fosite.ErrInvalidClient.WithHint("The client assertion is not a signed JWT.")
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return fosite.ErrInvalidClient.WithHint("The client assertion is not a signed JWT.")
+	}
+	var claims struct {
+		Exp *float64 `json:"exp"`
+		Nbf *float64 `json:"nbf"`
+		Iat *float64 `json:"iat"`
+	}
+	if err := json.Unmarshal(payload, &claims); err != nil || claims.Exp == nil {
+		return fosite.ErrInvalidClient.WithHint("The client assertion has no 'exp'.")
+	}
+	const skew = 30 * time.Second
+	now := p.now()
+	switch exp := time.Unix(int64(*claims.Exp), 0); {
+	case exp.After(now.Add(maxAssertionLifetime + skew)):
+		return fosite.ErrInvalidClient.WithHintf("The client assertion must expire within %v.", maxAssertionLifetime)
+	case exp.Before(now.Add(-skew)):
+		return fosite.ErrInvalidClient.WithHint("The client assertion has expired.")
+	case claims.Nbf != nil && time.Unix(int64(*claims.Nbf), 0).After(now.Add(skew)),
+		claims.Iat != nil && time.Unix(int64(*claims.Iat), 0).After(now.Add(skew)):
+		return fosite.ErrInvalidClient.WithHint("The client assertion is not valid yet.")
+	}
+	return nil
+}
+
 // tokenError answers a failed token request. A refresh token that another
 // request rotated at the same moment (storage.ErrConflict) gets, within a
 // grace period, the winner's pair; otherwise it is reuse, and the whole
@@ -95,6 +142,10 @@ func (p *Provider) introspect(w http.ResponseWriter, r *http.Request) {
 	}
 	if err := r.ParseForm(); err != nil {
 		p.writeJSONError(w, r, fosite.ErrInvalidRequest.WithHint("The request body could not be read."))
+		return
+	}
+	if err := p.checkAssertion(r.PostForm); err != nil {
+		p.writeJSONError(w, r, err)
 		return
 	}
 	caller, err := p.oauth.(clientAuthenticator).AuthenticateClient(ctx, r, r.PostForm)
@@ -130,6 +181,14 @@ func (p *Provider) introspect(w http.ResponseWriter, r *http.Request) {
 // revoke is RFC 7009 token revocation.
 func (p *Provider) revoke(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
+	if err := r.ParseForm(); err != nil {
+		p.writeJSONError(w, r, fosite.ErrInvalidRequest.WithHint("The request body could not be read."))
+		return
+	}
+	if err := p.checkAssertion(r.PostForm); err != nil {
+		p.writeJSONError(w, r, err)
+		return
+	}
 	err := p.oauth.NewRevocationRequest(ctx, r)
 	if err != nil {
 		rfc := fosite.ErrorToRFC6749Error(err)

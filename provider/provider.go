@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/ory/fosite"
-	"github.com/ory/fosite/compose"
+	fcompose "github.com/ory/fosite/compose"
 	"github.com/ory/fosite/handler/oauth2"
 	"github.com/ory/fosite/handler/openid"
 	"github.com/ory/fosite/token/jwt"
@@ -129,16 +129,17 @@ func New(o Options) (*Provider, error) {
 		RefreshTokenScopes:             []string{"offline_access"},
 		ScopeStrategy:                  fosite.ExactScopeStrategy,
 		AudienceMatchingStrategy:       fosite.DefaultAudienceMatchingStrategy,
-		// state and nonce belong to the client: PKCE (required) already
-		// protects the flow, so any length, or none, is accepted rather than
-		// fosite's non-standard invalid_state for values under 8 characters.
-		// fosite reads 0 as "default 8", hence -1.
-		MinParameterEntropy:        -1,
-		TokenEntropy:               32,
-		SendDebugMessagesToClients: false,
-		ClientSecretsHasher:        sha256Hasher{},
-		AllowedPromptValues:        []string{"login", "none", "consent", "select_account"},
-		OmitRedirectScopeParam:     true,
+		// fosite requires state (and a sent nonce) of at least 8 characters
+		// and cannot be told otherwise; its non-standard invalid_state is
+		// reported as invalid_request (see toRFC).
+		MinParameterEntropy:             fosite.MinParameterEntropy,
+		TokenEntropy:                    32,
+		SendDebugMessagesToClients:      false,
+		ClientSecretsHasher:             sha256Hasher{},
+		AllowedPromptValues:             []string{"login", "none", "consent", "select_account"},
+		PushedAuthorizeRequestURIPrefix: parURIPrefix,
+		PushedAuthorizeContextLifespan:  parLifetime,
+		OmitRedirectScopeParam:          true,
 	}
 	fs := &fositeStore{s: o.Store, now: o.Now, clients: &clientCache{store: o.Store, now: o.Now}, graceful: o.RefreshGrace > 0}
 	signer := &keys.Signer{Manager: o.Keys}
@@ -148,23 +149,24 @@ func New(o Options) (*Provider, error) {
 	if o.AccessTokenAlg == "" {
 		o.AccessTokenAlg = keys.RS256
 	}
-	strategy := &compose.CommonStrategy{
-		CoreStrategy: &accessTokens{CoreStrategy: compose.NewOAuth2HMACStrategy(&hmacConfig{Config: cfg, keys: o.Keys}), signer: &keys.Signer{Manager: o.Keys, Type: "at+jwt"},
+	gcfg := &gatehouseConfig{Config: cfg, keys: o.Keys, issuer: o.Issuer}
+	strategy := &fcompose.CommonStrategy{
+		CoreStrategy: &accessTokens{CoreStrategy: fcompose.NewOAuth2HMACStrategy(gcfg), signer: &keys.Signer{Manager: o.Keys, Type: "at+jwt"},
 			alg: o.AccessTokenAlg, defaultFormat: o.AccessTokenFormat, issuer: o.Issuer},
-		OpenIDConnectTokenStrategy: &openid.DefaultStrategy{Signer: signer, Config: cfg},
+		OpenIDConnectTokenStrategy: &openid.DefaultStrategy{Signer: signer, Config: gcfg},
 		Signer:                     signer,
 	}
 	// An explicit list: no implicit, hybrid or password handler.
-	oauth := compose.Compose(cfg, fs, strategy,
-		compose.OAuth2AuthorizeExplicitFactory,
-		compose.OAuth2ClientCredentialsGrantFactory,
-		compose.OAuth2RefreshTokenGrantFactory,
-		compose.OpenIDConnectExplicitFactory,
-		compose.OpenIDConnectRefreshFactory,
-		compose.OAuth2TokenIntrospectionFactory,
-		compose.OAuth2TokenRevocationFactory,
-		compose.OAuth2PKCEFactory,
-		compose.PushedAuthorizeHandlerFactory,
+	oauth := compose(gcfg, fs, strategy,
+		fcompose.OAuth2AuthorizeExplicitFactory,
+		fcompose.OAuth2ClientCredentialsGrantFactory,
+		fcompose.OAuth2RefreshTokenGrantFactory,
+		fcompose.OpenIDConnectExplicitFactory,
+		fcompose.OpenIDConnectRefreshFactory,
+		fcompose.OAuth2TokenIntrospectionFactory,
+		fcompose.OAuth2TokenRevocationFactory,
+		fcompose.OAuth2PKCEFactory,
+		fcompose.PushedAuthorizeHandlerFactory,
 	)
 	if o.RefreshGrace > 0 && o.Cipher == nil {
 		return nil, errors.New("provider: a refresh grace period needs a Cipher")
@@ -194,16 +196,18 @@ func (p *Provider) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST "+PathLogout, p.logout)
 }
 
-// hmacConfig gives fosite's HMAC strategy the key manager's opaque-token
-// secrets, so they rotate like the signing keys.
-type hmacConfig struct {
+// gatehouseConfig is fosite's configuration with what gatehouse decides at
+// run time: the key manager's opaque-token secrets (so they rotate like the
+// signing keys) and the audiences a client assertion may name.
+type gatehouseConfig struct {
 	*fosite.Config
-	keys *keys.Manager
+	keys   *keys.Manager
+	issuer string
 }
 
 // GetGlobalSecret is the secret that signs new opaque tokens.
-func (h *hmacConfig) GetGlobalSecret(ctx context.Context) ([]byte, error) {
-	cur, _ := h.keys.HMACSecrets(ctx)
+func (g *gatehouseConfig) GetGlobalSecret(ctx context.Context) ([]byte, error) {
+	cur, _ := g.keys.HMACSecrets(ctx)
 	if cur == nil {
 		return nil, errors.New("no opaque-token secret")
 	}
@@ -211,9 +215,40 @@ func (h *hmacConfig) GetGlobalSecret(ctx context.Context) ([]byte, error) {
 }
 
 // GetRotatedGlobalSecrets are older secrets that still verify.
-func (h *hmacConfig) GetRotatedGlobalSecrets(ctx context.Context) ([][]byte, error) {
-	_, rotated := h.keys.HMACSecrets(ctx)
+func (g *gatehouseConfig) GetRotatedGlobalSecrets(ctx context.Context) ([][]byte, error) {
+	_, rotated := g.keys.HMACSecrets(ctx)
 	return rotated, nil
+}
+
+// GetTokenURLs are the audiences a private_key_jwt assertion may carry: the
+// token endpoint or the issuer (RFC 7523bis).
+func (g *gatehouseConfig) GetTokenURLs(context.Context) []string {
+	return []string{g.TokenURL, g.issuer}
+}
+
+// compose is fosite's compose.Compose over gatehouseConfig: the handlers see
+// the run-time configuration, not just the static *fosite.Config.
+func compose(cfg *gatehouseConfig, store interface{}, strategy interface{}, factories ...fcompose.Factory) fosite.OAuth2Provider {
+	f := fosite.NewOAuth2Provider(store.(fosite.Storage), cfg)
+	for _, factory := range factories {
+		res := factory(cfg, store, strategy)
+		if h, ok := res.(fosite.AuthorizeEndpointHandler); ok {
+			cfg.AuthorizeEndpointHandlers.Append(h)
+		}
+		if h, ok := res.(fosite.TokenEndpointHandler); ok {
+			cfg.TokenEndpointHandlers.Append(h)
+		}
+		if h, ok := res.(fosite.TokenIntrospector); ok {
+			cfg.TokenIntrospectionHandlers.Append(h)
+		}
+		if h, ok := res.(fosite.RevocationHandler); ok {
+			cfg.RevocationHandlers.Append(h)
+		}
+		if h, ok := res.(fosite.PushedAuthorizeEndpointHandler); ok {
+			cfg.PushedAuthorizeEndpointHandlers.Append(h)
+		}
+	}
+	return f
 }
 
 // sha256Hasher checks client secrets. They are ≥256-bit server-generated

@@ -40,10 +40,14 @@ type Client struct {
 	// AccessTokenFormat is "opaque" or "jwt" (RFC 9068); "" follows the
 	// server's default.
 	AccessTokenFormat string
-	Public            bool
-	FirstParty        bool
-	CreatedAt         time.Time
-	UpdatedAt         time.Time
+	// JWKS is the client's public key set as JSON (for private_key_jwt).
+	JWKS string
+	// TokenEndpointAuthSigningAlg is the algorithm of its client assertions.
+	TokenEndpointAuthSigningAlg string
+	Public                      bool
+	FirstParty                  bool
+	CreatedAt                   time.Time
+	UpdatedAt                   time.Time
 }
 
 // User is a local account. Subject is the stable, opaque `sub`.

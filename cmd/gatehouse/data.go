@@ -8,12 +8,14 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	jose "github.com/go-jose/go-jose/v4"
 	"github.com/spf13/cobra"
 
 	"github.com/gatehouse-id/gatehouse/consent"
@@ -260,12 +262,13 @@ type clientSpec struct {
 	Public, FirstParty           bool
 	IDTokenAlg                   string
 	AccessTokenFormat            string
+	JWKS, AuthSigningAlg         string
 	// EnabledAlgs are the configured signing algorithms.
 	EnabledAlgs []string
 }
 
 var knownGrants = map[string]bool{"authorization_code": true, "refresh_token": true, "client_credentials": true}
-var knownMethods = map[string]bool{"client_secret_basic": true, "client_secret_post": true, "none": true}
+var knownMethods = map[string]bool{"client_secret_basic": true, "client_secret_post": true, "private_key_jwt": true, "none": true}
 
 // validateRedirectURI applies the registration rules: absolute, no fragment,
 // no javascript:/data:, https unless loopback, custom schemes only for
@@ -329,7 +332,22 @@ func buildClient(s clientSpec) (storage.Client, string, error) {
 		}
 	}
 	if !knownMethods[s.AuthMethod] {
-		return storage.Client{}, "", fmt.Errorf("--token-endpoint-auth-method %q: use client_secret_basic, client_secret_post or none", s.AuthMethod)
+		return storage.Client{}, "", fmt.Errorf("--token-endpoint-auth-method %q: use client_secret_basic, client_secret_post, private_key_jwt or none", s.AuthMethod)
+	}
+	if (s.AuthMethod == "private_key_jwt") != (s.JWKS != "") {
+		return storage.Client{}, "", errors.New("--jwks-file goes with --token-endpoint-auth-method private_key_jwt, and private_key_jwt needs it")
+	}
+	if s.JWKS != "" {
+		if err := validateClientJWKS(s.JWKS); err != nil {
+			return storage.Client{}, "", fmt.Errorf("--jwks-file: %w", err)
+		}
+		switch s.AuthSigningAlg {
+		case "":
+			s.AuthSigningAlg = "RS256"
+		case "RS256", "ES256", "PS256":
+		default:
+			return storage.Client{}, "", fmt.Errorf("--token-endpoint-auth-signing-alg %q: use RS256, ES256 or PS256", s.AuthSigningAlg)
+		}
 	}
 	if s.Public != (s.AuthMethod == "none") {
 		return storage.Client{}, "", errors.New("--public goes with --token-endpoint-auth-method none, and only with it")
@@ -358,7 +376,8 @@ func buildClient(s clientSpec) (storage.Client, string, error) {
 		ResponseTypes: []string{"code"}, Scopes: s.Scopes, Audience: []string{}, TokenEndpointAuthMethod: s.AuthMethod, Public: s.Public,
 		FirstParty: s.FirstParty, IDTokenSignedResponseAlg: s.IDTokenAlg, AccessTokenFormat: s.AccessTokenFormat, CreatedAt: now, UpdatedAt: now}
 	secret := ""
-	if !s.Public {
+	c.JWKS, c.TokenEndpointAuthSigningAlg = s.JWKS, s.AuthSigningAlg
+	if !s.Public && s.AuthMethod != "private_key_jwt" {
 		secret = s.Secret
 		if secret == "" {
 			secret = httpx.RandomString(32) // 256 bits
@@ -371,7 +390,7 @@ func buildClient(s clientSpec) (storage.Client, string, error) {
 func newClients(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "clients", Short: "manage OAuth clients"}
 	var s clientSpec
-	var output string
+	var output, jwksFile string
 	create := &cobra.Command{
 		Use: "create", Short: "register a client; prints its secret once", Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
@@ -383,6 +402,13 @@ func newClients(g *globals) *cobra.Command {
 				return err
 			}
 			s.EnabledAlgs = cfg.Keys.Algorithms
+			if jwksFile != "" {
+				b, err := os.ReadFile(jwksFile)
+				if err != nil {
+					return fmt.Errorf("--jwks-file: %w", err)
+				}
+				s.JWKS = string(b)
+			}
 			cl, secret, err := buildClient(s)
 			if err != nil {
 				return err
@@ -420,6 +446,8 @@ func newClients(g *globals) *cobra.Command {
 	f.StringVar(&output, "output", "text", "output format: text or json")
 	f.StringVar(&s.IDTokenAlg, "id-token-signed-response-alg", "", "ID token algorithm (one of keys.algorithms; default RS256)")
 	f.StringVar(&s.AccessTokenFormat, "access-token-format", "", "opaque or jwt (RFC 9068); default: the server's access_token.format")
+	f.StringVar(&jwksFile, "jwks-file", "", "the client's public JWK set (private_key_jwt)")
+	f.StringVar(&s.AuthSigningAlg, "token-endpoint-auth-signing-alg", "", "algorithm of the client's assertions: RS256 (default), ES256 or PS256")
 
 	list := &cobra.Command{
 		Use: "list", Short: "list clients", Args: cobra.NoArgs,
@@ -483,4 +511,24 @@ func newAudit(g *globals) *cobra.Command {
 	list.Flags().IntVar(&limit, "limit", 50, "at most this many events (1-1000)")
 	cmd.AddCommand(list)
 	return cmd
+}
+
+// validateClientJWKS accepts a JWK set of public signing keys only.
+func validateClientJWKS(raw string) error {
+	var set jose.JSONWebKeySet
+	if err := json.Unmarshal([]byte(raw), &set); err != nil {
+		return fmt.Errorf("not a JWK set: %w", err)
+	}
+	if len(set.Keys) == 0 {
+		return errors.New("the JWK set has no keys")
+	}
+	for _, k := range set.Keys {
+		if !k.IsPublic() {
+			return fmt.Errorf("key %q has private members; register public keys only", k.KeyID)
+		}
+		if !k.Valid() || (k.Use != "" && k.Use != "sig") {
+			return fmt.Errorf("key %q is not a valid signing key", k.KeyID)
+		}
+	}
+	return nil
 }

@@ -15,6 +15,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	jose "github.com/go-jose/go-jose/v4"
 )
 
 // run executes the CLI in process and returns its output and error.
@@ -115,6 +117,24 @@ func TestUsersAndClients(t *testing.T) {
 		if err == nil {
 			t.Errorf("clients create %v succeeded", args)
 		}
+	}
+	priv, _ := rsa.GenerateKey(rand.Reader, 2048)
+	privJWKS, _ := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: priv, KeyID: "k", Algorithm: "RS256", Use: "sig"}}})
+	pubJWKS, _ := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &priv.PublicKey, KeyID: "k", Algorithm: "RS256", Use: "sig"}}})
+	dir := t.TempDir()
+	_ = os.WriteFile(filepath.Join(dir, "priv.json"), privJWKS, 0o600)
+	_ = os.WriteFile(filepath.Join(dir, "pub.json"), pubJWKS, 0o600)
+	if _, err := run(t, "", nil, "clients", "create", "--name", "K", "--redirect-uri", "https://a.example/cb", "--token-endpoint-auth-method", "private_key_jwt",
+		"--jwks-file", filepath.Join(dir, "priv.json"), "--database-url", db); err == nil || !strings.Contains(err.Error(), "private") {
+		t.Errorf("a JWKS with a private key was accepted: %v", err)
+	}
+	if _, err := run(t, "", nil, "clients", "create", "--name", "K", "--redirect-uri", "https://a.example/cb", "--token-endpoint-auth-method", "private_key_jwt",
+		"--database-url", db); err == nil {
+		t.Error("private_key_jwt without a JWKS was accepted")
+	}
+	if out, err := run(t, "", nil, "clients", "create", "--name", "K", "--redirect-uri", "https://a.example/cb", "--token-endpoint-auth-method", "private_key_jwt",
+		"--jwks-file", filepath.Join(dir, "pub.json"), "--output", "json", "--database-url", db); err != nil || strings.Contains(out, "client_secret\"") {
+		t.Errorf("private_key_jwt client: %v\n%s", err, out)
 	}
 	if _, err := run(t, "", nil, "clients", "create", "--name", "Native", "--public", "--redirect-uri", "com.example.app:/cb", "--redirect-uri", "http://127.0.0.1/cb", "--database-url", db); err != nil {
 		t.Errorf("native public client: %v", err)

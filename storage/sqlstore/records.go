@@ -12,13 +12,13 @@ import (
 	"github.com/gatehouse-id/gatehouse/storage"
 )
 
-const clientCols = `id, secret_hash, name, redirect_uris, post_logout_redirect_uris, grant_types, response_types, scopes, audience, token_endpoint_auth_method, public, first_party, created_at, updated_at, id_token_signed_response_alg, access_token_format`
+const clientCols = `id, secret_hash, name, redirect_uris, post_logout_redirect_uris, grant_types, response_types, scopes, audience, token_endpoint_auth_method, public, first_party, created_at, updated_at, id_token_signed_response_alg, access_token_format, jwks, token_endpoint_auth_signing_alg`
 
 // CreateClient stores a new client.
 func (s *Store) CreateClient(ctx context.Context, c storage.Client) error {
-	_, err := s.q(ctx).ExecContext(ctx, `INSERT INTO clients (`+clientCols+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16)`,
+	_, err := s.q(ctx).ExecContext(ctx, `INSERT INTO clients (`+clientCols+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18)`,
 		c.ID, c.SecretHash, c.Name, list(c.RedirectURIs), list(c.PostLogoutRedirectURIs), list(c.GrantTypes), list(c.ResponseTypes),
-		list(c.Scopes), list(c.Audience), c.TokenEndpointAuthMethod, c.Public, c.FirstParty, ts(c.CreatedAt), ts(c.UpdatedAt), c.IDTokenSignedResponseAlg, c.AccessTokenFormat)
+		list(c.Scopes), list(c.Audience), c.TokenEndpointAuthMethod, c.Public, c.FirstParty, ts(c.CreatedAt), ts(c.UpdatedAt), c.IDTokenSignedResponseAlg, c.AccessTokenFormat, c.JWKS, c.TokenEndpointAuthSigningAlg)
 	return s.wrap(err)
 }
 
@@ -28,7 +28,7 @@ func scanClient(r scanner) (storage.Client, error) {
 	var c storage.Client
 	var ru, plru, gt, rt, sc, aud string
 	var created, updated int64
-	if err := r.Scan(&c.ID, &c.SecretHash, &c.Name, &ru, &plru, &gt, &rt, &sc, &aud, &c.TokenEndpointAuthMethod, &c.Public, &c.FirstParty, &created, &updated, &c.IDTokenSignedResponseAlg, &c.AccessTokenFormat); err != nil {
+	if err := r.Scan(&c.ID, &c.SecretHash, &c.Name, &ru, &plru, &gt, &rt, &sc, &aud, &c.TokenEndpointAuthMethod, &c.Public, &c.FirstParty, &created, &updated, &c.IDTokenSignedResponseAlg, &c.AccessTokenFormat, &c.JWKS, &c.TokenEndpointAuthSigningAlg); err != nil {
 		return c, err
 	}
 	var err error
