@@ -30,6 +30,7 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzAuthorizeRequest$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=50x ./provider
 	$(GO) test -run='^$$' -fuzz='^FuzzTokenRequest$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=50x ./provider
 	$(GO) test -run='^$$' -fuzz='^FuzzLogoutRequest$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=50x ./provider
+	$(GO) test -run='^$$' -fuzz='^FuzzRegistration$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=50x ./provider
 	$(GO) test -run='^$$' -fuzz='^FuzzLoginForm$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=50x ./consent
 	$(GO) test -run='^$$' -fuzz='^FuzzConsentForm$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=50x ./consent
 

@@ -53,3 +53,11 @@ func (cc *clientCache) get(ctx context.Context, id string) (storage.Client, erro
 	cc.mu.Unlock()
 	return c, nil
 }
+
+// forget drops a client this process changed or deleted, so the change
+// takes effect here at once (other processes see it within the TTL).
+func (cc *clientCache) forget(id string) {
+	cc.mu.Lock()
+	delete(cc.entries, id)
+	cc.mu.Unlock()
+}

@@ -17,6 +17,7 @@ type Metadata struct {
 	IntrospectionEndpoint                      string   `json:"introspection_endpoint"`
 	RevocationEndpoint                         string   `json:"revocation_endpoint"`
 	PushedAuthorizationRequestEndpoint         string   `json:"pushed_authorization_request_endpoint"`
+	RegistrationEndpoint                       string   `json:"registration_endpoint,omitempty"`
 	RequirePushedAuthorizationRequests         bool     `json:"require_pushed_authorization_requests"`
 	ScopesSupported                            []string `json:"scopes_supported"`
 	ResponseTypesSupported                     []string `json:"response_types_supported"`
@@ -43,7 +44,12 @@ type Metadata struct {
 // Metadata returns the discovery document.
 func (p *Provider) Metadata() Metadata {
 	i := p.issuer
+	reg := ""
+	if p.registrar != nil {
+		reg = i + PathRegister
+	}
 	return Metadata{
+		RegistrationEndpoint:                       reg,
 		Issuer:                                     i,
 		AuthorizationEndpoint:                      i + PathAuthorize,
 		TokenEndpoint:                              i + PathToken,

@@ -129,3 +129,29 @@ func FuzzLogoutRequest(f *testing.F) {
 		}
 	})
 }
+
+// FuzzRegistration: arbitrary registration documents get 201 or an RFC 7591
+// error, never a 5xx.
+func FuzzRegistration(f *testing.F) {
+	for _, seed := range []string{
+		`{"redirect_uris":["https://rp.example.test/cb"]}`,
+		`{"redirect_uris":["https://rp.example.test/cb#x"],"client_name":"x"}`,
+		`{"redirect_uris":["com.example:/cb"],"token_endpoint_auth_method":"none"}`,
+		`{"token_endpoint_auth_method":"private_key_jwt","jwks":{"keys":[{"kty":"RSA","n":"AQAB","e":"AQAB"}]},"redirect_uris":["https://a.example/cb"]}`,
+		`{"grant_types":"authorization_code"}`, `[]`, `null`, `{"scope":"\u0000"}`, `{"contacts":[1,2]}`,
+	} {
+		f.Add(seed)
+	}
+	srv := apptest.New(f)
+	f.Fuzz(func(t *testing.T, body string) {
+		req := &http.Request{Method: http.MethodPost, URL: &url.URL{Path: "/oauth2/register"}, Host: "127.0.0.1:8080",
+			Header: http.Header{"Content-Type": {"application/json"}}, Body: nopCloser(body), ContentLength: int64(len(body))}
+		w := srv.Do(req)
+		if w.Code >= 500 {
+			t.Fatalf("status %d for %q:\n%s", w.Code, body, w.Body.String())
+		}
+		if w.Code != http.StatusCreated && w.Code != http.StatusBadRequest && w.Code != http.StatusTooManyRequests {
+			t.Fatalf("status %d for %q", w.Code, body)
+		}
+	})
+}

@@ -10,6 +10,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -21,6 +22,7 @@ import (
 	"github.com/ory/fosite/handler/openid"
 	"github.com/ory/fosite/token/jwt"
 
+	"github.com/gatehouse-id/gatehouse/internal/ratelimit"
 	"github.com/gatehouse-id/gatehouse/keys"
 	"github.com/gatehouse-id/gatehouse/provider/interaction"
 	"github.com/gatehouse-id/gatehouse/storage"
@@ -83,8 +85,12 @@ type Options struct {
 	// (clients may override it); AccessTokenAlg signs JWT access tokens.
 	AccessTokenFormat string
 	AccessTokenAlg    string
-	Log               *slog.Logger
-	Now               func() time.Time
+	// Registration is the Dynamic Client Registration mode (RegistrationOff,
+	// RegistrationOpen or RegistrationToken with InitialAccessToken).
+	Registration       string
+	InitialAccessToken string
+	Log                *slog.Logger
+	Now                func() time.Time
 }
 
 // Provider serves the protocol endpoints.
@@ -102,6 +108,8 @@ type Provider struct {
 	strategy     oauth2.CoreStrategy
 	cipher       *keys.Cipher
 	refreshGrace time.Duration
+	registrar    *registrar
+	clients      *clientCache
 }
 
 // New composes fosite and returns a Provider.
@@ -171,11 +179,22 @@ func New(o Options) (*Provider, error) {
 	if o.RefreshGrace > 0 && o.Cipher == nil {
 		return nil, errors.New("provider: a refresh grace period needs a Cipher")
 	}
-	return &Provider{
+	p := &Provider{
 		issuer: o.Issuer, oauth: oauth, store: o.Store, keys: o.Keys, signer: signer,
 		interactor: o.Interactor, pages: o.Pages, log: o.Log, now: o.Now,
-		strategy: strategy.CoreStrategy, cipher: o.Cipher, refreshGrace: o.RefreshGrace,
-	}, nil
+		strategy: strategy.CoreStrategy, cipher: o.Cipher, refreshGrace: o.RefreshGrace, clients: fs.clients,
+	}
+	switch o.Registration {
+	case "", RegistrationOff:
+	case RegistrationOpen, RegistrationToken:
+		if o.Registration == RegistrationToken && len(o.InitialAccessToken) < 32 {
+			return nil, errors.New("provider: registration mode token needs an initial access token of at least 32 characters")
+		}
+		p.registrar = &registrar{p: p, mode: o.Registration, initialToken: hashToken(o.InitialAccessToken), algs: o.Keys.Algs(), limit: ratelimit.New(60, 30)}
+	default:
+		return nil, fmt.Errorf("provider: unknown registration mode %q", o.Registration)
+	}
+	return p, nil
 }
 
 // Register mounts the protocol endpoints on mux.
@@ -192,6 +211,9 @@ func (p *Provider) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET "+PathUserinfo, p.userinfo)
 	mux.HandleFunc("POST "+PathUserinfo, p.userinfo)
 	mux.HandleFunc("POST "+PathPAR, p.par)
+	if p.registrar != nil {
+		p.registrar.register(mux)
+	}
 	mux.HandleFunc("GET "+PathLogout, p.logout)
 	mux.HandleFunc("POST "+PathLogout, p.logout)
 }

@@ -44,10 +44,24 @@ type Client struct {
 	JWKS string
 	// TokenEndpointAuthSigningAlg is the algorithm of its client assertions.
 	TokenEndpointAuthSigningAlg string
-	Public                      bool
-	FirstParty                  bool
-	CreatedAt                   time.Time
-	UpdatedAt                   time.Time
+	// RegistrationTokenHash is the hex SHA-256 of the RFC 7592 registration
+	// access token ("" for clients not registered dynamically).
+	RegistrationTokenHash string
+	// Metadata is what the consent page shows about the client.
+	Metadata   ClientMetadata
+	Public     bool
+	FirstParty bool
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
+}
+
+// ClientMetadata is descriptive client metadata (RFC 7591 §2).
+type ClientMetadata struct {
+	ClientURI string   `json:"client_uri,omitempty"`
+	LogoURI   string   `json:"logo_uri,omitempty"`
+	PolicyURI string   `json:"policy_uri,omitempty"`
+	TOSURI    string   `json:"tos_uri,omitempty"`
+	Contacts  []string `json:"contacts,omitempty"`
 }
 
 // User is a local account. Subject is the stable, opaque `sub`.
@@ -225,6 +239,8 @@ type ClientStore interface {
 	CreateClient(ctx context.Context, c Client) error
 	GetClient(ctx context.Context, id string) (Client, error)
 	ListClients(ctx context.Context) ([]Client, error)
+	// UpdateClient is a compare-and-swap on the client's UpdatedAt.
+	UpdateClient(ctx context.Context, id string, fn func(Client) (Client, error)) (Client, error)
 	DeleteClient(ctx context.Context, id string) error
 }
 

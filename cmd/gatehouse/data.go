@@ -7,19 +7,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/url"
 	"os"
-	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
-	jose "github.com/go-jose/go-jose/v4"
 	"github.com/spf13/cobra"
 
 	"github.com/gatehouse-id/gatehouse/consent"
-	"github.com/gatehouse-id/gatehouse/internal/config"
 	"github.com/gatehouse-id/gatehouse/internal/httpx"
 	"github.com/gatehouse-id/gatehouse/provider"
 	"github.com/gatehouse-id/gatehouse/storage"
@@ -225,172 +221,12 @@ func createUser(ctx context.Context, st storage.UserStore, email, name, hash str
 	return u, nil
 }
 
-// clientJSON is the CLI's JSON view of a client (RFC 7591 member names).
-type clientJSON struct {
-	ClientID                string   `json:"client_id"`
-	ClientSecret            string   `json:"client_secret,omitempty"`
-	ClientSecretExpiresAt   *int64   `json:"client_secret_expires_at,omitempty"`
-	ClientName              string   `json:"client_name"`
-	RedirectURIs            []string `json:"redirect_uris"`
-	PostLogoutRedirectURIs  []string `json:"post_logout_redirect_uris"`
-	GrantTypes              []string `json:"grant_types"`
-	ResponseTypes           []string `json:"response_types"`
-	Scope                   string   `json:"scope"`
-	TokenEndpointAuthMethod string   `json:"token_endpoint_auth_method"`
-	FirstParty              bool     `json:"first_party"`
-	IDTokenAlg              string   `json:"id_token_signed_response_alg,omitempty"`
-	AccessTokenFormat       string   `json:"access_token_format,omitempty"`
-	CreatedAt               int64    `json:"client_id_issued_at"`
-}
-
-func toClientJSON(c storage.Client, secret string) clientJSON {
-	out := clientJSON{ClientID: c.ID, ClientSecret: secret, ClientName: c.Name, RedirectURIs: c.RedirectURIs, PostLogoutRedirectURIs: c.PostLogoutRedirectURIs,
-		GrantTypes: c.GrantTypes, ResponseTypes: c.ResponseTypes, Scope: strings.Join(c.Scopes, " "), TokenEndpointAuthMethod: c.TokenEndpointAuthMethod,
-		FirstParty: c.FirstParty, IDTokenAlg: c.IDTokenSignedResponseAlg, AccessTokenFormat: c.AccessTokenFormat, CreatedAt: c.CreatedAt.Unix()}
-	if secret != "" {
-		zero := int64(0)
-		out.ClientSecretExpiresAt = &zero
-	}
-	return out
-}
-
-// clientSpec is what `clients create` asks for.
-type clientSpec struct {
-	ID, Name, AuthMethod, Secret string
-	RedirectURIs, PostLogout     []string
-	GrantTypes, Scopes           []string
-	Public, FirstParty           bool
-	IDTokenAlg                   string
-	AccessTokenFormat            string
-	JWKS, AuthSigningAlg         string
-	// EnabledAlgs are the configured signing algorithms.
-	EnabledAlgs []string
-}
-
-var knownGrants = map[string]bool{"authorization_code": true, "refresh_token": true, "client_credentials": true}
-var knownMethods = map[string]bool{"client_secret_basic": true, "client_secret_post": true, "private_key_jwt": true, "none": true}
-
-// validateRedirectURI applies the registration rules: absolute, no fragment,
-// no javascript:/data:, https unless loopback, custom schemes only for
-// public (native) clients.
-func validateRedirectURI(raw string, public bool) error {
-	u, err := url.Parse(raw)
-	if err != nil || !u.IsAbs() {
-		return fmt.Errorf("redirect URI %q: must be an absolute URI", raw)
-	}
-	if u.Fragment != "" || strings.Contains(raw, "#") {
-		return fmt.Errorf("redirect URI %q: must not contain a fragment", raw)
-	}
-	switch strings.ToLower(u.Scheme) {
-	case "javascript", "data", "vbscript", "file":
-		return fmt.Errorf("redirect URI %q: scheme %s is not allowed", raw, u.Scheme)
-	case "https":
-		if u.Host == "" {
-			return fmt.Errorf("redirect URI %q: has no host", raw)
-		}
-	case "http":
-		if !config.IsLoopbackHost(u.Hostname()) {
-			return fmt.Errorf("redirect URI %q: http is only allowed for loopback (127.0.0.1, [::1], localhost); use https", raw)
-		}
-	default:
-		if !public {
-			return fmt.Errorf("redirect URI %q: custom schemes are only for native (--public) clients", raw)
-		}
-	}
-	return nil
-}
-
-// buildClient validates a spec and returns the client and its secret (if any).
-func buildClient(s clientSpec) (storage.Client, string, error) {
-	if strings.TrimSpace(s.Name) == "" {
-		return storage.Client{}, "", errors.New("--name: required")
-	}
-	if len(s.GrantTypes) == 0 {
-		s.GrantTypes = []string{"authorization_code", "refresh_token"}
-	}
-	for _, gt := range s.GrantTypes {
-		if !knownGrants[gt] {
-			return storage.Client{}, "", fmt.Errorf("--grant-type %q: use authorization_code, refresh_token or client_credentials", gt)
-		}
-	}
-	usesCode := false
-	for _, gt := range s.GrantTypes {
-		usesCode = usesCode || gt == "authorization_code"
-	}
-	if usesCode && len(s.RedirectURIs) == 0 {
-		return storage.Client{}, "", errors.New("--redirect-uri: at least one is required for the authorization_code grant")
-	}
-	for _, u := range append(append([]string{}, s.RedirectURIs...), s.PostLogout...) {
-		if err := validateRedirectURI(u, s.Public); err != nil {
-			return storage.Client{}, "", err
-		}
-	}
-	if s.AuthMethod == "" {
-		s.AuthMethod = "client_secret_basic"
-		if s.Public {
-			s.AuthMethod = "none"
-		}
-	}
-	if !knownMethods[s.AuthMethod] {
-		return storage.Client{}, "", fmt.Errorf("--token-endpoint-auth-method %q: use client_secret_basic, client_secret_post, private_key_jwt or none", s.AuthMethod)
-	}
-	if (s.AuthMethod == "private_key_jwt") != (s.JWKS != "") {
-		return storage.Client{}, "", errors.New("--jwks-file goes with --token-endpoint-auth-method private_key_jwt, and private_key_jwt needs it")
-	}
-	if s.JWKS != "" {
-		if err := validateClientJWKS(s.JWKS); err != nil {
-			return storage.Client{}, "", fmt.Errorf("--jwks-file: %w", err)
-		}
-		switch s.AuthSigningAlg {
-		case "":
-			s.AuthSigningAlg = "RS256"
-		case "RS256", "ES256", "PS256":
-		default:
-			return storage.Client{}, "", fmt.Errorf("--token-endpoint-auth-signing-alg %q: use RS256, ES256 or PS256", s.AuthSigningAlg)
-		}
-	}
-	if s.Public != (s.AuthMethod == "none") {
-		return storage.Client{}, "", errors.New("--public goes with --token-endpoint-auth-method none, and only with it")
-	}
-	if s.Public {
-		for _, gt := range s.GrantTypes {
-			if gt == "client_credentials" {
-				return storage.Client{}, "", errors.New("a public client cannot use client_credentials")
-			}
-		}
-	}
-	if len(s.Scopes) == 0 {
-		s.Scopes = []string{"openid", "profile", "email", "offline_access"}
-	}
-	if s.AccessTokenFormat != "" && s.AccessTokenFormat != "opaque" && s.AccessTokenFormat != "jwt" {
-		return storage.Client{}, "", fmt.Errorf("--access-token-format %q: use opaque or jwt", s.AccessTokenFormat)
-	}
-	if s.IDTokenAlg != "" && !slices.Contains(append([]string{"RS256"}, s.EnabledAlgs...), s.IDTokenAlg) {
-		return storage.Client{}, "", fmt.Errorf("--id-token-signed-response-alg %q: not enabled (enabled: RS256 %v; see keys.algorithms)", s.IDTokenAlg, s.EnabledAlgs)
-	}
-	if s.ID == "" {
-		s.ID = httpx.RandomString(16)
-	}
-	now := time.Now().UTC()
-	c := storage.Client{ID: s.ID, Name: s.Name, RedirectURIs: s.RedirectURIs, PostLogoutRedirectURIs: s.PostLogout, GrantTypes: s.GrantTypes,
-		ResponseTypes: []string{"code"}, Scopes: s.Scopes, Audience: []string{}, TokenEndpointAuthMethod: s.AuthMethod, Public: s.Public,
-		FirstParty: s.FirstParty, IDTokenSignedResponseAlg: s.IDTokenAlg, AccessTokenFormat: s.AccessTokenFormat, CreatedAt: now, UpdatedAt: now}
-	secret := ""
-	c.JWKS, c.TokenEndpointAuthSigningAlg = s.JWKS, s.AuthSigningAlg
-	if !s.Public && s.AuthMethod != "private_key_jwt" {
-		secret = s.Secret
-		if secret == "" {
-			secret = httpx.RandomString(32) // 256 bits
-		}
-		c.SecretHash = provider.HashClientSecret(secret)
-	}
-	return c, secret, nil
-}
-
 func newClients(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "clients", Short: "manage OAuth clients"}
-	var s clientSpec
+	var s provider.ClientSpec
 	var output, jwksFile string
+	var public bool
+	var scopeList []string
 	create := &cobra.Command{
 		Use: "create", Short: "register a client; prints its secret once", Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
@@ -401,16 +237,32 @@ func newClients(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			s.EnabledAlgs = cfg.Keys.Algorithms
 			if jwksFile != "" {
 				b, err := os.ReadFile(jwksFile)
 				if err != nil {
 					return fmt.Errorf("--jwks-file: %w", err)
 				}
-				s.JWKS = string(b)
+				s.JWKS = b
 			}
-			cl, secret, err := buildClient(s)
+			if public {
+				if s.TokenEndpointAuthMethod != "" && s.TokenEndpointAuthMethod != "none" {
+					return errors.New("--public goes with --token-endpoint-auth-method none, and only with it")
+				}
+				s.TokenEndpointAuthMethod = "none"
+			}
+			if len(s.GrantTypes) == 0 {
+				s.GrantTypes = []string{"authorization_code", "refresh_token"}
+			}
+			s.Scope = strings.Join(scopeList, " ")
+			if strings.TrimSpace(s.Name) == "" {
+				return errors.New("--name: required")
+			}
+			cl, secret, err := s.Build(cfg.Keys.Algorithms, time.Now().UTC())
 			if err != nil {
+				var me *provider.MetadataError
+				if errors.As(err, &me) {
+					return errors.New(me.Description)
+				}
 				return err
 			}
 			return g.withStore(c.Context(), func(st *sqlstore.Store) error {
@@ -423,7 +275,7 @@ func newClients(g *globals) *cobra.Command {
 				if output == "json" {
 					enc := json.NewEncoder(c.OutOrStdout())
 					enc.SetIndent("", "  ")
-					return enc.Encode(toClientJSON(cl, secret))
+					return enc.Encode(provider.View(cl, secret))
 				}
 				fmt.Fprintf(c.OutOrStdout(), "client_id:     %s\n", cl.ID)
 				if secret != "" {
@@ -437,17 +289,20 @@ func newClients(g *globals) *cobra.Command {
 	f.StringVar(&s.Name, "name", "", "client name shown on the consent page (required)")
 	f.StringVar(&s.ID, "id", "", "client id (default: generated)")
 	f.StringArrayVar(&s.RedirectURIs, "redirect-uri", nil, "redirect URI (repeatable)")
-	f.StringArrayVar(&s.PostLogout, "post-logout-redirect-uri", nil, "post-logout redirect URI (repeatable)")
+	f.StringArrayVar(&s.PostLogoutRedirectURIs, "post-logout-redirect-uri", nil, "post-logout redirect URI (repeatable)")
 	f.StringArrayVar(&s.GrantTypes, "grant-type", nil, "grant type (repeatable; default authorization_code and refresh_token)")
-	f.StringArrayVar(&s.Scopes, "scope", nil, "allowed scope (repeatable; default openid profile email offline_access)")
-	f.BoolVar(&s.Public, "public", false, "public client (no secret; PKCE only)")
+	f.StringArrayVar(&scopeList, "scope", nil, "allowed scope (repeatable; default openid profile email, plus offline_access with refresh_token)")
+	f.BoolVar(&public, "public", false, "public client (no secret; PKCE only)")
 	f.BoolVar(&s.FirstParty, "first-party", false, "first-party client: skip the consent page")
-	f.StringVar(&s.AuthMethod, "token-endpoint-auth-method", "", "client_secret_basic (default), client_secret_post or none")
+	f.StringVar(&s.TokenEndpointAuthMethod, "token-endpoint-auth-method", "", "client_secret_basic (default), client_secret_post, private_key_jwt or none")
 	f.StringVar(&output, "output", "text", "output format: text or json")
-	f.StringVar(&s.IDTokenAlg, "id-token-signed-response-alg", "", "ID token algorithm (one of keys.algorithms; default RS256)")
+	f.StringVar(&s.IDTokenSignedResponseAlg, "id-token-signed-response-alg", "", "ID token algorithm (one of keys.algorithms; default RS256)")
 	f.StringVar(&s.AccessTokenFormat, "access-token-format", "", "opaque or jwt (RFC 9068); default: the server's access_token.format")
 	f.StringVar(&jwksFile, "jwks-file", "", "the client's public JWK set (private_key_jwt)")
-	f.StringVar(&s.AuthSigningAlg, "token-endpoint-auth-signing-alg", "", "algorithm of the client's assertions: RS256 (default), ES256 or PS256")
+	f.StringVar(&s.TokenEndpointAuthSigningAlg, "token-endpoint-auth-signing-alg", "", "algorithm of the client's assertions: RS256 (default), ES256 or PS256")
+	f.StringVar(&s.LogoURI, "logo-uri", "", "https URL of the client's logo")
+	f.StringVar(&s.PolicyURI, "policy-uri", "", "https URL of the client's privacy policy")
+	f.StringVar(&s.TOSURI, "tos-uri", "", "https URL of the client's terms of service")
 
 	list := &cobra.Command{
 		Use: "list", Short: "list clients", Args: cobra.NoArgs,
@@ -511,24 +366,4 @@ func newAudit(g *globals) *cobra.Command {
 	list.Flags().IntVar(&limit, "limit", 50, "at most this many events (1-1000)")
 	cmd.AddCommand(list)
 	return cmd
-}
-
-// validateClientJWKS accepts a JWK set of public signing keys only.
-func validateClientJWKS(raw string) error {
-	var set jose.JSONWebKeySet
-	if err := json.Unmarshal([]byte(raw), &set); err != nil {
-		return fmt.Errorf("not a JWK set: %w", err)
-	}
-	if len(set.Keys) == 0 {
-		return errors.New("the JWK set has no keys")
-	}
-	for _, k := range set.Keys {
-		if !k.IsPublic() {
-			return fmt.Errorf("key %q has private members; register public keys only", k.KeyID)
-		}
-		if !k.Valid() || (k.Use != "" && k.Use != "sig") {
-			return fmt.Errorf("key %q is not a valid signing key", k.KeyID)
-		}
-	}
-	return nil
 }

@@ -157,8 +157,8 @@ func setupDev(ctx context.Context, cfg config.Config, st *sqlstore.Store, mux *h
 	redirect := cfg.Issuer + devCallbackPath
 	c, err := st.GetClient(ctx, demoClientID)
 	if errors.Is(err, storage.ErrNotFound) {
-		c, _, err = buildClient(clientSpec{ID: demoClientID, Name: "Demo App", Secret: demoClientSecret,
-			RedirectURIs: []string{redirect}, PostLogout: []string{cfg.Issuer + "/"}})
+		c, _, err = provider.ClientSpec{ID: demoClientID, Name: "Demo App", Secret: demoClientSecret, RedirectURIs: []string{redirect},
+			PostLogoutRedirectURIs: []string{cfg.Issuer + "/"}, GrantTypes: []string{"authorization_code", "refresh_token"}}.Build(cfg.Keys.Algorithms, time.Now().UTC())
 		if err != nil {
 			return "", err
 		}

@@ -71,6 +71,7 @@ func New(ctx context.Context, cfg config.Config, st Store, log *slog.Logger) (*A
 		Issuer: cfg.Issuer, Store: st, Keys: km, Interactor: cs, Pages: pages, Log: log,
 		Cipher: cipher, RefreshGrace: cfg.Lifetimes.RefreshTokenGrace.Duration,
 		AccessTokenFormat: cfg.AccessToken.Format, AccessTokenAlg: cfg.AccessToken.Algorithm,
+		Registration: registrationMode(cfg), InitialAccessToken: cfg.Registration.InitialAccessToken,
 		Lifetimes: provider.Lifetimes{AccessToken: cfg.Lifetimes.AccessToken.Duration, RefreshToken: cfg.Lifetimes.RefreshToken.Duration,
 			IDToken: cfg.Lifetimes.IDToken.Duration, AuthorizeCode: cfg.Lifetimes.AuthorizeCode.Duration},
 	})
@@ -123,4 +124,15 @@ func KeyCipher(ctx context.Context, cfg config.Config, st storage.KeyStore, log 
 	}
 	log.Warn("DEVELOPMENT MODE: the key-encryption secret is stored in the database next to the keys it protects; never use --dev in production")
 	return keys.NewCipher([][]byte{sec.Value})
+}
+
+// registrationMode is open under --dev unless configured, off otherwise.
+func registrationMode(cfg config.Config) string {
+	switch {
+	case cfg.Registration.Mode != "":
+		return cfg.Registration.Mode
+	case cfg.Dev:
+		return "open"
+	}
+	return "off"
 }

@@ -44,6 +44,17 @@ type Config struct {
 	Keys Keys `yaml:"keys"`
 	// AccessToken configures access tokens.
 	AccessToken AccessToken `yaml:"access_token"`
+	// Registration configures Dynamic Client Registration.
+	Registration Registration `yaml:"registration"`
+}
+
+// Registration configures Dynamic Client Registration (RFC 7591/7592).
+type Registration struct {
+	// Mode is off, open, or token (an initial access token is required);
+	// empty means open under --dev and off otherwise.
+	Mode string `yaml:"mode"`
+	// InitialAccessToken authorizes registrations in token mode.
+	InitialAccessToken string `yaml:"initial_access_token"`
 }
 
 // AccessToken configures access tokens.
@@ -142,13 +153,15 @@ func Load(path string, env func(string) string) (Config, error) {
 // applyEnv overrides fields from GATEHOUSE_* variables.
 func (c *Config) applyEnv(env func(string) string) error {
 	str := map[string]*string{
-		"GATEHOUSE_ISSUER":                 &c.Issuer,
-		"GATEHOUSE_LISTEN":                 &c.Listen,
-		"GATEHOUSE_DATABASE_URL":           &c.DatabaseURL,
-		"GATEHOUSE_TEMPLATES_DIR":          &c.TemplatesDir,
-		"GATEHOUSE_LOG_LEVEL":              &c.LogLevel,
-		"GATEHOUSE_ACCESS_TOKEN_FORMAT":    &c.AccessToken.Format,
-		"GATEHOUSE_ACCESS_TOKEN_ALGORITHM": &c.AccessToken.Algorithm,
+		"GATEHOUSE_ISSUER":                            &c.Issuer,
+		"GATEHOUSE_LISTEN":                            &c.Listen,
+		"GATEHOUSE_DATABASE_URL":                      &c.DatabaseURL,
+		"GATEHOUSE_TEMPLATES_DIR":                     &c.TemplatesDir,
+		"GATEHOUSE_LOG_LEVEL":                         &c.LogLevel,
+		"GATEHOUSE_ACCESS_TOKEN_FORMAT":               &c.AccessToken.Format,
+		"GATEHOUSE_REGISTRATION_MODE":                 &c.Registration.Mode,
+		"GATEHOUSE_REGISTRATION_INITIAL_ACCESS_TOKEN": &c.Registration.InitialAccessToken,
+		"GATEHOUSE_ACCESS_TOKEN_ALGORITHM":            &c.AccessToken.Algorithm,
 	}
 	for k, p := range str {
 		if v := env(k); v != "" {
@@ -274,6 +287,15 @@ func (c *Config) Validate() error {
 	}
 	if a := c.AccessToken.Algorithm; a != "RS256" && !slices.Contains(c.Keys.Algorithms, a) {
 		errs = append(errs, fmt.Errorf("access_token.algorithm %q: not in keys.algorithms %v", a, c.Keys.Algorithms))
+	}
+	switch c.Registration.Mode {
+	case "", "off", "open":
+	case "token":
+		if len(c.Registration.InitialAccessToken) < 32 {
+			errs = append(errs, errors.New("registration.initial_access_token: mode token needs a random token of at least 32 characters (GATEHOUSE_REGISTRATION_INITIAL_ACCESS_TOKEN)"))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("registration.mode %q: use off, open or token", c.Registration.Mode))
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

@@ -12,13 +12,17 @@ import (
 	"github.com/gatehouse-id/gatehouse/storage"
 )
 
-const clientCols = `id, secret_hash, name, redirect_uris, post_logout_redirect_uris, grant_types, response_types, scopes, audience, token_endpoint_auth_method, public, first_party, created_at, updated_at, id_token_signed_response_alg, access_token_format, jwks, token_endpoint_auth_signing_alg`
+const clientCols = `id, secret_hash, name, redirect_uris, post_logout_redirect_uris, grant_types, response_types, scopes, audience, token_endpoint_auth_method, public, first_party, created_at, updated_at, id_token_signed_response_alg, access_token_format, jwks, token_endpoint_auth_signing_alg, registration_token_hash, metadata`
 
 // CreateClient stores a new client.
 func (s *Store) CreateClient(ctx context.Context, c storage.Client) error {
-	_, err := s.q(ctx).ExecContext(ctx, `INSERT INTO clients (`+clientCols+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18)`,
+	meta, err := json.Marshal(c.Metadata)
+	if err != nil {
+		return err
+	}
+	_, err = s.q(ctx).ExecContext(ctx, `INSERT INTO clients (`+clientCols+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20)`,
 		c.ID, c.SecretHash, c.Name, list(c.RedirectURIs), list(c.PostLogoutRedirectURIs), list(c.GrantTypes), list(c.ResponseTypes),
-		list(c.Scopes), list(c.Audience), c.TokenEndpointAuthMethod, c.Public, c.FirstParty, ts(c.CreatedAt), ts(c.UpdatedAt), c.IDTokenSignedResponseAlg, c.AccessTokenFormat, c.JWKS, c.TokenEndpointAuthSigningAlg)
+		list(c.Scopes), list(c.Audience), c.TokenEndpointAuthMethod, c.Public, c.FirstParty, ts(c.CreatedAt), ts(c.UpdatedAt), c.IDTokenSignedResponseAlg, c.AccessTokenFormat, c.JWKS, c.TokenEndpointAuthSigningAlg, c.RegistrationTokenHash, string(meta))
 	return s.wrap(err)
 }
 
@@ -26,9 +30,9 @@ type scanner interface{ Scan(dest ...any) error }
 
 func scanClient(r scanner) (storage.Client, error) {
 	var c storage.Client
-	var ru, plru, gt, rt, sc, aud string
+	var ru, plru, gt, rt, sc, aud, meta string
 	var created, updated int64
-	if err := r.Scan(&c.ID, &c.SecretHash, &c.Name, &ru, &plru, &gt, &rt, &sc, &aud, &c.TokenEndpointAuthMethod, &c.Public, &c.FirstParty, &created, &updated, &c.IDTokenSignedResponseAlg, &c.AccessTokenFormat, &c.JWKS, &c.TokenEndpointAuthSigningAlg); err != nil {
+	if err := r.Scan(&c.ID, &c.SecretHash, &c.Name, &ru, &plru, &gt, &rt, &sc, &aud, &c.TokenEndpointAuthMethod, &c.Public, &c.FirstParty, &created, &updated, &c.IDTokenSignedResponseAlg, &c.AccessTokenFormat, &c.JWKS, &c.TokenEndpointAuthSigningAlg, &c.RegistrationTokenHash, &meta); err != nil {
 		return c, err
 	}
 	var err error
@@ -41,6 +45,43 @@ func scanClient(r scanner) (storage.Client, error) {
 		}
 	}
 	c.CreatedAt, c.UpdatedAt = fromTS(created), fromTS(updated)
+	if err := json.Unmarshal([]byte(meta), &c.Metadata); err != nil {
+		return c, fmt.Errorf("decode client metadata: %w", err)
+	}
+	return c, nil
+}
+
+// UpdateClient replaces a client's registration, compare-and-swap on
+// updated_at; the id and creation time never change.
+func (s *Store) UpdateClient(ctx context.Context, id string, fn func(storage.Client) (storage.Client, error)) (storage.Client, error) {
+	old, err := s.GetClient(ctx, id)
+	if err != nil {
+		return old, err
+	}
+	c, err := fn(old)
+	if err != nil {
+		return old, err
+	}
+	c.ID, c.CreatedAt = old.ID, old.CreatedAt
+	if !c.UpdatedAt.After(old.UpdatedAt) {
+		c.UpdatedAt = old.UpdatedAt.Add(time.Microsecond)
+	}
+	meta, err := json.Marshal(c.Metadata)
+	if err != nil {
+		return old, err
+	}
+	res, err := s.q(ctx).ExecContext(ctx, `UPDATE clients SET secret_hash=$1, name=$2, redirect_uris=$3, post_logout_redirect_uris=$4, grant_types=$5, response_types=$6,
+scopes=$7, audience=$8, token_endpoint_auth_method=$9, public=$10, first_party=$11, updated_at=$12, id_token_signed_response_alg=$13, access_token_format=$14,
+jwks=$15, token_endpoint_auth_signing_alg=$16, registration_token_hash=$17, metadata=$18 WHERE id=$19 AND updated_at=$20`,
+		c.SecretHash, c.Name, list(c.RedirectURIs), list(c.PostLogoutRedirectURIs), list(c.GrantTypes), list(c.ResponseTypes), list(c.Scopes), list(c.Audience),
+		c.TokenEndpointAuthMethod, c.Public, c.FirstParty, ts(c.UpdatedAt), c.IDTokenSignedResponseAlg, c.AccessTokenFormat, c.JWKS, c.TokenEndpointAuthSigningAlg,
+		c.RegistrationTokenHash, string(meta), id, ts(old.UpdatedAt))
+	if err != nil {
+		return old, s.wrap(err)
+	}
+	if affected(res) == 0 {
+		return old, storage.ErrConflict
+	}
 	return c, nil
 }
 

@@ -133,6 +133,21 @@ func testClients(t *testing.T, s storage.Store) {
 	if len(list) != 2 || list[0].ID != "c0" {
 		t.Fatalf("ListClients = %v", list)
 	}
+	c.Metadata = storage.ClientMetadata{LogoURI: "https://app.example/logo.png", Contacts: []string{"ops@app.example"}}
+	up, err := s.UpdateClient(ctx, "c1", func(old storage.Client) (storage.Client, error) {
+		old.Name, old.Metadata, old.RedirectURIs, old.RegistrationTokenHash = "Renamed", c.Metadata, []string{"https://app.example/cb2"}, "abc"
+		old.ID, old.CreatedAt = "moved", now.Add(time.Hour) // neither may change
+		return old, nil
+	})
+	must(t, err)
+	got, err = s.GetClient(ctx, "c1")
+	must(t, err)
+	if got.Name != "Renamed" || got.Metadata.LogoURI == "" || len(got.Metadata.Contacts) != 1 || got.RedirectURIs[0] != "https://app.example/cb2" ||
+		got.RegistrationTokenHash != "abc" || !got.CreatedAt.Equal(now) || !got.UpdatedAt.Equal(up.UpdatedAt) {
+		t.Fatalf("after UpdateClient: %+v", got)
+	}
+	_, err = s.UpdateClient(ctx, "nope", func(c storage.Client) (storage.Client, error) { return c, nil })
+	wantErr(t, err, storage.ErrNotFound)
 	must(t, s.CreateToken(ctx, storage.Token{Kind: storage.TokenAccess, Signature: "sig", RequestID: "r", ClientID: "c1", Active: true, ExpiresAt: now.Add(time.Hour), CreatedAt: now, Data: []byte("{}")}))
 	must(t, s.DeleteClient(ctx, "c1"))
 	_, err = s.GetToken(ctx, storage.TokenAccess, "sig")

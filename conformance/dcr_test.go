@@ -1,0 +1,185 @@
+package conformance
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+)
+
+// regCall sends a registration request and returns status and JSON body.
+func regCall(t *testing.T, method, u, bearer string, body any) (int, map[string]any) {
+	t.Helper()
+	var r io.Reader
+	if body != nil {
+		switch b := body.(type) {
+		case string:
+			r = strings.NewReader(b)
+		default:
+			raw, _ := json.Marshal(b)
+			r = bytes.NewReader(raw)
+		}
+	}
+	req, _ := http.NewRequest(method, u, r)
+	req.Header.Set("Content-Type", "application/json")
+	if bearer != "" {
+		req.Header.Set("Authorization", "Bearer "+bearer)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	var m map[string]any
+	_ = json.Unmarshal(raw, &m)
+	return resp.StatusCode, m
+}
+
+func countClients(t *testing.T, s *server) int {
+	return strings.Count(s.cli(t, "", "clients", "list"), "\n") - 1
+}
+
+// TestDynamicRegistration: RFC 7591 registration, a full code flow with
+// the registered client, RFC 7592 read, update (the old registration token
+// stops working) and delete (the client and its tokens are gone), the
+// bad-metadata matrix with nothing stored, and the initial-access-token mode.
+func TestDynamicRegistration(t *testing.T) {
+	s := startServer(t, backends(t)[0].newURL(t))
+	d, _ := getJSON(t, s.issuer+"/.well-known/openid-configuration")
+	regURL, _ := d["registration_endpoint"].(string)
+	if regURL != s.issuer+"/oauth2/register" {
+		t.Fatalf("registration_endpoint = %q", regURL)
+	}
+	status, reg := regCall(t, http.MethodPost, regURL, "", map[string]any{
+		"client_id": "chosen-by-client", "client_name": "Registered RP", "redirect_uris": []string{rpRedirect},
+		"grant_types": []string{"authorization_code", "refresh_token"}, "post_logout_redirect_uris": []string{rpPostLogout},
+		"logo_uri": "https://rp.example.test/logo.png", "contacts": []string{"ops@rp.example.test"}, "unknown_member": 42,
+	})
+	if status != http.StatusCreated {
+		t.Fatalf("register: %d %v", status, reg)
+	}
+	for _, k := range []string{"client_id", "client_secret", "registration_access_token", "registration_client_uri", "client_id_issued_at"} {
+		if reg[k] == nil || reg[k] == "" {
+			t.Errorf("registration response lacks %s: %v", k, reg)
+		}
+	}
+	if reg["client_id"] == "chosen-by-client" || reg["client_secret_expires_at"] != float64(0) || reg["token_endpoint_auth_method"] != "client_secret_basic" {
+		t.Errorf("registration response %v", reg)
+	}
+	if !strings.Contains(reg["scope"].(string), "openid") {
+		t.Errorf("default scope %v lacks openid", reg["scope"])
+	}
+	c := testClient{ID: reg["client_id"].(string), Secret: reg["client_secret"].(string)}
+	clientURI, rat := reg["registration_client_uri"].(string), reg["registration_access_token"].(string)
+
+	// The registered client works end to end.
+	e := &env{srv: s, user: s.createUser(t), client: c, rp: newRP(t, s, c, rpRedirect)}
+	_, tk := e.fullLogin(t, newBrowser(t, s))
+
+	// Read.
+	status, got := regCall(t, http.MethodGet, clientURI, rat, nil)
+	if status != 200 || got["client_id"] != c.ID || got["client_secret"] != nil || got["logo_uri"] != "https://rp.example.test/logo.png" {
+		t.Fatalf("read: %d %v", status, got)
+	}
+	if status, _ = regCall(t, http.MethodGet, clientURI, "wrong-token", nil); status != 401 {
+		t.Errorf("read with a wrong token: %d", status)
+	}
+	if status, _ = regCall(t, http.MethodGet, s.issuer+"/oauth2/register/no-such-client", rat, nil); status != 401 {
+		t.Errorf("read of another client with this token: %d", status)
+	}
+	// Update: the registration token rotates.
+	status, upd := regCall(t, http.MethodPut, clientURI, rat, map[string]any{
+		"client_id": c.ID, "client_name": "Renamed RP", "redirect_uris": []string{rpRedirect, rpRedirect + "2"},
+		"grant_types": []string{"authorization_code", "refresh_token"},
+	})
+	if status != 200 || upd["client_name"] != "Renamed RP" || upd["registration_access_token"] == rat || upd["client_secret"] != nil {
+		t.Fatalf("update: %d %v", status, upd)
+	}
+	if status, _ = regCall(t, http.MethodGet, clientURI, rat, nil); status != 401 {
+		t.Errorf("the old registration token still works after an update: %d", status)
+	}
+	rat = upd["registration_access_token"].(string)
+	e.fullLogin(t, newBrowser(t, s)) // the secret still works after the update
+	// Delete: the client and its tokens are gone.
+	if status, _ = regCall(t, http.MethodDelete, clientURI, rat, nil); status != http.StatusNoContent {
+		t.Fatalf("delete: %d", status)
+	}
+	if status, _ = regCall(t, http.MethodGet, clientURI, rat, nil); status != 401 {
+		t.Errorf("read after delete: %d", status)
+	}
+	if st := s.userinfoStatus(t, tk.token.AccessToken); st != 401 {
+		t.Errorf("an access token of the deleted client still works: userinfo %d", st)
+	}
+	if status, body, _ := s.tokenRequest(t, c, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tk.token.RefreshToken}}); status != 401 || body["error"] != "invalid_client" {
+		t.Errorf("the deleted client authenticates: %d %v", status, body)
+	}
+
+	// Bad metadata: the right error and nothing stored.
+	before := countClients(t, s)
+	for name, c := range map[string]struct {
+		body any
+		code string
+	}{
+		"fragment":              {map[string]any{"redirect_uris": []string{rpRedirect + "#frag"}}, "invalid_redirect_uri"},
+		"javascript":            {map[string]any{"redirect_uris": []string{"javascript:alert(1)"}}, "invalid_redirect_uri"},
+		"data":                  {map[string]any{"redirect_uris": []string{"data:text/html,hi"}}, "invalid_redirect_uri"},
+		"http off loopback":     {map[string]any{"redirect_uris": []string{"http://rp.example.test/cb"}}, "invalid_redirect_uri"},
+		"relative":              {map[string]any{"redirect_uris": []string{"/cb"}}, "invalid_redirect_uri"},
+		"custom scheme, secret": {map[string]any{"redirect_uris": []string{"com.example.app:/cb"}}, "invalid_redirect_uri"},
+		"no redirect uri":       {map[string]any{"client_name": "x"}, "invalid_redirect_uri"},
+		"implicit":              {map[string]any{"redirect_uris": []string{rpRedirect}, "grant_types": []string{"implicit"}}, "invalid_client_metadata"},
+		"response type token":   {map[string]any{"redirect_uris": []string{rpRedirect}, "response_types": []string{"token"}}, "invalid_client_metadata"},
+		"unknown auth method":   {map[string]any{"redirect_uris": []string{rpRedirect}, "token_endpoint_auth_method": "client_secret_jwt"}, "invalid_client_metadata"},
+		"http logo":             {map[string]any{"redirect_uris": []string{rpRedirect}, "logo_uri": "http://rp.example.test/logo.png"}, "invalid_client_metadata"},
+		"private jwks":          {map[string]any{"redirect_uris": []string{rpRedirect}, "token_endpoint_auth_method": "private_key_jwt", "jwks": map[string]any{"keys": []any{map[string]any{"kty": "oct", "k": "c2VjcmV0"}}}}, "invalid_client_metadata"},
+		"not JSON":              {"not json", "invalid_client_metadata"},
+		"public with m2m grant": {map[string]any{"token_endpoint_auth_method": "none", "grant_types": []string{"client_credentials"}}, "invalid_client_metadata"},
+		"disabled ID token alg": {map[string]any{"redirect_uris": []string{rpRedirect}, "id_token_signed_response_alg": "EdDSA"}, "invalid_client_metadata"},
+	} {
+		status, body := regCall(t, http.MethodPost, regURL, "", c.body)
+		if status != 400 || body["error"] != c.code {
+			t.Errorf("%s: %d %v, want 400 %s", name, status, body, c.code)
+		}
+	}
+	if after := countClients(t, s); after != before {
+		t.Errorf("bad registrations stored clients: %d → %d", before, after)
+	}
+	// A native public client with a custom scheme is fine.
+	if status, body := regCall(t, http.MethodPost, regURL, "", map[string]any{"redirect_uris": []string{"com.example.app:/cb"}, "token_endpoint_auth_method": "none"}); status != 201 || body["client_secret"] != nil {
+		t.Errorf("native public client: %d %v", status, body)
+	}
+
+	// Token mode: registration needs the initial access token.
+	initial := strings.Repeat("i", 40)
+	gated := startServer(t, backends(t)[0].newURL(t), "GATEHOUSE_REGISTRATION_MODE=token", "GATEHOUSE_REGISTRATION_INITIAL_ACCESS_TOKEN="+initial)
+	meta := map[string]any{"redirect_uris": []string{rpRedirect}}
+	if status, _ := regCall(t, http.MethodPost, gated.issuer+"/oauth2/register", "", meta); status != 401 {
+		t.Errorf("registration without the initial access token: %d", status)
+	}
+	if status, _ := regCall(t, http.MethodPost, gated.issuer+"/oauth2/register", "wrong", meta); status != 401 {
+		t.Errorf("registration with a wrong initial access token: %d", status)
+	}
+	if status, body := regCall(t, http.MethodPost, gated.issuer+"/oauth2/register", initial, meta); status != 201 {
+		t.Errorf("registration with the initial access token: %d %v", status, body)
+	}
+	// Rate limit per address.
+	limited := 0
+	for i := 0; i < 40; i++ {
+		if status, _ := regCall(t, http.MethodPost, gated.issuer+"/oauth2/register", initial, map[string]any{"client_name": "x"}); status == http.StatusTooManyRequests {
+			limited++
+		}
+	}
+	if limited == 0 {
+		t.Error("40 registrations in a burst were never rate-limited")
+	}
+	// Off outside --dev unless configured: discovery says nothing.
+	off := startServer(t, backends(t)[0].newURL(t), "GATEHOUSE_REGISTRATION_MODE=off")
+	d, _ = getJSON(t, off.issuer+"/.well-known/openid-configuration")
+	if _, ok := d["registration_endpoint"]; ok {
+		t.Error("registration_endpoint advertised while registration is off")
+	}
+}

@@ -1,0 +1,261 @@
+package provider
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+
+	"github.com/gatehouse-id/gatehouse/internal/config"
+	"github.com/gatehouse-id/gatehouse/internal/httpx"
+	"github.com/gatehouse-id/gatehouse/storage"
+)
+
+// ClientSpec is what registering a client asks for, with RFC 7591 member
+// names; the CLI, Dynamic Client Registration and (later) the admin API all
+// build clients through it, so one set of rules applies everywhere.
+type ClientSpec struct {
+	Name                        string          `json:"client_name"`
+	RedirectURIs                []string        `json:"redirect_uris"`
+	PostLogoutRedirectURIs      []string        `json:"post_logout_redirect_uris,omitempty"`
+	GrantTypes                  []string        `json:"grant_types,omitempty"`
+	ResponseTypes               []string        `json:"response_types,omitempty"`
+	Scope                       string          `json:"scope,omitempty"`
+	TokenEndpointAuthMethod     string          `json:"token_endpoint_auth_method,omitempty"`
+	TokenEndpointAuthSigningAlg string          `json:"token_endpoint_auth_signing_alg,omitempty"`
+	JWKS                        json.RawMessage `json:"jwks,omitempty"`
+	IDTokenSignedResponseAlg    string          `json:"id_token_signed_response_alg,omitempty"`
+	AccessTokenFormat           string          `json:"access_token_format,omitempty"`
+	storage.ClientMetadata
+
+	// ID, FirstParty and Secret are set by operators only (CLI), never by
+	// a registering client.
+	ID         string `json:"-"`
+	FirstParty bool   `json:"-"`
+	Secret     string `json:"-"`
+}
+
+// MetadataError is an RFC 7591 §3.2.2 error: invalid_redirect_uri or
+// invalid_client_metadata, with a description naming the field.
+type MetadataError struct {
+	Code        string
+	Description string
+}
+
+func (e *MetadataError) Error() string { return e.Code + ": " + e.Description }
+
+func badMetadata(format string, a ...any) error {
+	return &MetadataError{Code: "invalid_client_metadata", Description: fmt.Sprintf(format, a...)}
+}
+
+func badRedirect(format string, a ...any) error {
+	return &MetadataError{Code: "invalid_redirect_uri", Description: fmt.Sprintf(format, a...)}
+}
+
+var knownGrants = []string{"authorization_code", "refresh_token", "client_credentials"}
+var knownAuthMethods = []string{"client_secret_basic", "client_secret_post", "private_key_jwt", "none"}
+
+// ValidateRedirectURI applies the registration rules: absolute, no
+// fragment, no script schemes, https unless loopback, custom schemes only for
+// public (native) clients.
+func ValidateRedirectURI(raw string, public bool) error {
+	u, err := url.Parse(raw)
+	if err != nil || !u.IsAbs() {
+		return badRedirect("redirect URI %q must be an absolute URI", raw)
+	}
+	if u.Fragment != "" || strings.Contains(raw, "#") {
+		return badRedirect("redirect URI %q must not contain a fragment", raw)
+	}
+	switch strings.ToLower(u.Scheme) {
+	case "javascript", "data", "vbscript", "file":
+		return badRedirect("redirect URI %q: scheme %s is not allowed", raw, u.Scheme)
+	case "https":
+		if u.Host == "" {
+			return badRedirect("redirect URI %q has no host", raw)
+		}
+	case "http":
+		if !config.IsLoopbackHost(u.Hostname()) {
+			return badRedirect("redirect URI %q: http is only allowed for loopback (127.0.0.1, [::1], localhost); use https", raw)
+		}
+	default:
+		if !public {
+			return badRedirect("redirect URI %q: custom schemes are only for native (public) clients", raw)
+		}
+	}
+	return nil
+}
+
+// validateClientJWKS accepts a JWK set of public signing keys only.
+func validateClientJWKS(raw []byte) error {
+	var set jose.JSONWebKeySet
+	if err := json.Unmarshal(raw, &set); err != nil {
+		return badMetadata("jwks is not a JWK set: %v", err)
+	}
+	if len(set.Keys) == 0 {
+		return badMetadata("jwks has no keys")
+	}
+	for _, k := range set.Keys {
+		if !k.IsPublic() {
+			return badMetadata("jwks key %q has private members; register public keys only", k.KeyID)
+		}
+		if !k.Valid() || (k.Use != "" && k.Use != "sig") {
+			return badMetadata("jwks key %q is not a valid signing key", k.KeyID)
+		}
+	}
+	return nil
+}
+
+func validURL(field, raw string) error {
+	if raw == "" {
+		return nil
+	}
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme != "https" || u.Host == "" {
+		return badMetadata("%s %q must be an https URL", field, raw)
+	}
+	return nil
+}
+
+// Build validates the spec and returns the client and its secret, if it
+// gets one (generated, ≥ 256 bits, shown once and stored as a hash). Omitted
+// metadata gets the RFC 7591 defaults: authorization_code, code,
+// client_secret_basic, and the scopes gatehouse serves.
+func (s ClientSpec) Build(enabledAlgs []string, now time.Time) (storage.Client, string, error) {
+	if strings.TrimSpace(s.Name) == "" {
+		s.Name = "Unnamed client"
+	}
+	if len(s.GrantTypes) == 0 {
+		s.GrantTypes = []string{"authorization_code"}
+	}
+	for _, gt := range s.GrantTypes {
+		if !slices.Contains(knownGrants, gt) {
+			return storage.Client{}, "", badMetadata("grant type %q is not supported (use %s)", gt, strings.Join(knownGrants, ", "))
+		}
+	}
+	if len(s.ResponseTypes) == 0 {
+		s.ResponseTypes = []string{"code"}
+	}
+	for _, rt := range s.ResponseTypes {
+		if rt != "code" {
+			return storage.Client{}, "", badMetadata("response type %q is not supported (only code)", rt)
+		}
+	}
+	usesCode := slices.Contains(s.GrantTypes, "authorization_code")
+	if usesCode && len(s.RedirectURIs) == 0 {
+		return storage.Client{}, "", badRedirect("redirect_uris: at least one is required for the authorization_code grant")
+	}
+	if s.TokenEndpointAuthMethod == "" {
+		s.TokenEndpointAuthMethod = "client_secret_basic"
+	}
+	if !slices.Contains(knownAuthMethods, s.TokenEndpointAuthMethod) {
+		return storage.Client{}, "", badMetadata("token_endpoint_auth_method %q is not supported (use %s)", s.TokenEndpointAuthMethod, strings.Join(knownAuthMethods, ", "))
+	}
+	public := s.TokenEndpointAuthMethod == "none"
+	if public && slices.Contains(s.GrantTypes, "client_credentials") {
+		return storage.Client{}, "", badMetadata("a public client (token_endpoint_auth_method none) cannot use client_credentials")
+	}
+	for _, u := range s.RedirectURIs {
+		if err := ValidateRedirectURI(u, public); err != nil {
+			return storage.Client{}, "", err
+		}
+	}
+	for _, u := range s.PostLogoutRedirectURIs {
+		if err := ValidateRedirectURI(u, public); err != nil {
+			return storage.Client{}, "", badMetadata("post_logout_redirect_uris: %s", err.(*MetadataError).Description)
+		}
+	}
+	if (s.TokenEndpointAuthMethod == "private_key_jwt") != (len(s.JWKS) > 0) {
+		return storage.Client{}, "", badMetadata("jwks goes with token_endpoint_auth_method private_key_jwt, and private_key_jwt needs it")
+	}
+	if len(s.JWKS) > 0 {
+		if err := validateClientJWKS(s.JWKS); err != nil {
+			return storage.Client{}, "", err
+		}
+		switch s.TokenEndpointAuthSigningAlg {
+		case "":
+			s.TokenEndpointAuthSigningAlg = "RS256"
+		case "RS256", "ES256", "PS256":
+		default:
+			return storage.Client{}, "", badMetadata("token_endpoint_auth_signing_alg %q is not supported (use RS256, ES256 or PS256)", s.TokenEndpointAuthSigningAlg)
+		}
+	}
+	if a := s.IDTokenSignedResponseAlg; a != "" && a != "RS256" && !slices.Contains(enabledAlgs, a) {
+		return storage.Client{}, "", badMetadata("id_token_signed_response_alg %q is not enabled (enabled: %s)", a, strings.Join(append([]string{"RS256"}, enabledAlgs...), ", "))
+	}
+	if f := s.AccessTokenFormat; f != "" && f != FormatOpaque && f != FormatJWT {
+		return storage.Client{}, "", badMetadata("access_token_format %q: use opaque or jwt", f)
+	}
+	for field, u := range map[string]string{"client_uri": s.ClientURI, "logo_uri": s.LogoURI, "policy_uri": s.PolicyURI, "tos_uri": s.TOSURI} {
+		if err := validURL(field, u); err != nil {
+			return storage.Client{}, "", err
+		}
+	}
+	scopes := strings.Fields(s.Scope)
+	if len(scopes) == 0 {
+		scopes = []string{"openid", "profile", "email"}
+		if slices.Contains(s.GrantTypes, "refresh_token") {
+			scopes = append(scopes, "offline_access")
+		}
+	}
+	for _, sc := range scopes {
+		if strings.ContainsAny(sc, "\"\\") {
+			return storage.Client{}, "", badMetadata("scope %q is not a valid scope token", sc)
+		}
+	}
+	if s.ID == "" {
+		s.ID = httpx.RandomString(16)
+	}
+	c := storage.Client{ID: s.ID, Name: s.Name, RedirectURIs: s.RedirectURIs, PostLogoutRedirectURIs: s.PostLogoutRedirectURIs, GrantTypes: s.GrantTypes,
+		ResponseTypes: s.ResponseTypes, Scopes: scopes, Audience: []string{}, TokenEndpointAuthMethod: s.TokenEndpointAuthMethod, Public: public,
+		FirstParty: s.FirstParty, IDTokenSignedResponseAlg: s.IDTokenSignedResponseAlg, AccessTokenFormat: s.AccessTokenFormat,
+		JWKS: string(s.JWKS), TokenEndpointAuthSigningAlg: s.TokenEndpointAuthSigningAlg, Metadata: s.ClientMetadata, CreatedAt: now, UpdatedAt: now}
+	if c.RedirectURIs == nil {
+		c.RedirectURIs = []string{}
+	}
+	if c.PostLogoutRedirectURIs == nil {
+		c.PostLogoutRedirectURIs = []string{}
+	}
+	secret := ""
+	if !public && s.TokenEndpointAuthMethod != "private_key_jwt" {
+		secret = s.Secret
+		if secret == "" {
+			secret = httpx.RandomString(32) // 256 bits
+		}
+		c.SecretHash = HashClientSecret(secret)
+	}
+	return c, secret, nil
+}
+
+// ClientView is a client's registration as RFC 7591 returns it.
+type ClientView struct {
+	ClientID                string `json:"client_id"`
+	ClientSecret            string `json:"client_secret,omitempty"`
+	ClientSecretExpiresAt   *int64 `json:"client_secret_expires_at,omitempty"`
+	ClientIDIssuedAt        int64  `json:"client_id_issued_at"`
+	RegistrationAccessToken string `json:"registration_access_token,omitempty"`
+	RegistrationClientURI   string `json:"registration_client_uri,omitempty"`
+	ClientSpec
+	FirstParty bool `json:"first_party,omitempty"`
+}
+
+// View renders a client; secret and registration token are shown only when
+// just issued.
+func View(c storage.Client, secret string) ClientView {
+	v := ClientView{ClientID: c.ID, ClientSecret: secret, ClientIDIssuedAt: c.CreatedAt.Unix(), FirstParty: c.FirstParty,
+		ClientSpec: ClientSpec{Name: c.Name, RedirectURIs: c.RedirectURIs, PostLogoutRedirectURIs: c.PostLogoutRedirectURIs, GrantTypes: c.GrantTypes,
+			ResponseTypes: c.ResponseTypes, Scope: strings.Join(c.Scopes, " "), TokenEndpointAuthMethod: c.TokenEndpointAuthMethod,
+			TokenEndpointAuthSigningAlg: c.TokenEndpointAuthSigningAlg, IDTokenSignedResponseAlg: c.IDTokenSignedResponseAlg,
+			AccessTokenFormat: c.AccessTokenFormat, ClientMetadata: c.Metadata}}
+	if c.JWKS != "" {
+		v.JWKS = json.RawMessage(c.JWKS)
+	}
+	if len(c.SecretHash) > 0 {
+		zero := int64(0) // secrets do not expire (RFC 7591: 0)
+		v.ClientSecretExpiresAt = &zero
+	}
+	return v
+}

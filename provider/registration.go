@@ -1,0 +1,242 @@
+package provider
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+
+	"github.com/gatehouse-id/gatehouse/internal/httpx"
+	"github.com/gatehouse-id/gatehouse/internal/ratelimit"
+	"github.com/gatehouse-id/gatehouse/storage"
+)
+
+// Registration modes.
+const (
+	RegistrationOff   = "off"
+	RegistrationOpen  = "open"
+	RegistrationToken = "token" // an initial access token is required
+)
+
+// PathRegister is the RFC 7591 registration endpoint; RFC 7592 management
+// is at PathRegister/{client_id}.
+const PathRegister = "/oauth2/register"
+
+// registrar serves Dynamic Client Registration.
+type registrar struct {
+	p            *Provider
+	mode         string
+	initialToken []byte // SHA-256 of the initial access token (mode token)
+	algs         []string
+	limit        *ratelimit.Limiter
+}
+
+func hashToken(t string) []byte {
+	h := sha256.Sum256([]byte(t))
+	return h[:]
+}
+
+func (g *registrar) register(mux *http.ServeMux) {
+	mux.HandleFunc("POST "+PathRegister, g.create)
+	mux.HandleFunc("GET "+PathRegister+"/{id}", g.read)
+	mux.HandleFunc("PUT "+PathRegister+"/{id}", g.update)
+	mux.HandleFunc("DELETE "+PathRegister+"/{id}", g.delete)
+}
+
+// regError writes an RFC 7591 §3.2.2 / RFC 6750 error.
+func regError(w http.ResponseWriter, status int, code, desc string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	if status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer realm="gatehouse", error=%q`, code))
+	}
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]string{"error": code, "error_description": safeDescription(desc)})
+}
+
+func (g *registrar) fail(w http.ResponseWriter, r *http.Request, err error) {
+	var me *MetadataError
+	switch {
+	case errors.As(err, &me):
+		regError(w, http.StatusBadRequest, me.Code, me.Description)
+	case errors.Is(err, storage.ErrUnavailable):
+		w.Header().Set("Retry-After", "5")
+		regError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "Please retry in a moment.")
+	default:
+		g.p.log.Error("registration", "path", r.URL.Path, "request_id", httpx.RequestID(r.Context()), "err", err)
+		regError(w, http.StatusInternalServerError, "server_error", "The registration could not be completed.")
+	}
+}
+
+func (g *registrar) allowed(w http.ResponseWriter, r *http.Request) bool {
+	ip := r.RemoteAddr
+	if host, _, err := net.SplitHostPort(ip); err == nil {
+		ip = host
+	}
+	if ok, wait := g.limit.Allow(ip); !ok {
+		w.Header().Set("Retry-After", fmt.Sprint(int(wait.Seconds())+1))
+		regError(w, http.StatusTooManyRequests, "slow_down", "Too many registrations from this address; retry later.")
+		return false
+	}
+	return true
+}
+
+func bearer(r *http.Request) string {
+	scheme, tok, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !ok || !strings.EqualFold(scheme, "bearer") {
+		return ""
+	}
+	return strings.TrimSpace(tok)
+}
+
+// decodeSpec reads a JSON metadata document (unknown members are ignored,
+// as RFC 7591 §2 asks; a client_id in it is never honoured).
+func decodeSpec(w http.ResponseWriter, r *http.Request) (ClientSpec, error) {
+	var s ClientSpec
+	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+		return s, badMetadata("the request body must be application/json")
+	}
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10)).Decode(&s); err != nil {
+		return s, badMetadata("the request body is not a JSON client metadata document: %v", err)
+	}
+	return s, nil
+}
+
+// issue makes a registration access token and its stored hash.
+func issue() (token, hash string) {
+	token = httpx.RandomString(32)
+	return token, hex.EncodeToString(hashToken(token))
+}
+
+func (g *registrar) respond(w http.ResponseWriter, status int, c storage.Client, secret, rat string) {
+	v := View(c, secret)
+	v.RegistrationAccessToken = rat
+	v.RegistrationClientURI = g.p.issuer + PathRegister + "/" + c.ID
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Pragma", "no-cache")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func (g *registrar) create(w http.ResponseWriter, r *http.Request) {
+	if !g.allowed(w, r) {
+		return
+	}
+	if g.mode == RegistrationToken {
+		t := bearer(r)
+		if t == "" || subtle.ConstantTimeCompare(hashToken(t), g.initialToken) != 1 {
+			regError(w, http.StatusUnauthorized, "invalid_token", "A valid initial access token is required to register.")
+			return
+		}
+	}
+	spec, err := decodeSpec(w, r)
+	if err != nil {
+		g.fail(w, r, err)
+		return
+	}
+	spec.ID, spec.FirstParty, spec.Secret = "", false, ""
+	c, secret, err := spec.Build(g.algs, g.p.now().UTC())
+	if err != nil {
+		g.fail(w, r, err)
+		return
+	}
+	rat, hash := issue()
+	c.RegistrationTokenHash = hash
+	if err := g.p.store.CreateClient(r.Context(), c); err != nil {
+		g.fail(w, r, err)
+		return
+	}
+	g.p.log.Info("client registered", "client_id", c.ID, "request_id", httpx.RequestID(r.Context()))
+	g.respond(w, http.StatusCreated, c, secret, rat)
+}
+
+// authorized loads the client named in the path if the bearer token is its
+// registration access token. Unknown clients and wrong tokens look the same.
+func (g *registrar) authorized(ctx context.Context, w http.ResponseWriter, r *http.Request) (storage.Client, bool) {
+	t := bearer(r)
+	c, err := g.p.store.GetClient(ctx, r.PathValue("id"))
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		g.fail(w, r, err)
+		return c, false
+	}
+	want, _ := hex.DecodeString(c.RegistrationTokenHash)
+	if t == "" || err != nil || len(want) == 0 || subtle.ConstantTimeCompare(hashToken(t), want) != 1 {
+		regError(w, http.StatusUnauthorized, "invalid_token", "The registration access token is invalid.")
+		return c, false
+	}
+	return c, true
+}
+
+func (g *registrar) read(w http.ResponseWriter, r *http.Request) {
+	c, ok := g.authorized(r.Context(), w, r)
+	if !ok {
+		return
+	}
+	g.respond(w, http.StatusOK, c, "", "")
+}
+
+// update replaces the registration (RFC 7592 §2.2) and rotates the
+// registration access token; the old one stops working.
+func (g *registrar) update(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	c, ok := g.authorized(ctx, w, r)
+	if !ok {
+		return
+	}
+	spec, err := decodeSpec(w, r)
+	if err != nil {
+		g.fail(w, r, err)
+		return
+	}
+	spec.ID, spec.FirstParty, spec.Secret = c.ID, c.FirstParty, ""
+	nc, secret, err := spec.Build(g.algs, g.p.now().UTC())
+	if err != nil {
+		g.fail(w, r, err)
+		return
+	}
+	if len(c.SecretHash) > 0 && len(nc.SecretHash) > 0 {
+		nc.SecretHash, secret = c.SecretHash, "" // the secret stays; it was shown once
+	}
+	rat, hash := issue()
+	nc.RegistrationTokenHash = hash
+	updated, err := g.p.store.UpdateClient(ctx, c.ID, func(old storage.Client) (storage.Client, error) {
+		if old.RegistrationTokenHash != c.RegistrationTokenHash {
+			return old, storage.ErrConflict // updated concurrently with the same token
+		}
+		nc.CreatedAt = old.CreatedAt
+		return nc, nil
+	})
+	if errors.Is(err, storage.ErrConflict) {
+		regError(w, http.StatusUnauthorized, "invalid_token", "The registration access token is invalid.")
+		return
+	}
+	if err != nil {
+		g.fail(w, r, err)
+		return
+	}
+	g.p.clients.forget(c.ID)
+	g.respond(w, http.StatusOK, updated, secret, rat)
+}
+
+// delete removes the client and every token issued to it (RFC 7592 §2.3).
+func (g *registrar) delete(w http.ResponseWriter, r *http.Request) {
+	c, ok := g.authorized(r.Context(), w, r)
+	if !ok {
+		return
+	}
+	if err := g.p.store.DeleteClient(r.Context(), c.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		g.fail(w, r, err)
+		return
+	}
+	g.p.clients.forget(c.ID)
+	g.p.log.Info("client deleted", "client_id", c.ID, "request_id", httpx.RequestID(r.Context()))
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusNoContent)
+}
