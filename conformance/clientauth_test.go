@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -161,5 +162,37 @@ func TestPrivateKeyJWT(t *testing.T) {
 			ne.rp.conf.RedirectURL = "http://127.0.0.1:53127/cb"
 			ne.rp.exchange(a, cb.Query())
 		})
+	}
+}
+
+var secretLine = regexp.MustCompile(`client_secret: (\S+)`)
+
+// TestClientSecretRotation: a rotated secret works at once, also on a
+// server that had the client cached; the old one works for the grace period
+// and not after a rotation without grace.
+func TestClientSecretRotation(t *testing.T) {
+	s := startServer(t, backends(t)[0].newURL(t))
+	c := s.createClient(t, "--name", "Service", "--grant-type", "client_credentials", "--scope", "api")
+	works := func(secret string) bool {
+		status, _, _ := s.tokenRequest(t, testClient{ID: c.ID, Secret: secret}, url.Values{"grant_type": {"client_credentials"}, "scope": {"api"}})
+		return status == 200
+	}
+	if !works(c.Secret) {
+		t.Fatal("the first secret does not work")
+	}
+	second := secretLine.FindStringSubmatch(s.cli(t, "", "clients", "rotate-secret", c.ID, "--grace", "1h"))[1]
+	if !works(second) || !works(c.Secret) {
+		t.Fatalf("during the grace period: new %v, old %v", works(second), works(c.Secret))
+	}
+	third := secretLine.FindStringSubmatch(s.cli(t, "", "clients", "rotate-secret", c.ID, "--grace", "0s"))[1]
+	if !works(third) || works(second) || works(c.Secret) {
+		t.Fatalf("after a rotation without grace: newest %v, previous %v, first %v", works(third), works(second), works(c.Secret))
+	}
+	if out := s.cli(t, "", "clients", "get", c.ID); strings.Contains(out, third) || !strings.Contains(out, c.ID) {
+		t.Fatalf("clients get:\n%s", out)
+	}
+	public := s.createClient(t, "--name", "Native", "--public", "--redirect-uri", "http://127.0.0.1/cb")
+	if out := s.cliErr(t, "clients", "rotate-secret", public.ID); !strings.Contains(out, "no secret") {
+		t.Fatalf("rotating a public client's secret: %s", out)
 	}
 }

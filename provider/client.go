@@ -2,6 +2,7 @@ package provider
 
 import (
 	"encoding/json"
+	"time"
 
 	"github.com/go-jose/go-jose/v3"
 	"github.com/ory/fosite"
@@ -10,13 +11,25 @@ import (
 )
 
 // client adapts a stored client to fosite's client interfaces.
-type client struct{ c storage.Client }
+type client struct {
+	c   storage.Client
+	now time.Time
+}
 
 var (
-	_ fosite.Client              = (*client)(nil)
-	_ fosite.OpenIDConnectClient = (*client)(nil)
-	_ fosite.ResponseModeClient  = (*client)(nil)
+	_ fosite.Client                   = (*client)(nil)
+	_ fosite.OpenIDConnectClient      = (*client)(nil)
+	_ fosite.ResponseModeClient       = (*client)(nil)
+	_ fosite.ClientWithSecretRotation = (*client)(nil)
 )
+
+// GetRotatedHashes is the previous secret during its grace period.
+func (c *client) GetRotatedHashes() [][]byte {
+	if len(c.c.PreviousSecretHash) > 0 && c.now.Before(c.c.PreviousSecretExpiresAt) {
+		return [][]byte{c.c.PreviousSecretHash}
+	}
+	return nil
+}
 
 func (c *client) GetID() string                   { return c.c.ID }
 func (c *client) GetHashedSecret() []byte         { return c.c.SecretHash }

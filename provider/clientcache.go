@@ -61,3 +61,16 @@ func (cc *clientCache) forget(id string) {
 	delete(cc.entries, id)
 	cc.mu.Unlock()
 }
+
+// dropIfCached forgets a cached client and reports whether it was cached:
+// a failed authentication against a cached client is retried once against
+// the database, so a secret rotated by another process works at once.
+func (cc *clientCache) dropIfCached(id string) bool {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	if _, ok := cc.entries[id]; !ok {
+		return false
+	}
+	delete(cc.entries, id)
+	return true
+}

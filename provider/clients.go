@@ -1,7 +1,9 @@
 package provider
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/url"
 	"slices"
@@ -207,7 +209,7 @@ func (s ClientSpec) Build(enabledAlgs []string, now time.Time) (storage.Client, 
 		}
 	}
 	if s.ID == "" {
-		s.ID = httpx.RandomString(16)
+		s.ID = httpx.RandomID(16)
 	}
 	c := storage.Client{ID: s.ID, Name: s.Name, RedirectURIs: s.RedirectURIs, PostLogoutRedirectURIs: s.PostLogoutRedirectURIs, GrantTypes: s.GrantTypes,
 		ResponseTypes: s.ResponseTypes, Scopes: scopes, Audience: []string{}, TokenEndpointAuthMethod: s.TokenEndpointAuthMethod, Public: public,
@@ -258,4 +260,31 @@ func View(c storage.Client, secret string) ClientView {
 		v.ClientSecretExpiresAt = &zero
 	}
 	return v
+}
+
+// ErrNoSecret means the client authenticates without a secret.
+var ErrNoSecret = errors.New("the client has no secret (public or private_key_jwt)")
+
+// RotateClientSecret gives a confidential client a new 256-bit secret,
+// shown once; the previous one keeps working for grace, so the client can
+// roll over without downtime.
+func RotateClientSecret(ctx context.Context, st interface {
+	UpdateClient(ctx context.Context, id string, fn func(storage.Client) (storage.Client, error)) (storage.Client, error)
+}, id string, grace time.Duration, now time.Time) (string, storage.Client, error) {
+	secret := httpx.RandomString(32)
+	c, err := st.UpdateClient(ctx, id, func(c storage.Client) (storage.Client, error) {
+		if len(c.SecretHash) == 0 {
+			return c, ErrNoSecret
+		}
+		c.PreviousSecretHash, c.PreviousSecretExpiresAt = c.SecretHash, now.Add(grace)
+		if grace <= 0 {
+			c.PreviousSecretHash, c.PreviousSecretExpiresAt = nil, time.Time{}
+		}
+		c.SecretHash, c.UpdatedAt = HashClientSecret(secret), now
+		return c, nil
+	})
+	if err != nil {
+		return "", c, err
+	}
+	return secret, c, nil
 }

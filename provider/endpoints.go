@@ -42,6 +42,10 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 	}
 	sess := newSession()
 	ar, err := p.oauth.NewAccessRequest(ctx, r, sess)
+	if err != nil && p.retryWithFreshClient(r, err) {
+		sess = newSession()
+		ar, err = p.oauth.NewAccessRequest(ctx, r, sess)
+	}
 	if err != nil {
 		p.tokenError(w, r, refresh, signature, err)
 		return
@@ -73,6 +77,22 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 // composed provider exposes.
 type clientAuthenticator interface {
 	AuthenticateClient(ctx context.Context, r *http.Request, form url.Values) (fosite.Client, error)
+}
+
+// retryWithFreshClient reports whether a failed client authentication used a
+// cached client, dropping it so one retry reads the database (the client
+// may have been changed by another process within the cache TTL).
+func (p *Provider) retryWithFreshClient(r *http.Request, err error) bool {
+	if fosite.ErrorToRFC6749Error(err).ErrorField != fosite.ErrInvalidClient.ErrorField {
+		return false
+	}
+	id := r.PostForm.Get("client_id")
+	if u, _, ok := r.BasicAuth(); ok {
+		if v, err := url.QueryUnescape(u); err == nil {
+			id = v
+		}
+	}
+	return id != "" && p.clients.dropIfCached(id)
 }
 
 // maxAssertionLifetime bounds a client assertion's exp (RFC 7523 asks for a
@@ -149,6 +169,9 @@ func (p *Provider) introspect(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	caller, err := p.oauth.(clientAuthenticator).AuthenticateClient(ctx, r, r.PostForm)
+	if err != nil && p.retryWithFreshClient(r, err) {
+		caller, err = p.oauth.(clientAuthenticator).AuthenticateClient(ctx, r, r.PostForm)
+	}
 	if err != nil || caller.IsPublic() {
 		if err != nil && errors.Is(err, storage.ErrUnavailable) {
 			p.writeJSONError(w, r, err)

@@ -55,7 +55,7 @@ func (f *fositeStore) GetClient(ctx context.Context, id string) (fosite.Client, 
 	if err != nil {
 		return nil, mapErr(err)
 	}
-	return &client{c: c}, nil
+	return &client{c: c, now: f.now()}, nil
 }
 
 // ClientAssertionJWTValid fails with ErrJTIKnown when the jti was used.

@@ -47,6 +47,10 @@ type Client struct {
 	// RegistrationTokenHash is the hex SHA-256 of the RFC 7592 registration
 	// access token ("" for clients not registered dynamically).
 	RegistrationTokenHash string
+	// PreviousSecretHash keeps verifying until PreviousSecretExpiresAt after
+	// a secret rotation, so the client can roll its secret without downtime.
+	PreviousSecretHash      []byte
+	PreviousSecretExpiresAt time.Time
 	// Metadata is what the consent page shows about the client.
 	Metadata   ClientMetadata
 	Public     bool

@@ -210,7 +210,7 @@ func newUsers(g *globals) *cobra.Command {
 // createUser stores a new verified local account.
 func createUser(ctx context.Context, st storage.UserStore, email, name, hash string) (storage.User, error) {
 	now := time.Now().UTC()
-	u := storage.User{Subject: httpx.RandomString(16), Email: strings.ToLower(strings.TrimSpace(email)), EmailVerified: true, Name: name,
+	u := storage.User{Subject: httpx.RandomID(16), Email: strings.ToLower(strings.TrimSpace(email)), EmailVerified: true, Name: name,
 		PasswordHash: hash, CreatedAt: now, UpdatedAt: now}
 	if err := st.CreateUser(ctx, u); err != nil {
 		if errors.Is(err, storage.ErrAlreadyExists) {
@@ -336,7 +336,43 @@ func newClients(g *globals) *cobra.Command {
 			})
 		},
 	}
-	cmd.AddCommand(create, list, del)
+	get := &cobra.Command{
+		Use: "get CLIENT_ID", Short: "show a client's registration (never its secret)", Args: cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, a []string) error {
+			return g.withStore(c.Context(), func(st *sqlstore.Store) error {
+				cl, err := st.GetClient(c.Context(), a[0])
+				if errors.Is(err, storage.ErrNotFound) {
+					return fmt.Errorf("no client with id %s", a[0])
+				} else if err != nil {
+					return err
+				}
+				enc := json.NewEncoder(c.OutOrStdout())
+				enc.SetIndent("", "  ")
+				return enc.Encode(provider.View(cl, ""))
+			})
+		},
+	}
+	var grace time.Duration
+	rotate := &cobra.Command{
+		Use: "rotate-secret CLIENT_ID", Short: "give a client a new secret (shown once); the old one works for --grace", Args: cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, a []string) error {
+			return g.withStore(c.Context(), func(st *sqlstore.Store) error {
+				secret, cl, err := provider.RotateClientSecret(c.Context(), st, a[0], grace, time.Now().UTC())
+				if errors.Is(err, storage.ErrNotFound) {
+					return fmt.Errorf("no client with id %s", a[0])
+				} else if err != nil {
+					return err
+				}
+				fmt.Fprintf(c.OutOrStdout(), "client_secret: %s   (shown once; store it now)\n", secret)
+				if !cl.PreviousSecretExpiresAt.IsZero() {
+					fmt.Fprintf(c.OutOrStdout(), "the previous secret works until %s\n", cl.PreviousSecretExpiresAt.Format(time.RFC3339))
+				}
+				return nil
+			})
+		},
+	}
+	rotate.Flags().DurationVar(&grace, "grace", 24*time.Hour, "how long the previous secret keeps working (0: stops at once)")
+	cmd.AddCommand(create, list, get, rotate, del)
 	return cmd
 }
 

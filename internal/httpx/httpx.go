@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/hex"
 	"log/slog"
 	"net/http"
 	"time"
@@ -38,6 +39,16 @@ func RandomString(n int) string {
 		panic("crypto/rand failed: " + err.Error())
 	}
 	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// RandomID returns a random identifier of n bytes as lowercase hex: safe in
+// URLs, logs and command lines (it never starts with "-").
+func RandomID(n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic("crypto/rand failed: " + err.Error())
+	}
+	return hex.EncodeToString(b)
 }
 
 // Secure sets the security headers on every response. HSTS is added when
