@@ -21,7 +21,7 @@ func startDev(t *testing.T, dir string, port int) (*server, string) {
 	var stdout syncBuffer
 	s.cmd = exec.Command(binary, "serve", "--dev", "--issuer", s.issuer, "--listen", fmt.Sprintf("127.0.0.1:%d", port))
 	s.cmd.Dir = dir
-	s.cmd.Env = os.Environ()
+	s.cmd.Env = append(os.Environ(), fmt.Sprintf("GATEHOUSE_ADMIN_LISTEN=127.0.0.1:%d", freePort(t)))
 	s.cmd.Stdout, s.cmd.Stderr = &stdout, s.logs
 	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -104,7 +104,9 @@ func randString(n int) string { return base64.RawURLEncoding.EncodeToString(rand
 type server struct {
 	issuer string
 	// base is where this process listens (the issuer's host for a single server).
-	base  string
+	base string
+	// admin is the admin listener's base URL.
+	admin string
 	dbURL string
 	// env is the extra environment of the server, which its CLI shares.
 	env  []string
@@ -158,10 +160,11 @@ func startOn(t *testing.T, port int, dbURL, issuer string, extraEnv ...string) *
 	if issuer == "" {
 		issuer = fmt.Sprintf("http://127.0.0.1:%d", port)
 	}
-	s := &server{issuer: issuer, base: fmt.Sprintf("http://127.0.0.1:%d", port), dbURL: dbURL, env: extraEnv, logs: &syncBuffer{}}
+	adminPort := freePort(t)
+	s := &server{issuer: issuer, base: fmt.Sprintf("http://127.0.0.1:%d", port), admin: fmt.Sprintf("http://127.0.0.1:%d", adminPort), dbURL: dbURL, env: extraEnv, logs: &syncBuffer{}}
 	s.cmd = exec.Command(binary, "serve", "--dev", "--issuer", s.issuer, "--listen", fmt.Sprintf("127.0.0.1:%d", port), "--database-url", dbURL)
 	s.cmd.Dir = t.TempDir()
-	s.cmd.Env = append(os.Environ(), extraEnv...)
+	s.cmd.Env = append(append(os.Environ(), fmt.Sprintf("GATEHOUSE_ADMIN_LISTEN=127.0.0.1:%d", adminPort)), extraEnv...)
 	s.cmd.Stdout, s.cmd.Stderr = s.logs, s.logs
 	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -263,6 +263,10 @@ type UserStore interface {
 // SessionStore holds browser sessions and remembered consent.
 type SessionStore interface {
 	CreateSession(ctx context.Context, s BrowserSession) error
+	// ListSessions lists a subject's unexpired sessions.
+	ListSessions(ctx context.Context, subject string, now time.Time) ([]BrowserSession, error)
+	// DeleteSessions signs a subject out everywhere.
+	DeleteSessions(ctx context.Context, subject string) (int64, error)
 	GetSession(ctx context.Context, idHash []byte, now time.Time) (BrowserSession, error)
 	DeleteSession(ctx context.Context, idHash []byte) error
 	PutConsent(ctx context.Context, c Consent) error
@@ -299,6 +303,26 @@ type AuditEvent struct {
 	IP        string
 	RequestID string
 	Details   map[string]string
+}
+
+// AdminKey is an admin API key: looked up by its public ID, verified by the
+// SHA-256 of the whole key (256-bit random, so no slow KDF is needed).
+type AdminKey struct {
+	ID        string
+	Hash      []byte
+	Name      string
+	Roles     []string
+	CreatedAt time.Time
+	RevokedAt time.Time
+}
+
+// AdminKeyStore holds admin API keys.
+type AdminKeyStore interface {
+	CreateAdminKey(ctx context.Context, k AdminKey) error
+	GetAdminKey(ctx context.Context, id string) (AdminKey, error)
+	ListAdminKeys(ctx context.Context) ([]AdminKey, error)
+	// RevokeAdminKey marks a key revoked (ErrNotFound if unknown).
+	RevokeAdminKey(ctx context.Context, id string, at time.Time) error
 }
 
 // AuditStore is the append-only audit log.
@@ -370,6 +394,7 @@ type Store interface {
 	TokenStore
 	KeyStore
 	AuditStore
+	AdminKeyStore
 	Transactor
 	// GarbageCollect removes expired rows and returns how many it removed.
 	GarbageCollect(ctx context.Context, now time.Time) (int64, error)

@@ -100,6 +100,21 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 	}
+	var adminSrv *http.Server
+	if cfg.Admin.Listen != "off" {
+		aln, err := net.Listen("tcp", cfg.Admin.Listen)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("admin listener on %s: %w (set admin.listen, or off)", cfg.Admin.Listen, err)
+		}
+		adminSrv = &http.Server{Handler: a.Admin, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second}
+		go func() {
+			if err := adminSrv.Serve(aln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				log.Error("admin listener", "err", err)
+			}
+		}()
+		log.Info("admin API listening", "listen", aln.Addr().String())
+	}
 	go gcLoop(ctx, st, log)
 	go a.Keys.Run(ctx)
 	errc := make(chan error, 1)
@@ -118,6 +133,9 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	log.Info("shutting down")
+	if adminSrv != nil {
+		_ = adminSrv.Shutdown(sctx)
+	}
 	return srv.Shutdown(sctx)
 }
 

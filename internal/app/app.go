@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/gatehouse-id/gatehouse/admin"
 	"github.com/gatehouse-id/gatehouse/consent"
 	"github.com/gatehouse-id/gatehouse/internal/config"
 	"github.com/gatehouse-id/gatehouse/internal/httpx"
@@ -35,6 +36,8 @@ type App struct {
 	Pages    *templates.Renderer
 	Keys     *keys.Manager
 	Provider *provider.Provider
+	// Admin serves the admin API (for the admin listener only).
+	Admin http.Handler
 }
 
 // New builds the server. cfg must have been validated.
@@ -102,7 +105,9 @@ func New(ctx context.Context, cfg config.Config, st Store, log *slog.Logger) (*A
 		}
 	})
 	handler := httpx.Log(log, httpx.Secure(cfg.HTTPS(), httpx.MaxBytes(1<<20, mux)))
-	return &App{Handler: handler, Mux: mux, Pages: pages, Keys: km, Provider: prov}, nil
+	adm := admin.New(admin.Options{Store: st, Keys: km, EnabledAlgs: cfg.Keys.Algorithms, Log: log})
+	return &App{Handler: handler, Mux: mux, Pages: pages, Keys: km, Provider: prov,
+		Admin: httpx.Log(log, httpx.Secure(false, adm.Handler()))}, nil
 }
 
 // KeyCipher builds the key-encryption cipher from the configured secrets or,

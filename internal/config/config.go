@@ -46,6 +46,14 @@ type Config struct {
 	AccessToken AccessToken `yaml:"access_token"`
 	// Registration configures Dynamic Client Registration.
 	Registration Registration `yaml:"registration"`
+	// Admin configures the admin API listener.
+	Admin Admin `yaml:"admin"`
+}
+
+// Admin configures the admin API.
+type Admin struct {
+	// Listen is the HOST:PORT of the admin listener; "off" disables it.
+	Listen string `yaml:"listen"`
 }
 
 // Registration configures Dynamic Client Registration (RFC 7591/7592).
@@ -126,6 +134,7 @@ func Default() Config {
 		},
 		Keys:        Keys{Algorithms: []string{"RS256"}, RotationPeriod: Duration{30 * 24 * time.Hour}, PrePublication: Duration{24 * time.Hour}},
 		AccessToken: AccessToken{Format: "opaque", Algorithm: "RS256"},
+		Admin:       Admin{Listen: "127.0.0.1:8081"},
 	}
 }
 
@@ -160,6 +169,7 @@ func (c *Config) applyEnv(env func(string) string) error {
 		"GATEHOUSE_LOG_LEVEL":                         &c.LogLevel,
 		"GATEHOUSE_ACCESS_TOKEN_FORMAT":               &c.AccessToken.Format,
 		"GATEHOUSE_REGISTRATION_MODE":                 &c.Registration.Mode,
+		"GATEHOUSE_ADMIN_LISTEN":                      &c.Admin.Listen,
 		"GATEHOUSE_REGISTRATION_INITIAL_ACCESS_TOKEN": &c.Registration.InitialAccessToken,
 		"GATEHOUSE_ACCESS_TOKEN_ALGORITHM":            &c.AccessToken.Algorithm,
 	}
@@ -213,6 +223,8 @@ func (c *Config) applyEnv(env func(string) string) error {
 		"GATEHOUSE_LIFETIMES_LOGIN_FLOW":          &c.Lifetimes.LoginFlow,
 		"GATEHOUSE_LIFETIMES_REFRESH_TOKEN_GRACE": &c.Lifetimes.RefreshTokenGrace,
 		"GATEHOUSE_DATABASE_CONN_MAX_LIFETIME":    &c.Database.ConnMaxLifetime,
+		"GATEHOUSE_KEYS_ROTATION_PERIOD":          &c.Keys.RotationPeriod,
+		"GATEHOUSE_KEYS_PRE_PUBLICATION":          &c.Keys.PrePublication,
 	}
 	for k, p := range durs {
 		if v := env(k); v != "" {
@@ -287,6 +299,11 @@ func (c *Config) Validate() error {
 	}
 	if a := c.AccessToken.Algorithm; a != "RS256" && !slices.Contains(c.Keys.Algorithms, a) {
 		errs = append(errs, fmt.Errorf("access_token.algorithm %q: not in keys.algorithms %v", a, c.Keys.Algorithms))
+	}
+	if c.Admin.Listen != "off" {
+		if _, _, err := net.SplitHostPort(c.Admin.Listen); err != nil {
+			errs = append(errs, fmt.Errorf("admin.listen %q: want HOST:PORT (keep it private, e.g. 127.0.0.1:8081) or off", c.Admin.Listen))
+		}
 	}
 	switch c.Registration.Mode {
 	case "", "off", "open":

@@ -61,13 +61,15 @@ func TestLoadPrecedence(t *testing.T) {
 	if err := os.WriteFile(path, []byte("issuer: https://file.example.com\nlisten: 0.0.0.0:9000\nlifetimes:\n  access_token: 15m\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	env := map[string]string{"GATEHOUSE_ISSUER": "https://env.example.com", "GATEHOUSE_SECRETS": " a , b ,", "GATEHOUSE_LIFETIMES_ID_TOKEN": "5m"}
+	env := map[string]string{"GATEHOUSE_ISSUER": "https://env.example.com", "GATEHOUSE_SECRETS": " a , b ,", "GATEHOUSE_LIFETIMES_ID_TOKEN": "5m",
+		"GATEHOUSE_KEYS_ROTATION_PERIOD": "48h", "GATEHOUSE_KEYS_PRE_PUBLICATION": "2h", "GATEHOUSE_ADMIN_LISTEN": "off", "GATEHOUSE_KEYS_ALGORITHMS": "RS256, ES256"}
 	c, err := Load(path, func(k string) string { return env[k] })
 	if err != nil {
 		t.Fatal(err)
 	}
 	if c.Issuer != "https://env.example.com" || c.Listen != "0.0.0.0:9000" || c.Lifetimes.AccessToken.Duration != 15*time.Minute ||
-		c.Lifetimes.IDToken.Duration != 5*time.Minute || len(c.Secrets) != 2 || c.Secrets[1] != "b" {
+		c.Lifetimes.IDToken.Duration != 5*time.Minute || len(c.Secrets) != 2 || c.Secrets[1] != "b" || c.Keys.RotationPeriod.Duration != 48*time.Hour ||
+		c.Keys.PrePublication.Duration != 2*time.Hour || c.Admin.Listen != "off" || len(c.Keys.Algorithms) != 2 || c.Keys.Algorithms[1] != "ES256" {
 		t.Fatalf("Load = %+v", c)
 	}
 	if err := os.WriteFile(path, []byte("isuer: typo\n"), 0o600); err != nil {

@@ -679,3 +679,92 @@ func (s *Store) GarbageCollect(ctx context.Context, now time.Time) (int64, error
 	}
 	return total + affected(res), nil
 }
+
+// CreateAdminKey stores an admin API key.
+func (s *Store) CreateAdminKey(ctx context.Context, k storage.AdminKey) error {
+	_, err := s.q(ctx).ExecContext(ctx, `INSERT INTO admin_keys (id, hash, name, roles, created_at, revoked_at) VALUES ($1,$2,$3,$4,$5,$6)`,
+		k.ID, k.Hash, k.Name, list(k.Roles), ts(k.CreatedAt), ts(k.RevokedAt))
+	return s.wrap(err)
+}
+
+func scanAdminKey(r scanner) (storage.AdminKey, error) {
+	var k storage.AdminKey
+	var roles string
+	var created, revoked int64
+	if err := r.Scan(&k.ID, &k.Hash, &k.Name, &roles, &created, &revoked); err != nil {
+		return k, err
+	}
+	k.CreatedAt, k.RevokedAt = fromTS(created), fromTS(revoked)
+	var err error
+	k.Roles, err = unlist(roles)
+	return k, err
+}
+
+// GetAdminKey loads an admin key by its public id.
+func (s *Store) GetAdminKey(ctx context.Context, id string) (storage.AdminKey, error) {
+	k, err := scanAdminKey(s.q(ctx).QueryRowContext(ctx, `SELECT id, hash, name, roles, created_at, revoked_at FROM admin_keys WHERE id = $1`, id))
+	return k, s.wrap(err)
+}
+
+// ListAdminKeys lists admin keys, oldest first.
+func (s *Store) ListAdminKeys(ctx context.Context) ([]storage.AdminKey, error) {
+	rows, err := s.q(ctx).QueryContext(ctx, `SELECT id, hash, name, roles, created_at, revoked_at FROM admin_keys ORDER BY created_at, id`)
+	if err != nil {
+		return nil, s.wrap(err)
+	}
+	defer rows.Close()
+	var out []storage.AdminKey
+	for rows.Next() {
+		k, err := scanAdminKey(rows)
+		if err != nil {
+			return nil, s.wrap(err)
+		}
+		out = append(out, k)
+	}
+	return out, s.wrap(rows.Err())
+}
+
+// RevokeAdminKey marks an admin key revoked.
+func (s *Store) RevokeAdminKey(ctx context.Context, id string, at time.Time) error {
+	res, err := s.q(ctx).ExecContext(ctx, `UPDATE admin_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at = 0`, ts(at), id)
+	if err != nil {
+		return s.wrap(err)
+	}
+	if affected(res) == 0 {
+		return storage.ErrNotFound
+	}
+	return nil
+}
+
+// ListSessions lists a subject's unexpired browser sessions.
+func (s *Store) ListSessions(ctx context.Context, subject string, now time.Time) ([]storage.BrowserSession, error) {
+	rows, err := s.q(ctx).QueryContext(ctx, `SELECT id_hash, sid, subject, auth_time, amr, created_at, expires_at FROM browser_sessions WHERE subject = $1 AND expires_at > $2 ORDER BY created_at`, subject, ts(now))
+	if err != nil {
+		return nil, s.wrap(err)
+	}
+	defer rows.Close()
+	var out []storage.BrowserSession
+	for rows.Next() {
+		var bs storage.BrowserSession
+		var amr string
+		var authTime, created, expires int64
+		if err := rows.Scan(&bs.IDHash, &bs.SID, &bs.Subject, &authTime, &amr, &created, &expires); err != nil {
+			return nil, s.wrap(err)
+		}
+		bs.AuthTime, bs.CreatedAt, bs.ExpiresAt = fromTS(authTime), fromTS(created), fromTS(expires)
+		if bs.AMR, err = unlist(amr); err != nil {
+			return nil, err
+		}
+		out = append(out, bs)
+	}
+	return out, s.wrap(rows.Err())
+}
+
+// DeleteSessions removes every session of a subject.
+func (s *Store) DeleteSessions(ctx context.Context, subject string) (int64, error) {
+	res, err := s.q(ctx).ExecContext(ctx, `DELETE FROM browser_sessions WHERE subject = $1`, subject)
+	if err != nil {
+		return 0, s.wrap(err)
+	}
+	return affected(res), nil
+}

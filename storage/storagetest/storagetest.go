@@ -80,6 +80,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"refresh grace", testRefreshGrace},
 		{"audit log", testAudit},
 		{"credentials", testCredentials},
+		{"admin keys", testAdminKeys},
 		{"concurrent credential counter", testConcurrentCredentialCounter},
 	}
 	for _, tt := range tests {
@@ -234,6 +235,14 @@ func testSessions(t *testing.T, s storage.Store) {
 	}
 	_, err = s.GetSession(ctx, []byte("hash-1"), now.Add(time.Hour))
 	wantErr(t, err, storage.ErrNotFound) // expired
+	must(t, s.CreateSession(ctx, storage.BrowserSession{IDHash: []byte("hash-2"), SID: "sid-2", Subject: "u1", AuthTime: now, AMR: []string{}, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}))
+	if list, err := s.ListSessions(ctx, "u1", now); err != nil || len(list) != 2 {
+		t.Fatalf("ListSessions = %v, %v", list, err)
+	}
+	if n, err := s.DeleteSessions(ctx, "u1"); err != nil || n != 2 {
+		t.Fatalf("DeleteSessions = %d, %v", n, err)
+	}
+	must(t, s.CreateSession(ctx, bs))
 	must(t, s.DeleteSession(ctx, []byte("hash-1")))
 	_, err = s.GetSession(ctx, []byte("hash-1"), now)
 	wantErr(t, err, storage.ErrNotFound)
@@ -687,5 +696,26 @@ func testConcurrentRotation(t *testing.T, s storage.Store) {
 	}
 	if active != 1 {
 		t.Fatalf("%d new refresh tokens exist, want exactly the winner's", active)
+	}
+}
+
+func testAdminKeys(t *testing.T, s storage.Store) {
+	k := storage.AdminKey{ID: "k1", Hash: []byte("h"), Name: "ops", Roles: []string{"clients:read"}, CreatedAt: now}
+	must(t, s.CreateAdminKey(ctx, k))
+	wantErr(t, s.CreateAdminKey(ctx, k), storage.ErrAlreadyExists)
+	got, err := s.GetAdminKey(ctx, "k1")
+	must(t, err)
+	if got.Name != "ops" || len(got.Roles) != 1 || !got.RevokedAt.IsZero() {
+		t.Fatalf("GetAdminKey = %+v", got)
+	}
+	_, err = s.GetAdminKey(ctx, "nope")
+	wantErr(t, err, storage.ErrNotFound)
+	must(t, s.RevokeAdminKey(ctx, "k1", now))
+	wantErr(t, s.RevokeAdminKey(ctx, "k1", now), storage.ErrNotFound)
+	if got, _ := s.GetAdminKey(ctx, "k1"); got.RevokedAt.IsZero() {
+		t.Fatal("not revoked")
+	}
+	if list, _ := s.ListAdminKeys(ctx); len(list) != 1 {
+		t.Fatalf("ListAdminKeys = %v", list)
 	}
 }

@@ -1,0 +1,147 @@
+package conformance
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+func adminCall(t *testing.T, s *server, method, path, key string, body any) (int, map[string]any) {
+	t.Helper()
+	var r io.Reader
+	if body != nil {
+		raw, _ := json.Marshal(body)
+		r = bytes.NewReader(raw)
+	}
+	req, _ := http.NewRequest(method, s.admin+path, r)
+	req.Header.Set("Content-Type", "application/json")
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	var m map[string]any
+	_ = json.Unmarshal(raw, &m)
+	return resp.StatusCode, m
+}
+
+var pathParam = regexp.MustCompile(`\{[a-z]+\}`)
+
+// TestAdminAPI walks the served OpenAPI document: every documented route
+// exists and refuses a missing key (401), a key without its role (403) and a
+// revoked key (401). Then it uses the API for real, and checks the audit log.
+func TestAdminAPI(t *testing.T) {
+	s := startServer(t, backends(t)[0].newURL(t))
+	newKey := func(roles ...string) string {
+		args := []string{"admin-keys", "create", "--name", "test"}
+		for _, r := range roles {
+			args = append(args, "--role", r)
+		}
+		return strings.TrimSpace(s.cli(t, "", args...))
+	}
+	admin := newKey("admin")
+	usersRead := newKey("users:read")
+	clientsRead := newKey("clients:read")
+	revoked := newKey("admin")
+	id := strings.SplitN(strings.TrimPrefix(revoked, "gh_"), "_", 2)[0]
+	s.cli(t, "", "admin-keys", "revoke", id)
+
+	resp, err := http.Get(s.admin + "/admin/v1/openapi.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Paths map[string]map[string]struct {
+			Role string `json:"x-gatehouse-role"`
+		} `json:"paths"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&doc); err != nil || len(doc.Paths) == 0 {
+		t.Fatalf("openapi.json: %v", err)
+	}
+	resp.Body.Close()
+	routes := 0
+	for path, ops := range doc.Paths {
+		concrete := pathParam.ReplaceAllString(path, "does-not-exist")
+		for method, op := range ops {
+			m := strings.ToUpper(method)
+			routes++
+			if st, _ := adminCall(t, s, m, concrete, "", nil); st != 401 {
+				t.Errorf("%s %s without a key: %d, want 401", m, path, st)
+			}
+			if st, _ := adminCall(t, s, m, concrete, revoked, nil); st != 401 {
+				t.Errorf("%s %s with a revoked key: %d, want 401", m, path, st)
+			}
+			if st, _ := adminCall(t, s, m, concrete, "gh_0000_"+strings.Repeat("x", 43), nil); st != 401 {
+				t.Errorf("%s %s with an unknown key: %d, want 401", m, path, st)
+			}
+			lacking := usersRead
+			if strings.HasPrefix(op.Role, "users") {
+				lacking = clientsRead
+			}
+			if st, _ := adminCall(t, s, m, concrete, lacking, nil); st != 403 {
+				t.Errorf("%s %s with a key without %s: %d, want 403", m, path, op.Role, st)
+			}
+			if st, body := adminCall(t, s, m, concrete, admin, map[string]any{}); st == 405 || (st == 404 && body["error_description"] == "There is no admin endpoint here.") {
+				t.Errorf("%s %s is documented but not served (%d)", m, path, st)
+			}
+		}
+	}
+	if routes < 10 {
+		t.Fatalf("only %d documented routes", routes)
+	}
+
+	// Use it: a client, a user, disabling signs out, keys, audit.
+	st, c := adminCall(t, s, "POST", "/admin/v1/clients", admin, map[string]any{"client_name": "Admin-made", "redirect_uris": []string{rpRedirect},
+		"grant_types": []string{"authorization_code", "refresh_token"}, "first_party": true})
+	if st != 201 || c["client_secret"] == nil || c["first_party"] != true {
+		t.Fatalf("create client: %d %v", st, c)
+	}
+	if st, body := adminCall(t, s, "POST", "/admin/v1/clients", admin, map[string]any{"redirect_uris": []string{"http://evil.example/cb"}}); st != 400 || body["error"] != "invalid_redirect_uri" {
+		t.Errorf("bad client: %d %v", st, body)
+	}
+	st, u := adminCall(t, s, "POST", "/admin/v1/users", admin, map[string]any{"email": "admin-made@example.test", "password": "a long password"})
+	if st != 201 || u["sub"] == nil || u["password_hash"] != nil {
+		t.Fatalf("create user: %d %v", st, u)
+	}
+	client := testClient{ID: c["client_id"].(string), Secret: c["client_secret"].(string)}
+	e := &env{srv: s, user: user{email: "admin-made@example.test", password: "a long password"}, client: client, rp: newRP(t, s, client, rpRedirect)}
+	br := newBrowser(t, s)
+	e.fullLogin(t, br) // first-party: no consent page
+	sub := u["sub"].(string)
+	if st, body := adminCall(t, s, "GET", "/admin/v1/users/"+sub+"/sessions", usersRead, nil); st != 200 || len(body["items"].([]any)) != 1 {
+		t.Fatalf("sessions: %d %v", st, body)
+	}
+	if st, _ := adminCall(t, s, "POST", "/admin/v1/users/"+sub+"/disabled", admin, map[string]any{"disabled": true}); st != 200 {
+		t.Fatalf("disable: %d", st)
+	}
+	if hasSession(t, e, br) {
+		t.Error("a disabled user is still signed in")
+	}
+	if st, body := adminCall(t, s, "GET", "/admin/v1/clients?limit=1", clientsRead, nil); st != 200 || len(body["items"].([]any)) != 1 || body["next_cursor"] == "" {
+		t.Errorf("paging: %d %v", st, body)
+	}
+	if st, body := adminCall(t, s, "POST", "/admin/v1/keys/rotate", admin, map[string]any{"alg": "RS256"}); st != 201 || body["kid"] == nil {
+		t.Errorf("rotate: %d %v", st, body)
+	}
+	st, audit := adminCall(t, s, "GET", "/admin/v1/audit", admin, nil)
+	if st != 200 {
+		t.Fatalf("audit: %d", st)
+	}
+	raw, _ := json.Marshal(audit)
+	for _, want := range []string{"client.created", "user.created", "user.disabled_set", "key.rotated", "admin-key:"} {
+		if !strings.Contains(string(raw), want) {
+			t.Errorf("audit log lacks %s", want)
+		}
+	}
+	if strings.Contains(string(raw), "a long password") {
+		t.Error("a password reached the audit log")
+	}
+}
