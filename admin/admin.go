@@ -47,6 +47,7 @@ type Store interface {
 	storage.SessionStore
 	storage.AdminKeyStore
 	storage.AuditStore
+	DeleteTokensOf(ctx context.Context, subject, clientID string) (int64, error)
 }
 
 // Options configure the API.
@@ -93,6 +94,9 @@ func New(o Options) *API {
 		{"POST", "/admin/v1/users/{sub}/disabled", RoleUsersWrite, a.setDisabled},
 		{"GET", "/admin/v1/users/{sub}/sessions", RoleUsersRead, a.listSessions},
 		{"DELETE", "/admin/v1/users/{sub}/sessions", RoleUsersWrite, a.revokeSessions},
+		{"GET", "/admin/v1/users/{sub}/grants", RoleUsersRead, a.listGrants},
+		{"DELETE", "/admin/v1/users/{sub}/grants/{client}", RoleUsersWrite, a.revokeGrant},
+		{"PUT", "/admin/v1/clients/{id}", RoleClientsWrite, a.updateClient},
 		{"GET", "/admin/v1/keys", RoleAdmin, a.listKeys},
 		{"POST", "/admin/v1/keys/rotate", RoleAdmin, a.rotateKey},
 		{"GET", "/admin/v1/audit", RoleAdmin, a.listAudit},

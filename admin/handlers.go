@@ -321,3 +321,70 @@ func (a *API) listAudit(w http.ResponseWriter, r *http.Request, _ storage.AdminK
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"items": events})
 }
+
+// listGrants lists the apps a user has remembered consent for.
+func (a *API) listGrants(w http.ResponseWriter, r *http.Request, _ storage.AdminKey) {
+	list, err := a.o.Store.ListConsents(r.Context(), r.PathValue("sub"), a.o.Now())
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	out := make([]map[string]any, 0, len(list))
+	for _, c := range list {
+		out = append(out, map[string]any{"client_id": c.ClientID, "scope": strings.Join(c.Scopes, " "), "created_at": c.CreatedAt.Unix(), "expires_at": c.ExpiresAt.Unix()})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"items": out})
+}
+
+// revokeGrant forgets the consent and revokes every token the client holds
+// for the user.
+func (a *API) revokeGrant(w http.ResponseWriter, r *http.Request, key storage.AdminKey) {
+	sub, client := r.PathValue("sub"), r.PathValue("client")
+	if err := a.o.Store.DeleteConsent(r.Context(), sub, client); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	n, err := a.o.Store.DeleteTokensOf(r.Context(), sub, client)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	a.audit(r.Context(), r, key, "user.grant_revoked", sub, client, nil)
+	writeJSON(w, http.StatusOK, map[string]any{"revoked_tokens": n})
+}
+
+// updateClient replaces a client's registration; the id, the secret and
+// the creation time stay.
+func (a *API) updateClient(w http.ResponseWriter, r *http.Request, key storage.AdminKey) {
+	var in newClient
+	if err := decode(r, &in); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	id := r.PathValue("id")
+	in.ClientSpec.ID, in.ClientSpec.FirstParty = id, in.FirstParty
+	nc, secret, err := in.ClientSpec.Build(a.o.EnabledAlgs, a.o.Now().UTC())
+	if err != nil {
+		var me *provider.MetadataError
+		if errors.As(err, &me) {
+			writeError(w, http.StatusBadRequest, me.Code, me.Description)
+			return
+		}
+		a.fail(w, r, err)
+		return
+	}
+	updated, err := a.o.Store.UpdateClient(r.Context(), id, func(old storage.Client) (storage.Client, error) {
+		if len(old.SecretHash) > 0 && len(nc.SecretHash) > 0 {
+			nc.SecretHash, secret = old.SecretHash, "" // the secret stays
+			nc.PreviousSecretHash, nc.PreviousSecretExpiresAt = old.PreviousSecretHash, old.PreviousSecretExpiresAt
+		}
+		nc.RegistrationTokenHash = old.RegistrationTokenHash
+		return nc, nil
+	})
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	a.audit(r.Context(), r, key, "client.updated", "", id, nil)
+	writeJSON(w, http.StatusOK, provider.View(updated, secret))
+}

@@ -3,6 +3,7 @@ package conformance
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"regexp"
@@ -119,6 +120,25 @@ func TestAdminAPI(t *testing.T) {
 	if st, body := adminCall(t, s, "GET", "/admin/v1/users/"+sub+"/sessions", usersRead, nil); st != 200 || len(body["items"].([]any)) != 1 {
 		t.Fatalf("sessions: %d %v", st, body)
 	}
+	// Grants: a third-party app the user consented to, then revoked.
+	tp := s.createClient(t, "--name", "Third party", "--redirect-uri", rpRedirect)
+	te := &env{srv: s, user: e.user, client: tp, rp: newRP(t, s, tp, rpRedirect)}
+	_, ttk := te.fullLogin(t, br)
+	if st, body := adminCall(t, s, "GET", "/admin/v1/users/"+sub+"/grants", usersRead, nil); st != 200 || !strings.Contains(fmt.Sprint(body), tp.ID) {
+		t.Fatalf("grants: %d %v", st, body)
+	}
+	if st, body := adminCall(t, s, "DELETE", "/admin/v1/users/"+sub+"/grants/"+tp.ID, admin, nil); st != 200 || body["revoked_tokens"] == float64(0) {
+		t.Fatalf("revoke grant: %d %v", st, body)
+	}
+	if st := s.userinfoStatus(t, ttk.token.AccessToken); st != 401 {
+		t.Errorf("a revoked grant's access token still works: %d", st)
+	}
+	// Update keeps the secret.
+	if st, body := adminCall(t, s, "PUT", "/admin/v1/clients/"+client.ID, admin, map[string]any{"client_name": "Renamed", "redirect_uris": []string{rpRedirect},
+		"grant_types": []string{"authorization_code", "refresh_token"}, "first_party": true}); st != 200 || body["client_name"] != "Renamed" || body["client_secret"] != nil {
+		t.Fatalf("update client: %d %v", st, body)
+	}
+	e.fullLogin(t, br)
 	if st, _ := adminCall(t, s, "POST", "/admin/v1/users/"+sub+"/disabled", admin, map[string]any{"disabled": true}); st != 200 {
 		t.Fatalf("disable: %d", st)
 	}

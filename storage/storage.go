@@ -271,6 +271,8 @@ type SessionStore interface {
 	DeleteSession(ctx context.Context, idHash []byte) error
 	PutConsent(ctx context.Context, c Consent) error
 	GetConsent(ctx context.Context, subject, clientID string, now time.Time) (Consent, error)
+	// ListConsents lists a subject's unexpired remembered consents.
+	ListConsents(ctx context.Context, subject string, now time.Time) ([]Consent, error)
 	DeleteConsent(ctx context.Context, subject, clientID string) error
 }
 
@@ -342,6 +344,9 @@ type TokenStore interface {
 	// when no row exists and ErrConflict when the row was already inactive, so
 	// of two concurrent callers exactly one succeeds.
 	DeactivateToken(ctx context.Context, kind TokenKind, signature string) error
+	// DeleteTokensOf removes every token issued to clientID for subject
+	// (revoking a user's grant to an app).
+	DeleteTokensOf(ctx context.Context, subject, clientID string) (int64, error)
 	// DeleteTokensByRequestID removes every token of one kind in a family.
 	DeleteTokensByRequestID(ctx context.Context, kind TokenKind, requestID string) (int64, error)
 	// MarkJTIUsed records a client-assertion jti; ErrAlreadyExists on replay.

@@ -362,6 +362,39 @@ func (s *Store) GetConsent(ctx context.Context, subject, clientID string, now ti
 	return c, err
 }
 
+// ListConsents lists a subject's unexpired consents, by client.
+func (s *Store) ListConsents(ctx context.Context, subject string, now time.Time) ([]storage.Consent, error) {
+	rows, err := s.q(ctx).QueryContext(ctx, `SELECT client_id, scopes, created_at, expires_at FROM consents WHERE subject = $1 AND expires_at > $2 ORDER BY client_id`, subject, ts(now))
+	if err != nil {
+		return nil, s.wrap(err)
+	}
+	defer rows.Close()
+	var out []storage.Consent
+	for rows.Next() {
+		c := storage.Consent{Subject: subject}
+		var scopes string
+		var created, expires int64
+		if err := rows.Scan(&c.ClientID, &scopes, &created, &expires); err != nil {
+			return nil, s.wrap(err)
+		}
+		c.CreatedAt, c.ExpiresAt = fromTS(created), fromTS(expires)
+		if c.Scopes, err = unlist(scopes); err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, s.wrap(rows.Err())
+}
+
+// DeleteTokensOf removes every token a client holds for a subject.
+func (s *Store) DeleteTokensOf(ctx context.Context, subject, clientID string) (int64, error) {
+	res, err := s.q(ctx).ExecContext(ctx, `DELETE FROM oauth2_tokens WHERE subject = $1 AND client_id = $2`, subject, clientID)
+	if err != nil {
+		return 0, s.wrap(err)
+	}
+	return affected(res), nil
+}
+
 // DeleteConsent forgets a remembered consent.
 func (s *Store) DeleteConsent(ctx context.Context, subject, clientID string) error {
 	_, err := s.q(ctx).ExecContext(ctx, `DELETE FROM consents WHERE subject = $1 AND client_id = $2`, subject, clientID)

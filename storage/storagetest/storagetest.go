@@ -259,6 +259,17 @@ func testSessions(t *testing.T, s storage.Store) {
 	}
 	_, err = s.GetConsent(ctx, "u1", "c1", now.Add(2*time.Hour))
 	wantErr(t, err, storage.ErrNotFound)
+	if list, err := s.ListConsents(ctx, "u1", now); err != nil || len(list) != 1 || list[0].ClientID != "c1" || len(list[0].Scopes) != 2 {
+		t.Fatalf("ListConsents = %+v, %v", list, err)
+	}
+	must(t, s.CreateToken(ctx, storage.Token{Kind: storage.TokenRefresh, Signature: "g1", RequestID: "r", ClientID: "c1", Subject: "u1", Active: true, ExpiresAt: now.Add(time.Hour), CreatedAt: now, Data: []byte("{}")}))
+	must(t, s.CreateToken(ctx, storage.Token{Kind: storage.TokenAccess, Signature: "g2", RequestID: "r", ClientID: "c2", Subject: "u1", Active: true, ExpiresAt: now.Add(time.Hour), CreatedAt: now, Data: []byte("{}")}))
+	if n, err := s.DeleteTokensOf(ctx, "u1", "c1"); err != nil || n != 1 {
+		t.Fatalf("DeleteTokensOf = %d, %v", n, err)
+	}
+	if _, err := s.GetToken(ctx, storage.TokenAccess, "g2"); err != nil {
+		t.Fatal("another client's token was revoked")
+	}
 	must(t, s.DeleteConsent(ctx, "u1", "c1"))
 	_, err = s.GetConsent(ctx, "u1", "c1", now)
 	wantErr(t, err, storage.ErrNotFound)
