@@ -2,6 +2,7 @@ package conformance
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/url"
 	"strings"
 	"testing"
@@ -105,8 +106,12 @@ func TestJWTAccessTokens(t *testing.T) {
 		t.Error("a revoked JWT access token still works")
 	}
 	// A machine client: the client is the subject.
-	m2m := s.createClient(t, "--name", "Service", "--grant-type", "client_credentials", "--scope", "api", "--access-token-format", "jwt")
-	status, body, _ := s.tokenRequest(t, m2m, url.Values{"grant_type": {"client_credentials"}, "scope": {"api"}})
+	m2m := s.createClient(t, "--name", "Service", "--grant-type", "client_credentials", "--scope", "api", "--access-token-format", "jwt",
+		"--audience", "https://api.example.test")
+	if status, body, _ := s.tokenRequest(t, m2m, url.Values{"grant_type": {"client_credentials"}, "scope": {"api"}, "audience": {"https://other.example.test"}}); status != 400 {
+		t.Errorf("an audience the client may not ask for: %d %v", status, body)
+	}
+	status, body, _ := s.tokenRequest(t, m2m, url.Values{"grant_type": {"client_credentials"}, "scope": {"api"}, "audience": {"https://api.example.test"}})
 	if status != 200 {
 		t.Fatalf("client_credentials: %d %v", status, body)
 	}
@@ -116,7 +121,7 @@ func TestJWTAccessTokens(t *testing.T) {
 	}
 	payload, _ = jws.Verify(set.Key(jws.Signatures[0].Header.KeyID)[0])
 	_ = json.Unmarshal(payload, &claims)
-	if claims["sub"] != m2m.ID || claims["client_id"] != m2m.ID || claims["scope"] != "api" {
+	if claims["sub"] != m2m.ID || claims["client_id"] != m2m.ID || claims["scope"] != "api" || fmt.Sprint(claims["aud"]) != "[https://api.example.test]" {
 		t.Errorf("client_credentials claims %v", claims)
 	}
 }

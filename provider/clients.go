@@ -32,6 +32,9 @@ type ClientSpec struct {
 	JWKS                        json.RawMessage `json:"jwks,omitempty"`
 	IDTokenSignedResponseAlg    string          `json:"id_token_signed_response_alg,omitempty"`
 	AccessTokenFormat           string          `json:"access_token_format,omitempty"`
+	// Audience lists the resource servers (audience values) the client may
+	// ask tokens for with the audience parameter.
+	Audience []string `json:"audience,omitempty"`
 	storage.ClientMetadata
 
 	// ID, FirstParty and Secret are set by operators only (CLI), never by
@@ -196,6 +199,14 @@ func (s ClientSpec) Build(enabledAlgs []string, now time.Time) (storage.Client, 
 			return storage.Client{}, "", err
 		}
 	}
+	for _, a := range s.Audience {
+		if strings.TrimSpace(a) == "" || strings.ContainsAny(a, " \t\n") {
+			return storage.Client{}, "", badMetadata("audience %q is not a valid audience value", a)
+		}
+	}
+	if s.Audience == nil {
+		s.Audience = []string{}
+	}
 	scopes := strings.Fields(s.Scope)
 	if len(scopes) == 0 {
 		scopes = []string{"openid", "profile", "email"}
@@ -212,7 +223,7 @@ func (s ClientSpec) Build(enabledAlgs []string, now time.Time) (storage.Client, 
 		s.ID = httpx.RandomID(16)
 	}
 	c := storage.Client{ID: s.ID, Name: s.Name, RedirectURIs: s.RedirectURIs, PostLogoutRedirectURIs: s.PostLogoutRedirectURIs, GrantTypes: s.GrantTypes,
-		ResponseTypes: s.ResponseTypes, Scopes: scopes, Audience: []string{}, TokenEndpointAuthMethod: s.TokenEndpointAuthMethod, Public: public,
+		ResponseTypes: s.ResponseTypes, Scopes: scopes, Audience: s.Audience, TokenEndpointAuthMethod: s.TokenEndpointAuthMethod, Public: public,
 		FirstParty: s.FirstParty, IDTokenSignedResponseAlg: s.IDTokenSignedResponseAlg, AccessTokenFormat: s.AccessTokenFormat,
 		JWKS: string(s.JWKS), TokenEndpointAuthSigningAlg: s.TokenEndpointAuthSigningAlg, Metadata: s.ClientMetadata, CreatedAt: now, UpdatedAt: now}
 	if c.RedirectURIs == nil {
@@ -251,7 +262,7 @@ func View(c storage.Client, secret string) ClientView {
 		ClientSpec: ClientSpec{Name: c.Name, RedirectURIs: c.RedirectURIs, PostLogoutRedirectURIs: c.PostLogoutRedirectURIs, GrantTypes: c.GrantTypes,
 			ResponseTypes: c.ResponseTypes, Scope: strings.Join(c.Scopes, " "), TokenEndpointAuthMethod: c.TokenEndpointAuthMethod,
 			TokenEndpointAuthSigningAlg: c.TokenEndpointAuthSigningAlg, IDTokenSignedResponseAlg: c.IDTokenSignedResponseAlg,
-			AccessTokenFormat: c.AccessTokenFormat, ClientMetadata: c.Metadata}}
+			AccessTokenFormat: c.AccessTokenFormat, Audience: c.Audience, ClientMetadata: c.Metadata}}
 	if c.JWKS != "" {
 		v.JWKS = json.RawMessage(c.JWKS)
 	}

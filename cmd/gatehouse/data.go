@@ -300,6 +300,7 @@ func newClients(g *globals) *cobra.Command {
 	f.StringVar(&s.AccessTokenFormat, "access-token-format", "", "opaque or jwt (RFC 9068); default: the server's access_token.format")
 	f.StringVar(&jwksFile, "jwks-file", "", "the client's public JWK set (private_key_jwt)")
 	f.StringVar(&s.TokenEndpointAuthSigningAlg, "token-endpoint-auth-signing-alg", "", "algorithm of the client's assertions: RS256 (default), ES256 or PS256")
+	f.StringArrayVar(&s.Audience, "audience", nil, "resource server the client may ask tokens for (repeatable)")
 	f.StringVar(&s.LogoURI, "logo-uri", "", "https URL of the client's logo")
 	f.StringVar(&s.PolicyURI, "policy-uri", "", "https URL of the client's privacy policy")
 	f.StringVar(&s.TOSURI, "tos-uri", "", "https URL of the client's terms of service")
