@@ -10,7 +10,8 @@ import (
 	"testing"
 )
 
-// regCall sends a registration request and returns status and JSON body.
+// regCall sends a JSON request with an optional bearer token and returns
+// the status and JSON body (a string body is sent as is).
 func regCall(t *testing.T, method, u, bearer string, body any) (int, map[string]any) {
 	t.Helper()
 	var r io.Reader

@@ -299,12 +299,7 @@ func scopeClaims(u storage.User, scopes fosite.Arguments) map[string]interface{}
 // single-use request_uri for the browser.
 func (p *Provider) par(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	if err := r.ParseForm(); err != nil {
-		p.writeJSONError(w, r, fosite.ErrInvalidRequest.WithHint("The request body could not be read."))
-		return
-	}
-	if err := p.checkAssertion(r.PostForm); err != nil {
-		p.writeJSONError(w, r, err)
+	if !p.readClientForm(w, r) {
 		return
 	}
 	ar, err := p.oauth.NewPushedAuthorizeRequest(ctx, r)

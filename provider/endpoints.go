@@ -20,16 +20,11 @@ import (
 // token is the token endpoint.
 func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	if err := r.ParseForm(); err != nil {
-		p.writeJSONError(w, r, fosite.ErrInvalidRequest.WithHint("The request body could not be read."))
+	if !p.readClientForm(w, r) {
 		return
 	}
 	if r.Header.Get("Authorization") == "" && r.PostForm.Get("client_id") == "" && r.PostForm.Get("client_assertion") == "" {
 		p.writeJSONError(w, r, fosite.ErrInvalidClient.WithHint("The client did not authenticate."))
-		return
-	}
-	if err := p.checkAssertion(r.PostForm); err != nil {
-		p.writeJSONError(w, r, err)
 		return
 	}
 	refresh := r.PostForm.Get("grant_type") == "refresh_token" && r.PostForm.Get("refresh_token") != ""
@@ -93,6 +88,21 @@ func (p *Provider) retryWithFreshClient(r *http.Request, err error) bool {
 		}
 	}
 	return id != "" && p.clients.dropIfCached(id)
+}
+
+// readClientForm parses a client-authenticated request's form and refuses,
+// before fosite sees it, a client assertion that is not short-lived. It
+// writes the error and reports false when the request must stop.
+func (p *Provider) readClientForm(w http.ResponseWriter, r *http.Request) bool {
+	if err := r.ParseForm(); err != nil {
+		p.writeJSONError(w, r, fosite.ErrInvalidRequest.WithHint("The request body could not be read."))
+		return false
+	}
+	if err := p.checkAssertion(r.PostForm); err != nil {
+		p.writeJSONError(w, r, err)
+		return false
+	}
+	return true
 }
 
 // maxAssertionLifetime bounds a client assertion's exp (RFC 7523 asks for a
@@ -160,12 +170,7 @@ func (p *Provider) introspect(w http.ResponseWriter, r *http.Request) {
 		p.writeJSONError(w, r, fosite.ErrInvalidClient.WithHint("Introspection requires client authentication."))
 		return
 	}
-	if err := r.ParseForm(); err != nil {
-		p.writeJSONError(w, r, fosite.ErrInvalidRequest.WithHint("The request body could not be read."))
-		return
-	}
-	if err := p.checkAssertion(r.PostForm); err != nil {
-		p.writeJSONError(w, r, err)
+	if !p.readClientForm(w, r) {
 		return
 	}
 	caller, err := p.oauth.(clientAuthenticator).AuthenticateClient(ctx, r, r.PostForm)
@@ -204,12 +209,7 @@ func (p *Provider) introspect(w http.ResponseWriter, r *http.Request) {
 // revoke is RFC 7009 token revocation.
 func (p *Provider) revoke(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	if err := r.ParseForm(); err != nil {
-		p.writeJSONError(w, r, fosite.ErrInvalidRequest.WithHint("The request body could not be read."))
-		return
-	}
-	if err := p.checkAssertion(r.PostForm); err != nil {
-		p.writeJSONError(w, r, err)
+	if !p.readClientForm(w, r) {
 		return
 	}
 	err := p.oauth.NewRevocationRequest(ctx, r)
