@@ -5,11 +5,13 @@ import (
 	"crypto/rsa"
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -194,5 +196,56 @@ func TestClientSecretRotation(t *testing.T) {
 	public := s.createClient(t, "--name", "Native", "--public", "--redirect-uri", "http://127.0.0.1/cb")
 	if out := s.cliErr(t, "clients", "rotate-secret", public.ID); !strings.Contains(out, "no secret") {
 		t.Fatalf("rotating a public client's secret: %s", out)
+	}
+}
+
+// TestJWKSURI: a client registered (by DCR) with a jwks_uri authenticates
+// with private_key_jwt; when it publishes a new key under a new kid, the
+// server refetches the set and accepts assertions signed with it.
+func TestJWKSURI(t *testing.T) {
+	s := startServer(t, backends(t)[0].newURL(t))
+	k1, _ := rsa.GenerateKey(rand.Reader, 2048)
+	k2, _ := rsa.GenerateKey(rand.Reader, 2048)
+	var current atomic.Value
+	publish := func(k *rsa.PrivateKey, kid string) {
+		b, _ := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &k.PublicKey, KeyID: kid, Algorithm: "RS256", Use: "sig"}}})
+		current.Store(b)
+	}
+	publish(k1, "one")
+	rp := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(current.Load().([]byte))
+	}))
+	defer rp.Close()
+	status, reg := regCall(t, http.MethodPost, s.issuer+"/oauth2/register", "", map[string]any{
+		"client_name": "jwks_uri RP", "grant_types": []string{"client_credentials"}, "scope": "api",
+		"token_endpoint_auth_method": "private_key_jwt", "jwks_uri": rp.URL + "/jwks.json"})
+	if status != 201 || reg["client_secret"] != nil {
+		t.Fatalf("register: %d %v", status, reg)
+	}
+	id := reg["client_id"].(string)
+	token := func(key *rsa.PrivateKey, kid string) (int, map[string]any) {
+		return s.assertionRequest(t, "/oauth2/token", url.Values{"grant_type": {"client_credentials"}, "scope": {"api"}, "client_id": {id}},
+			assertion(t, key, kid, "RS256", assertionClaims(id, s.issuer+"/oauth2/token")))
+	}
+	if st, body := token(k1, "one"); st != 200 {
+		t.Fatalf("first key: %d %v", st, body)
+	}
+	publish(k2, "two")
+	time.Sleep(1100 * time.Millisecond) // the fetcher refetches an unknown kid at most once a second
+	if st, body := token(k2, "two"); st != 200 {
+		t.Fatalf("new key after rotation: %d %v", st, body)
+	}
+	if st, body := token(k1, "one"); st != 401 {
+		t.Errorf("the withdrawn key still authenticates: %d %v", st, body)
+	}
+	// Both jwks and jwks_uri, or an http jwks_uri off loopback, are refused.
+	for name, meta := range map[string]map[string]any{
+		"both":          {"token_endpoint_auth_method": "private_key_jwt", "jwks_uri": rp.URL, "jwks": map[string]any{"keys": []any{}}, "grant_types": []string{"client_credentials"}},
+		"http jwks_uri": {"token_endpoint_auth_method": "private_key_jwt", "jwks_uri": "http://keys.example.test/jwks", "grant_types": []string{"client_credentials"}},
+	} {
+		if st, body := regCall(t, http.MethodPost, s.issuer+"/oauth2/register", "", meta); st != 400 || body["error"] != "invalid_client_metadata" {
+			t.Errorf("%s: %d %v", name, st, body)
+		}
 	}
 }

@@ -55,7 +55,7 @@ func (c *client) GetJSONWebKeys() *jose.JSONWebKeySet {
 	}
 	return &set
 }
-func (c *client) GetJSONWebKeysURI() string                { return "" }
+func (c *client) GetJSONWebKeysURI() string                { return c.c.JWKSURI }
 func (c *client) GetRequestObjectSigningAlgorithm() string { return "" }
 func (c *client) GetTokenEndpointAuthSigningAlgorithm() string {
 	if c.c.TokenEndpointAuthSigningAlg == "" {

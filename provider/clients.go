@@ -30,6 +30,7 @@ type ClientSpec struct {
 	TokenEndpointAuthMethod     string          `json:"token_endpoint_auth_method,omitempty"`
 	TokenEndpointAuthSigningAlg string          `json:"token_endpoint_auth_signing_alg,omitempty"`
 	JWKS                        json.RawMessage `json:"jwks,omitempty"`
+	JWKSURI                     string          `json:"jwks_uri,omitempty"`
 	IDTokenSignedResponseAlg    string          `json:"id_token_signed_response_alg,omitempty"`
 	AccessTokenFormat           string          `json:"access_token_format,omitempty"`
 	// Audience lists the resource servers (audience values) the client may
@@ -173,12 +174,24 @@ func (s ClientSpec) Build(enabledAlgs []string, now time.Time) (storage.Client, 
 			return storage.Client{}, "", badMetadata("post_logout_redirect_uris: %s", err.(*MetadataError).Description)
 		}
 	}
-	if (s.TokenEndpointAuthMethod == "private_key_jwt") != (len(s.JWKS) > 0) {
-		return storage.Client{}, "", badMetadata("jwks goes with token_endpoint_auth_method private_key_jwt, and private_key_jwt needs it")
+	if len(s.JWKS) > 0 && s.JWKSURI != "" {
+		return storage.Client{}, "", badMetadata("send jwks or jwks_uri, not both")
 	}
-	if len(s.JWKS) > 0 {
-		if err := validateClientJWKS(s.JWKS); err != nil {
-			return storage.Client{}, "", err
+	hasKeys := len(s.JWKS) > 0 || s.JWKSURI != ""
+	if (s.TokenEndpointAuthMethod == "private_key_jwt") != hasKeys {
+		return storage.Client{}, "", badMetadata("jwks or jwks_uri goes with token_endpoint_auth_method private_key_jwt, and private_key_jwt needs one")
+	}
+	if s.JWKSURI != "" {
+		u, err := url.Parse(s.JWKSURI)
+		if err != nil || u.Host == "" || u.Fragment != "" || !(u.Scheme == "https" || (u.Scheme == "http" && config.IsLoopbackHost(u.Hostname()))) {
+			return storage.Client{}, "", badMetadata("jwks_uri %q must be an https URL", s.JWKSURI)
+		}
+	}
+	if hasKeys {
+		if len(s.JWKS) > 0 {
+			if err := validateClientJWKS(s.JWKS); err != nil {
+				return storage.Client{}, "", err
+			}
 		}
 		switch s.TokenEndpointAuthSigningAlg {
 		case "":
@@ -225,7 +238,7 @@ func (s ClientSpec) Build(enabledAlgs []string, now time.Time) (storage.Client, 
 	c := storage.Client{ID: s.ID, Name: s.Name, RedirectURIs: s.RedirectURIs, PostLogoutRedirectURIs: s.PostLogoutRedirectURIs, GrantTypes: s.GrantTypes,
 		ResponseTypes: s.ResponseTypes, Scopes: scopes, Audience: s.Audience, TokenEndpointAuthMethod: s.TokenEndpointAuthMethod, Public: public,
 		FirstParty: s.FirstParty, IDTokenSignedResponseAlg: s.IDTokenSignedResponseAlg, AccessTokenFormat: s.AccessTokenFormat,
-		JWKS: string(s.JWKS), TokenEndpointAuthSigningAlg: s.TokenEndpointAuthSigningAlg, Metadata: s.ClientMetadata, CreatedAt: now, UpdatedAt: now}
+		JWKS: string(s.JWKS), JWKSURI: s.JWKSURI, TokenEndpointAuthSigningAlg: s.TokenEndpointAuthSigningAlg, Metadata: s.ClientMetadata, CreatedAt: now, UpdatedAt: now}
 	if c.RedirectURIs == nil {
 		c.RedirectURIs = []string{}
 	}
@@ -266,6 +279,7 @@ func View(c storage.Client, secret string) ClientView {
 	if c.JWKS != "" {
 		v.JWKS = json.RawMessage(c.JWKS)
 	}
+	v.JWKSURI = c.JWKSURI
 	if len(c.SecretHash) > 0 {
 		zero := int64(0) // secrets do not expire (RFC 7591: 0)
 		v.ClientSecretExpiresAt = &zero

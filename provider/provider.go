@@ -89,8 +89,11 @@ type Options struct {
 	// RegistrationOpen or RegistrationToken with InitialAccessToken).
 	Registration       string
 	InitialAccessToken string
-	Log                *slog.Logger
-	Now                func() time.Time
+	// AllowPrivateJWKSURI lets clients' jwks_uri point at private or
+	// loopback addresses (development only).
+	AllowPrivateJWKSURI bool
+	Log                 *slog.Logger
+	Now                 func() time.Time
 }
 
 // Provider serves the protocol endpoints.
@@ -147,6 +150,7 @@ func New(o Options) (*Provider, error) {
 		AllowedPromptValues:             []string{"login", "none", "consent", "select_account"},
 		PushedAuthorizeRequestURIPrefix: parURIPrefix,
 		PushedAuthorizeContextLifespan:  parLifetime,
+		JWKSFetcherStrategy:             newJWKSFetcher(o.AllowPrivateJWKSURI, o.Now),
 		OmitRedirectScopeParam:          true,
 	}
 	fs := &fositeStore{s: o.Store, now: o.Now, clients: &clientCache{store: o.Store, now: o.Now}, graceful: o.RefreshGrace > 0}

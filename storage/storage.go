@@ -40,8 +40,10 @@ type Client struct {
 	// AccessTokenFormat is "opaque" or "jwt" (RFC 9068); "" follows the
 	// server's default.
 	AccessTokenFormat string
-	// JWKS is the client's public key set as JSON (for private_key_jwt).
-	JWKS string
+	// JWKS is the client's public key set as JSON (for private_key_jwt),
+	// or JWKSURI where the client publishes it.
+	JWKS    string
+	JWKSURI string
 	// TokenEndpointAuthSigningAlg is the algorithm of its client assertions.
 	TokenEndpointAuthSigningAlg string
 	// RegistrationTokenHash is the hex SHA-256 of the RFC 7592 registration

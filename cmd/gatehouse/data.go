@@ -299,6 +299,7 @@ func newClients(g *globals) *cobra.Command {
 	f.StringVar(&s.IDTokenSignedResponseAlg, "id-token-signed-response-alg", "", "ID token algorithm (one of keys.algorithms; default RS256)")
 	f.StringVar(&s.AccessTokenFormat, "access-token-format", "", "opaque or jwt (RFC 9068); default: the server's access_token.format")
 	f.StringVar(&jwksFile, "jwks-file", "", "the client's public JWK set (private_key_jwt)")
+	f.StringVar(&s.JWKSURI, "jwks-uri", "", "where the client publishes its JWK set (private_key_jwt; https)")
 	f.StringVar(&s.TokenEndpointAuthSigningAlg, "token-endpoint-auth-signing-alg", "", "algorithm of the client's assertions: RS256 (default), ES256 or PS256")
 	f.StringArrayVar(&s.Audience, "audience", nil, "resource server the client may ask tokens for (repeatable)")
 	f.StringVar(&s.LogoURI, "logo-uri", "", "https URL of the client's logo")

@@ -75,6 +75,7 @@ func New(ctx context.Context, cfg config.Config, st Store, log *slog.Logger) (*A
 		Cipher: cipher, RefreshGrace: cfg.Lifetimes.RefreshTokenGrace.Duration,
 		AccessTokenFormat: cfg.AccessToken.Format, AccessTokenAlg: cfg.AccessToken.Algorithm,
 		Registration: registrationMode(cfg), InitialAccessToken: cfg.Registration.InitialAccessToken,
+		AllowPrivateJWKSURI: cfg.Dev,
 		Lifetimes: provider.Lifetimes{AccessToken: cfg.Lifetimes.AccessToken.Duration, RefreshToken: cfg.Lifetimes.RefreshToken.Duration,
 			IDToken: cfg.Lifetimes.IDToken.Duration, AuthorizeCode: cfg.Lifetimes.AuthorizeCode.Duration},
 	})
