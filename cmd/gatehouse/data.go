@@ -374,7 +374,7 @@ func newClients(g *globals) *cobra.Command {
 		},
 	}
 	rotate.Flags().DurationVar(&grace, "grace", 24*time.Hour, "how long the previous secret keeps working (0: stops at once)")
-	cmd.AddCommand(create, list, get, rotate, del)
+	cmd.AddCommand(create, list, get, newClientUpdate(g), rotate, del)
 	return cmd
 }
 
@@ -403,5 +403,93 @@ func newAudit(g *globals) *cobra.Command {
 	list.Flags().StringVar(&subject, "subject", "", "only events of this user (sub)")
 	list.Flags().IntVar(&limit, "limit", 50, "at most this many events (1-1000)")
 	cmd.AddCommand(list)
+	return cmd
+}
+
+// newClientUpdate changes the flags given and keeps everything else,
+// including the secret.
+func newClientUpdate(g *globals) *cobra.Command {
+	var redirects, postLogout, grants, scopes, audience []string
+	var name, method, idAlg, format, jwksFile, jwksURI, logo, policy, tos string
+	var firstParty bool
+	cmd := &cobra.Command{
+		Use: "update CLIENT_ID", Short: "change a client's registration (only the flags given)", Args: cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, a []string) error {
+			cfg, err := g.loadConfig()
+			if err != nil {
+				return err
+			}
+			changed := c.Flags().Changed
+			return g.withStore(c.Context(), func(st *sqlstore.Store) error {
+				old, err := st.GetClient(c.Context(), a[0])
+				if errors.Is(err, storage.ErrNotFound) {
+					return fmt.Errorf("no client with id %s", a[0])
+				} else if err != nil {
+					return err
+				}
+				spec := provider.View(old, "").ClientSpec
+				spec.ID, spec.FirstParty = old.ID, old.FirstParty
+				set := map[string]func(){
+					"name": func() { spec.Name = name }, "redirect-uri": func() { spec.RedirectURIs = redirects },
+					"post-logout-redirect-uri": func() { spec.PostLogoutRedirectURIs = postLogout }, "grant-type": func() { spec.GrantTypes = grants },
+					"scope": func() { spec.Scope = strings.Join(scopes, " ") }, "audience": func() { spec.Audience = audience },
+					"token-endpoint-auth-method": func() { spec.TokenEndpointAuthMethod = method }, "id-token-signed-response-alg": func() { spec.IDTokenSignedResponseAlg = idAlg },
+					"access-token-format": func() { spec.AccessTokenFormat = format }, "jwks-uri": func() { spec.JWKSURI, spec.JWKS = jwksURI, nil },
+					"logo-uri": func() { spec.LogoURI = logo }, "policy-uri": func() { spec.PolicyURI = policy }, "tos-uri": func() { spec.TOSURI = tos },
+					"first-party": func() { spec.FirstParty = firstParty },
+				}
+				for flag, apply := range set {
+					if changed(flag) {
+						apply()
+					}
+				}
+				if changed("jwks-file") {
+					b, err := os.ReadFile(jwksFile)
+					if err != nil {
+						return fmt.Errorf("--jwks-file: %w", err)
+					}
+					spec.JWKS, spec.JWKSURI = b, ""
+				}
+				nc, secret, err := spec.Build(cfg.Keys.Algorithms, time.Now().UTC())
+				if err != nil {
+					var me *provider.MetadataError
+					if errors.As(err, &me) {
+						return errors.New(me.Description)
+					}
+					return err
+				}
+				updated, err := st.UpdateClient(c.Context(), old.ID, func(cur storage.Client) (storage.Client, error) {
+					if len(cur.SecretHash) > 0 && len(nc.SecretHash) > 0 {
+						nc.SecretHash, secret = cur.SecretHash, ""
+						nc.PreviousSecretHash, nc.PreviousSecretExpiresAt = cur.PreviousSecretHash, cur.PreviousSecretExpiresAt
+					}
+					nc.RegistrationTokenHash = cur.RegistrationTokenHash
+					return nc, nil
+				})
+				if err != nil {
+					return err
+				}
+				enc := json.NewEncoder(c.OutOrStdout())
+				enc.SetIndent("", "  ")
+				return enc.Encode(provider.View(updated, secret))
+			})
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&name, "name", "", "client name")
+	f.StringArrayVar(&redirects, "redirect-uri", nil, "redirect URIs (repeatable; replaces the list)")
+	f.StringArrayVar(&postLogout, "post-logout-redirect-uri", nil, "post-logout redirect URIs (repeatable; replaces the list)")
+	f.StringArrayVar(&grants, "grant-type", nil, "grant types (repeatable; replaces the list)")
+	f.StringArrayVar(&scopes, "scope", nil, "allowed scopes (repeatable; replaces the list)")
+	f.StringArrayVar(&audience, "audience", nil, "allowed audiences (repeatable; replaces the list)")
+	f.StringVar(&method, "token-endpoint-auth-method", "", "client_secret_basic, client_secret_post, private_key_jwt or none")
+	f.StringVar(&idAlg, "id-token-signed-response-alg", "", "ID token algorithm")
+	f.StringVar(&format, "access-token-format", "", "opaque or jwt")
+	f.StringVar(&jwksFile, "jwks-file", "", "the client's public JWK set")
+	f.StringVar(&jwksURI, "jwks-uri", "", "where the client publishes its JWK set")
+	f.StringVar(&logo, "logo-uri", "", "https URL of the logo")
+	f.StringVar(&policy, "policy-uri", "", "https URL of the privacy policy")
+	f.StringVar(&tos, "tos-uri", "", "https URL of the terms of service")
+	f.BoolVar(&firstParty, "first-party", false, "first-party client: skip the consent page")
 	return cmd
 }

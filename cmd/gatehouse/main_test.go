@@ -139,6 +139,16 @@ func TestUsersAndClients(t *testing.T) {
 	if _, err := run(t, "", nil, "clients", "create", "--name", "Native", "--public", "--redirect-uri", "com.example.app:/cb", "--redirect-uri", "http://127.0.0.1/cb", "--database-url", db); err != nil {
 		t.Errorf("native public client: %v", err)
 	}
+	out, err = run(t, "", nil, "clients", "update", c["client_id"].(string), "--name", "Renamed", "--redirect-uri", "https://app.example/cb2", "--database-url", db)
+	if err != nil || !strings.Contains(out, `"client_name": "Renamed"`) || !strings.Contains(out, "cb2") || strings.Contains(out, "client_secret\"") {
+		t.Fatalf("clients update: %v\n%s", err, out)
+	}
+	if out, _ := run(t, "", nil, "clients", "get", c["client_id"].(string), "--database-url", db); !strings.Contains(out, `"scope"`) || !strings.Contains(out, "Renamed") {
+		t.Fatalf("clients get after update:\n%s", out)
+	}
+	if _, err := run(t, "", nil, "clients", "update", c["client_id"].(string), "--redirect-uri", "http://evil.example/cb", "--database-url", db); err == nil {
+		t.Fatal("an update to an http redirect URI was accepted")
+	}
 	if _, err := run(t, "", nil, "clients", "delete", c["client_id"].(string), "--database-url", db); err != nil {
 		t.Fatal(err)
 	}
