@@ -301,9 +301,24 @@ func testWrongPassword(t *testing.T, e *env) {
 	if hasSession(t, e, br) {
 		t.Error("a failed login created a session")
 	}
+	// Password guessing is throttled per account, known or not, and the
+	// right password does not get through while throttled.
+	victim := e.srv.createUser(t)
+	for _, email := range []string{victim.email, "nobody-" + randString(6) + "@example.test"} {
+		var last page
+		for i := 0; i < 6; i++ {
+			last = br.login(br.follow(br.get(e.rp.newRequest().url)), user{email: email, password: "guess-" + randString(8)})
+		}
+		if last.status != http.StatusTooManyRequests || last.header.Get("Retry-After") == "" {
+			t.Errorf("6th wrong password for %s: %d, want 429 with Retry-After", email, last.status)
+		}
+	}
+	if p := br.login(br.follow(br.get(e.rp.newRequest().url)), victim); p.status != http.StatusTooManyRequests {
+		t.Errorf("the right password got through while throttled: %d", p.status)
+	}
 	// Both attempts are in the audit log, with no password.
 	out := e.srv.cli(t, "", "audit", "list", "--limit", "200")
-	if !strings.Contains(out, "login.failed") || strings.Contains(out, "not-the-password") {
+	if !strings.Contains(out, "login.failed") || !strings.Contains(out, "login.throttled") || strings.Contains(out, "not-the-password") {
 		t.Errorf("audit log:\n%s", out)
 	}
 }

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-id/gatehouse/internal/httpx"
+	"github.com/gatehouse-id/gatehouse/internal/ratelimit"
 	"github.com/gatehouse-id/gatehouse/provider/interaction"
 	"github.com/gatehouse-id/gatehouse/storage"
 	"github.com/gatehouse-id/gatehouse/templates"
@@ -63,6 +64,9 @@ type Service struct {
 	o             Options
 	sessionCookie string
 	csrfCookie    string
+	// failures throttles password guessing per account: 5 failures at once,
+	// then one more every ten seconds; successes are not counted.
+	failures *ratelimit.Limiter
 }
 
 var _ interaction.Interactor = (*Service)(nil)
@@ -78,7 +82,8 @@ func New(o Options) (*Service, error) {
 	if o.Log == nil {
 		o.Log = slog.Default()
 	}
-	s := &Service{o: o, sessionCookie: "gatehouse_session", csrfCookie: "gatehouse_csrf"}
+	s := &Service{o: o, sessionCookie: "gatehouse_session", csrfCookie: "gatehouse_csrf", failures: ratelimit.New(6, 5)}
+	s.failures.Now = o.Now
 	if o.Secure {
 		s.sessionCookie, s.csrfCookie = "__Host-gatehouse_session", "__Host-gatehouse_csrf"
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/hmac"
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -113,9 +114,19 @@ func (s *Service) loginSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	email, password := strings.TrimSpace(r.PostForm.Get("email")), r.PostForm.Get("password")
+	account := strings.ToLower(email)
+	if ok, wait := s.failures.Check(account); !ok {
+		// The same answer whether or not the account exists.
+		s.audit(ctx, r, "login.throttled", "", d.Request.ClientID, nil)
+		w.Header().Set("Retry-After", fmt.Sprint(int(wait.Seconds())+1))
+		s.render(w, r, http.StatusTooManyRequests, "login", loginView{FlowID: id, CSRF: s.csrfToken(w, r, id), ClientName: d.Request.ClientName, Email: email,
+			Error: "Too many failed attempts. Wait a moment and try again."})
+		return
+	}
 	user, err := s.authenticatePassword(ctx, email, password)
 	if err != nil {
 		if errors.Is(err, errInvalidLogin) {
+			s.failures.Allow(account)
 			s.audit(ctx, r, "login.failed", user.Subject, d.Request.ClientID, map[string]string{"method": "pwd"})
 			s.render(w, r, http.StatusOK, "login", loginView{FlowID: id, CSRF: s.csrfToken(w, r, id), ClientName: d.Request.ClientName, Email: email, Error: errBadCredentials})
 			return

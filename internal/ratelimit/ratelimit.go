@@ -32,6 +32,16 @@ func New(perMinute, burst int) *Limiter {
 
 // Allow takes one event for key; when it may not, it says how long to wait.
 func (l *Limiter) Allow(key string) (bool, time.Duration) {
+	return l.take(key, true)
+}
+
+// Check says whether an event for key would be allowed, without taking it
+// (to count only failures: Check first, Allow after a failure).
+func (l *Limiter) Check(key string) (bool, time.Duration) {
+	return l.take(key, false)
+}
+
+func (l *Limiter) take(key string, consume bool) (bool, time.Duration) {
 	now := l.Now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -54,7 +64,9 @@ func (l *Limiter) Allow(key string) (bool, time.Duration) {
 	b.tokens = min(l.Burst, b.tokens+now.Sub(b.last).Seconds()*l.Rate)
 	b.last = now
 	if b.tokens >= 1 {
-		b.tokens--
+		if consume {
+			b.tokens--
+		}
 		return true, 0
 	}
 	return false, time.Duration((1 - b.tokens) / l.Rate * float64(time.Second))

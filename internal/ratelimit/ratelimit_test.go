@@ -18,6 +18,14 @@ func TestLimiter(t *testing.T) {
 	if ok || wait <= 0 || wait > time.Second {
 		t.Fatalf("fourth event: ok=%v wait=%v", ok, wait)
 	}
+	if ok, _ := l.Check("a"); ok {
+		t.Fatal("Check allows an exhausted key")
+	}
+	for i := 0; i < 5; i++ {
+		if ok, _ := l.Check("b"); !ok {
+			t.Fatal("Check consumed")
+		}
+	}
 	if ok, _ := l.Allow("b"); !ok {
 		t.Fatal("another key was limited")
 	}
