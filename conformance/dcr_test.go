@@ -184,3 +184,28 @@ func TestDynamicRegistration(t *testing.T) {
 		t.Error("registration_endpoint advertised while registration is off")
 	}
 }
+
+// TestClientLifetimes: a client's own token lifetimes shorten the server's
+// and never lengthen them.
+func TestClientLifetimes(t *testing.T) {
+	s := startServer(t, backends(t)[0].newURL(t))
+	for _, c := range []struct {
+		asked   int
+		wantMax float64
+		wantMin float64
+	}{{60, 60, 55}, {1000000, 3600, 3500}} {
+		status, reg := regCall(t, http.MethodPost, s.issuer+"/oauth2/register", "", map[string]any{
+			"grant_types": []string{"client_credentials"}, "scope": "api", "access_token_lifetime": c.asked})
+		if status != 201 || reg["access_token_lifetime"] != float64(c.asked) {
+			t.Fatalf("register: %d %v", status, reg)
+		}
+		status, body, _ := s.tokenRequest(t, testClient{ID: reg["client_id"].(string), Secret: reg["client_secret"].(string)}, url.Values{"grant_type": {"client_credentials"}, "scope": {"api"}})
+		exp, _ := body["expires_in"].(float64)
+		if status != 200 || exp > c.wantMax || exp < c.wantMin {
+			t.Errorf("asked %d s: %d expires_in %v, want %v..%v", c.asked, status, body["expires_in"], c.wantMin, c.wantMax)
+		}
+	}
+	if status, body := regCall(t, http.MethodPost, s.issuer+"/oauth2/register", "", map[string]any{"grant_types": []string{"client_credentials"}, "access_token_lifetime": -5}); status != 400 || body["error"] != "invalid_client_metadata" {
+		t.Errorf("negative lifetime: %d %v", status, body)
+	}
+}

@@ -23,6 +23,27 @@ var (
 	_ fosite.ClientWithSecretRotation = (*client)(nil)
 )
 
+var _ fosite.ClientWithCustomTokenLifespans = (*client)(nil)
+
+// GetEffectiveLifespan is the client's lifetime for a token type when it is
+// shorter than the server's; never longer, so retired signing keys always
+// outlive what they signed.
+func (c *client) GetEffectiveLifespan(_ fosite.GrantType, tt fosite.TokenType, fallback time.Duration) time.Duration {
+	var v time.Duration
+	switch tt {
+	case fosite.AccessToken:
+		v = c.c.AccessTokenLifetime
+	case fosite.RefreshToken:
+		v = c.c.RefreshTokenLifetime
+	case fosite.IDToken:
+		v = c.c.IDTokenLifetime
+	}
+	if v > 0 && (fallback <= 0 || v < fallback) {
+		return v
+	}
+	return fallback
+}
+
 // GetRotatedHashes is the previous secret during its grace period.
 func (c *client) GetRotatedHashes() [][]byte {
 	if len(c.c.PreviousSecretHash) > 0 && c.now.Before(c.c.PreviousSecretExpiresAt) {

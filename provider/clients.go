@@ -33,6 +33,11 @@ type ClientSpec struct {
 	JWKSURI                     string          `json:"jwks_uri,omitempty"`
 	IDTokenSignedResponseAlg    string          `json:"id_token_signed_response_alg,omitempty"`
 	AccessTokenFormat           string          `json:"access_token_format,omitempty"`
+	// Token lifetimes in seconds for this client (0: the server's); they
+	// can only shorten the server's.
+	AccessTokenLifetime  int64 `json:"access_token_lifetime,omitempty"`
+	RefreshTokenLifetime int64 `json:"refresh_token_lifetime,omitempty"`
+	IDTokenLifetime      int64 `json:"id_token_lifetime,omitempty"`
 	// Audience lists the resource servers (audience values) the client may
 	// ask tokens for with the audience parameter.
 	Audience []string `json:"audience,omitempty"`
@@ -212,6 +217,11 @@ func (s ClientSpec) Build(enabledAlgs []string, now time.Time) (storage.Client, 
 			return storage.Client{}, "", err
 		}
 	}
+	for field, v := range map[string]int64{"access_token_lifetime": s.AccessTokenLifetime, "refresh_token_lifetime": s.RefreshTokenLifetime, "id_token_lifetime": s.IDTokenLifetime} {
+		if v < 0 || v > 366*24*3600 {
+			return storage.Client{}, "", badMetadata("%s must be a number of seconds between 0 (the server's) and one year", field)
+		}
+	}
 	for _, a := range s.Audience {
 		if strings.TrimSpace(a) == "" || strings.ContainsAny(a, " \t\n") {
 			return storage.Client{}, "", badMetadata("audience %q is not a valid audience value", a)
@@ -238,7 +248,8 @@ func (s ClientSpec) Build(enabledAlgs []string, now time.Time) (storage.Client, 
 	c := storage.Client{ID: s.ID, Name: s.Name, RedirectURIs: s.RedirectURIs, PostLogoutRedirectURIs: s.PostLogoutRedirectURIs, GrantTypes: s.GrantTypes,
 		ResponseTypes: s.ResponseTypes, Scopes: scopes, Audience: s.Audience, TokenEndpointAuthMethod: s.TokenEndpointAuthMethod, Public: public,
 		FirstParty: s.FirstParty, IDTokenSignedResponseAlg: s.IDTokenSignedResponseAlg, AccessTokenFormat: s.AccessTokenFormat,
-		JWKS: string(s.JWKS), JWKSURI: s.JWKSURI, TokenEndpointAuthSigningAlg: s.TokenEndpointAuthSigningAlg, Metadata: s.ClientMetadata, CreatedAt: now, UpdatedAt: now}
+		JWKS: string(s.JWKS), JWKSURI: s.JWKSURI, AccessTokenLifetime: time.Duration(s.AccessTokenLifetime) * time.Second,
+		RefreshTokenLifetime: time.Duration(s.RefreshTokenLifetime) * time.Second, IDTokenLifetime: time.Duration(s.IDTokenLifetime) * time.Second, TokenEndpointAuthSigningAlg: s.TokenEndpointAuthSigningAlg, Metadata: s.ClientMetadata, CreatedAt: now, UpdatedAt: now}
 	if c.RedirectURIs == nil {
 		c.RedirectURIs = []string{}
 	}
@@ -275,7 +286,9 @@ func View(c storage.Client, secret string) ClientView {
 		ClientSpec: ClientSpec{Name: c.Name, RedirectURIs: c.RedirectURIs, PostLogoutRedirectURIs: c.PostLogoutRedirectURIs, GrantTypes: c.GrantTypes,
 			ResponseTypes: c.ResponseTypes, Scope: strings.Join(c.Scopes, " "), TokenEndpointAuthMethod: c.TokenEndpointAuthMethod,
 			TokenEndpointAuthSigningAlg: c.TokenEndpointAuthSigningAlg, IDTokenSignedResponseAlg: c.IDTokenSignedResponseAlg,
-			AccessTokenFormat: c.AccessTokenFormat, Audience: c.Audience, ClientMetadata: c.Metadata}}
+			AccessTokenFormat: c.AccessTokenFormat, Audience: c.Audience, ClientMetadata: c.Metadata,
+			AccessTokenLifetime: int64(c.AccessTokenLifetime.Seconds()), RefreshTokenLifetime: int64(c.RefreshTokenLifetime.Seconds()),
+			IDTokenLifetime: int64(c.IDTokenLifetime.Seconds())}}
 	if c.JWKS != "" {
 		v.JWKS = json.RawMessage(c.JWKS)
 	}

@@ -49,6 +49,9 @@ type Client struct {
 	// RegistrationTokenHash is the hex SHA-256 of the RFC 7592 registration
 	// access token ("" for clients not registered dynamically).
 	RegistrationTokenHash string
+	// Lifetimes shorten the server's token lifetimes for this client
+	// (0: the server's; longer values are capped at the server's).
+	AccessTokenLifetime, RefreshTokenLifetime, IDTokenLifetime time.Duration
 	// PreviousSecretHash keeps verifying until PreviousSecretExpiresAt after
 	// a secret rotation, so the client can roll its secret without downtime.
 	PreviousSecretHash      []byte

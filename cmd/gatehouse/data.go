@@ -302,6 +302,9 @@ func newClients(g *globals) *cobra.Command {
 	f.StringVar(&s.JWKSURI, "jwks-uri", "", "where the client publishes its JWK set (private_key_jwt; https)")
 	f.StringVar(&s.TokenEndpointAuthSigningAlg, "token-endpoint-auth-signing-alg", "", "algorithm of the client's assertions: RS256 (default), ES256 or PS256")
 	f.StringArrayVar(&s.Audience, "audience", nil, "resource server the client may ask tokens for (repeatable)")
+	f.Int64Var(&s.AccessTokenLifetime, "access-token-lifetime", 0, "seconds; shortens the server's access-token lifetime for this client")
+	f.Int64Var(&s.RefreshTokenLifetime, "refresh-token-lifetime", 0, "seconds; shortens the server's refresh-token lifetime for this client")
+	f.Int64Var(&s.IDTokenLifetime, "id-token-lifetime", 0, "seconds; shortens the server's ID-token lifetime for this client")
 	f.StringVar(&s.LogoURI, "logo-uri", "", "https URL of the client's logo")
 	f.StringVar(&s.PolicyURI, "policy-uri", "", "https URL of the client's privacy policy")
 	f.StringVar(&s.TOSURI, "tos-uri", "", "https URL of the client's terms of service")
@@ -412,6 +415,7 @@ func newClientUpdate(g *globals) *cobra.Command {
 	var redirects, postLogout, grants, scopes, audience []string
 	var name, method, idAlg, format, jwksFile, jwksURI, logo, policy, tos string
 	var firstParty bool
+	var atl, rtl, itl int64
 	cmd := &cobra.Command{
 		Use: "update CLIENT_ID", Short: "change a client's registration (only the flags given)", Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, a []string) error {
@@ -436,7 +440,9 @@ func newClientUpdate(g *globals) *cobra.Command {
 					"token-endpoint-auth-method": func() { spec.TokenEndpointAuthMethod = method }, "id-token-signed-response-alg": func() { spec.IDTokenSignedResponseAlg = idAlg },
 					"access-token-format": func() { spec.AccessTokenFormat = format }, "jwks-uri": func() { spec.JWKSURI, spec.JWKS = jwksURI, nil },
 					"logo-uri": func() { spec.LogoURI = logo }, "policy-uri": func() { spec.PolicyURI = policy }, "tos-uri": func() { spec.TOSURI = tos },
-					"first-party": func() { spec.FirstParty = firstParty },
+					"first-party":           func() { spec.FirstParty = firstParty },
+					"access-token-lifetime": func() { spec.AccessTokenLifetime = atl }, "refresh-token-lifetime": func() { spec.RefreshTokenLifetime = rtl },
+					"id-token-lifetime": func() { spec.IDTokenLifetime = itl },
 				}
 				for flag, apply := range set {
 					if changed(flag) {
@@ -491,5 +497,8 @@ func newClientUpdate(g *globals) *cobra.Command {
 	f.StringVar(&policy, "policy-uri", "", "https URL of the privacy policy")
 	f.StringVar(&tos, "tos-uri", "", "https URL of the terms of service")
 	f.BoolVar(&firstParty, "first-party", false, "first-party client: skip the consent page")
+	f.Int64Var(&atl, "access-token-lifetime", 0, "seconds (0: the server's)")
+	f.Int64Var(&rtl, "refresh-token-lifetime", 0, "seconds (0: the server's)")
+	f.Int64Var(&itl, "id-token-lifetime", 0, "seconds (0: the server's)")
 	return cmd
 }
