@@ -15,18 +15,24 @@ import (
 
 func (a *API) listClients(w http.ResponseWriter, r *http.Request, _ storage.AdminKey) {
 	all, err := a.o.Store.ListClients(r.Context())
+	writePage(a, w, r, all, err, func(c storage.Client) string { return c.ID }, func(c storage.Client) any { return provider.View(c, "") })
+}
+
+// writePage answers a list request with one page of views and the cursor of
+// the next page (items must be sorted by their cursor key).
+func writePage[T any](a *API, w http.ResponseWriter, r *http.Request, all []T, err error, key func(T) string, view func(T) any) {
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
-	items, next, err := page(r, all, func(c storage.Client) string { return c.ID })
+	items, next, err := page(r, all, key)
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
-	views := make([]provider.ClientView, 0, len(items))
-	for _, c := range items {
-		views = append(views, provider.View(c, ""))
+	views := make([]any, 0, len(items))
+	for _, it := range items {
+		views = append(views, view(it))
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"items": views, "next_cursor": next})
 }
@@ -127,20 +133,7 @@ func viewUser(u storage.User) userView {
 
 func (a *API) listUsers(w http.ResponseWriter, r *http.Request, _ storage.AdminKey) {
 	all, err := a.o.Store.ListUsers(r.Context())
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	items, next, err := page(r, all, func(u storage.User) string { return u.Email })
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	views := make([]userView, 0, len(items))
-	for _, u := range items {
-		views = append(views, viewUser(u))
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"items": views, "next_cursor": next})
+	writePage(a, w, r, all, err, func(u storage.User) string { return u.Email }, func(u storage.User) any { return viewUser(u) })
 }
 
 func (a *API) createUser(w http.ResponseWriter, r *http.Request, key storage.AdminKey) {
@@ -374,12 +367,9 @@ func (a *API) updateClient(w http.ResponseWriter, r *http.Request, key storage.A
 		return
 	}
 	updated, err := a.o.Store.UpdateClient(r.Context(), id, func(old storage.Client) (storage.Client, error) {
-		if len(old.SecretHash) > 0 && len(nc.SecretHash) > 0 {
-			nc.SecretHash, secret = old.SecretHash, "" // the secret stays
-			nc.PreviousSecretHash, nc.PreviousSecretExpiresAt = old.PreviousSecretHash, old.PreviousSecretExpiresAt
-		}
-		nc.RegistrationTokenHash = old.RegistrationTokenHash
-		return nc, nil
+		next, shown := provider.Replace(old, nc, secret)
+		secret = shown
+		return next, nil
 	})
 	if err != nil {
 		a.fail(w, r, err)

@@ -582,16 +582,8 @@ func newEnv(t *testing.T, b backend) *env {
 // fullLogin runs authorize → login → consent → callback → token.
 func (e *env) fullLogin(t *testing.T, br *browser, extra ...oauth2.AuthCodeOption) (authRequest, tokens) {
 	t.Helper()
-	a := e.rp.newRequest(extra...)
-	p := br.follow(br.get(a.url))
-	if strings.Contains(p.body, `action="/login"`) {
-		p = br.login(p, e.user)
-	}
-	if strings.Contains(p.body, `action="/consent"`) {
-		p = br.approve(p)
-	}
-	cb := br.callback(p, rpRedirect)
-	return a, e.rp.exchange(a, cb)
+	a, code := codeFor(t, e, br, extra...)
+	return a, e.rp.exchange(a, url.Values{"code": {code}, "state": {a.state}})
 }
 
 // authTime is the ID token's auth_time in seconds.

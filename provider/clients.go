@@ -300,6 +300,19 @@ func View(c storage.Client, secret string) ClientView {
 	return v
 }
 
+// Replace makes nc the new registration of old: the id, the creation time,
+// the registration access token and, while the client stays confidential,
+// its secret (with any rotation in progress) carry over. It returns the
+// client and the secret to show: newSecret only when the client had none.
+func Replace(old, nc storage.Client, newSecret string) (storage.Client, string) {
+	nc.ID, nc.CreatedAt, nc.RegistrationTokenHash = old.ID, old.CreatedAt, old.RegistrationTokenHash
+	if len(old.SecretHash) > 0 && len(nc.SecretHash) > 0 {
+		nc.SecretHash, newSecret = old.SecretHash, "" // shown once, at registration
+		nc.PreviousSecretHash, nc.PreviousSecretExpiresAt = old.PreviousSecretHash, old.PreviousSecretExpiresAt
+	}
+	return nc, newSecret
+}
+
 // ErrNoSecret means the client authenticates without a secret.
 var ErrNoSecret = errors.New("the client has no secret (public or private_key_jwt)")
 

@@ -201,17 +201,14 @@ func (g *registrar) update(w http.ResponseWriter, r *http.Request) {
 		g.fail(w, r, err)
 		return
 	}
-	if len(c.SecretHash) > 0 && len(nc.SecretHash) > 0 {
-		nc.SecretHash, secret = c.SecretHash, "" // the secret stays; it was shown once
-	}
 	rat, hash := issue()
-	nc.RegistrationTokenHash = hash
 	updated, err := g.p.store.UpdateClient(ctx, c.ID, func(old storage.Client) (storage.Client, error) {
 		if old.RegistrationTokenHash != c.RegistrationTokenHash {
 			return old, storage.ErrConflict // updated concurrently with the same token
 		}
-		nc.CreatedAt = old.CreatedAt
-		return nc, nil
+		next, shown := Replace(old, nc, secret)
+		next.RegistrationTokenHash, secret = hash, shown
+		return next, nil
 	})
 	if errors.Is(err, storage.ErrConflict) {
 		regError(w, http.StatusUnauthorized, "invalid_token", "The registration access token is invalid.")

@@ -465,12 +465,9 @@ func newClientUpdate(g *globals) *cobra.Command {
 					return err
 				}
 				updated, err := st.UpdateClient(c.Context(), old.ID, func(cur storage.Client) (storage.Client, error) {
-					if len(cur.SecretHash) > 0 && len(nc.SecretHash) > 0 {
-						nc.SecretHash, secret = cur.SecretHash, ""
-						nc.PreviousSecretHash, nc.PreviousSecretExpiresAt = cur.PreviousSecretHash, cur.PreviousSecretExpiresAt
-					}
-					nc.RegistrationTokenHash = cur.RegistrationTokenHash
-					return nc, nil
+					next, shown := provider.Replace(cur, nc, secret)
+					secret = shown
+					return next, nil
 				})
 				if err != nil {
 					return err
