@@ -37,10 +37,19 @@ func writePage[T any](a *API, w http.ResponseWriter, r *http.Request, all []T, e
 	writeJSON(w, http.StatusOK, map[string]any{"items": views, "next_cursor": next})
 }
 
-// newClient is a registration by an operator, who may mark it first-party.
+// newClient is a registration by an operator, who may also mark it
+// first-party, name its owner and require two factors for it.
 type newClient struct {
 	provider.ClientSpec
-	FirstParty bool `json:"first_party"`
+	FirstParty bool   `json:"first_party"`
+	Owner      string `json:"owner"`
+	RequireMFA bool   `json:"require_mfa"`
+}
+
+func (in *newClient) spec(id string) provider.ClientSpec {
+	s := in.ClientSpec
+	s.ID, s.FirstParty, s.Owner, s.RequireMFA = id, in.FirstParty, in.Owner, in.RequireMFA
+	return s
 }
 
 func (a *API) createClient(w http.ResponseWriter, r *http.Request, key storage.AdminKey) {
@@ -49,8 +58,7 @@ func (a *API) createClient(w http.ResponseWriter, r *http.Request, key storage.A
 		a.fail(w, r, err)
 		return
 	}
-	in.ClientSpec.FirstParty = in.FirstParty
-	c, secret, err := in.ClientSpec.Build(a.o.EnabledAlgs, a.o.Now().UTC())
+	c, secret, err := in.spec("").Build(a.o.EnabledAlgs, a.o.Now().UTC())
 	if err != nil {
 		var me *provider.MetadataError
 		if errors.As(err, &me) {
@@ -355,8 +363,7 @@ func (a *API) updateClient(w http.ResponseWriter, r *http.Request, key storage.A
 		return
 	}
 	id := r.PathValue("id")
-	in.ClientSpec.ID, in.ClientSpec.FirstParty = id, in.FirstParty
-	nc, secret, err := in.ClientSpec.Build(a.o.EnabledAlgs, a.o.Now().UTC())
+	nc, secret, err := in.spec(id).Build(a.o.EnabledAlgs, a.o.Now().UTC())
 	if err != nil {
 		var me *provider.MetadataError
 		if errors.As(err, &me) {

@@ -81,8 +81,9 @@ func TestAdminAPI(t *testing.T) {
 
 	// Use it: a client, a user, disabling signs out, keys, audit.
 	st, c := adminCall(t, s, "POST", "/admin/v1/clients", admin, map[string]any{"client_name": "Admin-made", "redirect_uris": []string{rpRedirect},
-		"grant_types": []string{"authorization_code", "refresh_token"}, "first_party": true})
-	if st != 201 || c["client_secret"] == nil || c["first_party"] != true {
+		"grant_types": []string{"authorization_code", "refresh_token"}, "first_party": true, "owner": "team-payments", "require_mfa": true,
+		"backchannel_logout_uri": "https://rp.example.test/bcl"})
+	if st != 201 || c["client_secret"] == nil || c["first_party"] != true || c["owner"] != "team-payments" || c["require_mfa"] != true || c["backchannel_logout_uri"] != "https://rp.example.test/bcl" {
 		t.Fatalf("create client: %d %v", st, c)
 	}
 	if st, body := adminCall(t, s, "POST", "/admin/v1/clients", admin, map[string]any{"redirect_uris": []string{"http://evil.example/cb"}}); st != 400 || body["error"] != "invalid_redirect_uri" {

@@ -139,6 +139,9 @@ func TestDynamicRegistration(t *testing.T) {
 		"private jwks":          {map[string]any{"redirect_uris": []string{rpRedirect}, "token_endpoint_auth_method": "private_key_jwt", "jwks": map[string]any{"keys": []any{map[string]any{"kty": "oct", "k": "c2VjcmV0"}}}}, "invalid_client_metadata"},
 		"not JSON":              {"not json", "invalid_client_metadata"},
 		"public with m2m grant": {map[string]any{"token_endpoint_auth_method": "none", "grant_types": []string{"client_credentials"}}, "invalid_client_metadata"},
+		"http back-channel":     {map[string]any{"redirect_uris": []string{rpRedirect}, "backchannel_logout_uri": "http://rp.example.test/bcl"}, "invalid_client_metadata"},
+		"back-channel fragment": {map[string]any{"redirect_uris": []string{rpRedirect}, "backchannel_logout_uri": "https://rp.example.test/bcl#x"}, "invalid_client_metadata"},
+		"sid without uri":       {map[string]any{"redirect_uris": []string{rpRedirect}, "backchannel_logout_session_required": true}, "invalid_client_metadata"},
 		"disabled ID token alg": {map[string]any{"redirect_uris": []string{rpRedirect}, "id_token_signed_response_alg": "EdDSA"}, "invalid_client_metadata"},
 	} {
 		status, body := regCall(t, http.MethodPost, regURL, "", c.body)
@@ -204,6 +207,14 @@ func TestClientLifetimes(t *testing.T) {
 		if status != 200 || exp > c.wantMax || exp < c.wantMin {
 			t.Errorf("asked %d s: %d expires_in %v, want %v..%v", c.asked, status, body["expires_in"], c.wantMin, c.wantMax)
 		}
+	}
+	// Operator-only fields are not the registering client's to set; the
+	// back-channel logout metadata is.
+	status, reg := regCall(t, http.MethodPost, s.issuer+"/oauth2/register", "", map[string]any{"redirect_uris": []string{rpRedirect},
+		"owner": "someone-else", "require_mfa": false, "first_party": true,
+		"backchannel_logout_uri": "https://rp.example.test/bcl", "backchannel_logout_session_required": true})
+	if status != 201 || reg["owner"] != nil || reg["first_party"] != nil || reg["backchannel_logout_uri"] != "https://rp.example.test/bcl" || reg["backchannel_logout_session_required"] != true {
+		t.Errorf("register with operator fields: %d %v", status, reg)
 	}
 	if status, body := regCall(t, http.MethodPost, s.issuer+"/oauth2/register", "", map[string]any{"grant_types": []string{"client_credentials"}, "access_token_lifetime": -5}); status != 400 || body["error"] != "invalid_client_metadata" {
 		t.Errorf("negative lifetime: %d %v", status, body)

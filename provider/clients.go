@@ -43,10 +43,12 @@ type ClientSpec struct {
 	Audience []string `json:"audience,omitempty"`
 	storage.ClientMetadata
 
-	// ID, FirstParty and Secret are set by operators only (CLI), never by
-	// a registering client.
+	// ID, FirstParty, Owner, RequireMFA and Secret are set by operators
+	// only (CLI, admin API), never by a registering client.
 	ID         string `json:"-"`
 	FirstParty bool   `json:"-"`
+	Owner      string `json:"-"`
+	RequireMFA bool   `json:"-"`
 	Secret     string `json:"-"`
 }
 
@@ -217,6 +219,17 @@ func (s ClientSpec) Build(enabledAlgs []string, now time.Time) (storage.Client, 
 			return storage.Client{}, "", err
 		}
 	}
+	if u := s.BackchannelLogoutURI; u != "" {
+		p, err := url.Parse(u)
+		if err != nil || p.Host == "" || p.Fragment != "" || strings.Contains(u, "#") || !(p.Scheme == "https" || (p.Scheme == "http" && config.IsLoopbackHost(p.Hostname()))) {
+			return storage.Client{}, "", badMetadata("backchannel_logout_uri %q must be an absolute https URL without a fragment", u)
+		}
+	} else if s.BackchannelLogoutSessionRequired {
+		return storage.Client{}, "", badMetadata("backchannel_logout_session_required needs a backchannel_logout_uri")
+	}
+	if len(s.Owner) > 200 {
+		return storage.Client{}, "", badMetadata("owner is longer than 200 characters")
+	}
 	for field, v := range map[string]int64{"access_token_lifetime": s.AccessTokenLifetime, "refresh_token_lifetime": s.RefreshTokenLifetime, "id_token_lifetime": s.IDTokenLifetime} {
 		if v < 0 || v > 366*24*3600 {
 			return storage.Client{}, "", badMetadata("%s must be a number of seconds between 0 (the server's) and one year", field)
@@ -249,7 +262,7 @@ func (s ClientSpec) Build(enabledAlgs []string, now time.Time) (storage.Client, 
 		ResponseTypes: s.ResponseTypes, Scopes: scopes, Audience: s.Audience, TokenEndpointAuthMethod: s.TokenEndpointAuthMethod, Public: public,
 		FirstParty: s.FirstParty, IDTokenSignedResponseAlg: s.IDTokenSignedResponseAlg, AccessTokenFormat: s.AccessTokenFormat,
 		JWKS: string(s.JWKS), JWKSURI: s.JWKSURI, AccessTokenLifetime: time.Duration(s.AccessTokenLifetime) * time.Second,
-		RefreshTokenLifetime: time.Duration(s.RefreshTokenLifetime) * time.Second, IDTokenLifetime: time.Duration(s.IDTokenLifetime) * time.Second, TokenEndpointAuthSigningAlg: s.TokenEndpointAuthSigningAlg, Metadata: s.ClientMetadata, CreatedAt: now, UpdatedAt: now}
+		RefreshTokenLifetime: time.Duration(s.RefreshTokenLifetime) * time.Second, IDTokenLifetime: time.Duration(s.IDTokenLifetime) * time.Second, TokenEndpointAuthSigningAlg: s.TokenEndpointAuthSigningAlg, Metadata: s.ClientMetadata, Owner: s.Owner, RequireMFA: s.RequireMFA, CreatedAt: now, UpdatedAt: now}
 	if c.RedirectURIs == nil {
 		c.RedirectURIs = []string{}
 	}
@@ -276,13 +289,15 @@ type ClientView struct {
 	RegistrationAccessToken string `json:"registration_access_token,omitempty"`
 	RegistrationClientURI   string `json:"registration_client_uri,omitempty"`
 	ClientSpec
-	FirstParty bool `json:"first_party,omitempty"`
+	FirstParty bool   `json:"first_party,omitempty"`
+	Owner      string `json:"owner,omitempty"`
+	RequireMFA bool   `json:"require_mfa,omitempty"`
 }
 
 // View renders a client; secret and registration token are shown only when
 // just issued.
 func View(c storage.Client, secret string) ClientView {
-	v := ClientView{ClientID: c.ID, ClientSecret: secret, ClientIDIssuedAt: c.CreatedAt.Unix(), FirstParty: c.FirstParty,
+	v := ClientView{ClientID: c.ID, ClientSecret: secret, ClientIDIssuedAt: c.CreatedAt.Unix(), FirstParty: c.FirstParty, Owner: c.Owner, RequireMFA: c.RequireMFA,
 		ClientSpec: ClientSpec{Name: c.Name, RedirectURIs: c.RedirectURIs, PostLogoutRedirectURIs: c.PostLogoutRedirectURIs, GrantTypes: c.GrantTypes,
 			ResponseTypes: c.ResponseTypes, Scope: strings.Join(c.Scopes, " "), TokenEndpointAuthMethod: c.TokenEndpointAuthMethod,
 			TokenEndpointAuthSigningAlg: c.TokenEndpointAuthSigningAlg, IDTokenSignedResponseAlg: c.IDTokenSignedResponseAlg,

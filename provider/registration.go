@@ -141,7 +141,7 @@ func (g *registrar) create(w http.ResponseWriter, r *http.Request) {
 		g.fail(w, r, err)
 		return
 	}
-	spec.ID, spec.FirstParty, spec.Secret = "", false, ""
+	spec.ID, spec.FirstParty, spec.Owner, spec.RequireMFA, spec.Secret = "", false, "", false, ""
 	c, secret, err := spec.Build(g.algs, g.p.now().UTC())
 	if err != nil {
 		g.fail(w, r, err)
@@ -195,7 +195,7 @@ func (g *registrar) update(w http.ResponseWriter, r *http.Request) {
 		g.fail(w, r, err)
 		return
 	}
-	spec.ID, spec.FirstParty, spec.Secret = c.ID, c.FirstParty, ""
+	spec.ID, spec.FirstParty, spec.Owner, spec.RequireMFA, spec.Secret = c.ID, c.FirstParty, c.Owner, c.RequireMFA, ""
 	nc, secret, err := spec.Build(g.algs, g.p.now().UTC())
 	if err != nil {
 		g.fail(w, r, err)

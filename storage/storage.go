@@ -49,6 +49,11 @@ type Client struct {
 	// RegistrationTokenHash is the hex SHA-256 of the RFC 7592 registration
 	// access token ("" for clients not registered dynamically).
 	RegistrationTokenHash string
+	// Owner says who is responsible for the client (a team, an e-mail, an
+	// admin key); operators set it, registering clients cannot.
+	Owner string
+	// RequireMFA makes every sign-in for this client use two factors.
+	RequireMFA bool
 	// Lifetimes shorten the server's token lifetimes for this client
 	// (0: the server's; longer values are capped at the server's).
 	AccessTokenLifetime, RefreshTokenLifetime, IDTokenLifetime time.Duration
@@ -71,6 +76,10 @@ type ClientMetadata struct {
 	PolicyURI string   `json:"policy_uri,omitempty"`
 	TOSURI    string   `json:"tos_uri,omitempty"`
 	Contacts  []string `json:"contacts,omitempty"`
+	// BackchannelLogoutURI receives OpenID Connect Back-Channel Logout
+	// tokens; BackchannelLogoutSessionRequired asks for the sid claim.
+	BackchannelLogoutURI             string `json:"backchannel_logout_uri,omitempty"`
+	BackchannelLogoutSessionRequired bool   `json:"backchannel_logout_session_required,omitempty"`
 }
 
 // User is a local account. Subject is the stable, opaque `sub`.

@@ -294,6 +294,9 @@ func newClients(g *globals) *cobra.Command {
 	f.StringArrayVar(&scopeList, "scope", nil, "allowed scope (repeatable; default openid profile email, plus offline_access with refresh_token)")
 	f.BoolVar(&public, "public", false, "public client (no secret; PKCE only)")
 	f.BoolVar(&s.FirstParty, "first-party", false, "first-party client: skip the consent page")
+	f.StringVar(&s.Owner, "owner", "", "who is responsible for the client (team, e-mail)")
+	f.BoolVar(&s.RequireMFA, "require-mfa", false, "every sign-in for this client needs two factors")
+	f.StringVar(&s.BackchannelLogoutURI, "backchannel-logout-uri", "", "where the client receives back-channel logout tokens (https)")
 	f.StringVar(&s.TokenEndpointAuthMethod, "token-endpoint-auth-method", "", "client_secret_basic (default), client_secret_post, private_key_jwt or none")
 	f.StringVar(&output, "output", "text", "output format: text or json")
 	f.StringVar(&s.IDTokenSignedResponseAlg, "id-token-signed-response-alg", "", "ID token algorithm (one of keys.algorithms; default RS256)")
@@ -413,8 +416,8 @@ func newAudit(g *globals) *cobra.Command {
 // including the secret.
 func newClientUpdate(g *globals) *cobra.Command {
 	var redirects, postLogout, grants, scopes, audience []string
-	var name, method, idAlg, format, jwksFile, jwksURI, logo, policy, tos string
-	var firstParty bool
+	var name, method, idAlg, format, jwksFile, jwksURI, logo, policy, tos, owner, bcl string
+	var firstParty, requireMFA bool
 	var atl, rtl, itl int64
 	cmd := &cobra.Command{
 		Use: "update CLIENT_ID", Short: "change a client's registration (only the flags given)", Args: cobra.ExactArgs(1),
@@ -432,7 +435,7 @@ func newClientUpdate(g *globals) *cobra.Command {
 					return err
 				}
 				spec := provider.View(old, "").ClientSpec
-				spec.ID, spec.FirstParty = old.ID, old.FirstParty
+				spec.ID, spec.FirstParty, spec.Owner, spec.RequireMFA = old.ID, old.FirstParty, old.Owner, old.RequireMFA
 				set := map[string]func(){
 					"name": func() { spec.Name = name }, "redirect-uri": func() { spec.RedirectURIs = redirects },
 					"post-logout-redirect-uri": func() { spec.PostLogoutRedirectURIs = postLogout }, "grant-type": func() { spec.GrantTypes = grants },
@@ -443,6 +446,8 @@ func newClientUpdate(g *globals) *cobra.Command {
 					"first-party":           func() { spec.FirstParty = firstParty },
 					"access-token-lifetime": func() { spec.AccessTokenLifetime = atl }, "refresh-token-lifetime": func() { spec.RefreshTokenLifetime = rtl },
 					"id-token-lifetime": func() { spec.IDTokenLifetime = itl },
+					"owner":             func() { spec.Owner = owner }, "require-mfa": func() { spec.RequireMFA = requireMFA },
+					"backchannel-logout-uri": func() { spec.BackchannelLogoutURI = bcl },
 				}
 				for flag, apply := range set {
 					if changed(flag) {
@@ -494,6 +499,9 @@ func newClientUpdate(g *globals) *cobra.Command {
 	f.StringVar(&policy, "policy-uri", "", "https URL of the privacy policy")
 	f.StringVar(&tos, "tos-uri", "", "https URL of the terms of service")
 	f.BoolVar(&firstParty, "first-party", false, "first-party client: skip the consent page")
+	f.StringVar(&owner, "owner", "", "who is responsible for the client")
+	f.BoolVar(&requireMFA, "require-mfa", false, "every sign-in for this client needs two factors")
+	f.StringVar(&bcl, "backchannel-logout-uri", "", "back-channel logout URI (https; empty removes it)")
 	f.Int64Var(&atl, "access-token-lifetime", 0, "seconds (0: the server's)")
 	f.Int64Var(&rtl, "refresh-token-lifetime", 0, "seconds (0: the server's)")
 	f.Int64Var(&itl, "id-token-lifetime", 0, "seconds (0: the server's)")

@@ -119,11 +119,14 @@ func must(t *testing.T, err error) {
 
 func testClients(t *testing.T, s storage.Store) {
 	c := client("c1")
+	c.Owner, c.RequireMFA = "team-a", true
+	c.Metadata.BackchannelLogoutURI, c.Metadata.BackchannelLogoutSessionRequired = "https://app.example/bcl", true
 	must(t, s.CreateClient(ctx, c))
 	wantErr(t, s.CreateClient(ctx, c), storage.ErrAlreadyExists)
 	got, err := s.GetClient(ctx, "c1")
 	must(t, err)
-	if got.Name != c.Name || len(got.RedirectURIs) != 1 || got.RedirectURIs[0] != "https://app.example/cb" || !bytes.Equal(got.SecretHash, c.SecretHash) || !got.CreatedAt.Equal(now) {
+	if got.Name != c.Name || len(got.RedirectURIs) != 1 || got.RedirectURIs[0] != "https://app.example/cb" || !bytes.Equal(got.SecretHash, c.SecretHash) || !got.CreatedAt.Equal(now) ||
+		got.Owner != "team-a" || !got.RequireMFA || got.Metadata.BackchannelLogoutURI != "https://app.example/bcl" || !got.Metadata.BackchannelLogoutSessionRequired {
 		t.Fatalf("GetClient = %+v", got)
 	}
 	_, err = s.GetClient(ctx, "nope")
