@@ -81,9 +81,9 @@ func TestAdminAPI(t *testing.T) {
 
 	// Use it: a client, a user, disabling signs out, keys, audit.
 	st, c := adminCall(t, s, "POST", "/admin/v1/clients", admin, map[string]any{"client_name": "Admin-made", "redirect_uris": []string{rpRedirect},
-		"grant_types": []string{"authorization_code", "refresh_token"}, "first_party": true, "owner": "team-payments", "require_mfa": true,
+		"grant_types": []string{"authorization_code", "refresh_token"}, "first_party": true, "owner": "team-payments",
 		"backchannel_logout_uri": "https://rp.example.test/bcl"})
-	if st != 201 || c["client_secret"] == nil || c["first_party"] != true || c["owner"] != "team-payments" || c["require_mfa"] != true || c["backchannel_logout_uri"] != "https://rp.example.test/bcl" {
+	if st != 201 || c["client_secret"] == nil || c["first_party"] != true || c["owner"] != "team-payments" || c["backchannel_logout_uri"] != "https://rp.example.test/bcl" {
 		t.Fatalf("create client: %d %v", st, c)
 	}
 	if st, body := adminCall(t, s, "POST", "/admin/v1/clients", admin, map[string]any{"redirect_uris": []string{"http://evil.example/cb"}}); st != 400 || body["error"] != "invalid_redirect_uri" {
@@ -116,7 +116,7 @@ func TestAdminAPI(t *testing.T) {
 	}
 	// Update keeps the secret.
 	if st, body := adminCall(t, s, "PUT", "/admin/v1/clients/"+client.ID, admin, map[string]any{"client_name": "Renamed", "redirect_uris": []string{rpRedirect},
-		"grant_types": []string{"authorization_code", "refresh_token"}, "first_party": true}); st != 200 || body["client_name"] != "Renamed" || body["client_secret"] != nil {
+		"grant_types": []string{"authorization_code", "refresh_token"}, "first_party": true, "require_mfa": true}); st != 200 || body["client_name"] != "Renamed" || body["client_secret"] != nil || body["require_mfa"] != true || body["owner"] != nil {
 		t.Fatalf("update client: %d %v", st, body)
 	}
 	e.fullLogin(t, br)

@@ -53,6 +53,9 @@ var opChecks = []struct {
 	{"security headers", testSecurityHeaders},
 	{"no nonce; no state refused", testNoStateNoNonce},
 	{"pushed authorization requests", testPAR},
+	{"second factor: step-up, TOTP, backup codes", testSecondFactor},
+	{"client that requires MFA", testClientRequiresMFA},
+	{"account page: CSRF bound to the session", testAccountNeedsFreshLogin},
 }
 
 func getJSON(t *testing.T, u string) (map[string]any, http.Header) {

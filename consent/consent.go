@@ -31,6 +31,8 @@ import (
 const (
 	PathLogin   = "/login"
 	PathConsent = "/consent"
+	PathMFA     = "/login/mfa"
+	PathAccount = "/account"
 )
 
 // ResumePath is where a finished flow sends the browser (the provider's).
@@ -42,6 +44,8 @@ type Store interface {
 	storage.SessionStore
 	storage.FlowStore
 	storage.AuditStore
+	storage.CredentialStore
+	storage.Transactor
 }
 
 // Options configure a Service.
@@ -57,6 +61,16 @@ type Options struct {
 	FlowLifetime    time.Duration
 	Log             *slog.Logger
 	Now             func() time.Time
+	// Cipher seals TOTP secrets at rest.
+	Cipher Sealer
+	// BackupCodeKey keys the HMAC backup codes are stored under.
+	BackupCodeKey []byte
+	// RequireMFA makes every sign-in to a client use two factors.
+	RequireMFA bool
+	// ReauthenticateAfter is how old a login may be for account changes.
+	ReauthenticateAfter time.Duration
+	// TOTPIssuer is the name authenticator apps show.
+	TOTPIssuer string
 }
 
 // Service implements the login and consent steps.
@@ -67,14 +81,27 @@ type Service struct {
 	// failures throttles password guessing per account: 5 failures at once,
 	// then one more every ten seconds; successes are not counted.
 	failures *ratelimit.Limiter
+	// mfaLock locks second factors after repeated failures, per account
+	// and per address, for a growing interval.
+	mfaLock *lockout
+	steps   map[string]Authenticator
 }
 
 var _ interaction.Interactor = (*Service)(nil)
 
 // New returns a Service.
 func New(o Options) (*Service, error) {
-	if len(o.CSRFKey) < 32 {
-		return nil, errors.New("consent: CSRF key must be at least 32 bytes")
+	if len(o.CSRFKey) < 32 || len(o.BackupCodeKey) < 32 {
+		return nil, errors.New("consent: CSRF and backup-code keys must be at least 32 bytes")
+	}
+	if o.Cipher == nil {
+		return nil, errors.New("consent: a cipher for second-factor secrets is required")
+	}
+	if o.ReauthenticateAfter <= 0 {
+		o.ReauthenticateAfter = 5 * time.Minute
+	}
+	if o.TOTPIssuer == "" {
+		o.TOTPIssuer = "gatehouse"
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -84,6 +111,11 @@ func New(o Options) (*Service, error) {
 	}
 	s := &Service{o: o, sessionCookie: "gatehouse_session", csrfCookie: "gatehouse_csrf", failures: ratelimit.New(6, 5)}
 	s.failures.Now = o.Now
+	s.mfaLock = newLockout(5, 30*time.Second, 15*time.Minute, o.Now)
+	s.steps = map[string]Authenticator{}
+	for _, a := range []Authenticator{passwordStep{s}, totpStep{s}, backupStep{s}} {
+		s.steps[a.Method()] = a
+	}
 	if o.Secure {
 		s.sessionCookie, s.csrfCookie = "__Host-gatehouse_session", "__Host-gatehouse_csrf"
 	}
@@ -96,12 +128,16 @@ func (s *Service) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST "+PathLogin, s.loginSubmit)
 	mux.HandleFunc("GET "+PathConsent, s.consentPage)
 	mux.HandleFunc("POST "+PathConsent, s.consentSubmit)
+	mux.HandleFunc("GET "+PathMFA, s.mfaPage)
+	mux.HandleFunc("POST "+PathMFA, s.mfaSubmit)
+	s.registerAccount(mux)
 }
 
 // Flow states. A flow moves login → consent → granted → redeemed, or to
 // denied → redeemed; expiry is the row's expires_at.
 const (
 	StateLogin    = "login"
+	StateMFA      = "mfa"
 	StateConsent  = "consent"
 	StateGranted  = "granted"
 	StateDenied   = "denied"
@@ -120,11 +156,21 @@ type flowData struct {
 	Denied        bool                         `json:"denied,omitempty"`
 	// Remembered are the scopes the user had already allowed this client.
 	Remembered []string `json:"remembered,omitempty"`
+	// Return is where a flow started by gatehouse's own pages (the account
+	// page) ends, instead of an authorization response.
+	Return string `json:"return,omitempty"`
+	// StepUp: the flow strengthens the browser's existing session
+	// (SessionHash) instead of starting a new one.
+	StepUp bool `json:"step_up,omitempty"`
+	// Browser binds a half-finished login (first factor passed) to the
+	// browser that passed it: a hash of its CSRF cookie.
+	Browser []byte `json:"browser,omitempty"`
 }
 
 // transitions lists the legal moves of the state machine.
 var transitions = map[string][]string{
-	StateLogin:   {StateConsent, StateGranted},
+	StateLogin:   {StateMFA, StateConsent, StateGranted, StateRedeemed},
+	StateMFA:     {StateConsent, StateGranted, StateRedeemed},
 	StateConsent: {StateGranted, StateDenied},
 	StateGranted: {StateRedeemed},
 	StateDenied:  {StateRedeemed},
@@ -272,21 +318,6 @@ func (s *Service) checkCSRF(r *http.Request, flowID string) bool {
 	return got != "" && hmac.Equal([]byte(got), []byte(s.csrfFor(c.Value, flowID)))
 }
 
-// policy turns the collected amr into acr and says whether it is enough.
-func policy(amr []string) (acr string) {
-	factors := 0
-	for _, m := range amr {
-		switch m {
-		case "pwd", "otp", "hwk", "swk", "fed":
-			factors++
-		}
-	}
-	if factors >= 2 {
-		return "urn:gatehouse:acr:2fa"
-	}
-	return "urn:gatehouse:acr:1fa"
-}
-
 func flowURL(path, id string) string { return path + "?" + url.Values{"flow": {id}}.Encode() }
 
 // needsLogin says whether the session is not good enough for the request.
@@ -344,12 +375,24 @@ func (s *Service) Decide(ctx context.Context, r *http.Request, req interaction.A
 	}
 	consent, remembered := true, []string(nil)
 	if !login {
+		more, err := s.needsSecondFactor(ctx, req, bs.Subject, bs.AMR)
+		if err != nil {
+			return interaction.Decision{}, err
+		}
+		if more {
+			// The session is not strong enough: step it up, keeping it.
+			if none {
+				return interaction.Decision{}, interaction.ErrLoginRequired
+			}
+			return s.newFlow(ctx, StateMFA, flowData{Request: req, Subject: bs.Subject, AuthTime: bs.AuthTime, AMR: bs.AMR, SID: bs.SID,
+				SessionHash: bs.IDHash, StepUp: true})
+		}
 		if consent, remembered, err = s.needsConsent(ctx, req, bs.Subject); err != nil {
 			return interaction.Decision{}, err
 		}
 		if !consent {
 			return interaction.Decision{Grant: &interaction.Grant{
-				Subject: bs.Subject, AuthTime: bs.AuthTime, AMR: bs.AMR, ACR: policy(bs.AMR), SessionID: bs.SID,
+				Subject: bs.Subject, AuthTime: bs.AuthTime, AMR: reportedAMR(bs.AMR), ACR: policy(bs.AMR), SessionID: bs.SID,
 				GrantedScopes: req.Scopes, Form: req.Form, RequestedAt: req.RequestedAt,
 			}}, nil
 		}
@@ -364,6 +407,11 @@ func (s *Service) Decide(ctx context.Context, r *http.Request, req interaction.A
 		d.Subject, d.AuthTime, d.AMR, d.SID, d.SessionHash = bs.Subject, bs.AuthTime, bs.AMR, bs.SID, bs.IDHash
 		d.Remembered = remembered
 	}
+	return s.newFlow(ctx, state, d)
+}
+
+// newFlow stores a flow and says where the browser goes for its state.
+func (s *Service) newFlow(ctx context.Context, state string, d flowData) (interaction.Decision, error) {
 	b, err := json.Marshal(d)
 	if err != nil {
 		return interaction.Decision{}, err
@@ -373,10 +421,8 @@ func (s *Service) Decide(ctx context.Context, r *http.Request, req interaction.A
 	if err := s.o.Store.CreateFlow(ctx, f); err != nil {
 		return interaction.Decision{}, err
 	}
-	if state == StateLogin {
-		return interaction.Decision{RedirectTo: flowURL(PathLogin, f.ID)}, nil
-	}
-	return interaction.Decision{RedirectTo: flowURL(PathConsent, f.ID)}, nil
+	path := map[string]string{StateLogin: PathLogin, StateMFA: PathMFA, StateConsent: PathConsent}[state]
+	return interaction.Decision{RedirectTo: flowURL(path, f.ID)}, nil
 }
 
 // Redeem completes a granted or denied flow once, in the browser that
@@ -405,7 +451,7 @@ func (s *Service) Redeem(ctx context.Context, r *http.Request, flowID string) (i
 		return interaction.Grant{}, err
 	}
 	g := interaction.Grant{
-		Subject: d.Subject, AuthTime: d.AuthTime, AMR: d.AMR, ACR: policy(d.AMR), SessionID: d.SID,
+		Subject: d.Subject, AuthTime: d.AuthTime, AMR: reportedAMR(d.AMR), ACR: policy(d.AMR), SessionID: d.SID,
 		GrantedScopes: d.GrantedScopes, Form: d.Request.Form, RequestedAt: d.Request.RequestedAt,
 	}
 	if d.Denied {

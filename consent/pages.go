@@ -123,51 +123,18 @@ func (s *Service) loginSubmit(w http.ResponseWriter, r *http.Request) {
 			Error: "Too many failed attempts. Wait a moment and try again."})
 		return
 	}
-	user, err := s.authenticatePassword(ctx, email, password)
+	res, err := s.steps["pwd"].Verify(ctx, Attempt{}, Input{Email: email, Password: password})
 	if err != nil {
-		if errors.Is(err, errInvalidLogin) {
+		if errors.Is(err, ErrAuthFailed) {
 			s.failures.Allow(account)
-			s.audit(ctx, r, "login.failed", user.Subject, d.Request.ClientID, map[string]string{"method": "pwd"})
+			s.audit(ctx, r, "login.failed", res.Subject, d.Request.ClientID, map[string]string{"method": "pwd"})
 			s.render(w, r, http.StatusOK, "login", loginView{FlowID: id, CSRF: s.csrfToken(w, r, id), ClientName: d.Request.ClientName, Email: email, Error: errBadCredentials})
 			return
 		}
 		s.fail(w, r, err)
 		return
 	}
-	now := s.o.Now().UTC()
-	amr := []string{"pwd"}
-	next := StateConsent
-	consent, remembered, err := s.needsConsent(ctx, d.Request, user.Subject)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if !consent {
-		next = StateGranted
-	}
-	bs, err := s.startSession(ctx, w, r, user.Subject, amr, now)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	_, err = s.advance(ctx, id, []string{StateLogin}, next, func(d *flowData) error {
-		d.Subject, d.AuthTime, d.AMR, d.SID, d.SessionHash = user.Subject, bs.AuthTime, amr, bs.SID, bs.IDHash
-		d.Remembered = remembered
-		if next == StateGranted {
-			d.GrantedScopes = d.Request.Scopes
-		}
-		return nil
-	})
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	s.audit(ctx, r, "login", user.Subject, d.Request.ClientID, map[string]string{"amr": strings.Join(amr, " "), "sid": bs.SID})
-	if next == StateGranted {
-		http.Redirect(w, r, flowURL(ResumePath, id), http.StatusSeeOther)
-		return
-	}
-	http.Redirect(w, r, flowURL(PathConsent, id), http.StatusSeeOther)
+	s.firstFactorDone(w, r, id, d, res)
 }
 
 var errInvalidLogin = errors.New("invalid email or password")

@@ -52,7 +52,10 @@ func TestPolicy(t *testing.T) {
 		{[]string{"pwd"}, "urn:gatehouse:acr:1fa"},
 		{nil, "urn:gatehouse:acr:1fa"},
 		{[]string{"pwd", "otp"}, "urn:gatehouse:acr:2fa"},
-		{[]string{"hwk", "user"}, "urn:gatehouse:acr:1fa"},
+		{[]string{"hwk", "user"}, "urn:gatehouse:acr:2fa"}, // passkey with user verification
+		{[]string{"hwk"}, "urn:gatehouse:acr:1fa"},         // passkey without
+		{[]string{"otp", "swk"}, "urn:gatehouse:acr:1fa"},  // two of one kind
+		{[]string{"fed", "otp"}, "urn:gatehouse:acr:2fa"},
 	}
 	for _, tt := range tests {
 		if got := policy(tt.amr); got != tt.want {
@@ -64,9 +67,12 @@ func TestPolicy(t *testing.T) {
 // TestTransitions pins the flow state machine: only forward moves, each
 // state left once, nothing leaves redeemed.
 func TestTransitions(t *testing.T) {
-	states := []string{StateLogin, StateConsent, StateGranted, StateDenied, StateRedeemed}
+	states := []string{StateLogin, StateMFA, StateConsent, StateGranted, StateDenied, StateRedeemed}
 	allowed := map[[2]string]bool{
 		{StateLogin, StateConsent}: true, {StateLogin, StateGranted}: true,
+		// a second factor, and flows of gatehouse's own pages (no consent)
+		{StateLogin, StateMFA}: true, {StateLogin, StateRedeemed}: true,
+		{StateMFA, StateConsent}: true, {StateMFA, StateGranted}: true, {StateMFA, StateRedeemed}: true,
 		{StateConsent, StateGranted}: true, {StateConsent, StateDenied}: true,
 		{StateGranted, StateRedeemed}: true, {StateDenied, StateRedeemed}: true,
 	}

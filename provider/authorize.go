@@ -100,6 +100,7 @@ func (p *Provider) interactionRequest(r *http.Request, ar fosite.AuthorizeReques
 		ClientID:    c.c.ID,
 		ClientName:  c.c.Name,
 		FirstParty:  c.c.FirstParty,
+		RequireMFA:  c.c.RequireMFA,
 		Scopes:      ar.GetRequestedScopes(),
 		Prompt:      fosite.RemoveEmpty(strings.Split(form.Get("prompt"), " ")),
 		MaxAge:      -1,

@@ -19,8 +19,8 @@ import (
 // Statement budgets (SQL statements, including BEGIN/COMMIT) per flow. They
 // are ceilings, lowered as the hot paths get cheaper; see README "Performance".
 const (
-	budgetFirstLogin = 41 // authorize → login → consent → token → userinfo
-	budgetReturning  = 19 // session and remembered consent: authorize → token → userinfo
+	budgetFirstLogin = 42 // authorize → login (+ second factors listed) → consent → token → userinfo
+	budgetReturning  = 20 // session (+ second factors of a one-factor session) and remembered consent: authorize → token → userinfo
 )
 
 var hiddenInput = regexp.MustCompile(`<input type="hidden" name="([a-z_]+)" value="([^"]*)">`)

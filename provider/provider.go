@@ -53,8 +53,8 @@ const (
 
 // ACR values gatehouse issues; see discovery's acr_values_supported.
 const (
-	ACRSingleFactor = "urn:gatehouse:acr:1fa"
-	ACRMultiFactor  = "urn:gatehouse:acr:2fa"
+	ACRSingleFactor = interaction.ACROneFactor
+	ACRMultiFactor  = interaction.ACRTwoFactor
 )
 
 // Store is what the provider needs from storage.

@@ -282,6 +282,9 @@ type SessionStore interface {
 	// DeleteSessions signs a subject out everywhere.
 	DeleteSessions(ctx context.Context, subject string) (int64, error)
 	GetSession(ctx context.Context, idHash []byte, now time.Time) (BrowserSession, error)
+	// StepUpSession records a stronger authentication on an existing session
+	// (same id and sid): its amr and auth_time. ErrNotFound when it is gone.
+	StepUpSession(ctx context.Context, idHash []byte, amr []string, authTime time.Time) error
 	DeleteSession(ctx context.Context, idHash []byte) error
 	PutConsent(ctx context.Context, c Consent) error
 	GetConsent(ctx context.Context, subject, clientID string, now time.Time) (Consent, error)

@@ -58,6 +58,10 @@ func New(ctx context.Context, cfg config.Config, st Store, log *slog.Logger) (*A
 	if err != nil {
 		return nil, err
 	}
+	backupKey, err := km.Secret(ctx, "backup_code_hmac")
+	if err != nil {
+		return nil, err
+	}
 	pages, err := templates.New(cfg.TemplatesDir)
 	if err != nil {
 		return nil, err
@@ -66,6 +70,8 @@ func New(ctx context.Context, cfg config.Config, st Store, log *slog.Logger) (*A
 		Store: st, Pages: pages, CSRFKey: csrfKey, Secure: cfg.HTTPS(),
 		SessionLifetime: cfg.Lifetimes.Session.Duration, ConsentLifetime: cfg.Lifetimes.Consent.Duration,
 		FlowLifetime: cfg.Lifetimes.LoginFlow.Duration, Log: log,
+		Cipher: cipher, BackupCodeKey: backupKey, RequireMFA: cfg.Authn.RequireMFA,
+		ReauthenticateAfter: cfg.Authn.ReauthenticateAfter.Duration, TOTPIssuer: cfg.Authn.TOTPIssuer,
 	})
 	if err != nil {
 		return nil, err

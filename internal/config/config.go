@@ -48,6 +48,23 @@ type Config struct {
 	Registration Registration `yaml:"registration"`
 	// Admin configures the admin API listener.
 	Admin Admin `yaml:"admin"`
+	// Authn configures sign-in: second factors, passkeys, re-authentication.
+	Authn Authn `yaml:"authn"`
+}
+
+// Authn configures how users sign in.
+type Authn struct {
+	// RequireMFA makes every sign-in to a client use two factors.
+	RequireMFA bool `yaml:"require_mfa"`
+	// ReauthenticateAfter is how old a login may be for account changes.
+	ReauthenticateAfter Duration `yaml:"reauthenticate_after"`
+	// WebAuthnRPID is the passkey relying-party id (default: the issuer's host).
+	WebAuthnRPID string `yaml:"webauthn_rp_id"`
+	// WebAuthnOrigins are the origins passkey ceremonies may come from
+	// (default: the issuer's origin).
+	WebAuthnOrigins []string `yaml:"webauthn_origins"`
+	// TOTPIssuer is the name authenticator apps show (default: gatehouse).
+	TOTPIssuer string `yaml:"totp_issuer"`
 }
 
 // Admin configures the admin API.
@@ -135,6 +152,7 @@ func Default() Config {
 		Keys:        Keys{Algorithms: []string{"RS256"}, RotationPeriod: Duration{30 * 24 * time.Hour}, PrePublication: Duration{24 * time.Hour}},
 		AccessToken: AccessToken{Format: "opaque", Algorithm: "RS256"},
 		Admin:       Admin{Listen: "127.0.0.1:8081"},
+		Authn:       Authn{ReauthenticateAfter: Duration{5 * time.Minute}, TOTPIssuer: "gatehouse"},
 	}
 }
 
@@ -172,6 +190,8 @@ func (c *Config) applyEnv(env func(string) string) error {
 		"GATEHOUSE_ADMIN_LISTEN":                      &c.Admin.Listen,
 		"GATEHOUSE_REGISTRATION_INITIAL_ACCESS_TOKEN": &c.Registration.InitialAccessToken,
 		"GATEHOUSE_ACCESS_TOKEN_ALGORITHM":            &c.AccessToken.Algorithm,
+		"GATEHOUSE_AUTHN_WEBAUTHN_RP_ID":              &c.Authn.WebAuthnRPID,
+		"GATEHOUSE_AUTHN_TOTP_ISSUER":                 &c.Authn.TOTPIssuer,
 	}
 	for k, p := range str {
 		if v := env(k); v != "" {
@@ -186,6 +206,14 @@ func (c *Config) applyEnv(env func(string) string) error {
 			}
 		}
 	}
+	if v := env("GATEHOUSE_AUTHN_WEBAUTHN_ORIGINS"); v != "" {
+		c.Authn.WebAuthnOrigins = nil
+		for _, o := range strings.Split(v, ",") {
+			if o = strings.TrimSpace(o); o != "" {
+				c.Authn.WebAuthnOrigins = append(c.Authn.WebAuthnOrigins, o)
+			}
+		}
+	}
 	if v := env("GATEHOUSE_SECRETS"); v != "" {
 		c.Secrets = nil
 		for _, s := range strings.Split(v, ",") {
@@ -194,7 +222,7 @@ func (c *Config) applyEnv(env func(string) string) error {
 			}
 		}
 	}
-	bools := map[string]*bool{"GATEHOUSE_DEV": &c.Dev, "GATEHOUSE_AUTO_MIGRATE": &c.AutoMigrate}
+	bools := map[string]*bool{"GATEHOUSE_DEV": &c.Dev, "GATEHOUSE_AUTO_MIGRATE": &c.AutoMigrate, "GATEHOUSE_AUTHN_REQUIRE_MFA": &c.Authn.RequireMFA}
 	for k, p := range bools {
 		if v := env(k); v != "" {
 			b, err := strconv.ParseBool(v)
@@ -225,6 +253,7 @@ func (c *Config) applyEnv(env func(string) string) error {
 		"GATEHOUSE_DATABASE_CONN_MAX_LIFETIME":    &c.Database.ConnMaxLifetime,
 		"GATEHOUSE_KEYS_ROTATION_PERIOD":          &c.Keys.RotationPeriod,
 		"GATEHOUSE_KEYS_PRE_PUBLICATION":          &c.Keys.PrePublication,
+		"GATEHOUSE_AUTHN_REAUTHENTICATE_AFTER":    &c.Authn.ReauthenticateAfter,
 	}
 	for k, p := range durs {
 		if v := env(k); v != "" {
@@ -314,6 +343,12 @@ func (c *Config) Validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("registration.mode %q: use off, open or token", c.Registration.Mode))
 	}
+	if d := c.Authn.ReauthenticateAfter.Duration; d < 30*time.Second || d > time.Hour {
+		errs = append(errs, fmt.Errorf("authn.reauthenticate_after %v: use between 30s and 1h", d))
+	}
+	if err := c.checkWebAuthn(); err != nil {
+		errs = append(errs, err)
+	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
 	default:
@@ -333,3 +368,35 @@ func IsLoopbackHost(h string) bool {
 
 // HTTPS reports whether the issuer is served over https.
 func (c *Config) HTTPS() bool { return strings.HasPrefix(c.Issuer, "https://") }
+
+// WebAuthnRP is the passkey relying-party id and origins: the configured
+// ones, or the issuer's host and origin.
+func (c Config) WebAuthnRP() (rpID string, origins []string) {
+	u, err := url.Parse(c.Issuer)
+	if err != nil {
+		return c.Authn.WebAuthnRPID, c.Authn.WebAuthnOrigins
+	}
+	rpID, origins = c.Authn.WebAuthnRPID, c.Authn.WebAuthnOrigins
+	if rpID == "" {
+		rpID = u.Hostname()
+	}
+	if len(origins) == 0 {
+		origins = []string{u.Scheme + "://" + u.Host}
+	}
+	return rpID, origins
+}
+
+// checkWebAuthn requires the issuer's host to be the RP id or inside it.
+func (c Config) checkWebAuthn() error {
+	rpID, origins := c.WebAuthnRP()
+	for _, o := range origins {
+		u, err := url.Parse(o)
+		if err != nil || u.Host == "" || u.Path != "" || (u.Scheme != "https" && !(u.Scheme == "http" && IsLoopbackHost(u.Hostname()))) {
+			return fmt.Errorf("authn.webauthn_origins: %q is not an https origin (scheme://host[:port])", o)
+		}
+		if h := u.Hostname(); h != rpID && !strings.HasSuffix(h, "."+rpID) {
+			return fmt.Errorf("authn.webauthn_rp_id %q: origin %s is not on that domain (the RP id must be the origin's host or a parent domain)", rpID, o)
+		}
+	}
+	return nil
+}

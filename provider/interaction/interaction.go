@@ -25,6 +25,13 @@ var (
 	ErrFlowInvalid = errors.New("login flow is unknown, expired or already used")
 )
 
+// Authentication context classes gatehouse issues (acr_values_supported):
+// one factor, or two factors of different kinds.
+const (
+	ACROneFactor = "urn:gatehouse:acr:1fa"
+	ACRTwoFactor = "urn:gatehouse:acr:2fa"
+)
+
 // AuthorizeRequest is a validated authorization request as the login and
 // consent steps need to see it.
 type AuthorizeRequest struct {
@@ -32,6 +39,8 @@ type AuthorizeRequest struct {
 	ClientName string
 	// FirstParty clients skip the consent page.
 	FirstParty bool
+	// RequireMFA: the client wants every sign-in to use two factors.
+	RequireMFA bool
 	// Scopes are the requested scopes the client may have.
 	Scopes []string
 	Prompt []string

@@ -321,6 +321,20 @@ func (s *Store) CreateSession(ctx context.Context, bs storage.BrowserSession) er
 	return s.wrap(err)
 }
 
+// StepUpSession records a stronger authentication on an existing session.
+func (s *Store) StepUpSession(ctx context.Context, idHash []byte, amr []string, authTime time.Time) error {
+	res, err := s.q(ctx).ExecContext(ctx, `UPDATE browser_sessions SET amr = $1, auth_time = $2 WHERE id_hash = $3`, list(amr), ts(authTime), idHash)
+	if err != nil {
+		return s.wrap(err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return s.wrap(err)
+	} else if n == 0 {
+		return storage.ErrNotFound
+	}
+	return nil
+}
+
 // GetSession loads an unexpired browser session by the hash of its id.
 func (s *Store) GetSession(ctx context.Context, idHash []byte, now time.Time) (storage.BrowserSession, error) {
 	var bs storage.BrowserSession

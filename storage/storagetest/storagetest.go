@@ -238,6 +238,11 @@ func testSessions(t *testing.T, s storage.Store) {
 	}
 	_, err = s.GetSession(ctx, []byte("hash-1"), now.Add(time.Hour))
 	wantErr(t, err, storage.ErrNotFound) // expired
+	must(t, s.StepUpSession(ctx, []byte("hash-1"), []string{"pwd", "otp"}, now.Add(time.Minute)))
+	if got, err := s.GetSession(ctx, []byte("hash-1"), now); err != nil || got.SID != "sid-1" || len(got.AMR) != 2 || !got.AuthTime.Equal(now.Add(time.Minute)) {
+		t.Fatalf("after StepUpSession = %+v, %v", got, err)
+	}
+	wantErr(t, s.StepUpSession(ctx, []byte("no-such"), []string{"pwd"}, now), storage.ErrNotFound)
 	must(t, s.CreateSession(ctx, storage.BrowserSession{IDHash: []byte("hash-2"), SID: "sid-2", Subject: "u1", AuthTime: now, AMR: []string{}, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}))
 	if list, err := s.ListSessions(ctx, "u1", now); err != nil || len(list) != 2 {
 		t.Fatalf("ListSessions = %v, %v", list, err)

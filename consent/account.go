@@ -1,0 +1,435 @@
+package consent
+
+import (
+	"context"
+	"crypto/hmac"
+	"encoding/json"
+	"html/template"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/gatehouse-id/gatehouse/internal/httpx"
+	"github.com/gatehouse-id/gatehouse/provider/interaction"
+	"github.com/gatehouse-id/gatehouse/storage"
+)
+
+// The account page lets a signed-in user manage passkeys, the
+// authenticator app and backup codes. Every change needs a login no older
+// than ReauthenticateAfter, a CSRF token bound to the session, and is
+// audited.
+
+// ceremonyTOTP is the state of a pending TOTP enrollment (a flow row).
+const ceremonyTOTP = "totp_enroll"
+
+// ceremonyUsed is the state of a finished ceremony.
+const ceremonyUsed = "used"
+
+// ceremony is a pending account-page ceremony, stored server-side and
+// bound to one session.
+type ceremony struct {
+	Subject string `json:"subject"`
+	SID     string `json:"sid"`
+	// Sealed is the TOTP secret being enrolled (sealed with the cipher).
+	Sealed []byte `json:"sealed,omitempty"`
+	// WebAuthn is the passkey registration session data.
+	WebAuthn json.RawMessage `json:"webauthn,omitempty"`
+}
+
+func (s *Service) registerAccount(mux *http.ServeMux) {
+	mux.HandleFunc("GET "+PathAccount, s.accountPage)
+	mux.HandleFunc("POST "+PathAccount+"/reauthenticate", s.accountReauth)
+	mux.HandleFunc("POST "+PathAccount+"/totp", s.totpBegin)
+	mux.HandleFunc("POST "+PathAccount+"/totp/confirm", s.totpConfirm)
+	mux.HandleFunc("POST "+PathAccount+"/totp/remove", s.totpRemove)
+	mux.HandleFunc("POST "+PathAccount+"/backup-codes", s.backupRegenerate)
+}
+
+type accountView struct {
+	CSRF, Email, Name string
+	Fresh             bool
+	TOTP              bool
+	Backups           int
+	LowBackups        bool
+	Passkeys          []passkeyView
+	Notice            string
+}
+
+type passkeyView struct {
+	ID, Name, Created, LastUsed string
+	CloneWarning                bool
+}
+
+// accountSession is the browser's session for the account page; without one
+// it starts a login flow that returns to the account page.
+func (s *Service) accountSession(w http.ResponseWriter, r *http.Request) (storage.BrowserSession, bool) {
+	bs, ok, err := s.currentSession(r.Context(), r)
+	if err != nil {
+		s.fail(w, r, err)
+		return bs, false
+	}
+	if !ok {
+		s.accountLogin(w, r, nil, "")
+		return bs, false
+	}
+	return bs, true
+}
+
+// accountLogin sends the browser through a login that returns to the
+// account page (prompt=login to re-authenticate).
+func (s *Service) accountLogin(w http.ResponseWriter, r *http.Request, prompt []string, hint string) {
+	now := s.o.Now().UTC().Truncate(time.Second)
+	dec, err := s.newFlow(r.Context(), StateLogin, flowData{Request: interaction.AuthorizeRequest{ClientName: "your account", MaxAge: -1, Prompt: prompt,
+		LoginHint: hint, RequestedAt: now}, Return: PathAccount})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	http.Redirect(w, r, dec.RedirectTo, http.StatusSeeOther)
+}
+
+func (s *Service) accountCSRF(w http.ResponseWriter, r *http.Request, bs storage.BrowserSession) string {
+	return s.csrfToken(w, r, "account\x00"+bs.SID)
+}
+
+func (s *Service) fresh(bs storage.BrowserSession) bool {
+	return s.o.Now().Sub(bs.AuthTime) <= s.o.ReauthenticateAfter
+}
+
+func (s *Service) accountPage(w http.ResponseWriter, r *http.Request) {
+	bs, ok := s.accountSession(w, r)
+	if !ok {
+		return
+	}
+	s.renderAccount(w, r, bs, "")
+}
+
+func (s *Service) renderAccount(w http.ResponseWriter, r *http.Request, bs storage.BrowserSession, notice string) {
+	ctx := r.Context()
+	u, err := s.o.Store.GetUser(ctx, bs.Subject)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	creds, err := s.o.Store.ListCredentials(ctx, bs.Subject, "")
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	v := accountView{CSRF: s.accountCSRF(w, r, bs), Email: u.Email, Name: u.Name, Fresh: s.fresh(bs), Notice: notice}
+	for _, c := range creds {
+		switch c.Type {
+		case storage.CredentialTOTP:
+			v.TOTP = true
+		case storage.CredentialBackupCode:
+			v.Backups++
+		case storage.CredentialWebAuthn:
+			pv := passkeyView{ID: c.ID, Name: c.Name, Created: c.CreatedAt.UTC().Format("2006-01-02"), LastUsed: "never"}
+			if c.LastUsedAt.After(c.CreatedAt) {
+				pv.LastUsed = c.LastUsedAt.UTC().Format("2006-01-02 15:04 MST")
+			}
+			var meta passkeyMeta
+			if json.Unmarshal(c.Data, &meta) == nil {
+				pv.CloneWarning = meta.CloneWarning
+			}
+			v.Passkeys = append(v.Passkeys, pv)
+		}
+	}
+	v.LowBackups = (v.TOTP || len(v.Passkeys) > 0) && v.Backups <= 3
+	s.render(w, r, http.StatusOK, "account", v)
+}
+
+// passkeyMeta is a passkey's public details in Credential.Data.
+type passkeyMeta struct {
+	CloneWarning bool `json:"clone_warning,omitempty"`
+}
+
+// accountForm reads an account-page form: a session, a CSRF token bound to
+// it, and (for changes) a fresh login. It writes the response itself when
+// it returns false.
+func (s *Service) accountForm(w http.ResponseWriter, r *http.Request, needFresh bool) (storage.BrowserSession, bool) {
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	if err := r.ParseForm(); err != nil {
+		s.errorPage(w, r, http.StatusBadRequest, "Bad request", "The form could not be read.")
+		return storage.BrowserSession{}, false
+	}
+	bs, ok, err := s.currentSession(r.Context(), r)
+	if err != nil {
+		s.fail(w, r, err)
+		return bs, false
+	}
+	if !ok || !s.checkCSRF(r, "account\x00"+bs.SID) {
+		s.errorPage(w, r, http.StatusForbidden, "Your session has expired", "The form was not submitted from this site or is too old. Go back and try again.")
+		return bs, false
+	}
+	if needFresh && !s.fresh(bs) {
+		s.errorPage(w, r, http.StatusForbidden, "Confirm it is you", "Changes to how you sign in need a recent sign-in. Go back to your account page and sign in again.")
+		return bs, false
+	}
+	return bs, true
+}
+
+func (s *Service) accountReauth(w http.ResponseWriter, r *http.Request) {
+	bs, ok := s.accountForm(w, r, false)
+	if !ok {
+		return
+	}
+	u, err := s.o.Store.GetUser(r.Context(), bs.Subject)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.accountLogin(w, r, []string{"login"}, u.Email)
+}
+
+type totpSetupView struct {
+	CSRF, Ceremony, Secret, Error string
+	QR                            template.HTML
+}
+
+// totpBegin makes a secret and shows it (QR code and text); nothing is
+// enrolled until a correct code comes back.
+func (s *Service) totpBegin(w http.ResponseWriter, r *http.Request) {
+	bs, ok := s.accountForm(w, r, true)
+	if !ok {
+		return
+	}
+	ctx := r.Context()
+	if methods, _, err := s.secondFactors(ctx, bs.Subject); err != nil {
+		s.fail(w, r, err)
+		return
+	} else if slices.Contains(methods, "otp") {
+		s.renderAccount(w, r, bs, "An authenticator app is already set up. Remove it first to set up another.")
+		return
+	}
+	u, err := s.o.Store.GetUser(ctx, bs.Subject)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	key, err := s.newTOTPKey(u.Email)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	id := httpx.RandomString(32)
+	sealed, err := s.o.Cipher.Seal([]byte(key.Secret()), []byte("flows.totp:"+id))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := s.newCeremony(ctx, id, ceremonyTOTP, ceremony{Subject: bs.Subject, SID: bs.SID, Sealed: sealed}); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.renderTOTPSetup(w, r, bs, id, key.Secret(), key.URL(), "")
+}
+
+func (s *Service) renderTOTPSetup(w http.ResponseWriter, r *http.Request, bs storage.BrowserSession, id, secret, uri, msg string) {
+	qr, err := qrSVG(uri)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.render(w, r, http.StatusOK, "totp_setup", totpSetupView{CSRF: s.accountCSRF(w, r, bs), Ceremony: id, Secret: spaced(secret), QR: qr, Error: msg})
+}
+
+// spaced groups a secret in fours for typing.
+func spaced(secret string) string {
+	var b strings.Builder
+	for i, c := range secret {
+		if i > 0 && i%4 == 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
+}
+
+func (s *Service) newCeremony(ctx context.Context, id, kind string, c ceremony) error {
+	b, err := json.Marshal(c)
+	if err != nil {
+		return err
+	}
+	now := s.o.Now().UTC()
+	return s.o.Store.CreateFlow(ctx, storage.Flow{ID: id, State: kind, Data: b, CreatedAt: now, ExpiresAt: now.Add(10 * time.Minute)})
+}
+
+// loadCeremony reads a pending ceremony of this session.
+func (s *Service) loadCeremony(ctx context.Context, id, kind string, bs storage.BrowserSession) (ceremony, error) {
+	var c ceremony
+	if id == "" || len(id) > 128 {
+		return c, storage.ErrNotFound
+	}
+	f, err := s.o.Store.GetFlow(ctx, id, s.o.Now())
+	if err != nil {
+		return c, err
+	}
+	if f.State != kind {
+		return c, errWrongState
+	}
+	if err := json.Unmarshal(f.Data, &c); err != nil {
+		return c, err
+	}
+	if c.Subject != bs.Subject || !hmac.Equal([]byte(c.SID), []byte(bs.SID)) {
+		return c, errWrongState
+	}
+	return c, nil
+}
+
+// useCeremony ends a ceremony once (compare-and-swap).
+func (s *Service) useCeremony(ctx context.Context, id, kind string) error {
+	_, err := s.o.Store.UpdateFlow(ctx, id, s.o.Now(), func(f storage.Flow) (storage.Flow, error) {
+		if f.State != kind {
+			return f, errWrongState
+		}
+		f.State = ceremonyUsed
+		return f, nil
+	})
+	return err
+}
+
+type backupCodesView struct {
+	CSRF  string
+	Codes []string
+	Why   string
+}
+
+func (s *Service) totpConfirm(w http.ResponseWriter, r *http.Request) {
+	bs, ok := s.accountForm(w, r, true)
+	if !ok {
+		return
+	}
+	ctx := r.Context()
+	id := r.PostForm.Get("ceremony")
+	c, err := s.loadCeremony(ctx, id, ceremonyTOTP, bs)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	secret, err := s.o.Cipher.Open(c.Sealed, []byte("flows.totp:"+id))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	keys := []string{"acct:" + bs.Subject, "ip:" + clientIP(r)}
+	if locked, _ := s.mfaLock.Locked(keys...); locked {
+		s.renderTOTPSetupAgain(w, r, bs, id, string(secret), "Too many failed attempts. Wait a moment and try again.")
+		return
+	}
+	step, ok := matchTOTP(string(secret), r.PostForm.Get("code"), s.o.Now(), 0)
+	if !ok {
+		s.mfaLock.Fail(keys...)
+		s.renderTOTPSetupAgain(w, r, bs, id, string(secret), errBadCode)
+		return
+	}
+	if err := s.useCeremony(ctx, id, ceremonyTOTP); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	credID := httpx.RandomString(16)
+	sealed, err := s.o.Cipher.Seal(secret, credentialAAD(credID))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	now := s.o.Now().UTC()
+	var codes []string
+	err = s.o.Store.InTx(ctx, func(ctx context.Context) error {
+		methods, backups, err := s.secondFactors(ctx, bs.Subject)
+		if err != nil {
+			return err
+		}
+		if slices.Contains(methods, "otp") {
+			return errWrongState // enrolled meanwhile in another tab
+		}
+		if err := s.o.Store.CreateCredential(ctx, storage.Credential{ID: credID, Subject: bs.Subject, Type: storage.CredentialTOTP, Name: "Authenticator app",
+			Secret: sealed, Data: []byte("{}"), Counter: step, CreatedAt: now, LastUsedAt: now}); err != nil {
+			return err
+		}
+		if backups == 0 {
+			codes, err = s.replaceBackupCodes(ctx, bs.Subject)
+		}
+		return err
+	})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.audit(ctx, r, "mfa.totp.enrolled", bs.Subject, "", nil)
+	if codes != nil {
+		s.audit(ctx, r, "mfa.backup_codes.generated", bs.Subject, "", nil)
+		s.render(w, r, http.StatusOK, "backup_codes", backupCodesView{CSRF: s.accountCSRF(w, r, bs), Codes: codes,
+			Why: "Your authenticator app is set up. Keep these backup codes somewhere safe: each one signs you in once if you lose your phone."})
+		return
+	}
+	s.renderAccount(w, r, bs, "Your authenticator app is set up.")
+}
+
+func (s *Service) renderTOTPSetupAgain(w http.ResponseWriter, r *http.Request, bs storage.BrowserSession, id, secret, msg string) {
+	u, err := s.o.Store.GetUser(r.Context(), bs.Subject)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	key, err := s.totpKeyFor(u.Email, secret)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.renderTOTPSetup(w, r, bs, id, secret, key, msg)
+}
+
+func (s *Service) totpRemove(w http.ResponseWriter, r *http.Request) {
+	bs, ok := s.accountForm(w, r, true)
+	if !ok {
+		return
+	}
+	ctx := r.Context()
+	if _, err := s.o.Store.DeleteCredentials(ctx, bs.Subject, storage.CredentialTOTP); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := s.dropOrphanBackupCodes(ctx, bs.Subject); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.audit(ctx, r, "mfa.totp.removed", bs.Subject, "", nil)
+	s.renderAccount(w, r, bs, "The authenticator app was removed.")
+}
+
+// dropOrphanBackupCodes deletes backup codes once no second factor is left.
+func (s *Service) dropOrphanBackupCodes(ctx context.Context, subject string) error {
+	methods, backups, err := s.secondFactors(ctx, subject)
+	if err != nil || len(methods) > 0 || backups == 0 {
+		return err
+	}
+	_, err = s.o.Store.DeleteCredentials(ctx, subject, storage.CredentialBackupCode)
+	return err
+}
+
+func (s *Service) backupRegenerate(w http.ResponseWriter, r *http.Request) {
+	bs, ok := s.accountForm(w, r, true)
+	if !ok {
+		return
+	}
+	ctx := r.Context()
+	methods, _, err := s.secondFactors(ctx, bs.Subject)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if len(methods) == 0 {
+		s.renderAccount(w, r, bs, "Set up an authenticator app or a passkey first; backup codes stand in for them.")
+		return
+	}
+	codes, err := s.replaceBackupCodes(ctx, bs.Subject)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.audit(ctx, r, "mfa.backup_codes.generated", bs.Subject, "", nil)
+	s.render(w, r, http.StatusOK, "backup_codes", backupCodesView{CSRF: s.accountCSRF(w, r, bs), Codes: codes,
+		Why: "These are your new backup codes; the old ones no longer work. Each one signs you in once."})
+}

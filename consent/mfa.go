@@ -1,0 +1,295 @@
+package consent
+
+import (
+	"context"
+	"crypto/hmac"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/gatehouse-id/gatehouse/provider/interaction"
+	"github.com/gatehouse-id/gatehouse/storage"
+)
+
+// passwordStep is the password as a first factor.
+type passwordStep struct{ s *Service }
+
+func (passwordStep) Method() string { return "pwd" }
+
+func (passwordStep) Start(context.Context, Attempt) (Prompt, error) { return Prompt{}, nil }
+
+func (p passwordStep) Verify(ctx context.Context, _ Attempt, in Input) (Result, error) {
+	u, err := p.s.authenticatePassword(ctx, in.Email, in.Password)
+	if errors.Is(err, errInvalidLogin) {
+		return Result{Subject: u.Subject}, fmt.Errorf("%w: %w", ErrAuthFailed, err)
+	}
+	if err != nil {
+		return Result{}, err
+	}
+	return Result{Subject: u.Subject, AMR: []string{"pwd"}, AuthTime: p.s.o.Now()}, nil
+}
+
+// secondFactors lists the second-factor methods a user has: "otp",
+// "passkey" and, when one of those exists, "backup".
+func (s *Service) secondFactors(ctx context.Context, subject string) ([]string, int, error) {
+	creds, err := s.o.Store.ListCredentials(ctx, subject, "")
+	if err != nil {
+		return nil, 0, err
+	}
+	var methods []string
+	backups := 0
+	for _, c := range creds {
+		switch c.Type {
+		case storage.CredentialTOTP:
+			methods = append(methods, "otp")
+		case storage.CredentialWebAuthn:
+			if !slices.Contains(methods, "passkey") {
+				methods = append(methods, "passkey")
+			}
+		case storage.CredentialBackupCode:
+			backups++
+		}
+	}
+	if len(methods) > 0 && backups > 0 {
+		methods = append(methods, "backup")
+	}
+	return methods, backups, nil
+}
+
+// needsSecondFactor says whether a login with amr must add a factor for
+// this request: the user has one enrolled (then it is always required), or
+// the client or the server requires two. acr_values alone cannot demand a
+// factor the user does not have (the ID token's acr says what was done).
+func (s *Service) needsSecondFactor(ctx context.Context, req interaction.AuthorizeRequest, subject string, amr []string) (bool, error) {
+	if policy(amr) == interaction.ACRTwoFactor {
+		return false, nil
+	}
+	methods, _, err := s.secondFactors(ctx, subject)
+	if err != nil {
+		return false, err
+	}
+	required, _ := mfaDemand(req, s.o.RequireMFA)
+	return len(methods) > 0 || required, nil
+}
+
+// browserHash identifies the browser by its CSRF cookie (hashed).
+func (s *Service) browserHash(r *http.Request) []byte {
+	c, err := r.Cookie(s.csrfCookie)
+	if err != nil || len(c.Value) < 32 {
+		return nil
+	}
+	return hashID("browser\x00" + c.Value)
+}
+
+// firstFactorDone moves a flow on after a first factor: to the
+// second-factor page when one is needed, otherwise to a new session.
+func (s *Service) firstFactorDone(w http.ResponseWriter, r *http.Request, id string, d flowData, res Result) {
+	ctx := r.Context()
+	more, err := s.needsSecondFactor(ctx, d.Request, res.Subject, res.AMR)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if !more {
+		s.completeLogin(w, r, id, StateLogin, d, res.Subject, res.AMR)
+		return
+	}
+	browser := s.browserHash(r)
+	if browser == nil {
+		s.errorPage(w, r, http.StatusForbidden, "Your session has expired", "Cookies are needed to sign in. Go back and try again.")
+		return
+	}
+	if _, err := s.advance(ctx, id, []string{StateLogin}, StateMFA, func(fd *flowData) error {
+		fd.Subject, fd.AMR, fd.AuthTime, fd.Browser = res.Subject, res.AMR, res.AuthTime.UTC().Truncate(time.Second), browser
+		return nil
+	}); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.audit(ctx, r, "login.first_factor", res.Subject, d.Request.ClientID, map[string]string{"amr": strings.Join(res.AMR, " ")})
+	http.Redirect(w, r, flowURL(PathMFA, id), http.StatusSeeOther)
+}
+
+// completeLogin ends the login part of a flow with amr: a new session (or
+// the existing one stepped up), then consent, the authorization response,
+// or the page that started the flow.
+func (s *Service) completeLogin(w http.ResponseWriter, r *http.Request, id, from string, d flowData, subject string, amr []string) {
+	ctx := r.Context()
+	now := s.o.Now().UTC()
+	var sid string
+	var sessionHash []byte
+	authTime := now.Truncate(time.Second)
+	if d.StepUp {
+		if err := s.o.Store.StepUpSession(ctx, d.SessionHash, amr, authTime); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		sid, sessionHash = d.SID, d.SessionHash
+	} else {
+		bs, err := s.startSession(ctx, w, r, subject, amr, now)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		sid, sessionHash, authTime = bs.SID, bs.IDHash, bs.AuthTime
+	}
+	next := StateRedeemed
+	var remembered []string
+	if d.Return == "" {
+		consent, rem, err := s.needsConsent(ctx, d.Request, subject)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		next, remembered = StateConsent, rem
+		if !consent {
+			next = StateGranted
+		}
+	}
+	_, err := s.advance(ctx, id, []string{from}, next, func(fd *flowData) error {
+		fd.Subject, fd.AuthTime, fd.AMR, fd.SID, fd.SessionHash = subject, authTime, amr, sid, sessionHash
+		fd.Remembered, fd.Browser = remembered, nil
+		if next == StateGranted {
+			fd.GrantedScopes = fd.Request.Scopes
+		}
+		return nil
+	})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	typ := "login"
+	if d.StepUp {
+		typ = "login.step_up"
+	}
+	s.audit(ctx, r, typ, subject, d.Request.ClientID, map[string]string{"amr": strings.Join(amr, " "), "sid": sid})
+	switch next {
+	case StateRedeemed:
+		http.Redirect(w, r, d.Return, http.StatusSeeOther)
+	case StateGranted:
+		http.Redirect(w, r, flowURL(ResumePath, id), http.StatusSeeOther)
+	default:
+		http.Redirect(w, r, flowURL(PathConsent, id), http.StatusSeeOther)
+	}
+}
+
+type mfaView struct {
+	FlowID, CSRF, ClientName, Error string
+	Methods                         []string
+	StepUp                          bool
+}
+
+// mfaFlow loads a flow waiting for a second factor in the browser that
+// passed the first one (or that owns the session being stepped up).
+func (s *Service) mfaFlow(ctx context.Context, r *http.Request, id string) (flowData, error) {
+	f, d, err := s.loadFlow(ctx, id)
+	if err != nil {
+		return d, err
+	}
+	if f.State != StateMFA {
+		return d, errWrongState
+	}
+	if d.StepUp {
+		bs, ok, err := s.currentSession(ctx, r)
+		if err != nil {
+			return d, err
+		}
+		if !ok || !hmac.Equal(bs.IDHash, d.SessionHash) {
+			return d, errWrongState
+		}
+		return d, nil
+	}
+	if b := s.browserHash(r); b == nil || !hmac.Equal(b, d.Browser) {
+		return d, errWrongState
+	}
+	return d, nil
+}
+
+func (s *Service) mfaPage(w http.ResponseWriter, r *http.Request) {
+	id := r.URL.Query().Get("flow")
+	d, err := s.mfaFlow(r.Context(), r, id)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.renderMFA(w, r, http.StatusOK, id, d, "")
+}
+
+func (s *Service) renderMFA(w http.ResponseWriter, r *http.Request, status int, id string, d flowData, msg string) {
+	methods, _, err := s.secondFactors(r.Context(), d.Subject)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if len(methods) == 0 {
+		s.errorPage(w, r, http.StatusForbidden, "Two-step verification required",
+			"This application requires a second sign-in step, and your account has none yet. Set one up on your account page ("+PathAccount+"), then try again.")
+		return
+	}
+	s.render(w, r, status, "mfa", mfaView{FlowID: id, CSRF: s.csrfToken(w, r, id), ClientName: d.Request.ClientName, Error: msg, Methods: methods, StepUp: d.StepUp})
+}
+
+// errBadCode is the one message for every failed second factor.
+const errBadCode = "That code did not work. Check it and try again."
+
+func clientIP(r *http.Request) string {
+	ip := r.RemoteAddr
+	if host, _, err := net.SplitHostPort(ip); err == nil {
+		ip = host
+	}
+	return ip
+}
+
+func (s *Service) mfaSubmit(w http.ResponseWriter, r *http.Request) {
+	id, ok := s.readForm(w, r)
+	if !ok {
+		return
+	}
+	ctx := r.Context()
+	d, err := s.mfaFlow(ctx, r, id)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	method := r.PostForm.Get("method")
+	step, known := s.steps[method]
+	if !known || method == "pwd" {
+		s.renderMFA(w, r, http.StatusBadRequest, id, d, "Choose a way to verify.")
+		return
+	}
+	keys := []string{"acct:" + d.Subject, "ip:" + clientIP(r)}
+	if locked, wait := s.mfaLock.Locked(keys...); locked {
+		s.audit(ctx, r, "login.mfa.throttled", d.Subject, d.Request.ClientID, map[string]string{"method": method})
+		w.Header().Set("Retry-After", fmt.Sprint(int(wait.Seconds())+1))
+		s.renderMFA(w, r, http.StatusTooManyRequests, id, d, "Too many failed attempts. Wait a moment and try again.")
+		return
+	}
+	res, err := step.Verify(ctx, Attempt{Subject: d.Subject}, Input{Code: r.PostForm.Get("code"), Credential: []byte(r.PostForm.Get("credential"))})
+	if errors.Is(err, ErrAuthFailed) || (err == nil && res.Subject != d.Subject) {
+		s.mfaLock.Fail(keys...)
+		s.audit(ctx, r, "login.mfa.failed", d.Subject, d.Request.ClientID, map[string]string{"method": method})
+		s.renderMFA(w, r, http.StatusOK, id, d, errBadCode)
+		return
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.mfaLock.Clear("acct:" + d.Subject)
+	amr := slices.Clone(d.AMR)
+	for _, m := range res.AMR {
+		if !slices.Contains(amr, m) {
+			amr = append(amr, m)
+		}
+	}
+	if method == "backup" {
+		if _, left, err := s.secondFactors(ctx, d.Subject); err == nil && left <= 3 {
+			s.audit(ctx, r, "mfa.backup_codes.low", d.Subject, "", map[string]string{"left": fmt.Sprint(left)})
+		}
+	}
+	s.completeLogin(w, r, id, StateMFA, d, d.Subject, amr)
+}
