@@ -1,0 +1,272 @@
+package consent
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/pquerna/otp/totp"
+
+	"github.com/gatehouse-id/gatehouse/keys"
+	"github.com/gatehouse-id/gatehouse/provider/interaction"
+	"github.com/gatehouse-id/gatehouse/storage"
+	"github.com/gatehouse-id/gatehouse/storage/sqlstore"
+	"github.com/gatehouse-id/gatehouse/templates"
+)
+
+// clock is a settable test clock.
+type clock struct{ t time.Time }
+
+func (c *clock) Now() time.Time { return c.t }
+
+// newTestService is a Service on a temporary SQLite database with one user
+// ("alice") and an injected clock.
+func newTestService(t *testing.T) (*Service, *sqlstore.Store, *clock) {
+	t.Helper()
+	ctx := context.Background()
+	st, err := sqlstore.Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "t.db"), sqlstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if err := st.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	clk := &clock{t: time.Date(2026, 11, 26, 12, 0, 10, 0, time.UTC)}
+	if err := st.CreateUser(ctx, storage.User{Subject: "alice", Email: "alice@example.test", CreatedAt: clk.t, UpdatedAt: clk.t}); err != nil {
+		t.Fatal(err)
+	}
+	cipher, err := keys.NewCipher([][]byte{[]byte("0123456789abcdef0123456789abcdef")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pages, err := templates.New("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := []byte("k0123456789abcdef0123456789abcdef")
+	s, err := New(Options{Store: st, Pages: pages, CSRFKey: key, BackupCodeKey: key, Cipher: cipher, Now: clk.Now,
+		SessionLifetime: time.Hour, ConsentLifetime: time.Hour, FlowLifetime: time.Hour, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, st, clk
+}
+
+const testSecret = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+
+func codeAt(t *testing.T, at time.Time) string {
+	c, err := totp.GenerateCode(testSecret, at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestMatchTOTP(t *testing.T) {
+	now := time.Date(2026, 11, 26, 12, 0, 10, 0, time.UTC)
+	cur := now.Unix() / totpPeriod
+	tests := []struct {
+		name   string
+		offset time.Duration
+		last   int64
+		ok     bool
+	}{
+		{"current step", 0, 0, true},
+		{"one step behind", -30 * time.Second, 0, true},
+		{"one step ahead", 30 * time.Second, 0, true},
+		{"two steps behind", -60 * time.Second, 0, false},
+		{"two steps ahead", 60 * time.Second, 0, false},
+		{"same step used before", 0, cur, false},
+		{"earlier step after a later one", -30 * time.Second, cur, false},
+		{"later step after an earlier one", 30 * time.Second, cur, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			step, ok := matchTOTP(testSecret, codeAt(t, now.Add(tt.offset)), now, tt.last)
+			if ok != tt.ok {
+				t.Fatalf("matchTOTP = %v, want %v", ok, tt.ok)
+			}
+			if ok && step != now.Add(tt.offset).Unix()/totpPeriod {
+				t.Errorf("step = %d", step)
+			}
+		})
+	}
+	for _, bad := range []string{"", "12345", "1234567", "abcdef"} {
+		if _, ok := matchTOTP(testSecret, bad, now, 0); ok {
+			t.Errorf("code %q accepted", bad)
+		}
+	}
+}
+
+// TestTOTPStep: the stored secret is sealed; a code passes once; the same
+// or an earlier code is refused after it; ±2 steps are refused.
+func TestTOTPStep(t *testing.T) {
+	s, st, clk := newTestService(t)
+	ctx := context.Background()
+	sealed, err := s.o.Cipher.Seal([]byte(testSecret), credentialAAD("cred-1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	must(t, st.CreateCredential(ctx, storage.Credential{ID: "cred-1", Subject: "alice", Type: storage.CredentialTOTP, Name: "app", Secret: sealed, Data: []byte("{}"), CreatedAt: clk.t, LastUsedAt: clk.t}))
+	step := s.steps["otp"]
+	verify := func(code string) error {
+		_, err := step.Verify(ctx, Attempt{Subject: "alice"}, Input{Code: code})
+		return err
+	}
+	if err := verify(codeAt(t, clk.t.Add(-60*time.Second))); !errors.Is(err, ErrAuthFailed) {
+		t.Errorf("code two steps old: %v", err)
+	}
+	if err := verify(codeAt(t, clk.t.Add(60*time.Second))); !errors.Is(err, ErrAuthFailed) {
+		t.Errorf("code two steps ahead: %v", err)
+	}
+	if err := verify(codeAt(t, clk.t)); err != nil {
+		t.Fatalf("current code: %v", err)
+	}
+	if err := verify(codeAt(t, clk.t)); !errors.Is(err, ErrAuthFailed) {
+		t.Errorf("same code twice: %v", err)
+	}
+	if err := verify(codeAt(t, clk.t.Add(-30*time.Second))); !errors.Is(err, ErrAuthFailed) {
+		t.Errorf("earlier step after a later one: %v", err)
+	}
+	clk.t = clk.t.Add(30 * time.Second)
+	res, err := step.Verify(ctx, Attempt{Subject: "alice"}, Input{Code: codeAt(t, clk.t)})
+	if err != nil || res.Subject != "alice" || len(res.AMR) != 1 || res.AMR[0] != "otp" {
+		t.Fatalf("next step: %+v, %v", res, err)
+	}
+	if err := verify(codeAt(t, clk.t)); !errors.Is(err, ErrAuthFailed) {
+		t.Errorf("the next step's code twice: %v", err)
+	}
+	if _, err := step.Verify(ctx, Attempt{Subject: "bob"}, Input{Code: codeAt(t, clk.t)}); !errors.Is(err, ErrAuthFailed) {
+		t.Errorf("another user's code: %v", err)
+	}
+	// The secret is sealed for its row: moved to another row it does not open.
+	if _, err := s.o.Cipher.Open(sealed, credentialAAD("cred-2")); err == nil {
+		t.Error("a sealed TOTP secret opens for another row")
+	}
+}
+
+func TestBackupCodes(t *testing.T) {
+	s, st, _ := newTestService(t)
+	ctx := context.Background()
+	codes, err := s.replaceBackupCodes(ctx, "alice")
+	if err != nil || len(codes) != backupCodeCount {
+		t.Fatalf("replaceBackupCodes = %v, %v", codes, err)
+	}
+	stored, _ := st.ListCredentials(ctx, "alice", storage.CredentialBackupCode)
+	for _, c := range stored {
+		for _, code := range codes {
+			if string(c.Secret) == code || string(c.Secret) == normalizeBackupCode(code) {
+				t.Fatal("a backup code is stored in the clear")
+			}
+		}
+	}
+	step := s.steps["backup"]
+	use := func(code string) error {
+		_, err := step.Verify(ctx, Attempt{Subject: "alice"}, Input{Code: code})
+		return err
+	}
+	if err := use(" " + codes[3] + " "); err != nil {
+		t.Fatalf("backup code: %v", err)
+	}
+	if err := use(codes[3]); !errors.Is(err, ErrAuthFailed) {
+		t.Errorf("backup code used twice: %v", err)
+	}
+	if err := use("not-a-code"); !errors.Is(err, ErrAuthFailed) {
+		t.Errorf("wrong backup code: %v", err)
+	}
+	if left, _ := st.ListCredentials(ctx, "alice", storage.CredentialBackupCode); len(left) != backupCodeCount-1 {
+		t.Errorf("%d codes left", len(left))
+	}
+	fresh, err := s.replaceBackupCodes(ctx, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := use(codes[4]); !errors.Is(err, ErrAuthFailed) {
+		t.Errorf("an old code works after regeneration: %v", err)
+	}
+	if err := use(fresh[0]); err != nil {
+		t.Errorf("new code: %v", err)
+	}
+}
+
+func TestNewBackupCode(t *testing.T) {
+	seen := map[string]bool{}
+	for i := 0; i < 200; i++ {
+		c := newBackupCode()
+		if len(c) != 11 || c[5] != '-' || seen[c] {
+			t.Fatalf("code %q (duplicate %v)", c, seen[c])
+		}
+		seen[c] = true
+	}
+}
+
+func TestLockout(t *testing.T) {
+	clk := &clock{t: time.Unix(1000, 0)}
+	l := newLockout(3, 10*time.Second, 40*time.Second, clk.Now)
+	for i := 0; i < 3; i++ {
+		l.Fail("a")
+	}
+	if locked, _ := l.Locked("a"); locked {
+		t.Fatal("locked within the free failures")
+	}
+	l.Fail("a")
+	if locked, wait := l.Locked("a", "b"); !locked || wait != 10*time.Second {
+		t.Fatalf("after 4 failures: %v %v", locked, wait)
+	}
+	l.Fail("a")
+	if _, wait := l.Locked("a"); wait != 20*time.Second {
+		t.Errorf("second lock %v, want it doubled", wait)
+	}
+	for i := 0; i < 5; i++ {
+		l.Fail("a")
+	}
+	if _, wait := l.Locked("a"); wait != 40*time.Second {
+		t.Errorf("lock %v, want the 40s cap", wait)
+	}
+	clk.t = clk.t.Add(41 * time.Second)
+	if locked, _ := l.Locked("a"); locked {
+		t.Error("still locked after the interval")
+	}
+	l.Clear("a")
+	l.Fail("a")
+	if locked, _ := l.Locked("a"); locked {
+		t.Error("a success did not reset the count")
+	}
+}
+
+func TestMFADemand(t *testing.T) {
+	tests := []struct {
+		name             string
+		req              interaction.AuthorizeRequest
+		global           bool
+		required, wanted bool
+	}{
+		{"nothing asked", interaction.AuthorizeRequest{ClientID: "c"}, false, false, false},
+		{"client requires", interaction.AuthorizeRequest{ClientID: "c", RequireMFA: true}, false, true, true},
+		{"server requires", interaction.AuthorizeRequest{ClientID: "c"}, true, true, true},
+		{"server requirement is for clients, not the account page", interaction.AuthorizeRequest{}, true, false, false},
+		{"acr_values 2fa", interaction.AuthorizeRequest{ClientID: "c", ACRValues: []string{interaction.ACRTwoFactor}}, false, false, true},
+		{"acr_values 2fa or 1fa", interaction.AuthorizeRequest{ClientID: "c", ACRValues: []string{interaction.ACRTwoFactor, interaction.ACROneFactor}}, false, false, false},
+		{"unknown acr", interaction.AuthorizeRequest{ClientID: "c", ACRValues: []string{"urn:other"}}, false, false, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, w := mfaDemand(tt.req, tt.global)
+			if r != tt.required || w != tt.wanted {
+				t.Errorf("mfaDemand = %v %v, want %v %v", r, w, tt.required, tt.wanted)
+			}
+		})
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
