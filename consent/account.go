@@ -4,11 +4,14 @@ import (
 	"context"
 	"crypto/hmac"
 	"encoding/json"
+	"errors"
 	"html/template"
 	"net/http"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/go-webauthn/webauthn/webauthn"
 
 	"github.com/gatehouse-id/gatehouse/internal/httpx"
 	"github.com/gatehouse-id/gatehouse/provider/interaction"
@@ -31,6 +34,10 @@ const ceremonyUsed = "used"
 type ceremony struct {
 	Subject string `json:"subject"`
 	SID     string `json:"sid"`
+	// Flow is the login flow a sign-in ceremony belongs to.
+	Flow string `json:"flow,omitempty"`
+	// Name is the name of the passkey being added.
+	Name string `json:"name,omitempty"`
 	// Sealed is the TOTP secret being enrolled (sealed with the cipher).
 	Sealed []byte `json:"sealed,omitempty"`
 	// WebAuthn is the passkey registration session data.
@@ -44,6 +51,9 @@ func (s *Service) registerAccount(mux *http.ServeMux) {
 	mux.HandleFunc("POST "+PathAccount+"/totp/confirm", s.totpConfirm)
 	mux.HandleFunc("POST "+PathAccount+"/totp/remove", s.totpRemove)
 	mux.HandleFunc("POST "+PathAccount+"/backup-codes", s.backupRegenerate)
+	mux.HandleFunc("POST "+PathAccount+"/passkeys", s.passkeyBegin)
+	mux.HandleFunc("POST "+PathAccount+"/passkeys/finish", s.passkeyFinish)
+	mux.HandleFunc("POST "+PathAccount+"/passkeys/remove", s.passkeyRemove)
 }
 
 type accountView struct {
@@ -142,7 +152,8 @@ func (s *Service) renderAccount(w http.ResponseWriter, r *http.Request, bs stora
 
 // passkeyMeta is a passkey's public details in Credential.Data.
 type passkeyMeta struct {
-	CloneWarning bool `json:"clone_warning,omitempty"`
+	CloneWarning bool                `json:"clone_warning,omitempty"`
+	Credential   webauthn.Credential `json:"credential"`
 }
 
 // accountForm reads an account-page form: a session, a CSRF token bound to
@@ -256,8 +267,8 @@ func (s *Service) newCeremony(ctx context.Context, id, kind string, c ceremony) 
 	return s.o.Store.CreateFlow(ctx, storage.Flow{ID: id, State: kind, Data: b, CreatedAt: now, ExpiresAt: now.Add(10 * time.Minute)})
 }
 
-// loadCeremony reads a pending ceremony of this session.
-func (s *Service) loadCeremony(ctx context.Context, id, kind string, bs storage.BrowserSession) (ceremony, error) {
+// getCeremony reads a pending ceremony of a kind.
+func (s *Service) getCeremony(ctx context.Context, id, kind string) (ceremony, error) {
 	var c ceremony
 	if id == "" || len(id) > 128 {
 		return c, storage.ErrNotFound
@@ -269,7 +280,14 @@ func (s *Service) loadCeremony(ctx context.Context, id, kind string, bs storage.
 	if f.State != kind {
 		return c, errWrongState
 	}
-	if err := json.Unmarshal(f.Data, &c); err != nil {
+	err = json.Unmarshal(f.Data, &c)
+	return c, err
+}
+
+// loadCeremony reads a pending ceremony of this session.
+func (s *Service) loadCeremony(ctx context.Context, id, kind string, bs storage.BrowserSession) (ceremony, error) {
+	c, err := s.getCeremony(ctx, id, kind)
+	if err != nil {
 		return c, err
 	}
 	if c.Subject != bs.Subject || !hmac.Equal([]byte(c.SID), []byte(bs.SID)) {
@@ -432,4 +450,108 @@ func (s *Service) backupRegenerate(w http.ResponseWriter, r *http.Request) {
 	s.audit(ctx, r, "mfa.backup_codes.generated", bs.Subject, "", nil)
 	s.render(w, r, http.StatusOK, "backup_codes", backupCodesView{CSRF: s.accountCSRF(w, r, bs), Codes: codes,
 		Why: "These are your new backup codes; the old ones no longer work. Each one signs you in once."})
+}
+
+// Ceremony kinds of passkeys.
+const (
+	ceremonyPasskeyRegister = "passkey_register"
+	ceremonyPasskeyLogin    = "passkey_login"
+	ceremonyPasskeyMFA      = "passkey_mfa"
+)
+
+type passkeyRegisterView struct {
+	CSRF, Ceremony, Name, Options string
+}
+
+func (s *Service) passkeyBegin(w http.ResponseWriter, r *http.Request) {
+	bs, ok := s.accountForm(w, r, true)
+	if !ok {
+		return
+	}
+	ctx := r.Context()
+	if s.wa == nil {
+		s.renderAccount(w, r, bs, "Passkeys are not available on this server.")
+		return
+	}
+	opts, state, err := s.beginPasskeyRegistration(ctx, bs.Subject)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	id := httpx.RandomString(32)
+	name := strings.TrimSpace(r.PostForm.Get("name"))
+	if err := s.newCeremony(ctx, id, ceremonyPasskeyRegister, ceremony{Subject: bs.Subject, SID: bs.SID, Name: name, WebAuthn: state}); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.render(w, r, http.StatusOK, "passkey_register", passkeyRegisterView{CSRF: s.accountCSRF(w, r, bs), Ceremony: id, Name: name, Options: string(opts)})
+}
+
+func (s *Service) passkeyFinish(w http.ResponseWriter, r *http.Request) {
+	bs, ok := s.accountForm(w, r, true)
+	if !ok {
+		return
+	}
+	ctx := r.Context()
+	id := r.PostForm.Get("ceremony")
+	c, err := s.loadCeremony(ctx, id, ceremonyPasskeyRegister, bs)
+	if err == nil {
+		err = s.useCeremony(ctx, id, ceremonyPasskeyRegister)
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	cred, err := s.finishPasskeyRegistration(ctx, bs.Subject, c.Name, c.WebAuthn, []byte(r.PostForm.Get("credential")))
+	if errors.Is(err, ErrAuthFailed) {
+		s.o.Log.Info("passkey registration refused", "subject", bs.Subject, "err", err)
+		s.renderAccount(w, r, bs, "The passkey could not be added. Try again.")
+		return
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.audit(ctx, r, "passkey.added", bs.Subject, "", map[string]string{"credential": cred.ID, "name": cred.Name})
+	s.renderAccount(w, r, bs, "Your passkey \u201c"+cred.Name+"\u201d was added.")
+}
+
+func (s *Service) passkeyRemove(w http.ResponseWriter, r *http.Request) {
+	bs, ok := s.accountForm(w, r, true)
+	if !ok {
+		return
+	}
+	ctx := r.Context()
+	id := r.PostForm.Get("id")
+	if !strings.HasPrefix(id, "wa_") {
+		s.renderAccount(w, r, bs, "No such passkey.")
+		return
+	}
+	u, err := s.o.Store.GetUser(ctx, bs.Subject)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if u.PasswordHash == "" {
+		if keys, err := s.o.Store.ListCredentials(ctx, bs.Subject, storage.CredentialWebAuthn); err != nil {
+			s.fail(w, r, err)
+			return
+		} else if len(keys) <= 1 {
+			s.renderAccount(w, r, bs, "This is your only way to sign in; add another passkey before removing it.")
+			return
+		}
+	}
+	if err := s.o.Store.DeleteCredential(ctx, bs.Subject, id); errors.Is(err, storage.ErrNotFound) {
+		s.renderAccount(w, r, bs, "No such passkey.")
+		return
+	} else if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := s.dropOrphanBackupCodes(ctx, bs.Subject); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.audit(ctx, r, "passkey.removed", bs.Subject, "", map[string]string{"credential": id})
+	s.renderAccount(w, r, bs, "The passkey was removed.")
 }

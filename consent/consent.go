@@ -20,6 +20,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/go-webauthn/webauthn/webauthn"
+
 	"github.com/gatehouse-id/gatehouse/internal/httpx"
 	"github.com/gatehouse-id/gatehouse/internal/ratelimit"
 	"github.com/gatehouse-id/gatehouse/provider/interaction"
@@ -71,6 +73,9 @@ type Options struct {
 	ReauthenticateAfter time.Duration
 	// TOTPIssuer is the name authenticator apps show.
 	TOTPIssuer string
+	// WebAuthn names the passkey relying party; an empty RPID turns
+	// passkeys off.
+	WebAuthn WebAuthnConfig
 }
 
 // Service implements the login and consent steps.
@@ -85,6 +90,7 @@ type Service struct {
 	// and per address, for a growing interval.
 	mfaLock *lockout
 	steps   map[string]Authenticator
+	wa      *webauthn.WebAuthn
 }
 
 var _ interaction.Interactor = (*Service)(nil)
@@ -115,6 +121,16 @@ func New(o Options) (*Service, error) {
 	s.steps = map[string]Authenticator{}
 	for _, a := range []Authenticator{passwordStep{s}, totpStep{s}, backupStep{s}} {
 		s.steps[a.Method()] = a
+	}
+	if o.WebAuthn.RPID != "" {
+		wa, err := newWebAuthn(o.WebAuthn)
+		if err != nil {
+			return nil, fmt.Errorf("consent: passkeys: %w", err)
+		}
+		s.wa = wa
+		s.steps["passkey"] = passkeyStep{s}
+	} else {
+		o.Log.Warn("passkeys are off: the issuer is an IP address; set authn.webauthn_rp_id to a domain name to turn them on")
 	}
 	if o.Secure {
 		s.sessionCookie, s.csrfCookie = "__Host-gatehouse_session", "__Host-gatehouse_csrf"

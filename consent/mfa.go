@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gatehouse-id/gatehouse/internal/httpx"
 	"github.com/gatehouse-id/gatehouse/provider/interaction"
 	"github.com/gatehouse-id/gatehouse/storage"
 )
@@ -181,6 +182,8 @@ type mfaView struct {
 	FlowID, CSRF, ClientName, Error string
 	Methods                         []string
 	StepUp                          bool
+	// PasskeyOptions and PasskeyCeremony offer a passkey as the factor.
+	PasskeyOptions, PasskeyCeremony string
 }
 
 // mfaFlow loads a flow waiting for a second factor in the browser that
@@ -230,7 +233,20 @@ func (s *Service) renderMFA(w http.ResponseWriter, r *http.Request, status int, 
 			"This application requires a second sign-in step, and your account has none yet. Set one up on your account page ("+PathAccount+"), then try again.")
 		return
 	}
-	s.render(w, r, status, "mfa", mfaView{FlowID: id, CSRF: s.csrfToken(w, r, id), ClientName: d.Request.ClientName, Error: msg, Methods: methods, StepUp: d.StepUp})
+	v := mfaView{FlowID: id, CSRF: s.csrfToken(w, r, id), ClientName: d.Request.ClientName, Error: msg, Methods: methods, StepUp: d.StepUp}
+	if step, on := s.steps["passkey"]; on && slices.Contains(methods, "passkey") {
+		p, err := step.Start(r.Context(), Attempt{Subject: d.Subject})
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		v.PasskeyCeremony, v.PasskeyOptions = httpx.RandomString(32), string(p.Options)
+		if err := s.newCeremony(r.Context(), v.PasskeyCeremony, ceremonyPasskeyMFA, ceremony{Flow: id, Subject: d.Subject, WebAuthn: p.State}); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+	}
+	s.render(w, r, status, "mfa", v)
 }
 
 // errBadCode is the one message for every failed second factor.
@@ -268,7 +284,20 @@ func (s *Service) mfaSubmit(w http.ResponseWriter, r *http.Request) {
 		s.renderMFA(w, r, http.StatusTooManyRequests, id, d, "Too many failed attempts. Wait a moment and try again.")
 		return
 	}
-	res, err := step.Verify(ctx, Attempt{Subject: d.Subject}, Input{Code: r.PostForm.Get("code"), Credential: []byte(r.PostForm.Get("credential"))})
+	a := Attempt{Subject: d.Subject}
+	if method == "passkey" {
+		c, err := s.takeCeremony(ctx, r.PostForm.Get("ceremony"), ceremonyPasskeyMFA, id)
+		if errors.Is(err, storage.ErrUnavailable) {
+			s.fail(w, r, err)
+			return
+		}
+		if err != nil || c.Subject != d.Subject {
+			s.renderMFA(w, r, http.StatusOK, id, d, "That passkey request has expired. Try again.")
+			return
+		}
+		a.State = c.WebAuthn
+	}
+	res, err := step.Verify(ctx, a, Input{Code: r.PostForm.Get("code"), Credential: []byte(r.PostForm.Get("credential"))})
 	if errors.Is(err, ErrAuthFailed) || (err == nil && res.Subject != d.Subject) {
 		s.mfaLock.Fail(keys...)
 		s.audit(ctx, r, "login.mfa.failed", d.Subject, d.Request.ClientID, map[string]string{"method": method})

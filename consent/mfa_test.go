@@ -50,6 +50,7 @@ func newTestService(t *testing.T) (*Service, *sqlstore.Store, *clock) {
 	}
 	key := []byte("k0123456789abcdef0123456789abcdef")
 	s, err := New(Options{Store: st, Pages: pages, CSRFKey: key, BackupCodeKey: key, Cipher: cipher, Now: clk.Now,
+		WebAuthn:        WebAuthnConfig{RPID: "login.example.test", Origins: []string{"https://login.example.test"}},
 		SessionLifetime: time.Hour, ConsentLifetime: time.Hour, FlowLifetime: time.Hour, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)

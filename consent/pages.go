@@ -81,6 +81,44 @@ func (s *Service) readForm(w http.ResponseWriter, r *http.Request) (flowID strin
 
 type loginView struct {
 	FlowID, CSRF, ClientName, Email, Error string
+	// PasskeyOptions and PasskeyCeremony drive "Sign in with a passkey"
+	// and passkey autofill on the email field.
+	PasskeyOptions, PasskeyCeremony string
+}
+
+// renderLogin shows the login page with a new passkey challenge (kept
+// server-side, single use, bound to this flow).
+func (s *Service) renderLogin(w http.ResponseWriter, r *http.Request, status int, id string, d flowData, email, msg string) {
+	v := loginView{FlowID: id, CSRF: s.csrfToken(w, r, id), ClientName: d.Request.ClientName, Email: email, Error: msg}
+	step, ok := s.steps["passkey"]
+	if !ok {
+		s.render(w, r, status, "login", v)
+		return
+	}
+	p, err := step.Start(r.Context(), Attempt{})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	v.PasskeyCeremony = httpx.RandomString(32)
+	if err := s.newCeremony(r.Context(), v.PasskeyCeremony, ceremonyPasskeyLogin, ceremony{Flow: id, WebAuthn: p.State}); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	v.PasskeyOptions = string(p.Options)
+	s.render(w, r, status, "login", v)
+}
+
+// takeCeremony consumes a sign-in ceremony of a flow (single use).
+func (s *Service) takeCeremony(ctx context.Context, id, kind, flowID string) (ceremony, error) {
+	c, err := s.getCeremony(ctx, id, kind)
+	if err != nil {
+		return c, err
+	}
+	if !hmac.Equal([]byte(c.Flow), []byte(flowID)) {
+		return c, errWrongState
+	}
+	return c, s.useCeremony(ctx, id, kind)
 }
 
 func (s *Service) loginPage(w http.ResponseWriter, r *http.Request) {
@@ -93,7 +131,7 @@ func (s *Service) loginPage(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	s.render(w, r, http.StatusOK, "login", loginView{FlowID: id, CSRF: s.csrfToken(w, r, id), ClientName: d.Request.ClientName, Email: d.Request.LoginHint})
+	s.renderLogin(w, r, http.StatusOK, id, d, d.Request.LoginHint, "")
 }
 
 // errBadCredentials is the one message for every failed password login.
@@ -113,14 +151,17 @@ func (s *Service) loginSubmit(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	if _, on := s.steps["passkey"]; on && r.PostForm.Get("method") == "passkey" {
+		s.passkeyLogin(w, r, id, d)
+		return
+	}
 	email, password := strings.TrimSpace(r.PostForm.Get("email")), r.PostForm.Get("password")
 	account := strings.ToLower(email)
 	if ok, wait := s.failures.Check(account); !ok {
 		// The same answer whether or not the account exists.
 		s.audit(ctx, r, "login.throttled", "", d.Request.ClientID, nil)
 		w.Header().Set("Retry-After", fmt.Sprint(int(wait.Seconds())+1))
-		s.render(w, r, http.StatusTooManyRequests, "login", loginView{FlowID: id, CSRF: s.csrfToken(w, r, id), ClientName: d.Request.ClientName, Email: email,
-			Error: "Too many failed attempts. Wait a moment and try again."})
+		s.renderLogin(w, r, http.StatusTooManyRequests, id, d, email, "Too many failed attempts. Wait a moment and try again.")
 		return
 	}
 	res, err := s.steps["pwd"].Verify(ctx, Attempt{}, Input{Email: email, Password: password})
@@ -128,9 +169,36 @@ func (s *Service) loginSubmit(w http.ResponseWriter, r *http.Request) {
 		if errors.Is(err, ErrAuthFailed) {
 			s.failures.Allow(account)
 			s.audit(ctx, r, "login.failed", res.Subject, d.Request.ClientID, map[string]string{"method": "pwd"})
-			s.render(w, r, http.StatusOK, "login", loginView{FlowID: id, CSRF: s.csrfToken(w, r, id), ClientName: d.Request.ClientName, Email: email, Error: errBadCredentials})
+			s.renderLogin(w, r, http.StatusOK, id, d, email, errBadCredentials)
 			return
 		}
+		s.fail(w, r, err)
+		return
+	}
+	s.firstFactorDone(w, r, id, d, res)
+}
+
+// passkeyLogin signs in with a discoverable passkey (no email, no
+// password); the ceremony is consumed whatever the outcome.
+func (s *Service) passkeyLogin(w http.ResponseWriter, r *http.Request, id string, d flowData) {
+	ctx := r.Context()
+	c, err := s.takeCeremony(ctx, r.PostForm.Get("ceremony"), ceremonyPasskeyLogin, id)
+	if err != nil {
+		if errors.Is(err, storage.ErrUnavailable) {
+			s.fail(w, r, err)
+			return
+		}
+		s.renderLogin(w, r, http.StatusOK, id, d, "", "That passkey sign-in has expired. Try again.")
+		return
+	}
+	res, err := s.steps["passkey"].Verify(ctx, Attempt{State: c.WebAuthn}, Input{Credential: []byte(r.PostForm.Get("credential"))})
+	if errors.Is(err, ErrAuthFailed) {
+		s.o.Log.Info("passkey sign-in refused", "request_id", httpx.RequestID(ctx), "err", err)
+		s.audit(ctx, r, "login.failed", res.Subject, d.Request.ClientID, map[string]string{"method": "passkey"})
+		s.renderLogin(w, r, http.StatusOK, id, d, "", "That passkey could not sign you in. Try again or use your password.")
+		return
+	}
+	if err != nil {
 		s.fail(w, r, err)
 		return
 	}

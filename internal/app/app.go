@@ -62,6 +62,7 @@ func New(ctx context.Context, cfg config.Config, st Store, log *slog.Logger) (*A
 	if err != nil {
 		return nil, err
 	}
+	rpID, origins := cfg.WebAuthnRP()
 	pages, err := templates.New(cfg.TemplatesDir)
 	if err != nil {
 		return nil, err
@@ -72,6 +73,7 @@ func New(ctx context.Context, cfg config.Config, st Store, log *slog.Logger) (*A
 		FlowLifetime: cfg.Lifetimes.LoginFlow.Duration, Log: log,
 		Cipher: cipher, BackupCodeKey: backupKey, RequireMFA: cfg.Authn.RequireMFA,
 		ReauthenticateAfter: cfg.Authn.ReauthenticateAfter.Duration, TOTPIssuer: cfg.Authn.TOTPIssuer,
+		WebAuthn: consent.WebAuthnConfig{RPID: rpID, Origins: origins},
 	})
 	if err != nil {
 		return nil, err

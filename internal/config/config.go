@@ -370,14 +370,16 @@ func IsLoopbackHost(h string) bool {
 func (c *Config) HTTPS() bool { return strings.HasPrefix(c.Issuer, "https://") }
 
 // WebAuthnRP is the passkey relying-party id and origins: the configured
-// ones, or the issuer's host and origin.
+// ones, or the issuer's host and origin. The id is empty (no passkeys) when
+// the issuer is an IP address and none is configured.
 func (c Config) WebAuthnRP() (rpID string, origins []string) {
 	u, err := url.Parse(c.Issuer)
 	if err != nil {
 		return c.Authn.WebAuthnRPID, c.Authn.WebAuthnOrigins
 	}
 	rpID, origins = c.Authn.WebAuthnRPID, c.Authn.WebAuthnOrigins
-	if rpID == "" {
+	if rpID == "" && net.ParseIP(u.Hostname()) == nil {
+		// Browsers refuse passkeys on IP addresses: none then.
 		rpID = u.Hostname()
 	}
 	if len(origins) == 0 {
@@ -389,6 +391,12 @@ func (c Config) WebAuthnRP() (rpID string, origins []string) {
 // checkWebAuthn requires the issuer's host to be the RP id or inside it.
 func (c Config) checkWebAuthn() error {
 	rpID, origins := c.WebAuthnRP()
+	if rpID == "" {
+		return nil
+	}
+	if net.ParseIP(rpID) != nil || strings.ContainsAny(rpID, ":/") {
+		return fmt.Errorf("authn.webauthn_rp_id %q: must be a domain name (browsers refuse passkeys on IP addresses)", rpID)
+	}
 	for _, o := range origins {
 		u, err := url.Parse(o)
 		if err != nil || u.Host == "" || u.Path != "" || (u.Scheme != "https" && !(u.Scheme == "http" && IsLoopbackHost(u.Hostname()))) {

@@ -1,0 +1,231 @@
+package consent
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"slices"
+	"testing"
+
+	"github.com/gatehouse-id/gatehouse/storage"
+)
+
+const (
+	testRPID   = "login.example.test"
+	testOrigin = "https://login.example.test"
+)
+
+func passkeyCount(t *testing.T, st storage.CredentialStore) int {
+	t.Helper()
+	list, err := st.ListCredentials(context.Background(), "alice", storage.CredentialWebAuthn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(list)
+}
+
+// registerPasskey runs a registration ceremony with a.
+func registerPasskey(t *testing.T, s *Service, a *softAuthenticator) (storage.Credential, error) {
+	t.Helper()
+	opts, state, err := s.beginPasskeyRegistration(context.Background(), "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s.finishPasskeyRegistration(context.Background(), "alice", "Laptop", state, a.register(opts))
+}
+
+func TestPasskeyRegistration(t *testing.T) {
+	tests := []struct {
+		name         string
+		rpID, origin string
+		corrupt      func([]byte) []byte
+		ok           bool
+	}{
+		{"a platform authenticator", testRPID, testOrigin, nil, true},
+		{"wrong RP ID", "evil.example.test", testOrigin, nil, false},
+		{"wrong origin", testRPID, "https://evil.example.test", nil, false},
+		{"http origin", testRPID, "http://login.example.test", nil, false},
+		{"malformed response", testRPID, testOrigin, func([]byte) []byte { return []byte(`{"id":"x"}`) }, false},
+		{"empty response", testRPID, testOrigin, func([]byte) []byte { return nil }, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, st, _ := newTestService(t)
+			a := newSoftAuthenticator(t, tt.rpID, tt.origin)
+			opts, state, err := s.beginPasskeyRegistration(context.Background(), "alice")
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp := a.register(opts)
+			if tt.corrupt != nil {
+				resp = tt.corrupt(resp)
+			}
+			c, err := s.finishPasskeyRegistration(context.Background(), "alice", "Laptop", state, resp)
+			if tt.ok {
+				if err != nil || c.Name != "Laptop" || passkeyCount(t, st) != 1 {
+					t.Fatalf("registration: %+v, %v", c, err)
+				}
+				return
+			}
+			if !errors.Is(err, ErrAuthFailed) {
+				t.Fatalf("want ErrAuthFailed, got %v", err)
+			}
+			if n := passkeyCount(t, st); n != 0 {
+				t.Errorf("%d passkeys stored after a refused registration", n)
+			}
+		})
+	}
+}
+
+func TestPasskeyRegistrationReplay(t *testing.T) {
+	s, st, _ := newTestService(t)
+	a := newSoftAuthenticator(t, testRPID, testOrigin)
+	opts, state, err := s.beginPasskeyRegistration(context.Background(), "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp := a.register(opts)
+	if _, err := s.finishPasskeyRegistration(context.Background(), "alice", "Laptop", state, resp); err != nil {
+		t.Fatal(err)
+	}
+	// The same response against a new ceremony: the challenge differs.
+	_, state2, err := s.beginPasskeyRegistration(context.Background(), "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.finishPasskeyRegistration(context.Background(), "alice", "Again", state2, resp); !errors.Is(err, ErrAuthFailed) {
+		t.Errorf("replayed registration: %v", err)
+	}
+	if n := passkeyCount(t, st); n != 1 {
+		t.Errorf("%d passkeys after a replay", n)
+	}
+}
+
+// signIn runs a sign-in ceremony: subject "" is passwordless.
+func signIn(t *testing.T, s *Service, subject string, respond func(opts []byte) []byte) (Result, error) {
+	t.Helper()
+	step := s.steps["passkey"]
+	p, err := step.Start(context.Background(), Attempt{Subject: subject})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return step.Verify(context.Background(), Attempt{Subject: subject, State: p.State}, Input{Credential: respond(p.Options)})
+}
+
+func storedCounter(t *testing.T, st storage.CredentialStore) (int64, passkeyMeta) {
+	t.Helper()
+	list, err := st.ListCredentials(context.Background(), "alice", storage.CredentialWebAuthn)
+	if err != nil || len(list) != 1 {
+		t.Fatalf("passkeys: %v %v", list, err)
+	}
+	var m passkeyMeta
+	if err := json.Unmarshal(list[0].Data, &m); err != nil {
+		t.Fatal(err)
+	}
+	return list[0].Counter, m
+}
+
+func TestPasskeySignIn(t *testing.T) {
+	s, st, _ := newTestService(t)
+	a := newSoftAuthenticator(t, testRPID, testOrigin)
+	if _, err := registerPasskey(t, s, a); err != nil {
+		t.Fatal(err)
+	}
+
+	// Passwordless: a discoverable credential with user verification.
+	res, err := signIn(t, s, "", a.assert)
+	if err != nil || res.Subject != "alice" || !slices.Equal(res.AMR, []string{"hwk", "user"}) || policy(res.AMR) != "urn:gatehouse:acr:2fa" {
+		t.Fatalf("passwordless sign-in: %+v, %v", res, err)
+	}
+	if n, _ := storedCounter(t, st); n != 1 {
+		t.Errorf("stored counter %d, want 1", n)
+	}
+
+	// As a second factor, verification is not required.
+	a.uv = false
+	res, err = signIn(t, s, "alice", a.assert)
+	if err != nil || !slices.Equal(res.AMR, []string{"hwk"}) {
+		t.Fatalf("second factor: %+v, %v", res, err)
+	}
+	// Passwordless without user verification is refused.
+	if _, err := signIn(t, s, "", a.assert); !errors.Is(err, ErrAuthFailed) {
+		t.Errorf("passwordless without UV: %v", err)
+	}
+	a.uv = true
+	before, _ := storedCounter(t, st)
+
+	refused := []struct {
+		name    string
+		subject string
+		respond func([]byte) []byte
+	}{
+		{"replayed challenge", "", func([]byte) []byte {
+			a.counter++
+			return a.assertWith("b2xkLWNoYWxsZW5nZS1vbGQtY2hhbGxlbmdlLW9sZA", false)
+		}},
+		{"bad signature", "", func(o []byte) []byte { a.counter++; return a.assertWith(challengeOf(t, o), true) }},
+		{"wrong RP ID", "", func(o []byte) []byte {
+			b := *a
+			b.rpID = "evil.example.test"
+			b.counter = a.counter + 1
+			return b.assertWith(challengeOf(t, o), false)
+		}},
+		{"wrong origin", "", func(o []byte) []byte {
+			b := *a
+			b.origin = "https://evil.example.test"
+			b.counter = a.counter + 1
+			return b.assertWith(challengeOf(t, o), false)
+		}},
+		{"another authenticator", "", newSoftAuthenticator(t, testRPID, testOrigin).assert},
+		{"second factor of a user without passkeys", "alice", func(o []byte) []byte {
+			b := newSoftAuthenticator(t, testRPID, testOrigin)
+			b.user = []byte("alice")
+			return b.assert(o)
+		}},
+	}
+	for _, tt := range refused {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := signIn(t, s, tt.subject, tt.respond); !errors.Is(err, ErrAuthFailed) {
+				t.Fatalf("want ErrAuthFailed, got %v", err)
+			}
+			if n, _ := storedCounter(t, st); n != before {
+				t.Errorf("counter moved to %d after a refused sign-in", n)
+			}
+		})
+	}
+
+	// The same signed response twice: the ceremony state is single-use in
+	// the pages; here the counter does not advance, so it is refused too.
+	step := s.steps["passkey"]
+	p, _ := step.Start(context.Background(), Attempt{})
+	resp := a.assert(p.Options)
+	if _, err := step.Verify(context.Background(), Attempt{State: p.State}, Input{Credential: resp}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := step.Verify(context.Background(), Attempt{State: p.State}, Input{Credential: resp}); !errors.Is(err, ErrAuthFailed) {
+		t.Errorf("the same assertion twice: %v", err)
+	}
+
+	// Counter regression: a clone. Refused, flagged, counter kept.
+	before, _ = storedCounter(t, st)
+	a.counter = 1
+	if _, err := signIn(t, s, "", func(o []byte) []byte { return a.assertWith(challengeOf(t, o), false) }); !errors.Is(err, ErrAuthFailed) {
+		t.Fatalf("counter regression: %v", err)
+	}
+	if n, m := storedCounter(t, st); n != before || !m.CloneWarning {
+		t.Errorf("after a counter regression: counter %d (was %d), clone warning %v", n, before, m.CloneWarning)
+	}
+}
+
+func TestPasskeyAMR(t *testing.T) {
+	s, _, _ := newTestService(t)
+	a := newSoftAuthenticator(t, testRPID, testOrigin)
+	a.backupEligible = true
+	if _, err := registerPasskey(t, s, a); err != nil {
+		t.Fatal(err)
+	}
+	res, err := signIn(t, s, "", a.assert)
+	if err != nil || !slices.Equal(res.AMR, []string{"swk", "user"}) {
+		t.Fatalf("synced passkey: %+v, %v", res, err)
+	}
+}
