@@ -2,12 +2,19 @@ package conformance
 
 import (
 	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"os"
 	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	cdppage "github.com/chromedp/cdproto/page"
+	"github.com/chromedp/cdproto/webauthn"
 	"github.com/chromedp/chromedp"
 )
 
@@ -96,4 +103,107 @@ func TestBrowserLoginAndConsent(t *testing.T) {
 	if !strings.Contains(callbackText, "code_verifier=") {
 		t.Errorf("callback page:\n%s", callbackText)
 	}
+}
+
+// TestBrowserPasskey registers a passkey from the account page with the
+// DevTools virtual authenticator (CTAP2, internal transport, resident keys,
+// user verification), signs out, and signs in with the passkey alone
+// through an authorization request: the relying party's ID token carries
+// amr hwk/swk and user, and acr 2fa.
+func TestBrowserPasskey(t *testing.T) {
+	ctx := newChrome(t)
+	port := freePort(t)
+	// Browsers refuse passkeys on IP addresses: the issuer is localhost.
+	s := startOn(t, port, "sqlite://"+t.TempDir()+"/g.db", fmt.Sprintf("http://localhost:%d", port))
+	u := s.createUser(t)
+	got := make(chan url.Values, 1)
+	cb := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case got <- r.URL.Query():
+		default:
+		}
+		fmt.Fprint(w, `<!doctype html><title>RP</title><p id="done">back at the client</p>`)
+	}))
+	t.Cleanup(cb.Close)
+	c := s.createClient(t, "--name", "Passkey RP", "--redirect-uri", cb.URL+"/cb")
+	relying := newRP(t, s, c, cb.URL+"/cb")
+	fail := func(step string, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatalf("browser: %s: %v\nserver log:\n%s", step, err, s.logs.String())
+		}
+	}
+	fail("virtual authenticator", chromedp.Do(ctx, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		if _, err := cdp.Call(ctx, tg, webauthn.Enable, webauthn.EnableParams{}); err != nil {
+			return err
+		}
+		_, err := cdp.Call(ctx, tg, webauthn.AddVirtualAuthenticator, webauthn.AddVirtualAuthenticatorParams{Options: &webauthn.VirtualAuthenticatorOptions{
+			Protocol: webauthn.AuthenticatorProtocolCtap2, Ctap2version: webauthn.Ctap2versionCtap21, Transport: webauthn.AuthenticatorTransportInternal,
+			HasResidentKey: true, HasUserVerification: true, IsUserVerified: true, AutomaticPresenceSimulation: true}})
+		return err
+	})))
+	fail("sign in to the account page", chromedp.Do(ctx,
+		chromedp.Navigate(s.issuer+"/account"),
+		chromedp.WaitVisible(`#email`),
+		chromedp.SendKeys(`#email`, u.email),
+		chromedp.SendKeys(`#password`, u.password),
+		chromedp.Click(`#sign-in`),
+		chromedp.WaitVisible(`#account-email`),
+	))
+	fail("add a passkey", chromedp.Do(ctx,
+		chromedp.SendKeys(`#passkey-name`, "Virtual key"),
+		chromedp.Click(`#add-passkey`),
+		chromedp.WaitVisible(`#passkey-button`),
+		chromedp.Click(`#passkey-button`),
+		chromedp.WaitVisible(`#passkeys`),
+	))
+	list, err := chromedp.Run(ctx, chromedp.Text(`#passkeys`))
+	fail("passkey list", err)
+	if !strings.Contains(list, "Virtual key") {
+		t.Fatalf("passkey list: %q", list)
+	}
+	signOut := func() {
+		t.Helper()
+		fail("sign out", chromedp.Do(ctx, chromedp.Navigate(s.issuer+"/oauth2/logout"), chromedp.WaitVisible(`#main`)))
+	}
+	// signIn runs an authorization request in which steps sign in with the
+	// passkey, and checks the relying party's ID token.
+	signIn := func(how string, consent bool, steps ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		a := relying.newRequest()
+		steps = append([]chromedp.Action[chromedp.Void]{chromedp.Navigate(a.url)}, steps...)
+		if consent { // the first time; the decision is remembered
+			steps = append(steps, chromedp.WaitVisible(`button[value=allow]`), chromedp.Click(`button[value=allow]`))
+		}
+		fail(how, chromedp.Do(ctx, append(steps, chromedp.WaitVisible(`#done`))...))
+		var q url.Values
+		select {
+		case q = <-got:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s: the client got no callback", how)
+		}
+		tk := relying.exchange(a, q)
+		amr := strs(tk.claims["amr"])
+		if !(has(amr, "hwk") || has(amr, "swk")) || !has(amr, "user") || has(amr, "pwd") {
+			t.Errorf("%s: amr = %v, want hwk or swk, user, no pwd", how, amr)
+		}
+		if tk.claims["acr"] != acr2FA {
+			t.Errorf("%s: acr = %v", how, tk.claims["acr"])
+		}
+	}
+
+	// Passkey autofill (conditional mediation) on the email field: the
+	// virtual authenticator answers at once, as a user picking the passkey
+	// from the autofill list does.
+	signOut()
+	signIn("sign in through passkey autofill", true)
+
+	// The "Sign in with a passkey" button, in a browser without autofill.
+	signOut()
+	fail("turn autofill off", chromedp.Do(ctx, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := cdp.Call(ctx, tg, cdppage.AddScriptToEvaluateOnNewDocument, cdppage.AddScriptToEvaluateOnNewDocumentParams{
+			Source: `PublicKeyCredential.isConditionalMediationAvailable = () => Promise.resolve(false);`})
+		return err
+	})))
+	signIn("sign in with the passkey button", false, chromedp.WaitVisible(`#passkey-button`), chromedp.Click(`#passkey-button`))
 }
