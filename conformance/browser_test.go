@@ -168,7 +168,7 @@ func TestBrowserPasskey(t *testing.T) {
 	}
 	// signIn runs an authorization request in which steps sign in with the
 	// passkey, and checks the relying party's ID token.
-	signIn := func(how string, consent bool, steps ...chromedp.Action[chromedp.Void]) {
+	signIn := func(how string, consent, password bool, steps ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
 		a := relying.newRequest()
 		steps = append([]chromedp.Action[chromedp.Void]{chromedp.Navigate(a.url)}, steps...)
@@ -184,8 +184,10 @@ func TestBrowserPasskey(t *testing.T) {
 		}
 		tk := relying.exchange(a, q)
 		amr := strs(tk.claims["amr"])
-		if !(has(amr, "hwk") || has(amr, "swk")) || !has(amr, "user") || has(amr, "pwd") {
-			t.Errorf("%s: amr = %v, want hwk or swk, user, no pwd", how, amr)
+		// A passkey with user verification is two factors (possession and
+		// the PIN or biometric): mfa either way.
+		if !(has(amr, "hwk") || has(amr, "swk")) || !has(amr, "user") || !has(amr, "mfa") || has(amr, "pwd") != password {
+			t.Errorf("%s: amr = %v, want hwk or swk, user, mfa (pwd: %v)", how, amr, password)
 		}
 		if tk.claims["acr"] != acr2FA {
 			t.Errorf("%s: acr = %v", how, tk.claims["acr"])
@@ -196,7 +198,7 @@ func TestBrowserPasskey(t *testing.T) {
 	// virtual authenticator answers at once, as a user picking the passkey
 	// from the autofill list does.
 	signOut()
-	signIn("sign in through passkey autofill", true)
+	signIn("sign in through passkey autofill", true, false)
 
 	// The "Sign in with a passkey" button, in a browser without autofill.
 	signOut()
@@ -205,5 +207,16 @@ func TestBrowserPasskey(t *testing.T) {
 			Source: `PublicKeyCredential.isConditionalMediationAvailable = () => Promise.resolve(false);`})
 		return err
 	})))
-	signIn("sign in with the passkey button", false, chromedp.WaitVisible(`#passkey-button`), chromedp.Click(`#passkey-button`))
+	signIn("sign in with the passkey button", false, false, chromedp.WaitVisible(`#passkey-button`), chromedp.Click(`#passkey-button`))
+
+	// A password is not enough once the user has a passkey: the passkey is
+	// then the second factor.
+	signOut()
+	signIn("password, then the passkey as second factor", false, true,
+		chromedp.WaitVisible(`#email`),
+		chromedp.SendKeys(`#email`, u.email),
+		chromedp.SendKeys(`#password`, u.password),
+		chromedp.Click(`#sign-in`),
+		chromedp.WaitVisible(`form[action="/login/mfa"] #passkey-button`),
+		chromedp.Click(`form[action="/login/mfa"] #passkey-button`))
 }

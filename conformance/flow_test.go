@@ -55,6 +55,7 @@ var opChecks = []struct {
 	{"pushed authorization requests", testPAR},
 	{"second factor: step-up, TOTP, backup codes", testSecondFactor},
 	{"client that requires MFA", testClientRequiresMFA},
+	{"second factor locks after repeated failures", testSecondFactorLockout},
 	{"account page: CSRF bound to the session", testAccountNeedsFreshLogin},
 }
 

@@ -182,3 +182,26 @@ func testAccountNeedsFreshLogin(t *testing.T, e *env) {
 		t.Errorf("account change from another browser: %d", r.status)
 	}
 }
+
+// testSecondFactorLockout: after five wrong codes the account's second
+// factor is locked (429, Retry-After), even for the right code.
+func testSecondFactorLockout(t *testing.T, e *env) {
+	u := e.srv.createUser(t)
+	setup := newBrowser(t, e.srv)
+	secret, _ := enrollTOTP(t, setup, accountPage(t, setup, u))
+	br := newBrowser(t, e.srv)
+	p := br.login(br.follow(br.get(e.rp.newRequest().url)), u)
+	for i := 0; i < 5; i++ {
+		p = br.submit(findForm(t, p, "/login/mfa"), url.Values{"code": {"000000"}})
+		if p.status != 200 || !strings.Contains(p.body, "That code did not work") {
+			t.Fatalf("wrong code %d: %d", i+1, p.status)
+		}
+	}
+	p = br.submit(findForm(t, p, "/login/mfa"), url.Values{"code": {nextCode(secret)}})
+	if p.status != 429 || p.header.Get("Retry-After") == "" || !strings.Contains(p.body, "Too many failed attempts") {
+		t.Errorf("sixth attempt: %d Retry-After %q", p.status, p.header.Get("Retry-After"))
+	}
+	if hasSession(t, e, br) {
+		t.Error("a locked second factor signed the user in")
+	}
+}

@@ -331,14 +331,13 @@ func (s *Service) totpConfirm(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	keys := []string{"acct:" + bs.Subject, "ip:" + clientIP(r)}
-	if locked, _ := s.mfaLock.Locked(keys...); locked {
+	if locked, _ := s.mfaLocked(bs.Subject, r); locked {
 		s.renderTOTPSetupAgain(w, r, bs, id, string(secret), "Too many failed attempts. Wait a moment and try again.")
 		return
 	}
 	step, ok := matchTOTP(string(secret), r.PostForm.Get("code"), s.o.Now(), 0)
 	if !ok {
-		s.mfaLock.Fail(keys...)
+		s.mfaFailed(bs.Subject, r)
 		s.renderTOTPSetupAgain(w, r, bs, id, string(secret), errBadCode)
 		return
 	}

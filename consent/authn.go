@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net/http"
 	"slices"
 	"sync"
 	"time"
@@ -191,3 +192,20 @@ func (l *lockout) Clear(key string) {
 	defer l.mu.Unlock()
 	delete(l.state, key)
 }
+
+// mfaLocked says whether second-factor attempts for subject from r's
+// address are locked, and for how long.
+func (s *Service) mfaLocked(subject string, r *http.Request) (bool, time.Duration) {
+	a, wa := s.acctLock.Locked(subject)
+	b, wb := s.ipLock.Locked(clientIP(r))
+	return a || b, max(wa, wb)
+}
+
+// mfaFailed counts a wrong second factor.
+func (s *Service) mfaFailed(subject string, r *http.Request) {
+	s.acctLock.Fail(subject)
+	s.ipLock.Fail(clientIP(r))
+}
+
+// mfaPassed clears the account's failures.
+func (s *Service) mfaPassed(subject string) { s.acctLock.Clear(subject) }

@@ -86,9 +86,10 @@ type Service struct {
 	// failures throttles password guessing per account: 5 failures at once,
 	// then one more every ten seconds; successes are not counted.
 	failures *ratelimit.Limiter
-	// mfaLock locks second factors after repeated failures, per account
-	// and per address, for a growing interval.
-	mfaLock *lockout
+	// acctLock and ipLock lock second factors after repeated failures, per
+	// account and (with more room, for shared addresses) per address, for a
+	// growing interval.
+	acctLock, ipLock *lockout
 	steps   map[string]Authenticator
 	wa      *webauthn.WebAuthn
 }
@@ -117,7 +118,8 @@ func New(o Options) (*Service, error) {
 	}
 	s := &Service{o: o, sessionCookie: "gatehouse_session", csrfCookie: "gatehouse_csrf", failures: ratelimit.New(6, 5)}
 	s.failures.Now = o.Now
-	s.mfaLock = newLockout(5, 30*time.Second, 15*time.Minute, o.Now)
+	s.acctLock = newLockout(5, 30*time.Second, 15*time.Minute, o.Now)
+	s.ipLock = newLockout(50, 30*time.Second, 15*time.Minute, o.Now)
 	s.steps = map[string]Authenticator{}
 	for _, a := range []Authenticator{passwordStep{s}, totpStep{s}, backupStep{s}} {
 		s.steps[a.Method()] = a

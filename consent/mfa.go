@@ -277,8 +277,7 @@ func (s *Service) mfaSubmit(w http.ResponseWriter, r *http.Request) {
 		s.renderMFA(w, r, http.StatusBadRequest, id, d, "Choose a way to verify.")
 		return
 	}
-	keys := []string{"acct:" + d.Subject, "ip:" + clientIP(r)}
-	if locked, wait := s.mfaLock.Locked(keys...); locked {
+	if locked, wait := s.mfaLocked(d.Subject, r); locked {
 		s.audit(ctx, r, "login.mfa.throttled", d.Subject, d.Request.ClientID, map[string]string{"method": method})
 		w.Header().Set("Retry-After", fmt.Sprint(int(wait.Seconds())+1))
 		s.renderMFA(w, r, http.StatusTooManyRequests, id, d, "Too many failed attempts. Wait a moment and try again.")
@@ -299,7 +298,7 @@ func (s *Service) mfaSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	res, err := step.Verify(ctx, a, Input{Code: r.PostForm.Get("code"), Credential: []byte(r.PostForm.Get("credential"))})
 	if errors.Is(err, ErrAuthFailed) || (err == nil && res.Subject != d.Subject) {
-		s.mfaLock.Fail(keys...)
+		s.mfaFailed(d.Subject, r)
 		s.audit(ctx, r, "login.mfa.failed", d.Subject, d.Request.ClientID, map[string]string{"method": method})
 		s.renderMFA(w, r, http.StatusOK, id, d, errBadCode)
 		return
@@ -308,7 +307,7 @@ func (s *Service) mfaSubmit(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	s.mfaLock.Clear("acct:" + d.Subject)
+	s.mfaPassed(d.Subject)
 	amr := slices.Clone(d.AMR)
 	for _, m := range res.AMR {
 		if !slices.Contains(amr, m) {
