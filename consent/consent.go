@@ -90,8 +90,8 @@ type Service struct {
 	// account and (with more room, for shared addresses) per address, for a
 	// growing interval.
 	acctLock, ipLock *lockout
-	steps   map[string]Authenticator
-	wa      *webauthn.WebAuthn
+	steps            map[string]Authenticator
+	wa               *webauthn.WebAuthn
 }
 
 var _ interaction.Interactor = (*Service)(nil)
