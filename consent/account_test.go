@@ -68,3 +68,90 @@ func TestAccountChangesNeedFreshLogin(t *testing.T) {
 		t.Errorf("reauthenticate: %d %s", w.Code, w.Header().Get("Location"))
 	}
 }
+
+// TestTOTPEnrollment: enrollment with an injected clock; activation only
+// after a correct code; the secret is stored sealed; the code used to
+// activate cannot sign in; ten backup codes are shown once.
+func TestTOTPEnrollment(t *testing.T) {
+	s, st, clk := newTestService(t)
+	mux := http.NewServeMux()
+	s.Register(mux)
+	ctx := context.Background()
+	const cookie, csrfCookie = "session-cookie-value-0123456789abcdef", "csrf-cookie-value-0123456789abcdef0123"
+	if err := st.CreateSession(ctx, storage.BrowserSession{IDHash: hashID(cookie), SID: "sid-1", Subject: "alice", AuthTime: clk.t,
+		AMR: []string{"pwd"}, CreatedAt: clk.t, ExpiresAt: clk.t.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	post := func(path string, form url.Values) string {
+		form.Set("csrf_token", s.csrfFor(csrfCookie, "account\x00sid-1"))
+		req := httptest.NewRequest(http.MethodPost, path, strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.AddCookie(&http.Cookie{Name: "gatehouse_session", Value: cookie})
+		req.AddCookie(&http.Cookie{Name: "gatehouse_csrf", Value: csrfCookie})
+		w := httptest.NewRecorder()
+		mux.ServeHTTP(w, req)
+		if w.Code != 200 {
+			t.Fatalf("POST %s: %d\n%s", path, w.Code, w.Body)
+		}
+		return w.Body.String()
+	}
+	between := func(s, a, b string) string {
+		i := strings.Index(s, a)
+		if i < 0 {
+			t.Fatalf("%q not on the page", a)
+		}
+		s = s[i+len(a):]
+		return s[:strings.Index(s, b)]
+	}
+	page := post("/account/totp", url.Values{})
+	secret := strings.ReplaceAll(between(page, `id="totp-secret">`, "<"), " ", "")
+	ceremony := between(page, `name="ceremony" value="`, `"`)
+	if !strings.Contains(page, "<svg") {
+		t.Error("no QR code")
+	}
+	if creds, _ := st.ListCredentials(ctx, "alice", storage.CredentialTOTP); len(creds) != 0 {
+		t.Fatal("enrolled before a code was confirmed")
+	}
+	wrong := post("/account/totp/confirm", url.Values{"ceremony": {ceremony}, "code": {"000000"}})
+	if !strings.Contains(wrong, "did not work") {
+		t.Fatal("a wrong code was not refused")
+	}
+	// A code from two steps ago does not activate it either.
+	old, _ := totpCode(secret, clk.t.Add(-60*time.Second))
+	if !strings.Contains(post("/account/totp/confirm", url.Values{"ceremony": {ceremony}, "code": {old}}), "did not work") {
+		t.Fatal("a code two steps old activated the app")
+	}
+	code, _ := totpCode(secret, clk.t)
+	done := post("/account/totp/confirm", url.Values{"ceremony": {ceremony}, "code": {code}})
+	if n := strings.Count(done, "<li><code>"); n != backupCodeCount {
+		t.Fatalf("%d backup codes shown", n)
+	}
+	creds, err := st.ListCredentials(ctx, "alice", storage.CredentialTOTP)
+	if err != nil || len(creds) != 1 {
+		t.Fatalf("TOTP credentials: %v %v", creds, err)
+	}
+	if strings.Contains(string(creds[0].Secret), secret) {
+		t.Error("the TOTP secret is stored in the clear")
+	}
+	// The activation code cannot sign in; the next step's can.
+	if _, err := s.steps["otp"].Verify(ctx, Attempt{Subject: "alice"}, Input{Code: code}); err == nil {
+		t.Error("the activation code signed in")
+	}
+	clk.t = clk.t.Add(30 * time.Second)
+	next, _ := totpCode(secret, clk.t)
+	if _, err := s.steps["otp"].Verify(ctx, Attempt{Subject: "alice"}, Input{Code: next}); err != nil {
+		t.Errorf("next code: %v", err)
+	}
+	// The ceremony was single-use.
+	req := url.Values{"ceremony": {ceremony}, "code": {next}}
+	req.Set("csrf_token", s.csrfFor(csrfCookie, "account\x00sid-1"))
+	r := httptest.NewRequest(http.MethodPost, "/account/totp/confirm", strings.NewReader(req.Encode()))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	r.AddCookie(&http.Cookie{Name: "gatehouse_session", Value: cookie})
+	r.AddCookie(&http.Cookie{Name: "gatehouse_csrf", Value: csrfCookie})
+	w := httptest.NewRecorder()
+	mux.ServeHTTP(w, r)
+	if w.Code != http.StatusBadRequest {
+		t.Errorf("reused enrollment ceremony: %d", w.Code)
+	}
+}

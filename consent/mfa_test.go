@@ -25,7 +25,7 @@ func (c *clock) Now() time.Time { return c.t }
 
 // newTestService is a Service on a temporary SQLite database with one user
 // ("alice") and an injected clock.
-func newTestService(t *testing.T) (*Service, *sqlstore.Store, *clock) {
+func newTestService(t testing.TB) (*Service, *sqlstore.Store, *clock) {
 	t.Helper()
 	ctx := context.Background()
 	st, err := sqlstore.Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "t.db"), sqlstore.Options{})
@@ -60,7 +60,9 @@ func newTestService(t *testing.T) (*Service, *sqlstore.Store, *clock) {
 
 const testSecret = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 
-func codeAt(t *testing.T, at time.Time) string {
+func totpCode(secret string, at time.Time) (string, error) { return totp.GenerateCode(secret, at) }
+
+func codeAt(t testing.TB, at time.Time) string {
 	c, err := totp.GenerateCode(testSecret, at)
 	if err != nil {
 		t.Fatal(err)
@@ -265,7 +267,7 @@ func TestMFADemand(t *testing.T) {
 	}
 }
 
-func must(t *testing.T, err error) {
+func must(t testing.TB, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)

@@ -18,7 +18,7 @@ import (
 // attestation, ES256), for tests of the WebAuthn ceremonies without a
 // browser.
 type softAuthenticator struct {
-	t      *testing.T
+	t      testing.TB
 	rpID   string
 	origin string
 	// uv and backupEligible set the UV and BE flags.
@@ -30,7 +30,7 @@ type softAuthenticator struct {
 	user   []byte
 }
 
-func newSoftAuthenticator(t *testing.T, rpID, origin string) *softAuthenticator {
+func newSoftAuthenticator(t testing.TB, rpID, origin string) *softAuthenticator {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -43,7 +43,7 @@ func newSoftAuthenticator(t *testing.T, rpID, origin string) *softAuthenticator 
 var b64 = base64.RawURLEncoding
 
 // challengeOf reads the challenge out of creation or request options.
-func challengeOf(t *testing.T, opts []byte) string {
+func challengeOf(t testing.TB, opts []byte) string {
 	var o struct {
 		Challenge string `json:"challenge"`
 		User      struct {
