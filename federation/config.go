@@ -1,0 +1,39 @@
+package federation
+
+import (
+	"fmt"
+	"net/url"
+	"os"
+	"strings"
+)
+
+// Secret resolves a secret from config: "env:NAME" reads the environment
+// variable NAME (so secrets stay out of files), anything else is the value.
+func Secret(field, v string) (string, error) {
+	if name, ok := strings.CutPrefix(v, "env:"); ok {
+		s := os.Getenv(name)
+		if s == "" {
+			return "", fmt.Errorf("%s: environment variable %s is empty", field, name)
+		}
+		return s, nil
+	}
+	if v == "" {
+		return "", fmt.Errorf("%s is required", field)
+	}
+	return v, nil
+}
+
+// CheckURL requires an absolute https URL (http only on loopback, for tests
+// and local upstreams).
+func CheckURL(field, raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" || u.Fragment != "" {
+		return fmt.Errorf("%s %q is not an absolute URL", field, raw)
+	}
+	h := u.Hostname()
+	loopback := h == "localhost" || h == "127.0.0.1" || h == "::1"
+	if u.Scheme != "https" && !(u.Scheme == "http" && loopback) {
+		return fmt.Errorf("%s %q must use https", field, raw)
+	}
+	return nil
+}
