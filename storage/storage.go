@@ -150,6 +150,36 @@ type CredentialStore interface {
 	DeleteCredentials(ctx context.Context, subject string, typ CredentialType) (int64, error)
 }
 
+// FederatedIdentity links an account at an upstream identity provider
+// (connector id + upstream subject) to a local user. Token is the
+// upstream's token response, sealed, when the connector keeps it.
+type FederatedIdentity struct {
+	ConnectorID     string
+	UpstreamSubject string
+	Subject         string
+	Email           string
+	Username        string
+	Token           []byte
+	CreatedAt       time.Time
+	LastUsedAt      time.Time
+}
+
+// FederationStore holds the links between upstream accounts and users.
+type FederationStore interface {
+	// CreateFederatedIdentity links an upstream account (ErrAlreadyExists
+	// when it is linked already).
+	CreateFederatedIdentity(ctx context.Context, fi FederatedIdentity) error
+	GetFederatedIdentity(ctx context.Context, connectorID, upstreamSubject string) (FederatedIdentity, error)
+	// ListFederatedIdentities lists a user's links, oldest first.
+	ListFederatedIdentities(ctx context.Context, subject string) ([]FederatedIdentity, error)
+	// TouchFederatedIdentity records a sign-in (and the sealed token, if
+	// kept; nil leaves it).
+	TouchFederatedIdentity(ctx context.Context, connectorID, upstreamSubject string, at time.Time, token []byte) error
+	// DeleteFederatedIdentity unlinks one of the subject's upstream accounts
+	// (ErrNotFound when it has no such link).
+	DeleteFederatedIdentity(ctx context.Context, subject, connectorID, upstreamSubject string) error
+}
+
 // Consent is a remembered "allow" decision of one user for one client.
 type Consent struct {
 	Subject   string
@@ -411,6 +441,7 @@ type Store interface {
 	ClientStore
 	UserStore
 	CredentialStore
+	FederationStore
 	SessionStore
 	FlowStore
 	TokenStore

@@ -82,6 +82,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"credentials", testCredentials},
 		{"admin keys", testAdminKeys},
 		{"concurrent credential counter", testConcurrentCredentialCounter},
+		{"federated identities", testFederatedIdentities},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, newStore(t)) })
@@ -736,5 +737,38 @@ func testAdminKeys(t *testing.T, s storage.Store) {
 	}
 	if list, _ := s.ListAdminKeys(ctx); len(list) != 1 {
 		t.Fatalf("ListAdminKeys = %v", list)
+	}
+}
+
+func testFederatedIdentities(t *testing.T, s storage.Store) {
+	must(t, s.CreateUser(ctx, user("u1", "a@example.com")))
+	must(t, s.CreateUser(ctx, user("u2", "b@example.com")))
+	fi := storage.FederatedIdentity{ConnectorID: "github", UpstreamSubject: "4242", Subject: "u1", Email: "a@example.com", Username: "octo", CreatedAt: now, LastUsedAt: now}
+	must(t, s.CreateFederatedIdentity(ctx, fi))
+	// One upstream account links to one user only.
+	fi2 := fi
+	fi2.Subject = "u2"
+	wantErr(t, s.CreateFederatedIdentity(ctx, fi2), storage.ErrAlreadyExists)
+	must(t, s.CreateFederatedIdentity(ctx, storage.FederatedIdentity{ConnectorID: "google", UpstreamSubject: "g-1", Subject: "u1", CreatedAt: now.Add(time.Second), LastUsedAt: now}))
+	got, err := s.GetFederatedIdentity(ctx, "github", "4242")
+	if err != nil || got.Subject != "u1" || got.Username != "octo" || !got.CreatedAt.Equal(now) || len(got.Token) != 0 {
+		t.Fatalf("GetFederatedIdentity = %+v, %v", got, err)
+	}
+	_, err = s.GetFederatedIdentity(ctx, "github", "nope")
+	wantErr(t, err, storage.ErrNotFound)
+	must(t, s.TouchFederatedIdentity(ctx, "github", "4242", now.Add(time.Hour), []byte("sealed")))
+	must(t, s.TouchFederatedIdentity(ctx, "github", "4242", now.Add(2*time.Hour), nil))
+	if got, _ := s.GetFederatedIdentity(ctx, "github", "4242"); string(got.Token) != "sealed" || !got.LastUsedAt.Equal(now.Add(2*time.Hour)) {
+		t.Errorf("after touch: %+v", got)
+	}
+	wantErr(t, s.TouchFederatedIdentity(ctx, "github", "nope", now, nil), storage.ErrNotFound)
+	if list, err := s.ListFederatedIdentities(ctx, "u1"); err != nil || len(list) != 2 || list[0].ConnectorID != "github" {
+		t.Fatalf("ListFederatedIdentities = %v, %v", list, err)
+	}
+	wantErr(t, s.DeleteFederatedIdentity(ctx, "u2", "github", "4242"), storage.ErrNotFound) // not u2's
+	must(t, s.DeleteFederatedIdentity(ctx, "u1", "github", "4242"))
+	must(t, s.DeleteUser(ctx, "u1"))
+	if list, _ := s.ListFederatedIdentities(ctx, "u1"); len(list) != 0 {
+		t.Errorf("links outlive their user: %v", list)
 	}
 }
