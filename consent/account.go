@@ -40,8 +40,11 @@ type ceremony struct {
 	Name string `json:"name,omitempty"`
 	// Sealed is the TOTP secret being enrolled (sealed with the cipher).
 	Sealed []byte `json:"sealed,omitempty"`
-	// WebAuthn is the passkey registration session data.
+	// WebAuthn is the passkey registration session data (or an upstream
+	// connector's private state).
 	WebAuthn json.RawMessage `json:"webauthn,omitempty"`
+	// Browser binds the ceremony to the browser that started it.
+	Browser []byte `json:"browser,omitempty"`
 }
 
 func (s *Service) registerAccount(mux *http.ServeMux) {
@@ -54,6 +57,7 @@ func (s *Service) registerAccount(mux *http.ServeMux) {
 	mux.HandleFunc("POST "+PathAccount+"/passkeys", s.passkeyBegin)
 	mux.HandleFunc("POST "+PathAccount+"/passkeys/finish", s.passkeyFinish)
 	mux.HandleFunc("POST "+PathAccount+"/passkeys/remove", s.passkeyRemove)
+	mux.HandleFunc("POST "+PathAccount+"/linked/remove", s.unlink)
 }
 
 type accountView struct {
@@ -63,6 +67,7 @@ type accountView struct {
 	Backups           int
 	LowBackups        bool
 	Passkeys          []passkeyView
+	Linked            []linkedView
 	Notice            string
 }
 
@@ -147,6 +152,10 @@ func (s *Service) renderAccount(w http.ResponseWriter, r *http.Request, bs stora
 		}
 	}
 	v.LowBackups = (v.TOTP || len(v.Passkeys) > 0) && v.Backups <= 3
+	if v.Linked, err = s.linkedIdentities(ctx, bs.Subject); err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	s.render(w, r, http.StatusOK, "account", v)
 }
 

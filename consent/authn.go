@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -72,20 +73,42 @@ var factorKinds = map[string]string{
 
 // assurance is the pure policy: the acr earned by a set of amr values and
 // the amr to report (with "mfa" when two kinds of factor were used).
+//
+// An upstream's own amr values (trusted connectors) arrive as "fed:<value>":
+// they count only together, as the upstream login being one factor or two.
 func assurance(amr []string) (acr string, out []string) {
-	kinds := map[string]bool{}
+	kinds, upstream := map[string]bool{}, map[string]bool{}
 	for _, m := range amr {
+		if v, ok := strings.CutPrefix(m, "fed:"); ok {
+			if k, ok := factorKinds[v]; ok && v != "fed" {
+				upstream[k] = true
+			}
+			if v == "mfa" {
+				upstream["mfa"] = true
+			}
+			continue
+		}
 		if k, ok := factorKinds[m]; ok {
 			kinds[k] = true
 		}
 	}
-	out = slices.Clone(amr)
+	if kinds["federated"] && (len(upstream) >= 2 || upstream["mfa"]) {
+		kinds["federated-second"] = true // the upstream did two factors
+	}
+	out = make([]string, 0, len(amr)+1)
+	for _, m := range amr {
+		m = strings.TrimPrefix(m, "fed:")
+		if !slices.Contains(out, m) {
+			out = append(out, m)
+		}
+	}
 	if len(kinds) >= 2 {
 		if !slices.Contains(out, "mfa") {
 			out = append(out, "mfa")
 		}
 		return interaction.ACRTwoFactor, out
 	}
+	out = slices.DeleteFunc(out, func(m string) bool { return m == "mfa" }) // an upstream's claim we do not count
 	return interaction.ACROneFactor, out
 }
 

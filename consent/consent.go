@@ -47,6 +47,7 @@ type Store interface {
 	storage.FlowStore
 	storage.AuditStore
 	storage.CredentialStore
+	storage.FederationStore
 	storage.Transactor
 }
 
@@ -76,6 +77,10 @@ type Options struct {
 	// WebAuthn names the passkey relying party; an empty RPID turns
 	// passkeys off.
 	WebAuthn WebAuthnConfig
+	// Upstreams are the "Login with …" identity providers.
+	Upstreams []Upstream
+	// Issuer is gatehouse's issuer URL (for the federation callback).
+	Issuer string
 }
 
 // Service implements the login and consent steps.
@@ -149,6 +154,7 @@ func (s *Service) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET "+PathMFA, s.mfaPage)
 	mux.HandleFunc("POST "+PathMFA, s.mfaSubmit)
 	s.registerAccount(mux)
+	s.registerFederation(mux)
 }
 
 // Flow states. A flow moves login → consent → granted → redeemed, or to
@@ -183,6 +189,9 @@ type flowData struct {
 	// Browser binds a half-finished login (first factor passed) to the
 	// browser that passed it: a hash of its CSRF cookie.
 	Browser []byte `json:"browser,omitempty"`
+	// Link is an upstream account to link once the user signs in to the
+	// local account with its email.
+	Link *pendingLink `json:"link,omitempty"`
 }
 
 // transitions lists the legal moves of the state machine.

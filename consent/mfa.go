@@ -138,6 +138,12 @@ func (s *Service) completeLogin(w http.ResponseWriter, r *http.Request, id, from
 		}
 		sid, sessionHash, authTime = bs.SID, bs.IDHash, bs.AuthTime
 	}
+	if !d.StepUp {
+		if err := s.linkPending(ctx, r, d, subject); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+	}
 	next := StateRedeemed
 	var remembered []string
 	if d.Return == "" {
@@ -153,7 +159,7 @@ func (s *Service) completeLogin(w http.ResponseWriter, r *http.Request, id, from
 	}
 	_, err := s.advance(ctx, id, []string{from}, next, func(fd *flowData) error {
 		fd.Subject, fd.AuthTime, fd.AMR, fd.SID, fd.SessionHash = subject, authTime, amr, sid, sessionHash
-		fd.Remembered, fd.Browser = remembered, nil
+		fd.Remembered, fd.Browser, fd.Link = remembered, nil, nil
 		if next == StateGranted {
 			fd.GrantedScopes = fd.Request.Scopes
 		}

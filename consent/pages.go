@@ -84,12 +84,19 @@ type loginView struct {
 	// PasskeyOptions and PasskeyCeremony drive "Sign in with a passkey"
 	// and passkey autofill on the email field.
 	PasskeyOptions, PasskeyCeremony string
+	// Upstreams are the "Continue with …" buttons.
+	Upstreams []upstreamButton
 }
+
+type upstreamButton struct{ ID, Name, Type string }
 
 // renderLogin shows the login page with a new passkey challenge (kept
 // server-side, single use, bound to this flow).
 func (s *Service) renderLogin(w http.ResponseWriter, r *http.Request, status int, id string, d flowData, email, msg string) {
 	v := loginView{FlowID: id, CSRF: s.csrfToken(w, r, id), ClientName: d.Request.ClientName, Email: email, Error: msg}
+	for _, u := range s.o.Upstreams {
+		v.Upstreams = append(v.Upstreams, upstreamButton{ID: u.ID, Name: u.Name, Type: u.Type})
+	}
 	step, ok := s.steps["passkey"]
 	if !ok {
 		s.render(w, r, status, "login", v)

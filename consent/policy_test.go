@@ -1,6 +1,7 @@
 package consent
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -56,6 +57,11 @@ func TestPolicy(t *testing.T) {
 		{[]string{"hwk"}, "urn:gatehouse:acr:1fa"},         // passkey without
 		{[]string{"otp", "swk"}, "urn:gatehouse:acr:1fa"},  // two of one kind
 		{[]string{"fed", "otp"}, "urn:gatehouse:acr:2fa"},
+		{[]string{"fed", "fed:pwd"}, "urn:gatehouse:acr:1fa"},                       // upstream password only
+		{[]string{"fed", "fed:pwd", "fed:otp", "fed:mfa"}, "urn:gatehouse:acr:2fa"}, // upstream did two
+		{[]string{"fed", "fed:mfa"}, "urn:gatehouse:acr:2fa"},
+		{[]string{"fed", "fed:pwd", "otp"}, "urn:gatehouse:acr:2fa"}, // local second factor after federation
+		{[]string{"fed:pwd", "fed:otp"}, "urn:gatehouse:acr:1fa"},    // never without fed
 	}
 	for _, tt := range tests {
 		if got := policy(tt.amr); got != tt.want {
@@ -81,6 +87,22 @@ func TestTransitions(t *testing.T) {
 			if got := legal(from, to); got != allowed[[2]string{from, to}] {
 				t.Errorf("legal(%s → %s) = %v", from, to, got)
 			}
+		}
+	}
+}
+
+func TestReportedAMR(t *testing.T) {
+	tests := []struct{ in, want []string }{
+		{[]string{"pwd"}, []string{"pwd"}},
+		{[]string{"pwd", "otp"}, []string{"pwd", "otp", "mfa"}},
+		{[]string{"fed", "fed:pwd"}, []string{"fed", "pwd"}},
+		{[]string{"fed", "fed:pwd", "fed:otp", "fed:mfa"}, []string{"fed", "pwd", "otp", "mfa"}},
+		{[]string{"fed", "fed:mfa"}, []string{"fed", "mfa"}},
+		{[]string{"fed", "fed:hwk"}, []string{"fed", "hwk"}},
+	}
+	for _, tt := range tests {
+		if got := reportedAMR(tt.in); !slices.Equal(got, tt.want) {
+			t.Errorf("reportedAMR(%v) = %v, want %v", tt.in, got, tt.want)
 		}
 	}
 }

@@ -62,6 +62,10 @@ func New(ctx context.Context, cfg config.Config, st Store, log *slog.Logger) (*A
 	if err != nil {
 		return nil, err
 	}
+	ups, err := upstreams(cfg, log)
+	if err != nil {
+		return nil, err
+	}
 	rpID, origins := cfg.WebAuthnRP()
 	pages, err := templates.New(cfg.TemplatesDir)
 	if err != nil {
@@ -73,7 +77,7 @@ func New(ctx context.Context, cfg config.Config, st Store, log *slog.Logger) (*A
 		FlowLifetime: cfg.Lifetimes.LoginFlow.Duration, Log: log,
 		Cipher: cipher, BackupCodeKey: backupKey, RequireMFA: cfg.Authn.RequireMFA,
 		ReauthenticateAfter: cfg.Authn.ReauthenticateAfter.Duration, TOTPIssuer: cfg.Authn.TOTPIssuer,
-		WebAuthn: consent.WebAuthnConfig{RPID: rpID, Origins: origins},
+		WebAuthn: consent.WebAuthnConfig{RPID: rpID, Origins: origins}, Upstreams: ups, Issuer: cfg.Issuer,
 	})
 	if err != nil {
 		return nil, err

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -50,7 +51,37 @@ type Config struct {
 	Admin Admin `yaml:"admin"`
 	// Authn configures sign-in: second factors, passkeys, re-authentication.
 	Authn Authn `yaml:"authn"`
+	// Federation configures upstream identity providers.
+	Federation Federation `yaml:"federation"`
 }
+
+// Federation configures "Login with …" upstream identity providers.
+type Federation struct {
+	// Connectors are shown on the login page in this order.
+	Connectors []Connector `yaml:"connectors"`
+}
+
+// Connector is one upstream identity provider. Config holds the fields of
+// its type (see the federation packages); the server decodes it strictly.
+type Connector struct {
+	// ID names the connector in URLs and in stored links; never change it
+	// once users have linked accounts.
+	ID string `yaml:"id"`
+	// Type is oidc, google or github.
+	Type string `yaml:"type"`
+	// Name is shown on the button ("Google").
+	Name string `yaml:"name"`
+	// AllowSignup creates a local account at the first login through this
+	// connector; otherwise only linked accounts may use it.
+	AllowSignup bool `yaml:"allow_signup"`
+	// StoreTokens keeps the upstream's tokens, sealed; by default they are
+	// used once and dropped.
+	StoreTokens bool      `yaml:"store_tokens"`
+	Config      yaml.Node `yaml:"config"`
+}
+
+// ConnectorTypes are the known connector types.
+var ConnectorTypes = []string{"oidc", "google", "github"}
 
 // Authn configures how users sign in.
 type Authn struct {
@@ -349,6 +380,16 @@ func (c *Config) Validate() error {
 	if err := c.checkWebAuthn(); err != nil {
 		errs = append(errs, err)
 	}
+	seen := map[string]bool{}
+	for i, fc := range c.Federation.Connectors {
+		if !connectorID.MatchString(fc.ID) || seen[fc.ID] {
+			errs = append(errs, fmt.Errorf("federation.connectors[%d].id %q: want a unique id of lowercase letters, digits and dashes", i, fc.ID))
+		}
+		seen[fc.ID] = true
+		if !slices.Contains(ConnectorTypes, fc.Type) {
+			errs = append(errs, fmt.Errorf("federation.connectors[%d].type %q: use one of %v", i, fc.Type, ConnectorTypes))
+		}
+	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
 	default:
@@ -356,6 +397,8 @@ func (c *Config) Validate() error {
 	}
 	return errors.Join(errs...)
 }
+
+var connectorID = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,31}$`)
 
 // IsLoopbackHost reports localhost names and loopback addresses.
 func IsLoopbackHost(h string) bool {

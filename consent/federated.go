@@ -1,0 +1,377 @@
+package consent
+
+import (
+	"context"
+	"crypto/hmac"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gatehouse-id/gatehouse/federation"
+	"github.com/gatehouse-id/gatehouse/internal/httpx"
+	"github.com/gatehouse-id/gatehouse/storage"
+)
+
+// Upstream is a configured "Login with …" identity provider.
+type Upstream struct {
+	// ID names it in URLs and stored links; Type picks the button's icon.
+	ID, Name, Type string
+	Connector      federation.Connector
+	// AllowSignup creates a local account at the first login.
+	AllowSignup bool
+	// StoreTokens keeps the upstream's token response, sealed.
+	StoreTokens bool
+}
+
+// Paths of the federated login.
+const (
+	PathFederated         = "/login/federated"
+	PathFederatedCallback = "/login/federated/callback"
+)
+
+const ceremonyFederation = "federation"
+
+// pendingLink is an upstream account waiting to be linked to the local
+// account with the same email, once the user has signed in to it.
+type pendingLink struct {
+	Connector       string `json:"connector"`
+	UpstreamSubject string `json:"upstream_subject"`
+	Email           string `json:"email"`
+	Username        string `json:"username,omitempty"`
+}
+
+func (s *Service) upstream(id string) (Upstream, bool) {
+	for _, u := range s.o.Upstreams {
+		if u.ID == id {
+			return u, true
+		}
+	}
+	return Upstream{}, false
+}
+
+func (s *Service) registerFederation(mux *http.ServeMux) {
+	mux.HandleFunc("POST "+PathFederated, s.federatedStart)
+	mux.HandleFunc("GET "+PathFederatedCallback, s.federatedCallback)
+}
+
+// federatedStart sends the browser upstream. The state parameter is the id
+// of a single-use ceremony that holds the connector's private state (PKCE
+// verifier, nonce), bound to the login flow and to this browser.
+func (s *Service) federatedStart(w http.ResponseWriter, r *http.Request) {
+	id, ok := s.readForm(w, r)
+	if !ok {
+		return
+	}
+	ctx := r.Context()
+	f, d, err := s.loadFlow(ctx, id)
+	if err == nil && f.State != StateLogin {
+		err = errWrongState
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	up, ok := s.upstream(r.PostForm.Get("connector"))
+	browser := s.browserHash(r)
+	if !ok || browser == nil {
+		s.renderLogin(w, r, http.StatusBadRequest, id, d, "", "Choose a way to sign in.")
+		return
+	}
+	state := httpx.RandomString(32)
+	to, private, err := up.Connector.LoginURL(ctx, federation.LoginRequest{State: state, RedirectURI: s.o.Issuer + PathFederatedCallback})
+	if err != nil {
+		s.o.Log.Warn("federation: login URL", "connector", up.ID, "err", err)
+		s.renderLogin(w, r, http.StatusBadGateway, id, d, "", up.Name+" cannot be reached right now. Try again later or sign in another way.")
+		return
+	}
+	if err := s.newCeremony(ctx, state, ceremonyFederation, ceremony{Flow: id, Name: up.ID, WebAuthn: private, Browser: browser}); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	http.Redirect(w, r, to, http.StatusSeeOther)
+}
+
+// federatedCallback finishes an upstream login: the ceremony named by state
+// is used once, in the browser that started it; the connector verifies
+// the upstream's answer; the identity is mapped to a local account.
+func (s *Service) federatedCallback(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	state := r.URL.Query().Get("state")
+	c, err := s.getCeremony(ctx, state, ceremonyFederation)
+	if err == nil && !hmac.Equal(c.Browser, s.browserHash(r)) {
+		err = errWrongState
+	}
+	if err == nil {
+		err = s.useCeremony(ctx, state, ceremonyFederation)
+	}
+	if err != nil {
+		if errors.Is(err, storage.ErrUnavailable) {
+			s.fail(w, r, err)
+			return
+		}
+		s.errorPage(w, r, http.StatusBadRequest, "This sign-in link has expired",
+			"It was already used, is too old, or was opened in another browser. Go back to the application and start again.")
+		return
+	}
+	f, d, err := s.loadFlow(ctx, c.Flow)
+	if err == nil && f.State != StateLogin {
+		err = errWrongState
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	up, ok := s.upstream(c.Name)
+	if !ok { // removed from the config meanwhile
+		s.renderLogin(w, r, http.StatusOK, c.Flow, d, "", "That way of signing in is no longer available.")
+		return
+	}
+	ident, err := up.Connector.HandleCallback(ctx, c.WebAuthn, r)
+	if err != nil {
+		s.audit(ctx, r, "login.failed", "", d.Request.ClientID, map[string]string{"method": "fed", "connector": up.ID, "reason": reason(err)})
+		s.o.Log.Info("federation: callback refused", "connector", up.ID, "request_id", httpx.RequestID(ctx), "err", err)
+		s.renderLogin(w, r, http.StatusOK, c.Flow, d, "", federationMessage(up.Name, err))
+		return
+	}
+	s.federatedLogin(w, r, c.Flow, d, up, ident)
+}
+
+func reason(err error) string {
+	switch {
+	case errors.Is(err, federation.ErrDenied):
+		return "denied"
+	case errors.Is(err, federation.ErrUnverifiedEmail):
+		return "unverified_email"
+	case errors.Is(err, federation.ErrNotAllowed):
+		return "not_allowed"
+	default:
+		return "upstream_error"
+	}
+}
+
+// federationMessage is what the login page says about a failed upstream
+// login, without upstream details.
+func federationMessage(name string, err error) string {
+	switch {
+	case errors.Is(err, federation.ErrDenied):
+		return "Signing in with " + name + " was cancelled."
+	case errors.Is(err, federation.ErrUnverifiedEmail):
+		return "Your " + name + " account has no verified email address. Verify one there, or sign in another way."
+	case errors.Is(err, federation.ErrNotAllowed):
+		return "This " + name + " account is not allowed to sign in here."
+	default:
+		return "Signing in with " + name + " did not work. Try again, or sign in another way."
+	}
+}
+
+// federatedLogin maps an upstream identity to a local account: a linked
+// one signs in; an unknown one with the email of an existing account is
+// never linked silently (the user must sign in to that account first); a
+// new one gets an account when the connector allows sign-up.
+func (s *Service) federatedLogin(w http.ResponseWriter, r *http.Request, id string, d flowData, up Upstream, ident federation.Identity) {
+	ctx := r.Context()
+	now := s.o.Now().UTC()
+	token, err := s.sealUpstreamToken(up, ident)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	fi, err := s.o.Store.GetFederatedIdentity(ctx, up.ID, ident.Subject)
+	switch {
+	case err == nil:
+		if err := s.o.Store.TouchFederatedIdentity(ctx, up.ID, ident.Subject, now, token); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		u, err := s.o.Store.GetUser(ctx, fi.Subject)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		if u.Disabled {
+			s.renderLogin(w, r, http.StatusOK, id, d, "", "This account cannot sign in.")
+			return
+		}
+		s.firstFactorDone(w, r, id, d, Result{Subject: u.Subject, AMR: federatedAMR(ident.AMR), AuthTime: now})
+		return
+	case !errors.Is(err, storage.ErrNotFound):
+		s.fail(w, r, err)
+		return
+	}
+	if ident.Email != "" {
+		existing, err := s.o.Store.GetUserByEmail(ctx, ident.Email)
+		if err == nil {
+			link := &pendingLink{Connector: up.ID, UpstreamSubject: ident.Subject, Email: strings.ToLower(existing.Email), Username: ident.Username}
+			if err := s.setPendingLink(ctx, id, link); err != nil {
+				s.fail(w, r, err)
+				return
+			}
+			s.audit(ctx, r, "federation.link_pending", existing.Subject, d.Request.ClientID, map[string]string{"connector": up.ID})
+			s.renderLogin(w, r, http.StatusOK, id, d, existing.Email,
+				"An account with this email address already exists. Sign in to it to link your "+up.Name+" account.")
+			return
+		}
+		if !errors.Is(err, storage.ErrNotFound) {
+			s.fail(w, r, err)
+			return
+		}
+	}
+	if !up.AllowSignup || ident.Email == "" {
+		msg := "There is no account here for this " + up.Name + " login."
+		if up.AllowSignup {
+			msg = "A new account needs a verified email address from " + up.Name + "."
+		}
+		s.renderLogin(w, r, http.StatusOK, id, d, "", msg)
+		return
+	}
+	u := storage.User{Subject: httpx.RandomID(16), Email: ident.Email, EmailVerified: true, Name: ident.Name, CreatedAt: now, UpdatedAt: now}
+	err = s.o.Store.InTx(ctx, func(ctx context.Context) error {
+		if err := s.o.Store.CreateUser(ctx, u); err != nil {
+			return err
+		}
+		return s.o.Store.CreateFederatedIdentity(ctx, storage.FederatedIdentity{ConnectorID: up.ID, UpstreamSubject: ident.Subject, Subject: u.Subject,
+			Email: ident.Email, Username: ident.Username, Token: token, CreatedAt: now, LastUsedAt: now})
+	})
+	if errors.Is(err, storage.ErrAlreadyExists) { // a concurrent sign-up won
+		s.renderLogin(w, r, http.StatusOK, id, d, "", "Signing in with "+up.Name+" did not work. Try again.")
+		return
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.audit(ctx, r, "user.created", u.Subject, d.Request.ClientID, map[string]string{"connector": up.ID})
+	s.firstFactorDone(w, r, id, d, Result{Subject: u.Subject, AMR: federatedAMR(ident.AMR), AuthTime: now})
+}
+
+// federatedAMR is "fed" plus the upstream's own amr values (trusted
+// connectors only), kept apart as "fed:<value>" for the policy.
+func federatedAMR(upstream []string) []string {
+	amr := []string{"fed"}
+	for _, v := range upstream {
+		amr = append(amr, "fed:"+v)
+	}
+	return amr
+}
+
+func (s *Service) sealUpstreamToken(up Upstream, ident federation.Identity) ([]byte, error) {
+	if !up.StoreTokens || ident.Token == nil {
+		return nil, nil
+	}
+	b, err := json.Marshal(ident.Token)
+	if err != nil {
+		return nil, err
+	}
+	return s.o.Cipher.Seal(b, []byte("federated_identities.token:"+up.ID+":"+ident.Subject))
+}
+
+// setPendingLink records an upstream account to link after the login.
+func (s *Service) setPendingLink(ctx context.Context, id string, link *pendingLink) error {
+	_, err := s.o.Store.UpdateFlow(ctx, id, s.o.Now(), func(f storage.Flow) (storage.Flow, error) {
+		if f.State != StateLogin {
+			return f, errWrongState
+		}
+		var d flowData
+		if err := json.Unmarshal(f.Data, &d); err != nil {
+			return f, err
+		}
+		d.Link = link
+		b, err := json.Marshal(d)
+		f.Data = b
+		return f, err
+	})
+	return err
+}
+
+// linkPending links the upstream account a flow carries once the user has
+// signed in to the local account with its email (and only that account).
+func (s *Service) linkPending(ctx context.Context, r *http.Request, d flowData, subject string) error {
+	if d.Link == nil {
+		return nil
+	}
+	u, err := s.o.Store.GetUser(ctx, subject)
+	if err != nil {
+		return err
+	}
+	if !strings.EqualFold(u.Email, d.Link.Email) {
+		return nil
+	}
+	now := s.o.Now().UTC()
+	err = s.o.Store.CreateFederatedIdentity(ctx, storage.FederatedIdentity{ConnectorID: d.Link.Connector, UpstreamSubject: d.Link.UpstreamSubject,
+		Subject: subject, Email: d.Link.Email, Username: d.Link.Username, CreatedAt: now, LastUsedAt: now})
+	if errors.Is(err, storage.ErrAlreadyExists) {
+		return nil
+	}
+	if err == nil {
+		s.audit(ctx, r, "federation.linked", subject, d.Request.ClientID, map[string]string{"connector": d.Link.Connector})
+	}
+	return err
+}
+
+type linkedView struct {
+	Connector, Name, Account, Linked string
+	UpstreamSubject                  string
+}
+
+// linkedIdentities lists a user's linked upstream accounts for the account
+// page.
+func (s *Service) linkedIdentities(ctx context.Context, subject string) ([]linkedView, error) {
+	list, err := s.o.Store.ListFederatedIdentities(ctx, subject)
+	if err != nil {
+		return nil, err
+	}
+	var out []linkedView
+	for _, fi := range list {
+		name := fi.ConnectorID
+		if up, ok := s.upstream(fi.ConnectorID); ok {
+			name = up.Name
+		}
+		account := fi.Username
+		if account == "" {
+			account = fi.Email
+		}
+		out = append(out, linkedView{Connector: fi.ConnectorID, Name: name, Account: account, Linked: fi.CreatedAt.Format(time.DateOnly), UpstreamSubject: fi.UpstreamSubject})
+	}
+	return out, nil
+}
+
+// unlink removes a linked upstream account, unless it is the user's last
+// way to sign in.
+func (s *Service) unlink(w http.ResponseWriter, r *http.Request) {
+	bs, ok := s.accountForm(w, r, true)
+	if !ok {
+		return
+	}
+	ctx := r.Context()
+	conn, sub := r.PostForm.Get("connector"), r.PostForm.Get("upstream_subject")
+	u, err := s.o.Store.GetUser(ctx, bs.Subject)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	links, err := s.o.Store.ListFederatedIdentities(ctx, bs.Subject)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	passkeys, err := s.o.Store.ListCredentials(ctx, bs.Subject, storage.CredentialWebAuthn)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if u.PasswordHash == "" && len(passkeys) == 0 && len(links) <= 1 {
+		s.renderAccount(w, r, bs, "This is your only way to sign in; add a passkey before unlinking it.")
+		return
+	}
+	if err := s.o.Store.DeleteFederatedIdentity(ctx, bs.Subject, conn, sub); errors.Is(err, storage.ErrNotFound) {
+		s.renderAccount(w, r, bs, "No such linked account.")
+		return
+	} else if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.audit(ctx, r, "federation.unlinked", bs.Subject, "", map[string]string{"connector": conn})
+	s.renderAccount(w, r, bs, "The account was unlinked.")
+}
