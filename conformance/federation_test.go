@@ -222,8 +222,77 @@ federation:
 		t.Errorf("after linking, GitHub signs in as %q, want the local account %q", tk.idToken.Subject, localSub)
 	}
 	// The account page lists the link.
-	if acct := br6.get(s.issuer + "/account"); !strings.Contains(acct.body, `id="linked"`) || !strings.Contains(acct.body, "collider") {
+	acct := br6.get(s.issuer + "/account")
+	if !strings.Contains(acct.body, `id="linked"`) || !strings.Contains(acct.body, "collider") {
 		t.Errorf("account page does not list the linked GitHub account:\n%s", acct.body)
+	}
+
+	// Local MFA still applies after federation.
+	secret, _ := enrollTOTP(t, br6, acct)
+	br7 := newBrowser(t, s)
+	a, p = login(br7, "github")
+	if !strings.Contains(p.body, `action="/login/mfa"`) {
+		t.Fatalf("federated login of a user with a second factor skipped it:\n%s", p.body)
+	}
+	tk = finish(br7, a, br7.follow(br7.submit(findForm(t, p, "/login/mfa"), url.Values{"code": {nextCode(secret)}})))
+	if amr := strs(tk.claims["amr"]); !has(amr, "fed") || !has(amr, "otp") || !has(amr, "mfa") || tk.claims["acr"] != acr2FA {
+		t.Errorf("federation + TOTP: amr %v acr %v", amr, tk.claims["acr"])
+	}
+
+	// A linked account that is the only way to sign in cannot be unlinked.
+	octo := br.get(s.issuer + "/account")
+	if r := br.submit(findForm(t, octo, "/account/linked/remove"), nil); !strings.Contains(r.body, "only way to sign in") {
+		t.Errorf("unlinking the only way to sign in: %d\n%s", r.status, r.body)
+	}
+	// One that is not (the local account has a password) can.
+	if r := br6.submit(findForm(t, br6.get(s.issuer+"/account"), "/account/linked/remove"), nil); !strings.Contains(r.body, "was unlinked") || strings.Contains(r.body, `id="linked"`) {
+		t.Errorf("unlink: %d\n%s", r.status, r.body)
+	}
+}
+
+// TestFederationBadIDToken: an OpenID upstream whose ID token has the
+// wrong nonce, audience, issuer or signature, or an unverified email, is
+// refused with a clear page and nothing is created.
+func TestFederationBadIDToken(t *testing.T) {
+	op := federationtest.NewFakeOP(t, "fed-client")
+	cfg := writeConfig(t, fmt.Sprintf(`
+federation:
+  connectors:
+    - id: sso
+      type: oidc
+      name: SSO
+      allow_signup: true
+      config: {issuer: %q, client_id: fed-client, client_secret: not-checked}
+`, op.URL))
+	s := startServer(t, backends(t)[0].newURL(t), cfg)
+	c := s.createClient(t, "--name", "RP", "--redirect-uri", rpRedirect)
+	relying := newRP(t, s, c, rpRedirect)
+	try := func() page {
+		br := newBrowser(t, s)
+		return br.viaUpstream(br.follow(br.get(relying.newRequest().url)), "sso", s.issuer, op.URL)
+	}
+	for name, tc := range map[string]struct {
+		mutate func(map[string]any)
+		other  bool
+		msg    string
+	}{
+		"wrong nonce":      {mutate: func(c map[string]any) { c["nonce"] = "replayed-nonce" }, msg: "did not work"},
+		"wrong audience":   {mutate: func(c map[string]any) { c["aud"] = "another-client" }, msg: "did not work"},
+		"wrong issuer":     {mutate: func(c map[string]any) { c["iss"] = "https://evil.example" }, msg: "did not work"},
+		"bad signature":    {other: true, msg: "did not work"},
+		"unverified email": {mutate: func(c map[string]any) { c["email_verified"] = false }, msg: "no verified email"},
+	} {
+		op.Set(tc.mutate, tc.other)
+		if p := try(); p.status != 200 || !strings.Contains(p.body, tc.msg) || !strings.Contains(p.body, `action="/login"`) {
+			t.Errorf("%s: %d\n%s", name, p.status, p.body)
+		}
+		if strings.Contains(s.cli(t, "", "users", "list"), "ada@example.org") {
+			t.Fatalf("%s: a user was created", name)
+		}
+	}
+	op.Set(nil, false)
+	if p := try(); !strings.Contains(p.body, `action="/consent"`) || !strings.Contains(s.cli(t, "", "users", "list"), "ada@example.org") {
+		t.Errorf("a good ID token: %d\n%s", p.status, p.body)
 	}
 }
 

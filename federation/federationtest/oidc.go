@@ -33,6 +33,7 @@ type FakeOP struct {
 	Mutate func(claims map[string]any)
 	// SignOther signs with a key that is not in the JWKS.
 	SignOther bool
+	delay     time.Duration
 }
 
 // NewFakeOP starts one for a client id; it stops when the test ends.
@@ -47,10 +48,31 @@ func NewFakeOP(t testing.TB, clientID string) *FakeOP {
 		json.NewEncoder(w).Encode(map[string]any{"issuer": f.URL, "authorization_endpoint": f.URL + "/authorize", "token_endpoint": f.URL + "/token",
 			"jwks_uri": f.URL + "/jwks", "id_token_signing_alg_values_supported": []string{"ES256"}})
 	})
+	mux.HandleFunc("GET /authorize", func(w http.ResponseWriter, r *http.Request) {
+		// Approves at once, as a user who is signed in upstream.
+		back, err := url.Parse(r.URL.Query().Get("redirect_uri"))
+		if err != nil || r.URL.Query().Get("client_id") != clientID {
+			http.Error(w, "bad authorization request", http.StatusBadRequest)
+			return
+		}
+		cb := f.Authorize(t, r.URL.String())
+		back.RawQuery = cb.URL.RawQuery
+		http.Redirect(w, r, back.String(), http.StatusFound)
+	})
 	mux.HandleFunc("GET /jwks", func(w http.ResponseWriter, r *http.Request) {
 		json.NewEncoder(w).Encode(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &f.key.PublicKey, KeyID: "k1", Algorithm: "ES256", Use: "sig"}}})
 	})
 	mux.HandleFunc("POST /token", func(w http.ResponseWriter, r *http.Request) {
+		f.mu.Lock()
+		delay := f.delay
+		f.mu.Unlock()
+		if delay > 0 {
+			select {
+			case <-time.After(delay):
+			case <-r.Context().Done():
+				return
+			}
+		}
 		r.ParseForm()
 		f.mu.Lock()
 		ch, ok := f.challenges[r.PostForm.Get("code")]
@@ -64,11 +86,14 @@ func NewFakeOP(t testing.TB, clientID string) *FakeOP {
 		}
 		claims := map[string]any{"iss": f.URL, "aud": clientID, "sub": "upstream-42", "exp": time.Now().Add(time.Hour).Unix(), "iat": time.Now().Unix(),
 			"nonce": r.PostForm.Get("code")[len("code-"):], "email": "ada@example.org", "email_verified": true, "name": "Ada", "amr": []string{"pwd", "otp"}}
-		if f.Mutate != nil {
-			f.Mutate(claims)
+		f.mu.Lock()
+		mutate, other := f.Mutate, f.SignOther
+		f.mu.Unlock()
+		if mutate != nil {
+			mutate(claims)
 		}
 		key := f.key
-		if f.SignOther {
+		if other {
 			key = f.other
 		}
 		sig, _ := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: key}, (&jose.SignerOptions{}).WithHeader("kid", "k1").WithType("JWT"))
@@ -96,4 +121,18 @@ func (f *FakeOP) Authorize(t testing.TB, loginURL string) *http.Request {
 	f.challenges[code] = q.Get("code_challenge")
 	f.mu.Unlock()
 	return httptest.NewRequest(http.MethodGet, "/cb?"+url.Values{"code": {code}, "state": {q.Get("state")}}.Encode(), nil)
+}
+
+// Delay makes the token endpoint answer after d.
+func (f *FakeOP) Delay(d time.Duration) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.delay = d
+}
+
+// Set changes the fake's behaviour (Mutate, SignOther) under its lock.
+func (f *FakeOP) Set(mutate func(claims map[string]any), signOther bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.Mutate, f.SignOther = mutate, signOther
 }

@@ -23,9 +23,13 @@ type Config struct {
 	// HostedDomains, if set, admits only accounts of these Workspace
 	// domains (the ID token's hd claim).
 	HostedDomains []string `yaml:"hosted_domains"`
-	// Issuer overrides Google's (tests, proxies); every endpoint comes from
-	// its discovery document.
-	Issuer string `yaml:"issuer"`
+	// Issuer overrides Google's (tests, proxies); the endpoints come from
+	// its discovery document unless set here.
+	Issuer                string `yaml:"issuer"`
+	AuthorizationEndpoint string `yaml:"authorization_endpoint"`
+	TokenEndpoint         string `yaml:"token_endpoint"`
+	JWKSURI               string `yaml:"jwks_uri"`
+	UserInfoEndpoint      string `yaml:"userinfo_endpoint"`
 }
 
 var _ federation.Connector = (*oidc.Connector)(nil)
@@ -36,7 +40,8 @@ func (c Config) Open(id string, deps federation.Deps) (*oidc.Connector, error) {
 	if issuer == "" {
 		issuer = Issuer
 	}
-	oc := oidc.Config{Issuer: issuer, ClientID: c.ClientID, ClientSecret: c.ClientSecret, Scopes: []string{"openid", "email", "profile"}}
+	oc := oidc.Config{Issuer: issuer, ClientID: c.ClientID, ClientSecret: c.ClientSecret, Scopes: []string{"openid", "email", "profile"},
+		AuthorizationEndpoint: c.AuthorizationEndpoint, TokenEndpoint: c.TokenEndpoint, JWKSURI: c.JWKSURI, UserInfoEndpoint: c.UserInfoEndpoint}
 	if len(c.HostedDomains) == 1 {
 		oc.AuthParams = map[string]string{"hd": c.HostedDomains[0]}
 	} else if len(c.HostedDomains) > 1 {

@@ -27,12 +27,12 @@ func TestHostedDomains(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			op := federationtest.NewFakeOP(t, "g-client")
-			op.Mutate = func(c map[string]any) {
+			op.Set(func(c map[string]any) {
 				if tt.hd != nil {
 					c["hd"] = tt.hd
 				}
 				c["email_verified"] = tt.emailOK
-			}
+			}, false)
 			c, err := Config{ClientID: "g-client", ClientSecret: "s", HostedDomains: tt.domains, Issuer: op.URL}.Open("google", federation.Deps{})
 			if err != nil {
 				t.Fatal(err)

@@ -42,7 +42,7 @@ func TestConnector(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			op := federationtest.NewFakeOP(t, "client-1")
-			op.Mutate, op.SignOther = tt.mutate, tt.signOther
+			op.Set(tt.mutate, tt.signOther)
 			c, err := Config{Issuer: op.URL, ClientID: "client-1", ClientSecret: "s3cret", TrustAMR: tt.trustAMR}.Open("test", federation.Deps{})
 			if err != nil {
 				t.Fatal(err)
@@ -83,5 +83,28 @@ func TestConfigOpen(t *testing.T) {
 		if _, err := c.Open("x", federation.Deps{}); err == nil {
 			t.Errorf("%s: opened", name)
 		}
+	}
+}
+
+// TestUpstreamTimeout: an upstream that does not answer ends as
+// ErrUpstream within the client's timeout.
+func TestUpstreamTimeout(t *testing.T) {
+	op := federationtest.NewFakeOP(t, "client-1")
+	c, err := Config{Issuer: op.URL, ClientID: "client-1", ClientSecret: "s"}.Open("slow", federation.Deps{HTTP: &http.Client{Timeout: 300 * time.Millisecond}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, st, err := c.LoginURL(context.Background(), federation.LoginRequest{State: "state-12345", RedirectURI: "http://127.0.0.1:1/cb"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cb := op.Authorize(t, u)
+	op.Delay(time.Second)
+	start := time.Now()
+	if _, err := c.HandleCallback(context.Background(), st, cb); !errors.Is(err, federation.ErrUpstream) {
+		t.Fatalf("slow upstream: %v", err)
+	}
+	if time.Since(start) > 1500*time.Millisecond {
+		t.Errorf("the timeout did not cut the call short")
 	}
 }
