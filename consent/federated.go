@@ -60,19 +60,11 @@ func (s *Service) registerFederation(mux *http.ServeMux) {
 // of a single-use ceremony that holds the connector's private state (PKCE
 // verifier, nonce), bound to the login flow and to this browser.
 func (s *Service) federatedStart(w http.ResponseWriter, r *http.Request) {
-	id, ok := s.readForm(w, r)
+	id, d, ok := s.loginForm(w, r)
 	if !ok {
 		return
 	}
 	ctx := r.Context()
-	f, d, err := s.loadFlow(ctx, id)
-	if err == nil && f.State != StateLogin {
-		err = errWrongState
-	}
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
 	up, ok := s.upstream(r.PostForm.Get("connector"))
 	browser := s.browserHash(r)
 	if !ok || browser == nil {

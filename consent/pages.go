@@ -141,23 +141,33 @@ func (s *Service) loginPage(w http.ResponseWriter, r *http.Request) {
 	s.renderLogin(w, r, http.StatusOK, id, d, d.Request.LoginHint, "")
 }
 
-// errBadCredentials is the one message for every failed password login.
-const errBadCredentials = "Incorrect email or password."
-
-func (s *Service) loginSubmit(w http.ResponseWriter, r *http.Request) {
+// loginForm reads a form posted from the login page: CSRF-checked, for a
+// flow still in the login state. It answers itself when it returns false.
+func (s *Service) loginForm(w http.ResponseWriter, r *http.Request) (string, flowData, bool) {
 	id, ok := s.readForm(w, r)
 	if !ok {
-		return
+		return "", flowData{}, false
 	}
-	ctx := r.Context()
-	f, d, err := s.loadFlow(ctx, id)
+	f, d, err := s.loadFlow(r.Context(), id)
 	if err == nil && f.State != StateLogin {
 		err = errWrongState
 	}
 	if err != nil {
 		s.fail(w, r, err)
+		return "", flowData{}, false
+	}
+	return id, d, true
+}
+
+// errBadCredentials is the one message for every failed password login.
+const errBadCredentials = "Incorrect email or password."
+
+func (s *Service) loginSubmit(w http.ResponseWriter, r *http.Request) {
+	id, d, ok := s.loginForm(w, r)
+	if !ok {
 		return
 	}
+	ctx := r.Context()
 	if _, on := s.steps["passkey"]; on && r.PostForm.Get("method") == "passkey" {
 		s.passkeyLogin(w, r, id, d)
 		return
