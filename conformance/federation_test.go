@@ -296,10 +296,24 @@ federation:
 	}
 }
 
-// TestFederationOIDC uses a second gatehouse as the upstream OpenID
-// provider: the downstream relying party's ID token carries the local sub,
-// amr with fed and the upstream's pwd (trusted), acr 1fa.
+// TestFederationOIDC uses a second gatehouse as the upstream, once as a
+// generic OpenID provider (trusting its amr) and once "Google-style" (the
+// google connector with its issuer pointed at the upstream): the
+// downstream relying party's ID token carries the local sub, amr with fed
+// (and the upstream's pwd when trusted), acr 1fa, the upstream's email.
 func TestFederationOIDC(t *testing.T) {
+	for _, tc := range []struct {
+		typ, extra string
+		trusted    bool
+	}{
+		{"oidc", "trust_amr: true\n        userinfo: true", true},
+		{"google", "hosted_domains: []", false},
+	} {
+		t.Run(tc.typ, func(t *testing.T) { federateVia(t, tc.typ, tc.extra, tc.trusted) })
+	}
+}
+
+func federateVia(t *testing.T, typ, extra string, trusted bool) {
 	b := backends(t)[0]
 	upstream := startServer(t, b.newURL(t))
 	u := upstream.createUser(t)
@@ -311,16 +325,15 @@ func TestFederationOIDC(t *testing.T) {
 federation:
   connectors:
     - id: corp
-      type: oidc
+      type: %s
       name: Corp SSO
       allow_signup: true
       config:
         issuer: %s
         client_id: %s
         client_secret: %s
-        trust_amr: true
-        userinfo: true
-`, upstream.issuer, fedClient.ID, fedClient.Secret))
+        %s
+`, typ, upstream.issuer, fedClient.ID, fedClient.Secret, extra))
 	down := startOn(t, port, b.newURL(t), downIssuer, cfg)
 	c := down.createClient(t, "--name", "RP", "--redirect-uri", rpRedirect)
 	relying := newRP(t, down, c, rpRedirect)
@@ -341,8 +354,8 @@ federation:
 	}
 	tk := relying.exchange(a, br.callback(p, rpRedirect))
 	amr := strs(tk.claims["amr"])
-	if !has(amr, "fed") || !has(amr, "pwd") || has(amr, "mfa") || tk.claims["acr"] != "urn:gatehouse:acr:1fa" {
-		t.Errorf("federated ID token: amr %v acr %v", amr, tk.claims["acr"])
+	if !has(amr, "fed") || has(amr, "pwd") != trusted || has(amr, "mfa") || tk.claims["acr"] != "urn:gatehouse:acr:1fa" {
+		t.Errorf("federated ID token: amr %v acr %v (upstream amr trusted: %v)", amr, tk.claims["acr"], trusted)
 	}
 	if tk.claims["email"] != u.email {
 		t.Errorf("email %v, want %s", tk.claims["email"], u.email)
