@@ -4,7 +4,7 @@ GO      ?= go
 PKGS    := ./...
 FUZZTIME ?= 8s
 
-.PHONY: test lint unit fuzz bench-storage build run clean
+.PHONY: test lint unit fuzz bench bench-storage build run clean
 
 ## test: lint, unit and end-to-end tests on SQLite and a throwaway PostgreSQL, browser
 ## tests in headless Chromium, then brief fuzzing
@@ -37,6 +37,11 @@ fuzz:
 	  echo "fuzz $$name ($(FUZZTIME))"; \
 	  $(GO) test -run='^$$' -fuzz="^$$name\$$" -fuzztime=$(FUZZTIME) -fuzzminimizetime=50x ./$$pkg -args -test.fuzzcachedir="$$cache/$$name" || exit 1; \
 	done
+
+## bench: gatehouse on SQLite and a throwaway PostgreSQL under every gatehouse-bench scenario at
+## concurrency 1, 8 and 32; writes docs/benchmarks.md and docs/benchmarks.svg
+bench:
+	scripts/with-postgres.sh scripts/bench.sh
 
 ## bench-storage: the storage hot paths on SQLite and a throwaway PostgreSQL
 bench-storage:

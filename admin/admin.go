@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"slices"
 	"strings"
 	"time"
@@ -58,6 +59,8 @@ type Options struct {
 	EnabledAlgs []string
 	Log         *slog.Logger
 	Now         func() time.Time
+	// Profiling serves Go's pprof profiles at /debug/pprof/ (admin role).
+	Profiling bool
 }
 
 // API serves the admin endpoints.
@@ -114,6 +117,17 @@ func (a *API) Handler() http.Handler {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(openAPI)
 	})
+	if a.o.Profiling {
+		// Profiles name code paths and timings: admin keys only.
+		prof := func(h http.HandlerFunc) http.Handler {
+			return a.auth(route{role: RoleAdmin, h: func(w http.ResponseWriter, r *http.Request, _ storage.AdminKey) { h(w, r) }})
+		}
+		mux.Handle("GET /debug/pprof/", prof(pprof.Index))
+		mux.Handle("GET /debug/pprof/cmdline", prof(pprof.Cmdline))
+		mux.Handle("GET /debug/pprof/profile", prof(pprof.Profile))
+		mux.Handle("GET /debug/pprof/symbol", prof(pprof.Symbol))
+		mux.Handle("GET /debug/pprof/trace", prof(pprof.Trace))
+	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "There is no admin endpoint here.")
 	})

@@ -3,6 +3,7 @@ package conformance
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"regexp"
 	"strings"
@@ -144,5 +145,40 @@ func TestAdminAPI(t *testing.T) {
 	}
 	if strings.Contains(string(raw), "a long password") {
 		t.Error("a password reached the audit log")
+	}
+}
+
+// TestAdminPprof: with admin.pprof on, Go's profiles are on the admin
+// listener for admin keys only; off (the default) they are not there.
+func TestAdminPprof(t *testing.T) {
+	get := func(s *server, key string) (int, string) {
+		req, _ := http.NewRequest(http.MethodGet, s.admin+"/debug/pprof/heap?debug=1", nil)
+		if key != "" {
+			req.Header.Set("Authorization", "Bearer "+key)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	on := startServer(t, backends(t)[0].newURL(t), "GATEHOUSE_ADMIN_PPROF=true")
+	admin := strings.TrimSpace(on.cli(t, "", "admin-keys", "create", "--name", "ops", "--role", "admin"))
+	reader := strings.TrimSpace(on.cli(t, "", "admin-keys", "create", "--name", "ro", "--role", "users:read"))
+	if st, _ := get(on, ""); st != 401 {
+		t.Errorf("pprof without a key: %d", st)
+	}
+	if st, _ := get(on, reader); st != 403 {
+		t.Errorf("pprof with a users:read key: %d", st)
+	}
+	if st, body := get(on, admin); st != 200 || !strings.Contains(body, "heap profile") {
+		t.Errorf("pprof with an admin key: %d", st)
+	}
+	off := startServer(t, backends(t)[0].newURL(t))
+	key := strings.TrimSpace(off.cli(t, "", "admin-keys", "create", "--name", "ops", "--role", "admin"))
+	if st, _ := get(off, key); st != 404 {
+		t.Errorf("pprof while off: %d, want 404", st)
 	}
 }

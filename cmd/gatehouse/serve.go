@@ -107,7 +107,8 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 			ln.Close()
 			return fmt.Errorf("admin listener on %s: %w (set admin.listen, or off)", cfg.Admin.Listen, err)
 		}
-		adminSrv = &http.Server{Handler: a.Admin, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second}
+		// Long enough for a CPU profile (?seconds=60) when pprof is on.
+		adminSrv = &http.Server{Handler: a.Admin, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 2 * time.Minute}
 		go func() {
 			if err := adminSrv.Serve(aln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				log.Error("admin listener", "err", err)

@@ -118,7 +118,7 @@ func New(ctx context.Context, cfg config.Config, st Store, log *slog.Logger) (*A
 		}
 	})
 	handler := httpx.Log(log, httpx.Secure(cfg.HTTPS(), httpx.MaxBytes(1<<20, mux)))
-	adm := admin.New(admin.Options{Store: st, Keys: km, EnabledAlgs: cfg.Keys.Algorithms, Log: log})
+	adm := admin.New(admin.Options{Store: st, Keys: km, EnabledAlgs: cfg.Keys.Algorithms, Log: log, Profiling: cfg.Admin.Pprof})
 	return &App{Handler: handler, Mux: mux, Pages: pages, Keys: km, Provider: prov,
 		Admin: httpx.Log(log, httpx.Secure(false, adm.Handler()))}, nil
 }

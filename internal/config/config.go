@@ -102,6 +102,9 @@ type Authn struct {
 type Admin struct {
 	// Listen is the HOST:PORT of the admin listener; "off" disables it.
 	Listen string `yaml:"listen"`
+	// Pprof serves Go profiles at /debug/pprof/ on the admin listener
+	// (admin keys only).
+	Pprof bool `yaml:"pprof"`
 }
 
 // Registration configures Dynamic Client Registration (RFC 7591/7592).
@@ -253,7 +256,7 @@ func (c *Config) applyEnv(env func(string) string) error {
 			}
 		}
 	}
-	bools := map[string]*bool{"GATEHOUSE_DEV": &c.Dev, "GATEHOUSE_AUTO_MIGRATE": &c.AutoMigrate, "GATEHOUSE_AUTHN_REQUIRE_MFA": &c.Authn.RequireMFA}
+	bools := map[string]*bool{"GATEHOUSE_DEV": &c.Dev, "GATEHOUSE_AUTO_MIGRATE": &c.AutoMigrate, "GATEHOUSE_AUTHN_REQUIRE_MFA": &c.Authn.RequireMFA, "GATEHOUSE_ADMIN_PPROF": &c.Admin.Pprof}
 	for k, p := range bools {
 		if v := env(k); v != "" {
 			b, err := strconv.ParseBool(v)
