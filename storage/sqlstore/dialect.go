@@ -28,6 +28,9 @@ type dialect struct {
 	// isSerialization reports a serialization failure or lock conflict that a
 	// retry may cure.
 	isSerialization func(error) bool
+	// prepare caches prepared statements in the store (the driver does not;
+	// pgx caches them per connection by itself).
+	prepare bool
 }
 
 var sqliteDialect = dialect{
@@ -35,6 +38,7 @@ var sqliteDialect = dialect{
 	driver:        "sqlite",
 	migrationsDir: "migrations/sqlite",
 	gooseDialect:  "sqlite3",
+	prepare:       true,
 	isUnique: func(err error) bool {
 		var e *sqlite.Error
 		if errors.As(err, &e) {

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -37,6 +38,8 @@ type Store struct {
 	// statements counts SQL statements sent (queries, execs, BEGIN and
 	// COMMIT/ROLLBACK), so tests and benchmarks can hold flows to a budget.
 	statements atomic.Int64
+	// stmts caches prepared statements by query text (dialect.prepare).
+	stmts sync.Map
 }
 
 var _ storage.Store = (*Store)(nil)
@@ -85,7 +88,14 @@ func (s *Store) Dialect() string { return s.d.name }
 func (s *Store) DB() *sql.DB { return s.db }
 
 // Close closes the pool.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error {
+	s.stmts.Range(func(k, v any) bool {
+		v.(*sql.Stmt).Close()
+		s.stmts.Delete(k)
+		return true
+	})
+	return s.db.Close()
+}
 
 // Ping checks the database answers.
 func (s *Store) Ping(ctx context.Context) error {
@@ -168,29 +178,68 @@ type querier interface {
 // statement sent through it.
 func (s *Store) q(ctx context.Context) querier {
 	if tx, ok := ctx.Value(txKey{s}).(*sql.Tx); ok {
-		return counting{tx, &s.statements}
+		return counting{q: tx, tx: tx, s: s}
 	}
-	return counting{s.db, &s.statements}
+	return counting{q: s.db, s: s}
 }
 
-// counting counts the statements a querier sends.
+// counting counts the statements a querier sends and, where the dialect
+// asks for it, runs them as cached prepared statements.
 type counting struct {
-	q querier
-	n *atomic.Int64
+	q  querier
+	tx *sql.Tx
+	s  *Store
+}
+
+// prepared returns the cached prepared statement for query (bound to the
+// transaction, if any), or nil to run the query as is. A statement first
+// seen inside a transaction is not prepared then: preparing it on the pool
+// could wait for the connection the transaction holds.
+func (c counting) prepared(ctx context.Context, query string) *sql.Stmt {
+	if !c.s.d.prepare {
+		return nil
+	}
+	v, ok := c.s.stmts.Load(query)
+	if !ok {
+		if c.tx != nil {
+			return nil
+		}
+		st, err := c.s.db.PrepareContext(ctx, query)
+		if err != nil {
+			return nil // the plain call reports the error
+		}
+		if v, ok = c.s.stmts.LoadOrStore(query, st); ok {
+			st.Close()
+		}
+	}
+	st := v.(*sql.Stmt)
+	if c.tx != nil {
+		return c.tx.StmtContext(ctx, st)
+	}
+	return st
 }
 
 func (c counting) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	c.n.Add(1)
+	c.s.statements.Add(1)
+	if st := c.prepared(ctx, query); st != nil {
+		return st.ExecContext(ctx, args...)
+	}
 	return c.q.ExecContext(ctx, query, args...)
 }
 
 func (c counting) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	c.n.Add(1)
+	c.s.statements.Add(1)
+	if st := c.prepared(ctx, query); st != nil {
+		return st.QueryContext(ctx, args...)
+	}
 	return c.q.QueryContext(ctx, query, args...)
 }
 
 func (c counting) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
-	c.n.Add(1)
+	c.s.statements.Add(1)
+	if st := c.prepared(ctx, query); st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
 	return c.q.QueryRowContext(ctx, query, args...)
 }
 
