@@ -44,9 +44,10 @@ bench_target() {
   local gh=("$WORK/gatehouse")
   local common=(--redirect-uri http://127.0.0.1:9/cb --grant-type authorization_code --grant-type refresh_token
     --grant-type client_credentials --scope openid --scope email --scope profile --scope offline_access)
-  local opaque jwt
+  local opaque jwt es
   opaque=$(env "${env[@]}" "${gh[@]}" clients create --database-url "$db" --name "bench opaque" "${common[@]}" --output json)
   jwt=$(env "${env[@]}" "${gh[@]}" clients create --database-url "$db" --name "bench jwt" "${common[@]}" --access-token-format jwt --output json)
+  es=$(env "${env[@]}" "${gh[@]}" clients create --database-url "$db" --name "bench es256" "${common[@]}" --id-token-signed-response-alg ES256 --output json)
   printf 'bench-password-0123\n' | env "${env[@]}" "${gh[@]}" users create --database-url "$db" --email bench@example.test --name Bench --password-stdin >/dev/null
   local id secret jid jsecret
   id=$(jq -r .client_id <<<"$opaque"); secret=$(jq -r .client_secret <<<"$opaque")
@@ -56,6 +57,10 @@ bench_target() {
   "${run[@]}" --client-id "$id" --client-secret "$secret" --target "gatehouse-$label" \
     --scenario client-credentials,introspect,refresh,authcode,discovery,jwks
   "${run[@]}" --client-id "$jid" --client-secret "$jsecret" --target "gatehouse-$label-jwt-es256" --scenario client-credentials
+  # The same login flows for a client that registered ES256 ID tokens
+  # (RS256 is the OpenID Connect default and the cost of the flows above).
+  "${run[@]}" --client-id "$(jq -r .client_id <<<"$es")" --client-secret "$(jq -r .client_secret <<<"$es")" \
+    --target "gatehouse-$label-idtoken-es256" --scenario refresh,authcode
   kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=""
 }
 
@@ -76,7 +81,9 @@ refresh, a verified ID token and a userinfo answer in every authorization-code i
 counts failed iterations. "per second" is iterations per second (an \`authcode\` iteration is four
 requests: authorize → code → token → userinfo, with an existing session and remembered consent).
 The server runs with \`log_level: warn\` (no per-request log line), PostgreSQL is a throwaway cluster
-with default settings, JWT access tokens are signed with ES256.
+with default settings, JWT access tokens are signed with ES256, ID tokens with RS256 (the OpenID
+Connect default) except for the \`idtoken-es256\` targets, whose client registered
+\`id_token_signed_response_alg: ES256\`. Targets ending in \`jwt-es256\` use RFC 9068 JWT access tokens.
 
 Reproduce: \`make bench\` (or, against any OP: \`gatehouse-bench run --issuer URL --client-id ID
 --client-secret SECRET --scenario client-credentials --concurrency 1,8,32\`).
