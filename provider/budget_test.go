@@ -125,8 +125,21 @@ func TestStatementBudget(t *testing.T) {
 	defer ts.Close()
 	jar, _ := cookiejar.New(nil)
 	b := &inproc{t: t, ts: ts, srv: srv, c: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+	var trace []string
+	srv.Store.Trace(func(q string) {
+		q = strings.Join(strings.Fields(q), " ")
+		if len(q) > 90 {
+			q = q[:90] + "…"
+		}
+		trace = append(trace, q)
+	})
 	first := b.codeFlow(true, true)
+	trace = nil
 	returning := b.codeFlow(false, false)
+	srv.Store.Trace(nil)
+	for i, q := range trace {
+		t.Logf("returning %2d: %s", i+1, q)
+	}
 	t.Logf("SQL statements: first login (login, consent, token, userinfo) %d; returning user (session, remembered consent) %d", first, returning)
 	if first > budgetFirstLogin {
 		t.Errorf("first-login flow sent %d statements, budget %d", first, budgetFirstLogin)

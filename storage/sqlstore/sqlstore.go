@@ -40,6 +40,8 @@ type Store struct {
 	statements atomic.Int64
 	// stmts caches prepared statements by query text (dialect.prepare).
 	stmts sync.Map
+	// tracer, if set, sees every statement's text (tests, diagnosis).
+	tracer atomic.Pointer[func(string)]
 }
 
 var _ storage.Store = (*Store)(nil)
@@ -220,7 +222,7 @@ func (c counting) prepared(ctx context.Context, query string) *sql.Stmt {
 }
 
 func (c counting) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	c.s.statements.Add(1)
+	c.s.sent(query)
 	if st := c.prepared(ctx, query); st != nil {
 		return st.ExecContext(ctx, args...)
 	}
@@ -228,7 +230,7 @@ func (c counting) ExecContext(ctx context.Context, query string, args ...any) (s
 }
 
 func (c counting) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	c.s.statements.Add(1)
+	c.s.sent(query)
 	if st := c.prepared(ctx, query); st != nil {
 		return st.QueryContext(ctx, args...)
 	}
@@ -236,7 +238,7 @@ func (c counting) QueryContext(ctx context.Context, query string, args ...any) (
 }
 
 func (c counting) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
-	c.s.statements.Add(1)
+	c.s.sent(query)
 	if st := c.prepared(ctx, query); st != nil {
 		return st.QueryRowContext(ctx, args...)
 	}
@@ -246,12 +248,30 @@ func (c counting) QueryRowContext(ctx context.Context, query string, args ...any
 // Statements returns how many SQL statements this store has sent.
 func (s *Store) Statements() int64 { return s.statements.Load() }
 
+// Trace makes fn see the text of every statement from now on (nil stops
+// it); tests use it to show what a flow's statements are.
+func (s *Store) Trace(fn func(query string)) {
+	if fn == nil {
+		s.tracer.Store(nil)
+		return
+	}
+	s.tracer.Store(&fn)
+}
+
+// sent counts a statement and shows it to the tracer.
+func (s *Store) sent(query string) {
+	s.statements.Add(1)
+	if fn := s.tracer.Load(); fn != nil {
+		(*fn)(query)
+	}
+}
+
 // BeginTx starts a transaction and returns a context that carries it.
 func (s *Store) BeginTx(ctx context.Context) (context.Context, error) {
 	if _, ok := ctx.Value(txKey{s}).(*sql.Tx); ok {
 		return ctx, errors.New("storage: transaction already open")
 	}
-	s.statements.Add(1)
+	s.sent("BEGIN")
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return ctx, s.wrap(err)
@@ -265,7 +285,7 @@ func (s *Store) Commit(ctx context.Context) error {
 	if !ok {
 		return errors.New("storage: commit without transaction")
 	}
-	s.statements.Add(1)
+	s.sent("COMMIT")
 	return s.wrap(tx.Commit())
 }
 
@@ -275,7 +295,7 @@ func (s *Store) Rollback(ctx context.Context) error {
 	if !ok {
 		return errors.New("storage: rollback without transaction")
 	}
-	s.statements.Add(1)
+	s.sent("ROLLBACK")
 	if err := tx.Rollback(); err != nil && !errors.Is(err, sql.ErrTxDone) {
 		return s.wrap(err)
 	}
