@@ -228,6 +228,12 @@ type Token struct {
 	Data      []byte
 }
 
+// TokenKey names one protocol record.
+type TokenKey struct {
+	Kind      TokenKind
+	Signature string
+}
+
 // KeyState is the lifecycle state of a signing key at some instant.
 type KeyState string
 
@@ -385,8 +391,18 @@ type AuditStore interface {
 // TokenStore holds fosite's records as opaque rows.
 type TokenStore interface {
 	CreateToken(ctx context.Context, t Token) error
+	// CreateTokens stores several records in one statement (all or none).
+	CreateTokens(ctx context.Context, ts []Token) error
 	GetToken(ctx context.Context, kind TokenKind, signature string) (Token, error)
+	// GetTokenFamily loads the record (kind, signature) and, in the same
+	// query, the records of the given kinds that share its request id (an
+	// authorization code with its PKCE and OIDC records). ErrNotFound when
+	// the record itself does not exist.
+	GetTokenFamily(ctx context.Context, kind TokenKind, signature string, kinds []TokenKind) ([]Token, error)
 	DeleteToken(ctx context.Context, kind TokenKind, signature string) error
+	// DeleteTokenKeys removes several records in one statement; missing
+	// ones are not an error.
+	DeleteTokenKeys(ctx context.Context, keys []TokenKey) error
 	// DeactivateToken flips Active from true to false. It returns ErrNotFound
 	// when no row exists and ErrConflict when the row was already inactive, so
 	// of two concurrent callers exactly one succeeds.

@@ -469,6 +469,89 @@ func (s *Store) CreateToken(ctx context.Context, t storage.Token) error {
 	return s.wrap(err)
 }
 
+// CreateTokens stores several protocol records in one statement.
+func (s *Store) CreateTokens(ctx context.Context, tokens []storage.Token) error {
+	if len(tokens) == 0 {
+		return nil
+	}
+	var b strings.Builder
+	b.WriteString(`INSERT INTO oauth2_tokens (kind, signature, request_id, client_id, subject, active, expires_at, created_at, data) VALUES `)
+	args := make([]any, 0, 9*len(tokens))
+	for i, t := range tokens {
+		if i > 0 {
+			b.WriteString(",")
+		}
+		n := len(args)
+		fmt.Fprintf(&b, "($%d,$%d,$%d,$%d,$%d,$%d,$%d,$%d,$%d)", n+1, n+2, n+3, n+4, n+5, n+6, n+7, n+8, n+9)
+		args = append(args, string(t.Kind), t.Signature, t.RequestID, t.ClientID, t.Subject, t.Active, ts(t.ExpiresAt), ts(t.CreatedAt), t.Data)
+	}
+	_, err := s.q(ctx).ExecContext(ctx, b.String(), args...)
+	return s.wrap(err)
+}
+
+// GetTokenFamily loads a record and its relatives of the given kinds in one
+// query.
+func (s *Store) GetTokenFamily(ctx context.Context, kind storage.TokenKind, signature string, kinds []storage.TokenKind) ([]storage.Token, error) {
+	var b strings.Builder
+	args := []any{string(kind), signature}
+	b.WriteString(`SELECT kind, signature, request_id, client_id, subject, active, expires_at, created_at, data FROM oauth2_tokens WHERE (kind = $1 AND signature = $2)`)
+	if len(kinds) > 0 {
+		b.WriteString(` OR (kind IN (`)
+		for i, k := range kinds {
+			if i > 0 {
+				b.WriteString(",")
+			}
+			args = append(args, string(k))
+			fmt.Fprintf(&b, "$%d", len(args))
+		}
+		b.WriteString(`) AND request_id = (SELECT request_id FROM oauth2_tokens WHERE kind = $1 AND signature = $2))`)
+	}
+	rows, err := s.q(ctx).QueryContext(ctx, b.String(), args...)
+	if err != nil {
+		return nil, s.wrap(err)
+	}
+	defer rows.Close()
+	var out []storage.Token
+	found := false
+	for rows.Next() {
+		var t storage.Token
+		var k string
+		var expires, created int64
+		if err := rows.Scan(&k, &t.Signature, &t.RequestID, &t.ClientID, &t.Subject, &t.Active, &expires, &created, &t.Data); err != nil {
+			return nil, s.wrap(err)
+		}
+		t.Kind, t.ExpiresAt, t.CreatedAt = storage.TokenKind(k), fromTS(expires), fromTS(created)
+		found = found || (t.Kind == kind && t.Signature == signature)
+		out = append(out, t)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.wrap(err)
+	}
+	if !found {
+		return nil, storage.ErrNotFound
+	}
+	return out, nil
+}
+
+// DeleteTokenKeys removes several records in one statement.
+func (s *Store) DeleteTokenKeys(ctx context.Context, keys []storage.TokenKey) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	var b strings.Builder
+	b.WriteString(`DELETE FROM oauth2_tokens WHERE `)
+	args := make([]any, 0, 2*len(keys))
+	for i, k := range keys {
+		if i > 0 {
+			b.WriteString(" OR ")
+		}
+		fmt.Fprintf(&b, "(kind = $%d AND signature = $%d)", len(args)+1, len(args)+2)
+		args = append(args, string(k.Kind), k.Signature)
+	}
+	_, err := s.q(ctx).ExecContext(ctx, b.String(), args...)
+	return s.wrap(err)
+}
+
 // GetToken loads a protocol record, active or not.
 func (s *Store) GetToken(ctx context.Context, kind storage.TokenKind, signature string) (storage.Token, error) {
 	t := storage.Token{Kind: kind, Signature: signature}

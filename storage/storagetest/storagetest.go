@@ -83,6 +83,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"admin keys", testAdminKeys},
 		{"concurrent credential counter", testConcurrentCredentialCounter},
 		{"federated identities", testFederatedIdentities},
+		{"token families in one statement", testTokenFamilies},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, newStore(t)) })
@@ -771,4 +772,42 @@ func testFederatedIdentities(t *testing.T, s storage.Store) {
 	if list, _ := s.ListFederatedIdentities(ctx, "u1"); len(list) != 0 {
 		t.Errorf("links outlive their user: %v", list)
 	}
+}
+
+func testTokenFamilies(t *testing.T, s storage.Store) {
+	exp := now.Add(time.Hour)
+	family := []storage.Token{token(storage.TokenAuthorizeCode, "code-1", "req-1", exp), token(storage.TokenPKCE, "code-1", "req-1", exp),
+		token(storage.TokenOIDC, "oidc-1", "req-1", exp)}
+	before := s.(interface{ Statements() int64 }).Statements()
+	must(t, s.CreateTokens(ctx, family))
+	if n := s.(interface{ Statements() int64 }).Statements() - before; n != 1 {
+		t.Errorf("CreateTokens sent %d statements, want 1", n)
+	}
+	must(t, s.CreateTokens(ctx, nil))
+	must(t, s.CreateToken(ctx, token(storage.TokenAccess, "at-1", "req-1", exp)))  // same family, kind not asked for
+	must(t, s.CreateToken(ctx, token(storage.TokenPKCE, "code-2", "req-2", exp))) // another family
+	// All or nothing: one duplicate fails the whole insert.
+	wantErr(t, s.CreateTokens(ctx, []storage.Token{token(storage.TokenAuthorizeCode, "code-3", "req-3", exp), family[0]}), storage.ErrAlreadyExists)
+	_, err := s.GetToken(ctx, storage.TokenAuthorizeCode, "code-3")
+	wantErr(t, err, storage.ErrNotFound)
+
+	got, err := s.GetTokenFamily(ctx, storage.TokenAuthorizeCode, "code-1", []storage.TokenKind{storage.TokenPKCE, storage.TokenOIDC})
+	must(t, err)
+	kinds := map[storage.TokenKind]string{}
+	for _, tk := range got {
+		kinds[tk.Kind] = tk.Signature
+	}
+	if len(got) != 3 || kinds[storage.TokenPKCE] != "code-1" || kinds[storage.TokenOIDC] != "oidc-1" || string(got[0].Data) != `{"x":1}` {
+		t.Fatalf("GetTokenFamily = %+v", got)
+	}
+	_, err = s.GetTokenFamily(ctx, storage.TokenAuthorizeCode, "nope", []storage.TokenKind{storage.TokenPKCE})
+	wantErr(t, err, storage.ErrNotFound)
+	must(t, s.DeleteTokenKeys(ctx, []storage.TokenKey{{Kind: storage.TokenPKCE, Signature: "code-1"}, {Kind: storage.TokenOIDC, Signature: "oidc-1"}, {Kind: storage.TokenOIDC, Signature: "missing"}}))
+	if got, err := s.GetTokenFamily(ctx, storage.TokenAuthorizeCode, "code-1", []storage.TokenKind{storage.TokenPKCE, storage.TokenOIDC}); err != nil || len(got) != 1 {
+		t.Errorf("after DeleteTokenKeys: %+v %v", got, err)
+	}
+	if _, err := s.GetToken(ctx, storage.TokenPKCE, "code-2"); err != nil {
+		t.Errorf("another family's record was deleted: %v", err)
+	}
+	must(t, s.DeleteTokenKeys(ctx, nil))
 }
