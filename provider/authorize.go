@@ -181,7 +181,14 @@ func (p *Provider) grant(w http.ResponseWriter, r *http.Request, ar fosite.Autho
 		// signer and fosite's at_hash both follow it (see keys.Signer).
 		sess.Headers.Extra["alg"] = keys.HeaderAlg(alg)
 	}
+	// The code, PKCE and OIDC records are written in one statement, before
+	// the code leaves the server.
+	ctx, b := withBatch(ctx)
+	b.startBuffering()
 	resp, err := p.oauth.NewAuthorizeResponse(ctx, ar, sess)
+	if err == nil {
+		err = p.fs.flushInserts(ctx, b)
+	}
 	if err != nil {
 		p.writeAuthorizeError(w, r, ar, err)
 		return

@@ -14,12 +14,20 @@ import (
 	"github.com/ory/fosite"
 	fjwt "github.com/ory/fosite/token/jwt"
 
+	"github.com/gatehouse-id/gatehouse/internal/httpx"
 	"github.com/gatehouse-id/gatehouse/storage"
 )
 
 // token is the token endpoint.
 func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
+	ctx, b := withBatch(r.Context())
+	defer func() {
+		// The PKCE and OIDC records fosite deleted, in one statement; if it
+		// fails they expire with their code.
+		if err := p.fs.flushDeletes(context.WithoutCancel(ctx), b); err != nil {
+			p.log.Warn("token: delete used records", "request_id", httpx.RequestID(ctx), "err", err)
+		}
+	}()
 	if !p.readClientForm(w, r) {
 		return
 	}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"sync"
 	"time"
 
 	"github.com/ory/fosite"
@@ -137,10 +138,134 @@ func (f *fositeStore) create(ctx context.Context, kind storage.TokenKind, signat
 		return fmt.Errorf("encode request: %w", err)
 	}
 	exp := expiryFor(kind, r)
-	return mapErr(f.s.CreateToken(ctx, storage.Token{
-		Kind: kind, Signature: signature, RequestID: r.GetID(), ClientID: r.GetClient().GetID(),
-		Subject: r.GetSession().GetSubject(), Active: true, ExpiresAt: exp, CreatedAt: f.now().UTC(), Data: data,
-	}))
+	t := storage.Token{Kind: kind, Signature: signature, RequestID: r.GetID(), ClientID: r.GetClient().GetID(),
+		Subject: r.GetSession().GetSubject(), Active: true, ExpiresAt: exp, CreatedAt: f.now().UTC(), Data: data}
+	if b := batchOf(ctx); b != nil && b.buffer(t) {
+		return nil
+	}
+	return mapErr(f.s.CreateToken(ctx, t))
+}
+
+// batch is one request's unit of work with the token store, so a flow costs
+// fewer statements: the records fosite creates while authorizing (code,
+// PKCE, OIDC) or inside its token transaction (access and refresh token)
+// are written in one statement; an authorization code is read together
+// with its PKCE and OIDC records; the records fosite deletes at the token
+// endpoint go in one statement at the end.
+type batch struct {
+	mu        sync.Mutex
+	buffering bool
+	inserts   []storage.Token
+	deletes   []storage.TokenKey
+	rows      map[storage.TokenKey]storage.Token
+}
+
+type batchKey struct{}
+
+// withBatch starts a unit of work for one request.
+func withBatch(ctx context.Context) (context.Context, *batch) {
+	b := &batch{rows: map[storage.TokenKey]storage.Token{}}
+	return context.WithValue(ctx, batchKey{}, b), b
+}
+
+func batchOf(ctx context.Context) *batch {
+	b, _ := ctx.Value(batchKey{}).(*batch)
+	return b
+}
+
+// buffer keeps t for the next flush when buffering is on.
+func (b *batch) buffer(t storage.Token) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.buffering {
+		return false
+	}
+	b.inserts = append(b.inserts, t)
+	b.rows[storage.TokenKey{Kind: t.Kind, Signature: t.Signature}] = t
+	return true
+}
+
+// startBuffering makes creates wait for flushInserts.
+func (b *batch) startBuffering() {
+	b.mu.Lock()
+	b.buffering = true
+	b.mu.Unlock()
+}
+
+// flushInserts writes the buffered records in one statement and stops
+// buffering.
+func (f *fositeStore) flushInserts(ctx context.Context, b *batch) error {
+	b.mu.Lock()
+	ins := b.inserts
+	b.inserts, b.buffering = nil, false
+	b.mu.Unlock()
+	return mapErr(f.s.CreateTokens(ctx, ins))
+}
+
+// flushDeletes removes the records fosite deleted during the request.
+func (f *fositeStore) flushDeletes(ctx context.Context, b *batch) error {
+	b.mu.Lock()
+	del := b.deletes
+	b.deletes = nil
+	b.mu.Unlock()
+	return mapErr(f.s.DeleteTokenKeys(ctx, del))
+}
+
+// remove deletes a record now, or with the request's other deletes.
+func (f *fositeStore) remove(ctx context.Context, kind storage.TokenKind, signature string) error {
+	if b := batchOf(ctx); b != nil {
+		k := storage.TokenKey{Kind: kind, Signature: signature}
+		b.mu.Lock()
+		b.deletes = append(b.deletes, k)
+		delete(b.rows, k)
+		b.mu.Unlock()
+		return nil
+	}
+	return mapErr(f.s.DeleteToken(ctx, kind, signature))
+}
+
+// token reads a record: from the request's unit of work when it has it; an
+// authorization code brings its PKCE and OIDC records along.
+func (f *fositeStore) token(ctx context.Context, kind storage.TokenKind, signature string) (storage.Token, error) {
+	b := batchOf(ctx)
+	if b == nil {
+		return f.s.GetToken(ctx, kind, signature)
+	}
+	k := storage.TokenKey{Kind: kind, Signature: signature}
+	b.mu.Lock()
+	t, ok := b.rows[k]
+	b.mu.Unlock()
+	if ok {
+		return t, nil
+	}
+	if kind != storage.TokenAuthorizeCode {
+		return f.s.GetToken(ctx, kind, signature)
+	}
+	family, err := f.s.GetTokenFamily(ctx, kind, signature, []storage.TokenKind{storage.TokenPKCE, storage.TokenOIDC})
+	if err != nil {
+		return t, err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, ft := range family {
+		if ft.Kind == kind && ft.Signature == signature {
+			t = ft
+		}
+		b.rows[storage.TokenKey{Kind: ft.Kind, Signature: ft.Signature}] = ft
+	}
+	return t, nil
+}
+
+// invalidated records in the unit of work that a code was used, so a second
+// read in the same request sees it inactive.
+func (b *batch) invalidated(kind storage.TokenKind, signature string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	k := storage.TokenKey{Kind: kind, Signature: signature}
+	if t, ok := b.rows[k]; ok {
+		t.Active = false
+		b.rows[k] = t
+	}
 }
 
 // expiryFor picks the row's expiry: the token's own for codes and tokens; the
@@ -174,7 +299,7 @@ func (f *fositeStore) get(ctx context.Context, kind storage.TokenKind, signature
 // the prototype fosite passed.
 func (f *fositeStore) load(ctx context.Context, kind storage.TokenKind, signature string, session fosite.Session) (*fosite.Request, storage.Token, storedRequest, error) {
 	var sr storedRequest
-	t, err := f.s.GetToken(ctx, kind, signature)
+	t, err := f.token(ctx, kind, signature)
 	if err != nil {
 		return nil, t, sr, mapErr(err)
 	}
@@ -221,7 +346,13 @@ func (f *fositeStore) GetAuthorizeCodeSession(ctx context.Context, code string, 
 
 // InvalidateAuthorizeCodeSession marks a code used, exactly once.
 func (f *fositeStore) InvalidateAuthorizeCodeSession(ctx context.Context, code string) error {
-	return mapErr(f.s.DeactivateToken(ctx, storage.TokenAuthorizeCode, code))
+	if err := f.s.DeactivateToken(ctx, storage.TokenAuthorizeCode, code); err != nil {
+		return mapErr(err)
+	}
+	if b := batchOf(ctx); b != nil {
+		b.invalidated(storage.TokenAuthorizeCode, code)
+	}
+	return nil
 }
 
 // CreateAccessTokenSession stores an access token.
@@ -302,18 +433,25 @@ func (f *fositeStore) RevokeAccessToken(ctx context.Context, requestID string) e
 
 // CreateOpenIDConnectSession stores the OIDC request for a code.
 func (f *fositeStore) CreateOpenIDConnectSession(ctx context.Context, code string, r fosite.Requester) error {
-	return f.create(ctx, storage.TokenOIDC, code, r)
+	return f.create(ctx, storage.TokenOIDC, oidcKey(code), r)
 }
 
 // GetOpenIDConnectSession loads the OIDC request for a code.
 func (f *fositeStore) GetOpenIDConnectSession(ctx context.Context, code string, r fosite.Requester) (fosite.Requester, error) {
-	req, _, err := f.get(ctx, storage.TokenOIDC, code, r.GetSession())
+	req, _, err := f.get(ctx, storage.TokenOIDC, oidcKey(code), r.GetSession())
 	return req, err
 }
 
 // DeleteOpenIDConnectSession removes the OIDC request for a code.
 func (f *fositeStore) DeleteOpenIDConnectSession(ctx context.Context, code string) error {
-	return mapErr(f.s.DeleteToken(ctx, storage.TokenOIDC, code))
+	return f.remove(ctx, storage.TokenOIDC, oidcKey(code))
+}
+
+// oidcKey is how the OIDC record of a code is stored: fosite passes the
+// code itself, which never reaches the database.
+func oidcKey(code string) string {
+	h := sha256.Sum256([]byte("oidc\x00" + code))
+	return hex.EncodeToString(h[:])
 }
 
 // CreatePKCERequestSession stores the PKCE challenge for a code.
@@ -329,7 +467,7 @@ func (f *fositeStore) GetPKCERequestSession(ctx context.Context, signature strin
 
 // DeletePKCERequestSession removes the PKCE challenge for a code.
 func (f *fositeStore) DeletePKCERequestSession(ctx context.Context, signature string) error {
-	return mapErr(f.s.DeleteToken(ctx, storage.TokenPKCE, signature))
+	return f.remove(ctx, storage.TokenPKCE, signature)
 }
 
 // parKey is how a request_uri is stored: its SHA-256, never the value.
@@ -369,13 +507,37 @@ func (f *fositeStore) DeletePARSession(ctx context.Context, requestURI string) e
 }
 
 // BeginTX starts a transaction for fosite.
-func (f *fositeStore) BeginTX(ctx context.Context) (context.Context, error) { return f.s.BeginTx(ctx) }
+// Records created inside it are written together just before the commit.
+func (f *fositeStore) BeginTX(ctx context.Context) (context.Context, error) {
+	tctx, err := f.s.BeginTx(ctx)
+	if err == nil {
+		if b := batchOf(ctx); b != nil {
+			b.startBuffering()
+		}
+	}
+	return tctx, err
+}
 
-// Commit commits fosite's transaction.
-func (f *fositeStore) Commit(ctx context.Context) error { return mapErr(f.s.Commit(ctx)) }
+// Commit writes the transaction's records and commits it.
+func (f *fositeStore) Commit(ctx context.Context) error {
+	if b := batchOf(ctx); b != nil {
+		if err := f.flushInserts(ctx, b); err != nil {
+			_ = f.s.Rollback(ctx)
+			return err
+		}
+	}
+	return mapErr(f.s.Commit(ctx))
+}
 
-// Rollback rolls back fosite's transaction.
-func (f *fositeStore) Rollback(ctx context.Context) error { return f.s.Rollback(ctx) }
+// Rollback rolls back fosite's transaction and drops its buffered records.
+func (f *fositeStore) Rollback(ctx context.Context) error {
+	if b := batchOf(ctx); b != nil {
+		b.mu.Lock()
+		b.inserts, b.buffering = nil, false
+		b.mu.Unlock()
+	}
+	return f.s.Rollback(ctx)
+}
 
 // mapErr turns storage errors into the ones fosite understands, keeping the
 // original in the chain.

@@ -113,6 +113,8 @@ type Provider struct {
 	refreshGrace time.Duration
 	registrar    *registrar
 	clients      *clientCache
+	// fs is fosite's storage adapter (units of work per request).
+	fs *fositeStore
 }
 
 // New composes fosite and returns a Provider.
@@ -186,7 +188,7 @@ func New(o Options) (*Provider, error) {
 	p := &Provider{
 		issuer: o.Issuer, oauth: oauth, store: o.Store, keys: o.Keys, signer: signer,
 		interactor: o.Interactor, pages: o.Pages, log: o.Log, now: o.Now,
-		strategy: strategy.CoreStrategy, cipher: o.Cipher, refreshGrace: o.RefreshGrace, clients: fs.clients,
+		strategy: strategy.CoreStrategy, cipher: o.Cipher, refreshGrace: o.RefreshGrace, clients: fs.clients, fs: fs,
 	}
 	switch o.Registration {
 	case "", RegistrationOff:
