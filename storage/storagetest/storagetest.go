@@ -784,7 +784,7 @@ func testTokenFamilies(t *testing.T, s storage.Store) {
 		t.Errorf("CreateTokens sent %d statements, want 1", n)
 	}
 	must(t, s.CreateTokens(ctx, nil))
-	must(t, s.CreateToken(ctx, token(storage.TokenAccess, "at-1", "req-1", exp)))  // same family, kind not asked for
+	must(t, s.CreateToken(ctx, token(storage.TokenAccess, "at-1", "req-1", exp))) // same family, kind not asked for
 	must(t, s.CreateToken(ctx, token(storage.TokenPKCE, "code-2", "req-2", exp))) // another family
 	// All or nothing: one duplicate fails the whole insert.
 	wantErr(t, s.CreateTokens(ctx, []storage.Token{token(storage.TokenAuthorizeCode, "code-3", "req-3", exp), family[0]}), storage.ErrAlreadyExists)
