@@ -69,12 +69,14 @@ func (s *Service) needsSecondFactor(ctx context.Context, req interaction.Authori
 	if policy(amr) == interaction.ACRTwoFactor {
 		return false, nil
 	}
-	methods, _, err := s.secondFactors(ctx, subject)
+	// The user (with whether it has a second factor) is read once per
+	// request: the provider reads it next, from the request memo.
+	u, err := s.o.Store.GetUser(ctx, subject)
 	if err != nil {
 		return false, err
 	}
 	required, _ := mfaDemand(req, s.o.RequireMFA)
-	return len(methods) > 0 || required, nil
+	return u.SecondFactor || required, nil
 }
 
 // browserHash identifies the browser by its CSRF cookie (hashed).

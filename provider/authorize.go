@@ -22,7 +22,8 @@ func nonceOf(r *http.Request) string { return httpx.Nonce(r.Context()) }
 
 // authorize is the authorization endpoint (GET and POST).
 func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
+	// The login step and the grant below share what they read of the user.
+	ctx := storage.WithMemo(r.Context())
 	ar, err := p.oauth.NewAuthorizeRequest(ctx, r)
 	if err != nil {
 		p.writeAuthorizeError(w, r, ar, err)
@@ -46,7 +47,7 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, dec.RedirectTo, http.StatusSeeOther)
 		return
 	}
-	p.grant(w, r, ar, *dec.Grant, req.RequestedAt)
+	p.grant(w, r.WithContext(ctx), ar, *dec.Grant, req.RequestedAt)
 }
 
 // resume finishes a login flow: the browser comes back here from consent.

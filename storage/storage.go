@@ -94,6 +94,9 @@ type User struct {
 	Disabled      bool
 	CreatedAt     time.Time
 	UpdatedAt     time.Time
+	// SecondFactor (read-only) says the user has an authenticator app or a
+	// passkey, read with the user in one statement.
+	SecondFactor bool
 }
 
 // BrowserSession is a signed-in browser. Only the SHA-256 of the cookie value

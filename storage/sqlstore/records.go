@@ -136,10 +136,14 @@ func (s *Store) DeleteClient(ctx context.Context, id string) error {
 
 const userCols = `subject, email, email_verified, name, given_name, family_name, password_hash, disabled, created_at, updated_at`
 
+// selectUser reads a user with, in the same statement, whether the user
+// has a second factor (an authenticator app or a passkey).
+const selectUser = `SELECT ` + userCols + `, EXISTS (SELECT 1 FROM credentials c WHERE c.subject = users.subject AND c.type IN ('totp', 'webauthn')) FROM users`
+
 func scanUser(r scanner) (storage.User, error) {
 	var u storage.User
 	var created, updated int64
-	err := r.Scan(&u.Subject, &u.Email, &u.EmailVerified, &u.Name, &u.GivenName, &u.FamilyName, &u.PasswordHash, &u.Disabled, &created, &updated)
+	err := r.Scan(&u.Subject, &u.Email, &u.EmailVerified, &u.Name, &u.GivenName, &u.FamilyName, &u.PasswordHash, &u.Disabled, &created, &updated, &u.SecondFactor)
 	u.CreatedAt, u.UpdatedAt = fromTS(created), fromTS(updated)
 	return u, err
 }
@@ -156,19 +160,25 @@ func (s *Store) CreateUser(ctx context.Context, u storage.User) error {
 
 // GetUser loads a user by subject.
 func (s *Store) GetUser(ctx context.Context, subject string) (storage.User, error) {
-	u, err := scanUser(s.q(ctx).QueryRowContext(ctx, `SELECT `+userCols+` FROM users WHERE subject = $1`, subject))
+	if u, ok := storage.MemoUser(ctx, subject); ok {
+		return u, nil
+	}
+	u, err := scanUser(s.q(ctx).QueryRowContext(ctx, selectUser+` WHERE subject = $1`, subject))
+	if err == nil {
+		storage.RememberUser(ctx, u)
+	}
 	return u, s.wrap(err)
 }
 
 // GetUserByEmail loads a user by email, case-insensitively.
 func (s *Store) GetUserByEmail(ctx context.Context, email string) (storage.User, error) {
-	u, err := scanUser(s.q(ctx).QueryRowContext(ctx, `SELECT `+userCols+` FROM users WHERE email = $1`, normalizeEmail(email)))
+	u, err := scanUser(s.q(ctx).QueryRowContext(ctx, selectUser+` WHERE email = $1`, normalizeEmail(email)))
 	return u, s.wrap(err)
 }
 
 // ListUsers lists every user, ordered by email.
 func (s *Store) ListUsers(ctx context.Context) ([]storage.User, error) {
-	rows, err := s.q(ctx).QueryContext(ctx, `SELECT `+userCols+` FROM users ORDER BY email`)
+	rows, err := s.q(ctx).QueryContext(ctx, selectUser+` ORDER BY email`)
 	if err != nil {
 		return nil, s.wrap(err)
 	}
@@ -186,7 +196,9 @@ func (s *Store) ListUsers(ctx context.Context) ([]storage.User, error) {
 
 // UpdateUser is a compare-and-swap on updated_at.
 func (s *Store) UpdateUser(ctx context.Context, subject string, fn func(storage.User) (storage.User, error)) (storage.User, error) {
+	storage.ForgetUser(ctx, subject) // compare against the row, not a memo
 	old, err := s.GetUser(ctx, subject)
+	storage.ForgetUser(ctx, subject)
 	if err != nil {
 		return old, err
 	}
@@ -222,6 +234,7 @@ func scanCredential(r scanner) (storage.Credential, int64, error) {
 
 // CreateCredential stores a credential.
 func (s *Store) CreateCredential(ctx context.Context, c storage.Credential) error {
+	storage.ForgetUser(ctx, c.Subject)
 	_, err := s.q(ctx).ExecContext(ctx, `INSERT INTO credentials (`+credentialCols+`, version) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,1)`,
 		c.ID, c.Subject, string(c.Type), c.Name, c.Secret, c.Data, c.Counter, ts(c.CreatedAt), ts(c.LastUsedAt))
 	return s.wrap(err)
@@ -280,6 +293,7 @@ func (s *Store) UpdateCredential(ctx context.Context, id string, fn func(storage
 
 // DeleteCredential removes one of a subject's credentials.
 func (s *Store) DeleteCredential(ctx context.Context, subject, id string) error {
+	storage.ForgetUser(ctx, subject)
 	res, err := s.q(ctx).ExecContext(ctx, `DELETE FROM credentials WHERE id = $1 AND subject = $2`, id, subject)
 	if err != nil {
 		return s.wrap(err)
@@ -292,6 +306,7 @@ func (s *Store) DeleteCredential(ctx context.Context, subject, id string) error 
 
 // DeleteCredentials removes a subject's credentials of one type.
 func (s *Store) DeleteCredentials(ctx context.Context, subject string, typ storage.CredentialType) (int64, error) {
+	storage.ForgetUser(ctx, subject)
 	res, err := s.q(ctx).ExecContext(ctx, `DELETE FROM credentials WHERE subject = $1 AND type = $2`, subject, string(typ))
 	if err != nil {
 		return 0, s.wrap(err)
@@ -301,6 +316,7 @@ func (s *Store) DeleteCredentials(ctx context.Context, subject string, typ stora
 
 // DeleteUser removes a user and everything issued to them.
 func (s *Store) DeleteUser(ctx context.Context, subject string) error {
+	storage.ForgetUser(ctx, subject)
 	return s.InTx(ctx, func(ctx context.Context) error {
 		res, err := s.q(ctx).ExecContext(ctx, `DELETE FROM users WHERE subject = $1`, subject)
 		if err != nil {

@@ -84,6 +84,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"concurrent credential counter", testConcurrentCredentialCounter},
 		{"federated identities", testFederatedIdentities},
 		{"token families in one statement", testTokenFamilies},
+		{"a user's second factor, read with the user", testUserSecondFactor},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, newStore(t)) })
@@ -810,4 +811,40 @@ func testTokenFamilies(t *testing.T, s storage.Store) {
 		t.Errorf("another family's record was deleted: %v", err)
 	}
 	must(t, s.DeleteTokenKeys(ctx, nil))
+}
+
+func testUserSecondFactor(t *testing.T, s storage.Store) {
+	must(t, s.CreateUser(ctx, user("u1", "a@example.com")))
+	cred := func(id string, typ storage.CredentialType) storage.Credential {
+		return storage.Credential{ID: id, Subject: "u1", Type: typ, Name: "n", Secret: []byte("s"), Data: []byte("{}"), CreatedAt: now, LastUsedAt: now}
+	}
+	has := func() bool {
+		u, err := s.GetUser(ctx, "u1")
+		must(t, err)
+		byEmail, err := s.GetUserByEmail(ctx, "A@example.com")
+		must(t, err)
+		if u.SecondFactor != byEmail.SecondFactor {
+			t.Fatal("GetUser and GetUserByEmail disagree")
+		}
+		return u.SecondFactor
+	}
+	if has() {
+		t.Fatal("a new user has a second factor")
+	}
+	must(t, s.CreateCredential(ctx, cred("b1", storage.CredentialBackupCode)))
+	if has() {
+		t.Error("backup codes alone count as a second factor")
+	}
+	must(t, s.CreateCredential(ctx, cred("t1", storage.CredentialTOTP)))
+	if !has() {
+		t.Error("an authenticator app does not count")
+	}
+	must(t, s.DeleteCredential(ctx, "u1", "t1"))
+	must(t, s.CreateCredential(ctx, cred("w1", storage.CredentialWebAuthn)))
+	if !has() {
+		t.Error("a passkey does not count")
+	}
+	if list, err := s.ListUsers(ctx); err != nil || len(list) != 1 || !list[0].SecondFactor {
+		t.Errorf("ListUsers = %+v, %v", list, err)
+	}
 }
