@@ -4,7 +4,7 @@ GO      ?= go
 PKGS    := ./...
 FUZZTIME ?= 8s
 
-.PHONY: test lint unit fuzz bench bench-storage build run clean
+.PHONY: test lint unit fuzz bench bench-compare bench-storage build run clean
 
 ## test: lint, unit and end-to-end tests on SQLite and a throwaway PostgreSQL, browser
 ## tests in headless Chromium, then brief fuzzing
@@ -42,6 +42,12 @@ fuzz:
 ## concurrency 1, 8 and 32; writes docs/benchmarks.md and docs/benchmarks.svg
 bench:
 	scripts/with-postgres.sh scripts/bench.sh
+
+## bench-compare: gatehouse against Ory Hydra v2.3.0 (same PostgreSQL) and node-oidc-provider,
+## alternating rounds, medians and ratios, pgbench's ceiling; writes docs/benchmarks-compare.md.
+## Peers are built/installed into ~/.cache/gatehouse-bench (BENCH_CACHE), never into the repository.
+bench-compare:
+	scripts/with-postgres.sh scripts/bench-compare.sh
 
 ## bench-storage: the storage hot paths on SQLite and a throwaway PostgreSQL
 bench-storage:

@@ -162,6 +162,9 @@ type Env struct {
 	// Email and Password sign in through gatehouse's login form; Cookie
 	// (name=value) is an existing browser session of any OP instead.
 	Email, Password, Cookie string
+	// IntrospectionEndpoint overrides discovery's (some OPs serve it on an
+	// admin port only).
+	IntrospectionEndpoint string
 
 	HTTP      *http.Client
 	Discovery Discovery
@@ -177,6 +180,9 @@ func NewEnv(ctx context.Context, e Env, concurrency int) (*Env, error) {
 	d, err := discover(ctx, e.HTTP, e.Issuer)
 	if err != nil {
 		return nil, err
+	}
+	if e.IntrospectionEndpoint != "" {
+		d.IntrospectionEndpoint = e.IntrospectionEndpoint
 	}
 	e.Discovery = d
 	return &e, nil

@@ -202,21 +202,21 @@ func (s *fetch) Iteration(ctx context.Context, _ int) (int, error) {
 // userinfo, each iteration with a fresh state, nonce and verifier, every
 // ID token verified (signature, iss, aud, exp, nonce).
 type authcode struct {
-	env      *Env
-	browser  *http.Client
+	env *Env
+	// browsers are one per worker, each with its own session, as separate
+	// users' browsers (flows of one browser would share CSRF cookies).
+	browsers []*http.Client
 	conf     oauth2.Config
 	verifier *oidc.IDTokenVerifier
 }
 
 func (s *authcode) Name() string { return "authcode" }
 
-func (s *authcode) Setup(ctx context.Context, env *Env, _ int) error {
+func (s *authcode) Setup(ctx context.Context, env *Env, workers int) error {
 	s.env = env
 	if env.RedirectURI == "" {
 		return errors.New("authcode needs --redirect-uri (registered for the client)")
 	}
-	jar, _ := cookiejar.New(nil)
-	s.browser = &http.Client{Transport: env.HTTP.Transport, Jar: jar, Timeout: env.HTTP.Timeout, CheckRedirect: env.HTTP.CheckRedirect}
 	scope := env.Scope
 	if scope == "" {
 		scope = "openid"
@@ -225,17 +225,21 @@ func (s *authcode) Setup(ctx context.Context, env *Env, _ int) error {
 		Endpoint: oauth2.Endpoint{AuthURL: env.Discovery.AuthorizationEndpoint, TokenURL: env.Discovery.TokenEndpoint, AuthStyle: oauth2.AuthStyleInHeader}}
 	keys := oidc.NewRemoteKeySet(oidc.ClientContext(context.Background(), env.HTTP), env.Discovery.JWKSURI)
 	s.verifier = oidc.NewVerifier(env.Discovery.Issuer, keys, &oidc.Config{ClientID: env.ClientID, SupportedSigningAlgs: []string{"RS256", "ES256", "PS256", "EdDSA"}})
-	if env.Cookie != "" {
-		name, value, ok := strings.Cut(env.Cookie, "=")
-		if !ok {
-			return errors.New("--cookie: want name=value")
+	for w := 0; w < workers; w++ {
+		jar, _ := cookiejar.New(nil)
+		if env.Cookie != "" {
+			name, value, ok := strings.Cut(env.Cookie, "=")
+			if !ok {
+				return errors.New("--cookie: want name=value")
+			}
+			u, _ := url.Parse(env.Discovery.AuthorizationEndpoint)
+			jar.SetCookies(u, []*http.Cookie{{Name: name, Value: value, Path: "/"}})
 		}
-		u, _ := url.Parse(env.Discovery.AuthorizationEndpoint)
-		jar.SetCookies(u, []*http.Cookie{{Name: name, Value: value, Path: "/"}})
-	}
-	// One login (and consent, remembered) so iterations find a session.
-	if _, _, err := s.login(ctx, true); err != nil {
-		return fmt.Errorf("first login: %w", err)
+		s.browsers = append(s.browsers, &http.Client{Transport: env.HTTP.Transport, Jar: jar, Timeout: env.HTTP.Timeout, CheckRedirect: env.HTTP.CheckRedirect})
+		// One login (and consent, remembered) so iterations find a session.
+		if _, _, err := s.login(ctx, w, true); err != nil {
+			return fmt.Errorf("first login: %w", err)
+		}
 	}
 	return nil
 }
@@ -254,7 +258,7 @@ var (
 // login runs authorize until the redirect back with a code. With
 // interactive set it fills gatehouse's login and consent forms on the way
 // (setup only); iterations must not need them.
-func (s *authcode) login(ctx context.Context, interactive bool) (code string, a authRequest, err error) {
+func (s *authcode) login(ctx context.Context, w int, interactive bool) (code string, a authRequest, err error) {
 	a = authRequest{state: random(16), nonce: random(16), verifier: oauth2.GenerateVerifier()}
 	next := s.conf.AuthCodeURL(a.state, oidc.Nonce(a.nonce), oauth2.S256ChallengeOption(a.verifier))
 	var req *http.Request
@@ -264,7 +268,7 @@ func (s *authcode) login(ctx context.Context, interactive bool) (code string, a 
 				return "", a, err
 			}
 		}
-		resp, err := s.browser.Do(req)
+		resp, err := s.browsers[w].Do(req)
 		if err != nil {
 			return "", a, err
 		}
@@ -331,8 +335,8 @@ func (s *authcode) login(ctx context.Context, interactive bool) (code string, a 
 
 type authRequest struct{ state, nonce, verifier string }
 
-func (s *authcode) Iteration(ctx context.Context, _ int) (int, error) {
-	code, a, err := s.login(ctx, false)
+func (s *authcode) Iteration(ctx context.Context, w int) (int, error) {
+	code, a, err := s.login(ctx, w, false)
 	if err != nil {
 		return 1, err
 	}
@@ -388,7 +392,7 @@ func (s *refresh) Setup(ctx context.Context, env *Env, workers int) error {
 		return err
 	}
 	for w := 0; w < workers; w++ {
-		code, a, err := s.ac.login(ctx, false)
+		code, a, err := s.ac.login(ctx, w, false)
 		if err != nil {
 			return err
 		}

@@ -34,6 +34,10 @@ func main() {
 		err = run(ctx, os.Args[2:], os.Stdout)
 	case "report":
 		err = report(os.Args[2:])
+	case "compare":
+		err = compare(os.Args[2:])
+	case "hydra-login":
+		err = hydraLogin(os.Args[2:])
 	case "-h", "--help", "help":
 		usage(os.Stdout)
 	default:
@@ -53,6 +57,8 @@ func usage(w io.Writer) {
                       [--redirect-uri URI (--email E --password P | --cookie NAME=VALUE)] [--scope S]
                       [--target LABEL] [--json FILE]
   gatehouse-bench report --in FILE.jsonl --out benchmarks.md [--svg benchmarks.svg] [--title T] [--notes FILE]
+  gatehouse-bench compare --in FILE.jsonl [--base gatehouse] [--out FILE.md]   (targets named SYSTEM/VARIANT)
+  gatehouse-bench hydra-login --admin URL [--listen 127.0.0.1:3000]          (auto-accepting login/consent app for Ory Hydra)
 `, strings.Join(bench.ScenarioNames, ","))
 }
 
@@ -67,6 +73,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fs.StringVar(&e.Email, "email", "", "sign in through gatehouse's login form (authcode, refresh)")
 	fs.StringVar(&e.Password, "password", os.Getenv("GATEHOUSE_BENCH_PASSWORD"), "password for --email (or GATEHOUSE_BENCH_PASSWORD)")
 	fs.StringVar(&e.Cookie, "cookie", "", "an existing browser session of the OP: NAME=VALUE")
+	fs.StringVar(&e.IntrospectionEndpoint, "introspection-endpoint", "", "introspection URL when discovery has none (Ory Hydra: its admin URL + /admin/oauth2/introspect)")
 	scenarios := fs.String("scenario", "client-credentials", "comma-separated scenarios")
 	conc := fs.String("concurrency", "1,8,32", "comma-separated concurrency levels")
 	duration := fs.Duration("duration", 10*time.Second, "measured time per run")

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/gatehouse-id/gatehouse/bench"
 )
 
 func TestReport(t *testing.T) {
@@ -33,5 +35,21 @@ func TestReport(t *testing.T) {
 	}
 	if err := report([]string{"--in", filepath.Join(dir, "missing"), "--out", out}); err == nil {
 		t.Error("a missing input file was accepted")
+	}
+}
+
+func TestCompareTable(t *testing.T) {
+	rs := []bench.Result{
+		{Scenario: "client-credentials", Target: "gatehouse/opaque", Concurrency: 8, PerSecond: 3000, P99ms: 9},
+		{Scenario: "client-credentials", Target: "hydra/opaque", Concurrency: 8, PerSecond: 200, P99ms: 90},
+		{Scenario: "client-credentials", Target: "gatehouse/opaque", Concurrency: 8, PerSecond: 1000, P99ms: 7},
+		{Scenario: "client-credentials", Target: "hydra/opaque", Concurrency: 8, PerSecond: 100, P99ms: 80},
+		{Scenario: "client-credentials", Target: "gatehouse/opaque", Concurrency: 8, PerSecond: 2000, P99ms: 8},
+		{Scenario: "client-credentials", Target: "hydra/opaque", Concurrency: 8, PerSecond: 400, P99ms: 70, Errors: 2},
+	}
+	got := compareTable(rs, "gatehouse")
+	// Medians: gatehouse 2000, hydra 200 → 10.0×.
+	if !strings.Contains(got, "| client-credentials | opaque | 8 | 2000 | 8.0 | 3, 0 | 200 | 80.0 | 3, 2 | 10.0× |") {
+		t.Errorf("compare table:\n%s", got)
 	}
 }

@@ -227,6 +227,7 @@ func newClients(g *globals) *cobra.Command {
 	var output, jwksFile string
 	var public bool
 	var scopeList []string
+	var secretStdin bool
 	create := &cobra.Command{
 		Use: "create", Short: "register a client; prints its secret once", Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
@@ -256,6 +257,15 @@ func newClients(g *globals) *cobra.Command {
 			s.Scope = strings.Join(scopeList, " ")
 			if strings.TrimSpace(s.Name) == "" {
 				return errors.New("--name: required")
+			}
+			if secretStdin {
+				line, err := bufio.NewReader(c.InOrStdin()).ReadString('\n')
+				if err != nil && line == "" {
+					return fmt.Errorf("--secret-stdin: %w", err)
+				}
+				if s.Secret = strings.TrimRight(line, "\r\n"); len(s.Secret) < 32 {
+					return errors.New("--secret-stdin: a client secret must have at least 32 characters (256 bits when random)")
+				}
 			}
 			cl, secret, err := s.Build(cfg.Keys.Algorithms, time.Now().UTC())
 			if err != nil {
@@ -288,6 +298,7 @@ func newClients(g *globals) *cobra.Command {
 	f := create.Flags()
 	f.StringVar(&s.Name, "name", "", "client name shown on the consent page (required)")
 	f.StringVar(&s.ID, "id", "", "client id (default: generated)")
+	f.BoolVar(&secretStdin, "secret-stdin", false, "read the client secret from standard input (moving a client from another server); default: generated")
 	f.StringArrayVar(&s.RedirectURIs, "redirect-uri", nil, "redirect URI (repeatable)")
 	f.StringArrayVar(&s.PostLogoutRedirectURIs, "post-logout-redirect-uri", nil, "post-logout redirect URI (repeatable)")
 	f.StringArrayVar(&s.GrantTypes, "grant-type", nil, "grant type (repeatable; default authorization_code and refresh_token)")

@@ -1,0 +1,131 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+
+	"github.com/gatehouse-id/gatehouse/bench"
+)
+
+// compare reads results of several systems measured in alternating rounds
+// (targets named SYSTEM/VARIANT, e.g. gatehouse/jwt, hydra/jwt) and prints,
+// for each scenario, variant and concurrency, the median per-second figure
+// of each system, its p99, errors, and the base system's ratio to each peer.
+func compare(args []string) error {
+	fs := flag.NewFlagSet("compare", flag.ContinueOnError)
+	in := fs.String("in", "", "JSON lines of the alternating runs")
+	base := fs.String("base", "gatehouse", "the system the ratios are of")
+	out := fs.String("out", "", "also write the table to this Markdown file")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *in == "" {
+		return errors.New("--in is required")
+	}
+	rs, err := readResults(*in)
+	if err != nil {
+		return err
+	}
+	text := compareTable(rs, *base)
+	fmt.Print(text)
+	if *out != "" {
+		return os.WriteFile(*out, []byte(text), 0o644)
+	}
+	return nil
+}
+
+type cell struct {
+	perSecond, p99 []float64
+	errors         int64
+}
+
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+func compareTable(rs []bench.Result, base string) string {
+	type key struct {
+		scenario, variant string
+		conc              int
+	}
+	cells := map[key]map[string]*cell{}
+	var keys []key
+	var systems []string
+	for _, r := range rs {
+		system, variant, _ := strings.Cut(r.Target, "/")
+		k := key{r.Scenario, variant, r.Concurrency}
+		if cells[k] == nil {
+			cells[k] = map[string]*cell{}
+			keys = append(keys, k)
+		}
+		c := cells[k][system]
+		if c == nil {
+			c = &cell{}
+			cells[k][system] = c
+		}
+		c.perSecond = append(c.perSecond, r.PerSecond)
+		c.p99 = append(c.p99, r.P99ms)
+		c.errors += r.Errors
+		if !slices.Contains(systems, system) {
+			systems = append(systems, system)
+		}
+	}
+	slices.SortStableFunc(keys, func(a, b key) int {
+		if a.scenario != b.scenario {
+			return slices.Index(bench.ScenarioNames, a.scenario) - slices.Index(bench.ScenarioNames, b.scenario)
+		}
+		if a.variant != b.variant {
+			return strings.Compare(a.variant, b.variant)
+		}
+		return a.conc - b.conc
+	})
+	peers := slices.DeleteFunc(slices.Clone(systems), func(s string) bool { return s == base })
+	var b strings.Builder
+	b.WriteString("| scenario | variant | concurrency |")
+	for _, s := range systems {
+		fmt.Fprintf(&b, " %s /s (median) | %s p99 ms | %s runs, errors |", s, s, s)
+	}
+	for _, p := range peers {
+		fmt.Fprintf(&b, " %s ÷ %s |", base, p)
+	}
+	b.WriteString("\n|---|---|--:|")
+	b.WriteString(strings.Repeat("--:|--:|--:|", len(systems)))
+	b.WriteString(strings.Repeat("--:|", len(peers)))
+	b.WriteString("\n")
+	for _, k := range keys {
+		fmt.Fprintf(&b, "| %s | %s | %d |", k.scenario, k.variant, k.conc)
+		for _, s := range systems {
+			if c := cells[k][s]; c != nil {
+				p99 := "—"
+				if m := median(c.p99); m > 0 {
+					p99 = fmt.Sprintf("%.1f", m)
+				}
+				fmt.Fprintf(&b, " %.0f | %s | %d, %d |", median(c.perSecond), p99, len(c.perSecond), c.errors)
+			} else {
+				b.WriteString(" — | — | — |")
+			}
+		}
+		for _, p := range peers {
+			bc, pc := cells[k][base], cells[k][p]
+			if bc == nil || pc == nil || median(pc.perSecond) == 0 {
+				b.WriteString(" — |")
+				continue
+			}
+			fmt.Fprintf(&b, " %.1f× |", median(bc.perSecond)/median(pc.perSecond))
+		}
+		b.WriteString("\n")
+	}
+	return b.String()
+}
