@@ -37,13 +37,16 @@ type Options struct {
 
 // Result is a run's measurement.
 type Result struct {
-	Scenario    string  `json:"scenario"`
-	Target      string  `json:"target,omitempty"`
-	Concurrency int     `json:"concurrency"`
-	Iterations  int64   `json:"iterations"`
-	Requests    int64   `json:"requests"`
-	Errors      int64   `json:"errors"`
-	Seconds     float64 `json:"seconds"`
+	Scenario    string `json:"scenario"`
+	Target      string `json:"target,omitempty"`
+	Concurrency int    `json:"concurrency"`
+	Iterations  int64  `json:"iterations"`
+	Requests    int64  `json:"requests"`
+	Errors      int64  `json:"errors"`
+	// CutOff counts iterations still waiting for an answer when the clock
+	// stopped (not in Iterations): a stalled server shows here.
+	CutOff  int64   `json:"cut_off,omitempty"`
+	Seconds float64 `json:"seconds"`
 	// PerSecond is iterations per second (for authcode one iteration is
 	// the four requests of a login).
 	PerSecond float64 `json:"per_second"`
@@ -83,7 +86,7 @@ func Run(ctx context.Context, env *Env, s Scenario, o Options) (Result, error) {
 	drive(mctx, s, o.Concurrency, o.MaxIterations, rec)
 	elapsed := time.Since(start).Seconds()
 	r := Result{Scenario: s.Name(), Concurrency: o.Concurrency, Iterations: rec.iterations.Load(), Requests: rec.requests.Load(),
-		Errors: rec.errors.Load(), Seconds: elapsed, FirstErrors: rec.firstErrors}
+		Errors: rec.errors.Load(), CutOff: rec.cutOff.Load(), Seconds: elapsed, FirstErrors: rec.firstErrors}
 	r.PerSecond = float64(r.Iterations-r.Errors) / elapsed
 	r.RequestsPerSecond = float64(r.Requests) / elapsed
 	r.P50ms, r.P90ms, r.P99ms = rec.percentile(50), rec.percentile(90), rec.percentile(99)
@@ -92,11 +95,11 @@ func Run(ctx context.Context, env *Env, s Scenario, o Options) (Result, error) {
 
 // recorder collects per-iteration latencies from all workers.
 type recorder struct {
-	iterations, requests, errors atomic.Int64
-	mu                           sync.Mutex
-	latencies                    []time.Duration
-	firstErrors                  []string
-	sorted                       bool
+	iterations, requests, errors, cutOff atomic.Int64
+	mu                                   sync.Mutex
+	latencies                            []time.Duration
+	firstErrors                          []string
+	sorted                               bool
 }
 
 func (r *recorder) add(d time.Duration, requests int, err error) {
@@ -140,7 +143,10 @@ func drive(ctx context.Context, s Scenario, workers int, limit int64, rec *recor
 				t0 := time.Now()
 				n, err := s.Iteration(ctx, w)
 				if ctx.Err() != nil {
-					return // cut off by the clock: not a result
+					if rec != nil {
+						rec.cutOff.Add(1) // cut off by the clock: not a result
+					}
+					return
 				}
 				if rec != nil {
 					rec.add(time.Since(t0), n, err)

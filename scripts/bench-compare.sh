@@ -18,7 +18,7 @@
 #   scripts/bench-peers/package.json.
 #
 # BENCH_ROUNDS (3), BENCH_DURATION (3s), BENCH_WARMUP (1s), BENCH_CONCURRENCY
-# (8,32) size the run.
+# (1,8,32) size the run.
 set -euo pipefail
 
 GO=${GO:-go}
@@ -26,7 +26,7 @@ CACHE=${BENCH_CACHE:-$HOME/.cache/gatehouse-bench}
 ROUNDS=${BENCH_ROUNDS:-3}
 DURATION=${BENCH_DURATION:-3s}
 WARMUP=${BENCH_WARMUP:-1s}
-LEVELS=${BENCH_CONCURRENCY:-8,32}
+LEVELS=${BENCH_CONCURRENCY:-1,8,32}
 OUT=${BENCH_OUT:-docs}
 DB=${GATEHOUSE_TEST_DATABASE_URL:?run through scripts/with-postgres.sh}
 PGBIN=${GATEHOUSE_TEST_PGBIN:-$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)}
@@ -159,6 +159,7 @@ in every round. "jwt" is RFC 9068 access tokens (gatehouse ES256, Hydra RS256 �
 ES256); \`authcode\` is a whole login (authorize → code → token → userinfo, ID token verified) with a
 session and remembered consent; oidc-provider has no login app here and does not introspect JWTs.
 \`pgbench-insert-select\` is the database's ceiling: transactions of one INSERT and one SELECT.
+"0 (stalled)": requests were still waiting when the measurement ended and none finished in it.
 
 EOF
   "$WORK/gatehouse-bench" compare --in "$RESULTS" --base gatehouse

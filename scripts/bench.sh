@@ -81,7 +81,7 @@ refresh, a verified ID token and a userinfo answer in every authorization-code i
 counts failed iterations. "per second" is iterations per second (an \`authcode\` iteration is four
 requests: authorize → code → token → userinfo, with an existing session and remembered consent).
 The server runs with \`log_level: warn\` (no per-request log line), PostgreSQL is a throwaway cluster
-with default settings, JWT access tokens are signed with ES256, ID tokens with RS256 (the OpenID
+(fsync and synchronous_commit off, as every test cluster here), JWT access tokens are signed with ES256, ID tokens with RS256 (the OpenID
 Connect default) except for the \`idtoken-es256\` targets, whose client registered
 \`id_token_signed_response_alg: ES256\`. Targets ending in \`jwt-es256\` use RFC 9068 JWT access tokens.
 

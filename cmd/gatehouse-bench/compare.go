@@ -40,7 +40,7 @@ func compare(args []string) error {
 
 type cell struct {
 	perSecond, p99 []float64
-	errors         int64
+	errors, cutOff int64
 }
 
 func median(v []float64) float64 {
@@ -78,6 +78,7 @@ func compareTable(rs []bench.Result, base string) string {
 		c.perSecond = append(c.perSecond, r.PerSecond)
 		c.p99 = append(c.p99, r.P99ms)
 		c.errors += r.Errors
+		c.cutOff += r.CutOff
 		if !slices.Contains(systems, system) {
 			systems = append(systems, system)
 		}
@@ -112,14 +113,18 @@ func compareTable(rs []bench.Result, base string) string {
 				if m := median(c.p99); m > 0 {
 					p99 = fmt.Sprintf("%.1f", m)
 				}
-				fmt.Fprintf(&b, " %.0f | %s | %d, %d |", median(c.perSecond), p99, len(c.perSecond), c.errors)
+				rate := fmt.Sprintf("%.0f", median(c.perSecond))
+				if median(c.perSecond) < 1 && c.cutOff > 0 {
+					rate = "0 (stalled)"
+				}
+				fmt.Fprintf(&b, " %s | %s | %d, %d |", rate, p99, len(c.perSecond), c.errors)
 			} else {
 				b.WriteString(" — | — | — |")
 			}
 		}
 		for _, p := range peers {
 			bc, pc := cells[k][base], cells[k][p]
-			if bc == nil || pc == nil || median(pc.perSecond) == 0 {
+			if bc == nil || pc == nil || median(pc.perSecond) < 1 {
 				b.WriteString(" — |")
 				continue
 			}
