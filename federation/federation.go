@@ -79,6 +79,24 @@ func UpstreamError(r *http.Request) error {
 	return fmt.Errorf("%w: %s: %s", ErrUpstream, trim(code), trim(q.Get("error_description")))
 }
 
+// Upstreamf is an ErrUpstream with details (for logs, never for pages).
+func Upstreamf(format string, a ...any) error {
+	return fmt.Errorf("%w: %s", ErrUpstream, fmt.Sprintf(format, a...))
+}
+
+// CallbackCode is the code of a callback: the upstream's OAuth error when it
+// sent one, ErrUpstream when the code is missing.
+func CallbackCode(r *http.Request) (string, error) {
+	if err := UpstreamError(r); err != nil {
+		return "", err
+	}
+	code := r.URL.Query().Get("code")
+	if code == "" {
+		return "", Upstreamf("the callback has no code")
+	}
+	return code, nil
+}
+
 func trim(s string) string {
 	if len(s) > 200 {
 		return s[:200]

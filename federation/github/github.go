@@ -102,23 +102,18 @@ func (c *Connector) LoginURL(_ context.Context, req federation.LoginRequest) (st
 	return c.oauth(req.RedirectURI).AuthCodeURL(req.State, oauth2.S256ChallengeOption(st.Verifier), oauth2.SetAuthURLParam("allow_signup", "false")), b, nil
 }
 
-func upstream(format string, a ...any) error {
-	return fmt.Errorf("%w: %s", federation.ErrUpstream, fmt.Sprintf(format, a...))
-}
+var upstream = federation.Upstreamf
 
 // HandleCallback exchanges the code and reads the user, the verified
 // primary email and (with an allowlist) the organizations.
 func (c *Connector) HandleCallback(ctx context.Context, raw []byte, r *http.Request) (federation.Identity, error) {
-	if err := federation.UpstreamError(r); err != nil {
+	code, err := federation.CallbackCode(r)
+	if err != nil {
 		return federation.Identity{}, err
 	}
 	var st state
 	if err := json.Unmarshal(raw, &st); err != nil || st.Verifier == "" {
 		return federation.Identity{}, upstream("no login state")
-	}
-	code := r.URL.Query().Get("code")
-	if code == "" {
-		return federation.Identity{}, upstream("the callback has no code")
 	}
 	tok, err := c.oauth(st.RedirectURI).Exchange(context.WithValue(ctx, oauth2.HTTPClient, c.deps.HTTP), code, oauth2.VerifierOption(st.Verifier))
 	if err != nil {

@@ -173,23 +173,18 @@ func (c *Connector) LoginURL(ctx context.Context, req federation.LoginRequest) (
 	return c.oauth(p, req.RedirectURI).AuthCodeURL(req.State, opts...), b, nil
 }
 
-func upstream(format string, a ...any) error {
-	return fmt.Errorf("%w: %s", federation.ErrUpstream, fmt.Sprintf(format, a...))
-}
+var upstream = federation.Upstreamf
 
 // HandleCallback exchanges the code (with the PKCE verifier), verifies the
 // ID token (signature, iss, aud, exp, nonce, at_hash) and maps its claims.
 func (c *Connector) HandleCallback(ctx context.Context, raw []byte, r *http.Request) (federation.Identity, error) {
-	if err := federation.UpstreamError(r); err != nil {
+	code, err := federation.CallbackCode(r)
+	if err != nil {
 		return federation.Identity{}, err
 	}
 	var st state
 	if err := json.Unmarshal(raw, &st); err != nil || st.Verifier == "" || st.Nonce == "" {
 		return federation.Identity{}, upstream("no login state")
-	}
-	code := r.URL.Query().Get("code")
-	if code == "" {
-		return federation.Identity{}, upstream("the callback has no code")
 	}
 	p, err := c.discover(ctx)
 	if err != nil {
