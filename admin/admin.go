@@ -48,6 +48,8 @@ type Store interface {
 	storage.SessionStore
 	storage.AdminKeyStore
 	storage.AuditStore
+	storage.CredentialStore
+	storage.Transactor
 	DeleteTokensOf(ctx context.Context, subject, clientID string) (int64, error)
 }
 
@@ -95,6 +97,7 @@ func New(o Options) *API {
 		{"DELETE", "/admin/v1/users/{sub}", RoleUsersWrite, a.deleteUser},
 		{"POST", "/admin/v1/users/{sub}/password", RoleUsersWrite, a.setPassword},
 		{"POST", "/admin/v1/users/{sub}/disabled", RoleUsersWrite, a.setDisabled},
+		{"DELETE", "/admin/v1/users/{sub}/factors", RoleUsersWrite, a.resetFactors},
 		{"GET", "/admin/v1/users/{sub}/sessions", RoleUsersRead, a.listSessions},
 		{"DELETE", "/admin/v1/users/{sub}/sessions", RoleUsersWrite, a.revokeSessions},
 		{"GET", "/admin/v1/users/{sub}/grants", RoleUsersRead, a.listGrants},

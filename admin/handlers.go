@@ -1,8 +1,10 @@
 package admin
 
 import (
+	"context"
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -130,13 +132,51 @@ type userView struct {
 	EmailVerified bool   `json:"email_verified"`
 	Name          string `json:"name,omitempty"`
 	Disabled      bool   `json:"disabled"`
-	CreatedAt     int64  `json:"created_at"`
-	UpdatedAt     int64  `json:"updated_at"`
+	// SecondFactor: the user has an authenticator app or a passkey.
+	SecondFactor bool  `json:"second_factor"`
+	CreatedAt    int64 `json:"created_at"`
+	UpdatedAt    int64 `json:"updated_at"`
 }
 
 func viewUser(u storage.User) userView {
 	return userView{Subject: u.Subject, Email: u.Email, EmailVerified: u.EmailVerified, Name: u.Name, Disabled: u.Disabled,
-		CreatedAt: u.CreatedAt.Unix(), UpdatedAt: u.UpdatedAt.Unix()}
+		SecondFactor: u.SecondFactor, CreatedAt: u.CreatedAt.Unix(), UpdatedAt: u.UpdatedAt.Unix()}
+}
+
+// resetFactors removes a user's passkeys, authenticator app and backup
+// codes (a user who lost them all) and signs the user out everywhere; the
+// next sign-in is with the password (or a linked account), and the user
+// sets up new factors on the account page.
+func (a *API) resetFactors(w http.ResponseWriter, r *http.Request, key storage.AdminKey) {
+	ctx := r.Context()
+	sub := r.PathValue("sub")
+	if _, err := a.o.Store.GetUser(ctx, sub); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	removed := int64(0)
+	err := a.o.Store.InTx(ctx, func(ctx context.Context) error {
+		for _, typ := range []storage.CredentialType{storage.CredentialWebAuthn, storage.CredentialTOTP, storage.CredentialBackupCode} {
+			n, err := a.o.Store.DeleteCredentials(ctx, sub, typ)
+			if err != nil {
+				return err
+			}
+			removed += n
+		}
+		_, err := a.o.Store.DeleteSessions(ctx, sub)
+		return err
+	})
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	a.audit(ctx, r, key, "user.factors_reset", sub, "", map[string]string{"removed": strconv.FormatInt(removed, 10)})
+	u, err := a.o.Store.GetUser(ctx, sub)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, viewUser(u))
 }
 
 func (a *API) listUsers(w http.ResponseWriter, r *http.Request, _ storage.AdminKey) {

@@ -182,3 +182,41 @@ func TestAdminPprof(t *testing.T) {
 		t.Errorf("pprof while off: %d, want 404", st)
 	}
 }
+
+// TestAdminResetFactors: an operator removes the second factors of a user
+// who lost them; the user is signed out and signs in with the password.
+func TestAdminResetFactors(t *testing.T) {
+	s := startServer(t, backends(t)[0].newURL(t))
+	admin := strings.TrimSpace(s.cli(t, "", "admin-keys", "create", "--name", "support", "--role", "users:write"))
+	c := s.createClient(t, "--name", "RP", "--redirect-uri", rpRedirect, "--first-party")
+	u := s.createUser(t)
+	e := &env{srv: s, user: u, client: c, rp: newRP(t, s, c, rpRedirect)}
+	br := newBrowser(t, s)
+	enrollTOTP(t, br, accountPage(t, br, u))
+	var sub string
+	for _, line := range strings.Split(s.cli(t, "", "users", "list"), "\n") {
+		if strings.Contains(line, u.email) {
+			sub = strings.Fields(line)[0]
+		}
+	}
+	if st, body := adminCall(t, s, "GET", "/admin/v1/users/"+sub, admin, nil); st != 200 || body["second_factor"] != true {
+		t.Fatalf("before: %d %v", st, body)
+	}
+	if st, body := adminCall(t, s, "DELETE", "/admin/v1/users/"+sub+"/factors", admin, nil); st != 200 || body["second_factor"] != false {
+		t.Fatalf("reset: %d %v", st, body)
+	}
+	if st, _ := adminCall(t, s, "DELETE", "/admin/v1/users/no-such-user/factors", admin, nil); st != 404 {
+		t.Errorf("reset of an unknown user: %d", st)
+	}
+	if hasSession(t, e, br) {
+		t.Error("the user is still signed in after the reset")
+	}
+	// The password alone signs in again (no second-factor page).
+	_, tk := e.fullLogin(t, newBrowser(t, s))
+	if tk.claims["acr"] != "urn:gatehouse:acr:1fa" {
+		t.Errorf("after the reset: acr %v", tk.claims["acr"])
+	}
+	if !strings.Contains(s.cli(t, "", "audit", "list", "--subject", sub), "user.factors_reset") {
+		t.Error("the reset is not in the audit log")
+	}
+}
