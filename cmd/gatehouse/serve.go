@@ -216,6 +216,7 @@ func printDevBanner(w io.Writer, cfg config.Config, authURL string) {
 gatehouse is running at %s  (DEVELOPMENT MODE: never use --dev in production)
   database:     %s
   discovery:    %s%s
+  account page: %s/account  (passkeys, authenticator app, backup codes)
   demo user:    %s / %s
   demo client:  %s / %s
 
@@ -223,5 +224,5 @@ Open this URL in a browser, sign in as the demo user and approve:
 
   %s
 
-`, cfg.Issuer, cfg.DatabaseURL, cfg.Issuer, provider.PathDiscovery, demoEmail, demoPassword, demoClientID, demoClientSecret, authURL)
+`, cfg.Issuer, cfg.DatabaseURL, cfg.Issuer, provider.PathDiscovery, cfg.Issuer, demoEmail, demoPassword, demoClientID, demoClientSecret, authURL)
 }
