@@ -541,10 +541,17 @@ func (s *Service) passkeyRemove(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if u.PasswordHash == "" {
-		if keys, err := s.o.Store.ListCredentials(ctx, bs.Subject, storage.CredentialWebAuthn); err != nil {
+		keys, err := s.o.Store.ListCredentials(ctx, bs.Subject, storage.CredentialWebAuthn)
+		if err != nil {
 			s.fail(w, r, err)
 			return
-		} else if len(keys) <= 1 {
+		}
+		links, err := s.o.Store.ListFederatedIdentities(ctx, bs.Subject)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		if len(keys) <= 1 && len(links) == 0 {
 			s.renderAccount(w, r, bs, "This is your only way to sign in; add another passkey before removing it.")
 			return
 		}
