@@ -219,4 +219,16 @@ func TestAdminResetFactors(t *testing.T) {
 	if !strings.Contains(s.cli(t, "", "audit", "list", "--subject", sub), "user.factors_reset") {
 		t.Error("the reset is not in the audit log")
 	}
+	// The same from the command line: the app and its ten backup codes.
+	br2 := newBrowser(t, s)
+	enrollTOTP(t, br2, accountPage(t, br2, u))
+	if out := s.cli(t, "", "users", "reset-factors", "--email", u.email); !strings.Contains(out, "removed 11 ") {
+		t.Errorf("users reset-factors: %s", out)
+	}
+	if st, body := adminCall(t, s, "GET", "/admin/v1/users/"+sub, admin, nil); st != 200 || body["second_factor"] != false {
+		t.Errorf("after the CLI reset: %d %v", st, body)
+	}
+	if hasSession(t, e, br2) {
+		t.Error("the CLI reset left the user signed in")
+	}
 }

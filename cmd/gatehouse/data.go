@@ -186,6 +186,44 @@ func newUsers(g *globals) *cobra.Command {
 	setPassword.Flags().BoolVar(&spStdin, "password-stdin", false, "read the password from standard input")
 	_ = setPassword.MarkFlagRequired("email")
 
+	var rfEmail string
+	resetFactors := &cobra.Command{
+		Use: "reset-factors", Short: "remove a user's passkeys, authenticator app and backup codes and sign the user out (a user who lost them)", Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			return g.withStore(c.Context(), func(st *sqlstore.Store) error {
+				ctx := c.Context()
+				u, err := st.GetUserByEmail(ctx, rfEmail)
+				if errors.Is(err, storage.ErrNotFound) {
+					return fmt.Errorf("no user with email %s", rfEmail)
+				} else if err != nil {
+					return err
+				}
+				removed := int64(0)
+				err = st.InTx(ctx, func(ctx context.Context) error {
+					for _, typ := range []storage.CredentialType{storage.CredentialWebAuthn, storage.CredentialTOTP, storage.CredentialBackupCode} {
+						n, err := st.DeleteCredentials(ctx, u.Subject, typ)
+						if err != nil {
+							return err
+						}
+						removed += n
+					}
+					if _, err := st.DeleteSessions(ctx, u.Subject); err != nil {
+						return err
+					}
+					return st.AppendAudit(ctx, storage.AuditEvent{ID: httpx.RandomString(16), At: time.Now().UTC(), Type: "user.factors_reset",
+						Actor: "cli", Subject: u.Subject, Details: map[string]string{"removed": fmt.Sprint(removed)}})
+				})
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(c.OutOrStdout(), "removed %d second-factor credentials of %s and signed them out\n", removed, u.Email)
+				return nil
+			})
+		},
+	}
+	resetFactors.Flags().StringVar(&rfEmail, "email", "", "email address (required)")
+	_ = resetFactors.MarkFlagRequired("email")
+
 	list := &cobra.Command{
 		Use: "list", Short: "list users", Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
@@ -195,15 +233,15 @@ func newUsers(g *globals) *cobra.Command {
 					return err
 				}
 				tw := tabwriter.NewWriter(c.OutOrStdout(), 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "SUBJECT\tEMAIL\tNAME\tDISABLED\tCREATED")
+				fmt.Fprintln(tw, "SUBJECT\tEMAIL\tNAME\tDISABLED\tSECOND FACTOR\tCREATED")
 				for _, u := range users {
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%v\t%s\n", u.Subject, u.Email, u.Name, u.Disabled, u.CreatedAt.Format(time.RFC3339))
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%v\t%v\t%s\n", u.Subject, u.Email, u.Name, u.Disabled, u.SecondFactor, u.CreatedAt.Format(time.RFC3339))
 				}
 				return tw.Flush()
 			})
 		},
 	}
-	cmd.AddCommand(create, setPassword, list)
+	cmd.AddCommand(create, setPassword, resetFactors, list)
 	return cmd
 }
 
