@@ -117,13 +117,9 @@ func (f *fositeStore) create(ctx context.Context, kind storage.TokenKind, signat
 	for _, k := range secretParams {
 		form.Del(k)
 	}
-	sess, err := json.Marshal(r.GetSession())
-	if err != nil {
-		return fmt.Errorf("encode session: %w", err)
-	}
 	sr := storedRequest{
 		ID: r.GetID(), RequestedAt: r.GetRequestedAt(), ClientID: r.GetClient().GetID(),
-		RequestedScope: r.GetRequestedScopes(), GrantedScope: r.GetGrantedScopes(), Form: form, Session: sess,
+		RequestedScope: r.GetRequestedScopes(), GrantedScope: r.GetGrantedScopes(), Form: form,
 		RequestedAudience: r.GetRequestedAudience(), GrantedAudience: r.GetGrantedAudience(),
 	}
 	if ar, ok := r.(fosite.AuthorizeRequester); ok && kind == storage.TokenPAR {
@@ -133,7 +129,12 @@ func (f *fositeStore) create(ctx context.Context, kind storage.TokenKind, signat
 			sr.Authorize.RedirectURI = u.String()
 		}
 	}
-	data, err := json.Marshal(sr)
+	// One pass: the session is encoded in place (the outer Session field
+	// shadows the raw one) rather than encoded, then copied and compacted.
+	data, err := json.Marshal(struct {
+		storedRequest
+		Session fosite.Session `json:"session"`
+	}{sr, r.GetSession()})
 	if err != nil {
 		return fmt.Errorf("encode request: %w", err)
 	}
