@@ -249,7 +249,13 @@ func (p *Provider) toRFC(r *http.Request, err error) *fosite.RFC6749Error {
 		return fosite.ErrConsentRequired.WithWrap(err)
 	case errors.Is(err, interaction.ErrAccessDenied):
 		return fosite.ErrAccessDenied.WithHint("The user denied the request.")
+	case r.Context().Err() != nil:
+		// The client went away (pgx reports a cancelled query as a timeout):
+		// nobody reads this answer, and it is not the server's fault.
+		p.log.Info("client gone", "request_id", httpx.RequestID(r.Context()), "path", r.URL.Path, "cause", err)
+		return fosite.ErrTemporarilyUnavailable.WithWrap(err)
 	case errors.Is(err, storage.ErrUnavailable):
+		p.log.Warn("storage unavailable", "request_id", httpx.RequestID(r.Context()), "path", r.URL.Path, "cause", err)
 		return fosite.ErrTemporarilyUnavailable.WithWrap(err)
 	case errors.Is(err, storage.ErrConflict):
 		return fosite.ErrInvalidGrant.WithHint("The grant was used concurrently by another request.").WithWrap(err)

@@ -262,7 +262,10 @@ func (p *Provider) writeJSONError(w http.ResponseWriter, r *http.Request, err er
 
 // writeServerError shows a generic error page and logs the cause.
 func (p *Provider) writeServerError(w http.ResponseWriter, r *http.Request, err error) {
-	if errors.Is(err, storage.ErrUnavailable) {
+	if errors.Is(err, storage.ErrUnavailable) || r.Context().Err() != nil {
+		if r.Context().Err() == nil {
+			p.log.Warn("storage unavailable", "path", r.URL.Path, "request_id", w.Header().Get("X-Request-Id"), "cause", err)
+		}
 		w.Header().Set("Retry-After", "5")
 		p.renderError(w, r, http.StatusServiceUnavailable, "Temporarily unavailable", "Please try again in a moment.", "temporarily_unavailable")
 		return

@@ -14,6 +14,9 @@ WARMUP=${BENCH_WARMUP:-1s}
 LEVELS=${BENCH_CONCURRENCY:-1,8,32}
 OUT=${BENCH_OUT:-docs}
 WORK=$(mktemp -d /tmp/gatehouse-bench.XXXXXX)
+# The servers' logs outlive the run, for diagnosing an error in the results.
+LOGS=${BENCH_LOGS:-/tmp/gatehouse-bench-logs}
+mkdir -p "$LOGS"
 SERVER_PID=""
 cleanup() {
   [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null || true
@@ -38,7 +41,7 @@ bench_target() {
     GATEHOUSE_ACCESS_TOKEN_ALGORITHM=ES256 GATEHOUSE_SECRETS=bench-key-encryption-secret-0123456789abcdef)
   (cd "$WORK" && env "${env[@]}" ./gatehouse migrate up --database-url "$db" >/dev/null)
   (cd "$WORK" && exec env "${env[@]}" GATEHOUSE_AUTO_MIGRATE=true ./gatehouse serve --issuer "$issuer" \
-    --listen "127.0.0.1:$port" --database-url "$db" >"$WORK/$label.log" 2>&1) &
+    --listen "127.0.0.1:$port" --database-url "$db" >"$LOGS/$label.log" 2>&1) &
   SERVER_PID=$!
   for _ in $(seq 100); do curl -sf "$issuer/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
   local gh=("$WORK/gatehouse")
