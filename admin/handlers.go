@@ -1,7 +1,6 @@
 package admin
 
 import (
-	"context"
 	"errors"
 	"net/http"
 	"strconv"
@@ -150,32 +149,18 @@ func viewUser(u storage.User) userView {
 func (a *API) resetFactors(w http.ResponseWriter, r *http.Request, key storage.AdminKey) {
 	ctx := r.Context()
 	sub := r.PathValue("sub")
-	if _, err := a.o.Store.GetUser(ctx, sub); err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	removed := int64(0)
-	err := a.o.Store.InTx(ctx, func(ctx context.Context) error {
-		for _, typ := range []storage.CredentialType{storage.CredentialWebAuthn, storage.CredentialTOTP, storage.CredentialBackupCode} {
-			n, err := a.o.Store.DeleteCredentials(ctx, sub, typ)
-			if err != nil {
-				return err
-			}
-			removed += n
-		}
-		_, err := a.o.Store.DeleteSessions(ctx, sub)
-		return err
-	})
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	a.audit(ctx, r, key, "user.factors_reset", sub, "", map[string]string{"removed": strconv.FormatInt(removed, 10)})
 	u, err := a.o.Store.GetUser(ctx, sub)
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
+	removed, err := consent.ResetFactors(ctx, a.o.Store, sub)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	a.audit(ctx, r, key, "user.factors_reset", sub, "", map[string]string{"removed": strconv.FormatInt(removed, 10)})
+	u.SecondFactor = false
 	writeJSON(w, http.StatusOK, viewUser(u))
 }
 

@@ -535,26 +535,12 @@ func (s *Service) passkeyRemove(w http.ResponseWriter, r *http.Request) {
 		s.renderAccount(w, r, bs, "No such passkey.")
 		return
 	}
-	u, err := s.o.Store.GetUser(ctx, bs.Subject)
-	if err != nil {
+	if ways, err := s.waysToSignIn(ctx, bs.Subject); err != nil {
 		s.fail(w, r, err)
 		return
-	}
-	if u.PasswordHash == "" {
-		keys, err := s.o.Store.ListCredentials(ctx, bs.Subject, storage.CredentialWebAuthn)
-		if err != nil {
-			s.fail(w, r, err)
-			return
-		}
-		links, err := s.o.Store.ListFederatedIdentities(ctx, bs.Subject)
-		if err != nil {
-			s.fail(w, r, err)
-			return
-		}
-		if len(keys) <= 1 && len(links) == 0 {
-			s.renderAccount(w, r, bs, "This is your only way to sign in; add another passkey before removing it.")
-			return
-		}
+	} else if ways <= 1 {
+		s.renderAccount(w, r, bs, "This is your only way to sign in; add another passkey before removing it.")
+		return
 	}
 	if err := s.o.Store.DeleteCredential(ctx, bs.Subject, id); errors.Is(err, storage.ErrNotFound) {
 		s.renderAccount(w, r, bs, "No such passkey.")
@@ -569,4 +555,53 @@ func (s *Service) passkeyRemove(w http.ResponseWriter, r *http.Request) {
 	}
 	s.audit(ctx, r, "passkey.removed", bs.Subject, "", map[string]string{"credential": id})
 	s.renderAccount(w, r, bs, "The passkey was removed.")
+}
+
+// waysToSignIn counts a user's first factors: the password, each passkey
+// and each linked upstream account. The last one is never removed.
+func (s *Service) waysToSignIn(ctx context.Context, subject string) (int, error) {
+	u, err := s.o.Store.GetUser(ctx, subject)
+	if err != nil {
+		return 0, err
+	}
+	passkeys, err := s.o.Store.ListCredentials(ctx, subject, storage.CredentialWebAuthn)
+	if err != nil {
+		return 0, err
+	}
+	links, err := s.o.Store.ListFederatedIdentities(ctx, subject)
+	if err != nil {
+		return 0, err
+	}
+	ways := len(passkeys) + len(links)
+	if u.PasswordHash != "" {
+		ways++
+	}
+	return ways, nil
+}
+
+// FactorStore is what ResetFactors needs.
+type FactorStore interface {
+	storage.CredentialStore
+	storage.SessionStore
+	storage.Transactor
+}
+
+// ResetFactors removes a user's passkeys, authenticator app and backup
+// codes and signs the user out everywhere, in one transaction: for a user
+// who lost them all (admin API and CLI; the caller audits it). It returns
+// how many credentials went.
+func ResetFactors(ctx context.Context, st FactorStore, subject string) (int64, error) {
+	removed := int64(0)
+	err := st.InTx(ctx, func(ctx context.Context) error {
+		for _, typ := range []storage.CredentialType{storage.CredentialWebAuthn, storage.CredentialTOTP, storage.CredentialBackupCode} {
+			n, err := st.DeleteCredentials(ctx, subject, typ)
+			if err != nil {
+				return err
+			}
+			removed += n
+		}
+		_, err := st.DeleteSessions(ctx, subject)
+		return err
+	})
+	return removed, err
 }

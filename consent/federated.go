@@ -338,22 +338,10 @@ func (s *Service) unlink(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := r.Context()
 	conn, sub := r.PostForm.Get("connector"), r.PostForm.Get("upstream_subject")
-	u, err := s.o.Store.GetUser(ctx, bs.Subject)
-	if err != nil {
+	if ways, err := s.waysToSignIn(ctx, bs.Subject); err != nil {
 		s.fail(w, r, err)
 		return
-	}
-	links, err := s.o.Store.ListFederatedIdentities(ctx, bs.Subject)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	passkeys, err := s.o.Store.ListCredentials(ctx, bs.Subject, storage.CredentialWebAuthn)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if u.PasswordHash == "" && len(passkeys) == 0 && len(links) <= 1 {
+	} else if ways <= 1 {
 		s.renderAccount(w, r, bs, "This is your only way to sign in; add a passkey before unlinking it.")
 		return
 	}

@@ -4,9 +4,16 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"html"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
 	"slices"
+	"strings"
 	"testing"
 
+	"github.com/gatehouse-id/gatehouse/provider/interaction"
 	"github.com/gatehouse-id/gatehouse/storage"
 )
 
@@ -256,4 +263,65 @@ func FuzzPasskeyAssertion(f *testing.F) {
 			t.Fatalf("Verify = %+v, %v; want ErrAuthFailed", res, err)
 		}
 	})
+}
+
+// TestPasskeyLoginCeremonySingleUse: the challenge of the login page is
+// used once — a failed attempt burns it, so the right answer to the same
+// challenge is refused afterwards, and no session is made; a fresh page
+// gives a fresh challenge that works.
+func TestPasskeyLoginCeremonySingleUse(t *testing.T) {
+	s, _, _ := newTestService(t)
+	a := newSoftAuthenticator(t, testRPID, testOrigin)
+	if _, err := registerPasskey(t, s, a); err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	s.Register(mux)
+	const csrfCookie = "csrf-cookie-value-0123456789abcdef0123"
+	dec, err := s.newFlow(context.Background(), StateLogin, flowData{Request: interaction.AuthorizeRequest{MaxAge: -1}, Return: PathAccount})
+	if err != nil {
+		t.Fatal(err)
+	}
+	flow := strings.TrimPrefix(dec.RedirectTo, PathLogin+"?flow=")
+	page := func() (ceremony, options string) {
+		req := httptest.NewRequest(http.MethodGet, dec.RedirectTo, nil)
+		req.AddCookie(&http.Cookie{Name: "gatehouse_csrf", Value: csrfCookie})
+		w := httptest.NewRecorder()
+		mux.ServeHTTP(w, req)
+		body := w.Body.String()
+		cer := regexp.MustCompile(`name="ceremony" value="([^"]+)"`).FindStringSubmatch(body)
+		opt := regexp.MustCompile(`data-options="([^"]+)"`).FindStringSubmatch(body)
+		if cer == nil || opt == nil {
+			t.Fatalf("no passkey ceremony on the login page:\n%s", body)
+		}
+		return cer[1], html.UnescapeString(opt[1])
+	}
+	post := func(ceremony string, credential []byte) *httptest.ResponseRecorder {
+		form := url.Values{"flow": {flow}, "csrf_token": {s.csrfFor(csrfCookie, flow)}, "method": {"passkey"}, "ceremony": {ceremony}, "credential": {string(credential)}}
+		req := httptest.NewRequest(http.MethodPost, PathLogin, strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.AddCookie(&http.Cookie{Name: "gatehouse_csrf", Value: csrfCookie})
+		w := httptest.NewRecorder()
+		mux.ServeHTTP(w, req)
+		return w
+	}
+	cer, opts := page()
+	good := a.assert([]byte(opts))
+	bad := a.assertWith(challengeOf(t, []byte(opts)), true)
+	if w := post(cer, bad); w.Code != 200 || !strings.Contains(w.Body.String(), "could not sign you in") {
+		t.Fatalf("bad signature: %d", w.Code)
+	}
+	w := post(cer, good)
+	if w.Code != 200 || !strings.Contains(w.Body.String(), "has expired") {
+		t.Fatalf("the right answer to a used challenge: %d %s", w.Code, w.Header().Get("Location"))
+	}
+	for _, c := range w.Result().Cookies() {
+		if c.Name == "gatehouse_session" {
+			t.Fatal("a used challenge made a session")
+		}
+	}
+	cer, opts = page()
+	if w := post(cer, a.assert([]byte(opts))); w.Code != http.StatusSeeOther || w.Header().Get("Location") != PathAccount {
+		t.Fatalf("a fresh challenge: %d %q\n%s", w.Code, w.Header().Get("Location"), w.Body)
+	}
 }

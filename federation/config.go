@@ -37,3 +37,29 @@ func CheckURL(field, raw string) error {
 	}
 	return nil
 }
+
+// OpenClient checks what every connector needs before it opens: its URLs
+// (empty ones are skipped: optional overrides), a client id and a client
+// secret (resolving env:NAME); it gives deps the upstream HTTP client when
+// they have none, and returns the secret.
+func OpenClient(id, clientID, clientSecret string, urls map[string]string, deps *Deps) (string, error) {
+	for field, u := range urls {
+		if u == "" {
+			continue
+		}
+		if err := CheckURL(id+": "+field, u); err != nil {
+			return "", err
+		}
+	}
+	if clientID == "" {
+		return "", fmt.Errorf("%s: client_id is required", id)
+	}
+	secret, err := Secret(id+": client_secret", clientSecret)
+	if err != nil {
+		return "", err
+	}
+	if deps.HTTP == nil {
+		deps.HTTP = NewHTTPClient()
+	}
+	return secret, nil
+}

@@ -198,22 +198,12 @@ func newUsers(g *globals) *cobra.Command {
 				} else if err != nil {
 					return err
 				}
-				removed := int64(0)
-				err = st.InTx(ctx, func(ctx context.Context) error {
-					for _, typ := range []storage.CredentialType{storage.CredentialWebAuthn, storage.CredentialTOTP, storage.CredentialBackupCode} {
-						n, err := st.DeleteCredentials(ctx, u.Subject, typ)
-						if err != nil {
-							return err
-						}
-						removed += n
-					}
-					if _, err := st.DeleteSessions(ctx, u.Subject); err != nil {
-						return err
-					}
-					return st.AppendAudit(ctx, storage.AuditEvent{ID: httpx.RandomString(16), At: time.Now().UTC(), Type: "user.factors_reset",
-						Actor: "cli", Subject: u.Subject, Details: map[string]string{"removed": fmt.Sprint(removed)}})
-				})
+				removed, err := consent.ResetFactors(ctx, st, u.Subject)
 				if err != nil {
+					return err
+				}
+				if err := st.AppendAudit(ctx, storage.AuditEvent{ID: httpx.RandomString(16), At: time.Now().UTC(), Type: "user.factors_reset",
+					Actor: "cli", Subject: u.Subject, Details: map[string]string{"removed": fmt.Sprint(removed)}}); err != nil {
 					return err
 				}
 				fmt.Fprintf(c.OutOrStdout(), "removed %d second-factor credentials of %s and signed them out\n", removed, u.Email)

@@ -55,20 +55,10 @@ func (c Config) Open(id string, deps federation.Deps) (*Connector, error) {
 		}
 	}
 	c.BaseURL, c.APIURL = strings.TrimSuffix(c.BaseURL, "/"), strings.TrimSuffix(c.APIURL, "/")
-	for field, u := range map[string]string{"base_url": c.BaseURL, "api_url": c.APIURL} {
-		if err := federation.CheckURL(id+": "+field, u); err != nil {
-			return nil, err
-		}
-	}
-	if c.ClientID == "" {
-		return nil, fmt.Errorf("%s: client_id is required", id)
-	}
-	secret, err := federation.Secret(id+": client_secret", c.ClientSecret)
+	// Both URLs are set by now (defaults above), so both are checked.
+	secret, err := federation.OpenClient(id, c.ClientID, c.ClientSecret, map[string]string{"base_url": c.BaseURL, "api_url": c.APIURL}, &deps)
 	if err != nil {
 		return nil, err
-	}
-	if deps.HTTP == nil {
-		deps.HTTP = federation.NewHTTPClient()
 	}
 	conn := &Connector{cfg: c, secret: secret, deps: deps}
 	for _, o := range c.AllowedOrgs {

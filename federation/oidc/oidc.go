@@ -75,21 +75,13 @@ var _ federation.Connector = (*Connector)(nil)
 // Open validates the config and returns the connector; discovery happens at
 // the first login, so an upstream that is down does not stop start-up.
 func (c Config) Open(id string, deps federation.Deps) (*Connector, error) {
+	// The issuer is required (CheckURL refuses ""); the endpoints are
+	// optional overrides.
 	if err := federation.CheckURL(id+": issuer", c.Issuer); err != nil {
 		return nil, err
 	}
-	for field, u := range map[string]string{"authorization_endpoint": c.AuthorizationEndpoint, "token_endpoint": c.TokenEndpoint,
-		"jwks_uri": c.JWKSURI, "userinfo_endpoint": c.UserInfoEndpoint} {
-		if u != "" {
-			if err := federation.CheckURL(id+": "+field, u); err != nil {
-				return nil, err
-			}
-		}
-	}
-	if c.ClientID == "" {
-		return nil, fmt.Errorf("%s: client_id is required", id)
-	}
-	secret, err := federation.Secret(id+": client_secret", c.ClientSecret)
+	secret, err := federation.OpenClient(id, c.ClientID, c.ClientSecret, map[string]string{"authorization_endpoint": c.AuthorizationEndpoint,
+		"token_endpoint": c.TokenEndpoint, "jwks_uri": c.JWKSURI, "userinfo_endpoint": c.UserInfoEndpoint}, &deps)
 	if err != nil {
 		return nil, err
 	}
@@ -107,9 +99,6 @@ func (c Config) Open(id string, deps federation.Deps) (*Connector, error) {
 	def(&c.Claims.Name, "name")
 	def(&c.Claims.Picture, "picture")
 	def(&c.Claims.Username, "preferred_username")
-	if deps.HTTP == nil {
-		deps.HTTP = federation.NewHTTPClient()
-	}
 	return &Connector{cfg: c, secret: secret, deps: deps}, nil
 }
 
