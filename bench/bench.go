@@ -6,9 +6,11 @@ package bench
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -135,14 +137,19 @@ func (r *recorder) percentile(p float64) float64 {
 func drive(ctx context.Context, s Scenario, workers int, limit int64, rec *recorder) {
 	var started atomic.Int64
 	var wg sync.WaitGroup
+	// The clock, not only ctx, says when the run is over: a request's
+	// deadline can fire before ctx's own timer has marked it done, and
+	// that failure belongs to the cut-off, not to the errors.
+	deadline, hasDeadline := ctx.Deadline()
+	over := func() bool { return ctx.Err() != nil || hasDeadline && !time.Now().Before(deadline) }
 	for w := 0; w < workers; w++ {
 		wg.Add(1)
 		go func(w int) {
 			defer wg.Done()
-			for ctx.Err() == nil && started.Add(1) <= limit {
+			for !over() && started.Add(1) <= limit {
 				t0 := time.Now()
 				n, err := s.Iteration(ctx, w)
-				if ctx.Err() != nil {
+				if over() {
 					if rec != nil {
 						rec.cutOff.Add(1) // cut off by the clock: not a result
 					}
@@ -174,6 +181,11 @@ type Env struct {
 
 	HTTP      *http.Client
 	Discovery Discovery
+
+	// wire is the lean client of the measured requests; basic is the
+	// client_secret_basic header line.
+	wire  *wires
+	basic string
 }
 
 // NewEnv makes an Env with its own transport (keep-alive, enough idle
@@ -191,5 +203,7 @@ func NewEnv(ctx context.Context, e Env, concurrency int) (*Env, error) {
 		d.IntrospectionEndpoint = e.IntrospectionEndpoint
 	}
 	e.Discovery = d
+	e.wire = &wires{}
+	e.basic = "Authorization: Basic " + base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(e.ClientID)+":"+url.QueryEscape(e.ClientSecret)))
 	return &e, nil
 }

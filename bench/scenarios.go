@@ -71,16 +71,14 @@ func doJSON(c *http.Client, req *http.Request, v any) (int, error) {
 	return resp.StatusCode, nil
 }
 
+// formHeader are the header lines of a client-authenticated form post.
+func (e *Env) formHeader() []string {
+	return []string{e.basic, "Content-Type: application/x-www-form-urlencoded", "Accept: application/json"}
+}
+
 // post sends a client-authenticated form (client_secret_basic).
 func (e *Env) post(ctx context.Context, endpoint string, form url.Values, v any) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(form.Encode()))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.SetBasicAuth(url.QueryEscape(e.ClientID), url.QueryEscape(e.ClientSecret))
-	_, err = doJSON(e.HTTP, req, v)
-	return err
+	return e.send(ctx, "POST", endpoint, e.formHeader(), []byte(form.Encode()), v)
 }
 
 type tokenResponse struct {
@@ -188,7 +186,7 @@ func (s *fetch) Setup(_ context.Context, env *Env, _ int) error {
 }
 func (s *fetch) Iteration(ctx context.Context, _ int) (int, error) {
 	var v map[string]any
-	if _, err := getJSON(ctx, s.env.HTTP, s.url, &v); err != nil {
+	if err := s.env.send(ctx, "GET", s.url, []string{"Accept: application/json"}, nil, &v); err != nil {
 		return 1, err
 	}
 	if s.name == "jwks" && v["keys"] == nil || s.name == "discovery" && v["issuer"] != s.env.Discovery.Issuer {
@@ -344,13 +342,13 @@ func (s *authcode) Iteration(ctx context.Context, w int) (int, error) {
 	if err != nil {
 		return 2, err
 	}
-	var ui map[string]any
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.env.Discovery.UserinfoEndpoint, nil)
-	req.Header.Set("Authorization", "Bearer "+t.AccessToken)
-	if _, err := doJSON(s.env.HTTP, req, &ui); err != nil {
+	var ui struct {
+		Sub string `json:"sub"`
+	}
+	if err := s.env.send(ctx, "GET", s.env.Discovery.UserinfoEndpoint, []string{"Authorization: Bearer " + t.AccessToken, "Accept: application/json"}, nil, &ui); err != nil {
 		return 3, err
 	}
-	if ui["sub"] == nil {
+	if ui.Sub == "" {
 		return 3, errors.New("userinfo without sub")
 	}
 	return 3, nil

@@ -151,11 +151,35 @@ func startServer(t *testing.T, dbURL string, extraEnv ...string) *server {
 // issuer it serves that issuer (replicas behind one name) on its own port.
 func startReplica(t *testing.T, dbURL, issuer string, extraEnv ...string) *server {
 	t.Helper()
-	return startOn(t, freePort(t), dbURL, issuer, extraEnv...)
+	return startOn(t, 0, dbURL, issuer, extraEnv...)
 }
 
-// startOn runs a server on the given port.
+// startOn runs a server on the given port (0: a free one). A port found
+// free can be taken by another test's process before the server binds it;
+// the server then exits at once with "address already in use", and it is
+// started again on other ports (the admin port always, the main one when it
+// was not given).
 func startOn(t *testing.T, port int, dbURL, issuer string, extraEnv ...string) *server {
+	t.Helper()
+	for attempt := 1; ; attempt++ {
+		p := port
+		if p == 0 {
+			p = freePort(t)
+		}
+		s, bindErr := tryStart(t, p, dbURL, issuer, extraEnv...)
+		if s != nil {
+			return s
+		}
+		if attempt == 3 || port != 0 && strings.Contains(bindErr, fmt.Sprintf("127.0.0.1:%d:", p)) {
+			t.Fatalf("server did not start:\n%s", bindErr)
+		}
+		t.Logf("port taken meanwhile, starting again: %s", bindErr)
+	}
+}
+
+// tryStart starts one server process; on a failure to bind it returns nil
+// and the process's log.
+func tryStart(t *testing.T, port int, dbURL, issuer string, extraEnv ...string) (*server, string) {
 	t.Helper()
 	if issuer == "" {
 		issuer = fmt.Sprintf("http://127.0.0.1:%d", port)
@@ -169,26 +193,33 @@ func startOn(t *testing.T, port int, dbURL, issuer string, extraEnv ...string) *
 	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		_ = s.cmd.Process.Kill()
-		_ = s.cmd.Wait()
-		if t.Failed() {
-			t.Logf("server log:\n%s", s.logs.String())
-		}
-	})
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
 		resp, err := http.Get(s.base + "/healthz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
-				return s
+				t.Cleanup(func() {
+					_ = s.cmd.Process.Kill()
+					_ = s.cmd.Wait()
+					if t.Failed() {
+						t.Logf("server log:\n%s", s.logs.String())
+					}
+				})
+				return s, ""
 			}
+		}
+		if logs := s.logs.String(); strings.Contains(logs, "address already in use") {
+			_ = s.cmd.Process.Kill()
+			_ = s.cmd.Wait()
+			return nil, logs
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	_ = s.cmd.Process.Kill()
+	_ = s.cmd.Wait()
 	t.Fatalf("server did not start:\n%s", s.logs.String())
-	return nil
+	return nil, ""
 }
 
 // cli runs a gatehouse command against the server's database.

@@ -14,6 +14,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -55,7 +56,7 @@ func usage(w io.Writer) {
   gatehouse-bench run --issuer URL --client-id ID --client-secret SECRET [--scenario %s]
                       [--concurrency 1,8,32] [--duration 10s] [--warmup 2s] [--max-iterations N]
                       [--redirect-uri URI (--email E --password P | --cookie NAME=VALUE)] [--scope S]
-                      [--target LABEL] [--json FILE]
+                      [--target LABEL] [--json FILE] [--cpuprofile FILE]
   gatehouse-bench report --in FILE.jsonl --out benchmarks.md [--svg benchmarks.svg] [--title T] [--notes FILE]
   gatehouse-bench compare --in FILE.jsonl [--base gatehouse] [--out FILE.md]   (targets named SYSTEM/VARIANT)
   gatehouse-bench hydra-login --admin URL [--listen 127.0.0.1:3000]          (auto-accepting login/consent app for Ory Hydra)
@@ -81,8 +82,20 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	maxIt := fs.Int64("max-iterations", 1_000_000, "hard cap of iterations per run")
 	target := fs.String("target", "", "label for the results (e.g. gatehouse-postgres)")
 	jsonOut := fs.String("json", "", "append results as JSON lines to this file")
+	cpuProfile := fs.String("cpuprofile", "", "write the load generator's own CPU profile to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	if e.Issuer == "" || e.ClientID == "" {
 		return errors.New("--issuer and --client-id are required")

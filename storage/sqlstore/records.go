@@ -480,6 +480,14 @@ func (s *Store) UpdateFlow(ctx context.Context, id string, now time.Time, fn fun
 
 // CreateToken stores a protocol record.
 func (s *Store) CreateToken(ctx context.Context, t storage.Token) error {
+	if _, inTx := ctx.Value(txKey{s}).(*sql.Tx); inTx {
+		return s.insertToken(ctx, t)
+	}
+	return s.createToken(ctx, t)
+}
+
+// insertToken writes one record with its own statement.
+func (s *Store) insertToken(ctx context.Context, t storage.Token) error {
 	_, err := s.q(ctx).ExecContext(ctx, `INSERT INTO oauth2_tokens (kind, signature, request_id, client_id, subject, active, expires_at, created_at, data) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)`,
 		string(t.Kind), t.Signature, t.RequestID, t.ClientID, t.Subject, t.Active, ts(t.ExpiresAt), ts(t.CreatedAt), t.Data)
 	return s.wrap(err)

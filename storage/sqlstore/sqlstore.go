@@ -42,6 +42,8 @@ type Store struct {
 	stmts sync.Map
 	// tracer, if set, sees every statement's text (tests, diagnosis).
 	tracer atomic.Pointer[func(string)]
+	// group writes concurrent token inserts together (groupcommit.go).
+	group groupCommit
 }
 
 var _ storage.Store = (*Store)(nil)
@@ -80,7 +82,12 @@ func Open(ctx context.Context, databaseURL string, opt Options) (*Store, error) 
 		db.Close()
 		return nil, fmt.Errorf("cannot reach the %s database at %s: %w", d.name, Host(databaseURL), err)
 	}
-	return &Store{db: db, d: d}, nil
+	st := &Store{db: db, d: d}
+	st.group.max = 1
+	if d.name != "sqlite" {
+		st.group.max = pgLeaders
+	}
+	return st, nil
 }
 
 // Dialect names the database: "sqlite" or "postgres".

@@ -1,0 +1,184 @@
+package sqlstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-id/gatehouse/storage"
+	"github.com/gatehouse-id/gatehouse/storage/storagetest"
+)
+
+func openGroupStore(t *testing.T, db string) *Store {
+	t.Helper()
+	url := "sqlite://" + filepath.Join(t.TempDir(), "group.db")
+	if db == "postgres" {
+		url = storagetest.PostgresURL(t)
+	}
+	st, err := Open(context.Background(), url, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if err := st.Migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+func groupToken(sig string) storage.Token {
+	now := time.Now().UTC().Truncate(time.Second)
+	return storage.Token{Kind: storage.TokenAccess, Signature: sig, RequestID: "req-" + sig, ClientID: "c", Subject: "s",
+		Active: true, ExpiresAt: now.Add(time.Hour), CreatedAt: now, Data: []byte(`{"sig":"` + sig + `"}`)}
+}
+
+// queueWriters holds the leader's place, starts n writers and waits until
+// all of them are queued, so the next lead writes them as one group.
+func queueWriters(t *testing.T, st *Store, sigs []string) (errs []error, wait func()) {
+	t.Helper()
+	g := &st.group
+	g.mu.Lock()
+	g.active = g.max // every leader busy: writers queue
+	g.mu.Unlock()
+	errs = make([]error, len(sigs))
+	var wg sync.WaitGroup
+	for i, sig := range sigs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = st.CreateToken(context.Background(), groupToken(sig))
+		}()
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		g.mu.Lock()
+		n := len(g.queue)
+		g.mu.Unlock()
+		if n == len(sigs) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d writers queued", n, len(sigs))
+		}
+	}
+	return errs, wg.Wait
+}
+
+// release hands the queue to its first writer as a finishing leader does.
+func release(st *Store) {
+	g := &st.group
+	g.mu.Lock()
+	next := g.queue
+	g.queue = nil
+	g.active = 1 // the held places are given up but the one handed on
+	next[0].batch = next
+	next[0].done <- errLead
+	g.mu.Unlock()
+}
+
+func TestGroupCommit(t *testing.T) {
+	for _, db := range []string{"sqlite", "postgres"} {
+		t.Run(db, func(t *testing.T) {
+			t.Run("queued writers share one statement", func(t *testing.T) {
+				st := openGroupStore(t, db)
+				var statements atomic.Int64
+				sigs := make([]string, 40)
+				for i := range sigs {
+					sigs[i] = fmt.Sprintf("group-%02d", i)
+				}
+				errs, wait := queueWriters(t, st, sigs)
+				st.Trace(func(string) { statements.Add(1) })
+				release(st)
+				wait()
+				st.Trace(nil)
+				for i, err := range errs {
+					if err != nil {
+						t.Fatalf("writer %d: %v", i, err)
+					}
+				}
+				if n := statements.Load(); n != 1 {
+					t.Errorf("%d writers took %d statements, want 1", len(sigs), n)
+				}
+				for _, sig := range sigs {
+					got, err := st.GetToken(context.Background(), storage.TokenAccess, sig)
+					if err != nil || string(got.Data) != `{"sig":"`+sig+`"}` {
+						t.Fatalf("row %s: %+v, %v", sig, got, err)
+					}
+				}
+				if g := &st.group; g.active != 0 || len(g.queue) != 0 {
+					t.Errorf("after the group: %d leaders, %d queued", g.active, len(g.queue))
+				}
+			})
+			t.Run("a failing row fails only its writer", func(t *testing.T) {
+				st := openGroupStore(t, db)
+				if err := st.CreateToken(context.Background(), groupToken("taken")); err != nil {
+					t.Fatal(err)
+				}
+				sigs := []string{"a", "b", "taken", "c", "d"}
+				errs, wait := queueWriters(t, st, sigs)
+				release(st)
+				wait()
+				for i, sig := range sigs {
+					if sig == "taken" {
+						if !errors.Is(errs[i], storage.ErrAlreadyExists) {
+							t.Errorf("duplicate row: %v, want ErrAlreadyExists", errs[i])
+						}
+						continue
+					}
+					if errs[i] != nil {
+						t.Errorf("row %s: %v", sig, errs[i])
+					}
+					if _, err := st.GetToken(context.Background(), storage.TokenAccess, sig); err != nil {
+						t.Errorf("row %s not written: %v", sig, err)
+					}
+				}
+			})
+			t.Run("concurrent writers", func(t *testing.T) {
+				st := openGroupStore(t, db)
+				var wg sync.WaitGroup
+				var failed atomic.Int64
+				for w := 0; w < 16; w++ {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						for i := 0; i < 50; i++ {
+							if err := st.CreateToken(context.Background(), groupToken(fmt.Sprintf("w%d-%d", w, i))); err != nil {
+								failed.Add(1)
+							}
+						}
+					}()
+				}
+				wg.Wait()
+				var n int
+				if err := st.db.QueryRow(`SELECT COUNT(*) FROM oauth2_tokens`).Scan(&n); err != nil {
+					t.Fatal(err)
+				}
+				if failed.Load() != 0 || n != 800 {
+					t.Fatalf("%d failed writes, %d rows, want 0 and 800", failed.Load(), n)
+				}
+				if g := &st.group; g.active != 0 || len(g.queue) != 0 {
+					t.Errorf("after the writers: %d leaders, %d queued", g.active, len(g.queue))
+				}
+			})
+			t.Run("inside a transaction the row is the transaction's", func(t *testing.T) {
+				st := openGroupStore(t, db)
+				err := st.InTx(context.Background(), func(ctx context.Context) error {
+					if err := st.CreateToken(ctx, groupToken("in-tx")); err != nil {
+						return err
+					}
+					return errors.New("roll back")
+				})
+				if err == nil {
+					t.Fatal("transaction did not fail")
+				}
+				if _, err := st.GetToken(context.Background(), storage.TokenAccess, "in-tx"); !errors.Is(err, storage.ErrNotFound) {
+					t.Fatalf("row of a rolled-back transaction: %v", err)
+				}
+			})
+		})
+	}
+}
