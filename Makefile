@@ -32,7 +32,7 @@ unit:
 ## cache directory each run keeps the baseline small: a corpus grown by earlier runs
 ## would eat the whole time budget before any fuzzing.
 FUZZ_TARGETS := provider:FuzzAuthorizeRequest provider:FuzzTokenRequest provider:FuzzLogoutRequest \
-	provider:FuzzRegistration consent:FuzzLoginForm consent:FuzzConsentForm consent:FuzzPasskeyAssertion
+	provider:FuzzRegistration provider:FuzzJSONString consent:FuzzLoginForm consent:FuzzConsentForm consent:FuzzPasskeyAssertion
 fuzz:
 	@cache=$$(mktemp -d); trap 'rm -rf "$$cache"' EXIT; \
 	for t in $(FUZZ_TARGETS); do \

@@ -6,12 +6,15 @@ import (
 	"crypto/rsa"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"math/big"
 	"slices"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
@@ -63,6 +66,14 @@ type Manager struct {
 	keys     []loaded
 	hmac     []hmacSecret // by generation, oldest first
 	loadedAt time.Time
+
+	// jwks is the last JWKS document encoded, by the kids it holds.
+	jwks atomic.Pointer[encodedJWKS]
+}
+
+type encodedJWKS struct {
+	kids string
+	body []byte
 }
 
 // hmacSecret is one generation of the secret behind opaque tokens.
@@ -346,6 +357,29 @@ func (m *Manager) PublicKeys(ctx context.Context) jose.JSONWebKeySet {
 		}
 	}
 	return set
+}
+
+// PublicKeysJSON is PublicKeys encoded as a JWKS document. The encoding
+// is kept and served again while the published keys stay the same (they
+// change only at rotation), so a busy JWKS endpoint does not encode every
+// key for every request.
+func (m *Manager) PublicKeysJSON(ctx context.Context) ([]byte, error) {
+	set := m.PublicKeys(ctx)
+	var kids strings.Builder
+	for _, k := range set.Keys {
+		kids.WriteString(k.KeyID)
+		kids.WriteByte(' ')
+	}
+	if c := m.jwks.Load(); c != nil && c.kids == kids.String() {
+		return c.body, nil
+	}
+	body, err := json.Marshal(set)
+	if err != nil {
+		return nil, fmt.Errorf("encode JWKS: %w", err)
+	}
+	body = append(body, '\n')
+	m.jwks.Store(&encodedJWKS{kids: kids.String(), body: body})
+	return body, nil
 }
 
 // PublicKey finds a published key by kid.

@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -115,10 +116,26 @@ func TestLifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The encoded document (kept between requests) follows every change.
+	encodedMatches := func(stage string) {
+		t.Helper()
+		body, err := m.PublicKeysJSON(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var doc jose.JSONWebKeySet
+		if err := json.Unmarshal(body, &doc); err != nil {
+			t.Fatal(err)
+		}
+		if got, want := kids(doc), kids(m.PublicKeys(ctx)); !slices.Equal(got, want) {
+			t.Fatalf("%s: encoded JWKS has %v, the keys are %v", stage, got, want)
+		}
+	}
 	first := m.PublicKeys(ctx)
 	if len(first.Keys) != 1 {
 		t.Fatalf("JWKS %v", kids(first))
 	}
+	encodedMatches("first key")
 	before := sign(t, m, "")
 
 	// 29 days in, the successor is published a day ahead: in the JWKS, signing nothing.
@@ -133,6 +150,7 @@ func TestLifecycle(t *testing.T) {
 	if len(withNext.Keys) != 2 {
 		t.Fatalf("after pre-publication the JWKS has %v", kids(withNext))
 	}
+	encodedMatches("pre-publication")
 	if kid, err := verify(t, withNext, sign(t, m, "")); err != nil || kid != first.Keys[0].KeyID {
 		t.Fatalf("the next key signed (%s, %v)", kid, err)
 	}
@@ -157,6 +175,7 @@ func TestLifecycle(t *testing.T) {
 	if got := kids(m.PublicKeys(ctx)); len(got) != 1 || got[0] == first.Keys[0].KeyID {
 		t.Fatalf("after the tokens' lifetime the JWKS has %v", got)
 	}
+	encodedMatches("retired key gone")
 }
 
 func TestEveryAlgorithm(t *testing.T) {

@@ -82,5 +82,15 @@ func (p *Provider) discovery(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "public, max-age=3600")
 	w.Header().Set("Access-Control-Allow-Origin", "*")
-	_ = json.NewEncoder(w).Encode(p.Metadata())
+	_, _ = w.Write(p.metadataJSON())
+}
+
+// metadataJSON is the discovery document encoded once: it follows from the
+// configuration alone.
+func (p *Provider) metadataJSON() []byte {
+	p.metadataOnce.Do(func() {
+		b, _ := json.Marshal(p.Metadata()) // strings and bools only: cannot fail
+		p.metadataBody = append(b, '\n')
+	})
+	return p.metadataBody
 }

@@ -346,7 +346,13 @@ func (p *Provider) jwks(w http.ResponseWriter, r *http.Request) {
 	// Never cached longer than a new key is published before it signs.
 	w.Header().Set("Cache-Control", fmt.Sprintf("public, max-age=%d", int(p.keys.JWKSMaxAge().Seconds())))
 	w.Header().Set("Access-Control-Allow-Origin", "*")
-	_ = json.NewEncoder(w).Encode(p.keys.PublicKeys(r.Context()))
+	body, err := p.keys.PublicKeysJSON(r.Context())
+	if err != nil {
+		p.log.Error("jwks", "err", err)
+		http.Error(w, "server error", http.StatusInternalServerError)
+		return
+	}
+	_, _ = w.Write(body)
 }
 
 // verifyIDTokenHint checks that hint is an ID token this server signed

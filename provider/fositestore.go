@@ -129,12 +129,7 @@ func (f *fositeStore) create(ctx context.Context, kind storage.TokenKind, signat
 			sr.Authorize.RedirectURI = u.String()
 		}
 	}
-	// One pass: the session is encoded in place (the outer Session field
-	// shadows the raw one) rather than encoded, then copied and compacted.
-	data, err := json.Marshal(struct {
-		storedRequest
-		Session fosite.Session `json:"session"`
-	}{sr, r.GetSession()})
+	data, err := encodeStored(&sr, r.GetSession())
 	if err != nil {
 		return fmt.Errorf("encode request: %w", err)
 	}

@@ -16,6 +16,7 @@ import (
 	"net/url"
 	"reflect"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/ory/fosite"
@@ -100,6 +101,10 @@ type Options struct {
 
 // Provider serves the protocol endpoints.
 type Provider struct {
+	// metadataBody is the encoded discovery document (metadataJSON).
+	metadataOnce sync.Once
+	metadataBody []byte
+
 	issuer     string
 	oauth      fosite.OAuth2Provider
 	store      Store
