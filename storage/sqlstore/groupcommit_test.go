@@ -41,7 +41,7 @@ func groupToken(sig string) storage.Token {
 // all of them are queued, so the next lead writes them as one group.
 func queueWriters(t *testing.T, st *Store, sigs []string) (errs []error, wait func()) {
 	t.Helper()
-	g := &st.group
+	g := &st.groups.writes
 	g.mu.Lock()
 	g.active = g.max // every leader busy: writers queue
 	g.mu.Unlock()
@@ -70,7 +70,7 @@ func queueWriters(t *testing.T, st *Store, sigs []string) (errs []error, wait fu
 
 // release hands the queue to its first writer as a finishing leader does.
 func release(st *Store) {
-	g := &st.group
+	g := &st.groups.writes
 	g.mu.Lock()
 	next := g.queue
 	g.queue = nil
@@ -109,7 +109,7 @@ func TestGroupCommit(t *testing.T) {
 						t.Fatalf("row %s: %+v, %v", sig, got, err)
 					}
 				}
-				if g := &st.group; g.active != 0 || len(g.queue) != 0 {
+				if g := &st.groups.writes; g.active != 0 || len(g.queue) != 0 {
 					t.Errorf("after the group: %d leaders, %d queued", g.active, len(g.queue))
 				}
 			})
@@ -160,7 +160,7 @@ func TestGroupCommit(t *testing.T) {
 				if failed.Load() != 0 || n != 800 {
 					t.Fatalf("%d failed writes, %d rows, want 0 and 800", failed.Load(), n)
 				}
-				if g := &st.group; g.active != 0 || len(g.queue) != 0 {
+				if g := &st.groups.writes; g.active != 0 || len(g.queue) != 0 {
 					t.Errorf("after the writers: %d leaders, %d queued", g.active, len(g.queue))
 				}
 			})
@@ -179,6 +179,93 @@ func TestGroupCommit(t *testing.T) {
 					t.Fatalf("row of a rolled-back transaction: %v", err)
 				}
 			})
+		})
+	}
+}
+
+// holdReads makes readers queue, like queueWriters does for writers.
+func holdReads(t *testing.T, st *Store, keys []storage.TokenKey) (out []storage.Token, errs []error, wait func()) {
+	t.Helper()
+	g := &st.groups.reads
+	g.mu.Lock()
+	g.active = g.max
+	g.mu.Unlock()
+	out, errs = make([]storage.Token, len(keys)), make([]error, len(keys))
+	var wg sync.WaitGroup
+	for i, k := range keys {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out[i], errs[i] = st.GetToken(context.Background(), k.Kind, k.Signature)
+		}()
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		g.mu.Lock()
+		n := len(g.queue)
+		g.mu.Unlock()
+		if n == len(keys) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d readers queued", n, len(keys))
+		}
+	}
+	return out, errs, wg.Wait
+}
+
+func TestGroupRead(t *testing.T) {
+	for _, db := range []string{"sqlite", "postgres"} {
+		t.Run(db, func(t *testing.T) {
+			st := openGroupStore(t, db)
+			ctx := context.Background()
+			for _, sig := range []string{"r1", "r2", "r3"} {
+				if err := st.CreateToken(ctx, groupToken(sig)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := st.DeactivateToken(ctx, storage.TokenAccess, "r2"); err != nil {
+				t.Fatal(err)
+			}
+			keys := []storage.TokenKey{{Kind: storage.TokenAccess, Signature: "r1"}, {Kind: storage.TokenAccess, Signature: "r2"},
+				{Kind: storage.TokenAccess, Signature: "missing"}, {Kind: storage.TokenRefresh, Signature: "r3"}, // another kind: not found
+				{Kind: storage.TokenAccess, Signature: "r3"}, {Kind: storage.TokenAccess, Signature: "r1"}} // asked twice
+			var statements atomic.Int64
+			out, errs, wait := holdReads(t, st, keys)
+			st.Trace(func(string) { statements.Add(1) })
+			g := &st.groups.reads
+			g.mu.Lock()
+			next := g.queue
+			g.queue = nil
+			g.active = 1
+			next[0].batch = next
+			next[0].done <- errLead
+			g.mu.Unlock()
+			wait()
+			st.Trace(nil)
+			if n := statements.Load(); n != 1 {
+				t.Errorf("%d readers took %d statements, want 1", len(keys), n)
+			}
+			for i, k := range keys {
+				switch {
+				case k.Signature == "missing" || k.Kind == storage.TokenRefresh:
+					if !errors.Is(errs[i], storage.ErrNotFound) {
+						t.Errorf("%v: %v, want ErrNotFound", k, errs[i])
+					}
+				case errs[i] != nil:
+					t.Errorf("%v: %v", k, errs[i])
+				default:
+					want := groupToken(k.Signature)
+					want.Active = k.Signature != "r2"
+					got := out[i]
+					if got.Kind != want.Kind || got.Signature != want.Signature || got.RequestID != want.RequestID || got.Active != want.Active ||
+						!got.ExpiresAt.Equal(want.ExpiresAt) || string(got.Data) != string(want.Data) {
+						t.Errorf("%v: got %+v, want %+v", k, got, want)
+					}
+				}
+			}
+			if g.active != 0 || len(g.queue) != 0 {
+				t.Errorf("after the group: %d leaders, %d queued", g.active, len(g.queue))
+			}
 		})
 	}
 }

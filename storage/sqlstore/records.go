@@ -480,10 +480,18 @@ func (s *Store) UpdateFlow(ctx context.Context, id string, now time.Time, fn fun
 
 // CreateToken stores a protocol record.
 func (s *Store) CreateToken(ctx context.Context, t storage.Token) error {
-	if _, inTx := ctx.Value(txKey{s}).(*sql.Tx); inTx {
+	if s.inTx(ctx) {
 		return s.insertToken(ctx, t)
 	}
-	return s.createToken(ctx, t)
+	_, err := s.groups.writes.do(ctx, t)
+	return err
+}
+
+// inTx says whether ctx carries a transaction of this store (whose
+// statements cannot join a group).
+func (s *Store) inTx(ctx context.Context) bool {
+	_, ok := ctx.Value(txKey{s}).(*sql.Tx)
+	return ok
 }
 
 // insertToken writes one record with its own statement.
@@ -530,13 +538,26 @@ func (s *Store) GetTokenFamily(ctx context.Context, kind storage.TokenKind, sign
 		}
 		b.WriteString(`) AND request_id = (SELECT request_id FROM oauth2_tokens WHERE kind = $1 AND signature = $2))`)
 	}
-	rows, err := s.q(ctx).QueryContext(ctx, b.String(), args...)
+	out, err := s.queryTokens(ctx, b.String(), args)
+	if err != nil {
+		return nil, err
+	}
+	for _, t := range out {
+		if t.Kind == kind && t.Signature == signature {
+			return out, nil
+		}
+	}
+	return nil, storage.ErrNotFound
+}
+
+// queryTokens runs a query selecting whole token rows.
+func (s *Store) queryTokens(ctx context.Context, query string, args []any) ([]storage.Token, error) {
+	rows, err := s.q(ctx).QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, s.wrap(err)
 	}
 	defer rows.Close()
 	var out []storage.Token
-	found := false
 	for rows.Next() {
 		var t storage.Token
 		var k string
@@ -545,14 +566,10 @@ func (s *Store) GetTokenFamily(ctx context.Context, kind storage.TokenKind, sign
 			return nil, s.wrap(err)
 		}
 		t.Kind, t.ExpiresAt, t.CreatedAt = storage.TokenKind(k), fromTS(expires), fromTS(created)
-		found = found || (t.Kind == kind && t.Signature == signature)
 		out = append(out, t)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, s.wrap(err)
-	}
-	if !found {
-		return nil, storage.ErrNotFound
 	}
 	return out, nil
 }
@@ -578,6 +595,14 @@ func (s *Store) DeleteTokenKeys(ctx context.Context, keys []storage.TokenKey) er
 
 // GetToken loads a protocol record, active or not.
 func (s *Store) GetToken(ctx context.Context, kind storage.TokenKind, signature string) (storage.Token, error) {
+	if s.inTx(ctx) {
+		return s.selectToken(ctx, kind, signature)
+	}
+	return s.groups.reads.do(ctx, storage.TokenKey{Kind: kind, Signature: signature})
+}
+
+// selectToken reads one record with its own statement.
+func (s *Store) selectToken(ctx context.Context, kind storage.TokenKind, signature string) (storage.Token, error) {
 	t := storage.Token{Kind: kind, Signature: signature}
 	var expires, created int64
 	err := s.q(ctx).QueryRowContext(ctx, `SELECT request_id, client_id, subject, active, expires_at, created_at, data FROM oauth2_tokens WHERE kind = $1 AND signature = $2`, string(kind), signature).

@@ -42,8 +42,8 @@ type Store struct {
 	stmts sync.Map
 	// tracer, if set, sees every statement's text (tests, diagnosis).
 	tracer atomic.Pointer[func(string)]
-	// group writes concurrent token inserts together (groupcommit.go).
-	group groupCommit
+	// groups send concurrent token inserts and reads together (groupcommit.go).
+	groups groups
 }
 
 var _ storage.Store = (*Store)(nil)
@@ -83,10 +83,7 @@ func Open(ctx context.Context, databaseURL string, opt Options) (*Store, error) 
 		return nil, fmt.Errorf("cannot reach the %s database at %s: %w", d.name, Host(databaseURL), err)
 	}
 	st := &Store{db: db, d: d}
-	st.group.max = 1
-	if d.name != "sqlite" {
-		st.group.max = pgLeaders
-	}
+	st.initGroups()
 	return st, nil
 }
 
