@@ -76,7 +76,7 @@ cat >"$WORK/notes.md" <<EOF
 Measured by \`make bench\` on $(date -u +%Y-%m-%d): gatehouse $(git describe --always --dirty 2>/dev/null || echo unknown),
 $($GO version | cut -d' ' -f3), $(nproc) CPU cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')),
 $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo) RAM, $(. /etc/os-release && echo "$PRETTY_NAME").
-The load generator runs on the same machine and shares its cores.
+The load generator (\`gatehouse-bench\`, with its own lean HTTP/1.1 client) runs on the same machine and shares its cores.
 
 Each run: ${WARMUP} warm-up (not measured), then ${DURATION} at a fixed concurrency, every response checked
 (a token in every token response, \`active: true\` from introspection, a new usable pair from every
