@@ -2,10 +2,10 @@ package sqlstore
 
 import (
 	"context"
-	"errors"
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/gatehouse-id/gatehouse/storage"
 )
@@ -38,8 +38,11 @@ const maxGroup = 256
 // trip.
 const leaders = 1
 
-// errLead tells a queued caller that it is the leader now.
-var errLead = errors.New("sqlstore: lead the next group")
+// groupTimeout bounds a grouped statement. It runs for every caller in
+// the group, so no one caller's cancellation stops it; a database that
+// stops answering must still not hold the group (and everyone queued
+// behind it) for longer than this.
+const groupTimeout = 10 * time.Second
 
 // group queues calls of one kind and runs them in batches.
 type group[In, Out any] struct {
@@ -56,11 +59,10 @@ type member[In, Out any] struct {
 	in   In
 	out  Out
 	done chan error
-	// batch is what a caller told to lead sends: the queue it was first in.
-	batch []*member[In, Out]
 }
 
-// do runs in as part of the next batch.
+// do runs in as part of the next batch. A caller whose context ends while
+// it waits leaves with the context's error (its row may still be written).
 func (g *group[In, Out]) do(ctx context.Context, in In) (Out, error) {
 	m, _ := g.pool.Get().(*member[In, Out])
 	if m == nil {
@@ -78,24 +80,42 @@ func (g *group[In, Out]) do(ctx context.Context, in In) (Out, error) {
 	if batch != nil {
 		g.lead(ctx, batch)
 	}
-	err := <-m.done
-	if err == errLead {
-		g.lead(ctx, m.batch)
-		err = <-m.done
+	select {
+	case err := <-m.done:
+		out := m.out
+		*m = member[In, Out]{done: m.done}
+		g.pool.Put(m)
+		return out, err
+	case <-ctx.Done():
+		// m stays with its batch (and out of the pool).
+		var zero Out
+		return zero, ctx.Err()
 	}
-	out := m.out
-	*m = member[In, Out]{done: m.done}
-	g.pool.Put(m)
-	return out, err
 }
 
-// lead runs a batch, then hands the lead, with the queue that built up
-// meanwhile as its batch, to the first caller in that queue, or steps down.
+// lead runs a batch; the queue that built up meanwhile is the next batch,
+// led on from a goroutine of its own so that this caller can answer now.
 // Each caller is in exactly one batch.
 func (g *group[In, Out]) lead(ctx context.Context, batch []*member[In, Out]) {
-	// The statement is everyone's: one caller's cancelled request must not
-	// fail the others'.
-	ctx = context.WithoutCancel(ctx)
+	g.runBatch(ctx, batch)
+	g.mu.Lock()
+	next := g.queue
+	g.queue = nil
+	if len(next) == 0 {
+		g.active--
+	}
+	g.mu.Unlock()
+	if len(next) > 0 {
+		go g.lead(context.WithoutCancel(ctx), next)
+	}
+}
+
+// runBatch sends a batch in statements of up to maxGroup calls. The
+// statements are everyone's: one caller's cancelled request does not stop
+// them, groupTimeout does.
+func (g *group[In, Out]) runBatch(ctx context.Context, batch []*member[In, Out]) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), groupTimeout)
+	defer cancel()
 	for len(batch) > 0 {
 		n := min(len(batch), maxGroup)
 		part := batch[:n]
@@ -111,17 +131,6 @@ func (g *group[In, Out]) lead(ctx context.Context, batch []*member[In, Out]) {
 			m.done <- errs[i]
 		}
 	}
-
-	g.mu.Lock()
-	if len(g.queue) > 0 {
-		next := g.queue
-		g.queue = nil
-		next[0].batch = next
-		next[0].done <- errLead
-	} else {
-		g.active--
-	}
-	g.mu.Unlock()
 }
 
 // groups are the Store's grouped statements.

@@ -45,6 +45,14 @@ func queueWriters(t *testing.T, st *Store, sigs []string) (errs []error, wait fu
 	g.mu.Lock()
 	g.active = g.max // every leader busy: writers queue
 	g.mu.Unlock()
+	return queueWritersHeld(t, st, sigs, len(sigs))
+}
+
+// queueWritersHeld starts writers while the leader's place is held and waits
+// until the queue is want long.
+func queueWritersHeld(t *testing.T, st *Store, sigs []string, want int) (errs []error, wait func()) {
+	t.Helper()
+	g := &st.groups.writes
 	errs = make([]error, len(sigs))
 	var wg sync.WaitGroup
 	for i, sig := range sigs {
@@ -58,26 +66,24 @@ func queueWriters(t *testing.T, st *Store, sigs []string) (errs []error, wait fu
 		g.mu.Lock()
 		n := len(g.queue)
 		g.mu.Unlock()
-		if n == len(sigs) {
+		if n == want {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d writers queued", n, len(sigs))
+			t.Fatalf("%d of %d writers queued", n, want)
 		}
 	}
 	return errs, wg.Wait
 }
 
-// release hands the queue to its first writer as a finishing leader does.
-func release(st *Store) {
-	g := &st.groups.writes
+// release leads the queue on as a finishing leader does.
+func release[In, Out any](g *group[In, Out]) {
 	g.mu.Lock()
 	next := g.queue
 	g.queue = nil
-	g.active = 1 // the held places are given up but the one handed on
-	next[0].batch = next
-	next[0].done <- errLead
+	g.active = 1 // the held places are given up but the one leading on
 	g.mu.Unlock()
+	go g.lead(context.Background(), next)
 }
 
 func TestGroupCommit(t *testing.T) {
@@ -92,7 +98,7 @@ func TestGroupCommit(t *testing.T) {
 				}
 				errs, wait := queueWriters(t, st, sigs)
 				st.Trace(func(string) { statements.Add(1) })
-				release(st)
+				release(&st.groups.writes)
 				wait()
 				st.Trace(nil)
 				for i, err := range errs {
@@ -109,9 +115,7 @@ func TestGroupCommit(t *testing.T) {
 						t.Fatalf("row %s: %+v, %v", sig, got, err)
 					}
 				}
-				if g := &st.groups.writes; g.active != 0 || len(g.queue) != 0 {
-					t.Errorf("after the group: %d leaders, %d queued", g.active, len(g.queue))
-				}
+				settled(t, &st.groups.writes)
 			})
 			t.Run("a failing row fails only its writer", func(t *testing.T) {
 				st := openGroupStore(t, db)
@@ -120,7 +124,7 @@ func TestGroupCommit(t *testing.T) {
 				}
 				sigs := []string{"a", "b", "taken", "c", "d"}
 				errs, wait := queueWriters(t, st, sigs)
-				release(st)
+				release(&st.groups.writes)
 				wait()
 				for i, sig := range sigs {
 					if sig == "taken" {
@@ -136,6 +140,43 @@ func TestGroupCommit(t *testing.T) {
 						t.Errorf("row %s not written: %v", sig, err)
 					}
 				}
+			})
+			t.Run("a caller whose request ends leaves; the group goes on", func(t *testing.T) {
+				st := openGroupStore(t, db)
+				g := &st.groups.writes
+				g.mu.Lock()
+				g.active = g.max
+				g.mu.Unlock()
+				ctx, cancel := context.WithCancel(context.Background())
+				left := make(chan error, 1)
+				go func() { left <- st.CreateToken(ctx, groupToken("leaving")) }()
+				for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+					g.mu.Lock()
+					n := len(g.queue)
+					g.mu.Unlock()
+					if n == 1 {
+						break
+					}
+					if time.Now().After(deadline) {
+						t.Fatal("the writer did not queue")
+					}
+				}
+				cancel()
+				select {
+				case err := <-left:
+					if !errors.Is(err, context.Canceled) {
+						t.Fatalf("a writer whose context ended: %v", err)
+					}
+				case <-time.After(10 * time.Second):
+					t.Fatal("a writer whose context ended is still waiting")
+				}
+				errs, wait := queueWritersHeld(t, st, []string{"staying"}, 2)
+				release(g)
+				wait()
+				if errs[0] != nil {
+					t.Fatal(errs[0])
+				}
+				settled(t, g)
 			})
 			t.Run("concurrent writers", func(t *testing.T) {
 				st := openGroupStore(t, db)
@@ -160,9 +201,7 @@ func TestGroupCommit(t *testing.T) {
 				if failed.Load() != 0 || n != 800 {
 					t.Fatalf("%d failed writes, %d rows, want 0 and 800", failed.Load(), n)
 				}
-				if g := &st.groups.writes; g.active != 0 || len(g.queue) != 0 {
-					t.Errorf("after the writers: %d leaders, %d queued", g.active, len(g.queue))
-				}
+				settled(t, &st.groups.writes)
 			})
 			t.Run("inside a transaction the row is the transaction's", func(t *testing.T) {
 				st := openGroupStore(t, db)
@@ -233,13 +272,7 @@ func TestGroupRead(t *testing.T) {
 			out, errs, wait := holdReads(t, st, keys)
 			st.Trace(func(string) { statements.Add(1) })
 			g := &st.groups.reads
-			g.mu.Lock()
-			next := g.queue
-			g.queue = nil
-			g.active = 1
-			next[0].batch = next
-			next[0].done <- errLead
-			g.mu.Unlock()
+			release(g)
 			wait()
 			st.Trace(nil)
 			if n := statements.Load(); n != 1 {
@@ -263,9 +296,24 @@ func TestGroupRead(t *testing.T) {
 					}
 				}
 			}
-			if g.active != 0 || len(g.queue) != 0 {
-				t.Errorf("after the group: %d leaders, %d queued", g.active, len(g.queue))
-			}
+			settled(t, g)
 		})
+	}
+}
+
+// settled waits until no leader runs and nothing is queued (the last
+// leader steps down after answering its callers).
+func settled[In, Out any](t *testing.T, g *group[In, Out]) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		g.mu.Lock()
+		active, queued := g.active, len(g.queue)
+		g.mu.Unlock()
+		if active == 0 && queued == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after the group: %d leaders, %d queued", active, queued)
+		}
 	}
 }
