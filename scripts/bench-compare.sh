@@ -61,6 +61,8 @@ if ! cmp -s scripts/bench-peers/package.json "$NODEDIR/package.json" || [ ! -d "
   (cd "$NODEDIR" && npm install --no-audit --no-fund --silent)
 fi
 cp scripts/bench-peers/oidc-provider.mjs "$NODEDIR/"
+# The commit measured: named when the binary is built, before any output is written.
+REV=$(git describe --always --dirty 2>/dev/null || echo unknown)
 $GO build -o "$WORK/gatehouse" ./cmd/gatehouse
 $GO build -o "$WORK/gatehouse-bench" ./cmd/gatehouse-bench
 
@@ -147,7 +149,7 @@ done
   cat <<EOF
 # gatehouse against Ory Hydra and node-oidc-provider
 
-Measured by \`make bench-compare\` on $(date -u +%Y-%m-%d): gatehouse $(git describe --always --dirty 2>/dev/null || echo unknown),
+Measured by \`make bench-compare\` on $(date -u +%Y-%m-%d): gatehouse $REV,
 Ory Hydra v2.3.0 (built from the Go module proxy; its defaults, including PBKDF2 with 25,000
 iterations for client secrets, and a login/consent app that accepts at once), panva's
 oidc-provider $(jq -r '.dependencies["oidc-provider"]' scripts/bench-peers/package.json) (memory adapter) on node $(node --version),

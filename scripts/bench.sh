@@ -24,6 +24,8 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
+# The commit measured: named when the binary is built, before any output is written.
+REV=$(git describe --always --dirty 2>/dev/null || echo unknown)
 $GO build -o "$WORK/gatehouse" ./cmd/gatehouse
 $GO build -o "$WORK/gatehouse-bench" ./cmd/gatehouse-bench
 RESULTS="$WORK/results.jsonl"
@@ -73,7 +75,7 @@ bench_target postgres "${GATEHOUSE_TEST_DATABASE_URL:?run through scripts/with-p
 
 mkdir -p "$OUT"
 cat >"$WORK/notes.md" <<EOF
-Measured by \`make bench\` on $(date -u +%Y-%m-%d): gatehouse $(git describe --always --dirty 2>/dev/null || echo unknown),
+Measured by \`make bench\` on $(date -u +%Y-%m-%d): gatehouse $REV,
 $($GO version | cut -d' ' -f3), $(nproc) CPU cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')),
 $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo) RAM, $(. /etc/os-release && echo "$PRETTY_NAME").
 The load generator (\`gatehouse-bench\`, with its own lean HTTP/1.1 client) runs on the same machine and shares its cores.
