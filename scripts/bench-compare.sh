@@ -114,6 +114,21 @@ done
 wait_http "http://127.0.0.1:$NPORT/.well-known/openid-configuration"
 wait_http "http://127.0.0.1:$NJPORT/.well-known/openid-configuration"
 
+# --- the database's ceiling: one insert and one select per transaction ----
+PGDB=$(dburl bench_pgbench)
+"$PGBIN/psql" "$PGDB" -qAt -c "CREATE TABLE t (id bigserial PRIMARY KEY, v text NOT NULL)"
+cat >"$WORK/pgbench.sql" <<'EOF'
+INSERT INTO t (v) VALUES ('token-row-of-about-the-size-gatehouse-writes') RETURNING id \gset
+SELECT v FROM t WHERE id = :id;
+EOF
+pgbench_run() { # one run per concurrency level, as one more system of the round
+  local c tps
+  for c in ${LEVELS//,/ }; do
+    tps=$("$PGBIN/pgbench" -n -c "$c" -j 2 -T "${DURATION%s}" -f "$WORK/pgbench.sql" "$PGDB" 2>/dev/null | awk '/^tps/ {print int($3); exit}')
+    echo "{\"scenario\":\"client-credentials\",\"target\":\"pgbench-insert-select/opaque\",\"concurrency\":$c,\"per_second\":$tps,\"iterations\":$tps}" >>"$RESULTS"
+  done
+}
+
 # --- alternating rounds ---------------------------------------------------
 RESULTS="$WORK/compare.jsonl"; : >"$RESULTS"
 run() { # SYSTEM/VARIANT ISSUER CLIENT SCENARIO [extra flags]
@@ -127,22 +142,11 @@ LOGIN=(--redirect-uri "$REDIRECT" --email bench@example.test --password bench-pa
 for round in $(seq "$ROUNDS"); do
   echo "bench-compare: round $round of $ROUNDS" >&2
   run gatehouse/opaque "$G" bench client-credentials;   run hydra/opaque "$H" bench client-credentials;   run node-oidc-provider/opaque "$N" bench client-credentials
+  pgbench_run
   run gatehouse/jwt "$G" bench-jwt client-credentials;  run hydra/jwt "$H" bench-jwt client-credentials; run node-oidc-provider/jwt "$NJ" bench client-credentials
   run gatehouse/opaque "$G" bench introspect;           run hydra/opaque "$H" bench introspect --introspection-endpoint "$HI"
   run node-oidc-provider/opaque "$N" bench introspect
   run gatehouse/opaque "$G" bench authcode "${LOGIN[@]}"; run hydra/opaque "$H" bench authcode --redirect-uri "$REDIRECT"
-done
-
-# --- the database's ceiling: one insert and one select per transaction ----
-PGDB=$(dburl bench_pgbench)
-"$PGBIN/psql" "$PGDB" -qAt -c "CREATE TABLE t (id bigserial PRIMARY KEY, v text NOT NULL)"
-cat >"$WORK/pgbench.sql" <<'EOF'
-INSERT INTO t (v) VALUES ('token-row-of-about-the-size-gatehouse-writes') RETURNING id \gset
-SELECT v FROM t WHERE id = :id;
-EOF
-for c in ${LEVELS//,/ }; do
-  tps=$("$PGBIN/pgbench" -n -c "$c" -j 2 -T "${DURATION%s}" -f "$WORK/pgbench.sql" "$PGDB" 2>/dev/null | awk '/^tps/ {print int($3); exit}')
-  echo "{\"scenario\":\"client-credentials\",\"target\":\"pgbench-insert-select/opaque\",\"concurrency\":$c,\"per_second\":$tps,\"iterations\":$tps}" >>"$RESULTS"
 done
 
 {
@@ -161,7 +165,8 @@ Each cell is the median of ${ROUNDS} runs of ${DURATION} (after ${WARMUP} warm-u
 in every round. "jwt" is RFC 9068 access tokens (gatehouse ES256, Hydra RS256 — its default key —, oidc-provider
 ES256); \`authcode\` is a whole login (authorize → code → token → userinfo, ID token verified) with a
 session and remembered consent; oidc-provider has no login app here and does not introspect JWTs.
-\`pgbench-insert-select\` is the database's ceiling: transactions of one INSERT and one SELECT.
+\`pgbench-insert-select\` is the database's ceiling: transactions of one INSERT and one SELECT (pgbench, run in
+every round after the client_credentials runs, on its own database of the same cluster).
 "0 (stalled)": requests were still waiting when the measurement ended and none finished in it.
 
 EOF
