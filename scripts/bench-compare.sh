@@ -32,9 +32,12 @@ DB=${GATEHOUSE_TEST_DATABASE_URL:?run through scripts/with-postgres.sh}
 PGBIN=${GATEHOUSE_TEST_PGBIN:-$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)}
 WORK=$(mktemp -d /tmp/gatehouse-compare.XXXXXX)
 PIDS=()
+# The servers' logs outlive the run, for diagnosing an error in the results.
+LOGS=${BENCH_LOGS:-/tmp/gatehouse-bench-logs}
 cleanup() {
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
+  mkdir -p "$LOGS/compare" && cp "$WORK"/*.log "$LOGS/compare/" 2>/dev/null || true
   rm -rf "$WORK"
 }
 trap cleanup EXIT INT TERM

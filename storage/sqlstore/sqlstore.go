@@ -14,7 +14,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
 	"github.com/pressly/goose/v3"
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 
@@ -55,7 +54,12 @@ func Open(ctx context.Context, databaseURL string, opt Options) (*Store, error) 
 	if err != nil {
 		return nil, err
 	}
-	db, err := sql.Open(d.driver, dsn)
+	var db *sql.DB
+	if d.name == "sqlite" {
+		db, err = sql.Open(d.driver, dsn)
+	} else {
+		db, err = openPostgres(dsn)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("open %s database at %s: %w", d.name, Host(databaseURL), err)
 	}
