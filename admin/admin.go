@@ -36,10 +36,12 @@ const (
 	RoleClientsRead  = "clients:read"
 	RoleUsersWrite   = "users:write"
 	RoleUsersRead    = "users:read"
+	// RoleMetricsRead may read /metrics only (a Prometheus scraper's key).
+	RoleMetricsRead = "metrics:read"
 )
 
 // Roles lists every role.
-var Roles = []string{RoleAdmin, RoleClientsWrite, RoleClientsRead, RoleUsersWrite, RoleUsersRead}
+var Roles = []string{RoleAdmin, RoleClientsWrite, RoleClientsRead, RoleUsersWrite, RoleUsersRead, RoleMetricsRead}
 
 // Store is what the admin API needs from storage.
 type Store interface {
@@ -63,6 +65,9 @@ type Options struct {
 	Now         func() time.Time
 	// Profiling serves Go's pprof profiles at /debug/pprof/ (admin role).
 	Profiling bool
+	// Metrics serves /metrics in Prometheus' text format (role
+	// metrics:read); nil answers 404 there.
+	Metrics http.Handler
 }
 
 // API serves the admin endpoints.
@@ -106,6 +111,7 @@ func New(o Options) *API {
 		{"GET", "/admin/v1/keys", RoleAdmin, a.listKeys},
 		{"POST", "/admin/v1/keys/rotate", RoleAdmin, a.rotateKey},
 		{"GET", "/admin/v1/audit", RoleAdmin, a.listAudit},
+		{"GET", "/metrics", RoleMetricsRead, a.metrics},
 	}
 	return a
 }
@@ -135,6 +141,15 @@ func (a *API) Handler() http.Handler {
 		writeError(w, http.StatusNotFound, "not_found", "There is no admin endpoint here.")
 	})
 	return mux
+}
+
+// metrics serves the Prometheus metrics.
+func (a *API) metrics(w http.ResponseWriter, r *http.Request, _ storage.AdminKey) {
+	if a.o.Metrics == nil {
+		writeError(w, http.StatusNotFound, "not_found", "Metrics are not enabled.")
+		return
+	}
+	a.o.Metrics.ServeHTTP(w, r)
 }
 
 // Routes lists "METHOD pattern role" of every protected route.

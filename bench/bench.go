@@ -35,6 +35,9 @@ type Options struct {
 	Warmup      time.Duration
 	// MaxIterations stops the run early (a hard cap; 0: 1,000,000).
 	MaxIterations int64
+	// Counter, if set, is read before and after the measured time; the
+	// result reports its growth per iteration (CounterPerIteration).
+	Counter *ServerCounter
 }
 
 // Result is a run's measurement.
@@ -57,6 +60,12 @@ type Result struct {
 	P50ms             float64 `json:"p50_ms"`
 	P90ms             float64 `json:"p90_ms"`
 	P99ms             float64 `json:"p99_ms"`
+	// CounterPerIteration is how much the server's counter (Options.Counter,
+	// e.g. gatehouse_sql_statements_total) grew per iteration measured,
+	// those cut off by the clock included.
+	CounterPerIteration float64 `json:"counter_per_iteration,omitempty"`
+	// Counter names that counter.
+	Counter string `json:"counter,omitempty"`
 	// FirstErrors are up to five error messages, for diagnosis.
 	FirstErrors []string `json:"first_errors,omitempty"`
 }
@@ -83,6 +92,14 @@ func Run(ctx context.Context, env *Env, s Scenario, o Options) (Result, error) {
 	}
 	mctx, cancel := context.WithTimeout(ctx, o.Duration)
 	defer cancel()
+	var before float64
+	if o.Counter != nil {
+		v, err := o.Counter.Read(ctx)
+		if err != nil {
+			return Result{}, err
+		}
+		before = v
+	}
 	rec := &recorder{}
 	start := time.Now()
 	drive(mctx, s, o.Concurrency, o.MaxIterations, rec)
@@ -92,6 +109,16 @@ func Run(ctx context.Context, env *Env, s Scenario, o Options) (Result, error) {
 	r.PerSecond = float64(r.Iterations-r.Errors) / elapsed
 	r.RequestsPerSecond = float64(r.Requests) / elapsed
 	r.P50ms, r.P90ms, r.P99ms = rec.percentile(50), rec.percentile(90), rec.percentile(99)
+	if o.Counter != nil {
+		after, err := o.Counter.Read(ctx)
+		if err != nil {
+			return Result{}, err
+		}
+		if n := r.Iterations + r.CutOff; n > 0 {
+			r.CounterPerIteration = (after - before) / float64(n)
+		}
+		r.Counter = o.Counter.Metric
+	}
 	return r, nil
 }
 

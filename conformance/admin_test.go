@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -180,6 +181,74 @@ func TestAdminPprof(t *testing.T) {
 	key := strings.TrimSpace(off.cli(t, "", "admin-keys", "create", "--name", "ops", "--role", "admin"))
 	if st, _ := get(off, key); st != 404 {
 		t.Errorf("pprof while off: %d, want 404", st)
+	}
+}
+
+// TestAdminMetrics: /metrics on the admin listener, for keys with
+// metrics:read (or admin) only; the SQL statement counter grows with the
+// statements a request sends, on each database.
+func TestAdminMetrics(t *testing.T) {
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			s := startServer(t, b.newURL(t))
+			scraper := strings.TrimSpace(s.cli(t, "", "admin-keys", "create", "--name", "prometheus", "--role", "metrics:read"))
+			reader := strings.TrimSpace(s.cli(t, "", "admin-keys", "create", "--name", "ro", "--role", "users:read"))
+			scrape := func(key string) (int, string) {
+				req, _ := http.NewRequest(http.MethodGet, s.admin+"/metrics", nil)
+				if key != "" {
+					req.Header.Set("Authorization", "Bearer "+key)
+				}
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer resp.Body.Close()
+				body, _ := io.ReadAll(resp.Body)
+				return resp.StatusCode, string(body)
+			}
+			statements := func() float64 {
+				st, body := scrape(scraper)
+				if st != 200 {
+					t.Fatalf("metrics with a metrics:read key: %d", st)
+				}
+				prefix := `gatehouse_sql_statements_total{database="` + b.name + `"} `
+				for _, line := range strings.Split(body, "\n") {
+					if v, ok := strings.CutPrefix(line, prefix); ok {
+						f, err := strconv.ParseFloat(v, 64)
+						if err != nil {
+							t.Fatalf("statement counter %q: %v", line, err)
+						}
+						return f
+					}
+				}
+				t.Fatalf("no %s in the metrics:\n%s", prefix, body)
+				return 0
+			}
+			if st, _ := scrape(""); st != 401 {
+				t.Errorf("metrics without a key: %d, want 401", st)
+			}
+			if st, _ := scrape(reader); st != 403 {
+				t.Errorf("metrics with a users:read key: %d, want 403", st)
+			}
+			if st, _ := adminCall(t, s, "GET", "/admin/v1/users", scraper, nil); st != 403 {
+				t.Errorf("a metrics:read key read the users: %d, want 403", st)
+			}
+			_, body := scrape(scraper)
+			for _, want := range []string{"go_goroutines ", "process_cpu_seconds_total ", `go_sql_open_connections{db_name="gatehouse"} `} {
+				if !strings.Contains(body, want) {
+					t.Errorf("the metrics lack %s", want)
+				}
+			}
+			before := statements()
+			// Each scrape reads its key (one statement); the users list reads
+			// its key and the users.
+			if st, _ := adminCall(t, s, "GET", "/admin/v1/users", reader, nil); st != 200 {
+				t.Fatalf("list users: %d", st)
+			}
+			if got := statements() - before; got < 3 {
+				t.Errorf("the counter grew by %v across a key read and a users list, want at least 3", got)
+			}
+		})
 	}
 }
 

@@ -78,8 +78,8 @@ SECRET=bench-secret-0123456789abcdef0123456789abcdef
 REDIRECT=http://127.0.0.1:9/cb
 
 # gatehouse
-GPORT=$(free_port)
-GENV=(GATEHOUSE_ADMIN_LISTEN=off GATEHOUSE_LOG_LEVEL=warn GATEHOUSE_KEYS_ALGORITHMS=RS256,ES256 GATEHOUSE_ACCESS_TOKEN_ALGORITHM=ES256
+GPORT=$(free_port); GADM=$(free_port)
+GENV=(GATEHOUSE_ADMIN_LISTEN=127.0.0.1:$GADM GATEHOUSE_LOG_LEVEL=warn GATEHOUSE_KEYS_ALGORITHMS=RS256,ES256 GATEHOUSE_ACCESS_TOKEN_ALGORITHM=ES256
   GATEHOUSE_SECRETS=bench-key-encryption-secret-0123456789abcdef GATEHOUSE_DATABASE_URL="$(dburl bench_gatehouse)")
 env "${GENV[@]}" "$WORK/gatehouse" migrate up >/dev/null
 (cd "$WORK" && exec env "${GENV[@]}" ./gatehouse serve --issuer "http://127.0.0.1:$GPORT" --listen "127.0.0.1:$GPORT" >"$WORK/gatehouse.log" 2>&1) &
@@ -90,6 +90,10 @@ common=(--redirect-uri "$REDIRECT" --grant-type authorization_code --grant-type 
 env "${GENV[@]}" "$WORK/gatehouse" clients create --id bench --secret-stdin --name bench "${common[@]}" <<<"$SECRET" >/dev/null
 env "${GENV[@]}" "$WORK/gatehouse" clients create --id bench-jwt --secret-stdin --name bench-jwt --access-token-format jwt "${common[@]}" <<<"$SECRET" >/dev/null
 printf 'bench-password-0123\n' | env "${GENV[@]}" "$WORK/gatehouse" users create --email bench@example.test --name Bench --password-stdin >/dev/null
+# gatehouse's runs read its SQL statement counter (/metrics on the admin listener) around the measured time.
+GATEHOUSE_BENCH_METRICS_KEY=$(env "${GENV[@]}" "$WORK/gatehouse" admin-keys create --name bench-metrics --role metrics:read)
+export GATEHOUSE_BENCH_METRICS_KEY
+GMETRICS=(--metrics-url "http://127.0.0.1:$GADM/metrics")
 
 # Hydra (defaults, except the log level, as for gatehouse)
 HPUB=$(free_port); HADM=$(free_port); HAPP=$(free_port)
@@ -144,12 +148,12 @@ N="http://127.0.0.1:$NPORT"; NJ="http://127.0.0.1:$NJPORT"
 LOGIN=(--redirect-uri "$REDIRECT" --email bench@example.test --password bench-password-0123)
 for round in $(seq "$ROUNDS"); do
   echo "bench-compare: round $round of $ROUNDS" >&2
-  run gatehouse/opaque "$G" bench client-credentials;   run hydra/opaque "$H" bench client-credentials;   run node-oidc-provider/opaque "$N" bench client-credentials
+  run gatehouse/opaque "$G" bench client-credentials "${GMETRICS[@]}";   run hydra/opaque "$H" bench client-credentials;   run node-oidc-provider/opaque "$N" bench client-credentials
   pgbench_run
-  run gatehouse/jwt "$G" bench-jwt client-credentials;  run hydra/jwt "$H" bench-jwt client-credentials; run node-oidc-provider/jwt "$NJ" bench client-credentials
-  run gatehouse/opaque "$G" bench introspect;           run hydra/opaque "$H" bench introspect --introspection-endpoint "$HI"
+  run gatehouse/jwt "$G" bench-jwt client-credentials "${GMETRICS[@]}";  run hydra/jwt "$H" bench-jwt client-credentials; run node-oidc-provider/jwt "$NJ" bench client-credentials
+  run gatehouse/opaque "$G" bench introspect "${GMETRICS[@]}";           run hydra/opaque "$H" bench introspect --introspection-endpoint "$HI"
   run node-oidc-provider/opaque "$N" bench introspect
-  run gatehouse/opaque "$G" bench authcode "${LOGIN[@]}"; run hydra/opaque "$H" bench authcode --redirect-uri "$REDIRECT"
+  run gatehouse/opaque "$G" bench authcode "${LOGIN[@]}" "${GMETRICS[@]}"; run hydra/opaque "$H" bench authcode --redirect-uri "$REDIRECT"
 done
 
 {
@@ -171,6 +175,9 @@ session and remembered consent; oidc-provider has no login app here and does not
 \`pgbench-insert-select\` is the database's ceiling: transactions of one INSERT and one SELECT (pgbench, run in
 every round after the client_credentials runs, on its own database of the same cluster).
 "0 (stalled)": requests were still waiting when the measurement ended and none finished in it.
+gatehouse's SQL statements per iteration are its \`gatehouse_sql_statements_total\` (admin listener, \`/metrics\`) read before
+and after each measured run, divided by the iterations; under load, grouped inserts and reads make it smaller than
+a lone request's count.
 
 EOF
   "$WORK/gatehouse-bench" compare --in "$RESULTS" --base gatehouse

@@ -30,7 +30,7 @@ func compare(args []string) error {
 	if err != nil {
 		return err
 	}
-	text := compareTable(rs, *base)
+	text := compareTable(rs, *base) + "\n" + targetsTable(rs, *base, goals)
 	fmt.Print(text)
 	if *out != "" {
 		return os.WriteFile(*out, []byte(text), 0o644)
@@ -41,6 +41,10 @@ func compare(args []string) error {
 type cell struct {
 	perSecond, p99 []float64
 	errors, cutOff int64
+	// counter is the server counter read around the runs, perIteration its
+	// growth per iteration in each run.
+	counter      string
+	perIteration []float64
 }
 
 func median(v []float64) float64 {
@@ -55,35 +59,46 @@ func median(v []float64) float64 {
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
-func compareTable(rs []bench.Result, base string) string {
-	type key struct {
-		scenario, variant string
-		conc              int
-	}
-	cells := map[key]map[string]*cell{}
-	var keys []key
-	var systems []string
+type cellKey struct {
+	scenario, variant string
+	conc              int
+}
+
+// measurements groups runs by scenario, variant and concurrency, then by
+// system; keys come sorted, systems in the order first seen.
+type measurements struct {
+	cells   map[cellKey]map[string]*cell
+	keys    []cellKey
+	systems []string
+}
+
+func collect(rs []bench.Result) measurements {
+	m := measurements{cells: map[cellKey]map[string]*cell{}}
 	for _, r := range rs {
 		system, variant, _ := strings.Cut(r.Target, "/")
-		k := key{r.Scenario, variant, r.Concurrency}
-		if cells[k] == nil {
-			cells[k] = map[string]*cell{}
-			keys = append(keys, k)
+		k := cellKey{r.Scenario, variant, r.Concurrency}
+		if m.cells[k] == nil {
+			m.cells[k] = map[string]*cell{}
+			m.keys = append(m.keys, k)
 		}
-		c := cells[k][system]
+		c := m.cells[k][system]
 		if c == nil {
 			c = &cell{}
-			cells[k][system] = c
+			m.cells[k][system] = c
 		}
 		c.perSecond = append(c.perSecond, r.PerSecond)
 		c.p99 = append(c.p99, r.P99ms)
 		c.errors += r.Errors
 		c.cutOff += r.CutOff
-		if !slices.Contains(systems, system) {
-			systems = append(systems, system)
+		if r.Counter != "" {
+			c.counter = r.Counter
+			c.perIteration = append(c.perIteration, r.CounterPerIteration)
+		}
+		if !slices.Contains(m.systems, system) {
+			m.systems = append(m.systems, system)
 		}
 	}
-	slices.SortStableFunc(keys, func(a, b key) int {
+	slices.SortStableFunc(m.keys, func(a, b cellKey) int {
 		if a.scenario != b.scenario {
 			return slices.Index(bench.ScenarioNames, a.scenario) - slices.Index(bench.ScenarioNames, b.scenario)
 		}
@@ -92,17 +107,39 @@ func compareTable(rs []bench.Result, base string) string {
 		}
 		return a.conc - b.conc
 	})
+	return m
+}
+
+// stalled: no iteration finished while some were waiting.
+func (c *cell) stalled() bool { return median(c.perSecond) < 1 && c.cutOff > 0 }
+
+func compareTable(rs []bench.Result, base string) string {
+	m := collect(rs)
+	cells, keys, systems := m.cells, m.keys, m.systems
 	peers := slices.DeleteFunc(slices.Clone(systems), func(s string) bool { return s == base })
+	// The base system's server counter per iteration, when its runs read one.
+	counter := ""
+	for _, k := range keys {
+		if c := cells[k][base]; c != nil && c.counter != "" {
+			counter = c.counter
+		}
+	}
 	var b strings.Builder
 	b.WriteString("| scenario | variant | concurrency |")
 	for _, s := range systems {
 		fmt.Fprintf(&b, " %s /s (median) | %s p99 ms | %s runs, errors |", s, s, s)
+	}
+	if counter != "" {
+		fmt.Fprintf(&b, " %s %s per iteration |", base, counter)
 	}
 	for _, p := range peers {
 		fmt.Fprintf(&b, " %s ÷ %s |", base, p)
 	}
 	b.WriteString("\n|---|---|--:|")
 	b.WriteString(strings.Repeat("--:|--:|--:|", len(systems)))
+	if counter != "" {
+		b.WriteString("--:|")
+	}
 	b.WriteString(strings.Repeat("--:|", len(peers)))
 	b.WriteString("\n")
 	for _, k := range keys {
@@ -114,12 +151,19 @@ func compareTable(rs []bench.Result, base string) string {
 					p99 = fmt.Sprintf("%.1f", m)
 				}
 				rate := fmt.Sprintf("%.0f", median(c.perSecond))
-				if median(c.perSecond) < 1 && c.cutOff > 0 {
+				if c.stalled() {
 					rate = "0 (stalled)"
 				}
 				fmt.Fprintf(&b, " %s | %s | %d, %d |", rate, p99, len(c.perSecond), c.errors)
 			} else {
 				b.WriteString(" — | — | — |")
+			}
+		}
+		if counter != "" {
+			if c := cells[k][base]; c != nil && c.counter == counter && len(c.perIteration) > 0 {
+				fmt.Fprintf(&b, " %.2f |", median(c.perIteration))
+			} else {
+				b.WriteString(" — |")
 			}
 		}
 		for _, p := range peers {

@@ -57,6 +57,7 @@ func usage(w io.Writer) {
                       [--concurrency 1,8,32] [--duration 10s] [--warmup 2s] [--max-iterations N]
                       [--redirect-uri URI (--email E --password P | --cookie NAME=VALUE)] [--scope S]
                       [--target LABEL] [--json FILE] [--cpuprofile FILE]
+                      [--metrics-url URL [--metrics-key KEY] [--counter gatehouse_sql_statements_total]]
   gatehouse-bench report --in FILE.jsonl --out benchmarks.md [--svg benchmarks.svg] [--title T] [--notes FILE]
   gatehouse-bench compare --in FILE.jsonl [--base gatehouse] [--out FILE.md]   (targets named SYSTEM/VARIANT)
   gatehouse-bench hydra-login --admin URL [--listen 127.0.0.1:3000]          (auto-accepting login/consent app for Ory Hydra)
@@ -83,6 +84,9 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	target := fs.String("target", "", "label for the results (e.g. gatehouse-postgres)")
 	jsonOut := fs.String("json", "", "append results as JSON lines to this file")
 	cpuProfile := fs.String("cpuprofile", "", "write the load generator's own CPU profile to this file")
+	metricsURL := fs.String("metrics-url", "", "the server's Prometheus metrics (gatehouse: its admin listener + /metrics), read around each run")
+	metricsKey := fs.String("metrics-key", os.Getenv("GATEHOUSE_BENCH_METRICS_KEY"), "bearer token for --metrics-url (gatehouse: an admin key with metrics:read; or GATEHOUSE_BENCH_METRICS_KEY)")
+	counter := fs.String("counter", "gatehouse_sql_statements_total", "the counter of --metrics-url reported per iteration")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -99,6 +103,13 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	}
 	if e.Issuer == "" || e.ClientID == "" {
 		return errors.New("--issuer and --client-id are required")
+	}
+	var ctr *bench.ServerCounter
+	if *metricsURL != "" {
+		ctr = &bench.ServerCounter{URL: *metricsURL, Bearer: *metricsKey, Metric: *counter}
+		if _, err := ctr.Read(ctx); err != nil {
+			return err
+		}
 	}
 	var levels []int
 	for _, c := range strings.Split(*conc, ",") {
@@ -129,13 +140,16 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 			if err != nil {
 				return err
 			}
-			r, err := bench.Run(ctx, env, mk(), bench.Options{Concurrency: c, Duration: *duration, Warmup: *warmup, MaxIterations: *maxIt})
+			r, err := bench.Run(ctx, env, mk(), bench.Options{Concurrency: c, Duration: *duration, Warmup: *warmup, MaxIterations: *maxIt, Counter: ctr})
 			if err != nil {
 				return err
 			}
 			r.Target = *target
 			fmt.Fprintf(out, row, r.Target, r.Scenario, r.Concurrency, fmt.Sprintf("%.0f", r.PerSecond), fmt.Sprintf("%.0f", r.RequestsPerSecond),
 				fmt.Sprintf("%.2f", r.P50ms), fmt.Sprintf("%.2f", r.P90ms), fmt.Sprintf("%.2f", r.P99ms), r.Errors)
+			if r.Counter != "" {
+				fmt.Fprintf(out, "%-20s %s per iteration: %.2f\n", "", r.Counter, r.CounterPerIteration)
+			}
 			for _, msg := range r.FirstErrors {
 				fmt.Fprintln(os.Stderr, "  error:", msg)
 			}

@@ -53,3 +53,56 @@ func TestCompareTable(t *testing.T) {
 		t.Errorf("compare table:\n%s", got)
 	}
 }
+
+func TestTargetsTable(t *testing.T) {
+	cc := func(target string, conc int, perSecond float64) bench.Result {
+		return bench.Result{Scenario: "client-credentials", Target: target, Concurrency: conc, PerSecond: perSecond}
+	}
+	rs := []bench.Result{
+		cc("gatehouse/opaque", 1, 1000), cc("hydra/opaque", 1, 100), cc("pgbench-insert-select/opaque", 1, 1200),
+		cc("gatehouse/opaque", 8, 3000), cc("hydra/opaque", 8, 200), cc("pgbench-insert-select/opaque", 8, 8000),
+		cc("gatehouse/jwt", 8, 2000), {Scenario: "client-credentials", Target: "hydra/jwt", Concurrency: 8, CutOff: 8},
+		{Scenario: "authcode", Target: "gatehouse/opaque", Concurrency: 8, PerSecond: 300, Errors: 2, Counter: "gatehouse_sql_statements_total", CounterPerIteration: 11.2},
+		{Scenario: "authcode", Target: "gatehouse/opaque", Concurrency: 1, PerSecond: 100, Counter: "gatehouse_sql_statements_total", CounterPerIteration: 12.4},
+	}
+	got := targetsTable(rs, "gatehouse", []goal{
+		{what: "opaque ≥ 10× Hydra", scenario: "client-credentials", variant: "opaque", peer: "hydra", min: 10},
+		{what: "opaque ≥ 75 % of pgbench", scenario: "client-credentials", variant: "opaque", peer: "pgbench-insert-select", min: 0.75},
+		{what: "JWT ≥ 30× Hydra", scenario: "client-credentials", variant: "jwt", peer: "hydra", min: 30},
+		{what: "beyond the run", scenario: "introspect", variant: "opaque", peer: "hydra", min: 3},
+		{what: "≤ 12 statements", scenario: "authcode", variant: "opaque", counter: "gatehouse_sql_statements_total", max: 12},
+	})
+	for _, want := range []string{
+		"| target | concurrency 1 | concurrency 8 | met |",
+		"| opaque ≥ 10× Hydra | 10.00× ✓ | 15.00× ✓ | yes |",
+		"| opaque ≥ 75 % of pgbench | 0.83× ✓ | 0.38× ✗ | no (concurrency 8) |",
+		"| JWT ≥ 30× Hydra | — | ∞ (peer stalled) ✓ | yes |",
+		"| beyond the run | — | — | not measured |",
+		"| ≤ 12 statements | 12.4 ✗ | 11.2 ✓ | no (concurrency 1) |",
+		"| zero errors in every scenario (gatehouse) | 0 errors ✓ | 2 errors ✗ | no (concurrency 8) |",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("targets table lacks %q:\n%s", want, got)
+		}
+	}
+}
+
+func TestCompareTableCounter(t *testing.T) {
+	rs := []bench.Result{
+		{Scenario: "authcode", Target: "gatehouse/opaque", Concurrency: 8, PerSecond: 300, Counter: "gatehouse_sql_statements_total", CounterPerIteration: 11},
+		{Scenario: "authcode", Target: "gatehouse/opaque", Concurrency: 8, PerSecond: 320, Counter: "gatehouse_sql_statements_total", CounterPerIteration: 10},
+		{Scenario: "authcode", Target: "gatehouse/opaque", Concurrency: 8, PerSecond: 310, Counter: "gatehouse_sql_statements_total", CounterPerIteration: 12},
+		{Scenario: "authcode", Target: "hydra/opaque", Concurrency: 8, PerSecond: 31},
+		{Scenario: "introspect", Target: "gatehouse/opaque", Concurrency: 8, PerSecond: 5000},
+	}
+	got := compareTable(rs, "gatehouse")
+	for _, want := range []string{
+		"| gatehouse gatehouse_sql_statements_total per iteration | gatehouse ÷ hydra |",
+		"| authcode | opaque | 8 | 310 | — | 3, 0 | 31 | — | 1, 0 | 11.00 | 10.0× |",
+		"| introspect | opaque | 8 | 5000 | — | 1, 0 | — | — | — | — | — |",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("compare table lacks %q:\n%s", want, got)
+		}
+	}
+}

@@ -16,6 +16,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/consent"
 	"github.com/gatehouse-id/gatehouse/internal/config"
 	"github.com/gatehouse-id/gatehouse/internal/httpx"
+	"github.com/gatehouse-id/gatehouse/internal/metrics"
 	"github.com/gatehouse-id/gatehouse/keys"
 	"github.com/gatehouse-id/gatehouse/provider"
 	"github.com/gatehouse-id/gatehouse/storage"
@@ -118,7 +119,9 @@ func New(ctx context.Context, cfg config.Config, st Store, log *slog.Logger) (*A
 		}
 	})
 	handler := httpx.Log(log, httpx.Secure(cfg.HTTPS(), httpx.MaxBytes(1<<20, mux)))
-	adm := admin.New(admin.Options{Store: st, Keys: km, EnabledAlgs: cfg.Keys.Algorithms, Log: log, Profiling: cfg.Admin.Pprof})
+	ms, _ := st.(metrics.Store)
+	adm := admin.New(admin.Options{Store: st, Keys: km, EnabledAlgs: cfg.Keys.Algorithms, Log: log, Profiling: cfg.Admin.Pprof,
+		Metrics: metrics.Handler(ms)})
 	return &App{Handler: handler, Mux: mux, Pages: pages, Keys: km, Provider: prov,
 		Admin: httpx.Log(log, httpx.Secure(false, adm.Handler()))}, nil
 }
