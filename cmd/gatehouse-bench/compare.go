@@ -130,7 +130,7 @@ func compareTable(rs []bench.Result, base string) string {
 		fmt.Fprintf(&b, " %s /s (median) | %s p99 ms | %s runs, errors |", s, s, s)
 	}
 	if counter != "" {
-		fmt.Fprintf(&b, " %s %s per iteration |", base, counter)
+		fmt.Fprintf(&b, " %s per iteration (%s) |", counter, base)
 	}
 	for _, p := range peers {
 		fmt.Fprintf(&b, " %s ÷ %s |", base, p)

@@ -97,7 +97,7 @@ func TestCompareTableCounter(t *testing.T) {
 	}
 	got := compareTable(rs, "gatehouse")
 	for _, want := range []string{
-		"| gatehouse gatehouse_sql_statements_total per iteration | gatehouse ÷ hydra |",
+		"| gatehouse_sql_statements_total per iteration (gatehouse) | gatehouse ÷ hydra |",
 		"| authcode | opaque | 8 | 310 | — | 3, 0 | 31 | — | 1, 0 | 11.00 | 10.0× |",
 		"| introspect | opaque | 8 | 5000 | — | 1, 0 | — | — | — | — | — |",
 	} {
