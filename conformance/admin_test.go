@@ -149,22 +149,27 @@ func TestAdminAPI(t *testing.T) {
 	}
 }
 
+// adminGetText GETs a non-JSON admin path with an admin key (none if
+// empty) and returns the status and the body.
+func adminGetText(t *testing.T, s *server, path, key string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, s.admin+path, nil)
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
 // TestAdminPprof: with admin.pprof on, Go's profiles are on the admin
 // listener for admin keys only; off (the default) they are not there.
 func TestAdminPprof(t *testing.T) {
-	get := func(s *server, key string) (int, string) {
-		req, _ := http.NewRequest(http.MethodGet, s.admin+"/debug/pprof/heap?debug=1", nil)
-		if key != "" {
-			req.Header.Set("Authorization", "Bearer "+key)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
-	}
+	get := func(s *server, key string) (int, string) { return adminGetText(t, s, "/debug/pprof/heap?debug=1", key) }
 	on := startServer(t, backends(t)[0].newURL(t), "GATEHOUSE_ADMIN_PPROF=true")
 	admin := strings.TrimSpace(on.cli(t, "", "admin-keys", "create", "--name", "ops", "--role", "admin"))
 	reader := strings.TrimSpace(on.cli(t, "", "admin-keys", "create", "--name", "ro", "--role", "users:read"))
@@ -193,19 +198,7 @@ func TestAdminMetrics(t *testing.T) {
 			s := startServer(t, b.newURL(t))
 			scraper := strings.TrimSpace(s.cli(t, "", "admin-keys", "create", "--name", "prometheus", "--role", "metrics:read"))
 			reader := strings.TrimSpace(s.cli(t, "", "admin-keys", "create", "--name", "ro", "--role", "users:read"))
-			scrape := func(key string) (int, string) {
-				req, _ := http.NewRequest(http.MethodGet, s.admin+"/metrics", nil)
-				if key != "" {
-					req.Header.Set("Authorization", "Bearer "+key)
-				}
-				resp, err := http.DefaultClient.Do(req)
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer resp.Body.Close()
-				body, _ := io.ReadAll(resp.Body)
-				return resp.StatusCode, string(body)
-			}
+			scrape := func(key string) (int, string) { return adminGetText(t, s, "/metrics", key) }
 			statements := func() float64 {
 				st, body := scrape(scraper)
 				if st != 200 {
