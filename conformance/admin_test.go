@@ -226,8 +226,14 @@ func TestAdminMetrics(t *testing.T) {
 			if st, _ := adminCall(t, s, "GET", "/admin/v1/users", scraper, nil); st != 403 {
 				t.Errorf("a metrics:read key read the users: %d, want 403", st)
 			}
+			if resp, err := http.Get(s.issuer + "/.well-known/openid-configuration"); err != nil {
+				t.Fatal(err)
+			} else {
+				resp.Body.Close()
+			}
 			_, body := scrape(scraper)
-			for _, want := range []string{"go_goroutines ", "process_cpu_seconds_total ", `go_sql_open_connections{db_name="gatehouse"} `} {
+			for _, want := range []string{"go_goroutines ", "process_cpu_seconds_total ", `go_sql_open_connections{db_name="gatehouse"} `,
+				`gatehouse_http_request_duration_seconds_count{code="200",route="GET /.well-known/openid-configuration"} `} {
 				if !strings.Contains(body, want) {
 					t.Errorf("the metrics lack %s", want)
 				}

@@ -118,10 +118,11 @@ func New(ctx context.Context, cfg config.Config, st Store, log *slog.Logger) (*A
 			log.Error("render", "err", err)
 		}
 	})
-	handler := httpx.Log(log, httpx.Secure(cfg.HTTPS(), httpx.MaxBytes(1<<20, mux)))
 	ms, _ := st.(metrics.Store)
+	met := metrics.New(ms)
+	handler := httpx.Log(log, httpx.Secure(cfg.HTTPS(), httpx.MaxBytes(1<<20, met.Instrument(mux))))
 	adm := admin.New(admin.Options{Store: st, Keys: km, EnabledAlgs: cfg.Keys.Algorithms, Log: log, Profiling: cfg.Admin.Pprof,
-		Metrics: metrics.Handler(ms)})
+		Metrics: met.Handler()})
 	return &App{Handler: handler, Mux: mux, Pages: pages, Keys: km, Provider: prov,
 		Admin: httpx.Log(log, httpx.Secure(false, adm.Handler()))}, nil
 }

@@ -1,12 +1,15 @@
 // Package metrics builds the registry behind the admin listener's /metrics:
-// the Go runtime, the process, the database pool and the SQL statements the
-// store has sent. Every figure is read when scraped, so nothing here costs a
-// request anything.
+// the public listener's requests by route and status, the SQL statements
+// the store has sent, the database pool, the Go runtime and the process.
+// Store and pool figures are read when scraped; a request pays two atomic
+// additions and a histogram bucket.
 package metrics
 
 import (
 	"database/sql"
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -26,19 +29,87 @@ type Store interface {
 // StatementsMetric is the name of the SQL statement counter.
 const StatementsMetric = "gatehouse_sql_statements_total"
 
-// Handler serves the metrics in Prometheus' text format. st may be nil (a
-// store without counters): then only the runtime and the process are
-// reported.
-func Handler(st Store) http.Handler {
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+// Metrics is one server's registry.
+type Metrics struct {
+	reg      *prometheus.Registry
+	requests *prometheus.HistogramVec
+}
+
+// New registers the runtime, the process and, if st is not nil, the store's
+// counters and pool.
+func New(st Store) *Metrics {
+	m := &Metrics{reg: prometheus.NewRegistry()}
+	m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.requests = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "gatehouse_http_request_duration_seconds",
+		Help: "Requests of the public listener by route (the pattern that matched, e.g. \"POST /oauth2/token\") and status, and how long they took.",
+		// From a cached discovery document to a slow password hash.
+		Buckets: []float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5},
+	}, []string{"route", "code"})
+	m.reg.MustRegister(m.requests)
 	if st != nil {
-		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name:        StatementsMetric,
 			Help:        "SQL statements sent to the database, BEGIN and COMMIT/ROLLBACK included; a grouped statement counts once.",
 			ConstLabels: prometheus.Labels{"database": st.Dialect()},
 		}, func() float64 { return float64(st.Statements()) }))
-		reg.MustRegister(collectors.NewDBStatsCollector(st.DB(), "gatehouse"))
+		m.reg.MustRegister(collectors.NewDBStatsCollector(st.DB(), "gatehouse"))
 	}
-	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
+	return m
 }
+
+// Handler serves the metrics in Prometheus' text format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
+}
+
+// Instrument counts and times the requests mux serves. It must wrap the
+// ServeMux itself: the route is the pattern the mux matched, which it
+// records on the request it is given (bounded by the routes registered,
+// never the raw path). A handler that panics is counted as a 500.
+func (m *Metrics) Instrument(mux http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w}
+		finished := false
+		defer func() {
+			code := sw.status
+			switch {
+			case !finished:
+				code = http.StatusInternalServerError // panicked
+			case code == 0:
+				code = http.StatusOK // wrote nothing: net/http answers 200
+			}
+			route := r.Pattern
+			if route == "" {
+				route = "unmatched"
+			}
+			m.requests.WithLabelValues(route, strconv.Itoa(code)).Observe(time.Since(start).Seconds())
+		}()
+		mux.ServeHTTP(sw, r)
+		finished = true
+	})
+}
+
+// statusWriter remembers the status a handler answered.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusWriter) WriteHeader(code int) {
+	if s.status == 0 {
+		s.status = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusWriter) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	return s.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the connection's writer.
+func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
