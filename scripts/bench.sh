@@ -36,10 +36,10 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 # bench_target LABEL DATABASE_URL: start gatehouse, register the clients and
 # the user, run every scenario, stop it.
 bench_target() {
-  local label=$1 db=$2 port issuer
-  port=$(free_port)
+  local label=$1 db=$2 port issuer adm
+  port=$(free_port); adm=$(free_port)
   issuer="http://127.0.0.1:$port"
-  local env=(GATEHOUSE_ADMIN_LISTEN=off GATEHOUSE_LOG_LEVEL=warn GATEHOUSE_KEYS_ALGORITHMS=RS256,ES256
+  local env=(GATEHOUSE_ADMIN_LISTEN=127.0.0.1:$adm GATEHOUSE_LOG_LEVEL=warn GATEHOUSE_KEYS_ALGORITHMS=RS256,ES256
     GATEHOUSE_ACCESS_TOKEN_ALGORITHM=ES256 GATEHOUSE_SECRETS=bench-key-encryption-secret-0123456789abcdef)
   (cd "$WORK" && env "${env[@]}" ./gatehouse migrate up --database-url "$db" >/dev/null)
   (cd "$WORK" && exec env "${env[@]}" GATEHOUSE_AUTO_MIGRATE=true ./gatehouse serve --issuer "$issuer" \
@@ -57,7 +57,10 @@ bench_target() {
   local id secret jid jsecret
   id=$(jq -r .client_id <<<"$opaque"); secret=$(jq -r .client_secret <<<"$opaque")
   jid=$(jq -r .client_id <<<"$jwt"); jsecret=$(jq -r .client_secret <<<"$jwt")
-  local run=("$WORK/gatehouse-bench" run --issuer "$issuer" --redirect-uri http://127.0.0.1:9/cb --email bench@example.test
+  # Each run reads gatehouse's SQL statement counter (/metrics, a metrics:read key) around its measured time.
+  local mkey
+  mkey=$(env "${env[@]}" "${gh[@]}" admin-keys create --database-url "$db" --name bench-metrics --role metrics:read)
+  local run=(env GATEHOUSE_BENCH_METRICS_KEY="$mkey" "$WORK/gatehouse-bench" run --metrics-url "http://127.0.0.1:$adm/metrics" --issuer "$issuer" --redirect-uri http://127.0.0.1:9/cb --email bench@example.test
     --password bench-password-0123 --concurrency "$LEVELS" --duration "$DURATION" --warmup "$WARMUP" --json "$RESULTS")
   "${run[@]}" --client-id "$id" --client-secret "$secret" --target "gatehouse-$label" \
     --scenario client-credentials,introspect,refresh,authcode,discovery,jwks
@@ -89,6 +92,8 @@ The server runs with \`log_level: warn\` (no per-request log line), PostgreSQL i
 (fsync and synchronous_commit off, as every test cluster here), JWT access tokens are signed with ES256, ID tokens with RS256 (the OpenID
 Connect default) except for the \`idtoken-es256\` targets, whose client registered
 \`id_token_signed_response_alg: ES256\`. Targets ending in \`jwt-es256\` use RFC 9068 JWT access tokens.
+The last column is gatehouse's \`gatehouse_sql_statements_total\` (its admin listener's \`/metrics\`) read before and after
+each measured run, divided by the iterations: under load, grouped inserts and reads count once for many requests.
 
 Reproduce: \`make bench\` (or, against any OP: \`gatehouse-bench run --issuer URL --client-id ID
 --client-secret SECRET --scenario client-credentials --concurrency 1,8,32\`).

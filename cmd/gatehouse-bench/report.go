@@ -86,7 +86,23 @@ func readResults(path string) ([]bench.Result, error) {
 // table is one Markdown table of every result, grouped by scenario.
 func table(rs []bench.Result) string {
 	var b strings.Builder
-	b.WriteString("| scenario | target | concurrency | per second | requests/s | p50 ms | p90 ms | p99 ms | errors |\n|---|---|--:|--:|--:|--:|--:|--:|--:|\n")
+	// A column for the server counter when some run read one (SQL
+	// statements per iteration, from gatehouse's /metrics).
+	counter := ""
+	for _, r := range rs {
+		if r.Counter != "" {
+			counter = r.Counter
+		}
+	}
+	b.WriteString("| scenario | target | concurrency | per second | requests/s | p50 ms | p90 ms | p99 ms | errors |")
+	if counter != "" {
+		fmt.Fprintf(&b, " %s per iteration |", counter)
+	}
+	b.WriteString("\n|---|---|--:|--:|--:|--:|--:|--:|--:|")
+	if counter != "" {
+		b.WriteString("--:|")
+	}
+	b.WriteString("\n")
 	rs = slices.Clone(rs)
 	slices.SortStableFunc(rs, func(a, b bench.Result) int { return a.Concurrency - b.Concurrency })
 	targets := order(rs, func(r bench.Result) string { return r.Target }, nil)
@@ -94,7 +110,15 @@ func table(rs []bench.Result) string {
 	for _, s := range order(rs, func(r bench.Result) string { return r.Scenario }, bench.ScenarioNames) {
 		for _, r := range rs {
 			if r.Scenario == s {
-				fmt.Fprintf(&b, "| %s | %s | %d | %.0f | %.0f | %.2f | %.2f | %.2f | %d |\n", r.Scenario, r.Target, r.Concurrency, r.PerSecond, r.RequestsPerSecond, r.P50ms, r.P90ms, r.P99ms, r.Errors)
+				fmt.Fprintf(&b, "| %s | %s | %d | %.0f | %.0f | %.2f | %.2f | %.2f | %d |", r.Scenario, r.Target, r.Concurrency, r.PerSecond, r.RequestsPerSecond, r.P50ms, r.P90ms, r.P99ms, r.Errors)
+				switch {
+				case counter == "":
+				case r.Counter == counter:
+					fmt.Fprintf(&b, " %.2f |", r.CounterPerIteration)
+				default:
+					b.WriteString(" — |")
+				}
+				b.WriteString("\n")
 			}
 		}
 	}

@@ -33,6 +33,21 @@ func TestReport(t *testing.T) {
 	if err := xml.Unmarshal(b, new(struct{})); err != nil || !strings.Contains(string(b), "polyline") {
 		t.Errorf("SVG is not well-formed (%v):\n%s", err, b)
 	}
+	withCounter := lines + `{"scenario":"introspect","target":"a","concurrency":8,"iterations":10,"requests":10,"per_second":300,"counter":"gatehouse_sql_statements_total","counter_per_iteration":0.37}
+`
+	if err := os.WriteFile(in, []byte(withCounter), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := report([]string{"--in", in, "--out", out}); err != nil {
+		t.Fatal(err)
+	}
+	md, _ = os.ReadFile(out)
+	for _, want := range []string{"| errors | gatehouse_sql_statements_total per iteration |\n|---|---|--:|--:|--:|--:|--:|--:|--:|--:|\n",
+		"| introspect | a | 8 | 300 | 0 | 0.00 | 0.00 | 0.00 | 0 | 0.37 |\n", "| client-credentials | a | 1 | 100 | 0 | 1.00 | 2.00 | 3.00 | 0 | — |\n"} {
+		if !strings.Contains(string(md), want) {
+			t.Errorf("markdown lacks %q:\n%s", want, md)
+		}
+	}
 	if err := report([]string{"--in", filepath.Join(dir, "missing"), "--out", out}); err == nil {
 		t.Error("a missing input file was accepted")
 	}
