@@ -74,7 +74,11 @@ bench_target() {
 
 command -v jq >/dev/null || { echo "bench: jq is needed (apt-get install jq)" >&2; exit 1; }
 bench_target sqlite "sqlite://$WORK/bench.db"
-bench_target postgres "${GATEHOUSE_TEST_DATABASE_URL:?run through scripts/with-postgres.sh}"
+# A database of its own on the cluster, new each run (a second run must not meet the first one's rows).
+PGURL=${GATEHOUSE_TEST_DATABASE_URL:?run through scripts/with-postgres.sh}
+PGBIN=${GATEHOUSE_TEST_PGBIN:-$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)}
+"$PGBIN/psql" "$PGURL" -v ON_ERROR_STOP=1 -qAt -c "DROP DATABASE IF EXISTS bench_make" -c "CREATE DATABASE bench_make"
+bench_target postgres "$(sed -E 's#^(postgres(ql)?://[^/?]*)(/[^?]*)?#\1/bench_make#' <<<"$PGURL")"
 
 mkdir -p "$OUT"
 cat >"$WORK/notes.md" <<EOF
