@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // A ServerCounter reads a counter of the server under test (a Prometheus
@@ -23,8 +24,10 @@ type ServerCounter struct {
 	HTTP   *http.Client
 }
 
-// Read returns the counter's current value.
+// Read returns the counter's current value, within 10 s.
 func (c *ServerCounter) Read(ctx context.Context) (float64, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.URL, nil)
 	if err != nil {
 		return 0, err

@@ -72,27 +72,34 @@ func Secure(https bool, next http.Handler) http.Handler {
 	})
 }
 
-type statusWriter struct {
+// StatusWriter remembers the status a handler answered (0 until it writes)
+// and how many body bytes it wrote.
+type StatusWriter struct {
 	http.ResponseWriter
-	status int
-	bytes  int
+	Status int
+	Bytes  int
 }
 
-func (s *statusWriter) WriteHeader(code int) {
-	if s.status == 0 {
-		s.status = code
+// WriteHeader records the first status.
+func (s *StatusWriter) WriteHeader(code int) {
+	if s.Status == 0 {
+		s.Status = code
 	}
 	s.ResponseWriter.WriteHeader(code)
 }
 
-func (s *statusWriter) Write(b []byte) (int, error) {
-	if s.status == 0 {
-		s.status = http.StatusOK
+// Write records an implicit 200 and counts the bytes.
+func (s *StatusWriter) Write(b []byte) (int, error) {
+	if s.Status == 0 {
+		s.Status = http.StatusOK
 	}
 	n, err := s.ResponseWriter.Write(b)
-	s.bytes += n
+	s.Bytes += n
 	return n, err
 }
+
+// Unwrap lets http.ResponseController reach the connection's writer.
+func (s *StatusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
 // Log assigns a request id, recovers panics as a bare 500, and writes one
 // access log line per request (path only: query strings can carry codes).
@@ -101,17 +108,17 @@ func Log(log *slog.Logger, next http.Handler) http.Handler {
 		start := time.Now()
 		id := RandomString(12)
 		w.Header().Set("X-Request-Id", id)
-		sw := &statusWriter{ResponseWriter: w}
+		sw := &StatusWriter{ResponseWriter: w}
 		ctx := context.WithValue(r.Context(), requestIDKey, id)
 		defer func() {
 			if p := recover(); p != nil {
 				log.Error("panic", "request_id", id, "panic", p, "path", r.URL.Path)
-				if sw.status == 0 {
+				if sw.Status == 0 {
 					http.Error(sw, "internal server error", http.StatusInternalServerError)
 				}
 			}
-			log.Info("http", "request_id", id, "method", r.Method, "path", r.URL.Path, "status", sw.status,
-				"bytes", sw.bytes, "duration_ms", float64(time.Since(start).Microseconds())/1000)
+			log.Info("http", "request_id", id, "method", r.Method, "path", r.URL.Path, "status", sw.Status,
+				"bytes", sw.Bytes, "duration_ms", float64(time.Since(start).Microseconds())/1000)
 		}()
 		next.ServeHTTP(sw, r.WithContext(ctx))
 	})
