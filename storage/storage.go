@@ -374,6 +374,37 @@ type AdminKey struct {
 	RevokedAt time.Time
 }
 
+// AttemptPolicy limits guesses at one attempt key: Free failures, then a
+// lock of Base that doubles with every further failure up to Max. A key's
+// failures are forgotten Window after its last one.
+type AttemptPolicy struct {
+	Free      int
+	Base, Max time.Duration
+	Window    time.Duration
+}
+
+// AttemptStore counts attempts at secrets a person types (passwords,
+// one-time codes), shared by every replica and kept across restarts.
+type AttemptStore interface {
+	// ReserveAttempt counts one attempt for key before the secret is
+	// checked, as one atomic statement, so concurrent attempts cannot
+	// exceed the policy. When the key is locked nothing is counted and it
+	// reports false with how long the lock still holds.
+	ReserveAttempt(ctx context.Context, key string, p AttemptPolicy, now time.Time) (ok bool, retryAfter time.Duration, err error)
+	// ReleaseAttempt takes back one reservation whose attempt succeeded
+	// (lifting a lock it may have set); reset forgets every failure of key.
+	ReleaseAttempt(ctx context.Context, key string, p AttemptPolicy, reset bool) error
+}
+
+// Revoker ends everything a user holds at once: browser sessions (all but
+// keepSession, the hash of one to keep; nil for none) and every protocol
+// record issued for the subject (authorization codes, access and refresh
+// tokens, PKCE and OIDC records), so introspection answers inactive and a
+// refresh is refused.
+type Revoker interface {
+	RevokeSubject(ctx context.Context, subject string, keepSession []byte) (sessions, tokens int64, err error)
+}
+
 // AdminKeyStore holds admin API keys.
 type AdminKeyStore interface {
 	CreateAdminKey(ctx context.Context, k AdminKey) error
@@ -467,6 +498,8 @@ type Store interface {
 	KeyStore
 	AuditStore
 	AdminKeyStore
+	AttemptStore
+	Revoker
 	Transactor
 	// GarbageCollect removes expired rows and returns how many it removed.
 	GarbageCollect(ctx context.Context, now time.Time) (int64, error)

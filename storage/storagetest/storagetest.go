@@ -85,6 +85,9 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"federated identities", testFederatedIdentities},
 		{"token families in one statement", testTokenFamilies},
 		{"a user's second factor, read with the user", testUserSecondFactor},
+		{"attempts: reserve, lock, back-off, release", testAttempts},
+		{"attempts: concurrent reservations never exceed the policy", testConcurrentAttempts},
+		{"revoking a subject ends its sessions and tokens", testRevokeSubject},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, newStore(t)) })
@@ -846,5 +849,139 @@ func testUserSecondFactor(t *testing.T, s storage.Store) {
 	}
 	if list, err := s.ListUsers(ctx); err != nil || len(list) != 1 || !list[0].SecondFactor {
 		t.Errorf("ListUsers = %+v, %v", list, err)
+	}
+}
+
+var attemptPolicy = storage.AttemptPolicy{Free: 3, Base: 10 * time.Second, Max: 40 * time.Second, Window: time.Hour}
+
+func reserve(t *testing.T, s storage.Store, key string, at time.Time) (bool, time.Duration) {
+	t.Helper()
+	ok, wait, err := s.ReserveAttempt(ctx, key, attemptPolicy, at)
+	must(t, err)
+	return ok, wait
+}
+
+func testAttempts(t *testing.T, s storage.Store) {
+	for i := 1; i <= 3; i++ {
+		if ok, _ := reserve(t, s, "acct:a", now); !ok {
+			t.Fatalf("attempt %d refused, want %d free", i, attemptPolicy.Free)
+		}
+	}
+	// The third failure locked the key for Base; nothing is counted while locked.
+	for i := 0; i < 3; i++ {
+		if ok, wait := reserve(t, s, "acct:a", now.Add(time.Second)); ok || wait != 9*time.Second {
+			t.Fatalf("locked key: ok=%v wait=%v, want refused for 9s", ok, wait)
+		}
+	}
+	if ok, _ := reserve(t, s, "acct:b", now); !ok {
+		t.Fatal("another key is affected")
+	}
+	// After the lock: one more attempt, then the lock doubles, up to Max.
+	at := now.Add(10 * time.Second)
+	for _, want := range []time.Duration{20 * time.Second, 40 * time.Second, 40 * time.Second} {
+		if ok, _ := reserve(t, s, "acct:a", at); !ok {
+			t.Fatalf("attempt after the lock at %v refused", at.Sub(now))
+		}
+		if ok, wait := reserve(t, s, "acct:a", at); ok || wait != want {
+			t.Fatalf("lock after a further failure: ok=%v wait=%v, want %v", ok, wait, want)
+		}
+		at = at.Add(want)
+	}
+	// A success without reset takes back one reservation and lifts the lock
+	// when the count falls below Free; with reset the key starts afresh.
+	must(t, s.ReleaseAttempt(ctx, "acct:a", attemptPolicy, true))
+	for i := 0; i < 3; i++ {
+		if ok, _ := reserve(t, s, "acct:a", at); !ok {
+			t.Fatal("a reset key is still limited")
+		}
+	}
+	must(t, s.ReleaseAttempt(ctx, "acct:a", attemptPolicy, false))
+	if ok, _ := reserve(t, s, "acct:a", at); !ok {
+		t.Fatal("a released reservation still counts")
+	}
+	if ok, _ := reserve(t, s, "acct:a", at); ok {
+		t.Fatal("the key should be locked again")
+	}
+	must(t, s.ReleaseAttempt(ctx, "nobody", attemptPolicy, false)) // no row: nothing to do
+	// Failures are forgotten a Window after the last one, and collected.
+	later := at.Add(time.Hour + time.Minute)
+	if n, err := s.GarbageCollect(ctx, later); err != nil || n < 2 {
+		t.Fatalf("GC = %d, %v; want the attempt rows collected", n, err)
+	}
+	if ok, _ := reserve(t, s, "acct:a", later); !ok {
+		t.Fatal("a collected key is still limited")
+	}
+	if _, _, err := s.ReserveAttempt(ctx, "k", storage.AttemptPolicy{}, now); err == nil {
+		t.Fatal("an empty policy was accepted")
+	}
+}
+
+// testConcurrentAttempts: 40 attempts at once at one key: exactly Free are
+// allowed, on every backend and whatever the interleaving.
+func testConcurrentAttempts(t *testing.T, s storage.Store) {
+	var allowed, refused atomic.Int64
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := 0; i < 40; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			ok, _, err := s.ReserveAttempt(ctx, "acct:race", attemptPolicy, now)
+			for errors.Is(err, storage.ErrConflict) { // a serialization failure may be retried
+				ok, _, err = s.ReserveAttempt(ctx, "acct:race", attemptPolicy, now)
+			}
+			switch {
+			case err != nil:
+				t.Error(err)
+			case ok:
+				allowed.Add(1)
+			default:
+				refused.Add(1)
+			}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	if allowed.Load() != int64(attemptPolicy.Free) || refused.Load() != 40-int64(attemptPolicy.Free) {
+		t.Fatalf("%d allowed, %d refused; want %d allowed", allowed.Load(), refused.Load(), attemptPolicy.Free)
+	}
+}
+
+func testRevokeSubject(t *testing.T, s storage.Store) {
+	must(t, s.CreateUser(ctx, user("u1", "a@example.com")))
+	must(t, s.CreateUser(ctx, user("u2", "b@example.com")))
+	for i, sub := range []string{"u1", "u1", "u2"} {
+		must(t, s.CreateSession(ctx, storage.BrowserSession{IDHash: []byte(fmt.Sprint("h", i)), SID: fmt.Sprint("sid", i), Subject: sub, AuthTime: now, AMR: []string{"pwd"}, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}))
+	}
+	mk := func(kind storage.TokenKind, sig, sub string) storage.Token {
+		return storage.Token{Kind: kind, Signature: sig, RequestID: "r-" + sig, ClientID: "c1", Subject: sub, Active: true, ExpiresAt: now.Add(time.Hour), CreatedAt: now, Data: []byte("{}")}
+	}
+	must(t, s.CreateTokens(ctx, []storage.Token{mk(storage.TokenAccess, "a1", "u1"), mk(storage.TokenRefresh, "r1", "u1"), mk(storage.TokenAuthorizeCode, "c1", "u1"),
+		mk(storage.TokenAccess, "a2", "u2"), mk(storage.TokenAccess, "cc", "")}))
+	sessions, tokens, err := s.RevokeSubject(ctx, "u1", []byte("h1"))
+	must(t, err)
+	if sessions != 1 || tokens != 3 {
+		t.Fatalf("RevokeSubject = %d sessions, %d tokens; want 1 and 3", sessions, tokens)
+	}
+	if _, err := s.GetSession(ctx, []byte("h1"), now); err != nil {
+		t.Fatal("the kept session was ended")
+	}
+	if _, err := s.GetSession(ctx, []byte("h0"), now); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatal("another session of the subject survived")
+	}
+	for _, k := range []storage.TokenKey{{Kind: storage.TokenAccess, Signature: "a2"}, {Kind: storage.TokenAccess, Signature: "cc"}} {
+		if _, err := s.GetToken(ctx, k.Kind, k.Signature); err != nil {
+			t.Fatalf("token %s of another subject was revoked", k.Signature)
+		}
+	}
+	if _, err := s.GetSession(ctx, []byte("h2"), now); err != nil {
+		t.Fatal("another user's session was ended")
+	}
+	if sessions, _, err := s.RevokeSubject(ctx, "u1", nil); err != nil || sessions != 1 {
+		t.Fatalf("RevokeSubject without a kept session = %d, %v", sessions, err)
+	}
+	if _, _, err := s.RevokeSubject(ctx, "", nil); err == nil {
+		t.Fatal("an empty subject was accepted")
 	}
 }
