@@ -13,7 +13,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/pprof"
 	"slices"
@@ -51,6 +50,7 @@ type Store interface {
 	storage.AdminKeyStore
 	storage.AuditStore
 	storage.CredentialStore
+	storage.Revoker
 	storage.Transactor
 	DeleteTokensOf(ctx context.Context, subject, clientID string) (int64, error)
 }
@@ -276,10 +276,7 @@ func (a *API) audit(ctx context.Context, r *http.Request, key storage.AdminKey, 
 	if details == nil {
 		details = map[string]string{}
 	}
-	ip := r.RemoteAddr
-	if host, _, err := net.SplitHostPort(ip); err == nil {
-		ip = host
-	}
+	ip := httpx.ClientIP(r)
 	e := storage.AuditEvent{ID: httpx.RandomString(16), At: a.o.Now().UTC(), Type: typ, Actor: "admin-key:" + key.ID, Subject: subject,
 		ClientID: clientID, IP: ip, RequestID: httpx.RequestID(ctx), Details: details}
 	if err := a.o.Store.AppendAudit(ctx, e); err != nil {

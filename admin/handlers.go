@@ -232,10 +232,7 @@ func (a *API) setPassword(w http.ResponseWriter, r *http.Request, key storage.Ad
 		return
 	}
 	sub := r.PathValue("sub")
-	if _, err := a.o.Store.UpdateUser(r.Context(), sub, func(u storage.User) (storage.User, error) {
-		u.PasswordHash, u.UpdatedAt = hash, a.o.Now().UTC()
-		return u, nil
-	}); err != nil {
+	if _, err := consent.SetPassword(r.Context(), a.o.Store, sub, hash, nil, a.o.Now()); err != nil {
 		a.fail(w, r, err)
 		return
 	}
@@ -252,19 +249,10 @@ func (a *API) setDisabled(w http.ResponseWriter, r *http.Request, key storage.Ad
 		return
 	}
 	sub := r.PathValue("sub")
-	u, err := a.o.Store.UpdateUser(r.Context(), sub, func(u storage.User) (storage.User, error) {
-		u.Disabled, u.UpdatedAt = *in.Disabled, a.o.Now().UTC()
-		return u, nil
-	})
+	u, err := consent.SetDisabled(r.Context(), a.o.Store, sub, *in.Disabled, a.o.Now()) // disabling signs out and revokes tokens
 	if err != nil {
 		a.fail(w, r, err)
 		return
-	}
-	if *in.Disabled { // a disabled account is signed out everywhere
-		if _, err := a.o.Store.DeleteSessions(r.Context(), sub); err != nil {
-			a.fail(w, r, err)
-			return
-		}
 	}
 	a.audit(r.Context(), r, key, "user.disabled_set", sub, "", map[string]string{"disabled": map[bool]string{true: "true", false: "false"}[*in.Disabled]})
 	writeJSON(w, http.StatusOK, viewUser(u))

@@ -13,6 +13,7 @@ import (
 
 	"github.com/go-webauthn/webauthn/webauthn"
 
+	"github.com/gatehouse-id/gatehouse/internal/attempt"
 	"github.com/gatehouse-id/gatehouse/internal/httpx"
 	"github.com/gatehouse-id/gatehouse/provider/interaction"
 	"github.com/gatehouse-id/gatehouse/storage"
@@ -340,16 +341,22 @@ func (s *Service) totpConfirm(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	if locked, _ := s.mfaLocked(bs.Subject, r); locked {
+	resv, err := s.attempts.Reserve(ctx, factorKeys(r, bs.Subject)...)
+	if errors.Is(err, attempt.ErrLimited) {
+		tooManyAttempts(w, err)
 		s.renderTOTPSetupAgain(w, r, bs, id, string(secret), "Too many failed attempts. Wait a moment and try again.")
+		return
+	}
+	if err != nil {
+		s.fail(w, r, err)
 		return
 	}
 	step, ok := matchTOTP(string(secret), r.PostForm.Get("code"), s.o.Now(), 0)
 	if !ok {
-		s.mfaFailed(bs.Subject, r)
 		s.renderTOTPSetupAgain(w, r, bs, id, string(secret), errBadCode)
 		return
 	}
+	s.giveBack(ctx, resv.Succeeded)
 	if err := s.useCeremony(ctx, id, ceremonyTOTP); err != nil {
 		s.fail(w, r, err)
 		return
@@ -579,17 +586,69 @@ func (s *Service) waysToSignIn(ctx context.Context, subject string) (int, error)
 	return ways, nil
 }
 
+// AccountStore is what the account operations of the admin API and the
+// CLI need.
+type AccountStore interface {
+	storage.UserStore
+	storage.CredentialStore
+	storage.SessionStore
+	storage.Revoker
+	storage.Transactor
+}
+
+// Revocation follows the account: whenever who may act for an account
+// changes (disabled, deleted, a new password, second factors reset), the
+// same storage.Revoker.RevokeSubject ends its browser sessions and every
+// token issued for it, in the transaction that makes the change.
+
+// SetPassword replaces a user's password hash and ends what the old one let
+// in: every session but keepSession (the one a user changing their own
+// password is using; nil for none) and every token.
+func SetPassword(ctx context.Context, st AccountStore, subject, hash string, keepSession []byte, now time.Time) (storage.User, error) {
+	var u storage.User
+	err := st.InTx(ctx, func(ctx context.Context) error {
+		var err error
+		if u, err = st.UpdateUser(ctx, subject, func(u storage.User) (storage.User, error) {
+			u.PasswordHash, u.UpdatedAt = hash, now.UTC()
+			return u, nil
+		}); err != nil {
+			return err
+		}
+		_, _, err = st.RevokeSubject(ctx, subject, keepSession)
+		return err
+	})
+	return u, err
+}
+
+// SetDisabled disables or enables an account; disabling ends its sessions
+// and revokes its tokens.
+func SetDisabled(ctx context.Context, st AccountStore, subject string, disabled bool, now time.Time) (storage.User, error) {
+	var u storage.User
+	err := st.InTx(ctx, func(ctx context.Context) error {
+		var err error
+		if u, err = st.UpdateUser(ctx, subject, func(u storage.User) (storage.User, error) {
+			u.Disabled, u.UpdatedAt = disabled, now.UTC()
+			return u, nil
+		}); err != nil || !disabled {
+			return err
+		}
+		_, _, err = st.RevokeSubject(ctx, subject, nil)
+		return err
+	})
+	return u, err
+}
+
 // FactorStore is what ResetFactors needs.
 type FactorStore interface {
 	storage.CredentialStore
-	storage.SessionStore
+	storage.Revoker
 	storage.Transactor
 }
 
 // ResetFactors removes a user's passkeys, authenticator app and backup
-// codes and signs the user out everywhere, in one transaction: for a user
-// who lost them all (admin API and CLI; the caller audits it). It returns
-// how many credentials went.
+// codes, signs the user out everywhere and revokes the user's tokens, in one
+// transaction: for a user who lost them all (admin API and CLI; the caller
+// audits it). It returns how many credentials went.
 func ResetFactors(ctx context.Context, st FactorStore, subject string) (int64, error) {
 	removed := int64(0)
 	err := st.InTx(ctx, func(ctx context.Context) error {
@@ -600,7 +659,7 @@ func ResetFactors(ctx context.Context, st FactorStore, subject string) (int64, e
 			}
 			removed += n
 		}
-		_, err := st.DeleteSessions(ctx, subject)
+		_, _, err := st.RevokeSubject(ctx, subject, nil)
 		return err
 	})
 	return removed, err

@@ -4,13 +4,16 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
+	"github.com/gatehouse-id/gatehouse/internal/attempt"
+	"github.com/gatehouse-id/gatehouse/internal/httpx"
 	"github.com/gatehouse-id/gatehouse/provider/interaction"
+	"github.com/gatehouse-id/gatehouse/storage"
 )
 
 // Authenticator is one login step: a password, a passkey, a TOTP code or a
@@ -144,91 +147,42 @@ func mfaDemand(req interaction.AuthorizeRequest, global bool) (required, wanted 
 	return false, wants2 && !accepts1
 }
 
-// lockout limits guesses at a second factor per key (an account or an
-// address): after Free failures the key is locked for Base, doubling with
-// every further failure up to Max. A success clears the key. It is in
-// memory, per replica.
-type lockout struct {
-	Free      int
-	Base, Max time.Duration
-	Now       func() time.Time
+// Attempt policies. A password is limited per account (or, from a browser
+// that signed in to the account before, per device, so an attacker's
+// failures cannot lock the owner out of a known device) and per client
+// address; a second factor per account and per address. Addresses get more
+// room: many people can share one.
+var (
+	passwordAccountPolicy = storage.AttemptPolicy{Free: 5, Base: 10 * time.Second, Max: 15 * time.Minute, Window: time.Hour}
+	passwordAddressPolicy = storage.AttemptPolicy{Free: 50, Base: 30 * time.Second, Max: 15 * time.Minute, Window: 15 * time.Minute}
+	factorAccountPolicy   = storage.AttemptPolicy{Free: 5, Base: 30 * time.Second, Max: 15 * time.Minute, Window: time.Hour}
+	factorAddressPolicy   = storage.AttemptPolicy{Free: 50, Base: 30 * time.Second, Max: 15 * time.Minute, Window: 15 * time.Minute}
+)
 
-	mu    sync.Mutex
-	state map[string]*lockState
-}
-
-type lockState struct {
-	failures int
-	until    time.Time
-}
-
-func newLockout(free int, base, max time.Duration, now func() time.Time) *lockout {
-	return &lockout{Free: free, Base: base, Max: max, Now: now, state: map[string]*lockState{}}
-}
-
-// Locked reports whether any of keys is locked and for how long.
-func (l *lockout) Locked(keys ...string) (bool, time.Duration) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	now := l.Now()
-	var wait time.Duration
-	for _, k := range keys {
-		if st, ok := l.state[k]; ok && now.Before(st.until) && st.until.Sub(now) > wait {
-			wait = st.until.Sub(now)
-		}
+// passwordKeys are the counters a password attempt for account is charged
+// to: the client's address, then the known device or the account.
+func (s *Service) passwordKeys(r *http.Request, account string) []attempt.Key {
+	keys := []attempt.Key{{Name: "pwd:ip:" + httpx.ClientIP(r), Policy: passwordAddressPolicy}}
+	if device, ok := s.knownDevice(r, account); ok {
+		return append(keys, attempt.Key{Name: "pwd:dev:" + device, Policy: passwordAccountPolicy, ResetOnSuccess: true})
 	}
-	return wait > 0, wait
+	return append(keys, attempt.Key{Name: "pwd:acct:" + account, Policy: passwordAccountPolicy, ResetOnSuccess: true})
 }
 
-// Fail records a failure for each key.
-func (l *lockout) Fail(keys ...string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	now := l.Now()
-	if len(l.state) > 100000 { // bound memory: forget unlocked keys
-		for k, st := range l.state {
-			if now.After(st.until) {
-				delete(l.state, k)
-			}
-		}
-	}
-	for _, k := range keys {
-		st, ok := l.state[k]
-		if !ok {
-			st = &lockState{}
-			l.state[k] = st
-		}
-		st.failures++
-		if over := st.failures - l.Free; over > 0 {
-			d := l.Base
-			for i := 1; i < over && d < l.Max; i++ {
-				d *= 2
-			}
-			st.until = now.Add(min(d, l.Max))
-		}
+// factorKeys are the counters a second-factor attempt is charged to.
+func factorKeys(r *http.Request, subject string) []attempt.Key {
+	return []attempt.Key{
+		{Name: "mfa:ip:" + httpx.ClientIP(r), Policy: factorAddressPolicy},
+		{Name: "mfa:acct:" + subject, Policy: factorAccountPolicy, ResetOnSuccess: true},
 	}
 }
 
-// Clear forgets a key's failures (after a success).
-func (l *lockout) Clear(key string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	delete(l.state, key)
+// tooManyAttempts answers a limited attempt: 429 with Retry-After.
+func tooManyAttempts(w http.ResponseWriter, err error) {
+	wait := time.Second
+	var le *attempt.LimitedError
+	if errors.As(err, &le) {
+		wait = le.RetryAfter
+	}
+	w.Header().Set("Retry-After", fmt.Sprint(int(wait.Seconds()+0.999)))
 }
-
-// mfaLocked says whether second-factor attempts for subject from r's
-// address are locked, and for how long.
-func (s *Service) mfaLocked(subject string, r *http.Request) (bool, time.Duration) {
-	a, wa := s.acctLock.Locked(subject)
-	b, wb := s.ipLock.Locked(clientIP(r))
-	return a || b, max(wa, wb)
-}
-
-// mfaFailed counts a wrong second factor.
-func (s *Service) mfaFailed(subject string, r *http.Request) {
-	s.acctLock.Fail(subject)
-	s.ipLock.Fail(clientIP(r))
-}
-
-// mfaPassed clears the account's failures.
-func (s *Service) mfaPassed(subject string) { s.acctLock.Clear(subject) }

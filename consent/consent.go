@@ -14,16 +14,16 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
+	"runtime"
 	"slices"
 	"time"
 
 	"github.com/go-webauthn/webauthn/webauthn"
 
+	"github.com/gatehouse-id/gatehouse/internal/attempt"
 	"github.com/gatehouse-id/gatehouse/internal/httpx"
-	"github.com/gatehouse-id/gatehouse/internal/ratelimit"
 	"github.com/gatehouse-id/gatehouse/provider/interaction"
 	"github.com/gatehouse-id/gatehouse/storage"
 	"github.com/gatehouse-id/gatehouse/templates"
@@ -48,6 +48,8 @@ type Store interface {
 	storage.AuditStore
 	storage.CredentialStore
 	storage.FederationStore
+	storage.AttemptStore
+	storage.Revoker
 	storage.Transactor
 }
 
@@ -81,6 +83,12 @@ type Options struct {
 	Upstreams []Upstream
 	// Issuer is gatehouse's issuer URL (for the federation callback).
 	Issuer string
+	// PasswordConcurrency bounds the password hashes computed at once
+	// (default: one per CPU); PasswordQueue bounds how many more wait
+	// (default: eight per slot), each at most PasswordQueueWait (default
+	// 2s). Past that a login is answered 503 with Retry-After.
+	PasswordConcurrency, PasswordQueue int
+	PasswordQueueWait                  time.Duration
 }
 
 // Service implements the login and consent steps.
@@ -88,15 +96,14 @@ type Service struct {
 	o             Options
 	sessionCookie string
 	csrfCookie    string
-	// failures throttles password guessing per account: 5 failures at once,
-	// then one more every ten seconds; successes are not counted.
-	failures *ratelimit.Limiter
-	// acctLock and ipLock lock second factors after repeated failures, per
-	// account and (with more room, for shared addresses) per address, for a
-	// growing interval.
-	acctLock, ipLock *lockout
-	steps            map[string]Authenticator
-	wa               *webauthn.WebAuthn
+	deviceCookie  string
+	// attempts limits guesses at passwords and second factors (shared by
+	// every replica, in the database).
+	attempts *attempt.Limiter
+	// kdf bounds the password hashes computed at once.
+	kdf   *kdfGate
+	steps map[string]Authenticator
+	wa    *webauthn.WebAuthn
 }
 
 var _ interaction.Interactor = (*Service)(nil)
@@ -121,10 +128,17 @@ func New(o Options) (*Service, error) {
 	if o.Log == nil {
 		o.Log = slog.Default()
 	}
-	s := &Service{o: o, sessionCookie: "gatehouse_session", csrfCookie: "gatehouse_csrf", failures: ratelimit.New(6, 5)}
-	s.failures.Now = o.Now
-	s.acctLock = newLockout(5, 30*time.Second, 15*time.Minute, o.Now)
-	s.ipLock = newLockout(50, 30*time.Second, 15*time.Minute, o.Now)
+	if o.PasswordConcurrency <= 0 {
+		o.PasswordConcurrency = runtime.GOMAXPROCS(0)
+	}
+	if o.PasswordQueue <= 0 {
+		o.PasswordQueue = 8 * o.PasswordConcurrency
+	}
+	if o.PasswordQueueWait <= 0 {
+		o.PasswordQueueWait = 2 * time.Second
+	}
+	s := &Service{o: o, sessionCookie: "gatehouse_session", csrfCookie: "gatehouse_csrf", deviceCookie: "gatehouse_device",
+		attempts: attempt.New(o.Store, o.Now), kdf: newKDFGate(o.PasswordConcurrency, o.PasswordQueue, o.PasswordQueueWait)}
 	s.steps = map[string]Authenticator{}
 	for _, a := range []Authenticator{passwordStep{s}, totpStep{s}, backupStep{s}} {
 		s.steps[a.Method()] = a
@@ -140,7 +154,7 @@ func New(o Options) (*Service, error) {
 		o.Log.Warn("passkeys are off: the issuer is an IP address; set authn.webauthn_rp_id to a domain name to turn them on")
 	}
 	if o.Secure {
-		s.sessionCookie, s.csrfCookie = "__Host-gatehouse_session", "__Host-gatehouse_csrf"
+		s.sessionCookie, s.csrfCookie, s.deviceCookie = "__Host-gatehouse_session", "__Host-gatehouse_csrf", "__Host-gatehouse_device"
 	}
 	return s, nil
 }
@@ -493,10 +507,7 @@ func (s *Service) audit(ctx context.Context, r *http.Request, typ, subject, clie
 	if details == nil {
 		details = map[string]string{}
 	}
-	ip := r.RemoteAddr
-	if host, _, err := net.SplitHostPort(ip); err == nil {
-		ip = host
-	}
+	ip := httpx.ClientIP(r)
 	e := storage.AuditEvent{ID: httpx.RandomString(16), At: s.o.Now().UTC(), Type: typ, Actor: subject, Subject: subject, ClientID: clientID,
 		IP: ip, RequestID: httpx.RequestID(ctx), Details: details}
 	if err := s.o.Store.AppendAudit(ctx, e); err != nil {

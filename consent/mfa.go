@@ -5,12 +5,12 @@ import (
 	"crypto/hmac"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/gatehouse-id/gatehouse/internal/attempt"
 	"github.com/gatehouse-id/gatehouse/internal/httpx"
 	"github.com/gatehouse-id/gatehouse/provider/interaction"
 	"github.com/gatehouse-id/gatehouse/storage"
@@ -260,13 +260,6 @@ func (s *Service) renderMFA(w http.ResponseWriter, r *http.Request, status int, 
 // errBadCode is the one message for every failed second factor.
 const errBadCode = "That code did not work. Check it and try again."
 
-func clientIP(r *http.Request) string {
-	ip := r.RemoteAddr
-	if host, _, err := net.SplitHostPort(ip); err == nil {
-		ip = host
-	}
-	return ip
-}
 
 func (s *Service) mfaSubmit(w http.ResponseWriter, r *http.Request) {
 	id, ok := s.readForm(w, r)
@@ -285,20 +278,28 @@ func (s *Service) mfaSubmit(w http.ResponseWriter, r *http.Request) {
 		s.renderMFA(w, r, http.StatusBadRequest, id, d, "Choose a way to verify.")
 		return
 	}
-	if locked, wait := s.mfaLocked(d.Subject, r); locked {
+	// Charged before the factor is checked, given back when it is right.
+	resv, err := s.attempts.Reserve(ctx, factorKeys(r, d.Subject)...)
+	if errors.Is(err, attempt.ErrLimited) {
 		s.audit(ctx, r, "login.mfa.throttled", d.Subject, d.Request.ClientID, map[string]string{"method": method})
-		w.Header().Set("Retry-After", fmt.Sprint(int(wait.Seconds())+1))
+		tooManyAttempts(w, err)
 		s.renderMFA(w, r, http.StatusTooManyRequests, id, d, "Too many failed attempts. Wait a moment and try again.")
+		return
+	}
+	if err != nil {
+		s.fail(w, r, err)
 		return
 	}
 	a := Attempt{Subject: d.Subject}
 	if method == "passkey" {
 		c, err := s.takeCeremony(ctx, r.PostForm.Get("ceremony"), ceremonyPasskeyMFA, id)
 		if errors.Is(err, storage.ErrUnavailable) {
+			s.giveBack(ctx, resv.Unchecked)
 			s.fail(w, r, err)
 			return
 		}
 		if err != nil || c.Subject != d.Subject {
+			s.giveBack(ctx, resv.Unchecked)
 			s.renderMFA(w, r, http.StatusOK, id, d, "That passkey request has expired. Try again.")
 			return
 		}
@@ -306,16 +307,16 @@ func (s *Service) mfaSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	res, err := step.Verify(ctx, a, Input{Code: r.PostForm.Get("code"), Credential: []byte(r.PostForm.Get("credential"))})
 	if errors.Is(err, ErrAuthFailed) || (err == nil && res.Subject != d.Subject) {
-		s.mfaFailed(d.Subject, r)
 		s.audit(ctx, r, "login.mfa.failed", d.Subject, d.Request.ClientID, map[string]string{"method": method})
 		s.renderMFA(w, r, http.StatusOK, id, d, errBadCode)
 		return
 	}
 	if err != nil {
+		s.giveBack(ctx, resv.Unchecked)
 		s.fail(w, r, err)
 		return
 	}
-	s.mfaPassed(d.Subject)
+	s.giveBack(ctx, resv.Succeeded)
 	amr := slices.Clone(d.AMR)
 	for _, m := range res.AMR {
 		if !slices.Contains(amr, m) {

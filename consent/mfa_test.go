@@ -208,40 +208,6 @@ func TestNewBackupCode(t *testing.T) {
 	}
 }
 
-func TestLockout(t *testing.T) {
-	clk := &clock{t: time.Unix(1000, 0)}
-	l := newLockout(3, 10*time.Second, 40*time.Second, clk.Now)
-	for i := 0; i < 3; i++ {
-		l.Fail("a")
-	}
-	if locked, _ := l.Locked("a"); locked {
-		t.Fatal("locked within the free failures")
-	}
-	l.Fail("a")
-	if locked, wait := l.Locked("a", "b"); !locked || wait != 10*time.Second {
-		t.Fatalf("after 4 failures: %v %v", locked, wait)
-	}
-	l.Fail("a")
-	if _, wait := l.Locked("a"); wait != 20*time.Second {
-		t.Errorf("second lock %v, want it doubled", wait)
-	}
-	for i := 0; i < 5; i++ {
-		l.Fail("a")
-	}
-	if _, wait := l.Locked("a"); wait != 40*time.Second {
-		t.Errorf("lock %v, want the 40s cap", wait)
-	}
-	clk.t = clk.t.Add(41 * time.Second)
-	if locked, _ := l.Locked("a"); locked {
-		t.Error("still locked after the interval")
-	}
-	l.Clear("a")
-	l.Fail("a")
-	if locked, _ := l.Locked("a"); locked {
-		t.Error("a success did not reset the count")
-	}
-}
-
 func TestMFADemand(t *testing.T) {
 	tests := []struct {
 		name             string

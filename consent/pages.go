@@ -4,11 +4,11 @@ import (
 	"context"
 	"crypto/hmac"
 	"errors"
-	"fmt"
 	"net/http"
 	"slices"
 	"strings"
 
+	"github.com/gatehouse-id/gatehouse/internal/attempt"
 	"github.com/gatehouse-id/gatehouse/internal/httpx"
 	"github.com/gatehouse-id/gatehouse/storage"
 )
@@ -56,6 +56,11 @@ func (s *Service) fail(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.Is(err, storage.ErrUnavailable):
 		w.Header().Set("Retry-After", "5")
 		s.errorPage(w, r, http.StatusServiceUnavailable, "Temporarily unavailable", "Please try again in a moment.")
+	case errors.Is(err, ErrBusy):
+		w.Header().Set("Retry-After", "1")
+		s.errorPage(w, r, http.StatusServiceUnavailable, "Busy", "Too many sign-ins at once. Please try again in a moment.")
+	case errors.Is(err, context.Canceled):
+		s.o.Log.Info("consent: the client went away", "path", r.URL.Path, "request_id", httpx.RequestID(r.Context()))
 	default:
 		s.o.Log.Error("consent", "path", r.URL.Path, "request_id", httpx.RequestID(r.Context()), "err", err)
 		s.errorPage(w, r, http.StatusInternalServerError, "Something went wrong", "The server could not complete the request.")
@@ -174,24 +179,33 @@ func (s *Service) loginSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	email, password := strings.TrimSpace(r.PostForm.Get("email")), r.PostForm.Get("password")
 	account := strings.ToLower(email)
-	if ok, wait := s.failures.Check(account); !ok {
+	// The attempt is charged before the password is checked, so concurrent
+	// guesses cannot get past the limit; it is given back on success.
+	resv, err := s.attempts.Reserve(ctx, s.passwordKeys(r, account)...)
+	if errors.Is(err, attempt.ErrLimited) {
 		// The same answer whether or not the account exists.
 		s.audit(ctx, r, "login.throttled", "", d.Request.ClientID, nil)
-		w.Header().Set("Retry-After", fmt.Sprint(int(wait.Seconds())+1))
+		tooManyAttempts(w, err)
 		s.renderLogin(w, r, http.StatusTooManyRequests, id, d, email, "Too many failed attempts. Wait a moment and try again.")
+		return
+	}
+	if err != nil {
+		s.fail(w, r, err)
 		return
 	}
 	res, err := s.steps["pwd"].Verify(ctx, Attempt{}, Input{Email: email, Password: password})
 	if err != nil {
 		if errors.Is(err, ErrAuthFailed) {
-			s.failures.Allow(account)
 			s.audit(ctx, r, "login.failed", res.Subject, d.Request.ClientID, map[string]string{"method": "pwd"})
 			s.renderLogin(w, r, http.StatusOK, id, d, email, errBadCredentials)
 			return
 		}
+		s.giveBack(ctx, resv.Unchecked)
 		s.fail(w, r, err)
 		return
 	}
+	s.giveBack(ctx, resv.Succeeded)
+	s.rememberDevice(w, r, account)
 	s.firstFactorDone(w, r, id, d, res)
 }
 
@@ -225,29 +239,28 @@ func (s *Service) passkeyLogin(w http.ResponseWriter, r *http.Request, id string
 var errInvalidLogin = errors.New("invalid email or password")
 
 // authenticatePassword checks credentials with the same cost whether or not
-// the account exists, and upgrades outdated hashes.
+// the account exists or has a password, and upgrades outdated hashes.
 func (s *Service) authenticatePassword(ctx context.Context, email, password string) (storage.User, error) {
-	if email == "" || password == "" {
-		_, _ = VerifyPassword(dummyHash, password)
-		return storage.User{}, errInvalidLogin
+	var user storage.User
+	if email != "" && password != "" {
+		u, err := s.o.Store.GetUserByEmail(ctx, email)
+		if err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return user, err
+		}
+		user = u
 	}
-	user, err := s.o.Store.GetUserByEmail(ctx, email)
-	if errors.Is(err, storage.ErrNotFound) {
-		_, _ = VerifyPassword(dummyHash, password)
-		return user, errInvalidLogin
+	rehash, err := s.verifyPassword(ctx, user.PasswordHash, password)
+	if errors.Is(err, ErrBusy) || ctx.Err() != nil {
+		return storage.User{}, errors.Join(err, ctx.Err())
 	}
-	if err != nil {
-		return user, err
-	}
-	rehash, err := VerifyPassword(user.PasswordHash, password)
-	if err != nil || user.Disabled {
+	if err != nil || user.Subject == "" || user.Disabled {
 		if err != nil && !errors.Is(err, ErrPasswordMismatch) {
 			s.o.Log.Warn("password hash unusable", "subject", user.Subject, "err", err)
 		}
 		return user, errInvalidLogin
 	}
 	if rehash {
-		if h, err := HashPassword(password); err == nil {
+		if h, err := s.hashPassword(ctx, password); err == nil {
 			_, err = s.o.Store.UpdateUser(ctx, user.Subject, func(u storage.User) (storage.User, error) {
 				u.PasswordHash, u.UpdatedAt = h, s.o.Now().UTC()
 				return u, nil
@@ -258,6 +271,14 @@ func (s *Service) authenticatePassword(ctx context.Context, email, password stri
 		}
 	}
 	return user, nil
+}
+
+// giveBack returns a reservation; a failure to do so only costs the user
+// one counted attempt, so it is logged, not shown.
+func (s *Service) giveBack(ctx context.Context, release func(context.Context) error) {
+	if err := release(ctx); err != nil {
+		s.o.Log.Warn("attempt not given back", "request_id", httpx.RequestID(ctx), "err", err)
+	}
 }
 
 type consentView struct {

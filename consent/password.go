@@ -1,12 +1,15 @@
 package consent
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
+	"time"
 
 	"golang.org/x/crypto/argon2"
 	"golang.org/x/crypto/bcrypt"
@@ -104,3 +107,77 @@ var dummyHash = func() string {
 	}
 	return h
 }()
+
+// ErrBusy means too many password checks are running or waiting: the
+// request is answered 503 with Retry-After instead of queueing without bound.
+var ErrBusy = errors.New("too many password checks at once")
+
+// kdfGate bounds the memory and CPU that password hashing can take: at most
+// cap(slots) argon2id computations run at once (19 MiB each), at most
+// maxWaiting more wait, each no longer than maxWait.
+type kdfGate struct {
+	slots      chan struct{}
+	waiting    atomic.Int64
+	maxWaiting int64
+	maxWait    time.Duration
+	// ran counts the computations done (tests read it).
+	ran atomic.Int64
+}
+
+func newKDFGate(concurrency, queue int, maxWait time.Duration) *kdfGate {
+	return &kdfGate{slots: make(chan struct{}, max(concurrency, 1)), maxWaiting: int64(max(queue, 0)), maxWait: maxWait}
+}
+
+// run runs fn when a slot is free, or fails with ErrBusy.
+func (g *kdfGate) run(ctx context.Context, fn func()) error {
+	select {
+	case g.slots <- struct{}{}:
+	default:
+		if g.waiting.Add(1) > g.maxWaiting {
+			g.waiting.Add(-1)
+			return ErrBusy
+		}
+		t := time.NewTimer(g.maxWait)
+		select {
+		case g.slots <- struct{}{}:
+			g.waiting.Add(-1)
+			t.Stop()
+		case <-t.C:
+			g.waiting.Add(-1)
+			return ErrBusy
+		case <-ctx.Done():
+			g.waiting.Add(-1)
+			t.Stop()
+			return ctx.Err()
+		}
+	}
+	defer func() { <-g.slots }()
+	g.ran.Add(1)
+	fn()
+	return nil
+}
+
+// verifyPassword checks a password through the gate. An empty hash (an
+// account without a password) is checked against the dummy hash, so it
+// costs what a real check costs and answers no.
+func (s *Service) verifyPassword(ctx context.Context, hash, password string) (rehash bool, err error) {
+	usable := hash != ""
+	if !usable {
+		hash = dummyHash
+	}
+	if gerr := s.kdf.run(ctx, func() { rehash, err = VerifyPassword(hash, password) }); gerr != nil {
+		return false, gerr
+	}
+	if !usable && err == nil {
+		err = ErrPasswordMismatch
+	}
+	return rehash, err
+}
+
+// hashPassword hashes a new password through the gate.
+func (s *Service) hashPassword(ctx context.Context, password string) (h string, err error) {
+	if gerr := s.kdf.run(ctx, func() { h, err = HashPassword(password) }); gerr != nil {
+		return "", gerr
+	}
+	return h, err
+}

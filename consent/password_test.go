@@ -1,8 +1,14 @@
 package consent
 
 import (
+	"context"
 	"errors"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
+
+	"github.com/gatehouse-id/gatehouse/storage"
 
 	"golang.org/x/crypto/bcrypt"
 )
@@ -45,4 +51,105 @@ func TestPasswordHashing(t *testing.T) {
 	if _, err := HashPassword("short"); err == nil {
 		t.Error("short password accepted")
 	}
+}
+
+// TestEveryLoginCostsOneHash: an unknown email, an account without a
+// password (federated or passkey only), a disabled account and a wrong
+// password all compute one argon2id hash, like a right password, so the
+// answer's timing does not tell them apart.
+func TestEveryLoginCostsOneHash(t *testing.T) {
+	s, st, clk := newTestService(t)
+	ctx := context.Background()
+	h, err := HashPassword("right password")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range []storage.User{
+		{Subject: "pw", Email: "pw@example.test", PasswordHash: h},
+		{Subject: "off", Email: "off@example.test", PasswordHash: h, Disabled: true},
+	} {
+		u.CreatedAt, u.UpdatedAt = clk.t, clk.t
+		if err := st.CreateUser(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tests := []struct {
+		name, email, password string
+		ok                    bool
+	}{
+		{"right password", "pw@example.test", "right password", true},
+		{"wrong password", "pw@example.test", "wrong password", false},
+		{"unknown email", "nobody@example.test", "right password", false},
+		{"account without a password", "alice@example.test", "right password", false},
+		{"disabled account", "off@example.test", "right password", false},
+		{"empty password", "pw@example.test", "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := s.kdf.ran.Load()
+			_, err := s.authenticatePassword(ctx, tt.email, tt.password)
+			if (err == nil) != tt.ok {
+				t.Fatalf("authenticatePassword = %v, want ok=%v", err, tt.ok)
+			}
+			if n := s.kdf.ran.Load() - before; n != 1 {
+				t.Fatalf("%d password hashes computed, want exactly 1", n)
+			}
+		})
+	}
+}
+
+// TestKDFGate: at most the slots run at once, at most the queue waits, and
+// the rest are told ErrBusy at once.
+func TestKDFGate(t *testing.T) {
+	g := newKDFGate(2, 3, time.Minute)
+	release := make(chan struct{})
+	var running, peak atomic.Int64
+	var wg sync.WaitGroup
+	results := make(chan error, 10)
+	for i := 0; i < 10; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results <- g.run(context.Background(), func() {
+				n := running.Add(1)
+				for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
+				}
+				<-release
+				running.Add(-1)
+			})
+		}()
+	}
+	// Five are admitted (two running, three waiting); five fail at once.
+	busy := 0
+	for busy < 5 {
+		if err := <-results; !errors.Is(err, ErrBusy) {
+			t.Fatalf("run = %v before any slot was freed, want ErrBusy", err)
+		}
+		busy++
+	}
+	close(release)
+	wg.Wait()
+	close(results)
+	for err := range results {
+		if err != nil {
+			t.Fatalf("an admitted computation failed: %v", err)
+		}
+	}
+	if peak.Load() != 2 {
+		t.Fatalf("%d computations ran at once, want 2", peak.Load())
+	}
+	if g.ran.Load() != 5 {
+		t.Fatalf("%d ran, want 5", g.ran.Load())
+	}
+	// A waiter gives up after maxWait.
+	g = newKDFGate(1, 1, 10*time.Millisecond)
+	hold := make(chan struct{})
+	go func() { _ = g.run(context.Background(), func() { <-hold }) }()
+	for g.ran.Load() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	if err := g.run(context.Background(), func() {}); !errors.Is(err, ErrBusy) {
+		t.Fatalf("a waiter past maxWait: %v, want ErrBusy", err)
+	}
+	close(hold)
 }

@@ -53,6 +53,9 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 		p.tokenError(w, r, refresh, signature, err)
 		return
 	}
+	if refresh && !p.accountActive(ctx, w, r, ar.GetSession().GetSubject()) {
+		return
+	}
 	if ar.GetGrantTypes().ExactOne("client_credentials") {
 		// A machine client gets what it asks for within its registration;
 		// user-only scopes make no sense without a user.
@@ -74,6 +77,26 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 		p.rememberRotation(ctx, signature, ar.GetClient().GetID(), resp)
 	}
 	p.oauth.WriteAccessResponse(ctx, w, ar, resp)
+}
+
+// accountActive refuses a refresh for an account that was disabled or
+// deleted (its tokens are revoked when that happens; this holds for a
+// token minted concurrently with it). It reports whether the refresh may go
+// on, and answers invalid_grant itself otherwise.
+func (p *Provider) accountActive(ctx context.Context, w http.ResponseWriter, r *http.Request, subject string) bool {
+	if subject == "" {
+		return true
+	}
+	u, err := p.store.GetUser(ctx, subject)
+	switch {
+	case err == nil && !u.Disabled:
+		return true
+	case err == nil || errors.Is(err, storage.ErrNotFound):
+		p.writeJSONError(w, r, fosite.ErrInvalidGrant.WithHint("The account of this grant is disabled or deleted."))
+	default:
+		p.writeJSONError(w, r, err)
+	}
+	return false
 }
 
 // clientAuthenticator is fosite's client authentication, which the
@@ -303,7 +326,11 @@ func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sess := newSession()
-	_, ar, err := p.oauth.IntrospectToken(ctx, tok, fosite.AccessToken, sess)
+	use, ar, err := p.oauth.IntrospectToken(ctx, tok, fosite.AccessToken, sess)
+	if err == nil && use != fosite.AccessToken {
+		// The type is only a hint to fosite: a refresh token is found too.
+		err = fosite.ErrRequestUnauthorized.WithHint("Only an access token is accepted here.")
+	}
 	if err != nil {
 		if errors.Is(err, storage.ErrUnavailable) {
 			p.writeJSONError(w, r, err)

@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"strings"
 
@@ -75,10 +74,7 @@ func (g *registrar) fail(w http.ResponseWriter, r *http.Request, err error) {
 }
 
 func (g *registrar) allowed(w http.ResponseWriter, r *http.Request) bool {
-	ip := r.RemoteAddr
-	if host, _, err := net.SplitHostPort(ip); err == nil {
-		ip = host
-	}
+	ip := httpx.ClientIP(r)
 	if ok, wait := g.limit.Allow(ip); !ok {
 		w.Header().Set("Retry-After", fmt.Sprint(int(wait.Seconds())+1))
 		regError(w, http.StatusTooManyRequests, "slow_down", "Too many registrations from this address; retry later.")

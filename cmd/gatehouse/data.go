@@ -170,14 +170,10 @@ func newUsers(g *globals) *cobra.Command {
 				} else if err != nil {
 					return err
 				}
-				_, err = st.UpdateUser(c.Context(), u.Subject, func(u storage.User) (storage.User, error) {
-					u.PasswordHash, u.UpdatedAt = hash, time.Now().UTC()
-					return u, nil
-				})
-				if err != nil {
+				if _, err := consent.SetPassword(c.Context(), st, u.Subject, hash, nil, time.Now()); err != nil {
 					return err
 				}
-				fmt.Fprintf(c.OutOrStdout(), "password set for %s\n", u.Email)
+				fmt.Fprintf(c.OutOrStdout(), "password set for %s; signed out everywhere and its tokens revoked\n", u.Email)
 				return nil
 			})
 		},

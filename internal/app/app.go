@@ -120,11 +120,15 @@ func New(ctx context.Context, cfg config.Config, st Store, log *slog.Logger) (*A
 	})
 	ms, _ := st.(metrics.Store)
 	met := metrics.New(ms)
-	handler := httpx.Log(log, httpx.Secure(cfg.HTTPS(), httpx.MaxBytes(1<<20, met.Instrument(mux))))
+	trusted, err := httpx.ParsePrefixes(cfg.TrustedProxies)
+	if err != nil {
+		return nil, fmt.Errorf("trusted_proxies: %w", err)
+	}
+	handler := httpx.Log(log, httpx.RealIP(trusted, httpx.Secure(cfg.HTTPS(), httpx.MaxBytes(1<<20, met.Instrument(mux)))))
 	adm := admin.New(admin.Options{Store: st, Keys: km, EnabledAlgs: cfg.Keys.Algorithms, Log: log, Profiling: cfg.Admin.Pprof,
 		Metrics: met.Handler()})
 	return &App{Handler: handler, Mux: mux, Pages: pages, Keys: km, Provider: prov,
-		Admin: httpx.Log(log, httpx.Secure(false, adm.Handler()))}, nil
+		Admin: httpx.Log(log, httpx.RealIP(trusted, httpx.Secure(false, adm.Handler())))}, nil
 }
 
 // KeyCipher builds the key-encryption cipher from the configured secrets or,

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/gatehouse-id/gatehouse/internal/httpx"
 )
 
 // Config is the whole configuration.
@@ -53,6 +55,10 @@ type Config struct {
 	Authn Authn `yaml:"authn"`
 	// Federation configures upstream identity providers.
 	Federation Federation `yaml:"federation"`
+	// TrustedProxies are the reverse proxies (CIDRs or addresses) whose
+	// Forwarded / X-Forwarded-For headers name the client's address; from
+	// anyone else those headers are ignored.
+	TrustedProxies []string `yaml:"trusted_proxies"`
 }
 
 // Federation configures "Login with …" upstream identity providers.
@@ -248,6 +254,14 @@ func (c *Config) applyEnv(env func(string) string) error {
 			}
 		}
 	}
+	if v := env("GATEHOUSE_TRUSTED_PROXIES"); v != "" {
+		c.TrustedProxies = nil
+		for _, p := range strings.Split(v, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				c.TrustedProxies = append(c.TrustedProxies, p)
+			}
+		}
+	}
 	if v := env("GATEHOUSE_SECRETS"); v != "" {
 		c.Secrets = nil
 		for _, s := range strings.Split(v, ",") {
@@ -392,6 +406,9 @@ func (c *Config) Validate() error {
 		if !slices.Contains(ConnectorTypes, fc.Type) {
 			errs = append(errs, fmt.Errorf("federation.connectors[%d].type %q: use one of %v", i, fc.Type, ConnectorTypes))
 		}
+	}
+	if _, err := httpx.ParsePrefixes(c.TrustedProxies); err != nil {
+		errs = append(errs, fmt.Errorf("trusted_proxies: %w; list your reverse proxies' addresses or ranges, e.g. [10.0.0.0/8]", err))
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

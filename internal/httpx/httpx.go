@@ -18,6 +18,7 @@ type ctxKey int
 const (
 	nonceKey ctxKey = iota
 	requestIDKey
+	clientIPKey
 )
 
 // Nonce returns the CSP nonce of the current response.

@@ -325,8 +325,8 @@ func (s *Store) DeleteUser(ctx context.Context, subject string) error {
 		if affected(res) == 0 {
 			return storage.ErrNotFound
 		}
-		_, err = s.q(ctx).ExecContext(ctx, `DELETE FROM oauth2_tokens WHERE subject = $1`, subject)
-		return s.wrap(err)
+		_, _, err = s.RevokeSubject(ctx, subject, nil) // the sessions went with the user (ON DELETE CASCADE)
+		return err
 	})
 }
 
