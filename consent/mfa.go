@@ -260,7 +260,6 @@ func (s *Service) renderMFA(w http.ResponseWriter, r *http.Request, status int, 
 // errBadCode is the one message for every failed second factor.
 const errBadCode = "That code did not work. Check it and try again."
 
-
 func (s *Service) mfaSubmit(w http.ResponseWriter, r *http.Request) {
 	id, ok := s.readForm(w, r)
 	if !ok {
