@@ -284,6 +284,9 @@ type browser struct {
 	t   *testing.T
 	c   *http.Client
 	srv *server
+	// from, when set, is sent as X-Forwarded-For: the address a trusted
+	// proxy says the browser has.
+	from string
 }
 
 func newBrowser(t *testing.T, s *server) *browser {
@@ -303,6 +306,9 @@ type page struct {
 
 func (b *browser) do(req *http.Request) page {
 	b.t.Helper()
+	if b.from != "" {
+		req.Header.Set("X-Forwarded-For", b.from)
+	}
 	resp, err := b.c.Do(req)
 	if err != nil {
 		b.t.Fatalf("%s %s: %v", req.Method, req.URL, err)

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"runtime"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -78,12 +79,25 @@ func newLogger(w io.Writer, level string) *slog.Logger {
 // concurrency 8–32 (the collector was a tenth of the token endpoint's CPU).
 const serveGCPercent = 400
 
+// serveMemoryLimit is the collector's soft memory limit while serving, unless
+// GOMEMLIMIT says otherwise: with the high GC target above, a burst of
+// password hashes (19 MiB of garbage each) would otherwise let the heap grow
+// to five times its peak before a collection. The limit leaves room for the
+// hashes the password gate lets run at once (one per CPU), so it never makes
+// the collector run continuously.
+func serveMemoryLimit() int64 {
+	return 96<<20 + int64(runtime.GOMAXPROCS(0))*40<<20
+}
+
 func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) error {
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("invalid configuration:\n%w", err)
 	}
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(serveGCPercent)
+	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(serveMemoryLimit())
 	}
 	log := newLogger(stderr, cfg.LogLevel)
 	st, err := openStore(ctx, cfg, cfg.AutoMigrate)
