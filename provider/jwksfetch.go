@@ -14,13 +14,15 @@ import (
 
 	josev3 "github.com/go-jose/go-jose/v3"
 	"github.com/ory/fosite"
+
+	"github.com/gatehouse-id/gatehouse/internal/netguard"
 )
 
 // jwksFetcher fetches the key sets clients publish at their jwks_uri, for
 // private_key_jwt. It bounds time and size, caches each set, refetches when
 // fosite meets an unknown kid (at most once per minRefetch per URI), and
-// refuses to connect to private, loopback or link-local addresses unless
-// allowPrivate (a registered jwks_uri must not become a way into the
+// refuses to connect to any address outside public unicast space (every
+// IANA special-purpose range, see netguard) unless allowPrivate (a registered jwks_uri must not become a way into the
 // server's network).
 type jwksFetcher struct {
 	client     *http.Client
@@ -43,17 +45,15 @@ const maxJWKSBytes = 256 << 10
 var _ fosite.JWKSFetcherStrategy = (*jwksFetcher)(nil)
 
 func newJWKSFetcher(allowPrivate bool, now func() time.Time) *jwksFetcher {
-	dialer := &net.Dialer{Timeout: 3 * time.Second, Control: func(_, address string, _ syscall.RawConn) error {
-		host, _, err := net.SplitHostPort(address)
-		if err != nil {
-			return err
+	dialer := &net.Dialer{Timeout: 3 * time.Second}
+	if !allowPrivate {
+		dialer.Control = func(network, address string, c syscall.RawConn) error {
+			if err := netguard.Control(network, address, c); err != nil {
+				return fmt.Errorf("jwks_uri: %w", err)
+			}
+			return nil
 		}
-		ip := net.ParseIP(host)
-		if !allowPrivate && (ip == nil || ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast() || ip.IsUnspecified() || ip.IsMulticast()) {
-			return fmt.Errorf("jwks_uri resolves to %s, a non-public address", host)
-		}
-		return nil
-	}}
+	}
 	transport := &http.Transport{DialContext: dialer.DialContext, TLSHandshakeTimeout: 3 * time.Second, ResponseHeaderTimeout: 3 * time.Second,
 		MaxIdleConns: 10, IdleConnTimeout: 30 * time.Second}
 	return &jwksFetcher{
