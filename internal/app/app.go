@@ -124,11 +124,11 @@ func New(ctx context.Context, cfg config.Config, st Store, log *slog.Logger) (*A
 	if err != nil {
 		return nil, fmt.Errorf("trusted_proxies: %w", err)
 	}
-	handler := httpx.Log(log, httpx.RealIP(trusted, httpx.Secure(cfg.HTTPS(), httpx.MaxBytes(1<<20, met.Instrument(mux)))))
+	handler := httpx.Log(log, httpx.RealIP(trusted, httpx.Secure(cfg.HTTPS(), httpx.MaxBytes(1<<20, httpx.CleanInput(met.Instrument(mux))))))
 	adm := admin.New(admin.Options{Store: st, Keys: km, EnabledAlgs: cfg.Keys.Algorithms, Log: log, Profiling: cfg.Admin.Pprof,
 		Metrics: met.Handler()})
 	return &App{Handler: handler, Mux: mux, Pages: pages, Keys: km, Provider: prov,
-		Admin: httpx.Log(log, httpx.RealIP(trusted, httpx.Secure(false, adm.Handler())))}, nil
+		Admin: httpx.Log(log, httpx.RealIP(trusted, httpx.Secure(false, httpx.MaxBytes(1<<20, httpx.CleanInput(adm.Handler())))))}, nil
 }
 
 // KeyCipher builds the key-encryption cipher from the configured secrets or,
