@@ -92,12 +92,17 @@ func (s *Service) accountSession(w http.ResponseWriter, r *http.Request) (storag
 	return bs, true
 }
 
+// accountFlowLifetime is how long a sign-in to the account page may take.
+const accountFlowLifetime = 15 * time.Minute
+
 // accountLogin sends the browser through a login that returns to the
 // account page (prompt=login to re-authenticate).
 func (s *Service) accountLogin(w http.ResponseWriter, r *http.Request, prompt []string, hint string) {
 	now := s.o.Now().UTC().Truncate(time.Second)
-	dec, err := s.newFlow(r.Context(), StateLogin, flowData{Request: interaction.AuthorizeRequest{ClientName: "your account", MaxAge: -1, Prompt: prompt,
-		LoginHint: hint, RequestedAt: now}, Return: PathAccount})
+	// Anyone can open the account page: its flow is short-lived, so rows
+	// made by requests that never sign in are collected within minutes.
+	dec, err := s.newFlowFor(r.Context(), StateLogin, flowData{Request: interaction.AuthorizeRequest{ClientName: "your account", MaxAge: -1, Prompt: prompt,
+		LoginHint: hint, RequestedAt: now}, Return: PathAccount}, accountFlowLifetime)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -470,7 +475,6 @@ func (s *Service) backupRegenerate(w http.ResponseWriter, r *http.Request) {
 // Ceremony kinds of passkeys.
 const (
 	ceremonyPasskeyRegister = "passkey_register"
-	ceremonyPasskeyLogin    = "passkey_login"
 	ceremonyPasskeyMFA      = "passkey_mfa"
 )
 

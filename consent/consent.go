@@ -51,6 +51,9 @@ type Store interface {
 	storage.AttemptStore
 	storage.Revoker
 	storage.Transactor
+	// MarkJTIUsed records a used one-time value (a passkey sign-in
+	// challenge); ErrAlreadyExists when it was used before.
+	MarkJTIUsed(ctx context.Context, jti string, expiresAt, now time.Time) error
 }
 
 // Options configure a Service.
@@ -453,12 +456,17 @@ func (s *Service) Decide(ctx context.Context, r *http.Request, req interaction.A
 
 // newFlow stores a flow and says where the browser goes for its state.
 func (s *Service) newFlow(ctx context.Context, state string, d flowData) (interaction.Decision, error) {
+	return s.newFlowFor(ctx, state, d, s.o.FlowLifetime)
+}
+
+// newFlowFor stores a flow that expires after lifetime.
+func (s *Service) newFlowFor(ctx context.Context, state string, d flowData, lifetime time.Duration) (interaction.Decision, error) {
 	b, err := json.Marshal(d)
 	if err != nil {
 		return interaction.Decision{}, err
 	}
 	now := s.o.Now().UTC()
-	f := storage.Flow{ID: httpx.RandomString(32), State: state, Data: b, CreatedAt: now, ExpiresAt: now.Add(s.o.FlowLifetime)}
+	f := storage.Flow{ID: httpx.RandomString(32), State: state, Data: b, CreatedAt: now, ExpiresAt: now.Add(lifetime)}
 	if err := s.o.Store.CreateFlow(ctx, f); err != nil {
 		return interaction.Decision{}, err
 	}

@@ -95,8 +95,9 @@ type loginView struct {
 
 type upstreamButton struct{ ID, Name, Type string }
 
-// renderLogin shows the login page with a new passkey challenge (kept
-// server-side, single use, bound to this flow).
+// renderLogin shows the login page with a new passkey challenge, sealed
+// into the page (bound to this flow, used once): showing the page writes
+// nothing to the database.
 func (s *Service) renderLogin(w http.ResponseWriter, r *http.Request, status int, id string, d flowData, email, msg string) {
 	v := loginView{FlowID: id, CSRF: s.csrfToken(w, r, id), ClientName: d.Request.ClientName, Email: email, Error: msg}
 	for _, u := range s.o.Upstreams {
@@ -112,8 +113,7 @@ func (s *Service) renderLogin(w http.ResponseWriter, r *http.Request, status int
 		s.fail(w, r, err)
 		return
 	}
-	v.PasskeyCeremony = httpx.RandomString(32)
-	if err := s.newCeremony(r.Context(), v.PasskeyCeremony, ceremonyPasskeyLogin, ceremony{Flow: id, WebAuthn: p.State}); err != nil {
+	if v.PasskeyCeremony, err = s.sealLoginChallenge(id, p.State); err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -213,7 +213,7 @@ func (s *Service) loginSubmit(w http.ResponseWriter, r *http.Request) {
 // password); the ceremony is consumed whatever the outcome.
 func (s *Service) passkeyLogin(w http.ResponseWriter, r *http.Request, id string, d flowData) {
 	ctx := r.Context()
-	c, err := s.takeCeremony(ctx, r.PostForm.Get("ceremony"), ceremonyPasskeyLogin, id)
+	state, err := s.takeLoginChallenge(ctx, r.PostForm.Get("ceremony"), id)
 	if err != nil {
 		if errors.Is(err, storage.ErrUnavailable) {
 			s.fail(w, r, err)
@@ -222,7 +222,7 @@ func (s *Service) passkeyLogin(w http.ResponseWriter, r *http.Request, id string
 		s.renderLogin(w, r, http.StatusOK, id, d, "", "That passkey sign-in has expired. Try again.")
 		return
 	}
-	res, err := s.steps["passkey"].Verify(ctx, Attempt{State: c.WebAuthn}, Input{Credential: []byte(r.PostForm.Get("credential"))})
+	res, err := s.steps["passkey"].Verify(ctx, Attempt{State: state}, Input{Credential: []byte(r.PostForm.Get("credential"))})
 	if errors.Is(err, ErrAuthFailed) {
 		s.o.Log.Info("passkey sign-in refused", "request_id", httpx.RequestID(ctx), "err", err)
 		s.audit(ctx, r, "login.failed", res.Subject, d.Request.ClientID, map[string]string{"method": "passkey"})

@@ -3,11 +3,15 @@ package consent
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/go-webauthn/webauthn/protocol"
 	"github.com/go-webauthn/webauthn/webauthn"
@@ -291,4 +295,45 @@ func (s *Service) finishPasskeyRegistration(ctx context.Context, subject, name s
 		return storage.Credential{}, err
 	}
 	return c, nil
+}
+
+// loginChallengeLifetime is how long a passkey sign-in challenge shown on
+// the login page can be answered.
+const loginChallengeLifetime = 10 * time.Minute
+
+// sealLoginChallenge seals a passwordless sign-in's WebAuthn session data,
+// with its expiry, into the login page (AAD: the flow), so showing the page
+// stores nothing.
+func (s *Service) sealLoginChallenge(flowID string, state []byte) (string, error) {
+	payload := binary.BigEndian.AppendUint64(nil, uint64(s.o.Now().Add(loginChallengeLifetime).Unix()))
+	sealed, err := s.o.Cipher.Seal(append(payload, state...), []byte("passkey_login\x00"+flowID))
+	if err != nil {
+		return "", fmt.Errorf("seal passkey challenge: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(sealed), nil
+}
+
+// takeLoginChallenge opens a sealed sign-in challenge of this flow and
+// marks it used (once, across replicas), so an answer cannot be replayed.
+func (s *Service) takeLoginChallenge(ctx context.Context, sealed, flowID string) ([]byte, error) {
+	raw, err := base64.RawURLEncoding.DecodeString(sealed)
+	if err != nil || len(sealed) > 8192 {
+		return nil, errWrongState
+	}
+	payload, err := s.o.Cipher.Open(raw, []byte("passkey_login\x00"+flowID))
+	if err != nil || len(payload) < 8 {
+		return nil, errWrongState
+	}
+	exp := time.Unix(int64(binary.BigEndian.Uint64(payload)), 0)
+	if !s.o.Now().Before(exp) {
+		return nil, errWrongState
+	}
+	used := sha256.Sum256(raw)
+	if err := s.o.Store.MarkJTIUsed(ctx, "passkey_login:"+hex.EncodeToString(used[:]), exp, s.o.Now()); err != nil {
+		if errors.Is(err, storage.ErrAlreadyExists) {
+			return nil, errWrongState
+		}
+		return nil, err
+	}
+	return payload[8:], nil
 }

@@ -73,7 +73,7 @@ func (f *fositeStore) ClientAssertionJWTValid(ctx context.Context, jti string) e
 
 // SetClientAssertionJWT records a jti until it expires.
 func (f *fositeStore) SetClientAssertionJWT(ctx context.Context, jti string, exp time.Time) error {
-	if err := f.s.MarkJTIUsed(ctx, jti, exp); err != nil {
+	if err := f.s.MarkJTIUsed(ctx, jti, exp, f.now()); err != nil {
 		if errors.Is(err, storage.ErrAlreadyExists) {
 			return fosite.ErrJTIKnown
 		}

@@ -446,8 +446,9 @@ type TokenStore interface {
 	DeleteTokensOf(ctx context.Context, subject, clientID string) (int64, error)
 	// DeleteTokensByRequestID removes every token of one kind in a family.
 	DeleteTokensByRequestID(ctx context.Context, kind TokenKind, requestID string) (int64, error)
-	// MarkJTIUsed records a client-assertion jti; ErrAlreadyExists on replay.
-	MarkJTIUsed(ctx context.Context, jti string, expiresAt time.Time) error
+	// MarkJTIUsed records a one-time value (a client-assertion jti) until
+	// expiresAt; ErrAlreadyExists when it is recorded and unexpired at now.
+	MarkJTIUsed(ctx context.Context, jti string, expiresAt, now time.Time) error
 	// JTIUsed reports whether an unexpired jti is known.
 	JTIUsed(ctx context.Context, jti string, now time.Time) (bool, error)
 	// PutRefreshGrace stores the response of a rotation (first writer wins).

@@ -646,9 +646,9 @@ func (s *Store) DeleteTokensByRequestID(ctx context.Context, kind storage.TokenK
 }
 
 // MarkJTIUsed records a client-assertion jti once.
-func (s *Store) MarkJTIUsed(ctx context.Context, jti string, expiresAt time.Time) error {
+func (s *Store) MarkJTIUsed(ctx context.Context, jti string, expiresAt, now time.Time) error {
 	res, err := s.q(ctx).ExecContext(ctx, `INSERT INTO oauth2_jtis (jti, expires_at) VALUES ($1,$2) ON CONFLICT (jti) DO UPDATE SET expires_at = excluded.expires_at WHERE oauth2_jtis.expires_at <= $3`,
-		jti, ts(expiresAt), ts(time.Now()))
+		jti, ts(expiresAt), ts(now))
 	if err != nil {
 		return s.wrap(err)
 	}

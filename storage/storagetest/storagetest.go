@@ -410,8 +410,8 @@ func testConcurrentDeactivate(t *testing.T, s storage.Store) {
 
 func testJTIs(t *testing.T, s storage.Store) {
 	live := time.Now().Add(time.Hour)
-	must(t, s.MarkJTIUsed(ctx, "j1", live))
-	wantErr(t, s.MarkJTIUsed(ctx, "j1", live), storage.ErrAlreadyExists)
+	must(t, s.MarkJTIUsed(ctx, "j1", live, time.Now()))
+	wantErr(t, s.MarkJTIUsed(ctx, "j1", live, time.Now()), storage.ErrAlreadyExists)
 	used, err := s.JTIUsed(ctx, "j1", time.Now())
 	must(t, err)
 	if !used {
@@ -420,8 +420,8 @@ func testJTIs(t *testing.T, s storage.Store) {
 	if used, _ := s.JTIUsed(ctx, "j2", time.Now()); used {
 		t.Fatal("unknown jti reported used")
 	}
-	must(t, s.MarkJTIUsed(ctx, "old", time.Now().Add(-time.Minute)))
-	must(t, s.MarkJTIUsed(ctx, "old", live)) // an expired jti may be recorded again
+	must(t, s.MarkJTIUsed(ctx, "old", time.Now().Add(-time.Minute), time.Now()))
+	must(t, s.MarkJTIUsed(ctx, "old", live, time.Now())) // an expired jti may be recorded again
 }
 
 func testKeys(t *testing.T, s storage.Store) {
@@ -533,7 +533,7 @@ func testGC(t *testing.T, s storage.Store) {
 	must(t, s.CreateFlow(ctx, storage.Flow{ID: "live", State: "login", Data: []byte("{}"), CreatedAt: now, ExpiresAt: now.Add(time.Hour)}))
 	must(t, s.CreateSession(ctx, storage.BrowserSession{IDHash: []byte("old"), SID: "s-old", Subject: "u1", AuthTime: now, AMR: []string{}, CreatedAt: now, ExpiresAt: now.Add(-time.Second)}))
 	must(t, s.PutConsent(ctx, storage.Consent{Subject: "u1", ClientID: "c1", Scopes: []string{}, CreatedAt: now, ExpiresAt: now.Add(-time.Second)}))
-	must(t, s.MarkJTIUsed(ctx, "j", now.Add(-time.Second)))
+	must(t, s.MarkJTIUsed(ctx, "j", now.Add(-time.Second), now.Add(-time.Minute)))
 	n, err := s.GarbageCollect(ctx, now)
 	must(t, err)
 	if n != 1500+1+1+1+1 {
