@@ -475,3 +475,32 @@ func TestAttackBadText(t *testing.T) {
 		})
 	}
 }
+
+// TestAttackAuditFlood (item 11): 30 wrong or throttled passwords from one
+// address make one audit row per kind with a count, not 30 rows.
+func TestAttackAuditFlood(t *testing.T) {
+	t.Parallel()
+	e := newAttackEnv(t, backends(t)[0])
+	lt := e.loginTarget(t)
+	for i := 0; i < 30; i++ {
+		if o := lt.post(e.srv.base, "203.0.113.5", e.user.email, "guess-"+strconv.Itoa(i)); o.err != nil {
+			t.Fatal(o.err)
+		}
+	}
+	rows, total := 0, 0
+	for _, line := range strings.Split(e.srv.cli(t, "", "audit", "list", "--limit", "1000"), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 3 || (f[1] != "login.failed" && f[1] != "login.throttled") {
+			continue
+		}
+		n, err := strconv.Atoi(f[2])
+		if err != nil {
+			t.Fatalf("audit line without a count: %q", line)
+		}
+		rows++
+		total += n
+	}
+	if total != 30 || rows > 4 {
+		t.Fatalf("30 failed attempts made %d audit rows counting %d, want at most 4 rows counting 30", rows, total)
+	}
+}

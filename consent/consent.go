@@ -10,6 +10,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -507,6 +508,28 @@ func (s *Service) Redeem(ctx context.Context, r *http.Request, flowID string) (i
 		return g, interaction.ErrAccessDenied
 	}
 	return g, nil
+}
+
+// auditWindow is the window over which repeated failures are one audit row.
+const auditWindow = 5 * time.Minute
+
+// auditRepeated records an event that unauthenticated requests can repeat
+// at will (a wrong password, a throttled attempt): one row per type,
+// account, address and client in each auditWindow, with a count, so a
+// flood of attempts cannot grow the audit log without bound.
+func (s *Service) auditRepeated(ctx context.Context, r *http.Request, typ, subject, clientID string, details map[string]string) {
+	ip := httpx.ClientIP(r)
+	bucket := s.o.Now().UTC().Truncate(auditWindow).Unix()
+	h := sha256.Sum256([]byte(fmt.Sprintf("%s\x00%s\x00%s\x00%s\x00%d", typ, subject, ip, clientID, bucket)))
+	if details == nil {
+		details = map[string]string{}
+	}
+	e := storage.AuditEvent{ID: "rep_" + hex.EncodeToString(h[:16]), At: s.o.Now().UTC(), Type: typ, Actor: subject, Subject: subject, ClientID: clientID,
+		IP: ip, RequestID: httpx.RequestID(ctx), Details: details}
+	if err := s.o.Store.CountAudit(ctx, e); err != nil {
+		s.o.Log.Error("audit", "type", typ, "err", err)
+	}
+	s.o.Log.Info("audit", "type", typ, "subject", subject, "client_id", clientID, "request_id", e.RequestID)
 }
 
 // audit writes an audit event; a failure to write is logged, not fatal to

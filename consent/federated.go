@@ -122,7 +122,7 @@ func (s *Service) federatedCallback(w http.ResponseWriter, r *http.Request) {
 	}
 	ident, err := up.Connector.HandleCallback(ctx, c.WebAuthn, r)
 	if err != nil {
-		s.audit(ctx, r, "login.failed", "", d.Request.ClientID, map[string]string{"method": "fed", "connector": up.ID, "reason": reason(err)})
+		s.auditRepeated(ctx, r, "login.failed", "", d.Request.ClientID, map[string]string{"method": "fed", "connector": up.ID, "reason": reason(err)})
 		s.o.Log.Info("federation: callback refused", "connector", up.ID, "request_id", httpx.RequestID(ctx), "err", err)
 		s.renderLogin(w, r, http.StatusOK, c.Flow, d, "", federationMessage(up.Name, err))
 		return

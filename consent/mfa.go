@@ -280,7 +280,7 @@ func (s *Service) mfaSubmit(w http.ResponseWriter, r *http.Request) {
 	// Charged before the factor is checked, given back when it is right.
 	resv, err := s.attempts.Reserve(ctx, factorKeys(r, d.Subject)...)
 	if errors.Is(err, attempt.ErrLimited) {
-		s.audit(ctx, r, "login.mfa.throttled", d.Subject, d.Request.ClientID, map[string]string{"method": method})
+		s.auditRepeated(ctx, r, "login.mfa.throttled", d.Subject, d.Request.ClientID, map[string]string{"method": method})
 		tooManyAttempts(w, err)
 		s.renderMFA(w, r, http.StatusTooManyRequests, id, d, "Too many failed attempts. Wait a moment and try again.")
 		return
@@ -306,7 +306,7 @@ func (s *Service) mfaSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	res, err := step.Verify(ctx, a, Input{Code: r.PostForm.Get("code"), Credential: []byte(r.PostForm.Get("credential"))})
 	if errors.Is(err, ErrAuthFailed) || (err == nil && res.Subject != d.Subject) {
-		s.audit(ctx, r, "login.mfa.failed", d.Subject, d.Request.ClientID, map[string]string{"method": method})
+		s.auditRepeated(ctx, r, "login.mfa.failed", d.Subject, d.Request.ClientID, map[string]string{"method": method})
 		s.renderMFA(w, r, http.StatusOK, id, d, errBadCode)
 		return
 	}

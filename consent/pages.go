@@ -184,7 +184,7 @@ func (s *Service) loginSubmit(w http.ResponseWriter, r *http.Request) {
 	resv, err := s.attempts.Reserve(ctx, s.passwordKeys(r, account)...)
 	if errors.Is(err, attempt.ErrLimited) {
 		// The same answer whether or not the account exists.
-		s.audit(ctx, r, "login.throttled", "", d.Request.ClientID, nil)
+		s.auditRepeated(ctx, r, "login.throttled", "", d.Request.ClientID, nil)
 		tooManyAttempts(w, err)
 		s.renderLogin(w, r, http.StatusTooManyRequests, id, d, email, "Too many failed attempts. Wait a moment and try again.")
 		return
@@ -196,7 +196,7 @@ func (s *Service) loginSubmit(w http.ResponseWriter, r *http.Request) {
 	res, err := s.steps["pwd"].Verify(ctx, Attempt{}, Input{Email: email, Password: password})
 	if err != nil {
 		if errors.Is(err, ErrAuthFailed) {
-			s.audit(ctx, r, "login.failed", res.Subject, d.Request.ClientID, map[string]string{"method": "pwd"})
+			s.auditRepeated(ctx, r, "login.failed", res.Subject, d.Request.ClientID, map[string]string{"method": "pwd"})
 			s.renderLogin(w, r, http.StatusOK, id, d, email, errBadCredentials)
 			return
 		}
@@ -225,7 +225,7 @@ func (s *Service) passkeyLogin(w http.ResponseWriter, r *http.Request, id string
 	res, err := s.steps["passkey"].Verify(ctx, Attempt{State: state}, Input{Credential: []byte(r.PostForm.Get("credential"))})
 	if errors.Is(err, ErrAuthFailed) {
 		s.o.Log.Info("passkey sign-in refused", "request_id", httpx.RequestID(ctx), "err", err)
-		s.audit(ctx, r, "login.failed", res.Subject, d.Request.ClientID, map[string]string{"method": "passkey"})
+		s.auditRepeated(ctx, r, "login.failed", res.Subject, d.Request.ClientID, map[string]string{"method": "passkey"})
 		s.renderLogin(w, r, http.StatusOK, id, d, "", "That passkey could not sign you in. Try again or use your password.")
 		return
 	}

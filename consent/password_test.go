@@ -3,11 +3,15 @@ package consent
 import (
 	"context"
 	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/gatehouse-id/gatehouse/provider/interaction"
 	"github.com/gatehouse-id/gatehouse/storage"
 
 	"golang.org/x/crypto/bcrypt"
@@ -152,4 +156,34 @@ func TestKDFGate(t *testing.T) {
 		t.Fatalf("a waiter past maxWait: %v, want ErrBusy", err)
 	}
 	close(hold)
+}
+
+// TestLoginPageWritesNothing: showing the login page (with its passkey
+// challenge) sends no INSERT, UPDATE or DELETE, so unauthenticated GETs
+// cannot grow a table.
+func TestLoginPageWritesNothing(t *testing.T) {
+	s, st, _ := newTestService(t)
+	mux := http.NewServeMux()
+	s.Register(mux)
+	dec, err := s.newFlow(context.Background(), StateLogin, flowData{Request: interaction.AuthorizeRequest{MaxAge: -1}, Return: PathAccount})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var writes []string
+	st.Trace(func(q string) {
+		if f := strings.Fields(q); len(f) > 0 && (f[0] == "INSERT" || f[0] == "UPDATE" || f[0] == "DELETE") {
+			writes = append(writes, q)
+		}
+	})
+	defer st.Trace(nil)
+	for i := 0; i < 5; i++ {
+		w := httptest.NewRecorder()
+		mux.ServeHTTP(w, httptest.NewRequest(http.MethodGet, dec.RedirectTo, nil))
+		if w.Code != http.StatusOK || !strings.Contains(w.Body.String(), `name="ceremony"`) {
+			t.Fatalf("login page: %d", w.Code)
+		}
+	}
+	if len(writes) > 0 {
+		t.Fatalf("showing the login page wrote: %v", writes)
+	}
 }

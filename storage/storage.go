@@ -361,6 +361,9 @@ type AuditEvent struct {
 	IP        string
 	RequestID string
 	Details   map[string]string
+	// Count is how many times the event happened (1, or more for an event
+	// recorded with CountAudit); At is then the last time.
+	Count int64
 }
 
 // AdminKey is an admin API key: looked up by its public ID, verified by the
@@ -417,6 +420,12 @@ type AdminKeyStore interface {
 // AuditStore is the append-only audit log.
 type AuditStore interface {
 	AppendAudit(ctx context.Context, e AuditEvent) error
+	// CountAudit records a repeated event: the first call with an ID
+	// appends e with count 1, later ones add one to its count and move its
+	// At, Actor, RequestID and Details to the latest occurrence.
+	CountAudit(ctx context.Context, e AuditEvent) error
+	// DeleteAuditBefore removes the events older than before (retention).
+	DeleteAuditBefore(ctx context.Context, before time.Time) (int64, error)
 	// ListAudit returns events newest first, at most limit, before the given
 	// instant (zero: now) and for one subject ("" for all).
 	ListAudit(ctx context.Context, subject string, before time.Time, limit int) ([]AuditEvent, error)

@@ -84,10 +84,14 @@ func newMigrate(g *globals) *cobra.Command {
 
 func newGC(g *globals) *cobra.Command {
 	return &cobra.Command{
-		Use: "gc", Short: "remove expired tokens, flows, sessions and consents", Args: cobra.NoArgs,
+		Use: "gc", Short: "remove expired tokens, flows, sessions, consents and attempt counters, and audit events past audit.retention", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := g.loadConfig()
+			if err != nil {
+				return err
+			}
 			return g.withStore(cmd.Context(), func(st *sqlstore.Store) error {
-				n, err := st.GarbageCollect(cmd.Context(), time.Now())
+				n, err := collect(cmd.Context(), st, cfg.Audit.Retention.Duration, time.Now())
 				if err != nil {
 					return err
 				}
@@ -432,10 +436,10 @@ func newAudit(g *globals) *cobra.Command {
 					return err
 				}
 				tw := tabwriter.NewWriter(c.OutOrStdout(), 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "TIME\tTYPE\tSUBJECT\tCLIENT\tIP\tDETAILS")
+				fmt.Fprintln(tw, "TIME\tTYPE\tCOUNT\tSUBJECT\tCLIENT\tIP\tDETAILS")
 				for _, e := range events {
 					details, _ := json.Marshal(e.Details)
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", e.At.Format(time.RFC3339), e.Type, e.Subject, e.ClientID, e.IP, details)
+					fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\n", e.At.Format(time.RFC3339), e.Type, e.Count, e.Subject, e.ClientID, e.IP, details)
 				}
 				return tw.Flush()
 			})

@@ -142,7 +142,7 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 		}()
 		log.Info("admin API listening", "listen", aln.Addr().String())
 	}
-	go gcLoop(ctx, st, log)
+	go gcLoop(ctx, st, cfg.Audit.Retention.Duration, log)
 	go a.Keys.Run(ctx)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -168,7 +168,7 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 
 // gcLoop collects expired rows every ten minutes, with jitter so replicas
 // spread out.
-func gcLoop(ctx context.Context, st *sqlstore.Store, log *slog.Logger) {
+func gcLoop(ctx context.Context, st *sqlstore.Store, auditRetention time.Duration, log *slog.Logger) {
 	for {
 		j, _ := rand.Int(rand.Reader, big.NewInt(int64(2*time.Minute)))
 		select {
@@ -176,13 +176,23 @@ func gcLoop(ctx context.Context, st *sqlstore.Store, log *slog.Logger) {
 			return
 		case <-time.After(10*time.Minute + time.Duration(j.Int64())):
 		}
-		n, err := st.GarbageCollect(ctx, time.Now())
+		n, err := collect(ctx, st, auditRetention, time.Now())
 		if err != nil {
 			log.Warn("gc failed", "err", err)
 			continue
 		}
 		log.Info("gc", "removed", n)
 	}
+}
+
+// collect removes expired rows and the audit events past their retention.
+func collect(ctx context.Context, st *sqlstore.Store, auditRetention time.Duration, now time.Time) (int64, error) {
+	n, err := st.GarbageCollect(ctx, now)
+	if err != nil {
+		return n, err
+	}
+	a, err := st.DeleteAuditBefore(ctx, now.Add(-auditRetention))
+	return n + a, err
 }
 
 // setupDev creates the demo user and client once and mounts the development

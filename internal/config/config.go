@@ -55,6 +55,8 @@ type Config struct {
 	Authn Authn `yaml:"authn"`
 	// Federation configures upstream identity providers.
 	Federation Federation `yaml:"federation"`
+	// Audit configures the audit log.
+	Audit Audit `yaml:"audit"`
 	// TrustedProxies are the reverse proxies (CIDRs or addresses) whose
 	// Forwarded / X-Forwarded-For headers name the client's address; from
 	// anyone else those headers are ignored.
@@ -102,6 +104,12 @@ type Authn struct {
 	WebAuthnOrigins []string `yaml:"webauthn_origins"`
 	// TOTPIssuer is the name authenticator apps show (default: gatehouse).
 	TOTPIssuer string `yaml:"totp_issuer"`
+}
+
+// Audit configures the audit log.
+type Audit struct {
+	// Retention is how long events are kept (default 2160h, 90 days).
+	Retention Duration `yaml:"retention"`
 }
 
 // Admin configures the admin API.
@@ -193,6 +201,7 @@ func Default() Config {
 		AccessToken: AccessToken{Format: "opaque", Algorithm: "RS256"},
 		Admin:       Admin{Listen: "127.0.0.1:8081"},
 		Authn:       Authn{ReauthenticateAfter: Duration{5 * time.Minute}, TOTPIssuer: "gatehouse"},
+		Audit:       Audit{Retention: Duration{90 * 24 * time.Hour}},
 	}
 }
 
@@ -302,6 +311,7 @@ func (c *Config) applyEnv(env func(string) string) error {
 		"GATEHOUSE_KEYS_ROTATION_PERIOD":          &c.Keys.RotationPeriod,
 		"GATEHOUSE_KEYS_PRE_PUBLICATION":          &c.Keys.PrePublication,
 		"GATEHOUSE_AUTHN_REAUTHENTICATE_AFTER":    &c.Authn.ReauthenticateAfter,
+		"GATEHOUSE_AUDIT_RETENTION":               &c.Audit.Retention,
 	}
 	for k, p := range durs {
 		if v := env(k); v != "" {
@@ -406,6 +416,9 @@ func (c *Config) Validate() error {
 		if !slices.Contains(ConnectorTypes, fc.Type) {
 			errs = append(errs, fmt.Errorf("federation.connectors[%d].type %q: use one of %v", i, fc.Type, ConnectorTypes))
 		}
+	}
+	if c.Audit.Retention.Duration < 24*time.Hour {
+		errs = append(errs, fmt.Errorf("audit.retention %v: keep events at least 24h (default 2160h, 90 days)", c.Audit.Retention.Duration))
 	}
 	if _, err := httpx.ParsePrefixes(c.TrustedProxies); err != nil {
 		errs = append(errs, fmt.Errorf("trusted_proxies: %w; list your reverse proxies' addresses or ranges, e.g. [10.0.0.0/8]", err))

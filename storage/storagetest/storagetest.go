@@ -604,6 +604,28 @@ func testAudit(t *testing.T, s storage.Store) {
 	if len(page) != 1 || page[0].ID != "e1" {
 		t.Fatalf("paging: %+v", page)
 	}
+	if all[0].Count != 1 {
+		t.Fatalf("an appended event has count %d, want 1", all[0].Count)
+	}
+	// Repeated events: one row with a count and the latest time.
+	for i := 0; i < 3; i++ {
+		must(t, s.CountAudit(ctx, storage.AuditEvent{ID: "agg", At: now.Add(time.Duration(10+i) * time.Second), Type: "login.failed",
+			Subject: "carol", IP: "203.0.113.1", RequestID: fmt.Sprint("r", i), Details: map[string]string{"method": "pwd"}}))
+	}
+	carol, err := s.ListAudit(ctx, "carol", now.Add(time.Hour), 10)
+	must(t, err)
+	if len(carol) != 1 || carol[0].Count != 3 || !carol[0].At.Equal(now.Add(12*time.Second)) || carol[0].RequestID != "r2" {
+		t.Fatalf("counted events = %+v, want one row with count 3 at the last time", carol)
+	}
+	// Retention removes what is older than the cut, nothing else.
+	n, err := s.DeleteAuditBefore(ctx, now.Add(1500*time.Millisecond))
+	must(t, err)
+	if n != 2 {
+		t.Fatalf("DeleteAuditBefore removed %d, want 2", n)
+	}
+	if rest, _ := s.ListAudit(ctx, "", now.Add(time.Hour), 10); len(rest) != 2 {
+		t.Fatalf("%d events left, want 2", len(rest))
+	}
 }
 
 func testCredentials(t *testing.T, s storage.Store) {
