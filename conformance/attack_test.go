@@ -504,3 +504,69 @@ func TestAttackAuditFlood(t *testing.T) {
 		t.Fatalf("30 failed attempts made %d audit rows counting %d, want at most 4 rows counting 30", rows, total)
 	}
 }
+
+// TestAttackRegistration (items 5 and 13): registration input once
+// accepted is refused with the RFC 7591 error and nothing stored; a
+// registered client never gains a scope or audience the policy does not
+// give it; loopback redirect URIs match exactly but for the port.
+func TestAttackRegistration(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, backends(t)[0].newURL(t))
+	regURL := s.issuer + "/oauth2/register"
+	before := countClients(t, s)
+	for name, c := range map[string]struct {
+		body any
+		code string
+	}{
+		// Issue 13, item 13: input that was once accepted.
+		"trailing data":     {`{"redirect_uris":["https://rp.example.test/cb"]} {"x":1}`, "invalid_client_metadata"},
+		"space in URI":      {map[string]any{"redirect_uris": []string{"https://a.example/ cb"}}, "invalid_redirect_uri"},
+		"port 99999":        {map[string]any{"redirect_uris": []string{"https://a.example:99999/cb"}}, "invalid_redirect_uri"},
+		"user info":         {map[string]any{"redirect_uris": []string{"https://user:password@a.example/cb"}}, "invalid_redirect_uri"},
+		"about:":            {map[string]any{"redirect_uris": []string{"about:blank"}, "token_endpoint_auth_method": "none"}, "invalid_redirect_uri"},
+		"blob:":             {map[string]any{"redirect_uris": []string{"blob:https://a.example/x"}, "token_endpoint_auth_method": "none"}, "invalid_redirect_uri"},
+		"60 KB client name": {map[string]any{"redirect_uris": []string{rpRedirect}, "client_name": strings.Repeat("n", 60000)}, "invalid_client_metadata"},
+		"too many URIs":     {map[string]any{"redirect_uris": manyURIs(21)}, "invalid_client_metadata"},
+		// Issue 13, item 5: registration never grants what the policy does not.
+		"foreign scope":        {map[string]any{"redirect_uris": []string{rpRedirect}, "scope": "openid admin payments:write"}, "invalid_client_metadata"},
+		"audience":             {map[string]any{"redirect_uris": []string{rpRedirect}, "audience": []string{"another-client"}}, "invalid_client_metadata"},
+		"machine grant closed": {map[string]any{"grant_types": []string{"client_credentials"}}, "invalid_client_metadata"},
+	} {
+		status, body := regCall(t, http.MethodPost, regURL, "", c.body)
+		if status != 400 || body["error"] != c.code {
+			t.Errorf("%s: %d %v, want 400 %s", name, status, body, c.code)
+		}
+	}
+	if after := countClients(t, s); after != before {
+		t.Errorf("bad registrations stored clients: %d → %d", before, after)
+	}
+	// A client registered with the defaults: no foreign scope or audience
+	// appears at introspection of its tokens.
+	status, reg := regCall(t, http.MethodPost, regURL, "", map[string]any{"redirect_uris": []string{"http://127.0.0.1/cb"}, "grant_types": []string{"authorization_code", "refresh_token"}})
+	if status != 201 || reg["audience"] != nil || strings.Contains(fmt.Sprint(reg["scope"]), "admin") {
+		t.Fatalf("register: %d %v", status, reg)
+	}
+	c := testClient{ID: reg["client_id"].(string), Secret: reg["client_secret"].(string)}
+	e := &env{srv: s, user: s.createUser(t), client: c, rp: newRP(t, s, c, "http://127.0.0.1:43123/cb")}
+	lb := newBrowser(t, s)
+	a := e.rp.newRequest()
+	p := lb.login(lb.follow(lb.get(a.url)), e.user)
+	if strings.Contains(p.body, `action="/consent"`) {
+		p = lb.approve(p)
+	}
+	tk := e.rp.exchange(a, lb.callback(p, "http://127.0.0.1:43123/cb")) // another port on loopback is fine (RFC 8252)
+	st, in, _ := s.postJSON(t, "/oauth2/introspect", c, url.Values{"token": {tk.token.AccessToken}})
+	if st != 200 || in["active"] != true || strings.Contains(fmt.Sprint(in["scope"]), "admin") || fmt.Sprint(in["aud"]) != fmt.Sprint([]any{}) && in["aud"] != nil {
+		t.Errorf("introspection of a registered client's token: %d %v", st, in)
+	}
+	// Loopback matching ignores only the port: user information or an
+	// escaped path is another URI, refused without a redirect.
+	br := newBrowser(t, s)
+	for _, bad := range []string{"http://user@127.0.0.1:1/cb", "http://127.0.0.1/%63b", "http://127.0.0.1:2/cb/"} {
+		rp := newRP(t, s, c, bad)
+		p := br.get(rp.newRequest().url)
+		if p.status != http.StatusBadRequest || p.location != "" {
+			t.Errorf("authorize with redirect_uri %s: %d to %q, want 400 and no redirect", bad, p.status, p.location)
+		}
+	}
+}

@@ -203,7 +203,7 @@ func TestClientSecretRotation(t *testing.T) {
 // with private_key_jwt; when it publishes a new key under a new kid, the
 // server refetches the set and accepts assertions signed with it.
 func TestJWKSURI(t *testing.T) {
-	s := startServer(t, backends(t)[0].newURL(t))
+	s := startServer(t, backends(t)[0].newURL(t), machineRegistration...)
 	k1, _ := rsa.GenerateKey(rand.Reader, 2048)
 	k2, _ := rsa.GenerateKey(rand.Reader, 2048)
 	var current atomic.Value

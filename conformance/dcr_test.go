@@ -3,6 +3,7 @@ package conformance
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -12,6 +13,11 @@ import (
 
 // regCall sends a JSON request with an optional bearer token and returns
 // the status and JSON body (a string body is sent as is).
+// machineRegistration opens registration to machine clients: the
+// client_credentials grant and an "api" scope (closed by default).
+var machineRegistration = []string{"GATEHOUSE_REGISTRATION_ALLOWED_GRANT_TYPES=authorization_code,refresh_token,client_credentials",
+	"GATEHOUSE_REGISTRATION_ALLOWED_SCOPES=openid,profile,email,offline_access,api"}
+
 func regCall(t *testing.T, method, u, bearer string, body any) (int, map[string]any) {
 	t.Helper()
 	var r io.Reader
@@ -153,8 +159,14 @@ func TestDynamicRegistration(t *testing.T) {
 		t.Errorf("bad registrations stored clients: %d → %d", before, after)
 	}
 	// A native public client with a custom scheme is fine.
-	if status, body := regCall(t, http.MethodPost, regURL, "", map[string]any{"redirect_uris": []string{"com.example.app:/cb"}, "token_endpoint_auth_method": "none"}); status != 201 || body["client_secret"] != nil {
-		t.Errorf("native public client: %d %v", status, body)
+	status, native := regCall(t, http.MethodPost, regURL, "", map[string]any{"redirect_uris": []string{"com.example.app:/cb"}, "token_endpoint_auth_method": "none"})
+	if status != 201 || native["client_secret"] != nil {
+		t.Fatalf("native public client: %d %v", status, native)
+	}
+	// An update cannot widen a registration past the policy either.
+	if status, body := regCall(t, http.MethodPut, native["registration_client_uri"].(string), native["registration_access_token"].(string),
+		map[string]any{"redirect_uris": []string{"com.example.app:/cb"}, "token_endpoint_auth_method": "none", "scope": "openid admin"}); status != 400 || body["error"] != "invalid_client_metadata" {
+		t.Errorf("update to a foreign scope: %d %v", status, body)
 	}
 
 	// Token mode: registration needs the initial access token.
@@ -191,7 +203,7 @@ func TestDynamicRegistration(t *testing.T) {
 // TestClientLifetimes: a client's own token lifetimes shorten the server's
 // and never lengthen them.
 func TestClientLifetimes(t *testing.T) {
-	s := startServer(t, backends(t)[0].newURL(t))
+	s := startServer(t, backends(t)[0].newURL(t), machineRegistration...)
 	for _, c := range []struct {
 		asked   int
 		wantMax float64
@@ -219,4 +231,12 @@ func TestClientLifetimes(t *testing.T) {
 	if status, body := regCall(t, http.MethodPost, s.issuer+"/oauth2/register", "", map[string]any{"grant_types": []string{"client_credentials"}, "access_token_lifetime": -5}); status != 400 || body["error"] != "invalid_client_metadata" {
 		t.Errorf("negative lifetime: %d %v", status, body)
 	}
+}
+
+func manyURIs(n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("https://rp.example.test/cb%d", i)
+	}
+	return out
 }

@@ -29,6 +29,12 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 		p.writeAuthorizeError(w, r, ar, err)
 		return
 	}
+	if !redirectRegistered(ar) {
+		// Never redirect to a URI the client did not register.
+		p.renderError(w, r, http.StatusBadRequest, "Unknown redirect address",
+			"The application asked to return to an address it did not register. Tell the application's developers.", "invalid_request")
+		return
+	}
 	if err := checkPKCE(ar); err != nil {
 		p.writeAuthorizeError(w, r, ar, err)
 		return
@@ -78,6 +84,15 @@ func (p *Provider) resume(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.grant(w, r, ar, g, g.RequestedAt)
+}
+
+// redirectRegistered applies RedirectURIMatches to the request's
+// redirect_uri. fosite's own loopback rule ignores user information and
+// compares decoded paths, so http://user@127.0.0.1:1/%63b passed for a
+// registered http://127.0.0.1/cb.
+func redirectRegistered(ar fosite.AuthorizeRequester) bool {
+	raw := ar.GetRequestForm().Get("redirect_uri")
+	return raw == "" || RedirectURIMatches(raw, ar.GetClient().GetRedirectURIs())
 }
 
 // checkPKCE refuses, before any login, an authorization request without an
@@ -326,6 +341,10 @@ func (p *Provider) par(w http.ResponseWriter, r *http.Request) {
 	ar, err := p.oauth.NewPushedAuthorizeRequest(ctx, r)
 	if err != nil {
 		p.writeJSONError(w, r, err)
+		return
+	}
+	if !redirectRegistered(ar) {
+		p.writeJSONError(w, r, fosite.ErrInvalidRequest.WithHint("The redirect_uri is not one the client registered."))
 		return
 	}
 	if err := checkPKCE(ar); err != nil {

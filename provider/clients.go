@@ -5,10 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	jose "github.com/go-jose/go-jose/v4"
 
@@ -72,10 +76,19 @@ func badRedirect(format string, a ...any) error {
 var knownGrants = []string{"authorization_code", "refresh_token", "client_credentials"}
 var knownAuthMethods = []string{"client_secret_basic", "client_secret_post", "private_key_jwt", "none"}
 
-// ValidateRedirectURI applies the registration rules: absolute, no
-// fragment, no script schemes, https unless loopback, custom schemes only for
-// public (native) clients.
+// ValidateRedirectURI applies the registration rules: an absolute URI of at
+// most maxURILength characters, without whitespace, control characters,
+// user info or a fragment, with a valid port; https, or http on a loopback
+// host; other schemes only for public (native) clients, as reverse domain
+// names (RFC 8252 §7.1), and never one a browser runs or reads locally
+// (javascript:, data:, about:, blob: …).
 func ValidateRedirectURI(raw string, public bool) error {
+	if len(raw) > maxURILength {
+		return badRedirect("redirect URI is longer than %d characters", maxURILength)
+	}
+	if strings.IndexFunc(raw, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0 {
+		return badRedirect("redirect URI %q contains whitespace or control characters", raw)
+	}
 	u, err := url.Parse(raw)
 	if err != nil || !u.IsAbs() {
 		return badRedirect("redirect URI %q must be an absolute URI", raw)
@@ -83,11 +96,21 @@ func ValidateRedirectURI(raw string, public bool) error {
 	if u.Fragment != "" || strings.Contains(raw, "#") {
 		return badRedirect("redirect URI %q must not contain a fragment", raw)
 	}
-	switch strings.ToLower(u.Scheme) {
-	case "javascript", "data", "vbscript", "file":
+	if u.User != nil {
+		return badRedirect("redirect URI %q must not contain user information", raw)
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return badRedirect("redirect URI %q: port %s is not between 1 and 65535", raw, p)
+		}
+	} else if strings.HasSuffix(u.Host, ":") {
+		return badRedirect("redirect URI %q has an empty port", raw)
+	}
+	switch scheme := strings.ToLower(u.Scheme); scheme {
+	case "javascript", "data", "vbscript", "file", "about", "blob", "filesystem", "view-source", "ws", "wss", "ftp", "mailto", "tel", "sms":
 		return badRedirect("redirect URI %q: scheme %s is not allowed", raw, u.Scheme)
 	case "https":
-		if u.Host == "" {
+		if u.Host == "" || u.Hostname() == "" {
 			return badRedirect("redirect URI %q has no host", raw)
 		}
 	case "http":
@@ -98,8 +121,41 @@ func ValidateRedirectURI(raw string, public bool) error {
 		if !public {
 			return badRedirect("redirect URI %q: custom schemes are only for native (public) clients", raw)
 		}
+		if !strings.Contains(u.Scheme, ".") {
+			// RFC 8252 §7.1: a private-use scheme is a reverse domain name
+			// the app controls, so another app cannot claim it by accident.
+			return badRedirect("redirect URI %q: a native app's scheme must be a reverse domain name it controls, such as com.example.app", raw)
+		}
 	}
 	return nil
+}
+
+// RedirectURIMatches says whether a requested redirect URI is one of the
+// registered ones: byte for byte, except that for an http loopback address
+// the port may differ (RFC 8252 §7.3: native apps listen on any free port).
+// Host, path (as written, escapes included), query and the absence of user
+// information and fragment must be identical.
+func RedirectURIMatches(requested string, registered []string) bool {
+	if slices.Contains(registered, requested) {
+		return true
+	}
+	q, err := url.Parse(requested)
+	if err != nil || q.Scheme != "http" || q.User != nil || q.Fragment != "" || strings.Contains(requested, "#") || q.Opaque != "" {
+		return false
+	}
+	if ip := net.ParseIP(q.Hostname()); ip == nil || !ip.IsLoopback() {
+		return false
+	}
+	for _, r := range registered {
+		g, err := url.Parse(r)
+		if err != nil || g.Scheme != "http" || g.User != nil {
+			continue
+		}
+		if g.Hostname() == q.Hostname() && g.EscapedPath() == q.EscapedPath() && g.RawQuery == q.RawQuery && g.ForceQuery == q.ForceQuery {
+			return true
+		}
+	}
+	return false
 }
 
 // validateClientJWKS accepts a JWK set of public signing keys only.
@@ -133,11 +189,62 @@ func validURL(field, raw string) error {
 	return nil
 }
 
+// Length caps on registration metadata (a registration is stored, shown to
+// users on the consent page and read on every token request).
+const (
+	maxURILength   = 2000
+	maxNameLength  = 200
+	maxListLength  = 20
+	maxScopeLength = 1000
+	maxJWKSLength  = 32 << 10
+)
+
+// checkLengths refuses metadata past the caps, naming the field.
+func (s ClientSpec) checkLengths() error {
+	if utf8.RuneCountInString(s.Name) > maxNameLength {
+		return badMetadata("client_name is longer than %d characters", maxNameLength)
+	}
+	lists := map[string][]string{"redirect_uris": s.RedirectURIs, "post_logout_redirect_uris": s.PostLogoutRedirectURIs, "grant_types": s.GrantTypes,
+		"response_types": s.ResponseTypes, "audience": s.Audience, "contacts": s.Contacts}
+	for field, l := range lists {
+		if len(l) > maxListLength {
+			return badMetadata("%s has more than %d entries", field, maxListLength)
+		}
+		for _, v := range l {
+			if len(v) > maxURILength {
+				return badMetadata("%s has an entry longer than %d characters", field, maxURILength)
+			}
+		}
+	}
+	for field, v := range map[string]string{"client_uri": s.ClientURI, "logo_uri": s.LogoURI, "policy_uri": s.PolicyURI, "tos_uri": s.TOSURI,
+		"jwks_uri": s.JWKSURI, "backchannel_logout_uri": s.BackchannelLogoutURI} {
+		if len(v) > maxURILength {
+			return badMetadata("%s is longer than %d characters", field, maxURILength)
+		}
+	}
+	for field, v := range map[string]string{"token_endpoint_auth_method": s.TokenEndpointAuthMethod, "token_endpoint_auth_signing_alg": s.TokenEndpointAuthSigningAlg,
+		"id_token_signed_response_alg": s.IDTokenSignedResponseAlg, "access_token_format": s.AccessTokenFormat} {
+		if len(v) > 64 {
+			return badMetadata("%s is not a known value", field)
+		}
+	}
+	if len(s.Scope) > maxScopeLength {
+		return badMetadata("scope is longer than %d characters", maxScopeLength)
+	}
+	if len(s.JWKS) > maxJWKSLength {
+		return badMetadata("jwks is larger than %d bytes; publish a jwks_uri instead", maxJWKSLength)
+	}
+	return nil
+}
+
 // Build validates the spec and returns the client and its secret, if it
 // gets one (generated, ≥ 256 bits, shown once and stored as a hash). Omitted
 // metadata gets the RFC 7591 defaults: authorization_code, code,
 // client_secret_basic, and the scopes gatehouse serves.
 func (s ClientSpec) Build(enabledAlgs []string, now time.Time) (storage.Client, string, error) {
+	if err := s.checkLengths(); err != nil {
+		return storage.Client{}, "", err
+	}
 	if strings.TrimSpace(s.Name) == "" {
 		s.Name = "Unnamed client"
 	}

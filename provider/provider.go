@@ -92,6 +92,8 @@ type Options struct {
 	// RegistrationOpen or RegistrationToken with InitialAccessToken).
 	Registration       string
 	InitialAccessToken string
+	// RegistrationPolicy bounds what a registering client may ask for.
+	RegistrationPolicy RegistrationPolicy
 	// AllowPrivateJWKSURI lets clients' jwks_uri point at private or
 	// loopback addresses (development only).
 	AllowPrivateJWKSURI bool
@@ -203,7 +205,8 @@ func New(o Options) (*Provider, error) {
 		if o.Registration == RegistrationToken && len(o.InitialAccessToken) < 32 {
 			return nil, errors.New("provider: registration mode token needs an initial access token of at least 32 characters")
 		}
-		p.registrar = &registrar{p: p, mode: o.Registration, initialToken: hashToken(o.InitialAccessToken), algs: o.Keys.Algs(), limit: ratelimit.New(60, 30)}
+		p.registrar = &registrar{p: p, mode: o.Registration, initialToken: hashToken(o.InitialAccessToken), algs: o.Keys.Algs(), limit: ratelimit.New(60, 30),
+			policy: o.RegistrationPolicy.withDefaults()}
 	default:
 		return nil, fmt.Errorf("provider: unknown registration mode %q", o.Registration)
 	}

@@ -8,7 +8,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/gatehouse-id/gatehouse/internal/httpx"
@@ -34,6 +36,68 @@ type registrar struct {
 	initialToken []byte // SHA-256 of the initial access token (mode token)
 	algs         []string
 	limit        *ratelimit.Limiter
+	policy       RegistrationPolicy
+}
+
+// RegistrationPolicy bounds what a dynamically registered client may ask
+// for: a registration never gains a scope, a grant type or an audience the
+// operator did not open to registration (clients made by operators, through
+// the CLI or the admin API, are not bound by it).
+type RegistrationPolicy struct {
+	// AllowedScopes (default: openid profile email offline_access).
+	AllowedScopes []string
+	// AllowedGrantTypes (default: authorization_code refresh_token).
+	AllowedGrantTypes []string
+	// AllowAudience lets a registration name audiences (default: no).
+	AllowAudience bool
+}
+
+// Default registration policy.
+var (
+	DefaultRegistrationScopes = []string{"openid", "profile", "email", "offline_access"}
+	DefaultRegistrationGrants = []string{"authorization_code", "refresh_token"}
+)
+
+func (p RegistrationPolicy) withDefaults() RegistrationPolicy {
+	if len(p.AllowedScopes) == 0 {
+		p.AllowedScopes = DefaultRegistrationScopes
+	}
+	if len(p.AllowedGrantTypes) == 0 {
+		p.AllowedGrantTypes = DefaultRegistrationGrants
+	}
+	return p
+}
+
+// apply checks a registration against the policy; a registration that
+// names no scope gets the allowed ones among the defaults.
+func (p RegistrationPolicy) apply(s *ClientSpec) error {
+	grants := s.GrantTypes
+	if len(grants) == 0 {
+		grants = []string{"authorization_code"}
+	}
+	for _, g := range grants {
+		if !slices.Contains(p.AllowedGrantTypes, g) {
+			return badMetadata("grant type %q is not open to registration here (allowed: %s)", g, strings.Join(p.AllowedGrantTypes, " "))
+		}
+	}
+	if s.Scope == "" {
+		var scopes []string
+		for _, sc := range DefaultRegistrationScopes {
+			if slices.Contains(p.AllowedScopes, sc) && (sc != "offline_access" || slices.Contains(grants, "refresh_token")) {
+				scopes = append(scopes, sc)
+			}
+		}
+		s.Scope = strings.Join(scopes, " ")
+	}
+	for _, sc := range strings.Fields(s.Scope) {
+		if !slices.Contains(p.AllowedScopes, sc) {
+			return badMetadata("scope %q is not open to registration here (allowed: %s)", sc, strings.Join(p.AllowedScopes, " "))
+		}
+	}
+	if len(s.Audience) > 0 && !p.AllowAudience {
+		return badMetadata("audience cannot be set by registration here; ask the server's operator")
+	}
+	return nil
 }
 
 func hashToken(t string) []byte {
@@ -98,8 +162,12 @@ func decodeSpec(w http.ResponseWriter, r *http.Request) (ClientSpec, error) {
 	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
 		return s, badMetadata("the request body must be application/json")
 	}
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10)).Decode(&s); err != nil {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
+	if err := dec.Decode(&s); err != nil {
 		return s, badMetadata("the request body is not a JSON client metadata document: %v", err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return s, badMetadata("the request body must be one JSON object with nothing after it")
 	}
 	return s, nil
 }
@@ -138,6 +206,10 @@ func (g *registrar) create(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	spec.ID, spec.FirstParty, spec.Owner, spec.RequireMFA, spec.Secret = "", false, "", false, ""
+	if err := g.policy.apply(&spec); err != nil {
+		g.fail(w, r, err)
+		return
+	}
 	c, secret, err := spec.Build(g.algs, g.p.now().UTC())
 	if err != nil {
 		g.fail(w, r, err)
@@ -192,6 +264,10 @@ func (g *registrar) update(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	spec.ID, spec.FirstParty, spec.Owner, spec.RequireMFA, spec.Secret = c.ID, c.FirstParty, c.Owner, c.RequireMFA, ""
+	if err := g.policy.apply(&spec); err != nil {
+		g.fail(w, r, err)
+		return
+	}
 	nc, secret, err := spec.Build(g.algs, g.p.now().UTC())
 	if err != nil {
 		g.fail(w, r, err)

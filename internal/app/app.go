@@ -88,6 +88,8 @@ func New(ctx context.Context, cfg config.Config, st Store, log *slog.Logger) (*A
 		Cipher: cipher, RefreshGrace: cfg.Lifetimes.RefreshTokenGrace.Duration,
 		AccessTokenFormat: cfg.AccessToken.Format, AccessTokenAlg: cfg.AccessToken.Algorithm,
 		Registration: registrationMode(cfg), InitialAccessToken: cfg.Registration.InitialAccessToken,
+		RegistrationPolicy: provider.RegistrationPolicy{AllowedScopes: cfg.Registration.AllowedScopes,
+			AllowedGrantTypes: cfg.Registration.AllowedGrantTypes, AllowAudience: cfg.Registration.AllowAudience},
 		AllowPrivateJWKSURI: cfg.Dev,
 		Lifetimes: provider.Lifetimes{AccessToken: cfg.Lifetimes.AccessToken.Duration, RefreshToken: cfg.Lifetimes.RefreshToken.Duration,
 			IDToken: cfg.Lifetimes.IDToken.Duration, AuthorizeCode: cfg.Lifetimes.AuthorizeCode.Duration},

@@ -128,6 +128,15 @@ type Registration struct {
 	Mode string `yaml:"mode"`
 	// InitialAccessToken authorizes registrations in token mode.
 	InitialAccessToken string `yaml:"initial_access_token"`
+	// AllowedScopes are the scopes a registered client may have (default:
+	// openid profile email offline_access).
+	AllowedScopes []string `yaml:"allowed_scopes"`
+	// AllowedGrantTypes are the grant types a registered client may use
+	// (default: authorization_code refresh_token).
+	AllowedGrantTypes []string `yaml:"allowed_grant_types"`
+	// AllowAudience lets a registered client name audiences (default: no;
+	// only operators grant audiences).
+	AllowAudience bool `yaml:"allow_audience"`
 }
 
 // AccessToken configures access tokens.
@@ -263,6 +272,12 @@ func (c *Config) applyEnv(env func(string) string) error {
 			}
 		}
 	}
+	for k, p := range map[string]*[]string{"GATEHOUSE_REGISTRATION_ALLOWED_SCOPES": &c.Registration.AllowedScopes,
+		"GATEHOUSE_REGISTRATION_ALLOWED_GRANT_TYPES": &c.Registration.AllowedGrantTypes} {
+		if v := env(k); v != "" {
+			*p = strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' })
+		}
+	}
 	if v := env("GATEHOUSE_TRUSTED_PROXIES"); v != "" {
 		c.TrustedProxies = nil
 		for _, p := range strings.Split(v, ",") {
@@ -279,7 +294,7 @@ func (c *Config) applyEnv(env func(string) string) error {
 			}
 		}
 	}
-	bools := map[string]*bool{"GATEHOUSE_DEV": &c.Dev, "GATEHOUSE_AUTO_MIGRATE": &c.AutoMigrate, "GATEHOUSE_AUTHN_REQUIRE_MFA": &c.Authn.RequireMFA, "GATEHOUSE_ADMIN_PPROF": &c.Admin.Pprof}
+	bools := map[string]*bool{"GATEHOUSE_REGISTRATION_ALLOW_AUDIENCE": &c.Registration.AllowAudience, "GATEHOUSE_DEV": &c.Dev, "GATEHOUSE_AUTO_MIGRATE": &c.AutoMigrate, "GATEHOUSE_AUTHN_REQUIRE_MFA": &c.Authn.RequireMFA, "GATEHOUSE_ADMIN_PPROF": &c.Admin.Pprof}
 	for k, p := range bools {
 		if v := env(k); v != "" {
 			b, err := strconv.ParseBool(v)
@@ -390,6 +405,11 @@ func (c *Config) Validate() error {
 	if c.Admin.Listen != "off" {
 		if _, _, err := net.SplitHostPort(c.Admin.Listen); err != nil {
 			errs = append(errs, fmt.Errorf("admin.listen %q: want HOST:PORT (keep it private, e.g. 127.0.0.1:8081) or off", c.Admin.Listen))
+		}
+	}
+	for _, g := range c.Registration.AllowedGrantTypes {
+		if g != "authorization_code" && g != "refresh_token" && g != "client_credentials" {
+			errs = append(errs, fmt.Errorf("registration.allowed_grant_types: %q is not a grant gatehouse serves (authorization_code, refresh_token, client_credentials)", g))
 		}
 	}
 	switch c.Registration.Mode {
