@@ -38,6 +38,7 @@ var opChecks = []struct {
 	{"denied consent: access_denied with state and iss", testDenyConsent},
 	{"refresh rotation and reuse revokes the family", testRefreshRotation},
 	{"refresh with another client's credentials", testRefreshOtherClient},
+	{"refresh narrows the scope; more is invalid_scope", testRefreshScope},
 	{"code reuse revokes the first tokens", testCodeReuse},
 	{"wrong or missing code_verifier", testWrongVerifier},
 	{"PKCE plain and missing challenge refused", testPKCERefused},

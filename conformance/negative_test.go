@@ -340,9 +340,14 @@ func testClientCredentials(t *testing.T, e *env) {
 
 // C80, C221, C222.
 func testUnsupported(t *testing.T, e *env) {
-	status, body, _ := e.srv.tokenRequest(t, e.client, url.Values{"grant_type": {"password"}, "username": {e.user.email}, "password": {e.user.password}})
-	if status != 400 || (body["error"] != "unsupported_grant_type" && body["error"] != "invalid_request") {
-		t.Errorf("password grant: %d %v", status, body)
+	for _, gt := range []string{"password", "implicit", "urn:example:unknown"} {
+		status, body, _ := e.srv.tokenRequest(t, e.client, url.Values{"grant_type": {gt}, "username": {e.user.email}, "password": {e.user.password}})
+		if status != 400 || body["error"] != "unsupported_grant_type" {
+			t.Errorf("grant_type %s: %d %v, want 400 unsupported_grant_type (RFC 6749 §5.2)", gt, status, body)
+		}
+	}
+	if status, body, _ := e.srv.tokenRequest(t, e.client, url.Values{"code": {"x"}}); status != 400 || body["error"] != "invalid_request" {
+		t.Errorf("no grant_type: %d %v, want 400 invalid_request", status, body)
 	}
 	br := newBrowser(t, e.srv)
 	for _, rt := range []string{"token", "id_token", "code id_token", ""} {
@@ -445,5 +450,34 @@ func testPAR(t *testing.T, e *env) {
 	p = newBrowser(t, e.srv).get(e.srv.issuer + "/oauth2/auth?" + url.Values{"client_id": {other.ID}, "request_uri": {body["request_uri"].(string)}}.Encode())
 	if p.status < 300 || (p.location != "" && !strings.Contains(p.location, "error=")) {
 		t.Errorf("request_uri with another client_id: %d %q", p.status, p.location)
+	}
+}
+
+// testRefreshScope: a refresh may narrow the scope (RFC 6749 §6) and the new
+// tokens carry only what it asked for; a scope beyond the grant is
+// invalid_scope and rotates nothing.
+func testRefreshScope(t *testing.T, e *env) {
+	_, tk := e.fullLogin(t, newBrowser(t, e.srv))
+	refresh := func(rt, scope string) (int, map[string]any) {
+		f := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}
+		if scope != "" {
+			f.Set("scope", scope)
+		}
+		st, body, _ := e.srv.tokenRequest(t, e.client, f)
+		return st, body
+	}
+	if st, body := refresh(tk.token.RefreshToken, "openid admin"); st != 400 || body["error"] != "invalid_scope" {
+		t.Fatalf("refresh asking for more: %d %v, want 400 invalid_scope", st, body)
+	}
+	st, body := refresh(tk.token.RefreshToken, "openid email offline_access")
+	if st != 200 || body["scope"] != "openid email offline_access" {
+		t.Fatalf("narrowing refresh: %d %v", st, body)
+	}
+	_, in, _ := e.srv.postJSON(t, "/oauth2/introspect", e.client, url.Values{"token": {body["access_token"].(string)}})
+	if in["scope"] != "openid email offline_access" {
+		t.Errorf("the narrowed access token has scope %v", in["scope"])
+	}
+	if st, body := refresh(body["refresh_token"].(string), ""); st != 200 || body["scope"] != "openid email offline_access" {
+		t.Errorf("the next refresh keeps the narrowed scope: %d %v", st, body)
 	}
 }

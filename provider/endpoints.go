@@ -35,6 +35,17 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 		p.writeJSONError(w, r, fosite.ErrInvalidClient.WithHint("The client did not authenticate."))
 		return
 	}
+	switch gt := r.PostForm.Get("grant_type"); gt {
+	case "authorization_code", "refresh_token", "client_credentials":
+	case "":
+		p.writeJSONError(w, r, fosite.ErrInvalidRequest.WithHint("The grant_type parameter is required."))
+		return
+	default:
+		// RFC 6749 §5.2; fosite answers invalid_request for a grant no
+		// handler knows.
+		p.writeJSONError(w, r, fosite.ErrUnsupportedGrantType.WithHintf("The grant type %q is not supported.", gt))
+		return
+	}
 	refresh := r.PostForm.Get("grant_type") == "refresh_token" && r.PostForm.Get("refresh_token") != ""
 	var signature string
 	if refresh {
@@ -55,6 +66,12 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 	}
 	if refresh && !p.accountActive(ctx, w, r, ar.GetSession().GetSubject()) {
 		return
+	}
+	if refresh {
+		if err := narrowRefreshScope(ar); err != nil {
+			p.writeJSONError(w, r, err)
+			return
+		}
 	}
 	if ar.GetGrantTypes().ExactOne("client_credentials") {
 		// A machine client gets what it asks for within its registration;
@@ -77,6 +94,30 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 		p.rememberRotation(ctx, signature, ar.GetClient().GetID(), resp)
 	}
 	p.oauth.WriteAccessResponse(ctx, w, ar, resp)
+}
+
+// narrowRefreshScope applies a refresh request's scope parameter (RFC 6749
+// §6), which fosite 0.49 ignores: every scope asked for must have been
+// granted (invalid_scope otherwise), and the new tokens carry only those.
+func narrowRefreshScope(ar fosite.AccessRequester) error {
+	raw := ar.GetRequestForm().Get("scope")
+	if strings.TrimSpace(raw) == "" {
+		return nil
+	}
+	asked := fosite.RemoveEmpty(strings.Split(raw, " "))
+	granted := ar.GetGrantedScopes()
+	for _, s := range asked {
+		if !granted.Has(s) {
+			return fosite.ErrInvalidScope.WithHintf("The scope %q was not granted with this refresh token.", s)
+		}
+	}
+	req, ok := ar.(*fosite.AccessRequest)
+	if !ok {
+		return fosite.ErrServerError.WithDebugf("unexpected access request type %T", ar)
+	}
+	req.GrantedScope = fosite.Arguments(asked)
+	req.RequestedScope = fosite.Arguments(asked)
+	return nil
 }
 
 // accountActive refuses a refresh for an account that was disabled or
