@@ -25,7 +25,7 @@ import (
 	"github.com/ory/fosite/handler/openid"
 	"github.com/ory/fosite/token/jwt"
 
-	"github.com/gatehouse-id/gatehouse/internal/ratelimit"
+	"github.com/gatehouse-id/gatehouse/internal/attempt"
 	"github.com/gatehouse-id/gatehouse/keys"
 	"github.com/gatehouse-id/gatehouse/provider/interaction"
 	"github.com/gatehouse-id/gatehouse/storage"
@@ -63,6 +63,7 @@ const (
 // Store is what the provider needs from storage.
 type Store interface {
 	fositeBackend
+	storage.AttemptStore
 	GetUser(ctx context.Context, subject string) (storage.User, error)
 }
 
@@ -205,7 +206,7 @@ func New(o Options) (*Provider, error) {
 		if o.Registration == RegistrationToken && len(o.InitialAccessToken) < 32 {
 			return nil, errors.New("provider: registration mode token needs an initial access token of at least 32 characters")
 		}
-		p.registrar = &registrar{p: p, mode: o.Registration, initialToken: hashToken(o.InitialAccessToken), algs: o.Keys.Algs(), limit: ratelimit.New(60, 30),
+		p.registrar = &registrar{p: p, mode: o.Registration, initialToken: hashToken(o.InitialAccessToken), algs: o.Keys.Algs(), limit: attempt.New(o.Store, p.now),
 			policy: o.RegistrationPolicy.withDefaults()}
 	default:
 		return nil, fmt.Errorf("provider: unknown registration mode %q", o.Registration)

@@ -12,9 +12,10 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/gatehouse-id/gatehouse/internal/httpx"
-	"github.com/gatehouse-id/gatehouse/internal/ratelimit"
+	"github.com/gatehouse-id/gatehouse/internal/attempt"
 	"github.com/gatehouse-id/gatehouse/storage"
 )
 
@@ -35,7 +36,7 @@ type registrar struct {
 	mode         string
 	initialToken []byte // SHA-256 of the initial access token (mode token)
 	algs         []string
-	limit        *ratelimit.Limiter
+	limit        *attempt.Limiter
 	policy       RegistrationPolicy
 }
 
@@ -137,11 +138,21 @@ func (g *registrar) fail(w http.ResponseWriter, r *http.Request, err error) {
 	}
 }
 
+// registrationLimit bounds registrations per client address, counted in
+// the database so every replica shares it: 30 at once, then a pause that
+// doubles up to ten minutes; forgotten ten minutes after the last.
+var registrationLimit = storage.AttemptPolicy{Free: 30, Base: 10 * time.Second, Max: 10 * time.Minute, Window: 10 * time.Minute}
+
 func (g *registrar) allowed(w http.ResponseWriter, r *http.Request) bool {
-	ip := httpx.ClientIP(r)
-	if ok, wait := g.limit.Allow(ip); !ok {
-		w.Header().Set("Retry-After", fmt.Sprint(int(wait.Seconds())+1))
+	_, err := g.limit.Reserve(r.Context(), attempt.Key{Name: "reg:ip:" + httpx.ClientIP(r), Policy: registrationLimit})
+	var le *attempt.LimitedError
+	switch {
+	case errors.As(err, &le):
+		w.Header().Set("Retry-After", fmt.Sprint(int(le.RetryAfter.Seconds()+0.999)))
 		regError(w, http.StatusTooManyRequests, "slow_down", "Too many registrations from this address; retry later.")
+		return false
+	case err != nil:
+		g.fail(w, r, err)
 		return false
 	}
 	return true
