@@ -92,9 +92,9 @@ func (lt loginTarget) post(base, from, email, password string) outcome {
 // addr is the n-th simulated client address (TEST-NET-2 and -3).
 func addr(n int) string { return fmt.Sprintf("198.51.%d.%d", 100+n/250, 1+n%250) }
 
-// concurrently runs n calls of fn at once and returns their outcomes.
-func concurrently(n int, fn func(i int) outcome) []outcome {
-	out := make([]outcome, n)
+// concurrently runs n calls of fn at once and returns their results.
+func concurrently[T any](n int, fn func(i int) T) []T {
+	out := make([]T, n)
 	var wg sync.WaitGroup
 	start := make(chan struct{})
 	for i := 0; i < n; i++ {

@@ -2,7 +2,6 @@ package conformance
 
 import (
 	"net/url"
-	"sync"
 	"testing"
 )
 
@@ -10,22 +9,11 @@ import (
 // robin, and returns each response.
 func refreshAll(t *testing.T, servers []*server, c testClient, rt string, n int) []map[string]any {
 	t.Helper()
-	out := make([]map[string]any, n)
-	codes := make([]int, n)
-	var wg sync.WaitGroup
-	start := make(chan struct{})
-	for i := 0; i < n; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-start
-			codes[i], out[i], _ = servers[i%len(servers)].tokenRequest(t, c, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}})
-			out[i]["_status"] = float64(codes[i])
-		}()
-	}
-	close(start)
-	wg.Wait()
-	return out
+	return concurrently(n, func(i int) map[string]any {
+		code, out, _ := servers[i%len(servers)].tokenRequest(t, c, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}})
+		out["_status"] = float64(code)
+		return out
+	})
 }
 
 // TestRefreshConcurrency: the same refresh token presented N times at once.

@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -138,6 +139,36 @@ federation:
 		t.Fatal("no local account for the GitHub user")
 	}
 	first := tk.idToken.Subject
+
+	// Issue 13, item 8: the account has no password, yet a password login
+	// for it costs one hash, like an unknown account's (counted on the
+	// server, not timed), and fails with the uniform message.
+	scraper := strings.TrimSpace(s.cli(t, "", "admin-keys", "create", "--name", "scrape", "--role", "metrics:read"))
+	hashes := func() float64 {
+		_, body := adminGetText(t, s, "/metrics", scraper)
+		for _, line := range strings.Split(body, "\n") {
+			if v, ok := strings.CutPrefix(line, "gatehouse_password_hashes_total "); ok {
+				f, err := strconv.ParseFloat(v, 64)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return f
+			}
+		}
+		t.Fatal("no gatehouse_password_hashes_total in /metrics")
+		return 0
+	}
+	for _, email := range []string{"octo@example.org", "nobody-" + randString(6) + "@example.org"} {
+		before := hashes()
+		pb := newBrowser(t, s)
+		p := pb.login(pb.follow(pb.get(e.rp.newRequest().url)), user{email: email, password: "some-password"})
+		if !strings.Contains(p.body, "Incorrect email or password.") {
+			t.Fatalf("password login for %s: %d", email, p.status)
+		}
+		if n := hashes() - before; n != 1 {
+			t.Errorf("a password login for %s computed %v hashes, want 1 (as for any account)", email, n)
+		}
+	}
 
 	// The next login finds the link: the same local subject.
 	br2 := newBrowser(t, s)

@@ -609,34 +609,29 @@ type AccountStore interface {
 // in: every session but keepSession (the one a user changing their own
 // password is using; nil for none) and every token.
 func SetPassword(ctx context.Context, st AccountStore, subject, hash string, keepSession []byte, now time.Time) (storage.User, error) {
-	var u storage.User
-	err := st.InTx(ctx, func(ctx context.Context) error {
-		var err error
-		if u, err = st.UpdateUser(ctx, subject, func(u storage.User) (storage.User, error) {
-			u.PasswordHash, u.UpdatedAt = hash, now.UTC()
-			return u, nil
-		}); err != nil {
-			return err
-		}
-		_, _, err = st.RevokeSubject(ctx, subject, keepSession)
-		return err
-	})
-	return u, err
+	return changeAccount(ctx, st, subject, true, keepSession, func(u *storage.User) { u.PasswordHash = hash }, now)
 }
 
 // SetDisabled disables or enables an account; disabling ends its sessions
 // and revokes its tokens.
 func SetDisabled(ctx context.Context, st AccountStore, subject string, disabled bool, now time.Time) (storage.User, error) {
+	return changeAccount(ctx, st, subject, disabled, nil, func(u *storage.User) { u.Disabled = disabled }, now)
+}
+
+// changeAccount updates a user and, when revoke, ends its sessions (but
+// keepSession) and tokens, in one transaction.
+func changeAccount(ctx context.Context, st AccountStore, subject string, revoke bool, keepSession []byte, change func(*storage.User), now time.Time) (storage.User, error) {
 	var u storage.User
 	err := st.InTx(ctx, func(ctx context.Context) error {
 		var err error
 		if u, err = st.UpdateUser(ctx, subject, func(u storage.User) (storage.User, error) {
-			u.Disabled, u.UpdatedAt = disabled, now.UTC()
+			change(&u)
+			u.UpdatedAt = now.UTC()
 			return u, nil
-		}); err != nil || !disabled {
+		}); err != nil || !revoke {
 			return err
 		}
-		_, _, err = st.RevokeSubject(ctx, subject, nil)
+		_, _, err = st.RevokeSubject(ctx, subject, keepSession)
 		return err
 	})
 	return u, err

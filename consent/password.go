@@ -120,8 +120,8 @@ type kdfGate struct {
 	waiting    atomic.Int64
 	maxWaiting int64
 	maxWait    time.Duration
-	// ran counts the computations done (tests read it).
-	ran atomic.Int64
+	// ran counts the computations done, busy the ones refused.
+	ran, busy atomic.Int64
 }
 
 func newKDFGate(concurrency, queue int, maxWait time.Duration) *kdfGate {
@@ -135,6 +135,7 @@ func (g *kdfGate) run(ctx context.Context, fn func()) error {
 	default:
 		if g.waiting.Add(1) > g.maxWaiting {
 			g.waiting.Add(-1)
+			g.busy.Add(1)
 			return ErrBusy
 		}
 		t := time.NewTimer(g.maxWait)
@@ -144,6 +145,7 @@ func (g *kdfGate) run(ctx context.Context, fn func()) error {
 			t.Stop()
 		case <-t.C:
 			g.waiting.Add(-1)
+			g.busy.Add(1)
 			return ErrBusy
 		case <-ctx.Done():
 			g.waiting.Add(-1)
@@ -155,6 +157,12 @@ func (g *kdfGate) run(ctx context.Context, fn func()) error {
 	g.ran.Add(1)
 	fn()
 	return nil
+}
+
+// PasswordHashes says how many password hashes were computed and how many
+// were refused because too many were running or waiting (for metrics).
+func (s *Service) PasswordHashes() (computed, refused int64) {
+	return s.kdf.ran.Load(), s.kdf.busy.Load()
 }
 
 // verifyPassword checks a password through the gate. An empty hash (an

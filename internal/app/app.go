@@ -122,6 +122,10 @@ func New(ctx context.Context, cfg config.Config, st Store, log *slog.Logger) (*A
 	})
 	ms, _ := st.(metrics.Store)
 	met := metrics.New(ms)
+	met.CounterFunc("gatehouse_password_hashes_total", "Password hashes computed (argon2id or bcrypt), failed and unknown-account logins included.",
+		func() float64 { n, _ := cs.PasswordHashes(); return float64(n) })
+	met.CounterFunc("gatehouse_password_hashes_refused_total", "Password checks refused with 503 because too many were running or waiting.",
+		func() float64 { _, n := cs.PasswordHashes(); return float64(n) })
 	trusted, err := httpx.ParsePrefixes(cfg.TrustedProxies)
 	if err != nil {
 		return nil, fmt.Errorf("trusted_proxies: %w", err)
