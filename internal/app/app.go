@@ -79,6 +79,7 @@ func New(ctx context.Context, cfg config.Config, st Store, log *slog.Logger) (*A
 		Cipher: cipher, BackupCodeKey: backupKey, RequireMFA: cfg.Authn.RequireMFA,
 		ReauthenticateAfter: cfg.Authn.ReauthenticateAfter.Duration, TOTPIssuer: cfg.Authn.TOTPIssuer,
 		WebAuthn: consent.WebAuthnConfig{RPID: rpID, Origins: origins}, Upstreams: ups, Issuer: cfg.Issuer,
+		PasswordConcurrency: cfg.Authn.PasswordConcurrency, PasswordQueue: cfg.Authn.PasswordQueue,
 	})
 	if err != nil {
 		return nil, err

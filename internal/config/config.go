@@ -104,6 +104,12 @@ type Authn struct {
 	WebAuthnOrigins []string `yaml:"webauthn_origins"`
 	// TOTPIssuer is the name authenticator apps show (default: gatehouse).
 	TOTPIssuer string `yaml:"totp_issuer"`
+	// PasswordConcurrency bounds the password hashes computed at once
+	// (0: one per CPU); PasswordQueue bounds how many more may wait (0:
+	// eight per slot). Each hash takes 19 MiB; past the queue a login is
+	// answered 503 with Retry-After.
+	PasswordConcurrency int `yaml:"password_concurrency"`
+	PasswordQueue       int `yaml:"password_queue"`
 }
 
 // Audit configures the audit log.
@@ -304,7 +310,8 @@ func (c *Config) applyEnv(env func(string) string) error {
 			*p = b
 		}
 	}
-	for k, p := range map[string]*int{"GATEHOUSE_DATABASE_MAX_OPEN_CONNS": &c.Database.MaxOpenConns, "GATEHOUSE_DATABASE_MAX_IDLE_CONNS": &c.Database.MaxIdleConns} {
+	for k, p := range map[string]*int{"GATEHOUSE_DATABASE_MAX_OPEN_CONNS": &c.Database.MaxOpenConns, "GATEHOUSE_DATABASE_MAX_IDLE_CONNS": &c.Database.MaxIdleConns,
+		"GATEHOUSE_AUTHN_PASSWORD_CONCURRENCY": &c.Authn.PasswordConcurrency, "GATEHOUSE_AUTHN_PASSWORD_QUEUE": &c.Authn.PasswordQueue} {
 		if v := env(k); v != "" {
 			n, err := strconv.Atoi(v)
 			if err != nil || n < 0 {
@@ -436,6 +443,9 @@ func (c *Config) Validate() error {
 		if !slices.Contains(ConnectorTypes, fc.Type) {
 			errs = append(errs, fmt.Errorf("federation.connectors[%d].type %q: use one of %v", i, fc.Type, ConnectorTypes))
 		}
+	}
+	if a := c.Authn; a.PasswordConcurrency < 0 || a.PasswordConcurrency > 256 || a.PasswordQueue < 0 || a.PasswordQueue > 4096 {
+		errs = append(errs, errors.New("authn.password_concurrency / authn.password_queue: use 0 for the default, at most 256 hashes at once and 4096 waiting"))
 	}
 	if c.Audit.Retention.Duration < 24*time.Hour {
 		errs = append(errs, fmt.Errorf("audit.retention %v: keep events at least 24h (default 2160h, 90 days)", c.Audit.Retention.Duration))

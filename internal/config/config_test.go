@@ -82,3 +82,36 @@ func TestLoadPrecedence(t *testing.T) {
 		t.Fatal("bad boolean accepted")
 	}
 }
+
+func TestHardeningSettings(t *testing.T) {
+	tests := []struct {
+		name string
+		env  map[string]string
+		ok   bool
+	}{
+		{"defaults", nil, true},
+		{"trusted proxies", map[string]string{"GATEHOUSE_TRUSTED_PROXIES": "10.0.0.0/8, 192.168.1.7"}, true},
+		{"a bad proxy range", map[string]string{"GATEHOUSE_TRUSTED_PROXIES": "10.0.0.0/33"}, false},
+		{"audit kept a day", map[string]string{"GATEHOUSE_AUDIT_RETENTION": "24h"}, true},
+		{"audit kept an hour", map[string]string{"GATEHOUSE_AUDIT_RETENTION": "1h"}, false},
+		{"machine registration", map[string]string{"GATEHOUSE_REGISTRATION_ALLOWED_GRANT_TYPES": "authorization_code,client_credentials"}, true},
+		{"password grant by registration", map[string]string{"GATEHOUSE_REGISTRATION_ALLOWED_GRANT_TYPES": "password"}, false},
+		{"password hashing bounds", map[string]string{"GATEHOUSE_AUTHN_PASSWORD_CONCURRENCY": "4", "GATEHOUSE_AUTHN_PASSWORD_QUEUE": "16"}, true},
+		{"too many hashes at once", map[string]string{"GATEHOUSE_AUTHN_PASSWORD_CONCURRENCY": "1000"}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := map[string]string{"GATEHOUSE_DEV": "true", "GATEHOUSE_DATABASE_URL": "sqlite://x.db"}
+			for k, v := range tt.env {
+				env[k] = v
+			}
+			c, err := Load("", func(k string) string { return env[k] })
+			if err == nil {
+				err = c.Validate()
+			}
+			if (err == nil) != tt.ok {
+				t.Fatalf("err = %v, want ok=%v", err, tt.ok)
+			}
+		})
+	}
+}
