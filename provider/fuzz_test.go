@@ -1,9 +1,11 @@
 package provider_test
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/gatehouse-id/gatehouse/internal/apptest"
@@ -143,9 +145,14 @@ func FuzzRegistration(f *testing.F) {
 		f.Add(seed)
 	}
 	srv := apptest.New(f)
+	var n atomic.Uint32
 	f.Fuzz(func(t *testing.T, body string) {
+		// Each document from an address of its own: the per-address limit
+		// would otherwise answer most of them before they are parsed.
+		i := n.Add(1)
 		req := &http.Request{Method: http.MethodPost, URL: &url.URL{Path: "/oauth2/register"}, Host: "127.0.0.1:8080",
-			Header: http.Header{"Content-Type": {"application/json"}}, Body: nopCloser(body), ContentLength: int64(len(body))}
+			RemoteAddr: fmt.Sprintf("10.%d.%d.%d:40000", byte(i>>16), byte(i>>8), byte(i)),
+			Header:     http.Header{"Content-Type": {"application/json"}}, Body: nopCloser(body), ContentLength: int64(len(body))}
 		w := srv.Do(req)
 		if w.Code >= 500 {
 			t.Fatalf("status %d for %q:\n%s", w.Code, body, w.Body.String())
