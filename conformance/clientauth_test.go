@@ -93,6 +93,21 @@ func TestPrivateKeyJWT(t *testing.T) {
 			if status, body = exchange(assertion(t, key, "rp-key-1", "RS256", assertionClaims(c.ID, s.issuer))); status != 200 {
 				t.Fatalf("aud = issuer: %d %v", status, body)
 			}
+			// Issue 14, X10: an assertion addressed to the endpoint it is sent
+			// to (introspection, revocation) is accepted there.
+			for _, ep := range []string{"/oauth2/introspect", "/oauth2/revoke"} {
+				st, resp := s.assertionRequest(t, ep, url.Values{"token": {body["access_token"].(string)}, "client_id": {c.ID}},
+					assertion(t, key, "rp-key-1", "RS256", assertionClaims(c.ID, s.issuer+ep)))
+				if st != 200 {
+					t.Errorf("assertion with aud %s at %s: %d %v", ep, ep, st, resp)
+				}
+			}
+			// An assertion valid for 9 minutes (oauth2c signs 10) is accepted.
+			nine := assertionClaims(c.ID, tokenURL)
+			nine["exp"] = time.Now().Add(9 * time.Minute).Unix()
+			if status, body = exchange(assertion(t, key, "rp-key-1", "RS256", nine)); status != 200 {
+				t.Errorf("assertion expiring in 9 minutes: %d %v", status, body)
+			}
 			// Replay of the same assertion.
 			if status, body = exchange(good); status != 401 || body["error"] != "invalid_client" {
 				t.Errorf("replayed assertion: %d %v", status, body)

@@ -2,6 +2,7 @@ package conformance
 
 import (
 	"net/url"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -16,8 +17,11 @@ func TestDurability(t *testing.T) {
 	for _, b := range backends(t) {
 		t.Run(b.name, func(t *testing.T) {
 			db := b.newURL(t)
-			port := freePort(t)
-			s := startOn(t, port, db, "")
+			s := startOn(t, 0, db, "") // a port taken meanwhile by another test: started again elsewhere
+			port, err := strconv.Atoi(s.base[strings.LastIndex(s.base, ":")+1:])
+			if err != nil {
+				t.Fatal(err)
+			}
 			c := s.createClient(t, "--name", "Durable RP", "--redirect-uri", rpRedirect)
 			e := &env{srv: s, user: s.createUser(t), client: c, rp: newRP(t, s, c, rpRedirect)}
 			br := newBrowser(t, s)

@@ -58,6 +58,7 @@ var opChecks = []struct {
 	{"client that requires MFA", testClientRequiresMFA},
 	{"second factor locks after repeated failures", testSecondFactorLockout},
 	{"account page: CSRF bound to the session", testAccountNeedsFreshLogin},
+	{"interoperability findings (issue 14)", testInteropFindings},
 }
 
 func getJSON(t *testing.T, u string) (map[string]any, http.Header) {

@@ -95,6 +95,9 @@ func redirectRegistered(ar fosite.AuthorizeRequester) bool {
 	return raw == "" || RedirectURIMatches(raw, ar.GetClient().GetRedirectURIs())
 }
 
+// maxMaxAge is the largest max_age honoured (100 years, in seconds).
+const maxMaxAge = 100 * 365 * 24 * 3600
+
 // checkPKCE refuses, before any login, an authorization request without an
 // S256 code challenge: PKCE is required for every client and plain is off.
 func checkPKCE(ar fosite.AuthorizeRequester) error {
@@ -137,12 +140,21 @@ func (p *Provider) interactionRequest(r *http.Request, ar fosite.AuthorizeReques
 	for _, k := range secretParams {
 		req.Form.Del(k)
 	}
+	if req.HasPrompt("none") && len(req.Prompt) > 1 {
+		return req, fosite.ErrInvalidRequest.WithHint("prompt=none cannot be combined with other prompt values (OpenID Connect Core §3.1.2.1).")
+	}
 	if v := form.Get("max_age"); v != "" {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || n < 0 {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil && !errors.Is(err, strconv.ErrRange) {
 			return req, fosite.ErrInvalidRequest.WithHint("The 'max_age' parameter must be a non-negative number of seconds.")
 		}
-		req.MaxAge = n
+		// Any age past a century is no limit; clamped so that it cannot
+		// overflow a duration here or in fosite's auth_time check, which
+		// reads the same form.
+		n = min(n, maxMaxAge)
+		req.MaxAge = int64(n)
+		form.Set("max_age", strconv.FormatUint(n, 10))
+		req.Form.Set("max_age", strconv.FormatUint(n, 10))
 	}
 	if hint := form.Get("id_token_hint"); hint != "" {
 		sub, _, err := p.verifyIDTokenHint(r, hint)

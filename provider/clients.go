@@ -292,9 +292,12 @@ func (s ClientSpec) Build(enabledAlgs []string, now time.Time) (storage.Client, 
 		return storage.Client{}, "", badMetadata("send jwks or jwks_uri, not both")
 	}
 	hasKeys := len(s.JWKS) > 0 || s.JWKSURI != ""
-	if (s.TokenEndpointAuthMethod == "private_key_jwt") != hasKeys {
-		return storage.Client{}, "", badMetadata("jwks or jwks_uri goes with token_endpoint_auth_method private_key_jwt, and private_key_jwt needs one")
+	if s.TokenEndpointAuthMethod == "private_key_jwt" && !hasKeys {
+		return storage.Client{}, "", badMetadata("token_endpoint_auth_method private_key_jwt needs the client's keys: jwks or jwks_uri")
 	}
+	// Keys are kept with any method: a client that authenticates with a
+	// secret may still sign request objects (OpenID Connect Registration
+	// §2; the OpenID Foundation's suite always sends jwks).
 	if s.JWKSURI != "" {
 		u, err := url.Parse(s.JWKSURI)
 		if err != nil || u.Host == "" || u.Fragment != "" || !(u.Scheme == "https" || (u.Scheme == "http" && config.IsLoopbackHost(u.Hostname()))) {
@@ -316,7 +319,13 @@ func (s ClientSpec) Build(enabledAlgs []string, now time.Time) (storage.Client, 
 		}
 	}
 	if a := s.IDTokenSignedResponseAlg; a != "" && a != "RS256" && !slices.Contains(enabledAlgs, a) {
-		return storage.Client{}, "", badMetadata("id_token_signed_response_alg %q is not enabled (enabled: %s)", a, strings.Join(append([]string{"RS256"}, enabledAlgs...), ", "))
+		algs := []string{"RS256"}
+		for _, e := range enabledAlgs {
+			if !slices.Contains(algs, e) {
+				algs = append(algs, e)
+			}
+		}
+		return storage.Client{}, "", badMetadata("id_token_signed_response_alg %q is not enabled (enabled: %s)", a, strings.Join(algs, ", "))
 	}
 	if f := s.AccessTokenFormat; f != "" && f != FormatOpaque && f != FormatJWT {
 		return storage.Client{}, "", badMetadata("access_token_format %q: use opaque or jwt", f)

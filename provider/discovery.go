@@ -58,6 +58,7 @@ func (p *Provider) Metadata() Metadata {
 		EndSessionEndpoint:                         i + PathLogout,
 		IntrospectionEndpoint:                      i + PathIntrospect,
 		RevocationEndpoint:                         i + PathRevoke,
+		PushedAuthorizationRequestEndpoint:         i + PathPAR,
 		ScopesSupported:                            []string{"openid", "profile", "email", "offline_access"},
 		ResponseTypesSupported:                     []string{"code"},
 		ResponseModesSupported:                     []string{"query", "fragment", "form_post"},

@@ -170,6 +170,12 @@ func (p *Provider) readClientForm(w http.ResponseWriter, r *http.Request) bool {
 		p.writeJSONError(w, r, fosite.ErrInvalidRequest.WithHint("The request body could not be read."))
 		return false
 	}
+	for k, v := range r.PostForm {
+		if len(v) > 1 && k != "resource" && k != "audience" {
+			p.writeJSONError(w, r, fosite.ErrInvalidRequest.WithHintf("The parameter %q is sent more than once (RFC 6749 §3.2).", k))
+			return false
+		}
+	}
 	if err := p.checkAssertion(r.PostForm); err != nil {
 		p.writeJSONError(w, r, err)
 		return false
@@ -177,12 +183,14 @@ func (p *Provider) readClientForm(w http.ResponseWriter, r *http.Request) bool {
 	return true
 }
 
-// maxAssertionLifetime bounds a client assertion's exp (RFC 7523 asks for a
-// short lifetime; a long-lived assertion is a reusable credential).
-const maxAssertionLifetime = 5 * time.Minute
+// DefaultMaxAssertionLifetime bounds a client assertion's exp unless
+// configured (RFC 7523 asks for a short lifetime; a long-lived assertion is
+// a reusable credential). Ten minutes is what common libraries sign
+// (oauth2c); each jti is still accepted once.
+const DefaultMaxAssertionLifetime = 10 * time.Minute
 
 // checkAssertion refuses a private_key_jwt assertion without exp or with an
-// exp further ahead than maxAssertionLifetime, before fosite verifies it.
+// exp further ahead than the configured lifetime, before fosite verifies it.
 func (p *Provider) checkAssertion(form url.Values) error {
 	a := form.Get("client_assertion")
 	if a == "" {
@@ -207,8 +215,8 @@ func (p *Provider) checkAssertion(form url.Values) error {
 	const skew = 30 * time.Second
 	now := p.now()
 	switch exp := time.Unix(int64(*claims.Exp), 0); {
-	case exp.After(now.Add(maxAssertionLifetime + skew)):
-		return fosite.ErrInvalidClient.WithHintf("The client assertion must expire within %v.", maxAssertionLifetime)
+	case exp.After(now.Add(p.maxAssertionLifetime + skew)):
+		return fosite.ErrInvalidClient.WithHintf("The client assertion must expire within %v.", p.maxAssertionLifetime)
 	case exp.Before(now.Add(-skew)):
 		return fosite.ErrInvalidClient.WithHint("The client assertion has expired.")
 	case claims.Nbf != nil && time.Unix(int64(*claims.Nbf), 0).After(now.Add(skew)),
@@ -308,7 +316,10 @@ func (p *Provider) writeJSONError(w http.ResponseWriter, r *http.Request, err er
 	switch rfc.ErrorField {
 	case "invalid_client":
 		status = http.StatusUnauthorized
-		h.Set("WWW-Authenticate", `Basic realm="gatehouse", charset="UTF-8"`)
+		// The error in the challenge too: some relying-party libraries
+		// (openid-client) read it there rather than in the body.
+		h.Set("WWW-Authenticate", fmt.Sprintf(`Basic realm="gatehouse", charset="UTF-8", error="invalid_client", error_description=%q`,
+			challengeText(safeDescription(rfc.GetDescription()))))
 	case "temporarily_unavailable":
 		status = http.StatusServiceUnavailable
 		h.Set("Retry-After", "5")
@@ -338,32 +349,63 @@ func (p *Provider) writeServerError(w http.ResponseWriter, r *http.Request, err 
 	p.renderError(w, r, http.StatusInternalServerError, "Something went wrong", "The server could not complete the request.", "server_error")
 }
 
+// challengeText makes a description safe inside a quoted header parameter.
+func challengeText(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r == '"' || r == '\\' || r < 0x20 || r > 0x7e {
+			return ' '
+		}
+		return r
+	}, s)
+}
+
+// errTwoBearerTokens: RFC 6750 §2 allows one way of sending the token.
+var errTwoBearerTokens = errors.New("the access token was sent in more than one way")
+
 // bearerToken reads an access token from the Authorization header or, for a
 // form POST, the body (RFC 6750 §2.1, §2.2); never from the query string.
-func bearerToken(r *http.Request) string {
-	if h := r.Header.Get("Authorization"); h != "" {
-		scheme, tok, ok := strings.Cut(h, " ")
-		if ok && strings.EqualFold(scheme, "bearer") {
-			return strings.TrimSpace(tok)
-		}
-		return ""
-	}
+// A token sent both ways is refused.
+func bearerToken(r *http.Request) (string, error) {
+	inBody := ""
 	if r.Method == http.MethodPost && strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-www-form-urlencoded") {
 		if err := r.ParseForm(); err == nil {
-			return r.PostForm.Get("access_token")
+			if v := r.PostForm["access_token"]; len(v) > 1 {
+				return "", errTwoBearerTokens
+			}
+			inBody = r.PostForm.Get("access_token")
 		}
 	}
-	return ""
+	if h := r.Header.Get("Authorization"); h != "" {
+		scheme, tok, ok := strings.Cut(h, " ")
+		if !ok || !strings.EqualFold(scheme, "bearer") {
+			return "", nil
+		}
+		if inBody != "" {
+			return "", errTwoBearerTokens
+		}
+		return strings.TrimSpace(tok), nil
+	}
+	return inBody, nil
 }
 
 // userinfo returns the claims the access token's scopes release.
 func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	w.Header().Set("Cache-Control", "no-store")
-	tok := bearerToken(r)
+	tok, err := bearerToken(r)
+	if err != nil {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("WWW-Authenticate", `Bearer realm="gatehouse", error="invalid_request"`)
+		w.WriteHeader(http.StatusBadRequest)
+		_, _ = w.Write([]byte(`{"error":"invalid_request","error_description":"Send the access token one way only (RFC 6750 §2)."}`))
+		return
+	}
 	if tok == "" {
+		// RFC 6750 §3.1: no error code when the request had no token.
+		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("WWW-Authenticate", `Bearer realm="gatehouse"`)
-		http.Error(w, `{"error":"invalid_request","error_description":"An access token is required."}`, http.StatusUnauthorized)
+		w.WriteHeader(http.StatusUnauthorized)
+		_, _ = w.Write([]byte(`{"error":"invalid_request","error_description":"An access token is required."}`))
 		return
 	}
 	sess := newSession()

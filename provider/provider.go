@@ -6,6 +6,7 @@
 package provider
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -95,6 +96,9 @@ type Options struct {
 	InitialAccessToken string
 	// RegistrationPolicy bounds what a registering client may ask for.
 	RegistrationPolicy RegistrationPolicy
+	// MaxAssertionLifetime bounds how far ahead a private_key_jwt client
+	// assertion may expire (0: DefaultMaxAssertionLifetime).
+	MaxAssertionLifetime time.Duration
 	// AllowPrivateJWKSURI lets clients' jwks_uri point at private or
 	// loopback addresses (development only).
 	AllowPrivateJWKSURI bool
@@ -121,8 +125,10 @@ type Provider struct {
 	strategy     oauth2.CoreStrategy
 	cipher       *keys.Cipher
 	refreshGrace time.Duration
-	registrar    *registrar
-	clients      *clientCache
+	// maxAssertionLifetime bounds client assertions' exp.
+	maxAssertionLifetime time.Duration
+	registrar            *registrar
+	clients              *clientCache
 	// fs is fosite's storage adapter (units of work per request).
 	fs *fositeStore
 }
@@ -139,23 +145,19 @@ func New(o Options) (*Provider, error) {
 		o.Log = slog.Default()
 	}
 	cfg := &fosite.Config{
-		IDTokenIssuer:                  o.Issuer,
-		AccessTokenIssuer:              o.Issuer,
-		TokenURL:                       o.Issuer + PathToken,
-		AccessTokenLifespan:            o.Lifetimes.AccessToken,
-		RefreshTokenLifespan:           o.Lifetimes.RefreshToken,
-		IDTokenLifespan:                o.Lifetimes.IDToken,
-		AuthorizeCodeLifespan:          o.Lifetimes.AuthorizeCode,
-		EnforcePKCE:                    true,
-		EnforcePKCEForPublicClients:    true,
-		EnablePKCEPlainChallengeMethod: false,
-		RefreshTokenScopes:             []string{"offline_access"},
-		ScopeStrategy:                  fosite.ExactScopeStrategy,
-		AudienceMatchingStrategy:       fosite.DefaultAudienceMatchingStrategy,
-		// fosite requires state (and a sent nonce) of at least 8 characters
-		// and cannot be told otherwise; its non-standard invalid_state is
-		// reported as invalid_request (see toRFC).
-		MinParameterEntropy:             fosite.MinParameterEntropy,
+		IDTokenIssuer:                   o.Issuer,
+		AccessTokenIssuer:               o.Issuer,
+		TokenURL:                        o.Issuer + PathToken,
+		AccessTokenLifespan:             o.Lifetimes.AccessToken,
+		RefreshTokenLifespan:            o.Lifetimes.RefreshToken,
+		IDTokenLifespan:                 o.Lifetimes.IDToken,
+		AuthorizeCodeLifespan:           o.Lifetimes.AuthorizeCode,
+		EnforcePKCE:                     true,
+		EnforcePKCEForPublicClients:     true,
+		EnablePKCEPlainChallengeMethod:  false,
+		RefreshTokenScopes:              []string{"offline_access"},
+		ScopeStrategy:                   fosite.ExactScopeStrategy,
+		AudienceMatchingStrategy:        fosite.DefaultAudienceMatchingStrategy,
 		TokenEntropy:                    32,
 		SendDebugMessagesToClients:      false,
 		ClientSecretsHasher:             sha256Hasher{},
@@ -199,6 +201,7 @@ func New(o Options) (*Provider, error) {
 		issuer: o.Issuer, oauth: oauth, store: o.Store, keys: o.Keys, signer: signer,
 		interactor: o.Interactor, pages: o.Pages, log: o.Log, now: o.Now,
 		strategy: strategy.CoreStrategy, cipher: o.Cipher, refreshGrace: o.RefreshGrace, clients: fs.clients, fs: fs,
+		maxAssertionLifetime: cmp.Or(o.MaxAssertionLifetime, DefaultMaxAssertionLifetime),
 	}
 	switch o.Registration {
 	case "", RegistrationOff:
@@ -259,11 +262,19 @@ func (g *gatehouseConfig) GetRotatedGlobalSecrets(ctx context.Context) ([][]byte
 	return rotated, nil
 }
 
-// GetTokenURLs are the audiences a private_key_jwt assertion may carry: the
-// token endpoint or the issuer (RFC 7523bis).
+// GetTokenURLs are the audiences a private_key_jwt assertion may carry:
+// the issuer (RFC 7523bis) or any endpoint of this server that takes client
+// authentication — token, introspection, revocation, PAR — as libraries
+// address assertions to the endpoint they call.
 func (g *gatehouseConfig) GetTokenURLs(context.Context) []string {
-	return []string{g.TokenURL, g.issuer}
+	return []string{g.TokenURL, g.issuer, g.issuer + PathIntrospect, g.issuer + PathRevoke, g.issuer + PathPAR}
 }
+
+// GetMinParameterEntropy is 1: state must be present (fosite refuses an
+// empty one), but OpenID Connect sets no minimum length for state or nonce,
+// and fosite's default of 8 failed short nonces only at the token endpoint,
+// after the user had signed in (with its non-standard insufficient_entropy).
+func (g *gatehouseConfig) GetMinParameterEntropy(context.Context) int { return 1 }
 
 // compose is fosite's compose.Compose over gatehouseConfig: the handlers see
 // the run-time configuration, not just the static *fosite.Config.

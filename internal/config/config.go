@@ -57,6 +57,8 @@ type Config struct {
 	Federation Federation `yaml:"federation"`
 	// Audit configures the audit log.
 	Audit Audit `yaml:"audit"`
+	// ClientAuth configures client authentication.
+	ClientAuth ClientAuth `yaml:"client_auth"`
 	// TrustedProxies are the reverse proxies (CIDRs or addresses) whose
 	// Forwarded / X-Forwarded-For headers name the client's address; from
 	// anyone else those headers are ignored.
@@ -110,6 +112,13 @@ type Authn struct {
 	// answered 503 with Retry-After.
 	PasswordConcurrency int `yaml:"password_concurrency"`
 	PasswordQueue       int `yaml:"password_queue"`
+}
+
+// ClientAuth configures client authentication.
+type ClientAuth struct {
+	// MaxAssertionLifetime bounds how far ahead a private_key_jwt client
+	// assertion may expire (default 10m).
+	MaxAssertionLifetime Duration `yaml:"max_assertion_lifetime"`
 }
 
 // Audit configures the audit log.
@@ -217,6 +226,7 @@ func Default() Config {
 		Admin:       Admin{Listen: "127.0.0.1:8081"},
 		Authn:       Authn{ReauthenticateAfter: Duration{5 * time.Minute}, TOTPIssuer: "gatehouse"},
 		Audit:       Audit{Retention: Duration{90 * 24 * time.Hour}},
+		ClientAuth:  ClientAuth{MaxAssertionLifetime: Duration{10 * time.Minute}},
 	}
 }
 
@@ -321,19 +331,20 @@ func (c *Config) applyEnv(env func(string) string) error {
 		}
 	}
 	durs := map[string]*Duration{
-		"GATEHOUSE_LIFETIMES_ACCESS_TOKEN":        &c.Lifetimes.AccessToken,
-		"GATEHOUSE_LIFETIMES_REFRESH_TOKEN":       &c.Lifetimes.RefreshToken,
-		"GATEHOUSE_LIFETIMES_ID_TOKEN":            &c.Lifetimes.IDToken,
-		"GATEHOUSE_LIFETIMES_AUTHORIZE_CODE":      &c.Lifetimes.AuthorizeCode,
-		"GATEHOUSE_LIFETIMES_SESSION":             &c.Lifetimes.Session,
-		"GATEHOUSE_LIFETIMES_CONSENT":             &c.Lifetimes.Consent,
-		"GATEHOUSE_LIFETIMES_LOGIN_FLOW":          &c.Lifetimes.LoginFlow,
-		"GATEHOUSE_LIFETIMES_REFRESH_TOKEN_GRACE": &c.Lifetimes.RefreshTokenGrace,
-		"GATEHOUSE_DATABASE_CONN_MAX_LIFETIME":    &c.Database.ConnMaxLifetime,
-		"GATEHOUSE_KEYS_ROTATION_PERIOD":          &c.Keys.RotationPeriod,
-		"GATEHOUSE_KEYS_PRE_PUBLICATION":          &c.Keys.PrePublication,
-		"GATEHOUSE_AUTHN_REAUTHENTICATE_AFTER":    &c.Authn.ReauthenticateAfter,
-		"GATEHOUSE_AUDIT_RETENTION":               &c.Audit.Retention,
+		"GATEHOUSE_LIFETIMES_ACCESS_TOKEN":             &c.Lifetimes.AccessToken,
+		"GATEHOUSE_LIFETIMES_REFRESH_TOKEN":            &c.Lifetimes.RefreshToken,
+		"GATEHOUSE_LIFETIMES_ID_TOKEN":                 &c.Lifetimes.IDToken,
+		"GATEHOUSE_LIFETIMES_AUTHORIZE_CODE":           &c.Lifetimes.AuthorizeCode,
+		"GATEHOUSE_LIFETIMES_SESSION":                  &c.Lifetimes.Session,
+		"GATEHOUSE_LIFETIMES_CONSENT":                  &c.Lifetimes.Consent,
+		"GATEHOUSE_LIFETIMES_LOGIN_FLOW":               &c.Lifetimes.LoginFlow,
+		"GATEHOUSE_LIFETIMES_REFRESH_TOKEN_GRACE":      &c.Lifetimes.RefreshTokenGrace,
+		"GATEHOUSE_DATABASE_CONN_MAX_LIFETIME":         &c.Database.ConnMaxLifetime,
+		"GATEHOUSE_KEYS_ROTATION_PERIOD":               &c.Keys.RotationPeriod,
+		"GATEHOUSE_KEYS_PRE_PUBLICATION":               &c.Keys.PrePublication,
+		"GATEHOUSE_AUTHN_REAUTHENTICATE_AFTER":         &c.Authn.ReauthenticateAfter,
+		"GATEHOUSE_AUDIT_RETENTION":                    &c.Audit.Retention,
+		"GATEHOUSE_CLIENT_AUTH_MAX_ASSERTION_LIFETIME": &c.ClientAuth.MaxAssertionLifetime,
 	}
 	for k, p := range durs {
 		if v := env(k); v != "" {
@@ -446,6 +457,9 @@ func (c *Config) Validate() error {
 	}
 	if a := c.Authn; a.PasswordConcurrency < 0 || a.PasswordConcurrency > 256 || a.PasswordQueue < 0 || a.PasswordQueue > 4096 {
 		errs = append(errs, errors.New("authn.password_concurrency / authn.password_queue: use 0 for the default, at most 256 hashes at once and 4096 waiting"))
+	}
+	if d := c.ClientAuth.MaxAssertionLifetime.Duration; d < time.Minute || d > time.Hour {
+		errs = append(errs, fmt.Errorf("client_auth.max_assertion_lifetime %v: use between 1m and 1h (default 10m)", d))
 	}
 	if c.Audit.Retention.Duration < 24*time.Hour {
 		errs = append(errs, fmt.Errorf("audit.retention %v: keep events at least 24h (default 2160h, 90 days)", c.Audit.Retention.Duration))

@@ -1,0 +1,114 @@
+package conformance
+
+import (
+	"encoding/base64"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"golang.org/x/oauth2"
+)
+
+// testInteropFindings replays the interoperability findings of issue 14
+// that real relying parties and the OpenID Foundation's suite trip over.
+func testInteropFindings(t *testing.T, e *env) {
+	t.Run("PAR is in discovery and works from it (C71, C156, C171)", func(t *testing.T) {
+		d, _ := getJSON(t, e.srv.issuer+"/.well-known/openid-configuration")
+		par, _ := d["pushed_authorization_request_endpoint"].(string)
+		if par != e.srv.issuer+"/oauth2/par" {
+			t.Fatalf("pushed_authorization_request_endpoint = %q", par)
+		}
+		req, _ := http.NewRequest(http.MethodPost, par, strings.NewReader(url.Values{"response_type": {"code"}, "client_id": {e.client.ID},
+			"redirect_uri": {rpRedirect}, "scope": {"openid"}, "state": {randString(12)}, "code_challenge": {s256(oauth2.GenerateVerifier())},
+			"code_challenge_method": {"S256"}}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth(url.QueryEscape(e.client.ID), url.QueryEscape(e.client.Secret))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusCreated {
+			t.Fatalf("PAR at the discovered endpoint: %d", resp.StatusCode)
+		}
+	})
+	br := newBrowser(t, e.srv)
+	e.fullLogin(t, br) // a session with remembered consent
+	t.Run("a huge max_age is no limit (X2)", func(t *testing.T) {
+		a := e.rp.newRequest(oauth2.SetAuthURLParam("prompt", "none"), oauth2.SetAuthURLParam("max_age", "99999999999999999999"))
+		cb := br.callback(br.follow(br.get(a.url)), rpRedirect)
+		if cb.Get("code") == "" {
+			t.Fatalf("max_age=99999999999999999999 with a fresh session: %v", cb)
+		}
+		e.rp.exchange(a, cb)
+	})
+	t.Run("a short nonce is accepted (X3)", func(t *testing.T) {
+		a := authRequest{state: randString(12), nonce: "n1", verifier: oauth2.GenerateVerifier()}
+		a.url = e.rp.conf.AuthCodeURL(a.state, oauth2.SetAuthURLParam("nonce", a.nonce), oauth2.S256ChallengeOption(a.verifier))
+		tk := e.rp.exchange(a, br.callback(br.follow(br.get(a.url)), rpRedirect))
+		if tk.idToken.Nonce != "n1" {
+			t.Fatalf("nonce = %q", tk.idToken.Nonce)
+		}
+	})
+	t.Run("prompt=none with another value is invalid_request (X12)", func(t *testing.T) {
+		a := e.rp.newRequest(oauth2.SetAuthURLParam("prompt", "none login"))
+		cb := br.callback(br.follow(br.get(a.url)), rpRedirect)
+		if cb.Get("error") != "invalid_request" || cb.Get("state") != a.state {
+			t.Fatalf("prompt=none login: %v", cb)
+		}
+	})
+	t.Run("userinfo without a token: 401 with a JSON type (X11)", func(t *testing.T) {
+		resp, err := http.Get(e.srv.issuer + "/userinfo")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 401 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") || !strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), "Bearer") {
+			t.Fatalf("userinfo without a token: %d %q %q", resp.StatusCode, resp.Header.Get("Content-Type"), resp.Header.Get("WWW-Authenticate"))
+		}
+	})
+	t.Run("a parameter twice, a token two ways (X9)", func(t *testing.T) {
+		body := "grant_type=client_credentials&grant_type=client_credentials"
+		req, _ := http.NewRequest(http.MethodPost, e.srv.base+"/oauth2/token", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth(url.QueryEscape(e.client.ID), url.QueryEscape(e.client.Secret))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 400 {
+			t.Errorf("grant_type twice: %d, want 400 invalid_request", resp.StatusCode)
+		}
+		_, tk := e.fullLogin(t, br)
+		req, _ = http.NewRequest(http.MethodPost, e.srv.base+"/userinfo", strings.NewReader(url.Values{"access_token": {tk.token.AccessToken}}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Authorization", "Bearer "+tk.token.AccessToken)
+		resp, err = http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 400 {
+			t.Errorf("a bearer token in the header and the body: %d, want 400 invalid_request", resp.StatusCode)
+		}
+	})
+	t.Run("invalid_client is in the Basic challenge too", func(t *testing.T) {
+		status, body, h := e.srv.tokenRequest(t, testClient{ID: e.client.ID, Secret: "wrong"}, url.Values{"grant_type": {"client_credentials"}})
+		if status != 401 || body["error"] != "invalid_client" || !strings.Contains(h.Get("WWW-Authenticate"), `error="invalid_client"`) {
+			t.Fatalf("wrong secret: %d %v %q", status, body, h.Get("WWW-Authenticate"))
+		}
+	})
+	t.Run("registration keeps jwks with a secret-based client (C11)", func(t *testing.T) {
+		n := base64.RawURLEncoding.EncodeToString(make([]byte, 256))
+		n = "u" + n[1:]
+		status, reg := regCall(t, http.MethodPost, e.srv.issuer+"/oauth2/register", "", map[string]any{"redirect_uris": []string{rpRedirect},
+			"token_endpoint_auth_method": "client_secret_basic", "grant_types": []string{"authorization_code"}, "response_types": []string{"code"},
+			"jwks": map[string]any{"keys": []any{map[string]any{"kty": "RSA", "kid": "suite", "alg": "RS256", "use": "sig", "e": "AQAB", "n": n}}},
+			"contacts": []string{"certification@oidf.org"}})
+		if status != 201 || reg["client_secret"] == nil || reg["jwks"] == nil {
+			t.Fatalf("DCR with jwks and client_secret_basic: %d %v", status, reg)
+		}
+	})
+}
