@@ -105,7 +105,7 @@ func testInteropFindings(t *testing.T, e *env) {
 		n = "u" + n[1:]
 		status, reg := regCall(t, http.MethodPost, e.srv.issuer+"/oauth2/register", "", map[string]any{"redirect_uris": []string{rpRedirect},
 			"token_endpoint_auth_method": "client_secret_basic", "grant_types": []string{"authorization_code"}, "response_types": []string{"code"},
-			"jwks": map[string]any{"keys": []any{map[string]any{"kty": "RSA", "kid": "suite", "alg": "RS256", "use": "sig", "e": "AQAB", "n": n}}},
+			"jwks":     map[string]any{"keys": []any{map[string]any{"kty": "RSA", "kid": "suite", "alg": "RS256", "use": "sig", "e": "AQAB", "n": n}}},
 			"contacts": []string{"certification@oidf.org"}})
 		if status != 201 || reg["client_secret"] == nil || reg["jwks"] == nil {
 			t.Fatalf("DCR with jwks and client_secret_basic: %d %v", status, reg)
