@@ -35,7 +35,7 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 			"The application asked to return to an address it did not register. Tell the application's developers.", "invalid_request")
 		return
 	}
-	if err := checkPKCE(ar); err != nil {
+	if err := p.checkPKCE(ar); err != nil {
 		p.writeAuthorizeError(w, r, ar, err)
 		return
 	}
@@ -98,15 +98,37 @@ func redirectRegistered(ar fosite.AuthorizeRequester) bool {
 // maxMaxAge is the largest max_age honoured (100 years, in seconds).
 const maxMaxAge = 100 * 365 * 24 * 3600
 
-// checkPKCE refuses, before any login, an authorization request without an
-// S256 code challenge: PKCE is required for every client and plain is off.
-func checkPKCE(ar fosite.AuthorizeRequester) error {
+// PKCE policies (pkce.required).
+const (
+	// PKCEAll requires PKCE from every client.
+	PKCEAll = "all"
+	// PKCEPublic requires it from public clients (and clients registered
+	// with require_pkce); a confidential client may instead bind its code
+	// to an OpenID Connect nonce (RFC 9700 §2.1.1).
+	PKCEPublic = "public"
+)
+
+// checkPKCE refuses, before any login, an authorization request without
+// the PKCE the policy asks of its client, and any challenge method but
+// S256. Without PKCE (allowed only for a confidential client under
+// pkce.required: public), the request must be OpenID Connect with a nonce,
+// which then binds the code. A code issued with a challenge always needs
+// its verifier, and a verifier for a code issued without one is refused
+// (fosite's PKCE handler: no downgrade either way).
+func (p *Provider) checkPKCE(ar fosite.AuthorizeRequester) error {
 	form := ar.GetRequestForm()
+	if form.Get("code_challenge") != "" {
+		if form.Get("code_challenge_method") != "S256" {
+			return fosite.ErrInvalidRequest.WithHint("The code_challenge_method must be S256.")
+		}
+		return nil
+	}
+	c, _ := ar.GetClient().(*client)
 	switch {
-	case form.Get("code_challenge") == "":
+	case p.pkceForAll || ar.GetClient().IsPublic() || (c != nil && c.c.RequirePKCE):
 		return fosite.ErrInvalidRequest.WithHint("A PKCE code_challenge (method S256) is required.")
-	case form.Get("code_challenge_method") != "S256":
-		return fosite.ErrInvalidRequest.WithHint("The code_challenge_method must be S256.")
+	case !ar.GetRequestedScopes().Has("openid") || form.Get("nonce") == "":
+		return fosite.ErrInvalidRequest.WithHint("Without PKCE, an OpenID Connect request with a nonce is required (or send a PKCE code_challenge).")
 	}
 	return nil
 }
@@ -359,7 +381,7 @@ func (p *Provider) par(w http.ResponseWriter, r *http.Request) {
 		p.writeJSONError(w, r, fosite.ErrInvalidRequest.WithHint("The redirect_uri is not one the client registered."))
 		return
 	}
-	if err := checkPKCE(ar); err != nil {
+	if err := p.checkPKCE(ar); err != nil {
 		p.writeJSONError(w, r, err)
 		return
 	}

@@ -45,6 +45,10 @@ type ClientSpec struct {
 	// Audience lists the resource servers (audience values) the client may
 	// ask tokens for with the audience parameter.
 	Audience []string `json:"audience,omitempty"`
+	// RequirePKCE asks for PKCE on every authorization request of this
+	// client, whatever the server's pkce.required policy (it can only make
+	// the client stricter).
+	RequirePKCE bool `json:"require_pkce,omitempty"`
 	storage.ClientMetadata
 
 	// ID, FirstParty, Owner, RequireMFA and Secret are set by operators
@@ -378,7 +382,7 @@ func (s ClientSpec) Build(enabledAlgs []string, now time.Time) (storage.Client, 
 		ResponseTypes: s.ResponseTypes, Scopes: scopes, Audience: s.Audience, TokenEndpointAuthMethod: s.TokenEndpointAuthMethod, Public: public,
 		FirstParty: s.FirstParty, IDTokenSignedResponseAlg: s.IDTokenSignedResponseAlg, AccessTokenFormat: s.AccessTokenFormat,
 		JWKS: string(s.JWKS), JWKSURI: s.JWKSURI, AccessTokenLifetime: time.Duration(s.AccessTokenLifetime) * time.Second,
-		RefreshTokenLifetime: time.Duration(s.RefreshTokenLifetime) * time.Second, IDTokenLifetime: time.Duration(s.IDTokenLifetime) * time.Second, TokenEndpointAuthSigningAlg: s.TokenEndpointAuthSigningAlg, Metadata: s.ClientMetadata, Owner: s.Owner, RequireMFA: s.RequireMFA, CreatedAt: now, UpdatedAt: now}
+		RefreshTokenLifetime: time.Duration(s.RefreshTokenLifetime) * time.Second, IDTokenLifetime: time.Duration(s.IDTokenLifetime) * time.Second, TokenEndpointAuthSigningAlg: s.TokenEndpointAuthSigningAlg, Metadata: s.ClientMetadata, Owner: s.Owner, RequireMFA: s.RequireMFA, RequirePKCE: s.RequirePKCE, CreatedAt: now, UpdatedAt: now}
 	if c.RedirectURIs == nil {
 		c.RedirectURIs = []string{}
 	}
@@ -419,7 +423,7 @@ func View(c storage.Client, secret string) ClientView {
 			TokenEndpointAuthSigningAlg: c.TokenEndpointAuthSigningAlg, IDTokenSignedResponseAlg: c.IDTokenSignedResponseAlg,
 			AccessTokenFormat: c.AccessTokenFormat, Audience: c.Audience, ClientMetadata: c.Metadata,
 			AccessTokenLifetime: int64(c.AccessTokenLifetime.Seconds()), RefreshTokenLifetime: int64(c.RefreshTokenLifetime.Seconds()),
-			IDTokenLifetime: int64(c.IDTokenLifetime.Seconds())}}
+			IDTokenLifetime: int64(c.IDTokenLifetime.Seconds()), RequirePKCE: c.RequirePKCE}}
 	if c.JWKS != "" {
 		v.JWKS = json.RawMessage(c.JWKS)
 	}

@@ -99,6 +99,8 @@ type Options struct {
 	// MaxAssertionLifetime bounds how far ahead a private_key_jwt client
 	// assertion may expire (0: DefaultMaxAssertionLifetime).
 	MaxAssertionLifetime time.Duration
+	// PKCERequired is PKCEAll (default) or PKCEPublic.
+	PKCERequired string
 	// AllowPrivateJWKSURI lets clients' jwks_uri point at private or
 	// loopback addresses (development only).
 	AllowPrivateJWKSURI bool
@@ -127,8 +129,10 @@ type Provider struct {
 	refreshGrace time.Duration
 	// maxAssertionLifetime bounds client assertions' exp.
 	maxAssertionLifetime time.Duration
-	registrar            *registrar
-	clients              *clientCache
+	// pkceForAll requires PKCE from every client (pkce.required: all).
+	pkceForAll bool
+	registrar  *registrar
+	clients    *clientCache
 	// fs is fosite's storage adapter (units of work per request).
 	fs *fositeStore
 }
@@ -152,7 +156,7 @@ func New(o Options) (*Provider, error) {
 		RefreshTokenLifespan:            o.Lifetimes.RefreshToken,
 		IDTokenLifespan:                 o.Lifetimes.IDToken,
 		AuthorizeCodeLifespan:           o.Lifetimes.AuthorizeCode,
-		EnforcePKCE:                     true,
+		EnforcePKCE:                     o.PKCERequired != PKCEPublic,
 		EnforcePKCEForPublicClients:     true,
 		EnablePKCEPlainChallengeMethod:  false,
 		RefreshTokenScopes:              []string{"offline_access"},
@@ -201,7 +205,7 @@ func New(o Options) (*Provider, error) {
 		issuer: o.Issuer, oauth: oauth, store: o.Store, keys: o.Keys, signer: signer,
 		interactor: o.Interactor, pages: o.Pages, log: o.Log, now: o.Now,
 		strategy: strategy.CoreStrategy, cipher: o.Cipher, refreshGrace: o.RefreshGrace, clients: fs.clients, fs: fs,
-		maxAssertionLifetime: cmp.Or(o.MaxAssertionLifetime, DefaultMaxAssertionLifetime),
+		maxAssertionLifetime: cmp.Or(o.MaxAssertionLifetime, DefaultMaxAssertionLifetime), pkceForAll: o.PKCERequired != PKCEPublic,
 	}
 	switch o.Registration {
 	case "", RegistrationOff:

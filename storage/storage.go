@@ -54,6 +54,9 @@ type Client struct {
 	Owner string
 	// RequireMFA makes every sign-in for this client use two factors.
 	RequireMFA bool
+	// RequirePKCE makes the client use PKCE even where the server's policy
+	// (pkce.required: public) would not ask a confidential client for it.
+	RequirePKCE bool
 	// Lifetimes shorten the server's token lifetimes for this client
 	// (0: the server's; longer values are capped at the server's).
 	AccessTokenLifetime, RefreshTokenLifetime, IDTokenLifetime time.Duration

@@ -335,6 +335,7 @@ func newClients(g *globals) *cobra.Command {
 	f.BoolVar(&s.FirstParty, "first-party", false, "first-party client: skip the consent page")
 	f.StringVar(&s.Owner, "owner", "", "who is responsible for the client (team, e-mail)")
 	f.BoolVar(&s.RequireMFA, "require-mfa", false, "every sign-in for this client needs two factors")
+	f.BoolVar(&s.RequirePKCE, "require-pkce", false, "the client must use PKCE even where pkce.required: public would not ask it")
 	f.StringVar(&s.BackchannelLogoutURI, "backchannel-logout-uri", "", "where the client receives back-channel logout tokens (https)")
 	f.StringVar(&s.TokenEndpointAuthMethod, "token-endpoint-auth-method", "", "client_secret_basic (default), client_secret_post, private_key_jwt or none")
 	f.StringVar(&output, "output", "text", "output format: text or json")
@@ -456,7 +457,7 @@ func newAudit(g *globals) *cobra.Command {
 func newClientUpdate(g *globals) *cobra.Command {
 	var redirects, postLogout, grants, scopes, audience []string
 	var name, method, idAlg, format, jwksFile, jwksURI, logo, policy, tos, owner, bcl string
-	var firstParty, requireMFA bool
+	var firstParty, requireMFA, requirePKCE bool
 	var atl, rtl, itl int64
 	cmd := &cobra.Command{
 		Use: "update CLIENT_ID", Short: "change a client's registration (only the flags given)", Args: cobra.ExactArgs(1),
@@ -486,6 +487,7 @@ func newClientUpdate(g *globals) *cobra.Command {
 					"access-token-lifetime": func() { spec.AccessTokenLifetime = atl }, "refresh-token-lifetime": func() { spec.RefreshTokenLifetime = rtl },
 					"id-token-lifetime": func() { spec.IDTokenLifetime = itl },
 					"owner":             func() { spec.Owner = owner }, "require-mfa": func() { spec.RequireMFA = requireMFA },
+					"require-pkce":           func() { spec.RequirePKCE = requirePKCE },
 					"backchannel-logout-uri": func() { spec.BackchannelLogoutURI = bcl },
 				}
 				for flag, apply := range set {
@@ -540,6 +542,7 @@ func newClientUpdate(g *globals) *cobra.Command {
 	f.BoolVar(&firstParty, "first-party", false, "first-party client: skip the consent page")
 	f.StringVar(&owner, "owner", "", "who is responsible for the client")
 	f.BoolVar(&requireMFA, "require-mfa", false, "every sign-in for this client needs two factors")
+	f.BoolVar(&requirePKCE, "require-pkce", false, "the client must use PKCE whatever pkce.required says")
 	f.StringVar(&bcl, "backchannel-logout-uri", "", "back-channel logout URI (https; empty removes it)")
 	f.Int64Var(&atl, "access-token-lifetime", 0, "seconds (0: the server's)")
 	f.Int64Var(&rtl, "refresh-token-lifetime", 0, "seconds (0: the server's)")

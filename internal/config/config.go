@@ -59,6 +59,8 @@ type Config struct {
 	Audit Audit `yaml:"audit"`
 	// ClientAuth configures client authentication.
 	ClientAuth ClientAuth `yaml:"client_auth"`
+	// PKCE configures when PKCE is required.
+	PKCE PKCE `yaml:"pkce"`
 	// TrustedProxies are the reverse proxies (CIDRs or addresses) whose
 	// Forwarded / X-Forwarded-For headers name the client's address; from
 	// anyone else those headers are ignored.
@@ -112,6 +114,14 @@ type Authn struct {
 	// answered 503 with Retry-After.
 	PasswordConcurrency int `yaml:"password_concurrency"`
 	PasswordQueue       int `yaml:"password_queue"`
+}
+
+// PKCE configures when PKCE is required.
+type PKCE struct {
+	// Required is "all" (default: every client, every request) or
+	// "public" (public clients; a confidential client's OpenID Connect
+	// request without PKCE must then carry a nonce, RFC 9700 §2.1.1).
+	Required string `yaml:"required"`
 }
 
 // ClientAuth configures client authentication.
@@ -227,6 +237,7 @@ func Default() Config {
 		Authn:       Authn{ReauthenticateAfter: Duration{5 * time.Minute}, TOTPIssuer: "gatehouse"},
 		Audit:       Audit{Retention: Duration{90 * 24 * time.Hour}},
 		ClientAuth:  ClientAuth{MaxAssertionLifetime: Duration{10 * time.Minute}},
+		PKCE:        PKCE{Required: "all"},
 	}
 }
 
@@ -266,6 +277,7 @@ func (c *Config) applyEnv(env func(string) string) error {
 		"GATEHOUSE_ACCESS_TOKEN_ALGORITHM":            &c.AccessToken.Algorithm,
 		"GATEHOUSE_AUTHN_WEBAUTHN_RP_ID":              &c.Authn.WebAuthnRPID,
 		"GATEHOUSE_AUTHN_TOTP_ISSUER":                 &c.Authn.TOTPIssuer,
+		"GATEHOUSE_PKCE_REQUIRED":                     &c.PKCE.Required,
 	}
 	for k, p := range str {
 		if v := env(k); v != "" {
@@ -457,6 +469,9 @@ func (c *Config) Validate() error {
 	}
 	if a := c.Authn; a.PasswordConcurrency < 0 || a.PasswordConcurrency > 256 || a.PasswordQueue < 0 || a.PasswordQueue > 4096 {
 		errs = append(errs, errors.New("authn.password_concurrency / authn.password_queue: use 0 for the default, at most 256 hashes at once and 4096 waiting"))
+	}
+	if r := c.PKCE.Required; r != "all" && r != "public" {
+		errs = append(errs, fmt.Errorf("pkce.required %q: use all (every client) or public (public clients; confidential OpenID Connect clients then bind codes with a nonce)", r))
 	}
 	if d := c.ClientAuth.MaxAssertionLifetime.Duration; d < time.Minute || d > time.Hour {
 		errs = append(errs, fmt.Errorf("client_auth.max_assertion_lifetime %v: use between 1m and 1h (default 10m)", d))
