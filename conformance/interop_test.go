@@ -51,6 +51,20 @@ func testInteropFindings(t *testing.T, e *env) {
 			t.Fatalf("nonce = %q", tk.idToken.Nonce)
 		}
 	})
+	t.Run("a scope the client does not have is ignored (X8)", func(t *testing.T) {
+		a := authRequest{state: randString(12), nonce: randString(12), verifier: oauth2.GenerateVerifier()}
+		conf := e.rp.conf
+		conf.Scopes = []string{"openid", "email", "urn:example:unknown", "address"}
+		a.url = conf.AuthCodeURL(a.state, oauth2.SetAuthURLParam("nonce", a.nonce), oauth2.S256ChallengeOption(a.verifier))
+		cb := br.callback(br.follow(br.get(a.url)), rpRedirect)
+		if cb.Get("code") == "" {
+			t.Fatalf("unknown scope: %v", cb)
+		}
+		tk := e.rp.exchange(a, cb)
+		if got, _ := tk.token.Extra("scope").(string); got != "openid email" {
+			t.Fatalf("granted scope %q, want the known ones (openid email)", got)
+		}
+	})
 	t.Run("prompt=none with another value is invalid_request (X12)", func(t *testing.T) {
 		a := e.rp.newRequest(oauth2.SetAuthURLParam("prompt", "none login"))
 		cb := br.callback(br.follow(br.get(a.url)), rpRedirect)

@@ -1,9 +1,11 @@
 package provider
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -24,6 +26,7 @@ func nonceOf(r *http.Request) string { return httpx.Nonce(r.Context()) }
 func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 	// The login step and the grant below share what they read of the user.
 	ctx := storage.WithMemo(r.Context())
+	p.ignoreUnknownScopes(ctx, r)
 	ar, err := p.oauth.NewAuthorizeRequest(ctx, r)
 	if err != nil {
 		p.writeAuthorizeError(w, r, ar, err)
@@ -84,6 +87,34 @@ func (p *Provider) resume(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.grant(w, r, ar, g, g.RequestedAt)
+}
+
+// ignoreUnknownScopes drops from an authorization request the scope values
+// its client may not have, before fosite (which would refuse the request
+// with invalid_scope) sees them: OpenID Connect Core §3.1.2.1 asks to
+// ignore scope values that are not understood, and the token response
+// says which scopes were granted. An unknown client is left to fosite.
+func (p *Provider) ignoreUnknownScopes(ctx context.Context, r *http.Request) {
+	if err := r.ParseForm(); err != nil {
+		return
+	}
+	raw, id := r.Form.Get("scope"), r.Form.Get("client_id")
+	if raw == "" || id == "" {
+		return
+	}
+	c, err := p.clients.get(ctx, id)
+	if err != nil {
+		return
+	}
+	asked := strings.Fields(raw)
+	kept := slices.DeleteFunc(slices.Clone(asked), func(s string) bool { return !slices.Contains(c.Scopes, s) })
+	if len(kept) == len(asked) {
+		return
+	}
+	r.Form.Set("scope", strings.Join(kept, " "))
+	if r.PostForm.Has("scope") {
+		r.PostForm.Set("scope", strings.Join(kept, " "))
+	}
 }
 
 // redirectRegistered applies RedirectURIMatches to the request's
@@ -372,6 +403,7 @@ func (p *Provider) par(w http.ResponseWriter, r *http.Request) {
 	if !p.readClientForm(w, r) {
 		return
 	}
+	p.ignoreUnknownScopes(ctx, r)
 	ar, err := p.oauth.NewPushedAuthorizeRequest(ctx, r)
 	if err != nil {
 		p.writeJSONError(w, r, err)
