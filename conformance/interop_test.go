@@ -33,6 +33,20 @@ func testInteropFindings(t *testing.T, e *env) {
 			t.Fatalf("PAR at the discovered endpoint: %d", resp.StatusCode)
 		}
 	})
+	t.Run("after PAR, parameters outside the pushed request are ignored (X4)", func(t *testing.T) {
+		v := oauth2.GenerateVerifier()
+		st, body, _ := e.srv.postJSON(t, "/oauth2/par", e.client, url.Values{"response_type": {"code"}, "client_id": {e.client.ID},
+			"redirect_uri": {rpRedirect}, "scope": {"openid"}, "state": {randString(12)}, "code_challenge": {s256(v)}, "code_challenge_method": {"S256"}})
+		if st != http.StatusCreated {
+			t.Fatalf("PAR: %d %v", st, body)
+		}
+		fresh := newBrowser(t, e.srv) // no session: prompt=none, if honoured, would end in login_required
+		q := url.Values{"client_id": {e.client.ID}, "request_uri": {body["request_uri"].(string)}, "prompt": {"none"}, "max_age": {"0"}}
+		p := fresh.get(e.srv.issuer + "/oauth2/auth?" + q.Encode())
+		if p.status != http.StatusSeeOther || !strings.HasPrefix(p.location, "/login?") {
+			t.Fatalf("pushed request with prompt=none added to the URL: %d to %q, want the login page", p.status, p.location)
+		}
+	})
 	br := newBrowser(t, e.srv)
 	e.fullLogin(t, br) // a session with remembered consent
 	t.Run("a huge max_age is no limit (X2)", func(t *testing.T) {

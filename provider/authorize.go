@@ -26,6 +26,7 @@ func nonceOf(r *http.Request) string { return httpx.Nonce(r.Context()) }
 func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 	// The login step and the grant below share what they read of the user.
 	ctx := storage.WithMemo(r.Context())
+	onlyPushed(r)
 	p.ignoreUnknownScopes(ctx, r)
 	ar, err := p.oauth.NewAuthorizeRequest(ctx, r)
 	if err != nil {
@@ -87,6 +88,18 @@ func (p *Provider) resume(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.grant(w, r, ar, g, g.RequestedAt)
+}
+
+// onlyPushed keeps, of an authorization request that names a pushed
+// request (RFC 9126), only client_id and request_uri: the pushed request is
+// the whole request, and parameters added to the URL afterwards (prompt,
+// max_age, login_hint …) must not change it. fosite would merge them.
+func onlyPushed(r *http.Request) {
+	if err := r.ParseForm(); err != nil || !strings.HasPrefix(r.Form.Get("request_uri"), parURIPrefix) {
+		return
+	}
+	keep := url.Values{"client_id": r.Form["client_id"], "request_uri": r.Form["request_uri"]}
+	r.Form, r.PostForm = keep, url.Values{}
 }
 
 // ignoreUnknownScopes drops from an authorization request the scope values
