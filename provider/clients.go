@@ -209,7 +209,7 @@ func (s ClientSpec) checkLengths() error {
 		return badMetadata("client_name is longer than %d characters", maxNameLength)
 	}
 	lists := map[string][]string{"redirect_uris": s.RedirectURIs, "post_logout_redirect_uris": s.PostLogoutRedirectURIs, "grant_types": s.GrantTypes,
-		"response_types": s.ResponseTypes, "audience": s.Audience, "contacts": s.Contacts}
+		"response_types": s.ResponseTypes, "audience": s.Audience, "contacts": s.Contacts, "allowed_cors_origins": s.AllowedCORSOrigins}
 	for field, l := range lists {
 		if len(l) > maxListLength {
 			return badMetadata("%s has more than %d entries", field, maxListLength)
@@ -346,6 +346,11 @@ func (s ClientSpec) Build(enabledAlgs []string, now time.Time) (storage.Client, 
 		}
 	} else if s.BackchannelLogoutSessionRequired {
 		return storage.Client{}, "", badMetadata("backchannel_logout_session_required needs a backchannel_logout_uri")
+	}
+	for _, o := range s.AllowedCORSOrigins {
+		if err := ValidateCORSOrigin(o); err != nil {
+			return storage.Client{}, "", err
+		}
 	}
 	if len(s.Owner) > 200 {
 		return storage.Client{}, "", badMetadata("owner is longer than 200 characters")

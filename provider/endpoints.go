@@ -425,6 +425,7 @@ func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write([]byte(`{"error":"invalid_token","error_description":"The access token is invalid, expired or revoked."}`))
 		return
 	}
+	p.allowOrigin(ctx, w, r, ar.GetClient().GetID())
 	if !ar.GetGrantedScopes().Has("openid") || sess.Subject == "" {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="gatehouse", error="insufficient_scope", scope="openid"`)
 		w.Header().Set("Content-Type", "application/json")

@@ -131,8 +131,10 @@ type Provider struct {
 	maxAssertionLifetime time.Duration
 	// pkceForAll requires PKCE from every client (pkce.required: all).
 	pkceForAll bool
-	registrar  *registrar
-	clients    *clientCache
+	// cors indexes the clients' origins for preflights.
+	cors      corsIndex
+	registrar *registrar
+	clients   *clientCache
 	// fs is fosite's storage adapter (units of work per request).
 	fs *fositeStore
 }
@@ -229,9 +231,12 @@ func (p *Provider) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET "+PathAuthorize, p.authorize)
 	mux.HandleFunc("POST "+PathAuthorize, p.authorize)
 	mux.HandleFunc("GET "+PathResume, p.resume)
-	mux.HandleFunc("POST "+PathToken, p.token)
-	mux.HandleFunc("POST "+PathIntrospect, p.introspect)
-	mux.HandleFunc("POST "+PathRevoke, p.revoke)
+	mux.HandleFunc("POST "+PathToken, p.withCORS(p.token))
+	mux.HandleFunc("POST "+PathIntrospect, p.withCORS(p.introspect))
+	mux.HandleFunc("POST "+PathRevoke, p.withCORS(p.revoke))
+	for _, path := range []string{PathToken, PathIntrospect, PathRevoke, PathUserinfo} {
+		mux.HandleFunc("OPTIONS "+path, p.preflight)
+	}
 	mux.HandleFunc("GET "+PathUserinfo, p.userinfo)
 	mux.HandleFunc("POST "+PathUserinfo, p.userinfo)
 	mux.HandleFunc("POST "+PathPAR, p.par)

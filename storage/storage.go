@@ -83,6 +83,10 @@ type ClientMetadata struct {
 	// tokens; BackchannelLogoutSessionRequired asks for the sid claim.
 	BackchannelLogoutURI             string `json:"backchannel_logout_uri,omitempty"`
 	BackchannelLogoutSessionRequired bool   `json:"backchannel_logout_session_required,omitempty"`
+	// AllowedCORSOrigins are origins, besides those of the redirect URIs,
+	// from which a browser may call the token, revocation, introspection
+	// and userinfo endpoints for this client.
+	AllowedCORSOrigins []string `json:"allowed_cors_origins,omitempty"`
 }
 
 // User is a local account. Subject is the stable, opaque `sub`.

@@ -329,6 +329,7 @@ func newClients(g *globals) *cobra.Command {
 	f.BoolVar(&secretStdin, "secret-stdin", false, "read the client secret from standard input (moving a client from another server); default: generated")
 	f.StringArrayVar(&s.RedirectURIs, "redirect-uri", nil, "redirect URI (repeatable)")
 	f.StringArrayVar(&s.PostLogoutRedirectURIs, "post-logout-redirect-uri", nil, "post-logout redirect URI (repeatable)")
+	f.StringArrayVar(&s.AllowedCORSOrigins, "allowed-cors-origin", nil, "an origin besides the redirect URIs' from which browsers may call the token, revocation, introspection and userinfo endpoints (repeatable)")
 	f.StringArrayVar(&s.GrantTypes, "grant-type", nil, "grant type (repeatable; default authorization_code and refresh_token)")
 	f.StringArrayVar(&scopeList, "scope", nil, "allowed scope (repeatable; default openid profile email, plus offline_access with refresh_token)")
 	f.BoolVar(&public, "public", false, "public client (no secret; PKCE only)")

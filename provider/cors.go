@@ -1,0 +1,154 @@
+package provider
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gatehouse-id/gatehouse/internal/config"
+	"github.com/gatehouse-id/gatehouse/storage"
+)
+
+// CORS for the endpoints a browser-based client (an SPA, a public client)
+// calls from its own origin: token, revocation, introspection and userinfo.
+// A client's origins are those of its https (or loopback http) redirect
+// URIs plus the allowed_cors_origins it registered. A preflight is answered
+// for an origin some client has; an actual response carries
+// Access-Control-Allow-Origin only for an origin of the client the request
+// is for. No credentials (cookies) are ever allowed, and no other endpoint
+// is opened.
+
+// clientOrigins lists a client's CORS origins.
+func clientOrigins(c storage.Client) []string {
+	var out []string
+	for _, raw := range append(slices.Clone(c.RedirectURIs), c.Metadata.AllowedCORSOrigins...) {
+		if o, ok := webOrigin(raw); ok && !slices.Contains(out, o) {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+// webOrigin is the origin (scheme://host[:port]) of an https URL or an http
+// URL on a loopback host.
+func webOrigin(raw string) (string, bool) {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" || u.User != nil {
+		return "", false
+	}
+	if u.Scheme != "https" && (u.Scheme != "http" || !config.IsLoopbackHost(u.Hostname())) {
+		return "", false
+	}
+	return strings.ToLower(u.Scheme + "://" + u.Host), true
+}
+
+// ValidateCORSOrigin checks an allowed_cors_origins entry: an https origin,
+// or http on loopback, without a path, query or fragment.
+func ValidateCORSOrigin(raw string) error {
+	u, err := url.Parse(raw)
+	if _, ok := webOrigin(raw); !ok || err != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
+		return badMetadata("allowed_cors_origins: %q is not an https origin (scheme://host[:port])", raw)
+	}
+	return nil
+}
+
+// corsIndex is the union of every client's origins, for preflights, which
+// name no client; rebuilt at most every corsIndexTTL.
+type corsIndex struct {
+	mu      sync.Mutex
+	origins map[string]bool
+	built   time.Time
+}
+
+const corsIndexTTL = 30 * time.Second
+
+func (p *Provider) anyClientAllows(ctx context.Context, origin string) (bool, error) {
+	p.cors.mu.Lock()
+	defer p.cors.mu.Unlock()
+	if p.cors.origins == nil || p.now().Sub(p.cors.built) > corsIndexTTL {
+		clients, err := p.store.ListClients(ctx)
+		if err != nil {
+			return false, err
+		}
+		idx := map[string]bool{}
+		for _, c := range clients {
+			for _, o := range clientOrigins(c) {
+				idx[o] = true
+			}
+		}
+		p.cors.origins, p.cors.built = idx, p.now()
+	}
+	return p.cors.origins[strings.ToLower(origin)], nil
+}
+
+// preflight answers a CORS preflight for the browser-callable endpoints.
+func (p *Provider) preflight(w http.ResponseWriter, r *http.Request) {
+	w.Header().Add("Vary", "Origin")
+	origin := r.Header.Get("Origin")
+	ok, err := p.anyClientAllows(r.Context(), origin)
+	if err != nil {
+		p.writeJSONError(w, r, err)
+		return
+	}
+	if origin == "" || !ok {
+		w.WriteHeader(http.StatusNoContent) // no CORS headers: the browser refuses
+		return
+	}
+	h := w.Header()
+	h.Set("Access-Control-Allow-Origin", origin)
+	h.Set("Access-Control-Allow-Methods", "GET, POST")
+	h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type")
+	h.Set("Access-Control-Max-Age", "600")
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// allowOrigin lets the browser read this response when the request's
+// Origin is one of clientID's origins.
+func (p *Provider) allowOrigin(ctx context.Context, w http.ResponseWriter, r *http.Request, clientID string) {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return
+	}
+	w.Header().Add("Vary", "Origin")
+	if clientID == "" {
+		return
+	}
+	c, err := p.clients.get(ctx, clientID)
+	if err != nil {
+		return
+	}
+	if slices.Contains(clientOrigins(c), strings.ToLower(origin)) {
+		w.Header().Set("Access-Control-Allow-Origin", origin)
+		w.Header().Set("Access-Control-Expose-Headers", "WWW-Authenticate")
+	}
+}
+
+// requestClientID is the client a form request names: client_id in the body
+// or the Basic user name (the response is only readable cross-origin; the
+// handler still authenticates the client).
+func requestClientID(r *http.Request) string {
+	if id := r.PostForm.Get("client_id"); id != "" {
+		return id
+	}
+	if user, _, ok := r.BasicAuth(); ok {
+		if id, err := url.QueryUnescape(user); err == nil {
+			return id
+		}
+	}
+	return ""
+}
+
+// withCORS answers a form endpoint's response with the CORS headers of the
+// client it names.
+func (p *Provider) withCORS(next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Origin") != "" && r.ParseForm() == nil {
+			p.allowOrigin(r.Context(), w, r, requestClientID(r))
+		}
+		next(w, r)
+	}
+}
