@@ -79,6 +79,17 @@ func testInteropFindings(t *testing.T, e *env) {
 			t.Fatalf("granted scope %q, want the known ones (openid email)", got)
 		}
 	})
+	t.Run("request objects: a redirected not_supported error (C117, C118, C151)", func(t *testing.T) {
+		unsigned := base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"none"}`)) + "." +
+			base64.RawURLEncoding.EncodeToString([]byte(`{"iss":"`+e.client.ID+`","aud":"`+e.srv.issuer+`","scope":"openid","prompt":"none"}`)) + "."
+		for param, want := range map[string][2]string{"request": {unsigned, "request_not_supported"}, "request_uri": {"https://rp.example.test/request.jwt", "request_uri_not_supported"}} {
+			a := e.rp.newRequest(oauth2.SetAuthURLParam(param, want[0]))
+			cb := br.callback(br.follow(br.get(a.url)), rpRedirect)
+			if cb.Get("error") != want[1] || cb.Get("state") != a.state || cb.Get("code") != "" {
+				t.Errorf("%s: %v, want error %s", param, cb, want[1])
+			}
+		}
+	})
 	t.Run("prompt=none with another value is invalid_request (X12)", func(t *testing.T) {
 		a := e.rp.newRequest(oauth2.SetAuthURLParam("prompt", "none login"))
 		cb := br.callback(br.follow(br.get(a.url)), rpRedirect)
