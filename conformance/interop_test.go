@@ -2,10 +2,12 @@ package conformance
 
 import (
 	"encoding/base64"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/oauth2"
 )
@@ -148,6 +150,35 @@ func testInteropFindings(t *testing.T, e *env) {
 			"contacts": []string{"certification@oidf.org"}})
 		if status != 201 || reg["client_secret"] == nil || reg["jwks"] == nil {
 			t.Fatalf("DCR with jwks and client_secret_basic: %d %v", status, reg)
+		}
+	})
+	t.Run("registration keeps what it honours and refuses what it cannot (X7)", func(t *testing.T) {
+		regURL := e.srv.issuer + "/oauth2/register"
+		status, reg := regCall(t, http.MethodPost, regURL, "", map[string]any{"redirect_uris": []string{rpRedirect}, "default_max_age": 1,
+			"require_auth_time": true, "initiate_login_uri": "https://rp.example.test/login", "subject_type": "public"})
+		if status != 201 || reg["default_max_age"] != float64(1) || reg["require_auth_time"] != true || reg["initiate_login_uri"] != "https://rp.example.test/login" {
+			t.Fatalf("registration: %d %v", status, reg)
+		}
+		for field, v := range map[string]any{"subject_type": "pairwise", "sector_identifier_uri": "https://rp.example.test/sector.json",
+			"request_uris": []string{"https://rp.example.test/r.jwt"}, "userinfo_signed_response_alg": "RS256", "id_token_encrypted_response_alg": "RSA-OAEP"} {
+			st, body := regCall(t, http.MethodPost, regURL, "", map[string]any{"redirect_uris": []string{rpRedirect}, field: v})
+			if st != 400 || body["error"] != "invalid_client_metadata" || !strings.Contains(fmt.Sprint(body["error_description"]), strings.SplitN(field, "_", 2)[0]) {
+				t.Errorf("%s: %d %v, want invalid_client_metadata naming it", field, st, body)
+			}
+		}
+		// default_max_age is enforced: a session older than it means a new login.
+		c := testClient{ID: reg["client_id"].(string), Secret: reg["client_secret"].(string)}
+		rp := newRP(t, e.srv, c, rpRedirect)
+		dbr := newBrowser(t, e.srv)
+		a := rp.newRequest()
+		p := dbr.login(dbr.follow(dbr.get(a.url)), e.user)
+		if strings.Contains(p.body, `action="/consent"`) {
+			dbr.approve(p)
+		}
+		time.Sleep(2100 * time.Millisecond) // auth_time has one-second resolution
+		a = rp.newRequest(oauth2.SetAuthURLParam("prompt", "none"))
+		if cb := dbr.callback(dbr.follow(dbr.get(a.url)), rpRedirect); cb.Get("error") != "login_required" {
+			t.Errorf("a session older than default_max_age with prompt=none: %v, want login_required", cb)
 		}
 	})
 }

@@ -239,6 +239,11 @@ func (p *Provider) interactionRequest(r *http.Request, ar fosite.AuthorizeReques
 	if req.HasPrompt("none") && len(req.Prompt) > 1 {
 		return req, fosite.ErrInvalidRequest.WithHint("prompt=none cannot be combined with other prompt values (OpenID Connect Core §3.1.2.1).")
 	}
+	if v := form.Get("max_age"); v == "" && c.c.Metadata.DefaultMaxAge > 0 {
+		// The client's registered default_max_age, for the login step and
+		// for fosite's auth_time check alike.
+		form.Set("max_age", strconv.FormatInt(c.c.Metadata.DefaultMaxAge, 10))
+	}
 	if v := form.Get("max_age"); v != "" {
 		n, err := strconv.ParseUint(v, 10, 64)
 		if err != nil && !errors.Is(err, strconv.ErrRange) {

@@ -45,6 +45,15 @@ type ClientSpec struct {
 	// Audience lists the resource servers (audience values) the client may
 	// ask tokens for with the audience parameter.
 	Audience []string `json:"audience,omitempty"`
+	// Registration metadata gatehouse cannot honour yet: refused with a
+	// clear error instead of being dropped.
+	RequestURIs                  []string `json:"request_uris,omitempty"`
+	RequestObjectSigningAlg      string   `json:"request_object_signing_alg,omitempty"`
+	SubjectType                  string   `json:"subject_type,omitempty"`
+	SectorIdentifierURI          string   `json:"sector_identifier_uri,omitempty"`
+	UserinfoSignedResponseAlg    string   `json:"userinfo_signed_response_alg,omitempty"`
+	IDTokenEncryptedResponseAlg  string   `json:"id_token_encrypted_response_alg,omitempty"`
+	UserinfoEncryptedResponseAlg string   `json:"userinfo_encrypted_response_alg,omitempty"`
 	// RequirePKCE asks for PKCE on every authorization request of this
 	// client, whatever the server's pkce.required policy (it can only make
 	// the client stricter).
@@ -189,6 +198,25 @@ func validURL(field, raw string) error {
 	u, err := url.Parse(raw)
 	if err != nil || u.Scheme != "https" || u.Host == "" {
 		return badMetadata("%s %q must be an https URL", field, raw)
+	}
+	return nil
+}
+
+// checkUnsupported refuses registration metadata gatehouse cannot honour
+// yet, naming it (OpenID Connect Registration §3.3: an error rather than a
+// registration that silently behaves otherwise).
+func (s ClientSpec) checkUnsupported() error {
+	switch {
+	case len(s.RequestURIs) > 0 || s.RequestObjectSigningAlg != "":
+		return badMetadata("request objects are not supported (request_parameter_supported: false); drop request_uris and request_object_signing_alg")
+	case s.SubjectType != "" && s.SubjectType != "public":
+		return badMetadata("subject_type %q is not supported; only public subject identifiers are issued", s.SubjectType)
+	case s.SectorIdentifierURI != "":
+		return badMetadata("sector_identifier_uri goes with pairwise subject identifiers, which are not supported")
+	case s.UserinfoSignedResponseAlg != "":
+		return badMetadata("userinfo_signed_response_alg: signed userinfo responses are not supported; userinfo answers plain JSON")
+	case s.IDTokenEncryptedResponseAlg != "" || s.UserinfoEncryptedResponseAlg != "":
+		return badMetadata("id_token_encrypted_response_alg / userinfo_encrypted_response_alg: encrypted ID tokens and userinfo responses are not supported")
 	}
 	return nil
 }
@@ -346,6 +374,15 @@ func (s ClientSpec) Build(enabledAlgs []string, now time.Time) (storage.Client, 
 		}
 	} else if s.BackchannelLogoutSessionRequired {
 		return storage.Client{}, "", badMetadata("backchannel_logout_session_required needs a backchannel_logout_uri")
+	}
+	if err := s.checkUnsupported(); err != nil {
+		return storage.Client{}, "", err
+	}
+	if s.DefaultMaxAge < 0 {
+		return storage.Client{}, "", badMetadata("default_max_age must be a non-negative number of seconds")
+	}
+	if err := validURL("initiate_login_uri", s.InitiateLoginURI); err != nil {
+		return storage.Client{}, "", err
 	}
 	for _, o := range s.AllowedCORSOrigins {
 		if err := ValidateCORSOrigin(o); err != nil {

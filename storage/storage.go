@@ -87,6 +87,14 @@ type ClientMetadata struct {
 	// from which a browser may call the token, revocation, introspection
 	// and userinfo endpoints for this client.
 	AllowedCORSOrigins []string `json:"allowed_cors_origins,omitempty"`
+	// DefaultMaxAge is the max_age (seconds) of the client's authorization
+	// requests that send none (OpenID Connect Registration §2).
+	DefaultMaxAge int64 `json:"default_max_age,omitempty"`
+	// RequireAuthTime asks for auth_time in ID tokens (always there).
+	RequireAuthTime bool `json:"require_auth_time,omitempty"`
+	// InitiateLoginURI starts a login at the client (third-party initiated
+	// login, OpenID Connect Core §4).
+	InitiateLoginURI string `json:"initiate_login_uri,omitempty"`
 }
 
 // User is a local account. Subject is the stable, opaque `sub`.
