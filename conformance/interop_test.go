@@ -181,4 +181,18 @@ func testInteropFindings(t *testing.T, e *env) {
 			t.Errorf("a session older than default_max_age with prompt=none: %v, want login_required", cb)
 		}
 	})
+	t.Run("the consent page shows the client's policy and terms (C142, C143)", func(t *testing.T) {
+		status, reg := regCall(t, http.MethodPost, e.srv.issuer+"/oauth2/register", "", map[string]any{"redirect_uris": []string{rpRedirect},
+			"client_name": "Linked RP", "client_uri": "https://rp.example.test/", "policy_uri": "https://rp.example.test/privacy", "tos_uri": "https://rp.example.test/terms"})
+		if status != 201 {
+			t.Fatalf("register: %d %v", status, reg)
+		}
+		rp := newRP(t, e.srv, testClient{ID: reg["client_id"].(string), Secret: reg["client_secret"].(string)}, rpRedirect)
+		p := br.follow(br.get(rp.newRequest().url))
+		for _, want := range []string{`href="https://rp.example.test/privacy"`, `href="https://rp.example.test/terms"`, `href="https://rp.example.test/"`, `rel="noopener noreferrer"`} {
+			if !strings.Contains(p.body, want) {
+				t.Errorf("consent page lacks %s:\n%s", want, p.body)
+			}
+		}
+	})
 }

@@ -284,6 +284,8 @@ func (s *Service) giveBack(ctx context.Context, release func(context.Context) er
 type consentView struct {
 	FlowID, CSRF, ClientName, Email string
 	Scopes                          []string
+	// The client's home page, privacy policy and terms (https or empty).
+	ClientURI, PolicyURI, TOSURI string
 }
 
 // consentFlow loads a flow in the consent state that belongs to this browser.
@@ -314,7 +316,7 @@ func (s *Service) consentPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.render(w, r, http.StatusOK, "consent", consentView{FlowID: id, CSRF: s.csrfToken(w, r, id), ClientName: d.Request.ClientName,
-		Email: u.Email, Scopes: describeScopes(d.Request.Scopes)})
+		Email: u.Email, Scopes: describeScopes(d.Request.Scopes), ClientURI: d.Request.ClientURI, PolicyURI: d.Request.PolicyURI, TOSURI: d.Request.TOSURI})
 }
 
 func (s *Service) consentSubmit(w http.ResponseWriter, r *http.Request) {

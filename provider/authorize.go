@@ -214,6 +214,9 @@ func (p *Provider) interactionRequest(r *http.Request, ar fosite.AuthorizeReques
 	req := interaction.AuthorizeRequest{
 		ClientID:    c.c.ID,
 		ClientName:  c.c.Name,
+		ClientURI:   c.c.Metadata.ClientURI,
+		PolicyURI:   c.c.Metadata.PolicyURI,
+		TOSURI:      c.c.Metadata.TOSURI,
 		FirstParty:  c.c.FirstParty,
 		RequireMFA:  c.c.RequireMFA,
 		Scopes:      ar.GetRequestedScopes(),

@@ -37,6 +37,9 @@ const (
 type AuthorizeRequest struct {
 	ClientID   string
 	ClientName string
+	// ClientURI, PolicyURI and TOSURI are the client's registered home
+	// page, privacy policy and terms of service (https), shown to the user.
+	ClientURI, PolicyURI, TOSURI string `json:",omitempty"`
 	// FirstParty clients skip the consent page.
 	FirstParty bool
 	// RequireMFA: the client wants every sign-in to use two factors.
