@@ -102,6 +102,7 @@ func New(o Options) *API {
 		{"GET", "/admin/v1/users/{sub}", RoleUsersRead, a.getUser},
 		{"DELETE", "/admin/v1/users/{sub}", RoleUsersWrite, a.deleteUser},
 		{"POST", "/admin/v1/users/{sub}/password", RoleUsersWrite, a.setPassword},
+		{"PUT", "/admin/v1/users/{sub}/profile", RoleUsersWrite, a.setProfile},
 		{"POST", "/admin/v1/users/{sub}/disabled", RoleUsersWrite, a.setDisabled},
 		{"DELETE", "/admin/v1/users/{sub}/factors", RoleUsersWrite, a.resetFactors},
 		{"GET", "/admin/v1/users/{sub}/sessions", RoleUsersRead, a.listSessions},

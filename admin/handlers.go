@@ -135,11 +135,16 @@ type userView struct {
 	SecondFactor bool  `json:"second_factor"`
 	CreatedAt    int64 `json:"created_at"`
 	UpdatedAt    int64 `json:"updated_at"`
+	// GivenName, FamilyName and Profile are the standard claims.
+	GivenName  string          `json:"given_name,omitempty"`
+	FamilyName string          `json:"family_name,omitempty"`
+	Profile    storage.Profile `json:"profile"`
 }
 
 func viewUser(u storage.User) userView {
 	return userView{Subject: u.Subject, Email: u.Email, EmailVerified: u.EmailVerified, Name: u.Name, Disabled: u.Disabled,
-		SecondFactor: u.SecondFactor, CreatedAt: u.CreatedAt.Unix(), UpdatedAt: u.UpdatedAt.Unix()}
+		SecondFactor: u.SecondFactor, CreatedAt: u.CreatedAt.Unix(), UpdatedAt: u.UpdatedAt.Unix(), GivenName: u.GivenName, FamilyName: u.FamilyName,
+		Profile: u.Profile}
 }
 
 // resetFactors removes a user's passkeys, authenticator app and backup
@@ -238,6 +243,27 @@ func (a *API) setPassword(w http.ResponseWriter, r *http.Request, key storage.Ad
 	}
 	a.audit(r.Context(), r, key, "user.password_set", sub, "", nil)
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// setProfile replaces a user's name and standard claims.
+func (a *API) setProfile(w http.ResponseWriter, r *http.Request, key storage.AdminKey) {
+	var in consent.ProfileUpdate
+	if err := decode(r, &in); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	sub := r.PathValue("sub")
+	u, err := consent.SetProfile(r.Context(), a.o.Store, sub, in, a.o.Now())
+	if errors.Is(err, consent.ErrInvalidProfile) {
+		a.fail(w, r, badRequest(err.Error()))
+		return
+	}
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	a.audit(r.Context(), r, key, "user.profile_set", sub, "", nil)
+	writeJSON(w, http.StatusOK, viewUser(u))
 }
 
 func (a *API) setDisabled(w http.ResponseWriter, r *http.Request, key storage.AdminKey) {

@@ -5,11 +5,15 @@ import (
 	"crypto/hmac"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"html/template"
 	"net/http"
+	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/go-webauthn/webauthn/webauthn"
 
@@ -663,3 +667,58 @@ func ResetFactors(ctx context.Context, st FactorStore, subject string) (int64, e
 	})
 	return removed, err
 }
+
+// ProfileUpdate is a user's name and standard claims as an operator (or,
+// later, the user) sets them; every field is replaced.
+type ProfileUpdate struct {
+	Name       string `json:"name"`
+	GivenName  string `json:"given_name"`
+	FamilyName string `json:"family_name"`
+	storage.Profile
+}
+
+var birthdateRe = regexp.MustCompile(`^(\d{4}|0000)(-\d{2}-\d{2})?$`)
+
+// Validate checks a profile update: lengths, URLs, the birthdate format.
+func (p ProfileUpdate) Validate() error {
+	fields := map[string]string{"name": p.Name, "given_name": p.GivenName, "family_name": p.FamilyName, "middle_name": p.MiddleName,
+		"nickname": p.Nickname, "preferred_username": p.PreferredUsername, "gender": p.Gender, "zoneinfo": p.Zoneinfo, "locale": p.Locale,
+		"phone_number": p.PhoneNumber, "picture": p.Picture, "website": p.Website, "birthdate": p.Birthdate}
+	if a := p.Address; a != nil {
+		for k, v := range map[string]string{"address.formatted": a.Formatted, "address.street_address": a.StreetAddress, "address.locality": a.Locality,
+			"address.region": a.Region, "address.postal_code": a.PostalCode, "address.country": a.Country} {
+			fields[k] = v
+		}
+	}
+	for k, v := range fields {
+		if utf8.RuneCountInString(v) > 500 {
+			return fmt.Errorf("%s is longer than 500 characters", k)
+		}
+	}
+	for k, v := range map[string]string{"picture": p.Picture, "website": p.Website} {
+		if u, err := url.Parse(v); v != "" && (err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "") {
+			return fmt.Errorf("%s %q is not an http(s) URL", k, v)
+		}
+	}
+	if p.Birthdate != "" && !birthdateRe.MatchString(p.Birthdate) {
+		return fmt.Errorf("birthdate %q: use YYYY-MM-DD, 0000-MM-DD or YYYY (OpenID Connect Core §5.1)", p.Birthdate)
+	}
+	return nil
+}
+
+// SetProfile replaces a user's name and standard claims.
+func SetProfile(ctx context.Context, st storage.UserStore, subject string, p ProfileUpdate, now time.Time) (storage.User, error) {
+	if err := p.Validate(); err != nil {
+		return storage.User{}, fmt.Errorf("%w: %w", ErrInvalidProfile, err)
+	}
+	if p.Address != nil && *p.Address == (storage.Address{}) {
+		p.Address = nil
+	}
+	return st.UpdateUser(ctx, subject, func(u storage.User) (storage.User, error) {
+		u.Name, u.GivenName, u.FamilyName, u.Profile, u.UpdatedAt = p.Name, p.GivenName, p.FamilyName, p.Profile, now.UTC()
+		return u, nil
+	})
+}
+
+// ErrInvalidProfile wraps a profile update that does not validate.
+var ErrInvalidProfile = errors.New("invalid profile")

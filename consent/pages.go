@@ -21,6 +21,8 @@ var scopeText = map[string]string{
 	"openid":         "Know who you are (your account identifier)",
 	"profile":        "See your name and profile details",
 	"email":          "See your email address",
+	"address":        "See your postal address",
+	"phone":          "See your phone number",
 	"offline_access": "Keep access while you are not using it",
 }
 

@@ -1,6 +1,7 @@
 package provider
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"net/http"
@@ -431,17 +432,37 @@ func safeDescription(s string) string {
 // OIDC types: booleans as booleans, times as seconds, empty values omitted.
 func scopeClaims(u storage.User, scopes fosite.Arguments) map[string]interface{} {
 	c := map[string]interface{}{}
-	if scopes.Has("profile") {
-		for k, v := range map[string]string{"name": u.Name, "given_name": u.GivenName, "family_name": u.FamilyName, "preferred_username": u.Email} {
-			if v != "" {
-				c[k] = v
-			}
+	set := func(k, v string) {
+		if v != "" {
+			c[k] = v
 		}
+	}
+	pr := u.Profile
+	if scopes.Has("profile") {
+		set("name", u.Name)
+		set("given_name", u.GivenName)
+		set("family_name", u.FamilyName)
+		set("middle_name", pr.MiddleName)
+		set("nickname", pr.Nickname)
+		set("preferred_username", cmp.Or(pr.PreferredUsername, u.Email))
+		set("picture", pr.Picture)
+		set("website", pr.Website)
+		set("gender", pr.Gender)
+		set("birthdate", pr.Birthdate)
+		set("zoneinfo", pr.Zoneinfo)
+		set("locale", pr.Locale)
 		c["updated_at"] = u.UpdatedAt.Unix()
 	}
 	if scopes.Has("email") && u.Email != "" {
 		c["email"] = u.Email
 		c["email_verified"] = u.EmailVerified
+	}
+	if scopes.Has("address") && pr.Address != nil && *pr.Address != (storage.Address{}) {
+		c["address"] = pr.Address
+	}
+	if scopes.Has("phone") && pr.PhoneNumber != "" {
+		c["phone_number"] = pr.PhoneNumber
+		c["phone_number_verified"] = pr.PhoneNumberVerified
 	}
 	return c
 }

@@ -76,8 +76,8 @@ func TestRegistrationPolicy(t *testing.T) {
 		ok        bool
 		wantScope string
 	}{
-		{"defaults", ClientSpec{}, true, "openid profile email"},
-		{"refresh gets offline_access", ClientSpec{GrantTypes: []string{"authorization_code", "refresh_token"}}, true, "openid profile email offline_access"},
+		{"defaults", ClientSpec{}, true, "openid profile email address phone"},
+		{"refresh gets offline_access", ClientSpec{GrantTypes: []string{"authorization_code", "refresh_token"}}, true, "openid profile email address phone offline_access"},
 		{"another scope", ClientSpec{Scope: "openid admin"}, false, ""},
 		{"client_credentials", ClientSpec{GrantTypes: []string{"client_credentials"}}, false, ""},
 		{"audience", ClientSpec{Audience: []string{"other-client"}}, false, ""},

@@ -45,7 +45,8 @@ type registrar struct {
 // operator did not open to registration (clients made by operators, through
 // the CLI or the admin API, are not bound by it).
 type RegistrationPolicy struct {
-	// AllowedScopes (default: openid profile email offline_access).
+	// AllowedScopes (default: openid profile email address phone
+	// offline_access).
 	AllowedScopes []string
 	// AllowedGrantTypes (default: authorization_code refresh_token).
 	AllowedGrantTypes []string
@@ -55,7 +56,7 @@ type RegistrationPolicy struct {
 
 // Default registration policy.
 var (
-	DefaultRegistrationScopes = []string{"openid", "profile", "email", "offline_access"}
+	DefaultRegistrationScopes = []string{"openid", "profile", "email", "address", "phone", "offline_access"}
 	DefaultRegistrationGrants = []string{"authorization_code", "refresh_token"}
 )
 

@@ -112,6 +112,35 @@ type User struct {
 	// SecondFactor (read-only) says the user has an authenticator app or a
 	// passkey, read with the user in one statement.
 	SecondFactor bool
+	// Profile holds the other OpenID Connect standard claims.
+	Profile Profile
+}
+
+// Profile is the OpenID Connect standard claims of a user beyond its name
+// and email (Core §5.1), released by the profile, address and phone scopes.
+type Profile struct {
+	MiddleName          string   `json:"middle_name,omitempty"`
+	Nickname            string   `json:"nickname,omitempty"`
+	PreferredUsername   string   `json:"preferred_username,omitempty"`
+	Picture             string   `json:"picture,omitempty"`
+	Website             string   `json:"website,omitempty"`
+	Gender              string   `json:"gender,omitempty"`
+	Birthdate           string   `json:"birthdate,omitempty"`
+	Zoneinfo            string   `json:"zoneinfo,omitempty"`
+	Locale              string   `json:"locale,omitempty"`
+	PhoneNumber         string   `json:"phone_number,omitempty"`
+	PhoneNumberVerified bool     `json:"phone_number_verified,omitempty"`
+	Address             *Address `json:"address,omitempty"`
+}
+
+// Address is the OpenID Connect address claim (Core §5.1.1).
+type Address struct {
+	Formatted     string `json:"formatted,omitempty"`
+	StreetAddress string `json:"street_address,omitempty"`
+	Locality      string `json:"locality,omitempty"`
+	Region        string `json:"region,omitempty"`
+	PostalCode    string `json:"postal_code,omitempty"`
+	Country       string `json:"country,omitempty"`
 }
 
 // BrowserSession is a signed-in browser. Only the SHA-256 of the cookie value

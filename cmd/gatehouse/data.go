@@ -186,6 +186,40 @@ func newUsers(g *globals) *cobra.Command {
 	setPassword.Flags().BoolVar(&spStdin, "password-stdin", false, "read the password from standard input")
 	_ = setPassword.MarkFlagRequired("email")
 
+	var profEmail string
+	setProfile := &cobra.Command{
+		Use:   "set-profile",
+		Short: "replace a user's name and OpenID Connect standard claims from a JSON document on standard input",
+		Long: `Reads {"name", "given_name", "family_name", "middle_name", "nickname", "preferred_username", "picture",
+"website", "gender", "birthdate", "zoneinfo", "locale", "phone_number", "phone_number_verified",
+"address": {"formatted", "street_address", "locality", "region", "postal_code", "country"}} from standard
+input; every field is replaced. The profile, address and phone scopes release them.`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			var in consent.ProfileUpdate
+			dec := json.NewDecoder(io.LimitReader(c.InOrStdin(), 64<<10))
+			dec.DisallowUnknownFields()
+			if err := dec.Decode(&in); err != nil {
+				return fmt.Errorf("read the profile (JSON) from standard input: %w", err)
+			}
+			return g.withStore(c.Context(), func(st *sqlstore.Store) error {
+				u, err := st.GetUserByEmail(c.Context(), profEmail)
+				if errors.Is(err, storage.ErrNotFound) {
+					return fmt.Errorf("no user with email %s", profEmail)
+				} else if err != nil {
+					return err
+				}
+				if _, err := consent.SetProfile(c.Context(), st, u.Subject, in, time.Now()); err != nil {
+					return err
+				}
+				fmt.Fprintf(c.OutOrStdout(), "profile set for %s\n", u.Email)
+				return nil
+			})
+		},
+	}
+	setProfile.Flags().StringVar(&profEmail, "email", "", "email address (required)")
+	_ = setProfile.MarkFlagRequired("email")
+
 	var rfEmail string
 	resetFactors := &cobra.Command{
 		Use: "reset-factors", Short: "remove a user's passkeys, authenticator app and backup codes and sign the user out (a user who lost them)", Args: cobra.NoArgs,
@@ -231,7 +265,7 @@ func newUsers(g *globals) *cobra.Command {
 			})
 		},
 	}
-	cmd.AddCommand(create, setPassword, resetFactors, list)
+	cmd.AddCommand(create, setPassword, setProfile, resetFactors, list)
 	return cmd
 }
 

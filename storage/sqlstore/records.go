@@ -134,7 +134,7 @@ func (s *Store) DeleteClient(ctx context.Context, id string) error {
 	})
 }
 
-const userCols = `subject, email, email_verified, name, given_name, family_name, password_hash, disabled, created_at, updated_at`
+const userCols = `subject, email, email_verified, name, given_name, family_name, password_hash, disabled, created_at, updated_at, profile`
 
 // selectUser reads a user with, in the same statement, whether the user
 // has a second factor (an authenticator app or a passkey).
@@ -143,9 +143,23 @@ const selectUser = `SELECT ` + userCols + `, EXISTS (SELECT 1 FROM credentials c
 func scanUser(r scanner) (storage.User, error) {
 	var u storage.User
 	var created, updated int64
-	err := r.Scan(&u.Subject, &u.Email, &u.EmailVerified, &u.Name, &u.GivenName, &u.FamilyName, &u.PasswordHash, &u.Disabled, &created, &updated, &u.SecondFactor)
+	var profile string
+	err := r.Scan(&u.Subject, &u.Email, &u.EmailVerified, &u.Name, &u.GivenName, &u.FamilyName, &u.PasswordHash, &u.Disabled, &created, &updated, &profile, &u.SecondFactor)
 	u.CreatedAt, u.UpdatedAt = fromTS(created), fromTS(updated)
+	if err == nil && profile != "{}" {
+		if jerr := json.Unmarshal([]byte(profile), &u.Profile); jerr != nil {
+			return u, fmt.Errorf("decode user profile: %w", jerr)
+		}
+	}
 	return u, err
+}
+
+func profileJSON(p storage.Profile) (string, error) {
+	b, err := json.Marshal(p)
+	if err != nil {
+		return "", fmt.Errorf("encode user profile: %w", err)
+	}
+	return string(b), nil
 }
 
 // normalizeEmail is the one place emails are folded for lookups.
@@ -153,8 +167,12 @@ func normalizeEmail(e string) string { return strings.ToLower(strings.TrimSpace(
 
 // CreateUser stores a new user; the email must be unique (case-insensitive).
 func (s *Store) CreateUser(ctx context.Context, u storage.User) error {
-	_, err := s.q(ctx).ExecContext(ctx, `INSERT INTO users (`+userCols+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)`,
-		u.Subject, normalizeEmail(u.Email), u.EmailVerified, u.Name, u.GivenName, u.FamilyName, u.PasswordHash, u.Disabled, ts(u.CreatedAt), ts(u.UpdatedAt))
+	profile, err := profileJSON(u.Profile)
+	if err != nil {
+		return err
+	}
+	_, err = s.q(ctx).ExecContext(ctx, `INSERT INTO users (`+userCols+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)`,
+		u.Subject, normalizeEmail(u.Email), u.EmailVerified, u.Name, u.GivenName, u.FamilyName, u.PasswordHash, u.Disabled, ts(u.CreatedAt), ts(u.UpdatedAt), profile)
 	return s.wrap(err)
 }
 
@@ -210,8 +228,12 @@ func (s *Store) UpdateUser(ctx context.Context, subject string, fn func(storage.
 	if !nu.UpdatedAt.After(old.UpdatedAt) {
 		nu.UpdatedAt = old.UpdatedAt.Add(time.Microsecond)
 	}
-	res, err := s.q(ctx).ExecContext(ctx, `UPDATE users SET email=$1, email_verified=$2, name=$3, given_name=$4, family_name=$5, password_hash=$6, disabled=$7, updated_at=$8 WHERE subject=$9 AND updated_at=$10`,
-		normalizeEmail(nu.Email), nu.EmailVerified, nu.Name, nu.GivenName, nu.FamilyName, nu.PasswordHash, nu.Disabled, ts(nu.UpdatedAt), subject, ts(old.UpdatedAt))
+	profile, err := profileJSON(nu.Profile)
+	if err != nil {
+		return old, err
+	}
+	res, err := s.q(ctx).ExecContext(ctx, `UPDATE users SET email=$1, email_verified=$2, name=$3, given_name=$4, family_name=$5, password_hash=$6, disabled=$7, updated_at=$8, profile=$9 WHERE subject=$10 AND updated_at=$11`,
+		normalizeEmail(nu.Email), nu.EmailVerified, nu.Name, nu.GivenName, nu.FamilyName, nu.PasswordHash, nu.Disabled, ts(nu.UpdatedAt), profile, subject, ts(old.UpdatedAt))
 	if err != nil {
 		return old, s.wrap(err)
 	}

@@ -86,6 +86,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"token families in one statement", testTokenFamilies},
 		{"a user's second factor, read with the user", testUserSecondFactor},
 		{"attempts: reserve, lock, back-off, release", testAttempts},
+		{"a user's standard claims", testUserProfile},
 		{"attempts: concurrent reservations never exceed the policy", testConcurrentAttempts},
 		{"revoking a subject ends its sessions and tokens", testRevokeSubject},
 	}
@@ -1005,5 +1006,30 @@ func testRevokeSubject(t *testing.T, s storage.Store) {
 	}
 	if _, _, err := s.RevokeSubject(ctx, "", nil); err == nil {
 		t.Fatal("an empty subject was accepted")
+	}
+}
+
+func testUserProfile(t *testing.T, s storage.Store) {
+	u := user("u1", "a@example.com")
+	u.Profile = storage.Profile{Nickname: "Al", Locale: "de-CH", PhoneNumber: "+41 44 000 00 00", PhoneNumberVerified: true,
+		Address: &storage.Address{StreetAddress: "Bahnhofstrasse 1", Locality: "Zürich", PostalCode: "8001", Country: "CH"}}
+	must(t, s.CreateUser(ctx, u))
+	got, err := s.GetUser(ctx, "u1")
+	must(t, err)
+	if got.Profile.Nickname != "Al" || !got.Profile.PhoneNumberVerified || got.Profile.Address == nil || got.Profile.Address.Locality != "Zürich" {
+		t.Fatalf("profile = %+v", got.Profile)
+	}
+	_, err = s.UpdateUser(ctx, "u1", func(u storage.User) (storage.User, error) {
+		u.Profile.Address, u.Profile.Website = nil, "https://al.example"
+		return u, nil
+	})
+	must(t, err)
+	got, _ = s.GetUserByEmail(ctx, "a@example.com")
+	if got.Profile.Address != nil || got.Profile.Website != "https://al.example" || got.Profile.Nickname != "Al" {
+		t.Fatalf("after update: %+v", got.Profile)
+	}
+	must(t, s.CreateUser(ctx, user("u2", "b@example.com")))
+	if got, _ := s.GetUser(ctx, "u2"); got.Profile != (storage.Profile{}) {
+		t.Fatalf("a user without claims: %+v", got.Profile)
 	}
 }
