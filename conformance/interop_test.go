@@ -181,18 +181,34 @@ func testInteropFindings(t *testing.T, e *env) {
 			t.Errorf("a session older than default_max_age with prompt=none: %v, want login_required", cb)
 		}
 	})
-	t.Run("the consent page shows the client's policy and terms (C142, C143)", func(t *testing.T) {
+	t.Run("the consent page shows the client's logo, policy and terms (C141, C142, C143)", func(t *testing.T) {
 		status, reg := regCall(t, http.MethodPost, e.srv.issuer+"/oauth2/register", "", map[string]any{"redirect_uris": []string{rpRedirect},
-			"client_name": "Linked RP", "client_uri": "https://rp.example.test/", "policy_uri": "https://rp.example.test/privacy", "tos_uri": "https://rp.example.test/terms"})
+			"client_name": "Linked RP", "client_uri": "https://rp.example.test/", "policy_uri": "https://rp.example.test/privacy", "tos_uri": "https://rp.example.test/terms",
+			"logo_uri": "https://rp.example.test/logo.png"})
 		if status != 201 {
 			t.Fatalf("register: %d %v", status, reg)
 		}
 		rp := newRP(t, e.srv, testClient{ID: reg["client_id"].(string), Secret: reg["client_secret"].(string)}, rpRedirect)
 		p := br.follow(br.get(rp.newRequest().url))
-		for _, want := range []string{`href="https://rp.example.test/privacy"`, `href="https://rp.example.test/terms"`, `href="https://rp.example.test/"`, `rel="noopener noreferrer"`} {
+		// The logo is served from the server's own origin, never from the client's.
+		logo := `src="/clients/` + reg["client_id"].(string) + `/logo"`
+		if strings.Contains(p.body, "rp.example.test/logo.png") {
+			t.Error("the page loads the logo from the client's site")
+		}
+		for _, want := range []string{`href="https://rp.example.test/privacy"`, `href="https://rp.example.test/terms"`, `href="https://rp.example.test/"`, `rel="noopener noreferrer"`, logo} {
 			if !strings.Contains(p.body, want) {
 				t.Errorf("consent page lacks %s:\n%s", want, p.body)
 			}
+		}
+	})
+	t.Run("a logo that cannot be fetched is a 404, not an error", func(t *testing.T) {
+		resp, err := http.Get(e.srv.issuer + "/clients/" + e.client.ID + "/logo") // no logo_uri
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNotFound {
+			t.Errorf("logo of a client without one: %d", resp.StatusCode)
 		}
 	})
 }

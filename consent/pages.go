@@ -88,6 +88,8 @@ func (s *Service) readForm(w http.ResponseWriter, r *http.Request) (flowID strin
 
 type loginView struct {
 	FlowID, CSRF, ClientName, Email, Error string
+	// Logo is where this server serves the client's logo ("" for none).
+	Logo string
 	// PasskeyOptions and PasskeyCeremony drive "Sign in with a passkey"
 	// and passkey autofill on the email field.
 	PasskeyOptions, PasskeyCeremony string
@@ -101,7 +103,7 @@ type upstreamButton struct{ ID, Name, Type string }
 // into the page (bound to this flow, used once): showing the page writes
 // nothing to the database.
 func (s *Service) renderLogin(w http.ResponseWriter, r *http.Request, status int, id string, d flowData, email, msg string) {
-	v := loginView{FlowID: id, CSRF: s.csrfToken(w, r, id), ClientName: d.Request.ClientName, Email: email, Error: msg}
+	v := loginView{FlowID: id, CSRF: s.csrfToken(w, r, id), ClientName: d.Request.ClientName, Email: email, Error: msg, Logo: d.Request.Logo}
 	for _, u := range s.o.Upstreams {
 		v.Upstreams = append(v.Upstreams, upstreamButton{ID: u.ID, Name: u.Name, Type: u.Type})
 	}
@@ -286,8 +288,9 @@ func (s *Service) giveBack(ctx context.Context, release func(context.Context) er
 type consentView struct {
 	FlowID, CSRF, ClientName, Email string
 	Scopes                          []string
-	// The client's home page, privacy policy and terms (https or empty).
-	ClientURI, PolicyURI, TOSURI string
+	// The client's home page, privacy policy and terms (https or empty),
+	// and its logo as served by this server.
+	ClientURI, PolicyURI, TOSURI, Logo string
 }
 
 // consentFlow loads a flow in the consent state that belongs to this browser.
@@ -318,7 +321,7 @@ func (s *Service) consentPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.render(w, r, http.StatusOK, "consent", consentView{FlowID: id, CSRF: s.csrfToken(w, r, id), ClientName: d.Request.ClientName,
-		Email: u.Email, Scopes: describeScopes(d.Request.Scopes), ClientURI: d.Request.ClientURI, PolicyURI: d.Request.PolicyURI, TOSURI: d.Request.TOSURI})
+		Email: u.Email, Scopes: describeScopes(d.Request.Scopes), ClientURI: d.Request.ClientURI, PolicyURI: d.Request.PolicyURI, TOSURI: d.Request.TOSURI, Logo: d.Request.Logo})
 }
 
 func (s *Service) consentSubmit(w http.ResponseWriter, r *http.Request) {

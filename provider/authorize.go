@@ -228,6 +228,9 @@ func (p *Provider) interactionRequest(r *http.Request, ar fosite.AuthorizeReques
 		Form:        url.Values{},
 		RequestedAt: p.now().UTC().Truncate(time.Second),
 	}
+	if c.c.Metadata.LogoURI != "" {
+		req.Logo = ClientLogoURL(c.c.ID)
+	}
 	for k, v := range form {
 		req.Form[k] = append([]string(nil), v...)
 	}

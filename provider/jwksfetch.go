@@ -3,7 +3,6 @@ package provider
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -44,23 +43,30 @@ const maxJWKSBytes = 256 << 10
 
 var _ fosite.JWKSFetcherStrategy = (*jwksFetcher)(nil)
 
-func newJWKSFetcher(allowPrivate bool, now func() time.Time) *jwksFetcher {
+// guardedClient is the HTTP client for URLs a client registered (jwks_uri,
+// logo_uri): 5 s in all, no redirects, and, unless allowPrivate, only public
+// addresses (netguard), checked on the address dialled.
+func guardedClient(field string, allowPrivate bool) *http.Client {
 	dialer := &net.Dialer{Timeout: 3 * time.Second}
 	if !allowPrivate {
 		dialer.Control = func(network, address string, c syscall.RawConn) error {
 			if err := netguard.Control(network, address, c); err != nil {
-				return fmt.Errorf("jwks_uri: %w", err)
+				return fmt.Errorf("%s: %w", field, err)
 			}
 			return nil
 		}
 	}
 	transport := &http.Transport{DialContext: dialer.DialContext, TLSHandshakeTimeout: 3 * time.Second, ResponseHeaderTimeout: 3 * time.Second,
 		MaxIdleConns: 10, IdleConnTimeout: 30 * time.Second}
+	return &http.Client{Transport: transport, Timeout: 5 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error {
+		return fmt.Errorf("%s redirects are not followed", field)
+	}}
+}
+
+func newJWKSFetcher(allowPrivate bool, now func() time.Time) *jwksFetcher {
 	return &jwksFetcher{
-		client: &http.Client{Transport: transport, Timeout: 5 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error {
-			return errors.New("jwks_uri redirects are not followed")
-		}},
-		ttl: 10 * time.Minute, minRefetch: time.Second, now: now, cache: map[string]cachedSet{},
+		client: guardedClient("jwks_uri", allowPrivate),
+		ttl:    10 * time.Minute, minRefetch: time.Second, now: now, cache: map[string]cachedSet{},
 	}
 }
 

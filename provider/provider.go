@@ -132,7 +132,9 @@ type Provider struct {
 	// pkceForAll requires PKCE from every client (pkce.required: all).
 	pkceForAll bool
 	// cors indexes the clients' origins for preflights.
-	cors      corsIndex
+	cors corsIndex
+	// logos caches the clients' logos, served from this origin.
+	logos     *logoCache
 	registrar *registrar
 	clients   *clientCache
 	// fs is fosite's storage adapter (units of work per request).
@@ -208,6 +210,7 @@ func New(o Options) (*Provider, error) {
 		interactor: o.Interactor, pages: o.Pages, log: o.Log, now: o.Now,
 		strategy: strategy.CoreStrategy, cipher: o.Cipher, refreshGrace: o.RefreshGrace, clients: fs.clients, fs: fs,
 		maxAssertionLifetime: cmp.Or(o.MaxAssertionLifetime, DefaultMaxAssertionLifetime), pkceForAll: o.PKCERequired != PKCEPublic,
+		logos: &logoCache{client: guardedClient("logo_uri", o.AllowPrivateJWKSURI), now: o.Now},
 	}
 	switch o.Registration {
 	case "", RegistrationOff:
@@ -240,6 +243,7 @@ func (p *Provider) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET "+PathUserinfo, p.userinfo)
 	mux.HandleFunc("POST "+PathUserinfo, p.userinfo)
 	mux.HandleFunc("POST "+PathPAR, p.par)
+	mux.HandleFunc("GET "+PathClientLogo, p.clientLogo)
 	if p.registrar != nil {
 		p.registrar.register(mux)
 	}

@@ -40,6 +40,8 @@ type AuthorizeRequest struct {
 	// ClientURI, PolicyURI and TOSURI are the client's registered home
 	// page, privacy policy and terms of service (https), shown to the user.
 	ClientURI, PolicyURI, TOSURI string `json:",omitempty"`
+	// Logo is where this server serves the client's logo ("" for none).
+	Logo string `json:",omitempty"`
 	// FirstParty clients skip the consent page.
 	FirstParty bool
 	// RequireMFA: the client wants every sign-in to use two factors.
