@@ -54,6 +54,9 @@ func ParsePrefixes(list []string) ([]netip.Prefix, error) {
 // put anything at the left of the chain. Without trusted proxies the headers
 // are ignored.
 func RealIP(trusted []netip.Prefix, next http.Handler) http.Handler {
+	if len(trusted) == 0 {
+		return next // ClientIP reads the peer's address: nothing to keep
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ip := clientAddr(r, trusted)
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), clientIPKey, ip)))

@@ -13,13 +13,16 @@ import (
 	"unicode/utf8"
 )
 
+// maxFormBytes bounds every form body (a client assertion is a few KiB).
+const maxFormBytes = 64 << 10
+
 // CleanInput refuses, once for every route, a request whose text is not
 // valid UTF-8 or holds a NUL character: in the path, the query, HTTP Basic
 // credentials, a form body or a JSON body. No handler, and no database,
 // sees such a string; the client gets 400 with the place named.
 func CleanInput(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		where, err := checkRequest(r)
+		where, err := checkRequest(w, r)
 		if err != nil {
 			var mbe *http.MaxBytesError
 			if errors.As(err, &mbe) {
@@ -52,7 +55,7 @@ func cleanText(s string) bool {
 
 // checkRequest names the first unclean place of r ("" when clean). A body
 // it reads is put back for the handler.
-func checkRequest(r *http.Request) (string, error) {
+func checkRequest(w http.ResponseWriter, r *http.Request) (string, error) {
 	if !cleanText(r.URL.Path) {
 		return "the path", nil
 	}
@@ -67,7 +70,17 @@ func checkRequest(r *http.Request) (string, error) {
 	}
 	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	isJSON := ct == "application/json" || strings.HasSuffix(ct, "+json")
-	if ct != "application/x-www-form-urlencoded" && !isJSON {
+	if ct == "application/x-www-form-urlencoded" && (r.Method == http.MethodPost || r.Method == http.MethodPut || r.Method == http.MethodPatch) {
+		// Parsed once here, for the handler too (its ParseForm is then a
+		// no-op), and the decoded values checked. No form needs more
+		// than maxFormBytes.
+		r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+		if err := r.ParseForm(); err != nil {
+			return "the form", err
+		}
+		return checkForm(r.PostForm), nil
+	}
+	if !isJSON {
 		return "", nil
 	}
 	body, err := io.ReadAll(r.Body)
@@ -76,13 +89,25 @@ func checkRequest(r *http.Request) (string, error) {
 		return "the body", err
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
-	if isJSON {
-		if !utf8.Valid(body) || jsonHasNUL(body) {
-			return "the JSON body", nil
-		}
-		return "", nil
+	if !utf8.Valid(body) || jsonHasNUL(body) {
+		return "the JSON body", nil
 	}
-	return checkValues("form field", string(body)), nil
+	return "", nil
+}
+
+// checkForm names the first unclean field of a parsed form.
+func checkForm(form url.Values) string {
+	for k, vs := range form {
+		if !cleanText(k) {
+			return "form field name"
+		}
+		for _, v := range vs {
+			if !cleanText(v) {
+				return fmt.Sprintf("form field %q", k)
+			}
+		}
+	}
+	return ""
 }
 
 // checkValues names the first unclean name or value of a URL-encoded list.
