@@ -112,9 +112,8 @@ func TestBrowserLoginAndConsent(t *testing.T) {
 // amr hwk/swk and user, and acr 2fa.
 func TestBrowserPasskey(t *testing.T) {
 	ctx := newChrome(t)
-	port := freePort(t)
 	// Browsers refuse passkeys on IP addresses: the issuer is localhost.
-	s := startOn(t, port, "sqlite://"+t.TempDir()+"/g.db", fmt.Sprintf("http://localhost:%d", port))
+	s := startOnLocalhost(t, "sqlite://"+t.TempDir()+"/g.db")
 	u := s.createUser(t)
 	got := make(chan url.Values, 1)
 	cb := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -177,6 +177,24 @@ func startOn(t *testing.T, port int, dbURL, issuer string, extraEnv ...string) *
 	}
 }
 
+// startOnLocalhost runs a server whose issuer is http://localhost:PORT
+// (browsers refuse passkeys on IP addresses) on a free port; a port taken
+// by another test's process before the server binds it is replaced.
+func startOnLocalhost(t *testing.T, dbURL string, extraEnv ...string) *server {
+	t.Helper()
+	for attempt := 1; ; attempt++ {
+		p := freePort(t)
+		s, bindErr := tryStart(t, p, dbURL, fmt.Sprintf("http://localhost:%d", p), extraEnv...)
+		if s != nil {
+			return s
+		}
+		if attempt == 3 {
+			t.Fatalf("server did not start:\n%s", bindErr)
+		}
+		t.Logf("port taken meanwhile, starting again: %s", bindErr)
+	}
+}
+
 // tryStart starts one server process; on a failure to bind it returns nil
 // and the process's log.
 func tryStart(t *testing.T, port int, dbURL, issuer string, extraEnv ...string) (*server, string) {

@@ -42,6 +42,13 @@ func testInteropFindings(t *testing.T, e *env) {
 		if st != http.StatusCreated {
 			t.Fatalf("PAR: %d %v", st, body)
 		}
+		for param, want := range map[string]string{"request": "request_not_supported", "request_uri": "invalid_request"} {
+			st, body, _ := e.srv.postJSON(t, "/oauth2/par", e.client, url.Values{"response_type": {"code"}, "client_id": {e.client.ID},
+				"redirect_uri": {rpRedirect}, "scope": {"openid"}, "code_challenge": {s256(v)}, "code_challenge_method": {"S256"}, param: {"eyJhbGciOiJub25lIn0.e30."}})
+			if st != 400 || body["error"] != want {
+				t.Errorf("PAR with %s: %d %v, want 400 %s", param, st, body, want)
+			}
+		}
 		fresh := newBrowser(t, e.srv) // no session: prompt=none, if honoured, would end in login_required
 		q := url.Values{"client_id": {e.client.ID}, "request_uri": {body["request_uri"].(string)}, "prompt": {"none"}, "max_age": {"0"}}
 		p := fresh.get(e.srv.issuer + "/oauth2/auth?" + q.Encode())

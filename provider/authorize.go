@@ -478,6 +478,14 @@ func (p *Provider) par(w http.ResponseWriter, r *http.Request) {
 	if !p.readClientForm(w, r) {
 		return
 	}
+	switch {
+	case r.Form.Has("request"):
+		p.writeJSONError(w, r, fosite.ErrRequestNotSupported.WithHint("Request objects are not supported here; push the parameters themselves."))
+		return
+	case r.Form.Has("request_uri"):
+		p.writeJSONError(w, r, fosite.ErrInvalidRequest.WithHint("A pushed authorization request must not contain request_uri (RFC 9126 §2.1)."))
+		return
+	}
 	p.ignoreUnknownScopes(ctx, r)
 	ar, err := p.oauth.NewPushedAuthorizeRequest(ctx, r)
 	if err != nil {
