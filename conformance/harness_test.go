@@ -313,6 +313,14 @@ func newBrowser(t *testing.T, s *server) *browser {
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
 }
 
+// in is the same browser (cookies and all) reporting to t: a subtest's
+// failure then stops only that subtest.
+func (b *browser) in(t *testing.T) *browser {
+	c := *b
+	c.t = t
+	return &c
+}
+
 // page is a response with its body read.
 type page struct {
 	status   int
@@ -632,6 +640,14 @@ func newEnv(t *testing.T, b backend) *env {
 	s := startServer(t, b.newURL(t))
 	c := s.createClient(t, "--name", "Conformance RP", "--redirect-uri", rpRedirect, "--post-logout-redirect-uri", rpPostLogout)
 	return &env{srv: s, user: s.createUser(t), client: c, rp: newRP(t, s, c, rpRedirect)}
+}
+
+// in is the same environment whose relying party reports to t.
+func (e *env) in(t *testing.T) *env {
+	c, r := *e, *e.rp
+	r.t = t
+	c.rp = &r
+	return &c
 }
 
 // fullLogin runs authorize → login → consent → callback → token.

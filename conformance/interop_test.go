@@ -15,27 +15,26 @@ import (
 // testInteropFindings replays the interoperability findings of issue 14
 // that real relying parties and the OpenID Foundation's suite trip over.
 func testInteropFindings(t *testing.T, e *env) {
+	// Subtests use their own t through e.in and shared.in, so one failing
+	// check stops only itself.
+	shared := newBrowser(t, e.srv)
+	e.fullLogin(t, shared) // a session with remembered consent
 	t.Run("PAR is in discovery and works from it (C71, C156, C171)", func(t *testing.T) {
+		e := e.in(t)
 		d, _ := getJSON(t, e.srv.issuer+"/.well-known/openid-configuration")
 		par, _ := d["pushed_authorization_request_endpoint"].(string)
 		if par != e.srv.issuer+"/oauth2/par" {
 			t.Fatalf("pushed_authorization_request_endpoint = %q", par)
 		}
-		req, _ := http.NewRequest(http.MethodPost, par, strings.NewReader(url.Values{"response_type": {"code"}, "client_id": {e.client.ID},
+		st, body, _ := e.srv.postJSON(t, strings.TrimPrefix(par, e.srv.issuer), e.client, url.Values{"response_type": {"code"}, "client_id": {e.client.ID},
 			"redirect_uri": {rpRedirect}, "scope": {"openid"}, "state": {randString(12)}, "code_challenge": {s256(oauth2.GenerateVerifier())},
-			"code_challenge_method": {"S256"}}.Encode()))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.SetBasicAuth(url.QueryEscape(e.client.ID), url.QueryEscape(e.client.Secret))
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusCreated {
-			t.Fatalf("PAR at the discovered endpoint: %d", resp.StatusCode)
+			"code_challenge_method": {"S256"}})
+		if st != http.StatusCreated || body["request_uri"] == nil {
+			t.Fatalf("PAR at the discovered endpoint: %d %v", st, body)
 		}
 	})
 	t.Run("after PAR, parameters outside the pushed request are ignored (X4)", func(t *testing.T) {
+		e := e.in(t)
 		v := oauth2.GenerateVerifier()
 		st, body, _ := e.srv.postJSON(t, "/oauth2/par", e.client, url.Values{"response_type": {"code"}, "client_id": {e.client.ID},
 			"redirect_uri": {rpRedirect}, "scope": {"openid"}, "state": {randString(12)}, "code_challenge": {s256(v)}, "code_challenge_method": {"S256"}})
@@ -56,9 +55,9 @@ func testInteropFindings(t *testing.T, e *env) {
 			t.Fatalf("pushed request with prompt=none added to the URL: %d to %q, want the login page", p.status, p.location)
 		}
 	})
-	br := newBrowser(t, e.srv)
-	e.fullLogin(t, br) // a session with remembered consent
 	t.Run("a huge max_age is no limit (X2)", func(t *testing.T) {
+		e := e.in(t)
+		br := shared.in(t)
 		a := e.rp.newRequest(oauth2.SetAuthURLParam("prompt", "none"), oauth2.SetAuthURLParam("max_age", "99999999999999999999"))
 		cb := br.callback(br.follow(br.get(a.url)), rpRedirect)
 		if cb.Get("code") == "" {
@@ -67,6 +66,8 @@ func testInteropFindings(t *testing.T, e *env) {
 		e.rp.exchange(a, cb)
 	})
 	t.Run("a short nonce is accepted (X3)", func(t *testing.T) {
+		e := e.in(t)
+		br := shared.in(t)
 		a := authRequest{state: randString(12), nonce: "n1", verifier: oauth2.GenerateVerifier()}
 		a.url = e.rp.conf.AuthCodeURL(a.state, oauth2.SetAuthURLParam("nonce", a.nonce), oauth2.S256ChallengeOption(a.verifier))
 		tk := e.rp.exchange(a, br.callback(br.follow(br.get(a.url)), rpRedirect))
@@ -75,6 +76,8 @@ func testInteropFindings(t *testing.T, e *env) {
 		}
 	})
 	t.Run("a scope the client does not have is ignored (X8)", func(t *testing.T) {
+		e := e.in(t)
+		br := shared.in(t)
 		a := authRequest{state: randString(12), nonce: randString(12), verifier: oauth2.GenerateVerifier()}
 		conf := e.rp.conf
 		conf.Scopes = []string{"openid", "email", "urn:example:unknown", "address"}
@@ -89,6 +92,8 @@ func testInteropFindings(t *testing.T, e *env) {
 		}
 	})
 	t.Run("request objects: a redirected not_supported error (C117, C118, C151)", func(t *testing.T) {
+		e := e.in(t)
+		br := shared.in(t)
 		unsigned := base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"none"}`)) + "." +
 			base64.RawURLEncoding.EncodeToString([]byte(`{"iss":"`+e.client.ID+`","aud":"`+e.srv.issuer+`","scope":"openid","prompt":"none"}`)) + "."
 		for param, want := range map[string][2]string{"request": {unsigned, "request_not_supported"}, "request_uri": {"https://rp.example.test/request.jwt", "request_uri_not_supported"}} {
@@ -100,6 +105,8 @@ func testInteropFindings(t *testing.T, e *env) {
 		}
 	})
 	t.Run("prompt=none with another value is invalid_request (X12)", func(t *testing.T) {
+		e := e.in(t)
+		br := shared.in(t)
 		a := e.rp.newRequest(oauth2.SetAuthURLParam("prompt", "none login"))
 		cb := br.callback(br.follow(br.get(a.url)), rpRedirect)
 		if cb.Get("error") != "invalid_request" || cb.Get("state") != a.state {
@@ -107,6 +114,7 @@ func testInteropFindings(t *testing.T, e *env) {
 		}
 	})
 	t.Run("userinfo without a token: 401 with a JSON type (X11)", func(t *testing.T) {
+		e := e.in(t)
 		resp, err := http.Get(e.srv.issuer + "/userinfo")
 		if err != nil {
 			t.Fatal(err)
@@ -117,23 +125,16 @@ func testInteropFindings(t *testing.T, e *env) {
 		}
 	})
 	t.Run("a parameter twice, a token two ways (X9)", func(t *testing.T) {
-		body := "grant_type=client_credentials&grant_type=client_credentials"
-		req, _ := http.NewRequest(http.MethodPost, e.srv.base+"/oauth2/token", strings.NewReader(body))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.SetBasicAuth(url.QueryEscape(e.client.ID), url.QueryEscape(e.client.Secret))
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != 400 {
-			t.Errorf("grant_type twice: %d, want 400 invalid_request", resp.StatusCode)
+		e := e.in(t)
+		br := shared.in(t)
+		if st, body, _ := e.srv.tokenRequest(t, e.client, url.Values{"grant_type": {"client_credentials", "client_credentials"}}); st != 400 || body["error"] != "invalid_request" {
+			t.Errorf("grant_type twice: %d %v, want 400 invalid_request", st, body)
 		}
 		_, tk := e.fullLogin(t, br)
-		req, _ = http.NewRequest(http.MethodPost, e.srv.base+"/userinfo", strings.NewReader(url.Values{"access_token": {tk.token.AccessToken}}.Encode()))
+		req, _ := http.NewRequest(http.MethodPost, e.srv.base+"/userinfo", strings.NewReader(url.Values{"access_token": {tk.token.AccessToken}}.Encode()))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		req.Header.Set("Authorization", "Bearer "+tk.token.AccessToken)
-		resp, err = http.DefaultClient.Do(req)
+		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -143,12 +144,14 @@ func testInteropFindings(t *testing.T, e *env) {
 		}
 	})
 	t.Run("invalid_client is in the Basic challenge too", func(t *testing.T) {
+		e := e.in(t)
 		status, body, h := e.srv.tokenRequest(t, testClient{ID: e.client.ID, Secret: "wrong"}, url.Values{"grant_type": {"client_credentials"}})
 		if status != 401 || body["error"] != "invalid_client" || !strings.Contains(h.Get("WWW-Authenticate"), `error="invalid_client"`) {
 			t.Fatalf("wrong secret: %d %v %q", status, body, h.Get("WWW-Authenticate"))
 		}
 	})
 	t.Run("registration keeps jwks with a secret-based client (C11)", func(t *testing.T) {
+		e := e.in(t)
 		n := base64.RawURLEncoding.EncodeToString(make([]byte, 256))
 		n = "u" + n[1:]
 		status, reg := regCall(t, http.MethodPost, e.srv.issuer+"/oauth2/register", "", map[string]any{"redirect_uris": []string{rpRedirect},
@@ -160,6 +163,7 @@ func testInteropFindings(t *testing.T, e *env) {
 		}
 	})
 	t.Run("registration keeps what it honours and refuses what it cannot (X7)", func(t *testing.T) {
+		e := e.in(t)
 		regURL := e.srv.issuer + "/oauth2/register"
 		status, reg := regCall(t, http.MethodPost, regURL, "", map[string]any{"redirect_uris": []string{rpRedirect}, "default_max_age": 1,
 			"require_auth_time": true, "initiate_login_uri": "https://rp.example.test/login", "subject_type": "public"})
@@ -189,6 +193,8 @@ func testInteropFindings(t *testing.T, e *env) {
 		}
 	})
 	t.Run("the consent page shows the client's logo, policy and terms (C141, C142, C143)", func(t *testing.T) {
+		e := e.in(t)
+		br := shared.in(t)
 		status, reg := regCall(t, http.MethodPost, e.srv.issuer+"/oauth2/register", "", map[string]any{"redirect_uris": []string{rpRedirect},
 			"client_name": "Linked RP", "client_uri": "https://rp.example.test/", "policy_uri": "https://rp.example.test/privacy", "tos_uri": "https://rp.example.test/terms",
 			"logo_uri": "https://rp.example.test/logo.png"})
@@ -209,6 +215,7 @@ func testInteropFindings(t *testing.T, e *env) {
 		}
 	})
 	t.Run("a logo that cannot be fetched is a 404, not an error", func(t *testing.T) {
+		e := e.in(t)
 		resp, err := http.Get(e.srv.issuer + "/clients/" + e.client.ID + "/logo") // no logo_uri
 		if err != nil {
 			t.Fatal(err)

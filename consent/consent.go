@@ -513,35 +513,36 @@ func (s *Service) Redeem(ctx context.Context, r *http.Request, flowID string) (i
 // auditWindow is the window over which repeated failures are one audit row.
 const auditWindow = 5 * time.Minute
 
+// audit writes an audit event; a failure to write is logged, not fatal to
+// the user's request.
+func (s *Service) audit(ctx context.Context, r *http.Request, typ, subject, clientID string, details map[string]string) {
+	s.writeAudit(ctx, r, typ, subject, clientID, details, false)
+}
+
 // auditRepeated records an event that unauthenticated requests can repeat
 // at will (a wrong password, a throttled attempt): one row per type,
 // account, address and client in each auditWindow, with a count, so a
 // flood of attempts cannot grow the audit log without bound.
 func (s *Service) auditRepeated(ctx context.Context, r *http.Request, typ, subject, clientID string, details map[string]string) {
-	ip := httpx.ClientIP(r)
-	bucket := s.o.Now().UTC().Truncate(auditWindow).Unix()
-	h := sha256.Sum256([]byte(fmt.Sprintf("%s\x00%s\x00%s\x00%s\x00%d", typ, subject, ip, clientID, bucket)))
-	if details == nil {
-		details = map[string]string{}
-	}
-	e := storage.AuditEvent{ID: "rep_" + hex.EncodeToString(h[:16]), At: s.o.Now().UTC(), Type: typ, Actor: subject, Subject: subject, ClientID: clientID,
-		IP: ip, RequestID: httpx.RequestID(ctx), Details: details}
-	if err := s.o.Store.CountAudit(ctx, e); err != nil {
-		s.o.Log.Error("audit", "type", typ, "err", err)
-	}
-	s.o.Log.Info("audit", "type", typ, "subject", subject, "client_id", clientID, "request_id", e.RequestID)
+	s.writeAudit(ctx, r, typ, subject, clientID, details, true)
 }
 
-// audit writes an audit event; a failure to write is logged, not fatal to
-// the user's request.
-func (s *Service) audit(ctx context.Context, r *http.Request, typ, subject, clientID string, details map[string]string) {
+func (s *Service) writeAudit(ctx context.Context, r *http.Request, typ, subject, clientID string, details map[string]string, repeated bool) {
 	if details == nil {
 		details = map[string]string{}
 	}
-	ip := httpx.ClientIP(r)
-	e := storage.AuditEvent{ID: httpx.RandomString(16), At: s.o.Now().UTC(), Type: typ, Actor: subject, Subject: subject, ClientID: clientID,
+	now, ip := s.o.Now().UTC(), httpx.ClientIP(r)
+	e := storage.AuditEvent{ID: httpx.RandomString(16), At: now, Type: typ, Actor: subject, Subject: subject, ClientID: clientID,
 		IP: ip, RequestID: httpx.RequestID(ctx), Details: details}
-	if err := s.o.Store.AppendAudit(ctx, e); err != nil {
+	var err error
+	if repeated {
+		h := sha256.Sum256([]byte(fmt.Sprintf("%s\x00%s\x00%s\x00%s\x00%d", typ, subject, ip, clientID, now.Truncate(auditWindow).Unix())))
+		e.ID = "rep_" + hex.EncodeToString(h[:16])
+		err = s.o.Store.CountAudit(ctx, e)
+	} else {
+		err = s.o.Store.AppendAudit(ctx, e)
+	}
+	if err != nil {
 		s.o.Log.Error("audit", "type", typ, "err", err)
 	}
 	s.o.Log.Info("audit", "type", typ, "subject", subject, "client_id", clientID, "request_id", e.RequestID)

@@ -127,19 +127,16 @@ func (p *Provider) allowOrigin(ctx context.Context, w http.ResponseWriter, r *ht
 	}
 }
 
-// requestClientID is the client a form request names: client_id in the body
-// or the Basic user name (the response is only readable cross-origin; the
-// handler still authenticates the client).
+// requestClientID is the client a form request names, before it is
+// authenticated: the Basic user name (form-decoded, RFC 6749 §2.3.1), else
+// client_id in the body.
 func requestClientID(r *http.Request) string {
-	if id := r.PostForm.Get("client_id"); id != "" {
-		return id
-	}
 	if user, _, ok := r.BasicAuth(); ok {
 		if id, err := url.QueryUnescape(user); err == nil {
 			return id
 		}
 	}
-	return ""
+	return r.PostForm.Get("client_id")
 }
 
 // withCORS answers a form endpoint's response with the CORS headers of the

@@ -153,12 +153,7 @@ func (p *Provider) retryWithFreshClient(r *http.Request, err error) bool {
 	if fosite.ErrorToRFC6749Error(err).ErrorField != fosite.ErrInvalidClient.ErrorField {
 		return false
 	}
-	id := r.PostForm.Get("client_id")
-	if u, _, ok := r.BasicAuth(); ok {
-		if v, err := url.QueryUnescape(u); err == nil {
-			id = v
-		}
-	}
+	id := requestClientID(r)
 	return id != "" && p.clients.dropIfCached(id)
 }
 
