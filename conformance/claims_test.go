@@ -3,8 +3,11 @@ package conformance
 import (
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
+
+	"golang.org/x/oauth2"
 )
 
 // TestStandardClaims (issue 14, C91): a user's OpenID Connect standard
@@ -69,4 +72,128 @@ func TestStandardClaims(t *testing.T) {
 	} else if p, _ := body["profile"].(map[string]any); body["name"] != "Ada King" || p["locale"] != "en" || p["address"] != nil {
 		t.Errorf("after the admin API: %v", body)
 	}
+}
+
+// TestClaimsParameter (issue 14, C119, C33): the `claims` parameter asks
+// for single claims in the ID token or at userinfo; it is advertised; the
+// user consents to the scope a claim belongs to, and a client never gets a
+// claim of a scope it may not have; an essential acr that is not met is a
+// failed authentication; a malformed parameter is invalid_request.
+func TestClaimsParameter(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, backends(t)[0].newURL(t))
+	// A third-party client (consent page) that may have profile and email,
+	// not phone.
+	c := s.createClient(t, "--name", "Claims RP", "--redirect-uri", rpRedirect, "--grant-type", "authorization_code", "--grant-type", "refresh_token",
+		"--scope", "openid", "--scope", "profile", "--scope", "email", "--scope", "offline_access")
+	u := s.createUser(t)
+	s.cli(t, `{"name":"Ada Lovelace","phone_number":"+44 20 0000 0000"}`, "users", "set-profile", "--email", u.email)
+	e := &env{srv: s, user: u, client: c, rp: newRP(t, s, c, rpRedirect, "openid", "offline_access")}
+	if d, _ := getJSON(t, s.issuer+"/.well-known/openid-configuration"); d["claims_parameter_supported"] != true {
+		t.Errorf("claims_parameter_supported = %v", d["claims_parameter_supported"])
+	}
+	claimsOpt := func(v string) oauth2.AuthCodeOption { return oauth2.SetAuthURLParam("claims", v) }
+	userinfo := func(t *testing.T, at string) map[string]any {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodGet, s.issuer+"/userinfo", nil)
+		req.Header.Set("Authorization", "Bearer "+at)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var m map[string]any
+		if resp.StatusCode != 200 || json.NewDecoder(resp.Body).Decode(&m) != nil {
+			t.Fatalf("userinfo: %d", resp.StatusCode)
+		}
+		return m
+	}
+
+	t.Run("C119 userinfo name, essential", func(t *testing.T) {
+		e := e.in(t)
+		br := newBrowser(t, s)
+		a := e.rp.newRequest(claimsOpt(`{"userinfo":{"name":{"essential":true}}}`), oauth2.SetAuthURLParam("prompt", "consent"))
+		p := br.login(br.follow(br.get(a.url)), u)
+		if !strings.Contains(p.body, "See your name and profile details") {
+			t.Fatalf("the consent page does not ask for the profile the name belongs to:\n%s", p.body)
+		}
+		tk := e.rp.exchange(a, br.callback(br.approve(p), rpRedirect))
+		if _, ok := tk.claims["name"]; ok {
+			t.Error("the ID token holds name, asked for userinfo only")
+		}
+		if sc := tk.token.Extra("scope"); sc != "openid offline_access" {
+			t.Errorf("granted scope %v: a claim asked for alone grants no scope", sc)
+		}
+		ui := userinfo(t, tk.token.AccessToken)
+		if ui["name"] != "Ada Lovelace" {
+			t.Errorf("userinfo name = %v", ui["name"])
+		}
+		if _, ok := ui["given_name"]; ok || ui["email"] != nil {
+			t.Errorf("userinfo released more than asked: %v", ui)
+		}
+		// The request is kept with the grant: a refreshed token sees it too.
+		fresh, err := e.rp.conf.TokenSource(e.rp.ctx, &oauth2.Token{RefreshToken: tk.token.RefreshToken}).Token()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ui := userinfo(t, fresh.AccessToken); ui["name"] != "Ada Lovelace" {
+			t.Errorf("userinfo after refresh: %v", ui)
+		}
+	})
+	t.Run("id_token email; phone never", func(t *testing.T) {
+		e := e.in(t)
+		br := newBrowser(t, s)
+		a := e.rp.newRequest(claimsOpt(`{"id_token":{"email":null,"phone_number":{"essential":true}},"userinfo":{"phone_number":null}}`))
+		p := br.login(br.follow(br.get(a.url)), u)
+		if strings.Contains(p.body, "phone") {
+			t.Error("the consent page asks for a phone scope the client may not have")
+		}
+		tk := e.rp.exchange(a, br.callback(br.approve(p), rpRedirect))
+		if tk.claims["email"] != u.email || tk.claims["phone_number"] != nil {
+			t.Errorf("ID token claims: %v", tk.claims)
+		}
+		if ui := userinfo(t, tk.token.AccessToken); ui["phone_number"] != nil || ui["email"] != nil {
+			t.Errorf("userinfo: %v", ui)
+		}
+	})
+	t.Run("denied consent releases nothing", func(t *testing.T) {
+		e := e.in(t)
+		br := newBrowser(t, s)
+		a := e.rp.newRequest(claimsOpt(`{"userinfo":{"email":null}}`), oauth2.SetAuthURLParam("prompt", "consent"))
+		p := br.login(br.follow(br.get(a.url)), u)
+		cb := br.callback(br.follow(br.submit(findForm(t, p, "/consent"), url.Values{"action": {"deny"}})), rpRedirect)
+		if cb.Get("error") != "access_denied" {
+			t.Errorf("denied consent: %v", cb)
+		}
+	})
+	for _, tc := range []struct{ name, claims, login, want string }{
+		{"malformed", `{"userinfo":`, "", "invalid_request"},
+		{"not an object", `["name"]`, "", "invalid_request"},
+		{"essential acr never met", `{"id_token":{"acr":{"essential":true,"values":["urn:example:loa:4"]}}}`, "", "access_denied"},
+		{"essential acr not reached", `{"id_token":{"acr":{"essential":true,"value":"urn:gatehouse:acr:2fa"}}}`, "login", "access_denied"},
+		{"sub of another user", `{"id_token":{"sub":{"value":"someone-else"}}}`, "login", "login_required"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := e.in(t)
+			br := newBrowser(t, s)
+			a := e.rp.newRequest(claimsOpt(tc.claims))
+			p := br.follow(br.get(a.url))
+			if tc.login != "" {
+				p = br.login(p, u)
+				if strings.Contains(p.body, `action="/consent"`) {
+					p = br.approve(p)
+				}
+			}
+			if cb := br.callback(p, rpRedirect); cb.Get("error") != tc.want || cb.Get("code") != "" || cb.Get("state") != a.state {
+				t.Errorf("callback %v, want error %s", cb, tc.want)
+			}
+		})
+	}
+	t.Run("C33 essential acr met", func(t *testing.T) {
+		e := e.in(t)
+		_, tk := e.fullLogin(t, newBrowser(t, s), claimsOpt(`{"id_token":{"acr":{"essential":true,"values":["urn:gatehouse:acr:2fa","urn:gatehouse:acr:1fa"]}}}`))
+		if tk.claims["acr"] != "urn:gatehouse:acr:1fa" {
+			t.Errorf("acr = %v", tk.claims["acr"])
+		}
+	})
 }

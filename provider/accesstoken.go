@@ -69,15 +69,16 @@ func (a *accessTokens) GenerateAccessToken(ctx context.Context, r fosite.Request
 	if scopes := r.GetGrantedScopes(); len(scopes) > 0 {
 		claims["scope"] = strings.Join(scopes, " ")
 	}
-	if os, ok := sess.(*openid.DefaultSession); ok && os.Claims != nil {
-		if !os.Claims.AuthTime.IsZero() {
-			claims["auth_time"] = os.Claims.AuthTime.Unix()
+	if os, ok := sess.(openid.Session); ok && os.IDTokenClaims() != nil {
+		c := os.IDTokenClaims()
+		if !c.AuthTime.IsZero() {
+			claims["auth_time"] = c.AuthTime.Unix()
 		}
-		if os.Claims.AuthenticationContextClassReference != "" {
-			claims["acr"] = os.Claims.AuthenticationContextClassReference
+		if c.AuthenticationContextClassReference != "" {
+			claims["acr"] = c.AuthenticationContextClassReference
 		}
-		if len(os.Claims.AuthenticationMethodsReferences) > 0 {
-			claims["amr"] = os.Claims.AuthenticationMethodsReferences
+		if len(c.AuthenticationMethodsReferences) > 0 {
+			claims["amr"] = c.AuthenticationMethodsReferences
 		}
 	}
 	return a.signer.Generate(ctx, claims, &fjwt.Headers{Extra: map[string]interface{}{"alg": keys.HeaderAlg(a.alg)}})

@@ -271,7 +271,45 @@ func (p *Provider) interactionRequest(r *http.Request, ar fosite.AuthorizeReques
 		}
 		req.HintSubject = sub
 	}
-	return req, nil
+	return req, p.applyClaimsRequest(&req, form.Get("claims"), c.c.Scopes)
+}
+
+// applyClaimsRequest lets the `claims` parameter shape the login: the
+// scopes of claims asked for one by one are put to the user like requested
+// scopes (if the client may have them at all), acr values join acr_values,
+// and a sub value names the user, like an id_token_hint (OpenID Connect
+// Core §5.5.1). What was asked for is checked again when the code is
+// issued (grant).
+func (p *Provider) applyClaimsRequest(req *interaction.AuthorizeRequest, raw string, allowed []string) error {
+	cr, err := parseClaimsRequest(raw)
+	if err != nil {
+		return err
+	}
+	for _, s := range cr.impliedScopes() {
+		if !slices.Contains(req.Scopes, s) && slices.Contains(allowed, s) {
+			req.Scopes = append(slices.Clone(req.Scopes), s)
+		}
+	}
+	if acr := cr.IDToken["acr"]; acr != nil {
+		vals := acr.strings()
+		supported := false
+		for _, v := range vals {
+			if !slices.Contains(req.ACRValues, v) {
+				req.ACRValues = append(req.ACRValues, v)
+			}
+			supported = supported || v == ACRSingleFactor || v == ACRMultiFactor
+		}
+		if acr.Essential && len(vals) > 0 && !supported {
+			return fosite.ErrAccessDenied.WithHint("None of the essential acr values requested can be met.")
+		}
+	}
+	if sub := cr.IDToken["sub"].strings(); len(sub) > 0 {
+		if req.HintSubject != "" && req.HintSubject != sub[0] {
+			return fosite.ErrInvalidRequest.WithHint("The id_token_hint and the requested sub name different users.")
+		}
+		req.HintSubject = sub[0]
+	}
+	return nil
 }
 
 // grant issues the authorization response for a finished login.
@@ -295,11 +333,31 @@ func (p *Provider) grant(w http.ResponseWriter, r *http.Request, ar fosite.Autho
 		p.writeAuthorizeError(w, r, ar, fosite.ErrAccessDenied.WithHint("The account is disabled."))
 		return
 	}
+	cr, err := parseClaimsRequest(ar.GetRequestForm().Get("claims"))
+	if err != nil {
+		p.writeAuthorizeError(w, r, ar, err)
+		return
+	}
+	if acr := cr.IDToken["acr"]; acr != nil && acr.Essential {
+		if vals := acr.strings(); len(vals) > 0 && !slices.Contains(vals, g.ACR) {
+			// OpenID Connect Core §5.5.1.1: an essential acr not met is a
+			// failed authentication.
+			p.writeAuthorizeError(w, r, ar, fosite.ErrAccessDenied.WithHint("The sign-in did not reach the essential acr requested."))
+			return
+		}
+	}
+	if sub := cr.IDToken["sub"].strings(); len(sub) > 0 && sub[0] != g.Subject {
+		p.writeAuthorizeError(w, r, ar, fosite.ErrLoginRequired.WithHint("The requested user is not the one signed in."))
+		return
+	}
 	extra := scopeClaims(user, ar.GetGrantedScopes())
+	all := scopeClaims(user, allScopes)
+	pick(extra, all, released(cr.IDToken, g.GrantedScopes))
 	if g.SessionID != "" {
 		extra["sid"] = g.SessionID
 	}
-	sess := &openid.DefaultSession{
+	sess := &session{UserinfoClaims: released(cr.Userinfo, g.GrantedScopes)}
+	sess.DefaultSession = openid.DefaultSession{
 		Claims: &jwt.IDTokenClaims{
 			Subject:                             g.Subject,
 			AuthTime:                            g.AuthTime.UTC().Truncate(time.Second),

@@ -76,6 +76,7 @@ func (p *Provider) Metadata() Metadata {
 		ACRValuesSupported:                         []string{ACRSingleFactor, ACRMultiFactor},
 		PromptValuesSupported:                      []string{"none", "login", "consent", "select_account"},
 		AuthorizationResponseIssParameterSupported: true,
+		ClaimsParameterSupported:                   true,
 	}
 }
 

@@ -16,11 +16,18 @@ import (
 // fields of a session that has no ID token (two thirds of each row). Empty
 // and zero fields are left out, which json.Unmarshal reads as before (the
 // prototype session's fields stay zero), so rows written either way decode
-// alike. A session of another type than openid.DefaultSession, and the
+// alike. A session of another type than ours or openid.DefaultSession, and the
 // free-form Extra maps, go through encoding/json.
 func encodeStored(sr *storedRequest, sess fosite.Session) ([]byte, error) {
-	ds, ok := sess.(*openid.DefaultSession)
-	if !ok {
+	var ds *openid.DefaultSession
+	var userinfo []string
+	switch s := sess.(type) {
+	case *session:
+		ds, userinfo = &s.DefaultSession, s.UserinfoClaims
+	case *openid.DefaultSession:
+		ds = s
+	}
+	if ds == nil {
 		return json.Marshal(struct {
 			*storedRequest
 			Session fosite.Session `json:"session"`
@@ -106,6 +113,7 @@ func encodeStored(sr *storedRequest, sess fosite.Session) ([]byte, error) {
 	}
 	e.str("username", ds.Username)
 	e.str("subject", ds.Subject)
+	e.strs("userinfo_claims", userinfo)
 	e.close()
 	e.close()
 	return e.b, nil

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/url"
+	"slices"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -14,7 +15,7 @@ import (
 )
 
 // decodeStored reads a row as load does.
-func decodeStored(t *testing.T, data []byte) (storedRequest, *openid.DefaultSession) {
+func decodeStored(t *testing.T, data []byte) (storedRequest, *session) {
 	t.Helper()
 	var sr storedRequest
 	if err := json.Unmarshal(data, &sr); err != nil {
@@ -66,6 +67,8 @@ func TestEncodeStored(t *testing.T) {
 		{"awkward strings", storedRequest{ID: "r4\x00\x1f", RequestedAt: at.In(time.FixedZone("X", 3600)), ClientID: "c\u2028\u2029é漢\xff\xfe",
 			Form: url.Values{"k\"ey\n": {"v\\al\tue\r", "<script>&"}}}, &openid.DefaultSession{Subject: "\x7f\u00a0", Username: "🔑"}},
 		{"nil claims and headers", storedRequest{ID: "r5", ClientID: "c"}, &openid.DefaultSession{}},
+		{"userinfo claims", storedRequest{ID: "r6", ClientID: "rp", GrantedScope: []string{"openid"}},
+			&session{DefaultSession: *full, UserinfoClaims: []string{"email", "name"}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -94,11 +97,21 @@ func TestEncodeStored(t *testing.T) {
 			if !bytes.Equal(a, b) {
 				t.Errorf("decoded differently:\nhand-written  %s\nencoding/json %s", a, b)
 			}
+			if want := sessionUserinfo(tt.sess); !slices.Equal(sessA.UserinfoClaims, want) {
+				t.Errorf("userinfo claims %v, want %v", sessA.UserinfoClaims, want)
+			}
 			if !srA.RequestedAt.Equal(tt.sr.RequestedAt) || utf8.ValidString(tt.sr.ClientID) && srA.ClientID != tt.sr.ClientID {
 				t.Errorf("request fields changed: %+v", srA)
 			}
 		})
 	}
+}
+
+func sessionUserinfo(s fosite.Session) []string {
+	if s, ok := s.(*session); ok {
+		return s.UserinfoClaims
+	}
+	return nil
 }
 
 // FuzzJSONString: the hand-written string encoding reads back as

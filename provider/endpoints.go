@@ -441,6 +441,7 @@ func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	claims := scopeClaims(user, ar.GetGrantedScopes())
+	pick(claims, scopeClaims(user, allScopes), sess.UserinfoClaims)
 	claims["sub"] = user.Subject
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(claims)

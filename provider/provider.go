@@ -358,8 +358,8 @@ func HashClientSecret(secret string) []byte {
 }
 
 // newSession is the prototype fosite decodes stored sessions into.
-func newSession() *openid.DefaultSession {
-	return &openid.DefaultSession{Claims: &jwt.IDTokenClaims{}, Headers: &jwt.Headers{Extra: map[string]interface{}{}}}
+func newSession() *session {
+	return &session{DefaultSession: openid.DefaultSession{Claims: &jwt.IDTokenClaims{}, Headers: &jwt.Headers{Extra: map[string]interface{}{}}}}
 }
 
 // renderError shows an HTML error page; it never redirects.
