@@ -41,7 +41,7 @@ func testInteropFindings(t *testing.T, e *env) {
 		if st != http.StatusCreated {
 			t.Fatalf("PAR: %d %v", st, body)
 		}
-		for param, want := range map[string]string{"request": "request_not_supported", "request_uri": "invalid_request"} {
+		for param, want := range map[string]string{"request": "invalid_request_object", "request_uri": "invalid_request"} {
 			st, body, _ := e.srv.postJSON(t, "/oauth2/par", e.client, url.Values{"response_type": {"code"}, "client_id": {e.client.ID},
 				"redirect_uri": {rpRedirect}, "scope": {"openid"}, "code_challenge": {s256(v)}, "code_challenge_method": {"S256"}, param: {"eyJhbGciOiJub25lIn0.e30."}})
 			if st != 400 || body["error"] != want {
@@ -91,12 +91,12 @@ func testInteropFindings(t *testing.T, e *env) {
 			t.Fatalf("granted scope %q, want the known ones (openid email)", got)
 		}
 	})
-	t.Run("request objects: a redirected not_supported error (C117, C118, C151)", func(t *testing.T) {
+	t.Run("request objects this client may not send: a redirected error (C117, C118)", func(t *testing.T) {
 		e := e.in(t)
 		br := shared.in(t)
 		unsigned := base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"none"}`)) + "." +
 			base64.RawURLEncoding.EncodeToString([]byte(`{"iss":"`+e.client.ID+`","aud":"`+e.srv.issuer+`","scope":"openid","prompt":"none"}`)) + "."
-		for param, want := range map[string][2]string{"request": {unsigned, "request_not_supported"}, "request_uri": {"https://rp.example.test/request.jwt", "request_uri_not_supported"}} {
+		for param, want := range map[string][2]string{"request": {unsigned, "invalid_request_object"}, "request_uri": {"https://rp.example.test/request.jwt", "invalid_request_uri"}} {
 			a := e.rp.newRequest(oauth2.SetAuthURLParam(param, want[0]))
 			cb := br.callback(br.follow(br.get(a.url)), rpRedirect)
 			if cb.Get("error") != want[1] || cb.Get("state") != a.state || cb.Get("code") != "" {
@@ -171,7 +171,7 @@ func testInteropFindings(t *testing.T, e *env) {
 			t.Fatalf("registration: %d %v", status, reg)
 		}
 		for field, v := range map[string]any{"subject_type": "pairwise", "sector_identifier_uri": "https://rp.example.test/sector.json",
-			"request_uris": []string{"https://rp.example.test/r.jwt"}, "userinfo_signed_response_alg": "RS256", "id_token_encrypted_response_alg": "RSA-OAEP"} {
+			"userinfo_signed_response_alg": "RS256", "id_token_encrypted_response_alg": "RSA-OAEP"} {
 			st, body := regCall(t, http.MethodPost, regURL, "", map[string]any{"redirect_uris": []string{rpRedirect}, field: v})
 			if st != 400 || body["error"] != "invalid_client_metadata" || !strings.Contains(fmt.Sprint(body["error_description"]), strings.SplitN(field, "_", 2)[0]) {
 				t.Errorf("%s: %d %v, want invalid_client_metadata naming it", field, st, body)

@@ -28,7 +28,7 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 	// The login step and the grant below share what they read of the user.
 	ctx := storage.WithMemo(r.Context())
 	onlyPushed(r)
-	requestObject := takeRequestObject(r)
+	requestObject := p.resolveRequestObject(ctx, r)
 	p.ignoreUnknownScopes(ctx, r)
 	ar, err := p.oauth.NewAuthorizeRequest(ctx, r)
 	if err == nil && requestObject != nil {
@@ -93,32 +93,6 @@ func (p *Provider) resume(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.grant(w, r, ar, g, g.RequestedAt)
-}
-
-// takeRequestObject removes a request object (request, or a request_uri
-// that is not a pushed request) from an authorization request and returns
-// the error to answer it with. Discovery says request objects are not
-// supported (request_parameter_supported: false), so none is used, for any
-// client: fosite would otherwise read an unsigned one for clients that have
-// keys. The error goes to the client once fosite has verified the client
-// and its redirect URI (OpenID Connect Core §6.1, §6.2).
-func takeRequestObject(r *http.Request) error {
-	if err := r.ParseForm(); err != nil {
-		return nil
-	}
-	var out error
-	if r.Form.Has("request") {
-		out = fosite.ErrRequestNotSupported.WithHint("Request objects are not supported here; send the parameters in the URL or push them (PAR).")
-	} else if u := r.Form.Get("request_uri"); u != "" && !strings.HasPrefix(u, parURIPrefix) {
-		out = fosite.ErrRequestURINotSupported.WithHint("Only request_uri values from this server's pushed authorization request endpoint are accepted.")
-	}
-	if out != nil {
-		for _, k := range []string{"request", "request_uri"} {
-			r.Form.Del(k)
-			r.PostForm.Del(k)
-		}
-	}
-	return out
 }
 
 // onlyPushed keeps, of an authorization request that names a pushed
@@ -536,12 +510,12 @@ func (p *Provider) par(w http.ResponseWriter, r *http.Request) {
 	if !p.readClientForm(w, r) {
 		return
 	}
-	switch {
-	case r.Form.Has("request"):
-		p.writeJSONError(w, r, fosite.ErrRequestNotSupported.WithHint("Request objects are not supported here; push the parameters themselves."))
-		return
-	case r.Form.Has("request_uri"):
+	if r.Form.Has("request_uri") {
 		p.writeJSONError(w, r, fosite.ErrInvalidRequest.WithHint("A pushed authorization request must not contain request_uri (RFC 9126 §2.1)."))
+		return
+	}
+	if err := p.resolveRequestObject(ctx, r); err != nil {
+		p.writeJSONError(w, r, err)
 		return
 	}
 	p.ignoreUnknownScopes(ctx, r)

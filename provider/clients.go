@@ -47,13 +47,11 @@ type ClientSpec struct {
 	Audience []string `json:"audience,omitempty"`
 	// Registration metadata gatehouse cannot honour yet: refused with a
 	// clear error instead of being dropped.
-	RequestURIs                  []string `json:"request_uris,omitempty"`
-	RequestObjectSigningAlg      string   `json:"request_object_signing_alg,omitempty"`
-	SubjectType                  string   `json:"subject_type,omitempty"`
-	SectorIdentifierURI          string   `json:"sector_identifier_uri,omitempty"`
-	UserinfoSignedResponseAlg    string   `json:"userinfo_signed_response_alg,omitempty"`
-	IDTokenEncryptedResponseAlg  string   `json:"id_token_encrypted_response_alg,omitempty"`
-	UserinfoEncryptedResponseAlg string   `json:"userinfo_encrypted_response_alg,omitempty"`
+	SubjectType                  string `json:"subject_type,omitempty"`
+	SectorIdentifierURI          string `json:"sector_identifier_uri,omitempty"`
+	UserinfoSignedResponseAlg    string `json:"userinfo_signed_response_alg,omitempty"`
+	IDTokenEncryptedResponseAlg  string `json:"id_token_encrypted_response_alg,omitempty"`
+	UserinfoEncryptedResponseAlg string `json:"userinfo_encrypted_response_alg,omitempty"`
 	// RequirePKCE asks for PKCE on every authorization request of this
 	// client, whatever the server's pkce.required policy (it can only make
 	// the client stricter).
@@ -207,8 +205,6 @@ func validURL(field, raw string) error {
 // registration that silently behaves otherwise).
 func (s ClientSpec) checkUnsupported() error {
 	switch {
-	case len(s.RequestURIs) > 0 || s.RequestObjectSigningAlg != "":
-		return badMetadata("request objects are not supported (request_parameter_supported: false); drop request_uris and request_object_signing_alg")
 	case s.SubjectType != "" && s.SubjectType != "public":
 		return badMetadata("subject_type %q is not supported; only public subject identifiers are issued", s.SubjectType)
 	case s.SectorIdentifierURI != "":
@@ -217,6 +213,29 @@ func (s ClientSpec) checkUnsupported() error {
 		return badMetadata("userinfo_signed_response_alg: signed userinfo responses are not supported; userinfo answers plain JSON")
 	case s.IDTokenEncryptedResponseAlg != "" || s.UserinfoEncryptedResponseAlg != "":
 		return badMetadata("id_token_encrypted_response_alg / userinfo_encrypted_response_alg: encrypted ID tokens and userinfo responses are not supported")
+	}
+	return nil
+}
+
+// checkRequestObjects validates the request-object metadata: https
+// request_uris (http on loopback), a known request_object_signing_alg, and
+// keys to verify signed objects with.
+func (s ClientSpec) checkRequestObjects(hasKeys bool) error {
+	for _, u := range s.RequestURIs {
+		p, err := url.Parse(u)
+		if err != nil || p.Host == "" || p.User != nil || !(p.Scheme == "https" || (p.Scheme == "http" && config.IsLoopbackHost(p.Hostname()))) {
+			return badMetadata("request_uris: %q must be an absolute https URL", u)
+		}
+	}
+	switch a := s.RequestObjectSigningAlg; {
+	case a == "" || a == "none":
+	case !slices.Contains(RequestObjectAlgs, a):
+		return badMetadata("request_object_signing_alg %q is not supported (use %s, or none)", a, strings.Join(RequestObjectAlgs, ", "))
+	case !hasKeys:
+		return badMetadata("request_object_signing_alg %s needs the client's keys: jwks or jwks_uri", a)
+	}
+	if s.RequireSignedRequestObject && (!hasKeys || s.RequestObjectSigningAlg == "none") {
+		return badMetadata("require_signed_request_object needs the client's keys (jwks or jwks_uri) and a signing algorithm other than none")
 	}
 	return nil
 }
@@ -237,7 +256,8 @@ func (s ClientSpec) checkLengths() error {
 		return badMetadata("client_name is longer than %d characters", maxNameLength)
 	}
 	lists := map[string][]string{"redirect_uris": s.RedirectURIs, "post_logout_redirect_uris": s.PostLogoutRedirectURIs, "grant_types": s.GrantTypes,
-		"response_types": s.ResponseTypes, "audience": s.Audience, "contacts": s.Contacts, "allowed_cors_origins": s.AllowedCORSOrigins}
+		"response_types": s.ResponseTypes, "audience": s.Audience, "contacts": s.Contacts, "allowed_cors_origins": s.AllowedCORSOrigins,
+		"request_uris": s.RequestURIs}
 	for field, l := range lists {
 		if len(l) > maxListLength {
 			return badMetadata("%s has more than %d entries", field, maxListLength)
@@ -255,7 +275,8 @@ func (s ClientSpec) checkLengths() error {
 		}
 	}
 	for field, v := range map[string]string{"token_endpoint_auth_method": s.TokenEndpointAuthMethod, "token_endpoint_auth_signing_alg": s.TokenEndpointAuthSigningAlg,
-		"id_token_signed_response_alg": s.IDTokenSignedResponseAlg, "access_token_format": s.AccessTokenFormat} {
+		"id_token_signed_response_alg": s.IDTokenSignedResponseAlg, "access_token_format": s.AccessTokenFormat,
+		"request_object_signing_alg": s.RequestObjectSigningAlg} {
 		if len(v) > 64 {
 			return badMetadata("%s is not a known value", field)
 		}
@@ -374,6 +395,9 @@ func (s ClientSpec) Build(enabledAlgs []string, now time.Time) (storage.Client, 
 		}
 	} else if s.BackchannelLogoutSessionRequired {
 		return storage.Client{}, "", badMetadata("backchannel_logout_session_required needs a backchannel_logout_uri")
+	}
+	if err := s.checkRequestObjects(hasKeys); err != nil {
+		return storage.Client{}, "", err
 	}
 	if err := s.checkUnsupported(); err != nil {
 		return storage.Client{}, "", err

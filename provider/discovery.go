@@ -36,6 +36,7 @@ type Metadata struct {
 	ClaimsParameterSupported                   bool     `json:"claims_parameter_supported"`
 	RequestParameterSupported                  bool     `json:"request_parameter_supported"`
 	RequestURIParameterSupported               bool     `json:"request_uri_parameter_supported"`
+	RequestObjectSigningAlgValuesSupported     []string `json:"request_object_signing_alg_values_supported"`
 	AuthorizationResponseIssParameterSupported bool     `json:"authorization_response_iss_parameter_supported"`
 	FrontchannelLogoutSupported                bool     `json:"frontchannel_logout_supported"`
 	BackchannelLogoutSupported                 bool     `json:"backchannel_logout_supported"`
@@ -77,6 +78,9 @@ func (p *Provider) Metadata() Metadata {
 		PromptValuesSupported:                      []string{"none", "login", "consent", "select_account"},
 		AuthorizationResponseIssParameterSupported: true,
 		ClaimsParameterSupported:                   true,
+		RequestParameterSupported:                  true,
+		RequestURIParameterSupported:               true,
+		RequestObjectSigningAlgValuesSupported:     RequestObjectAlgs,
 	}
 }
 

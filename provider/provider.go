@@ -134,9 +134,13 @@ type Provider struct {
 	// cors indexes the clients' origins for preflights.
 	cors corsIndex
 	// logos caches the clients' logos, served from this origin.
-	logos     *logoCache
-	registrar *registrar
-	clients   *clientCache
+	logos *logoCache
+	// jwks caches the key sets clients publish at their jwks_uri;
+	// requestObjects fetches request objects from registered request_uris.
+	clientKeys     *jwksFetcher
+	requestObjects *http.Client
+	registrar      *registrar
+	clients        *clientCache
 	// fs is fosite's storage adapter (units of work per request).
 	fs *fositeStore
 }
@@ -152,6 +156,7 @@ func New(o Options) (*Provider, error) {
 	if o.Log == nil {
 		o.Log = slog.Default()
 	}
+	jwks := newJWKSFetcher(o.AllowPrivateJWKSURI, o.Now)
 	cfg := &fosite.Config{
 		IDTokenIssuer:                   o.Issuer,
 		AccessTokenIssuer:               o.Issuer,
@@ -172,7 +177,7 @@ func New(o Options) (*Provider, error) {
 		AllowedPromptValues:             []string{"login", "none", "consent", "select_account"},
 		PushedAuthorizeRequestURIPrefix: parURIPrefix,
 		PushedAuthorizeContextLifespan:  parLifetime,
-		JWKSFetcherStrategy:             newJWKSFetcher(o.AllowPrivateJWKSURI, o.Now),
+		JWKSFetcherStrategy:             jwks,
 		OmitRedirectScopeParam:          true,
 	}
 	fs := &fositeStore{s: o.Store, now: o.Now, clients: &clientCache{store: o.Store, now: o.Now}, graceful: o.RefreshGrace > 0}
@@ -210,7 +215,8 @@ func New(o Options) (*Provider, error) {
 		interactor: o.Interactor, pages: o.Pages, log: o.Log, now: o.Now,
 		strategy: strategy.CoreStrategy, cipher: o.Cipher, refreshGrace: o.RefreshGrace, clients: fs.clients, fs: fs,
 		maxAssertionLifetime: cmp.Or(o.MaxAssertionLifetime, DefaultMaxAssertionLifetime), pkceForAll: o.PKCERequired != PKCEPublic,
-		logos: &logoCache{client: guardedClient("logo_uri", o.AllowPrivateJWKSURI), now: o.Now},
+		logos:      &logoCache{client: guardedClient("logo_uri", o.AllowPrivateJWKSURI), now: o.Now},
+		clientKeys: jwks, requestObjects: guardedClient("request_uri", o.AllowPrivateJWKSURI),
 	}
 	switch o.Registration {
 	case "", RegistrationOff:

@@ -95,6 +95,16 @@ type ClientMetadata struct {
 	// InitiateLoginURI starts a login at the client (third-party initiated
 	// login, OpenID Connect Core §4).
 	InitiateLoginURI string `json:"initiate_login_uri,omitempty"`
+	// RequestURIs are the https URLs the client's request objects may be
+	// fetched from (request_uri, RFC 9101 §5.2).
+	RequestURIs []string `json:"request_uris,omitempty"`
+	// RequestObjectSigningAlg, when set, is the only algorithm accepted on
+	// the client's request objects; "none" is the only way an unsigned
+	// request object is accepted.
+	RequestObjectSigningAlg string `json:"request_object_signing_alg,omitempty"`
+	// RequireSignedRequestObject refuses the client's authorization
+	// requests that are not signed request objects (RFC 9101 §10.5).
+	RequireSignedRequestObject bool `json:"require_signed_request_object,omitempty"`
 }
 
 // User is a local account. Subject is the stable, opaque `sub`.

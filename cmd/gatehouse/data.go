@@ -386,6 +386,9 @@ func newClients(g *globals) *cobra.Command {
 	f.StringVar(&s.LogoURI, "logo-uri", "", "https URL of the client's logo")
 	f.StringVar(&s.PolicyURI, "policy-uri", "", "https URL of the client's privacy policy")
 	f.StringVar(&s.TOSURI, "tos-uri", "", "https URL of the client's terms of service")
+	f.StringArrayVar(&s.RequestURIs, "request-uri", nil, "https URL the client's request objects may be fetched from (request_uri; repeatable)")
+	f.StringVar(&s.RequestObjectSigningAlg, "request-object-signing-alg", "", "the only algorithm accepted on the client's request objects (RS256, PS256, ES256, EdDSA; none accepts unsigned ones)")
+	f.BoolVar(&s.RequireSignedRequestObject, "require-signed-request-object", false, "refuse the client's authorization requests that are not signed request objects")
 
 	list := &cobra.Command{
 		Use: "list", Short: "list clients", Args: cobra.NoArgs,
@@ -492,7 +495,9 @@ func newAudit(g *globals) *cobra.Command {
 func newClientUpdate(g *globals) *cobra.Command {
 	var redirects, postLogout, grants, scopes, audience []string
 	var name, method, idAlg, format, jwksFile, jwksURI, logo, policy, tos, owner, bcl string
-	var firstParty, requireMFA, requirePKCE bool
+	var firstParty, requireMFA, requirePKCE, requireSigned bool
+	var requestURIs []string
+	var roAlg string
 	var atl, rtl, itl int64
 	cmd := &cobra.Command{
 		Use: "update CLIENT_ID", Short: "change a client's registration (only the flags given)", Args: cobra.ExactArgs(1),
@@ -522,8 +527,11 @@ func newClientUpdate(g *globals) *cobra.Command {
 					"access-token-lifetime": func() { spec.AccessTokenLifetime = atl }, "refresh-token-lifetime": func() { spec.RefreshTokenLifetime = rtl },
 					"id-token-lifetime": func() { spec.IDTokenLifetime = itl },
 					"owner":             func() { spec.Owner = owner }, "require-mfa": func() { spec.RequireMFA = requireMFA },
-					"require-pkce":           func() { spec.RequirePKCE = requirePKCE },
-					"backchannel-logout-uri": func() { spec.BackchannelLogoutURI = bcl },
+					"require-pkce":                  func() { spec.RequirePKCE = requirePKCE },
+					"backchannel-logout-uri":        func() { spec.BackchannelLogoutURI = bcl },
+					"request-uri":                   func() { spec.RequestURIs = requestURIs },
+					"request-object-signing-alg":    func() { spec.RequestObjectSigningAlg = roAlg },
+					"require-signed-request-object": func() { spec.RequireSignedRequestObject = requireSigned },
 				}
 				for flag, apply := range set {
 					if changed(flag) {
@@ -578,6 +586,9 @@ func newClientUpdate(g *globals) *cobra.Command {
 	f.StringVar(&owner, "owner", "", "who is responsible for the client")
 	f.BoolVar(&requireMFA, "require-mfa", false, "every sign-in for this client needs two factors")
 	f.BoolVar(&requirePKCE, "require-pkce", false, "the client must use PKCE whatever pkce.required says")
+	f.StringArrayVar(&requestURIs, "request-uri", nil, "request_uris (repeatable; replaces the list)")
+	f.StringVar(&roAlg, "request-object-signing-alg", "", "the only algorithm accepted on request objects (none accepts unsigned ones)")
+	f.BoolVar(&requireSigned, "require-signed-request-object", false, "refuse authorization requests that are not signed request objects")
 	f.StringVar(&bcl, "backchannel-logout-uri", "", "back-channel logout URI (https; empty removes it)")
 	f.Int64Var(&atl, "access-token-lifetime", 0, "seconds (0: the server's)")
 	f.Int64Var(&rtl, "refresh-token-lifetime", 0, "seconds (0: the server's)")
