@@ -2,11 +2,13 @@ package conformance
 
 import (
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
 
+	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 )
 
@@ -196,4 +198,56 @@ func TestClaimsParameter(t *testing.T) {
 			t.Errorf("acr = %v", tk.claims["acr"])
 		}
 	})
+}
+
+// TestSignedUserinfo (issue 14, C132–C135): a client registered with
+// userinfo_signed_response_alg gets userinfo as a JWT signed with the
+// server's keys, with iss, aud and no nonce; discovery advertises the
+// algorithms; an algorithm the server has not enabled is refused.
+func TestSignedUserinfo(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, backends(t)[0].newURL(t))
+	u := s.createUser(t)
+	d, _ := getJSON(t, s.issuer+"/.well-known/openid-configuration")
+	if !has(strs(d["userinfo_signing_alg_values_supported"]), "RS256") {
+		t.Errorf("userinfo_signing_alg_values_supported = %v", d["userinfo_signing_alg_values_supported"])
+	}
+	if st, body := regCall(t, http.MethodPost, s.issuer+"/oauth2/register", "", map[string]any{"redirect_uris": []string{rpRedirect},
+		"userinfo_signed_response_alg": "ES512"}); st != 400 || body["error"] != "invalid_client_metadata" {
+		t.Errorf("an algorithm not enabled: %d %v", st, body)
+	}
+	st, reg := regCall(t, http.MethodPost, s.issuer+"/oauth2/register", "", map[string]any{"redirect_uris": []string{rpRedirect},
+		"userinfo_signed_response_alg": "RS256"})
+	if st != 201 || reg["userinfo_signed_response_alg"] != "RS256" {
+		t.Fatalf("register: %d %v", st, reg)
+	}
+	c := testClient{ID: reg["client_id"].(string), Secret: reg["client_secret"].(string)}
+	e := &env{srv: s, user: u, client: c, rp: newRP(t, s, c, rpRedirect, "openid", "email")}
+	_, tk := e.fullLogin(t, newBrowser(t, s))
+
+	req, _ := http.NewRequest(http.MethodGet, s.issuer+"/userinfo", nil)
+	req.Header.Set("Authorization", "Bearer "+tk.token.AccessToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/jwt" {
+		t.Fatalf("userinfo: %d %q %s", resp.StatusCode, resp.Header.Get("Content-Type"), raw)
+	}
+	payload, err := oidc.NewRemoteKeySet(e.rp.ctx, d["jwks_uri"].(string)).VerifySignature(e.rp.ctx, string(raw))
+	if err != nil {
+		t.Fatalf("signature: %v", err)
+	}
+	if h := decodeSegment(t, strings.Split(string(raw), ".")[0]); !strings.Contains(h, `"alg":"RS256"`) || !strings.Contains(h, `"kid"`) {
+		t.Errorf("header %s", h)
+	}
+	var claims map[string]any
+	if err := json.Unmarshal(payload, &claims); err != nil {
+		t.Fatal(err)
+	}
+	if claims["iss"] != s.issuer || claims["aud"] != c.ID || claims["sub"] != tk.idToken.Subject || claims["email"] != u.email || claims["nonce"] != nil {
+		t.Errorf("signed userinfo claims: %v", claims)
+	}
 }

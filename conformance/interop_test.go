@@ -171,7 +171,7 @@ func testInteropFindings(t *testing.T, e *env) {
 			t.Fatalf("registration: %d %v", status, reg)
 		}
 		for field, v := range map[string]any{"subject_type": "pairwise", "sector_identifier_uri": "https://rp.example.test/sector.json",
-			"userinfo_signed_response_alg": "RS256", "id_token_encrypted_response_alg": "RSA-OAEP"} {
+			"userinfo_signed_response_alg": "HS256", "id_token_encrypted_response_alg": "RSA-OAEP"} {
 			st, body := regCall(t, http.MethodPost, regURL, "", map[string]any{"redirect_uris": []string{rpRedirect}, field: v})
 			if st != 400 || body["error"] != "invalid_client_metadata" || !strings.Contains(fmt.Sprint(body["error_description"]), strings.SplitN(field, "_", 2)[0]) {
 				t.Errorf("%s: %d %v, want invalid_client_metadata naming it", field, st, body)

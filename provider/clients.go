@@ -49,7 +49,6 @@ type ClientSpec struct {
 	// clear error instead of being dropped.
 	SubjectType                  string `json:"subject_type,omitempty"`
 	SectorIdentifierURI          string `json:"sector_identifier_uri,omitempty"`
-	UserinfoSignedResponseAlg    string `json:"userinfo_signed_response_alg,omitempty"`
 	IDTokenEncryptedResponseAlg  string `json:"id_token_encrypted_response_alg,omitempty"`
 	UserinfoEncryptedResponseAlg string `json:"userinfo_encrypted_response_alg,omitempty"`
 	// RequirePKCE asks for PKCE on every authorization request of this
@@ -209,8 +208,6 @@ func (s ClientSpec) checkUnsupported() error {
 		return badMetadata("subject_type %q is not supported; only public subject identifiers are issued", s.SubjectType)
 	case s.SectorIdentifierURI != "":
 		return badMetadata("sector_identifier_uri goes with pairwise subject identifiers, which are not supported")
-	case s.UserinfoSignedResponseAlg != "":
-		return badMetadata("userinfo_signed_response_alg: signed userinfo responses are not supported; userinfo answers plain JSON")
 	case s.IDTokenEncryptedResponseAlg != "" || s.UserinfoEncryptedResponseAlg != "":
 		return badMetadata("id_token_encrypted_response_alg / userinfo_encrypted_response_alg: encrypted ID tokens and userinfo responses are not supported")
 	}
@@ -276,7 +273,7 @@ func (s ClientSpec) checkLengths() error {
 	}
 	for field, v := range map[string]string{"token_endpoint_auth_method": s.TokenEndpointAuthMethod, "token_endpoint_auth_signing_alg": s.TokenEndpointAuthSigningAlg,
 		"id_token_signed_response_alg": s.IDTokenSignedResponseAlg, "access_token_format": s.AccessTokenFormat,
-		"request_object_signing_alg": s.RequestObjectSigningAlg} {
+		"request_object_signing_alg": s.RequestObjectSigningAlg, "userinfo_signed_response_alg": s.UserinfoSignedResponseAlg} {
 		if len(v) > 64 {
 			return badMetadata("%s is not a known value", field)
 		}
@@ -379,6 +376,9 @@ func (s ClientSpec) Build(enabledAlgs []string, now time.Time) (storage.Client, 
 			}
 		}
 		return storage.Client{}, "", badMetadata("id_token_signed_response_alg %q is not enabled (enabled: %s)", a, strings.Join(algs, ", "))
+	}
+	if a := s.UserinfoSignedResponseAlg; a != "" && a != "RS256" && !slices.Contains(enabledAlgs, a) {
+		return storage.Client{}, "", badMetadata("userinfo_signed_response_alg %q is not enabled (enabled: %s)", a, strings.Join(enabledAlgs, ", "))
 	}
 	if f := s.AccessTokenFormat; f != "" && f != FormatOpaque && f != FormatJWT {
 		return storage.Client{}, "", badMetadata("access_token_format %q: use opaque or jwt", f)

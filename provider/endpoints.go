@@ -15,6 +15,7 @@ import (
 	fjwt "github.com/ory/fosite/token/jwt"
 
 	"github.com/gatehouse-id/gatehouse/internal/httpx"
+	"github.com/gatehouse-id/gatehouse/keys"
 	"github.com/gatehouse-id/gatehouse/storage"
 )
 
@@ -443,8 +444,29 @@ func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
 	claims := scopeClaims(user, ar.GetGrantedScopes())
 	pick(claims, scopeClaims(user, allScopes), sess.UserinfoClaims)
 	claims["sub"] = user.Subject
+	if c, ok := ar.GetClient().(*client); ok && c.c.Metadata.UserinfoSignedResponseAlg != "" {
+		p.signedUserinfo(w, r, c.c, claims)
+		return
+	}
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(claims)
+}
+
+// signedUserinfo answers with the claims as a JWT signed with the
+// client's userinfo_signed_response_alg, with iss and aud (OpenID Connect
+// Core §5.3.2) and no nonce.
+func (p *Provider) signedUserinfo(w http.ResponseWriter, r *http.Request, c storage.Client, claims map[string]any) {
+	mc := fjwt.MapClaims{"iss": p.issuer, "aud": c.ID, "iat": p.now().Unix()}
+	for k, v := range claims {
+		mc[k] = v
+	}
+	signed, _, err := p.signer.Generate(r.Context(), mc, &fjwt.Headers{Extra: map[string]any{"alg": keys.HeaderAlg(c.Metadata.UserinfoSignedResponseAlg)}})
+	if err != nil {
+		p.writeServerError(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/jwt")
+	_, _ = w.Write([]byte(signed))
 }
 
 // jwks publishes the public signing keys.

@@ -105,6 +105,9 @@ type ClientMetadata struct {
 	// RequireSignedRequestObject refuses the client's authorization
 	// requests that are not signed request objects (RFC 9101 §10.5).
 	RequireSignedRequestObject bool `json:"require_signed_request_object,omitempty"`
+	// UserinfoSignedResponseAlg, when set, has the userinfo endpoint answer
+	// this client with a JWT signed with that algorithm.
+	UserinfoSignedResponseAlg string `json:"userinfo_signed_response_alg,omitempty"`
 }
 
 // User is a local account. Subject is the stable, opaque `sub`.

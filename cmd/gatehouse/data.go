@@ -389,6 +389,7 @@ func newClients(g *globals) *cobra.Command {
 	f.StringArrayVar(&s.RequestURIs, "request-uri", nil, "https URL the client's request objects may be fetched from (request_uri; repeatable)")
 	f.StringVar(&s.RequestObjectSigningAlg, "request-object-signing-alg", "", "the only algorithm accepted on the client's request objects (RS256, PS256, ES256, EdDSA; none accepts unsigned ones)")
 	f.BoolVar(&s.RequireSignedRequestObject, "require-signed-request-object", false, "refuse the client's authorization requests that are not signed request objects")
+	f.StringVar(&s.UserinfoSignedResponseAlg, "userinfo-signed-response-alg", "", "answer the client's userinfo requests with a JWT signed with this algorithm (one of keys.algorithms)")
 
 	list := &cobra.Command{
 		Use: "list", Short: "list clients", Args: cobra.NoArgs,
@@ -497,7 +498,7 @@ func newClientUpdate(g *globals) *cobra.Command {
 	var name, method, idAlg, format, jwksFile, jwksURI, logo, policy, tos, owner, bcl string
 	var firstParty, requireMFA, requirePKCE, requireSigned bool
 	var requestURIs []string
-	var roAlg string
+	var roAlg, uiAlg string
 	var atl, rtl, itl int64
 	cmd := &cobra.Command{
 		Use: "update CLIENT_ID", Short: "change a client's registration (only the flags given)", Args: cobra.ExactArgs(1),
@@ -532,6 +533,7 @@ func newClientUpdate(g *globals) *cobra.Command {
 					"request-uri":                   func() { spec.RequestURIs = requestURIs },
 					"request-object-signing-alg":    func() { spec.RequestObjectSigningAlg = roAlg },
 					"require-signed-request-object": func() { spec.RequireSignedRequestObject = requireSigned },
+					"userinfo-signed-response-alg":  func() { spec.UserinfoSignedResponseAlg = uiAlg },
 				}
 				for flag, apply := range set {
 					if changed(flag) {
@@ -589,6 +591,7 @@ func newClientUpdate(g *globals) *cobra.Command {
 	f.StringArrayVar(&requestURIs, "request-uri", nil, "request_uris (repeatable; replaces the list)")
 	f.StringVar(&roAlg, "request-object-signing-alg", "", "the only algorithm accepted on request objects (none accepts unsigned ones)")
 	f.BoolVar(&requireSigned, "require-signed-request-object", false, "refuse authorization requests that are not signed request objects")
+	f.StringVar(&uiAlg, "userinfo-signed-response-alg", "", "sign userinfo responses with this algorithm (empty: plain JSON)")
 	f.StringVar(&bcl, "backchannel-logout-uri", "", "back-channel logout URI (https; empty removes it)")
 	f.Int64Var(&atl, "access-token-lifetime", 0, "seconds (0: the server's)")
 	f.Int64Var(&rtl, "refresh-token-lifetime", 0, "seconds (0: the server's)")
