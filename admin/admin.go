@@ -69,6 +69,9 @@ type Options struct {
 	// Metrics serves /metrics in Prometheus' text format (role
 	// metrics:read); nil answers 404 there.
 	Metrics http.Handler
+	// Sectors fetches pairwise clients' sector_identifier_uri documents
+	// (provider.SectorClient).
+	Sectors *http.Client
 }
 
 // API serves the admin endpoints.

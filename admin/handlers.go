@@ -60,6 +60,9 @@ func (a *API) createClient(w http.ResponseWriter, r *http.Request, key storage.A
 		return
 	}
 	c, secret, err := in.spec("").Build(a.o.EnabledAlgs, a.o.Now().UTC())
+	if err == nil && a.o.Sectors != nil {
+		err = in.spec("").VerifySector(r.Context(), a.o.Sectors)
+	}
 	if err != nil {
 		var me *provider.MetadataError
 		if errors.As(err, &me) {
@@ -403,6 +406,9 @@ func (a *API) updateClient(w http.ResponseWriter, r *http.Request, key storage.A
 	}
 	id := r.PathValue("id")
 	nc, secret, err := in.spec(id).Build(a.o.EnabledAlgs, a.o.Now().UTC())
+	if err == nil && a.o.Sectors != nil {
+		err = in.spec(id).VerifySector(r.Context(), a.o.Sectors)
+	}
 	if err != nil {
 		var me *provider.MetadataError
 		if errors.As(err, &me) {

@@ -170,7 +170,7 @@ func testInteropFindings(t *testing.T, e *env) {
 		if status != 201 || reg["default_max_age"] != float64(1) || reg["require_auth_time"] != true || reg["initiate_login_uri"] != "https://rp.example.test/login" {
 			t.Fatalf("registration: %d %v", status, reg)
 		}
-		for field, v := range map[string]any{"subject_type": "pairwise", "sector_identifier_uri": "https://rp.example.test/sector.json",
+		for field, v := range map[string]any{"subject_type": "secret", "sector_identifier_uri": "https://rp.example.test/sector.json",
 			"userinfo_signed_response_alg": "HS256", "id_token_encrypted_response_alg": "RSA-OAEP"} {
 			st, body := regCall(t, http.MethodPost, regURL, "", map[string]any{"redirect_uris": []string{rpRedirect}, field: v})
 			if st != 400 || body["error"] != "invalid_client_metadata" || !strings.Contains(fmt.Sprint(body["error_description"]), strings.SplitN(field, "_", 2)[0]) {

@@ -74,6 +74,9 @@ type Options struct {
 	Cipher Sealer
 	// BackupCodeKey keys the HMAC backup codes are stored under.
 	BackupCodeKey []byte
+	// PairwiseKey keys pairwise subject identifiers (the provider's): an
+	// id_token_hint from a pairwise client names its user that way.
+	PairwiseKey []byte
 	// RequireMFA makes every sign-in to a client use two factors.
 	RequireMFA bool
 	// ReauthenticateAfter is how old a login may be for account changes.
@@ -365,15 +368,23 @@ func (s *Service) checkCSRF(r *http.Request, flowID string) bool {
 
 func flowURL(path, id string) string { return path + "?" + url.Values{"flow": {id}}.Encode() }
 
+// seenAs is a local subject as the request's client sees it.
+func seenAs(req interaction.AuthorizeRequest, subject string, pairwiseKey []byte) string {
+	if req.SubjectSector == "" {
+		return subject
+	}
+	return interaction.PairwiseSubject(pairwiseKey, req.SubjectSector, subject)
+}
+
 // needsLogin says whether the session is not good enough for the request.
-func needsLogin(now time.Time, req interaction.AuthorizeRequest, bs storage.BrowserSession, ok bool) bool {
+func needsLogin(now time.Time, req interaction.AuthorizeRequest, bs storage.BrowserSession, ok bool, pairwiseKey []byte) bool {
 	if !ok || req.HasPrompt("login") || req.HasPrompt("select_account") || req.MaxAge == 0 {
 		return true
 	}
 	if req.MaxAge > 0 && now.Sub(bs.AuthTime) > time.Duration(req.MaxAge)*time.Second {
 		return true
 	}
-	if req.HintSubject != "" && req.HintSubject != bs.Subject {
+	if req.HintSubject != "" && req.HintSubject != seenAs(req, bs.Subject, pairwiseKey) {
 		return true
 	}
 	// A deleted account's sessions are gone with it (ON DELETE CASCADE); a
@@ -413,7 +424,7 @@ func (s *Service) Decide(ctx context.Context, r *http.Request, req interaction.A
 	if err != nil {
 		return interaction.Decision{}, err
 	}
-	login := needsLogin(s.o.Now(), req, bs, ok)
+	login := needsLogin(s.o.Now(), req, bs, ok, s.o.PairwiseKey)
 	none := req.HasPrompt("none")
 	if login && none {
 		return interaction.Decision{}, interaction.ErrLoginRequired

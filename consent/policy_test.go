@@ -35,10 +35,17 @@ func TestNeedsLogin(t *testing.T) {
 		{"max_age newer than the login", req(func(r *interaction.AuthorizeRequest) { r.MaxAge = 3600 }), true, false},
 		{"id_token_hint of another user", req(func(r *interaction.AuthorizeRequest) { r.HintSubject = "bob" }), true, true},
 		{"id_token_hint of this user", req(func(r *interaction.AuthorizeRequest) { r.HintSubject = "alice" }), true, false},
+		{"pairwise id_token_hint of this user", req(func(r *interaction.AuthorizeRequest) {
+			r.HintSubject, r.SubjectSector = interaction.PairwiseSubject([]byte("k"), "rp.example", "alice"), "rp.example"
+		}), true, false},
+		{"pairwise id_token_hint of another user", req(func(r *interaction.AuthorizeRequest) {
+			r.HintSubject, r.SubjectSector = interaction.PairwiseSubject([]byte("k"), "rp.example", "bob"), "rp.example"
+		}), true, true},
+		{"public subject where the client is pairwise", req(func(r *interaction.AuthorizeRequest) { r.HintSubject, r.SubjectSector = "alice", "rp.example" }), true, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := needsLogin(now, tt.req, sess, tt.hasSession); got != tt.want {
+			if got := needsLogin(now, tt.req, sess, tt.hasSession, []byte("k")); got != tt.want {
 				t.Errorf("needsLogin = %v, want %v", got, tt.want)
 			}
 		})

@@ -12,6 +12,7 @@ import (
 
 	"github.com/gatehouse-id/gatehouse/internal/httpx"
 	"github.com/gatehouse-id/gatehouse/keys"
+	"github.com/gatehouse-id/gatehouse/provider/interaction"
 )
 
 // Access-token formats.
@@ -28,6 +29,7 @@ type accessTokens struct {
 	signer              *keys.Signer
 	alg                 string
 	defaultFormat       string
+	pairwiseKey         []byte
 	issuer              string
 }
 
@@ -56,6 +58,8 @@ func (a *accessTokens) GenerateAccessToken(ctx context.Context, r fosite.Request
 	sub := sess.GetSubject()
 	if sub == "" {
 		sub = clientID // RFC 9068 §2.2: no resource owner, the client is the subject
+	} else if c, ok := r.GetClient().(*client); ok && SubjectSector(c.c) != "" {
+		sub = interaction.PairwiseSubject(a.pairwiseKey, SubjectSector(c.c), sub) // the client can read it
 	}
 	aud := []string(r.GetGrantedAudience())
 	if len(aud) == 0 {

@@ -187,20 +187,21 @@ func (p *Provider) interactionRequest(r *http.Request, ar fosite.AuthorizeReques
 	form := ar.GetRequestForm()
 	c := ar.GetClient().(*client)
 	req := interaction.AuthorizeRequest{
-		ClientID:    c.c.ID,
-		ClientName:  c.c.Name,
-		ClientURI:   c.c.Metadata.ClientURI,
-		PolicyURI:   c.c.Metadata.PolicyURI,
-		TOSURI:      c.c.Metadata.TOSURI,
-		FirstParty:  c.c.FirstParty,
-		RequireMFA:  c.c.RequireMFA,
-		Scopes:      ar.GetRequestedScopes(),
-		Prompt:      fosite.RemoveEmpty(strings.Split(form.Get("prompt"), " ")),
-		MaxAge:      -1,
-		LoginHint:   form.Get("login_hint"),
-		ACRValues:   fosite.RemoveEmpty(strings.Split(form.Get("acr_values"), " ")),
-		Form:        url.Values{},
-		RequestedAt: p.now().UTC().Truncate(time.Second),
+		ClientID:      c.c.ID,
+		ClientName:    c.c.Name,
+		ClientURI:     c.c.Metadata.ClientURI,
+		PolicyURI:     c.c.Metadata.PolicyURI,
+		TOSURI:        c.c.Metadata.TOSURI,
+		FirstParty:    c.c.FirstParty,
+		SubjectSector: SubjectSector(c.c),
+		RequireMFA:    c.c.RequireMFA,
+		Scopes:        ar.GetRequestedScopes(),
+		Prompt:        fosite.RemoveEmpty(strings.Split(form.Get("prompt"), " ")),
+		MaxAge:        -1,
+		LoginHint:     form.Get("login_hint"),
+		ACRValues:     fosite.RemoveEmpty(strings.Split(form.Get("acr_values"), " ")),
+		Form:          url.Values{},
+		RequestedAt:   p.now().UTC().Truncate(time.Second),
 	}
 	if c.c.Metadata.LogoURI != "" {
 		req.Logo = ClientLogoURL(c.c.ID)
@@ -320,7 +321,9 @@ func (p *Provider) grant(w http.ResponseWriter, r *http.Request, ar fosite.Autho
 			return
 		}
 	}
-	if sub := cr.IDToken["sub"].strings(); len(sub) > 0 && sub[0] != g.Subject {
+	cl := ar.GetClient().(*client).c
+	seen := p.subjectFor(cl, g.Subject)
+	if sub := cr.IDToken["sub"].strings(); len(sub) > 0 && sub[0] != seen {
 		p.writeAuthorizeError(w, r, ar, fosite.ErrLoginRequired.WithHint("The requested user is not the one signed in."))
 		return
 	}
@@ -333,7 +336,7 @@ func (p *Provider) grant(w http.ResponseWriter, r *http.Request, ar fosite.Autho
 	sess := &session{UserinfoClaims: released(cr.Userinfo, g.GrantedScopes)}
 	sess.DefaultSession = openid.DefaultSession{
 		Claims: &jwt.IDTokenClaims{
-			Subject:                             g.Subject,
+			Subject:                             seen, // the ID token's sub; the session keeps the local one
 			AuthTime:                            g.AuthTime.UTC().Truncate(time.Second),
 			RequestedAt:                         requestedAt,
 			AuthenticationMethodsReferences:     g.AMR,
@@ -344,7 +347,7 @@ func (p *Provider) grant(w http.ResponseWriter, r *http.Request, ar fosite.Autho
 		Subject:  g.Subject,
 		Username: user.Email,
 	}
-	if alg := ar.GetClient().(*client).c.IDTokenSignedResponseAlg; alg != "" {
+	if alg := cl.IDTokenSignedResponseAlg; alg != "" {
 		// The client's ID-token algorithm travels with the session, so the
 		// signer and fosite's at_hash both follow it (see keys.Signer).
 		sess.Headers.Extra["alg"] = keys.HeaderAlg(alg)

@@ -47,8 +47,6 @@ type ClientSpec struct {
 	Audience []string `json:"audience,omitempty"`
 	// Registration metadata gatehouse cannot honour yet: refused with a
 	// clear error instead of being dropped.
-	SubjectType                  string `json:"subject_type,omitempty"`
-	SectorIdentifierURI          string `json:"sector_identifier_uri,omitempty"`
 	IDTokenEncryptedResponseAlg  string `json:"id_token_encrypted_response_alg,omitempty"`
 	UserinfoEncryptedResponseAlg string `json:"userinfo_encrypted_response_alg,omitempty"`
 	// RequirePKCE asks for PKCE on every authorization request of this
@@ -204,10 +202,6 @@ func validURL(field, raw string) error {
 // registration that silently behaves otherwise).
 func (s ClientSpec) checkUnsupported() error {
 	switch {
-	case s.SubjectType != "" && s.SubjectType != "public":
-		return badMetadata("subject_type %q is not supported; only public subject identifiers are issued", s.SubjectType)
-	case s.SectorIdentifierURI != "":
-		return badMetadata("sector_identifier_uri goes with pairwise subject identifiers, which are not supported")
 	case s.IDTokenEncryptedResponseAlg != "" || s.UserinfoEncryptedResponseAlg != "":
 		return badMetadata("id_token_encrypted_response_alg / userinfo_encrypted_response_alg: encrypted ID tokens and userinfo responses are not supported")
 	}
@@ -395,6 +389,9 @@ func (s ClientSpec) Build(enabledAlgs []string, now time.Time) (storage.Client, 
 		}
 	} else if s.BackchannelLogoutSessionRequired {
 		return storage.Client{}, "", badMetadata("backchannel_logout_session_required needs a backchannel_logout_uri")
+	}
+	if err := s.checkSubjectType(); err != nil {
+		return storage.Client{}, "", err
 	}
 	if err := s.checkRequestObjects(hasKeys); err != nil {
 		return storage.Client{}, "", err

@@ -65,7 +65,7 @@ func (p *Provider) Metadata() Metadata {
 		ResponseTypesSupported:                     []string{"code"},
 		ResponseModesSupported:                     []string{"query", "fragment", "form_post"},
 		GrantTypesSupported:                        []string{"authorization_code", "refresh_token", "client_credentials"},
-		SubjectTypesSupported:                      []string{"public"},
+		SubjectTypesSupported:                      []string{SubjectPublic, SubjectPairwise},
 		IDTokenSigningAlgValuesSupported:           p.keys.Algs(),
 		UserinfoSigningAlgValuesSupported:          p.keys.Algs(),
 		TokenEndpointAuthMethodsSupported:          []string{"client_secret_basic", "client_secret_post", "private_key_jwt", "none"},

@@ -274,6 +274,11 @@ func (p *Provider) introspect(w http.ResponseWriter, r *http.Request) {
 	}
 	resp := &fosite.IntrospectionResponse{Active: false}
 	if err == nil && (ar.GetClient().GetID() == caller.GetID() || ar.GetGrantedAudience().Has(caller.GetID())) {
+		if c, ok := ar.GetClient().(*client); ok && sess.Subject != "" {
+			// The token's client sees its pairwise subject here too (the
+			// loaded session is a copy, never written back).
+			sess.Subject = p.subjectFor(c.c, sess.Subject)
+		}
 		resp = &fosite.IntrospectionResponse{Active: true, AccessRequester: ar, TokenUse: tu}
 		if tu == fosite.AccessToken {
 			resp.AccessTokenType = fosite.BearerAccessToken
@@ -443,8 +448,13 @@ func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
 	}
 	claims := scopeClaims(user, ar.GetGrantedScopes())
 	pick(claims, scopeClaims(user, allScopes), sess.UserinfoClaims)
-	claims["sub"] = user.Subject
-	if c, ok := ar.GetClient().(*client); ok && c.c.Metadata.UserinfoSignedResponseAlg != "" {
+	c, _ := ar.GetClient().(*client)
+	if c == nil {
+		p.writeServerError(w, r, errors.New("userinfo: token of an unknown client type"))
+		return
+	}
+	claims["sub"] = p.subjectFor(c.c, user.Subject)
+	if c.c.Metadata.UserinfoSignedResponseAlg != "" {
 		p.signedUserinfo(w, r, c.c, claims)
 		return
 	}

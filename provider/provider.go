@@ -86,6 +86,9 @@ type Options struct {
 	RefreshGrace time.Duration
 	// Cipher seals what must be kept for a moment (refresh grace records).
 	Cipher *keys.Cipher
+	// PairwiseKey keys pairwise subject identifiers (at least 32 bytes,
+	// the same on every replica and across restarts).
+	PairwiseKey []byte
 	// AccessTokenFormat is the default format, FormatOpaque or FormatJWT
 	// (clients may override it); AccessTokenAlg signs JWT access tokens.
 	AccessTokenFormat string
@@ -124,8 +127,11 @@ type Provider struct {
 	log        *slog.Logger
 	now        func() time.Time
 
-	strategy     oauth2.CoreStrategy
-	cipher       *keys.Cipher
+	strategy    oauth2.CoreStrategy
+	cipher      *keys.Cipher
+	pairwiseKey []byte
+	// sectors fetches pairwise clients' sector_identifier_uri documents.
+	sectors      *http.Client
 	refreshGrace time.Duration
 	// maxAssertionLifetime bounds client assertions' exp.
 	maxAssertionLifetime time.Duration
@@ -191,7 +197,7 @@ func New(o Options) (*Provider, error) {
 	gcfg := &gatehouseConfig{Config: cfg, keys: o.Keys, issuer: o.Issuer}
 	strategy := &fcompose.CommonStrategy{
 		CoreStrategy: &accessTokens{CoreStrategy: fcompose.NewOAuth2HMACStrategy(gcfg), signer: &keys.Signer{Manager: o.Keys, Type: "at+jwt"},
-			alg: o.AccessTokenAlg, defaultFormat: o.AccessTokenFormat, issuer: o.Issuer},
+			alg: o.AccessTokenAlg, defaultFormat: o.AccessTokenFormat, issuer: o.Issuer, pairwiseKey: o.PairwiseKey},
 		OpenIDConnectTokenStrategy: &openid.DefaultStrategy{Signer: signer, Config: gcfg},
 		Signer:                     signer,
 	}
@@ -207,6 +213,9 @@ func New(o Options) (*Provider, error) {
 		fcompose.OAuth2PKCEFactory,
 		fcompose.PushedAuthorizeHandlerFactory,
 	)
+	if len(o.PairwiseKey) < 32 {
+		return nil, errors.New("provider: a pairwise subject key of at least 32 bytes is required")
+	}
 	if o.RefreshGrace > 0 && o.Cipher == nil {
 		return nil, errors.New("provider: a refresh grace period needs a Cipher")
 	}
@@ -217,6 +226,7 @@ func New(o Options) (*Provider, error) {
 		maxAssertionLifetime: cmp.Or(o.MaxAssertionLifetime, DefaultMaxAssertionLifetime), pkceForAll: o.PKCERequired != PKCEPublic,
 		logos:      &logoCache{client: guardedClient("logo_uri", o.AllowPrivateJWKSURI), now: o.Now},
 		clientKeys: jwks, requestObjects: guardedClient("request_uri", o.AllowPrivateJWKSURI),
+		pairwiseKey: o.PairwiseKey, sectors: SectorClient(o.AllowPrivateJWKSURI),
 	}
 	switch o.Registration {
 	case "", RegistrationOff:

@@ -223,6 +223,9 @@ func (g *registrar) create(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c, secret, err := spec.Build(g.algs, g.p.now().UTC())
+	if err == nil {
+		err = spec.VerifySector(r.Context(), g.p.sectors)
+	}
 	if err != nil {
 		g.fail(w, r, err)
 		return
@@ -281,6 +284,9 @@ func (g *registrar) update(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	nc, secret, err := spec.Build(g.algs, g.p.now().UTC())
+	if err == nil {
+		err = spec.VerifySector(ctx, g.p.sectors)
+	}
 	if err != nil {
 		g.fail(w, r, err)
 		return

@@ -108,6 +108,13 @@ type ClientMetadata struct {
 	// UserinfoSignedResponseAlg, when set, has the userinfo endpoint answer
 	// this client with a JWT signed with that algorithm.
 	UserinfoSignedResponseAlg string `json:"userinfo_signed_response_alg,omitempty"`
+	// SubjectType is "pairwise" for a client that sees every user under a
+	// subject identifier of its own sector (OpenID Connect Core §8);
+	// otherwise the public subject.
+	SubjectType string `json:"subject_type,omitempty"`
+	// SectorIdentifierURI names the sector of a pairwise client whose
+	// redirect URIs span several hosts: a JSON array listing them all.
+	SectorIdentifierURI string `json:"sector_identifier_uri,omitempty"`
 }
 
 // User is a local account. Subject is the stable, opaque `sub`.

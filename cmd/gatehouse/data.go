@@ -330,6 +330,9 @@ func newClients(g *globals) *cobra.Command {
 				}
 			}
 			cl, secret, err := s.Build(cfg.Keys.Algorithms, time.Now().UTC())
+			if err == nil {
+				err = s.VerifySector(c.Context(), provider.SectorClient(cfg.Dev))
+			}
 			if err != nil {
 				var me *provider.MetadataError
 				if errors.As(err, &me) {
@@ -390,6 +393,8 @@ func newClients(g *globals) *cobra.Command {
 	f.StringVar(&s.RequestObjectSigningAlg, "request-object-signing-alg", "", "the only algorithm accepted on the client's request objects (RS256, PS256, ES256, EdDSA; none accepts unsigned ones)")
 	f.BoolVar(&s.RequireSignedRequestObject, "require-signed-request-object", false, "refuse the client's authorization requests that are not signed request objects")
 	f.StringVar(&s.UserinfoSignedResponseAlg, "userinfo-signed-response-alg", "", "answer the client's userinfo requests with a JWT signed with this algorithm (one of keys.algorithms)")
+	f.StringVar(&s.SubjectType, "subject-type", "", "public (default) or pairwise: the client sees each user under a subject of its own sector")
+	f.StringVar(&s.SectorIdentifierURI, "sector-identifier-uri", "", "https URL of a JSON array listing the redirect URIs of a pairwise client on several hosts")
 
 	list := &cobra.Command{
 		Use: "list", Short: "list clients", Args: cobra.NoArgs,
@@ -498,7 +503,7 @@ func newClientUpdate(g *globals) *cobra.Command {
 	var name, method, idAlg, format, jwksFile, jwksURI, logo, policy, tos, owner, bcl string
 	var firstParty, requireMFA, requirePKCE, requireSigned bool
 	var requestURIs []string
-	var roAlg, uiAlg string
+	var roAlg, uiAlg, subjectType, sector string
 	var atl, rtl, itl int64
 	cmd := &cobra.Command{
 		Use: "update CLIENT_ID", Short: "change a client's registration (only the flags given)", Args: cobra.ExactArgs(1),
@@ -534,6 +539,8 @@ func newClientUpdate(g *globals) *cobra.Command {
 					"request-object-signing-alg":    func() { spec.RequestObjectSigningAlg = roAlg },
 					"require-signed-request-object": func() { spec.RequireSignedRequestObject = requireSigned },
 					"userinfo-signed-response-alg":  func() { spec.UserinfoSignedResponseAlg = uiAlg },
+					"subject-type":                  func() { spec.SubjectType = subjectType },
+					"sector-identifier-uri":         func() { spec.SectorIdentifierURI = sector },
 				}
 				for flag, apply := range set {
 					if changed(flag) {
@@ -548,6 +555,9 @@ func newClientUpdate(g *globals) *cobra.Command {
 					spec.JWKS, spec.JWKSURI = b, ""
 				}
 				nc, secret, err := spec.Build(cfg.Keys.Algorithms, time.Now().UTC())
+				if err == nil {
+					err = spec.VerifySector(c.Context(), provider.SectorClient(cfg.Dev))
+				}
 				if err != nil {
 					var me *provider.MetadataError
 					if errors.As(err, &me) {
@@ -592,6 +602,8 @@ func newClientUpdate(g *globals) *cobra.Command {
 	f.StringVar(&roAlg, "request-object-signing-alg", "", "the only algorithm accepted on request objects (none accepts unsigned ones)")
 	f.BoolVar(&requireSigned, "require-signed-request-object", false, "refuse authorization requests that are not signed request objects")
 	f.StringVar(&uiAlg, "userinfo-signed-response-alg", "", "sign userinfo responses with this algorithm (empty: plain JSON)")
+	f.StringVar(&subjectType, "subject-type", "", "public or pairwise (changing it changes every subject the client sees)")
+	f.StringVar(&sector, "sector-identifier-uri", "", "https URL of a JSON array listing a pairwise client's redirect URIs")
 	f.StringVar(&bcl, "backchannel-logout-uri", "", "back-channel logout URI (https; empty removes it)")
 	f.Int64Var(&atl, "access-token-lifetime", 0, "seconds (0: the server's)")
 	f.Int64Var(&rtl, "refresh-token-lifetime", 0, "seconds (0: the server's)")

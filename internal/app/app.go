@@ -63,6 +63,10 @@ func New(ctx context.Context, cfg config.Config, st Store, log *slog.Logger) (*A
 	if err != nil {
 		return nil, err
 	}
+	pairwiseKey, err := km.Secret(ctx, "pairwise_subject_hmac")
+	if err != nil {
+		return nil, err
+	}
 	ups, err := upstreams(cfg, log)
 	if err != nil {
 		return nil, err
@@ -76,7 +80,7 @@ func New(ctx context.Context, cfg config.Config, st Store, log *slog.Logger) (*A
 		Store: st, Pages: pages, CSRFKey: csrfKey, Secure: cfg.HTTPS(),
 		SessionLifetime: cfg.Lifetimes.Session.Duration, ConsentLifetime: cfg.Lifetimes.Consent.Duration,
 		FlowLifetime: cfg.Lifetimes.LoginFlow.Duration, Log: log,
-		Cipher: cipher, BackupCodeKey: backupKey, RequireMFA: cfg.Authn.RequireMFA,
+		Cipher: cipher, BackupCodeKey: backupKey, PairwiseKey: pairwiseKey, RequireMFA: cfg.Authn.RequireMFA,
 		ReauthenticateAfter: cfg.Authn.ReauthenticateAfter.Duration, TOTPIssuer: cfg.Authn.TOTPIssuer,
 		WebAuthn: consent.WebAuthnConfig{RPID: rpID, Origins: origins}, Upstreams: ups, Issuer: cfg.Issuer,
 		PasswordConcurrency: cfg.Authn.PasswordConcurrency, PasswordQueue: cfg.Authn.PasswordQueue,
@@ -86,7 +90,7 @@ func New(ctx context.Context, cfg config.Config, st Store, log *slog.Logger) (*A
 	}
 	prov, err := provider.New(provider.Options{
 		Issuer: cfg.Issuer, Store: st, Keys: km, Interactor: cs, Pages: pages, Log: log,
-		Cipher: cipher, RefreshGrace: cfg.Lifetimes.RefreshTokenGrace.Duration,
+		Cipher: cipher, PairwiseKey: pairwiseKey, RefreshGrace: cfg.Lifetimes.RefreshTokenGrace.Duration,
 		AccessTokenFormat: cfg.AccessToken.Format, AccessTokenAlg: cfg.AccessToken.Algorithm,
 		Registration: registrationMode(cfg), InitialAccessToken: cfg.Registration.InitialAccessToken,
 		MaxAssertionLifetime: cfg.ClientAuth.MaxAssertionLifetime.Duration, PKCERequired: cfg.PKCE.Required,
@@ -134,6 +138,7 @@ func New(ctx context.Context, cfg config.Config, st Store, log *slog.Logger) (*A
 	}
 	handler := httpx.Log(log, httpx.RealIP(trusted, httpx.Secure(cfg.HTTPS(), httpx.MaxBytes(1<<20, httpx.CleanInput(met.Instrument(mux))))))
 	adm := admin.New(admin.Options{Store: st, Keys: km, EnabledAlgs: cfg.Keys.Algorithms, Log: log, Profiling: cfg.Admin.Pprof,
+		Sectors: provider.SectorClient(cfg.Dev),
 		Metrics: met.Handler()})
 	return &App{Handler: handler, Mux: mux, Pages: pages, Keys: km, Provider: prov,
 		Admin: httpx.Log(log, httpx.RealIP(trusted, httpx.Secure(false, httpx.MaxBytes(1<<20, httpx.CleanInput(adm.Handler())))))}, nil

@@ -5,6 +5,9 @@ package interaction
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"net/http"
 	"net/url"
@@ -52,9 +55,13 @@ type AuthorizeRequest struct {
 	// MaxAge is the max_age parameter in seconds, or -1 when absent.
 	MaxAge    int64
 	LoginHint string
-	// HintSubject is the subject of a verified id_token_hint, if any.
+	// HintSubject is the subject of a verified id_token_hint, if any: as
+	// the client sees it, pairwise for a client with a SubjectSector.
 	HintSubject string
-	ACRValues   []string
+	// SubjectSector is the sector of a client with pairwise subject
+	// identifiers ("" for public ones).
+	SubjectSector string `json:",omitempty"`
+	ACRValues     []string
 	// Form holds every parameter of the original request, so a POSTed
 	// request survives the login round-trip.
 	Form url.Values
@@ -103,4 +110,17 @@ type Interactor interface {
 	// EndSession signs the browser out and returns the ended session's
 	// subject ("" when there was none).
 	EndSession(ctx context.Context, w http.ResponseWriter, r *http.Request) (string, error)
+}
+
+// PairwiseSubject is the subject identifier a client with pairwise
+// subjects sees for a local subject (OpenID Connect Core §8.1): an HMAC of
+// the client's sector and the subject under a server secret, so clients of
+// different sectors cannot correlate a user, and the same sector always
+// sees the same value.
+func PairwiseSubject(key []byte, sector, subject string) string {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(sector))
+	m.Write([]byte{0})
+	m.Write([]byte(subject))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }
