@@ -7,7 +7,7 @@ PKGS    := ./...
 # (golang/go#75804, fixed in Go 1.27); a count has no deadline to race.
 FUZZTIME ?= 6000x
 
-.PHONY: test lint unit fuzz bench bench-compare bench-storage build run clean
+.PHONY: test lint unit fuzz conformance-doc bench bench-compare bench-storage build run clean
 
 ## test: lint, unit and end-to-end tests on SQLite and a throwaway PostgreSQL, browser
 ## tests in headless Chromium, then brief fuzzing
@@ -40,6 +40,11 @@ fuzz:
 	  echo "fuzz $$name ($(FUZZTIME))"; \
 	  $(GO) test -run='^$$' -fuzz="^$$name\$$" -fuzztime=$(FUZZTIME) -fuzzminimizetime=50x ./$$pkg -args -test.fuzzcachedir="$$cache/$$name" || exit 1; \
 	done
+
+## conformance-doc: regenerate docs/conformance.md from a full run of the conformance package
+## (make test fails when the file differs from what the run finds)
+conformance-doc:
+	GATEHOUSE_CONFORMANCE_DOC=write scripts/with-postgres.sh $(GO) test -count=1 ./conformance
 
 ## bench: gatehouse on SQLite and a throwaway PostgreSQL under every gatehouse-bench scenario at
 ## concurrency 1, 8 and 32; writes docs/benchmarks.md and docs/benchmarks.svg

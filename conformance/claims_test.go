@@ -209,9 +209,7 @@ func TestSignedUserinfo(t *testing.T) {
 	s := startServer(t, backends(t)[0].newURL(t))
 	u := s.createUser(t)
 	d, _ := getJSON(t, s.issuer+"/.well-known/openid-configuration")
-	if !has(strs(d["userinfo_signing_alg_values_supported"]), "RS256") {
-		t.Errorf("userinfo_signing_alg_values_supported = %v", d["userinfo_signing_alg_values_supported"])
-	}
+	recordCheck(t, "C132", has(strs(d["userinfo_signing_alg_values_supported"]), "RS256"), "userinfo_signing_alg_values_supported = %v", d["userinfo_signing_alg_values_supported"])
 	if st, body := regCall(t, http.MethodPost, s.issuer+"/oauth2/register", "", map[string]any{"redirect_uris": []string{rpRedirect},
 		"userinfo_signed_response_alg": "ES512"}); st != 400 || body["error"] != "invalid_client_metadata" {
 		t.Errorf("an algorithm not enabled: %d %v", st, body)
@@ -240,14 +238,15 @@ func TestSignedUserinfo(t *testing.T) {
 	if err != nil {
 		t.Fatalf("signature: %v", err)
 	}
-	if h := decodeSegment(t, strings.Split(string(raw), ".")[0]); !strings.Contains(h, `"alg":"RS256"`) || !strings.Contains(h, `"kid"`) {
-		t.Errorf("header %s", h)
-	}
+	h := decodeSegment(t, strings.Split(string(raw), ".")[0])
+	recordCheck(t, "C133", strings.Contains(h, `"alg":"RS256"`) && strings.Contains(h, `"kid"`), "header %s", h)
 	var claims map[string]any
 	if err := json.Unmarshal(payload, &claims); err != nil {
 		t.Fatal(err)
 	}
-	if claims["iss"] != s.issuer || claims["aud"] != c.ID || claims["sub"] != tk.idToken.Subject || claims["email"] != u.email || claims["nonce"] != nil {
+	recordCheck(t, "C134", claims["iss"] == s.issuer && claims["aud"] == c.ID, "signed userinfo iss and aud: %v", claims)
+	recordCheck(t, "C135", claims["nonce"] == nil, "signed userinfo nonce: %v", claims)
+	if claims["sub"] != tk.idToken.Subject || claims["email"] != u.email {
 		t.Errorf("signed userinfo claims: %v", claims)
 	}
 }

@@ -60,6 +60,7 @@ func TestPairwiseSubjects(t *testing.T) {
 	byHost := envFor(t, map[string]any{"subject_type": "pairwise", "access_token_format": "jwt"})
 	sameHost := envFor(t, map[string]any{"subject_type": "pairwise"})
 	bySector := envFor(t, map[string]any{"subject_type": "pairwise", "redirect_uris": []string{rpRedirect, other}, "sector_identifier_uri": sectorSrv.URL + "/good.json"})
+	recordCheck(t, "C145", true, "") // envFor fails the test unless the registration is 201
 	public := envFor(t, map[string]any{})
 
 	br := newBrowser(t, s)
@@ -124,6 +125,8 @@ func TestPairwiseSubjects(t *testing.T) {
 	}
 
 	t.Run("registration refuses what cannot work", func(t *testing.T) {
+		st, body := register(t, map[string]any{"subject_type": "pairwise", "sector_identifier_uri": sectorSrv.URL + "/bad.json"})
+		recordCheck(t, "C146", st == 400 && body["error"] == "invalid_client_metadata", "sector document without the redirect URI: %d %v", st, body)
 		for name, meta := range map[string]map[string]any{
 			"sector document without the redirect URI (C146)": {"subject_type": "pairwise", "sector_identifier_uri": sectorSrv.URL + "/bad.json"},
 			"sector document that is not a list":              {"subject_type": "pairwise", "sector_identifier_uri": sectorSrv.URL + "/garbage.json"},

@@ -125,6 +125,8 @@ func TestRequestObjects(t *testing.T) {
 	}
 
 	d, _ := getJSON(t, s.issuer+"/.well-known/openid-configuration")
+	recordCheck(t, "C149", d["request_uri_parameter_supported"] != false, "request_uri_parameter_supported %v", d["request_uri_parameter_supported"])
+	recordCheck(t, "C151", has(strs(d["request_object_signing_alg_values_supported"]), "RS256") && d["request_uri_parameter_supported"] == true, "algs %v", d["request_object_signing_alg_values_supported"])
 	if d["request_parameter_supported"] != true || d["request_uri_parameter_supported"] != true ||
 		!has(strs(d["request_object_signing_alg_values_supported"]), "RS256") || has(strs(d["request_object_signing_alg_values_supported"]), "none") {
 		t.Errorf("discovery: request_parameter_supported %v, request_uri_parameter_supported %v, algs %v",
@@ -153,7 +155,8 @@ func TestRequestObjects(t *testing.T) {
 		host("/req/registered", sign(t, "RS256", o.claims))
 		q := outside()
 		q.Set("request_uri", requestURI)
-		rp.exchange(o.a, authorize(t, br.in(t), q))
+		tk := rp.exchange(o.a, authorize(t, br.in(t), q)) // fails the test unless state and nonce come from the object
+		recordCheck(t, "C152", tk.idToken.Nonce == o.a.nonce, "nonce %q", tk.idToken.Nonce)
 	})
 	t.Run("pushed (PAR)", func(t *testing.T) {
 		rp := *rp

@@ -683,7 +683,7 @@ var birthdateRe = regexp.MustCompile(`^(\d{4}|0000)(-\d{2}-\d{2})?$`)
 func (p ProfileUpdate) Validate() error {
 	fields := map[string]string{"name": p.Name, "given_name": p.GivenName, "family_name": p.FamilyName, "middle_name": p.MiddleName,
 		"nickname": p.Nickname, "preferred_username": p.PreferredUsername, "gender": p.Gender, "zoneinfo": p.Zoneinfo, "locale": p.Locale,
-		"phone_number": p.PhoneNumber, "picture": p.Picture, "website": p.Website, "birthdate": p.Birthdate}
+		"phone_number": p.PhoneNumber, "picture": p.Picture, "website": p.Website, "birthdate": p.Birthdate, "profile": p.ProfileURL}
 	if a := p.Address; a != nil {
 		for k, v := range map[string]string{"address.formatted": a.Formatted, "address.street_address": a.StreetAddress, "address.locality": a.Locality,
 			"address.region": a.Region, "address.postal_code": a.PostalCode, "address.country": a.Country} {
@@ -695,7 +695,7 @@ func (p ProfileUpdate) Validate() error {
 			return fmt.Errorf("%s is longer than 500 characters", k)
 		}
 	}
-	for k, v := range map[string]string{"picture": p.Picture, "website": p.Website} {
+	for k, v := range map[string]string{"picture": p.Picture, "website": p.Website, "profile": p.ProfileURL} {
 		if u, err := url.Parse(v); v != "" && (err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "") {
 			return fmt.Errorf("%s %q is not an http(s) URL", k, v)
 		}

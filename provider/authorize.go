@@ -161,7 +161,8 @@ const (
 // the PKCE the policy asks of its client, and any challenge method but
 // S256. Without PKCE (allowed only for a confidential client under
 // pkce.required: public), the request must be OpenID Connect with a nonce,
-// which then binds the code. A code issued with a challenge always needs
+// which then binds the code, unless pkce.allow_unbound lets the client go
+// without both. A code issued with a challenge always needs
 // its verifier, and a verifier for a code issued without one is refused
 // (fosite's PKCE handler: no downgrade either way).
 func (p *Provider) checkPKCE(ar fosite.AuthorizeRequester) error {
@@ -176,7 +177,9 @@ func (p *Provider) checkPKCE(ar fosite.AuthorizeRequester) error {
 	switch {
 	case p.pkceForAll || ar.GetClient().IsPublic() || (c != nil && c.c.RequirePKCE):
 		return fosite.ErrInvalidRequest.WithHint("A PKCE code_challenge (method S256) is required.")
-	case !ar.GetRequestedScopes().Has("openid") || form.Get("nonce") == "":
+	case !ar.GetRequestedScopes().Has("openid"):
+		return fosite.ErrInvalidRequest.WithHint("Without PKCE, an OpenID Connect request is required (or send a PKCE code_challenge).")
+	case form.Get("nonce") == "" && !p.allowUnbound:
 		return fosite.ErrInvalidRequest.WithHint("Without PKCE, an OpenID Connect request with a nonce is required (or send a PKCE code_challenge).")
 	}
 	return nil
@@ -483,6 +486,7 @@ func scopeClaims(u storage.User, scopes fosite.Arguments) map[string]interface{}
 		set("middle_name", pr.MiddleName)
 		set("nickname", pr.Nickname)
 		set("preferred_username", cmp.Or(pr.PreferredUsername, u.Email))
+		set("profile", pr.ProfileURL)
 		set("picture", pr.Picture)
 		set("website", pr.Website)
 		set("gender", pr.Gender)

@@ -74,7 +74,7 @@ func (p *Provider) Metadata() Metadata {
 		RevocationEndpointAuthMethodsSupported:     []string{"client_secret_basic", "client_secret_post", "private_key_jwt", "none"},
 		CodeChallengeMethodsSupported:              []string{"S256"},
 		ClaimsSupported: []string{"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "sid", "at_hash",
-			"name", "given_name", "family_name", "middle_name", "nickname", "preferred_username", "picture", "website", "gender", "birthdate",
+			"name", "given_name", "family_name", "middle_name", "nickname", "preferred_username", "profile", "picture", "website", "gender", "birthdate",
 			"zoneinfo", "locale", "updated_at", "email", "email_verified", "address", "phone_number", "phone_number_verified"},
 		ACRValuesSupported:                         []string{ACRSingleFactor, ACRMultiFactor},
 		PromptValuesSupported:                      []string{"none", "login", "consent", "select_account"},

@@ -104,6 +104,9 @@ type Options struct {
 	MaxAssertionLifetime time.Duration
 	// PKCERequired is PKCEAll (default) or PKCEPublic.
 	PKCERequired string
+	// AllowUnboundCodes (with PKCEPublic) issues codes to confidential
+	// clients' requests with neither PKCE nor a nonce.
+	AllowUnboundCodes bool
 	// AllowPrivateJWKSURI lets clients' jwks_uri point at private or
 	// loopback addresses (development only).
 	AllowPrivateJWKSURI bool
@@ -137,6 +140,8 @@ type Provider struct {
 	maxAssertionLifetime time.Duration
 	// pkceForAll requires PKCE from every client (pkce.required: all).
 	pkceForAll bool
+	// allowUnbound: pkce.allow_unbound.
+	allowUnbound bool
 	// cors indexes the clients' origins for preflights.
 	cors corsIndex
 	// logos caches the clients' logos, served from this origin.
@@ -224,8 +229,9 @@ func New(o Options) (*Provider, error) {
 		interactor: o.Interactor, pages: o.Pages, log: o.Log, now: o.Now,
 		strategy: strategy.CoreStrategy, cipher: o.Cipher, refreshGrace: o.RefreshGrace, clients: fs.clients, fs: fs,
 		maxAssertionLifetime: cmp.Or(o.MaxAssertionLifetime, DefaultMaxAssertionLifetime), pkceForAll: o.PKCERequired != PKCEPublic,
-		logos:      &logoCache{client: guardedClient("logo_uri", o.AllowPrivateJWKSURI), now: o.Now},
-		clientKeys: jwks, requestObjects: guardedClient("request_uri", o.AllowPrivateJWKSURI),
+		allowUnbound: o.PKCERequired == PKCEPublic && o.AllowUnboundCodes,
+		logos:        &logoCache{client: guardedClient("logo_uri", o.AllowPrivateJWKSURI), now: o.Now},
+		clientKeys:   jwks, requestObjects: guardedClient("request_uri", o.AllowPrivateJWKSURI),
 		pairwiseKey: o.PairwiseKey, sectors: SectorClient(o.AllowPrivateJWKSURI),
 	}
 	switch o.Registration {

@@ -139,9 +139,11 @@ type User struct {
 // Profile is the OpenID Connect standard claims of a user beyond its name
 // and email (Core §5.1), released by the profile, address and phone scopes.
 type Profile struct {
-	MiddleName          string   `json:"middle_name,omitempty"`
-	Nickname            string   `json:"nickname,omitempty"`
-	PreferredUsername   string   `json:"preferred_username,omitempty"`
+	MiddleName        string `json:"middle_name,omitempty"`
+	Nickname          string `json:"nickname,omitempty"`
+	PreferredUsername string `json:"preferred_username,omitempty"`
+	// ProfileURL is the profile claim: the user's profile page.
+	ProfileURL          string   `json:"profile,omitempty"`
 	Picture             string   `json:"picture,omitempty"`
 	Website             string   `json:"website,omitempty"`
 	Gender              string   `json:"gender,omitempty"`

@@ -93,7 +93,7 @@ func New(ctx context.Context, cfg config.Config, st Store, log *slog.Logger) (*A
 		Cipher: cipher, PairwiseKey: pairwiseKey, RefreshGrace: cfg.Lifetimes.RefreshTokenGrace.Duration,
 		AccessTokenFormat: cfg.AccessToken.Format, AccessTokenAlg: cfg.AccessToken.Algorithm,
 		Registration: registrationMode(cfg), InitialAccessToken: cfg.Registration.InitialAccessToken,
-		MaxAssertionLifetime: cfg.ClientAuth.MaxAssertionLifetime.Duration, PKCERequired: cfg.PKCE.Required,
+		MaxAssertionLifetime: cfg.ClientAuth.MaxAssertionLifetime.Duration, PKCERequired: cfg.PKCE.Required, AllowUnboundCodes: cfg.PKCE.AllowUnbound,
 		RegistrationPolicy: provider.RegistrationPolicy{AllowedScopes: cfg.Registration.AllowedScopes,
 			AllowedGrantTypes: cfg.Registration.AllowedGrantTypes, AllowAudience: cfg.Registration.AllowAudience},
 		AllowPrivateJWKSURI: cfg.Dev,

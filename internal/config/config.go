@@ -122,6 +122,11 @@ type PKCE struct {
 	// "public" (public clients; a confidential client's OpenID Connect
 	// request without PKCE must then carry a nonce, RFC 9700 §2.1.1).
 	Required string `yaml:"required"`
+	// AllowUnbound, under "public" only, also issues a code to a
+	// confidential client's OpenID Connect request with neither PKCE nor a
+	// nonce: such a code is then protected by client authentication alone
+	// (the OpenID Foundation's Basic plan asks for it).
+	AllowUnbound bool `yaml:"allow_unbound"`
 }
 
 // ClientAuth configures client authentication.
@@ -322,7 +327,8 @@ func (c *Config) applyEnv(env func(string) string) error {
 			}
 		}
 	}
-	bools := map[string]*bool{"GATEHOUSE_REGISTRATION_ALLOW_AUDIENCE": &c.Registration.AllowAudience, "GATEHOUSE_DEV": &c.Dev, "GATEHOUSE_AUTO_MIGRATE": &c.AutoMigrate, "GATEHOUSE_AUTHN_REQUIRE_MFA": &c.Authn.RequireMFA, "GATEHOUSE_ADMIN_PPROF": &c.Admin.Pprof}
+	bools := map[string]*bool{"GATEHOUSE_REGISTRATION_ALLOW_AUDIENCE": &c.Registration.AllowAudience, "GATEHOUSE_DEV": &c.Dev, "GATEHOUSE_AUTO_MIGRATE": &c.AutoMigrate, "GATEHOUSE_AUTHN_REQUIRE_MFA": &c.Authn.RequireMFA, "GATEHOUSE_ADMIN_PPROF": &c.Admin.Pprof,
+		"GATEHOUSE_PKCE_ALLOW_UNBOUND": &c.PKCE.AllowUnbound}
 	for k, p := range bools {
 		if v := env(k); v != "" {
 			b, err := strconv.ParseBool(v)
@@ -472,6 +478,8 @@ func (c *Config) Validate() error {
 	}
 	if r := c.PKCE.Required; r != "all" && r != "public" {
 		errs = append(errs, fmt.Errorf("pkce.required %q: use all (every client) or public (public clients; confidential OpenID Connect clients then bind codes with a nonce)", r))
+	} else if c.PKCE.AllowUnbound && r != "public" {
+		errs = append(errs, errors.New("pkce.allow_unbound needs pkce.required: public"))
 	}
 	if d := c.ClientAuth.MaxAssertionLifetime.Duration; d < time.Minute || d > time.Hour {
 		errs = append(errs, fmt.Errorf("client_auth.max_assertion_lifetime %v: use between 1m and 1h (default 10m)", d))

@@ -37,6 +37,10 @@ func TestValidate(t *testing.T) {
 			c.Lifetimes.AuthorizeCode.Duration = time.Hour
 		}, "lifetimes.authorize_code"},
 		{"bad log level", func(c *Config) { c.Dev, c.DatabaseURL, c.LogLevel = true, "sqlite://x.db", "loud" }, "log_level"},
+		{"unbound codes need pkce.required public", func(c *Config) { c.Dev, c.DatabaseURL, c.PKCE.AllowUnbound = true, "sqlite://x.db", true }, "pkce.allow_unbound"},
+		{"unbound codes under public", func(c *Config) {
+			c.Dev, c.DatabaseURL, c.PKCE.Required, c.PKCE.AllowUnbound = true, "sqlite://x.db", "public", true
+		}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
