@@ -7,7 +7,7 @@ PKGS    := ./...
 # (golang/go#75804, fixed in Go 1.27); a count has no deadline to race.
 FUZZTIME ?= 6000x
 
-.PHONY: test lint unit fuzz conformance-doc bench bench-compare bench-storage build run clean
+.PHONY: test lint unit fuzz conformance-doc interop bench bench-compare bench-storage build run clean
 
 ## test: lint, unit and end-to-end tests on SQLite and a throwaway PostgreSQL, browser
 ## tests in headless Chromium, then brief fuzzing
@@ -45,6 +45,10 @@ fuzz:
 ## (make test fails when the file differs from what the run finds)
 conformance-doc:
 	GATEHOUSE_CONFORMANCE_DOC=write scripts/with-postgres.sh $(GO) test -count=1 ./conformance
+
+## interop: drive a development server with openid-client (npm; installed into ~/.cache)
+interop:
+	scripts/interop/openid-client.sh
 
 ## bench: gatehouse on SQLite and a throwaway PostgreSQL under every gatehouse-bench scenario at
 ## concurrency 1, 8 and 32; writes docs/benchmarks.md and docs/benchmarks.svg

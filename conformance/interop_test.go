@@ -2,6 +2,8 @@ package conformance
 
 import (
 	"encoding/base64"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -141,6 +143,44 @@ func testInteropFindings(t *testing.T, e *env) {
 		resp.Body.Close()
 		if resp.StatusCode != 400 {
 			t.Errorf("a bearer token in the header and the body: %d, want 400 invalid_request", resp.StatusCode)
+		}
+	})
+	t.Run("x/oauth2 and go-oidc: PAR from discovery alone, code + PKCE, invalid_client", func(t *testing.T) {
+		e := e.in(t)
+		br := shared.in(t)
+		var meta struct {
+			PAR string `json:"pushed_authorization_request_endpoint"`
+		}
+		if err := e.rp.provider.Claims(&meta); err != nil || meta.PAR == "" {
+			t.Fatalf("go-oidc discovery: PAR endpoint %q, %v", meta.PAR, err)
+		}
+		verifier, state, nonce := oauth2.GenerateVerifier(), randString(12), randString(12)
+		form := url.Values{"response_type": {"code"}, "client_id": {e.client.ID}, "redirect_uri": {e.rp.conf.RedirectURL}, "scope": {"openid email"},
+			"state": {state}, "nonce": {nonce}, "code_challenge": {oauth2.S256ChallengeFromVerifier(verifier)}, "code_challenge_method": {"S256"}}
+		req, _ := http.NewRequest(http.MethodPost, meta.PAR, strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth(url.QueryEscape(e.client.ID), url.QueryEscape(e.client.Secret))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var pushed struct {
+			RequestURI string `json:"request_uri"`
+		}
+		_ = json.NewDecoder(resp.Body).Decode(&pushed)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusCreated || pushed.RequestURI == "" {
+			t.Fatalf("PAR: %d", resp.StatusCode)
+		}
+		auth := e.rp.provider.Endpoint().AuthURL + "?" + url.Values{"client_id": {e.client.ID}, "request_uri": {pushed.RequestURI}}.Encode()
+		e.rp.exchange(authRequest{state: state, nonce: nonce, verifier: verifier}, br.callback(br.follow(br.get(auth)), rpRedirect))
+		// A wrong secret: x/oauth2 reports invalid_client.
+		wrong := e.rp.conf
+		wrong.ClientSecret = "wrong"
+		_, err = wrong.Exchange(e.rp.ctx, "some-code", oauth2.VerifierOption(verifier))
+		var re *oauth2.RetrieveError
+		if !errors.As(err, &re) || re.ErrorCode != "invalid_client" {
+			t.Errorf("x/oauth2 with a wrong secret: %v", err)
 		}
 	})
 	t.Run("invalid_client is in the Basic challenge too", func(t *testing.T) {
