@@ -29,16 +29,9 @@ func TestStandardClaims(t *testing.T) {
 	e := &env{srv: s, user: u, client: c, rp: newRP(t, s, c, rpRedirect, "openid", "profile", "address", "phone")}
 	_, tk := e.fullLogin(t, newBrowser(t, s))
 
-	req, _ := http.NewRequest(http.MethodGet, s.issuer+"/userinfo", nil)
-	req.Header.Set("Authorization", "Bearer "+tk.token.AccessToken)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var claims map[string]any
-	if err := json.NewDecoder(resp.Body).Decode(&claims); err != nil {
-		t.Fatal(err)
+	st, claims := s.userinfo(t, tk.token.AccessToken)
+	if st != 200 {
+		t.Fatalf("userinfo: %d", st)
 	}
 	for k, want := range map[string]any{"name": "Ada Lovelace", "given_name": "Ada", "nickname": "ada", "birthdate": "1815-12-10",
 		"locale": "en-GB", "zoneinfo": "Europe/London", "website": "https://ada.example", "phone_number": "+44 20 0000 0000", "phone_number_verified": true} {
@@ -97,16 +90,9 @@ func TestClaimsParameter(t *testing.T) {
 	claimsOpt := func(v string) oauth2.AuthCodeOption { return oauth2.SetAuthURLParam("claims", v) }
 	userinfo := func(t *testing.T, at string) map[string]any {
 		t.Helper()
-		req, _ := http.NewRequest(http.MethodGet, s.issuer+"/userinfo", nil)
-		req.Header.Set("Authorization", "Bearer "+at)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var m map[string]any
-		if resp.StatusCode != 200 || json.NewDecoder(resp.Body).Decode(&m) != nil {
-			t.Fatalf("userinfo: %d", resp.StatusCode)
+		st, m := s.userinfo(t, at)
+		if st != 200 || m == nil {
+			t.Fatalf("userinfo: %d", st)
 		}
 		return m
 	}

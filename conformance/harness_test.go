@@ -618,14 +618,24 @@ func (s *server) introspect(t *testing.T, c testClient, token string) bool {
 
 func (s *server) userinfoStatus(t *testing.T, accessToken string) int {
 	t.Helper()
+	st, _ := s.userinfo(t, accessToken)
+	return st
+}
+
+// userinfo GETs the userinfo endpoint with a bearer token and returns the
+// status and the JSON claims (nil when the body is not a JSON object).
+func (s *server) userinfo(t *testing.T, accessToken string) (int, map[string]any) {
+	t.Helper()
 	req, _ := http.NewRequest(http.MethodGet, s.issuer+"/userinfo", nil)
 	req.Header.Set("Authorization", "Bearer "+accessToken)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
-	return resp.StatusCode
+	defer resp.Body.Close()
+	var claims map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&claims)
+	return resp.StatusCode, claims
 }
 
 func s256(verifier string) string {

@@ -66,15 +66,7 @@ func TestPairwiseSubjects(t *testing.T) {
 	br := newBrowser(t, s)
 	userinfoSub := func(t *testing.T, at string) string {
 		t.Helper()
-		req, _ := http.NewRequest(http.MethodGet, s.issuer+"/userinfo", nil)
-		req.Header.Set("Authorization", "Bearer "+at)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var m map[string]any
-		_ = json.NewDecoder(resp.Body).Decode(&m)
+		_, m := s.userinfo(t, at)
 		sub, _ := m["sub"].(string)
 		return sub
 	}
