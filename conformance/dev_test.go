@@ -3,6 +3,7 @@ package conformance
 import (
 	"fmt"
 	"html"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -17,11 +18,20 @@ import (
 // working directory) in dir, and returns the server and its banner.
 func startDev(t *testing.T, dir string, port int) (*server, string) {
 	t.Helper()
-	s := &server{issuer: fmt.Sprintf("http://127.0.0.1:%d", port), base: fmt.Sprintf("http://127.0.0.1:%d", port), dbURL: "sqlite://" + dir + "/gatehouse-dev.db", logs: &syncBuffer{}}
+	issuer := fmt.Sprintf("http://127.0.0.1:%d", port)
+	return runDev(t, dir, issuer, []string{"--issuer", issuer, "--listen", fmt.Sprintf("127.0.0.1:%d", port)}, fmt.Sprintf("GATEHOUSE_ADMIN_LISTEN=127.0.0.1:%d", freePort(t)))
+}
+
+// runDev runs `gatehouse serve --dev` with args and env in dir until it
+// prints its banner; issuer is where the test expects it.
+func runDev(t *testing.T, dir, issuer string, args []string, env ...string) (*server, string) {
+	t.Helper()
+	u, _ := url.Parse(issuer)
+	s := &server{issuer: issuer, base: "http://127.0.0.1:" + u.Port(), dbURL: "sqlite://" + dir + "/gatehouse-dev.db", logs: &syncBuffer{}}
 	var stdout syncBuffer
-	s.cmd = exec.Command(binary, "serve", "--dev", "--issuer", s.issuer, "--listen", fmt.Sprintf("127.0.0.1:%d", port))
+	s.cmd = exec.Command(binary, append([]string{"serve", "--dev"}, args...)...)
 	s.cmd.Dir = dir
-	s.cmd.Env = append(os.Environ(), fmt.Sprintf("GATEHOUSE_ADMIN_LISTEN=127.0.0.1:%d", freePort(t)))
+	s.cmd.Env = append(os.Environ(), env...)
 	s.cmd.Stdout, s.cmd.Stderr = &stdout, s.logs
 	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -102,5 +112,62 @@ func TestDevQuickstart(t *testing.T) {
 	p = br.follow(br.get(printedURL.FindStringSubmatch(banner2)[1] + "&prompt=none"))
 	if p.status != http.StatusOK || !strings.HasPrefix(p.url, s2.issuer+"/dev/callback?code=") {
 		t.Fatalf("browser session did not survive the restart: %d %s", p.status, p.url)
+	}
+}
+
+// TestDevPapercuts (issue 15): what a new user met running --dev. The
+// issuer follows --listen; the admin API has a flag and a taken admin port
+// does not stop a development server; the keys commands on a development
+// database say to add --dev; the printed URL's code verifier survives a
+// restart.
+func TestDevPapercuts(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	port := freePort(t)
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	issuer := fmt.Sprintf("http://localhost:%d", port)
+	s, banner := runDev(t, dir, issuer, []string{"--listen", fmt.Sprintf("127.0.0.1:%d", port), "--admin-listen", busy.Addr().String()})
+	if !strings.Contains(banner, "gatehouse is running at "+issuer) || !strings.Contains(printedURL.FindString(banner), issuer+"/oauth2/auth?") {
+		t.Errorf("--listen alone: the banner does not point at %s:\n%s", issuer, banner)
+	}
+	if d, _ := getJSON(t, s.base+"/.well-known/openid-configuration"); d["issuer"] != issuer {
+		t.Errorf("issuer %v, want %s", d["issuer"], issuer)
+	}
+	admin := regexp.MustCompile(`admin API:\s+(\S+)`).FindStringSubmatch(banner)
+	if admin == nil || admin[1] == busy.Addr().String() {
+		t.Fatalf("admin API with its port taken: %v\n%s", admin, banner)
+	}
+	if resp, err := http.Get("http://" + admin[1] + "/healthz"); err == nil {
+		resp.Body.Close()
+	} else {
+		t.Errorf("admin API at %s: %v", admin[1], err)
+	}
+	// The keys commands name --dev for a development database.
+	out := s.cliErr(t, "keys", "list")
+	if !strings.Contains(out, "--dev") {
+		t.Errorf("keys list on a development database without --dev: %s", out)
+	}
+	if out := s.cli(t, "", "keys", "list", "--dev"); !strings.Contains(out, "RS256") {
+		t.Errorf("keys list --dev: %s", out)
+	}
+	// The verifier of the printed URL is kept: a code from it redeems
+	// after a restart.
+	br := newBrowser(t, s)
+	p := br.follow(br.get(printedURL.FindString(banner)))
+	p = br.approve(br.login(p, user{email: "demo@example.com", password: "demo-password"}))
+	verifier := curlVerif.FindStringSubmatch(html.UnescapeString(p.body))
+	_ = s.cmd.Process.Kill()
+	_ = s.cmd.Wait()
+	s2, banner2 := runDev(t, dir, issuer, []string{"--listen", fmt.Sprintf("127.0.0.1:%d", port)}, fmt.Sprintf("GATEHOUSE_ADMIN_LISTEN=127.0.0.1:%d", freePort(t)))
+	br2 := newBrowser(t, s2)
+	p2 := br2.follow(br2.get(printedURL.FindString(banner2)))
+	p2 = br2.login(p2, user{email: "demo@example.com", password: "demo-password"}) // consent is remembered
+	verifier2 := curlVerif.FindStringSubmatch(html.UnescapeString(p2.body))
+	if verifier == nil || verifier2 == nil || verifier[1] != verifier2[1] {
+		t.Errorf("code verifier %v before a restart, %v after", verifier, verifier2)
 	}
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/app"
 	"github.com/gatehouse-id/gatehouse/internal/config"
 	"github.com/gatehouse-id/gatehouse/internal/httpx"
+	"github.com/gatehouse-id/gatehouse/keys"
 	"github.com/gatehouse-id/gatehouse/provider"
 	"github.com/gatehouse-id/gatehouse/storage"
 	"github.com/gatehouse-id/gatehouse/storage/sqlstore"
@@ -32,7 +33,7 @@ import (
 )
 
 func newServe(g *globals) *cobra.Command {
-	var issuer, listen string
+	var issuer, listen, adminListen string
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "run the authorization server",
@@ -48,12 +49,38 @@ func newServe(g *globals) *cobra.Command {
 			if listen != "" {
 				cfg.Listen = listen
 			}
+			if adminListen != "" {
+				cfg.Admin.Listen = adminListen
+			}
+			if cfg.Dev {
+				cfg.Issuer = devIssuer(cfg)
+			}
 			return serve(cmd.Context(), cfg, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
 	cmd.Flags().StringVar(&issuer, "issuer", "", "issuer URL (env GATEHOUSE_ISSUER; default http://localhost:8080)")
 	cmd.Flags().StringVar(&listen, "listen", "", "HOST:PORT to listen on (env GATEHOUSE_LISTEN; default 127.0.0.1:8080)")
+	cmd.Flags().StringVar(&adminListen, "admin-listen", "", "HOST:PORT of the admin API, or off (env GATEHOUSE_ADMIN_LISTEN; default 127.0.0.1:8081)")
 	return cmd
+}
+
+// devIssuer is the development server's issuer: the configured one, or,
+// when only the listen address was changed, http://localhost on its port
+// (browsers allow passkeys on localhost, not on an IP address).
+func devIssuer(cfg config.Config) string {
+	def := config.Default()
+	if cfg.Issuer != def.Issuer || cfg.Listen == def.Listen {
+		return cfg.Issuer
+	}
+	host, port, err := net.SplitHostPort(cfg.Listen)
+	if err != nil || port == "0" {
+		return cfg.Issuer
+	}
+	switch host {
+	case "", "127.0.0.1", "0.0.0.0", "::", "::1", "localhost":
+		host = "localhost"
+	}
+	return "http://" + net.JoinHostPort(host, port)
 }
 
 // demo credentials of `serve --dev`; printed at start, never used without --dev.
@@ -114,7 +141,7 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 
 	var devURL string
 	if cfg.Dev {
-		if devURL, err = setupDev(ctx, cfg, st, mux, pages); err != nil {
+		if devURL, err = setupDev(ctx, cfg, st, a.Keys, mux, pages); err != nil {
 			return err
 		}
 	}
@@ -127,12 +154,20 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 	}
 	var adminSrv *http.Server
+	adminAddr := "off"
 	if cfg.Admin.Listen != "off" {
 		aln, err := net.Listen("tcp", cfg.Admin.Listen)
+		if err != nil && cfg.Dev {
+			// A development server must not fail because another one (or
+			// anything else) holds the admin port: it takes a free one.
+			log.Warn("admin port taken; listening on a free port", "wanted", cfg.Admin.Listen, "err", err)
+			aln, err = net.Listen("tcp", "127.0.0.1:0")
+		}
 		if err != nil {
 			ln.Close()
-			return fmt.Errorf("admin listener on %s: %w (set admin.listen, or off)", cfg.Admin.Listen, err)
+			return fmt.Errorf("admin listener on %s: %w (set admin.listen or --admin-listen, or off)", cfg.Admin.Listen, err)
 		}
+		adminAddr = aln.Addr().String()
 		// Long enough for a CPU profile (?seconds=60) when pprof is on.
 		adminSrv = &http.Server{Handler: a.Admin, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 2 * time.Minute}
 		go func() {
@@ -148,7 +183,7 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 	go func() { errc <- srv.Serve(ln) }()
 	log.Info("gatehouse started", "issuer", cfg.Issuer, "listen", ln.Addr().String(), "database", st.Dialect(), "version", version)
 	if cfg.Dev {
-		printDevBanner(stdout, cfg, devURL)
+		printDevBanner(stdout, cfg, adminAddr, devURL)
 	} else {
 		fmt.Fprintf(stdout, "gatehouse is listening on %s (issuer %s)\n", ln.Addr(), cfg.Issuer)
 	}
@@ -197,7 +232,7 @@ func collect(ctx context.Context, st *sqlstore.Store, auditRetention time.Durati
 
 // setupDev creates the demo user and client once and mounts the development
 // callback page; it returns a ready-to-open authorization URL.
-func setupDev(ctx context.Context, cfg config.Config, st *sqlstore.Store, mux *http.ServeMux, pages *templates.Renderer) (string, error) {
+func setupDev(ctx context.Context, cfg config.Config, st *sqlstore.Store, km *keys.Manager, mux *http.ServeMux, pages *templates.Renderer) (string, error) {
 	if _, err := st.GetUserByEmail(ctx, demoEmail); errors.Is(err, storage.ErrNotFound) {
 		hash, err := consent.HashPassword(demoPassword)
 		if err != nil {
@@ -226,7 +261,13 @@ func setupDev(ctx context.Context, cfg config.Config, st *sqlstore.Store, mux *h
 	if len(c.RedirectURIs) == 0 || c.RedirectURIs[0] != redirect {
 		return "", fmt.Errorf("the demo client in this database redirects to %v, not %s (the issuer changed); delete gatehouse-dev.db or the demo-client", c.RedirectURIs, redirect)
 	}
-	verifier := httpx.RandomString(32)
+	// The verifier is kept in the database with the demo client, so the
+	// printed URL's code can be redeemed after a restart too.
+	raw, err := km.Secret(ctx, "dev_callback_code_verifier")
+	if err != nil {
+		return "", err
+	}
+	verifier := base64.RawURLEncoding.EncodeToString(raw)
 	sum := sha256.Sum256([]byte(verifier))
 	q := url.Values{
 		"client_id": {demoClientID}, "response_type": {"code"}, "scope": {"openid profile email offline_access"},
@@ -247,9 +288,10 @@ func setupDev(ctx context.Context, cfg config.Config, st *sqlstore.Store, mux *h
 
 func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
-func printDevBanner(w io.Writer, cfg config.Config, authURL string) {
+func printDevBanner(w io.Writer, cfg config.Config, adminAddr, authURL string) {
 	fmt.Fprintf(w, `
 gatehouse is running at %s  (DEVELOPMENT MODE: never use --dev in production)
+  admin API:    %s
   database:     %s
   discovery:    %s%s
   account page: %s/account  (passkeys, authenticator app, backup codes)
@@ -260,5 +302,5 @@ Open this URL in a browser, sign in as the demo user and approve:
 
   %s
 
-`, cfg.Issuer, cfg.DatabaseURL, cfg.Issuer, provider.PathDiscovery, cfg.Issuer, demoEmail, demoPassword, demoClientID, demoClientSecret, authURL)
+`, cfg.Issuer, adminAddr, cfg.DatabaseURL, cfg.Issuer, provider.PathDiscovery, cfg.Issuer, demoEmail, demoPassword, demoClientID, demoClientSecret, authURL)
 }

@@ -155,9 +155,12 @@ func KeyCipher(ctx context.Context, cfg config.Config, st storage.KeyStore, log 
 		return keys.NewCipher(secrets)
 	}
 	if !cfg.Dev {
+		if _, err := st.GetSecret(ctx, keys.DevSecretName); err == nil {
+			return nil, errors.New("secrets: this database was made by serve --dev, whose key-encryption secret is stored in it: add --dev to read it (or set GATEHOUSE_SECRETS for a production database)")
+		}
 		return nil, errors.New("secrets: set GATEHOUSE_SECRETS")
 	}
-	sec, err := st.PutSecretIfAbsent(ctx, storage.Secret{Name: "dev_key_encryption_secret", Value: []byte(httpx.RandomString(48)), CreatedAt: time.Now().UTC()})
+	sec, err := st.PutSecretIfAbsent(ctx, storage.Secret{Name: keys.DevSecretName, Value: []byte(httpx.RandomString(48)), CreatedAt: time.Now().UTC()})
 	if err != nil {
 		return nil, err
 	}
