@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -298,5 +300,33 @@ func TestAdminResetFactors(t *testing.T) {
 	}
 	if hasSession(t, e, br2) {
 		t.Error("the CLI reset left the user signed in")
+	}
+}
+
+// TestBuildInfo (issue 15): a binary built from a checkout (go build
+// -buildvcs=true; this machine's GOFLAGS turn the stamp off) names its
+// commit in `gatehouse version`, and /metrics publishes the same as
+// gatehouse_build_info. Release builds stamp with -ldflags instead
+// (internal/buildinfo's test covers which wins).
+func TestBuildInfo(t *testing.T) {
+	t.Parallel()
+	head, err := exec.Command("git", "rev-parse", "HEAD").Output()
+	if err != nil {
+		t.Skipf("not a git checkout: %v", err)
+	}
+	commit := strings.TrimSpace(string(head))
+	stamped := filepath.Join(t.TempDir(), "gatehouse")
+	if out, err := exec.Command("go", "build", "-buildvcs=true", "-o", stamped, "../cmd/gatehouse").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	out, err := exec.Command(stamped, "version").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "commit "+commit) || !strings.Contains(string(out), "built 20") {
+		t.Fatalf("gatehouse version: %v\n%s", err, out)
+	}
+	s := startWith(t, stamped, backends(t)[0].newURL(t))
+	key := strings.TrimSpace(s.cli(t, "", "admin-keys", "create", "--name", "prometheus", "--role", "metrics:read"))
+	st, body := adminGetText(t, s, "/metrics", key)
+	if st != 200 || !regexp.MustCompile(`gatehouse_build_info\{commit="`+commit+`",date="[^"]+",goversion="go[^"]+",version="[^"]+"\} 1`).MatchString(body) {
+		t.Errorf("metrics: %d, no gatehouse_build_info for %s", st, commit)
 	}
 }

@@ -167,12 +167,23 @@ func startReplica(t *testing.T, dbURL, issuer string, extraEnv ...string) *serve
 // was not given).
 func startOn(t *testing.T, port int, dbURL, issuer string, extraEnv ...string) *server {
 	t.Helper()
+	return startBinary(t, binary, port, dbURL, issuer, extraEnv...)
+}
+
+// startWith runs another build of gatehouse (bin) on dbURL, on a free port.
+func startWith(t *testing.T, bin, dbURL string, extraEnv ...string) *server {
+	t.Helper()
+	return startBinary(t, bin, 0, dbURL, "", extraEnv...)
+}
+
+func startBinary(t *testing.T, bin string, port int, dbURL, issuer string, extraEnv ...string) *server {
+	t.Helper()
 	for attempt := 1; ; attempt++ {
 		p := port
 		if p == 0 {
 			p = freePort(t)
 		}
-		s, bindErr := tryStart(t, p, dbURL, issuer, extraEnv...)
+		s, bindErr := tryStart(t, bin, p, dbURL, issuer, extraEnv...)
 		if s != nil {
 			return s
 		}
@@ -190,7 +201,7 @@ func startOnLocalhost(t *testing.T, dbURL string, extraEnv ...string) *server {
 	t.Helper()
 	for attempt := 1; ; attempt++ {
 		p := freePort(t)
-		s, bindErr := tryStart(t, p, dbURL, fmt.Sprintf("http://localhost:%d", p), extraEnv...)
+		s, bindErr := tryStart(t, binary, p, dbURL, fmt.Sprintf("http://localhost:%d", p), extraEnv...)
 		if s != nil {
 			return s
 		}
@@ -203,14 +214,14 @@ func startOnLocalhost(t *testing.T, dbURL string, extraEnv ...string) *server {
 
 // tryStart starts one server process; on a failure to bind it returns nil
 // and the process's log.
-func tryStart(t *testing.T, port int, dbURL, issuer string, extraEnv ...string) (*server, string) {
+func tryStart(t *testing.T, bin string, port int, dbURL, issuer string, extraEnv ...string) (*server, string) {
 	t.Helper()
 	if issuer == "" {
 		issuer = fmt.Sprintf("http://127.0.0.1:%d", port)
 	}
 	adminPort := freePort(t)
 	s := &server{issuer: issuer, base: fmt.Sprintf("http://127.0.0.1:%d", port), admin: fmt.Sprintf("http://127.0.0.1:%d", adminPort), dbURL: dbURL, env: extraEnv, logs: &syncBuffer{}}
-	s.cmd = exec.Command(binary, "serve", "--dev", "--issuer", s.issuer, "--listen", fmt.Sprintf("127.0.0.1:%d", port), "--database-url", dbURL)
+	s.cmd = exec.Command(bin, "serve", "--dev", "--issuer", s.issuer, "--listen", fmt.Sprintf("127.0.0.1:%d", port), "--database-url", dbURL)
 	s.cmd.Dir = t.TempDir()
 	s.cmd.Env = append(append(os.Environ(), fmt.Sprintf("GATEHOUSE_ADMIN_LISTEN=127.0.0.1:%d", adminPort)), extraEnv...)
 	s.cmd.Stdout, s.cmd.Stderr = s.logs, s.logs

@@ -13,12 +13,10 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/gatehouse-id/gatehouse/internal/buildinfo"
 	"github.com/gatehouse-id/gatehouse/internal/config"
 	"github.com/gatehouse-id/gatehouse/storage/sqlstore"
 )
-
-// version is set with -ldflags "-X main.version=…" by release builds.
-var version = "dev"
 
 // globals are the persistent flags every command shares.
 type globals struct {
@@ -55,7 +53,7 @@ func newRoot(g *globals) *cobra.Command {
 	pf.StringVar(&g.configPath, "config", "", "path to the YAML config file (env GATEHOUSE_CONFIG)")
 	pf.StringVar(&g.databaseURL, "database-url", "", "sqlite:///abs/path.db, sqlite://relative.db or postgres://… (env GATEHOUSE_DATABASE_URL)")
 	pf.BoolVar(&g.dev, "dev", false, "development mode: SQLite in the working directory, generated secrets, demo user and client")
-	root.AddCommand(newServe(g), newMigrate(g), newUsers(g), newClients(g), newAudit(g), newKeys(g), newAdminKeys(g), newGC(g), newVersion(g))
+	root.AddCommand(newServe(g), newMigrate(g), newUsers(g), newClients(g), newAudit(g), newKeys(g), newAdminKeys(g), newGC(g), newVersion(g), newConfig(g), newHealth(g))
 	return root
 }
 
@@ -130,7 +128,12 @@ func newVersion(g *globals) *cobra.Command {
 		Short: "print the version",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			fmt.Fprintln(cmd.OutOrStdout(), "gatehouse", version)
+			bi := buildinfo.Get()
+			modified := ""
+			if bi.Modified {
+				modified = " (modified)"
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "gatehouse %s\ncommit %s%s\nbuilt %s with %s\n", bi.Version, bi.Commit, modified, bi.Date, bi.GoVersion)
 			return nil
 		},
 	}

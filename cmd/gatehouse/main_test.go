@@ -10,6 +10,9 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -230,5 +233,69 @@ func TestKeysCommands(t *testing.T) {
 	}
 	if out, err := run(t, "", only, "keys", "rotate-hmac", "--database-url", db); err != nil || !strings.Contains(out, "new opaque-token secret") {
 		t.Fatalf("rotate-hmac: %v\n%s", err, out)
+	}
+}
+
+// TestConfigCommands: `config example` prints a file `config validate`
+// accepts once the keys without a default are given; validate names what is
+// wrong (an unknown key, a bad connector block, a bad value) and starts
+// nothing.
+func TestConfigCommands(t *testing.T) {
+	dir := t.TempDir()
+	example, err := run(t, "", nil, "config", "example")
+	if err != nil || !strings.Contains(example, "max_assertion_lifetime: 10m") {
+		t.Fatalf("config example: %v\n%s", err, example)
+	}
+	path := filepath.Join(dir, "gatehouse.yaml")
+	if err := os.WriteFile(path, []byte(example), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"GATEHOUSE_SECRETS": strings.Repeat("s", 40), "GATEHOUSE_DATABASE_URL": "sqlite://" + filepath.Join(dir, "x.db")}
+	if out, err := run(t, "", env, "config", "validate", "--config", path); err != nil || !strings.Contains(out, "configuration OK") {
+		t.Fatalf("validate the example: %v\n%s", err, out)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "x.db")); !os.IsNotExist(err) {
+		t.Error("validate opened the database")
+	}
+	tests := []struct{ name, yaml, want string }{
+		{"unknown key", "issuer: http://localhost:8080\nlistenn: 127.0.0.1:1\n", "listenn"},
+		{"bad value", "pkce:\n  required: sometimes\n", "pkce.required"},
+		{"bad duration", "lifetimes:\n  access_token: an hour\n", "not a duration"},
+		{"bad connector", "federation:\n  connectors:\n    - id: gh\n      type: github\n      config:\n        client_idd: x\n", "client_idd"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := filepath.Join(t.TempDir(), "bad.yaml")
+			if err := os.WriteFile(p, []byte(tt.yaml), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := run(t, "", env, "config", "validate", "--config", p); err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("validate: %v, want an error naming %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// TestHealth: the container health check asks the configured listener
+// (a wildcard listen address is asked on 127.0.0.1) and fails otherwise.
+func TestHealth(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/readyz" {
+			http.Error(w, "database down", http.StatusServiceUnavailable)
+			return
+		}
+		w.Write([]byte("ok"))
+	}))
+	defer srv.Close()
+	_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
+	if out, err := run(t, "", map[string]string{"GATEHOUSE_LISTEN": "0.0.0.0:" + port}, "health"); err != nil || !strings.Contains(out, "ok: http://127.0.0.1:"+port+"/healthz") {
+		t.Errorf("health: %v %s", err, out)
+	}
+	if _, err := run(t, "", nil, "health", "--url", srv.URL, "--ready"); err == nil || !strings.Contains(err.Error(), "503") {
+		t.Errorf("health --ready with the database down: %v", err)
+	}
+	srv.Close()
+	if _, err := run(t, "", nil, "health", "--url", srv.URL); err == nil {
+		t.Error("health with nothing listening succeeded")
 	}
 }

@@ -23,6 +23,7 @@ import (
 
 	"github.com/gatehouse-id/gatehouse/consent"
 	"github.com/gatehouse-id/gatehouse/internal/app"
+	"github.com/gatehouse-id/gatehouse/internal/buildinfo"
 	"github.com/gatehouse-id/gatehouse/internal/config"
 	"github.com/gatehouse-id/gatehouse/internal/httpx"
 	"github.com/gatehouse-id/gatehouse/keys"
@@ -181,7 +182,7 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 	go a.Keys.Run(ctx)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
-	log.Info("gatehouse started", "issuer", cfg.Issuer, "listen", ln.Addr().String(), "database", st.Dialect(), "version", version)
+	log.Info("gatehouse started", "issuer", cfg.Issuer, "listen", ln.Addr().String(), "database", st.Dialect(), "version", buildinfo.Get().Version, "commit", buildinfo.Get().Commit)
 	if cfg.Dev {
 		printDevBanner(stdout, cfg, adminAddr, devURL)
 	} else {

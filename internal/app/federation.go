@@ -81,3 +81,14 @@ func decodeStrict(n yaml.Node, v any) error {
 	}
 	return nil
 }
+
+// CheckConfig validates a configuration as serve would, without opening
+// the database or listening: the settings, and each federation connector's
+// block (decoded strictly; no network).
+func CheckConfig(cfg config.Config) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	_, err := upstreams(cfg, slog.New(slog.DiscardHandler))
+	return err
+}

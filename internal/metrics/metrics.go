@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/gatehouse-id/gatehouse/internal/buildinfo"
 	"github.com/gatehouse-id/gatehouse/internal/httpx"
 )
 
@@ -49,6 +50,11 @@ func New(st Store) *Metrics {
 		Buckets: []float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5},
 	}, []string{"route", "code"})
 	m.reg.MustRegister(m.requests)
+	bi := buildinfo.Get()
+	build := prometheus.NewGauge(prometheus.GaugeOpts{Name: "gatehouse_build_info", Help: "The running build: always 1, with its version, commit, build date and Go version.",
+		ConstLabels: prometheus.Labels{"version": bi.Version, "commit": bi.Commit, "date": bi.Date, "goversion": bi.GoVersion}})
+	build.Set(1)
+	m.reg.MustRegister(build)
 	if st != nil {
 		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name:        StatementsMetric,
