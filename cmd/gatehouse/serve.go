@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -153,6 +154,16 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+	}
+	if cfg.TLS.CertFile != "" {
+		certs, err := httpx.NewCertReloader(cfg.TLS.CertFile, cfg.TLS.KeyFile, time.Second, func(err error) {
+			log.Error("tls: the renewed certificate does not load; still serving the previous one", "err", err)
+		})
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		ln = tls.NewListener(ln, certs.TLSConfig())
 	}
 	var adminSrv *http.Server
 	adminAddr := "off"

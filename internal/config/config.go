@@ -4,6 +4,7 @@
 package config
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -65,6 +66,18 @@ type Config struct {
 	// Forwarded / X-Forwarded-For headers name the client's address; from
 	// anyone else those headers are ignored.
 	TrustedProxies []string `yaml:"trusted_proxies"`
+	// TLS, when set, has the public listener serve https itself instead
+	// of behind a TLS-terminating proxy.
+	TLS TLS `yaml:"tls"`
+}
+
+// TLS is the public listener's certificate: PEM files, read again when
+// they change (a renewed certificate needs no restart).
+type TLS struct {
+	// CertFile holds the certificate chain, leaf first.
+	CertFile string `yaml:"cert_file"`
+	// KeyFile holds its private key.
+	KeyFile string `yaml:"key_file"`
 }
 
 // Federation configures "Login with …" upstream identity providers.
@@ -283,6 +296,8 @@ func (c *Config) applyEnv(env func(string) string) error {
 		"GATEHOUSE_AUTHN_WEBAUTHN_RP_ID":              &c.Authn.WebAuthnRPID,
 		"GATEHOUSE_AUTHN_TOTP_ISSUER":                 &c.Authn.TOTPIssuer,
 		"GATEHOUSE_PKCE_REQUIRED":                     &c.PKCE.Required,
+		"GATEHOUSE_TLS_CERT_FILE":                     &c.TLS.CertFile,
+		"GATEHOUSE_TLS_KEY_FILE":                      &c.TLS.KeyFile,
 	}
 	for k, p := range str {
 		if v := env(k); v != "" {
@@ -437,6 +452,13 @@ func (c *Config) Validate() error {
 	}
 	if a := c.AccessToken.Algorithm; a != "RS256" && !slices.Contains(c.Keys.Algorithms, a) {
 		errs = append(errs, fmt.Errorf("access_token.algorithm %q: not in keys.algorithms %v", a, c.Keys.Algorithms))
+	}
+	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
+		errs = append(errs, errors.New("tls: set both cert_file and key_file, or neither (TLS terminated by a proxy)"))
+	} else if c.TLS.CertFile != "" {
+		if _, err := tls.LoadX509KeyPair(c.TLS.CertFile, c.TLS.KeyFile); err != nil {
+			errs = append(errs, fmt.Errorf("tls: %w", err))
+		}
 	}
 	if c.Admin.Listen != "off" {
 		if _, _, err := net.SplitHostPort(c.Admin.Listen); err != nil {
