@@ -13,7 +13,7 @@ COMMIT    ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 DATE      ?= $(shell git log -1 --format=%cI 2>/dev/null || echo unknown)
 LDFLAGS   := -s -w -X $(BUILDINFO).version=$(VERSION) -X $(BUILDINFO).commit=$(COMMIT) -X $(BUILDINFO).date=$(DATE)
 
-.PHONY: test lint unit fuzz conformance-doc interop bench bench-compare bench-storage build run clean
+.PHONY: test lint unit fuzz conformance-doc interop image bench bench-compare bench-storage build run clean
 
 ## test: lint, unit and end-to-end tests on SQLite and a throwaway PostgreSQL, browser
 ## tests in headless Chromium, then brief fuzzing
@@ -76,6 +76,12 @@ build:
 
 run:
 	$(GO) run ./cmd/gatehouse serve --dev
+
+## image: the container image (deploy/container/Dockerfile) with Docker or Podman
+IMAGE ?= gatehouse:$(VERSION)
+image:
+	@engine=$$(command -v docker || command -v podman) || { echo "make image needs Docker or Podman"; exit 1; }; \
+	  $$engine build -f deploy/container/Dockerfile --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) --build-arg DATE=$(DATE) -t $(IMAGE) .
 
 clean:
 	rm -rf bin gatehouse-dev.db gatehouse-dev.db-wal gatehouse-dev.db-shm
