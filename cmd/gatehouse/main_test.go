@@ -299,3 +299,30 @@ func TestHealth(t *testing.T) {
 		t.Error("health with nothing listening succeeded")
 	}
 }
+
+// TestBackupCommand: `backup --to` copies a SQLite database the CLI can
+// open again; it refuses to overwrite; PostgreSQL is sent to pg_dump.
+func TestBackupCommand(t *testing.T) {
+	dir := t.TempDir()
+	db := "sqlite://" + filepath.Join(dir, "live.db")
+	env := map[string]string{"GATEHOUSE_SECRETS": strings.Repeat("s", 40)}
+	if _, err := run(t, "a-long-password\n", env, "users", "create", "--email", "ada@example.test", "--password-stdin", "--database-url", db); err == nil {
+		t.Fatal("users create on an unmigrated database succeeded")
+	}
+	if _, err := run(t, "", env, "migrate", "up", "--database-url", db); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := run(t, "a-long-password\n", env, "users", "create", "--email", "ada@example.test", "--password-stdin", "--database-url", db); err != nil {
+		t.Fatalf("users create: %v %s", err, out)
+	}
+	backup := filepath.Join(dir, "backup.db")
+	if out, err := run(t, "", env, "backup", "--to", backup, "--database-url", db); err != nil || !strings.Contains(out, "backed up") {
+		t.Fatalf("backup: %v %s", err, out)
+	}
+	if out, err := run(t, "", env, "users", "list", "--database-url", "sqlite://"+backup); err != nil || !strings.Contains(out, "ada@example.test") {
+		t.Errorf("the backup: %v %s", err, out)
+	}
+	if _, err := run(t, "", env, "backup", "--to", backup, "--database-url", db); err == nil {
+		t.Error("backup overwrote a file")
+	}
+}
