@@ -60,7 +60,7 @@ func newChrome(t *testing.T) context.Context {
 // be followed by the browser through to the client's redirect URI.
 func TestBrowserLoginAndConsent(t *testing.T) {
 	ctx := newChrome(t)
-	s, banner := startDev(t, t.TempDir(), freePort(t))
+	s, banner := startDev(t, t.TempDir(), "")
 	authURL := printedURL.FindStringSubmatch(banner)[1]
 	demo := demoLine.FindStringSubmatch(banner)
 	fail := func(step string, err error) {

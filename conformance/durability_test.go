@@ -2,7 +2,6 @@ package conformance
 
 import (
 	"net/url"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -17,11 +16,9 @@ func TestDurability(t *testing.T) {
 	for _, b := range backends(t) {
 		t.Run(b.name, func(t *testing.T) {
 			db := b.newURL(t)
-			s := startOn(t, 0, db, "") // a port taken meanwhile by another test: started again elsewhere
-			port, err := strconv.Atoi(s.base[strings.LastIndex(s.base, ":")+1:])
-			if err != nil {
-				t.Fatal(err)
-			}
+			issuer, point := front(t) // the restarted server keeps the issuer, on another port
+			s := startOn(t, 0, db, issuer)
+			point(s.base)
 			c := s.createClient(t, "--name", "Durable RP", "--redirect-uri", rpRedirect)
 			e := &env{srv: s, user: s.createUser(t), client: c, rp: newRP(t, s, c, rpRedirect)}
 			br := newBrowser(t, s)
@@ -33,7 +30,8 @@ func TestDurability(t *testing.T) {
 			}
 			_ = s.cmd.Wait()
 
-			s2 := startOn(t, port, db, "")
+			s2 := startOn(t, 0, db, issuer)
+			point(s2.base)
 			jwksAfter, _ := getJSON(t, s2.issuer+"/.well-known/jwks.json")
 			if strings.Join(kids(jwksBefore), ",") != strings.Join(kids(jwksAfter), ",") {
 				t.Fatalf("keys changed across a restart: %v → %v", kids(jwksBefore), kids(jwksAfter))

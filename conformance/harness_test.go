@@ -13,12 +13,14 @@ import (
 	"net"
 	"net/http"
 	"net/http/cookiejar"
+	"net/http/httputil"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -691,4 +693,30 @@ func (e *env) fullLogin(t *testing.T, br *browser, extra ...oauth2.AuthCodeOptio
 func authTime(tk tokens) int64 {
 	v, _ := tk.claims["auth_time"].(float64)
 	return int64(v)
+}
+
+// front is an address the test holds for its whole life, proxying to
+// whichever server it is pointed at: a server restarted on another port
+// keeps its issuer, and no other test can take the port in between.
+func front(t *testing.T) (issuer string, point func(base string)) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var target atomic.Pointer[httputil.ReverseProxy]
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := target.Load()
+		if p == nil {
+			http.Error(w, "no server yet", http.StatusBadGateway)
+			return
+		}
+		p.ServeHTTP(w, r)
+	})}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	return "http://" + ln.Addr().String(), func(base string) {
+		u, _ := url.Parse(base)
+		target.Store(httputil.NewSingleHostReverseProxy(u))
+	}
 }
