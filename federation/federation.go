@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"golang.org/x/oauth2"
+
+	"github.com/gatehouse-id/gatehouse/internal/tracing"
 )
 
 // LoginRequest is what a connector needs to send the browser upstream.
@@ -120,7 +122,7 @@ const maxResponseBytes = 1 << 20
 // than 1 MiB per response, TLS verification on, redirects only to https
 // (or loopback http).
 func NewHTTPClient() *http.Client {
-	return &http.Client{Timeout: 10 * time.Second, Transport: limitTransport{http.DefaultTransport}}
+	return &http.Client{Timeout: 10 * time.Second, Transport: limitTransport{tracing.Transport(http.DefaultTransport)}}
 }
 
 type limitTransport struct{ next http.RoundTripper }

@@ -15,6 +15,7 @@ import (
 	"github.com/ory/fosite"
 
 	"github.com/gatehouse-id/gatehouse/internal/netguard"
+	"github.com/gatehouse-id/gatehouse/internal/tracing"
 )
 
 // jwksFetcher fetches the key sets clients publish at their jwks_uri, for
@@ -58,7 +59,7 @@ func guardedClient(field string, allowPrivate bool) *http.Client {
 	}
 	transport := &http.Transport{DialContext: dialer.DialContext, TLSHandshakeTimeout: 3 * time.Second, ResponseHeaderTimeout: 3 * time.Second,
 		MaxIdleConns: 10, IdleConnTimeout: 30 * time.Second}
-	return &http.Client{Transport: transport, Timeout: 5 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error {
+	return &http.Client{Transport: tracing.Transport(transport), Timeout: 5 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error {
 		return fmt.Errorf("%s redirects are not followed", field)
 	}}
 }

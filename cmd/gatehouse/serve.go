@@ -27,6 +27,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/buildinfo"
 	"github.com/gatehouse-id/gatehouse/internal/config"
 	"github.com/gatehouse-id/gatehouse/internal/httpx"
+	"github.com/gatehouse-id/gatehouse/internal/tracing"
 	"github.com/gatehouse-id/gatehouse/keys"
 	"github.com/gatehouse-id/gatehouse/provider"
 	"github.com/gatehouse-id/gatehouse/storage"
@@ -129,6 +130,18 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 		debug.SetMemoryLimit(serveMemoryLimit())
 	}
 	log := newLogger(stderr, cfg.LogLevel)
+	stopTracing, err := tracing.Setup(ctx, tracing.Config{Exporter: cfg.Tracing.Exporter, Endpoint: cfg.Tracing.Endpoint, Insecure: cfg.Tracing.Insecure,
+		SampleRatio: cfg.Tracing.SampleRatio, BatchTimeout: cfg.Tracing.BatchTimeout.Duration, ServiceName: "gatehouse", Version: buildinfo.Get().Version})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		fctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := stopTracing(fctx); err != nil {
+			log.Warn("tracing: spans not flushed", "err", err)
+		}
+	}()
 	st, err := openStore(ctx, cfg, cfg.AutoMigrate)
 	if err != nil {
 		return err

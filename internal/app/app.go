@@ -17,6 +17,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/config"
 	"github.com/gatehouse-id/gatehouse/internal/httpx"
 	"github.com/gatehouse-id/gatehouse/internal/metrics"
+	"github.com/gatehouse-id/gatehouse/internal/tracing"
 	"github.com/gatehouse-id/gatehouse/keys"
 	"github.com/gatehouse-id/gatehouse/provider"
 	"github.com/gatehouse-id/gatehouse/storage"
@@ -136,7 +137,7 @@ func New(ctx context.Context, cfg config.Config, st Store, log *slog.Logger) (*A
 	if err != nil {
 		return nil, fmt.Errorf("trusted_proxies: %w", err)
 	}
-	handler := httpx.Log(log, httpx.RealIP(trusted, httpx.Secure(cfg.HTTPS(), httpx.MaxBytes(1<<20, httpx.CleanInput(met.Instrument(mux))))))
+	handler := tracing.Handler(httpx.Log(log, httpx.RealIP(trusted, httpx.Secure(cfg.HTTPS(), httpx.MaxBytes(1<<20, httpx.CleanInput(met.Instrument(tracing.Route(mux))))))))
 	adm := admin.New(admin.Options{Store: st, Keys: km, EnabledAlgs: cfg.Keys.Algorithms, Log: log, Profiling: cfg.Admin.Pprof,
 		Sectors: provider.SectorClient(cfg.Dev),
 		Metrics: met.Handler()})

@@ -69,6 +69,24 @@ type Config struct {
 	// TLS, when set, has the public listener serve https itself instead
 	// of behind a TLS-terminating proxy.
 	TLS TLS `yaml:"tls"`
+	// Tracing exports OpenTelemetry spans (off by default).
+	Tracing Tracing `yaml:"tracing"`
+}
+
+// Tracing configures OpenTelemetry tracing.
+type Tracing struct {
+	// Exporter is "" (off), otlp-http or otlp-grpc.
+	Exporter string `yaml:"exporter"`
+	// Endpoint is the collector: http(s)://host:4318 for otlp-http,
+	// host:4317 for otlp-grpc.
+	Endpoint string `yaml:"endpoint"`
+	// Insecure sends otlp-grpc without TLS.
+	Insecure bool `yaml:"insecure"`
+	// SampleRatio is the share of new traces recorded, 0 to 1 (requests
+	// that arrive sampled stay sampled).
+	SampleRatio float64 `yaml:"sample_ratio"`
+	// BatchTimeout bounds how long a finished span waits to be sent.
+	BatchTimeout Duration `yaml:"batch_timeout"`
 }
 
 // TLS is the public listener's certificate: PEM files, read again when
@@ -256,6 +274,7 @@ func Default() Config {
 		Audit:       Audit{Retention: Duration{90 * 24 * time.Hour}},
 		ClientAuth:  ClientAuth{MaxAssertionLifetime: Duration{10 * time.Minute}},
 		PKCE:        PKCE{Required: "all"},
+		Tracing:     Tracing{SampleRatio: 1, BatchTimeout: Duration{5 * time.Second}},
 	}
 }
 
@@ -298,6 +317,8 @@ func (c *Config) applyEnv(env func(string) string) error {
 		"GATEHOUSE_PKCE_REQUIRED":                     &c.PKCE.Required,
 		"GATEHOUSE_TLS_CERT_FILE":                     &c.TLS.CertFile,
 		"GATEHOUSE_TLS_KEY_FILE":                      &c.TLS.KeyFile,
+		"GATEHOUSE_TRACING_EXPORTER":                  &c.Tracing.Exporter,
+		"GATEHOUSE_TRACING_ENDPOINT":                  &c.Tracing.Endpoint,
 	}
 	for k, p := range str {
 		if v := env(k); v != "" {
@@ -326,6 +347,13 @@ func (c *Config) applyEnv(env func(string) string) error {
 			*p = strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' })
 		}
 	}
+	if v := env("GATEHOUSE_TRACING_SAMPLE_RATIO"); v != "" {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			return fmt.Errorf("GATEHOUSE_TRACING_SAMPLE_RATIO=%q: want a number between 0 and 1", v)
+		}
+		c.Tracing.SampleRatio = f
+	}
 	if v := env("GATEHOUSE_TRUSTED_PROXIES"); v != "" {
 		c.TrustedProxies = nil
 		for _, p := range strings.Split(v, ",") {
@@ -343,7 +371,7 @@ func (c *Config) applyEnv(env func(string) string) error {
 		}
 	}
 	bools := map[string]*bool{"GATEHOUSE_REGISTRATION_ALLOW_AUDIENCE": &c.Registration.AllowAudience, "GATEHOUSE_DEV": &c.Dev, "GATEHOUSE_AUTO_MIGRATE": &c.AutoMigrate, "GATEHOUSE_AUTHN_REQUIRE_MFA": &c.Authn.RequireMFA, "GATEHOUSE_ADMIN_PPROF": &c.Admin.Pprof,
-		"GATEHOUSE_PKCE_ALLOW_UNBOUND": &c.PKCE.AllowUnbound}
+		"GATEHOUSE_PKCE_ALLOW_UNBOUND": &c.PKCE.AllowUnbound, "GATEHOUSE_TRACING_INSECURE": &c.Tracing.Insecure}
 	for k, p := range bools {
 		if v := env(k); v != "" {
 			b, err := strconv.ParseBool(v)
@@ -378,6 +406,7 @@ func (c *Config) applyEnv(env func(string) string) error {
 		"GATEHOUSE_AUTHN_REAUTHENTICATE_AFTER":         &c.Authn.ReauthenticateAfter,
 		"GATEHOUSE_AUDIT_RETENTION":                    &c.Audit.Retention,
 		"GATEHOUSE_CLIENT_AUTH_MAX_ASSERTION_LIFETIME": &c.ClientAuth.MaxAssertionLifetime,
+		"GATEHOUSE_TRACING_BATCH_TIMEOUT":              &c.Tracing.BatchTimeout,
 	}
 	for k, p := range durs {
 		if v := env(k); v != "" {
@@ -452,6 +481,14 @@ func (c *Config) Validate() error {
 	}
 	if a := c.AccessToken.Algorithm; a != "RS256" && !slices.Contains(c.Keys.Algorithms, a) {
 		errs = append(errs, fmt.Errorf("access_token.algorithm %q: not in keys.algorithms %v", a, c.Keys.Algorithms))
+	}
+	switch t := c.Tracing; {
+	case t.Exporter != "" && t.Exporter != "otlp-http" && t.Exporter != "otlp-grpc":
+		errs = append(errs, fmt.Errorf("tracing.exporter %q: use otlp-http or otlp-grpc (or leave it empty: off)", t.Exporter))
+	case t.Exporter != "" && t.Endpoint == "":
+		errs = append(errs, errors.New("tracing.endpoint: the collector (http://collector:4318 for otlp-http, collector:4317 for otlp-grpc)"))
+	case t.SampleRatio < 0 || t.SampleRatio > 1:
+		errs = append(errs, fmt.Errorf("tracing.sample_ratio %v: between 0 and 1", t.SampleRatio))
 	}
 	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
 		errs = append(errs, errors.New("tls: set both cert_file and key_file, or neither (TLS terminated by a proxy)"))

@@ -11,6 +11,8 @@ import (
 	"log/slog"
 	"net/http"
 	"time"
+
+	"go.opentelemetry.io/otel/trace"
 )
 
 type ctxKey int
@@ -118,8 +120,12 @@ func Log(log *slog.Logger, next http.Handler) http.Handler {
 					http.Error(sw, "internal server error", http.StatusInternalServerError)
 				}
 			}
-			log.Info("http", "request_id", id, "method", r.Method, "path", r.URL.Path, "status", sw.Status,
-				"bytes", sw.Bytes, "duration_ms", float64(time.Since(start).Microseconds())/1000)
+			attrs := []any{"request_id", id, "method", r.Method, "path", r.URL.Path, "status", sw.Status,
+				"bytes", sw.Bytes, "duration_ms", float64(time.Since(start).Microseconds()) / 1000}
+			if sc := trace.SpanFromContext(r.Context()).SpanContext(); sc.IsValid() {
+				attrs = append(attrs, "trace_id", sc.TraceID().String(), "span_id", sc.SpanID().String())
+			}
+			log.Info("http", attrs...)
 		}()
 		next.ServeHTTP(sw, r.WithContext(ctx))
 	})

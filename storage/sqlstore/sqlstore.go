@@ -229,24 +229,30 @@ func (c counting) prepared(ctx context.Context, query string) *sql.Stmt {
 	return st
 }
 
-func (c counting) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+func (c counting) ExecContext(ctx context.Context, query string, args ...any) (res sql.Result, err error) {
 	c.s.sent(query)
+	ctx, span := c.s.startSpan(ctx, query)
+	defer func() { endSpan(span, err) }()
 	if st := c.prepared(ctx, query); st != nil {
 		return st.ExecContext(ctx, args...)
 	}
 	return c.q.ExecContext(ctx, query, args...)
 }
 
-func (c counting) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+func (c counting) QueryContext(ctx context.Context, query string, args ...any) (rows *sql.Rows, err error) {
 	c.s.sent(query)
+	ctx, span := c.s.startSpan(ctx, query)
+	defer func() { endSpan(span, err) }()
 	if st := c.prepared(ctx, query); st != nil {
 		return st.QueryContext(ctx, args...)
 	}
 	return c.q.QueryContext(ctx, query, args...)
 }
 
-func (c counting) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+func (c counting) QueryRowContext(ctx context.Context, query string, args ...any) (row *sql.Row) {
 	c.s.sent(query)
+	ctx, span := c.s.startSpan(ctx, query)
+	defer func() { endSpan(span, row.Err()) }()
 	if st := c.prepared(ctx, query); st != nil {
 		return st.QueryRowContext(ctx, args...)
 	}
