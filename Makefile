@@ -18,7 +18,8 @@ LDFLAGS   := -s -w -X $(BUILDINFO).version=$(VERSION) -X $(BUILDINFO).commit=$(C
 ## test: lint, unit and end-to-end tests on SQLite and a throwaway PostgreSQL, browser
 ## tests in headless Chromium, then brief fuzzing
 test: lint
-	scripts/ensure-chromium.sh
+	@# Helm (a Go tool, for the chart test) compiles while apt fetches chromium.
+	@$(GO) tool helm version >/dev/null 2>&1 & helm=$$!; scripts/ensure-chromium.sh; status=$$?; wait $$helm; exit $$status
 	GATEHOUSE_REQUIRE_POSTGRES=1 GATEHOUSE_REQUIRE_BROWSER=1 scripts/with-postgres.sh $(MAKE) --no-print-directory unit fuzz
 
 ## lint: gofmt, go vet, staticcheck

@@ -16,7 +16,7 @@ import (
 // newHealth is the container health check: no shell or curl in the image,
 // so the binary asks its own listener.
 func newHealth(g *globals) *cobra.Command {
-	var target string
+	var target, path string
 	var ready bool
 	cmd := &cobra.Command{
 		Use:   "health",
@@ -30,9 +30,12 @@ func newHealth(g *globals) *cobra.Command {
 				}
 				target = localURL(cfg)
 			}
-			path := "/healthz"
-			if ready {
+			switch {
+			case path != "":
+			case ready:
 				path = "/readyz"
+			default:
+				path = "/healthz"
 			}
 			// A local probe of the server's own listener: its certificate
 			// names the public host, not 127.0.0.1, and nothing secret is sent.
@@ -52,6 +55,7 @@ func newHealth(g *globals) *cobra.Command {
 	}
 	cmd.Flags().StringVar(&target, "url", "", "the server's base URL (default: http on the configured listen address, 127.0.0.1 for a wildcard)")
 	cmd.Flags().BoolVar(&ready, "ready", false, "ask /readyz (the database answers) instead of /healthz")
+	cmd.Flags().StringVar(&path, "path", "", "ask this path instead (e.g. /.well-known/openid-configuration, as the Helm test does)")
 	return cmd
 }
 

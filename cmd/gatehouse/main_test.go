@@ -291,6 +291,9 @@ func TestHealth(t *testing.T) {
 	if out, err := run(t, "", map[string]string{"GATEHOUSE_LISTEN": "0.0.0.0:" + port}, "health"); err != nil || !strings.Contains(out, "ok: http://127.0.0.1:"+port+"/healthz") {
 		t.Errorf("health: %v %s", err, out)
 	}
+	if out, err := run(t, "", nil, "health", "--url", srv.URL, "--path", "/.well-known/openid-configuration"); err != nil || !strings.Contains(out, "/.well-known/openid-configuration") {
+		t.Errorf("health --path: %v %s", err, out)
+	}
 	if _, err := run(t, "", nil, "health", "--url", srv.URL, "--ready"); err == nil || !strings.Contains(err.Error(), "503") {
 		t.Errorf("health --ready with the database down: %v", err)
 	}
