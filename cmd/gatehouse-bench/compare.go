@@ -8,7 +8,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/gatehouse-id/gatehouse/bench"
+	"github.com/gatehouse-id/gatehouse/internal/bench"
 )
 
 // compare reads results of several systems measured in alternating rounds

@@ -19,7 +19,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/gatehouse-id/gatehouse/bench"
+	"github.com/gatehouse-id/gatehouse/internal/bench"
 )
 
 func main() {

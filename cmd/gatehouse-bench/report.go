@@ -11,7 +11,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/gatehouse-id/gatehouse/bench"
+	"github.com/gatehouse-id/gatehouse/internal/bench"
 )
 
 // report turns JSON-lines results into a Markdown table and an SVG chart of

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gatehouse-id/gatehouse/bench"
+	"github.com/gatehouse-id/gatehouse/internal/bench"
 )
 
 func TestReport(t *testing.T) {

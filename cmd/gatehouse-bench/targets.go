@@ -5,7 +5,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/gatehouse-id/gatehouse/bench"
+	"github.com/gatehouse-id/gatehouse/internal/bench"
 )
 
 // A goal is one of the targets gatehouse set itself against its peers: the
