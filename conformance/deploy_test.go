@@ -4,15 +4,19 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"debug/elf"
+	"encoding/base64"
 	"encoding/pem"
 	"fmt"
 	"math/big"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -261,5 +265,72 @@ func TestStaticBinary(t *testing.T) {
 	st, err := os.Stat(filepath.Join(root, "data", "gatehouse.db"))
 	if err != nil || st.Sys().(*syscall.Stat_t).Uid != nobody {
 		t.Errorf("the database is not the unprivileged user's: %v", err)
+	}
+}
+
+// TestGracefulShutdown (issue 15, 16): on SIGTERM the server turns /readyz
+// to 503 at once while it keeps serving for shutdown.drain, lets a request
+// in flight finish (here one waiting 1.5 s on a client's request_uri),
+// joins its background jobs and exits 0.
+func TestGracefulShutdown(t *testing.T) {
+	t.Parallel()
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		time.Sleep(1500 * time.Millisecond)
+		_, _ = w.Write([]byte("not-a-jwt"))
+	}))
+	defer slow.Close()
+	s := startServer(t, backends(t)[0].newURL(t), "GATEHOUSE_SHUTDOWN_DRAIN=1s")
+	key, _ := rsa.GenerateKey(rand.Reader, 2048)
+	jwks := map[string]any{"keys": []any{map[string]any{"kty": "RSA", "kid": "k", "n": base64.RawURLEncoding.EncodeToString(key.N.Bytes()), "e": "AQAB"}}}
+	st, reg := regCall(t, http.MethodPost, s.issuer+"/oauth2/register", "", map[string]any{"redirect_uris": []string{rpRedirect}, "jwks": jwks,
+		"request_uris": []string{slow.URL + "/req"}})
+	if st != 201 {
+		t.Fatalf("register: %d %v", st, reg)
+	}
+	inFlight := make(chan page, 1)
+	go func() {
+		q := url.Values{"client_id": {reg["client_id"].(string)}, "response_type": {"code"}, "scope": {"openid"}, "redirect_uri": {rpRedirect},
+			"state": {"state-123456"}, "request_uri": {slow.URL + "/req"}}
+		br := newBrowser(t, s)
+		req, _ := http.NewRequest(http.MethodGet, s.base+"/oauth2/auth?"+q.Encode(), nil)
+		resp, err := br.c.Do(req)
+		if err != nil {
+			inFlight <- page{body: err.Error()}
+			return
+		}
+		resp.Body.Close()
+		inFlight <- page{status: resp.StatusCode, location: resp.Header.Get("Location")}
+	}()
+	time.Sleep(300 * time.Millisecond) // the request waits on the slow request_uri
+	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if resp, err := http.Get(s.base + "/readyz"); err != nil || resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("readyz while draining: %v %v", err, resp)
+	} else {
+		resp.Body.Close()
+	}
+	if resp, err := http.Get(s.base + "/.well-known/openid-configuration"); err != nil || resp.StatusCode != 200 {
+		t.Errorf("discovery while draining: %v %v", err, resp)
+	} else {
+		resp.Body.Close()
+	}
+	p := <-inFlight
+	if p.status != http.StatusSeeOther || !strings.Contains(p.location, "error=invalid_request_object") {
+		t.Errorf("the request in flight at SIGTERM: %d %q %s", p.status, p.location, p.body)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("exit: %v", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("the server did not stop")
+	}
+	if logs := s.logs.String(); !strings.Contains(logs, `"msg":"stopped"`) {
+		t.Errorf("no clean stop in the log:\n%s", logs)
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/gatehouse-id/gatehouse/consent"
+	"github.com/gatehouse-id/gatehouse/internal/app"
 	"github.com/gatehouse-id/gatehouse/internal/httpx"
 	"github.com/gatehouse-id/gatehouse/provider"
 	"github.com/gatehouse-id/gatehouse/storage"
@@ -91,7 +92,7 @@ func newGC(g *globals) *cobra.Command {
 				return err
 			}
 			return g.withStore(cmd.Context(), func(st *sqlstore.Store) error {
-				n, err := collect(cmd.Context(), st, cfg.Audit.Retention.Duration, time.Now())
+				n, err := app.Collect(cmd.Context(), st, cfg.Audit.Retention.Duration, time.Now())
 				if err != nil {
 					return err
 				}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"crypto/tls"
 	"encoding/base64"
@@ -10,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/big"
 	"net"
 	"net/http"
 	"net/url"
@@ -161,9 +159,6 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 		}
 	}
 
-	srv := &http.Server{Handler: a.Handler, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
-		WriteTimeout: 30 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10,
-		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
@@ -178,7 +173,7 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 		}
 		ln = tls.NewListener(ln, certs.TLSConfig())
 	}
-	var adminSrv *http.Server
+	listeners := app.Listeners{Public: ln}
 	adminAddr := "off"
 	if cfg.Admin.Listen != "off" {
 		aln, err := net.Listen("tcp", cfg.Admin.Listen)
@@ -193,66 +188,22 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 			return fmt.Errorf("admin listener on %s: %w (set admin.listen or --admin-listen, or off)", cfg.Admin.Listen, err)
 		}
 		adminAddr = aln.Addr().String()
-		// Long enough for a CPU profile (?seconds=60) when pprof is on.
-		adminSrv = &http.Server{Handler: a.Admin, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 2 * time.Minute}
-		go func() {
-			if err := adminSrv.Serve(aln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				log.Error("admin listener", "err", err)
-			}
-		}()
-		log.Info("admin API listening", "listen", aln.Addr().String())
+		listeners.Admin = aln
+		log.Info("admin API listening", "listen", adminAddr)
 	}
-	go gcLoop(ctx, st, cfg.Audit.Retention.Duration, log)
-	go a.Keys.Run(ctx)
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
 	log.Info("gatehouse started", "issuer", cfg.Issuer, "listen", ln.Addr().String(), "database", st.Dialect(), "version", buildinfo.Get().Version, "commit", buildinfo.Get().Commit)
 	if cfg.Dev {
 		printDevBanner(stdout, cfg, adminAddr, devURL)
 	} else {
 		fmt.Fprintf(stdout, "gatehouse is listening on %s (issuer %s)\n", ln.Addr(), cfg.Issuer)
 	}
-	select {
-	case err := <-errc:
+	// Serves until ctx is done; the background jobs are joined before the
+	// deferred Close of the store.
+	if err := a.Run(ctx, listeners); err != nil {
 		return err
-	case <-ctx.Done():
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	log.Info("shutting down")
-	if adminSrv != nil {
-		_ = adminSrv.Shutdown(sctx)
-	}
-	return srv.Shutdown(sctx)
-}
-
-// gcLoop collects expired rows every ten minutes, with jitter so replicas
-// spread out.
-func gcLoop(ctx context.Context, st *sqlstore.Store, auditRetention time.Duration, log *slog.Logger) {
-	for {
-		j, _ := rand.Int(rand.Reader, big.NewInt(int64(2*time.Minute)))
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(10*time.Minute + time.Duration(j.Int64())):
-		}
-		n, err := collect(ctx, st, auditRetention, time.Now())
-		if err != nil {
-			log.Warn("gc failed", "err", err)
-			continue
-		}
-		log.Info("gc", "removed", n)
-	}
-}
-
-// collect removes expired rows and the audit events past their retention.
-func collect(ctx context.Context, st *sqlstore.Store, auditRetention time.Duration, now time.Time) (int64, error) {
-	n, err := st.GarbageCollect(ctx, now)
-	if err != nil {
-		return n, err
-	}
-	a, err := st.DeleteAuditBefore(ctx, now.Add(-auditRetention))
-	return n + a, err
+	log.Info("stopped")
+	return nil
 }
 
 // setupDev creates the demo user and client once and mounts the development

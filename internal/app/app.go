@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/gatehouse-id/gatehouse/admin"
@@ -40,6 +41,11 @@ type App struct {
 	Provider *provider.Provider
 	// Admin serves the admin API (for the admin listener only).
 	Admin http.Handler
+
+	store    Store
+	cfg      config.Config
+	log      *slog.Logger
+	draining atomic.Bool // shutting down: /readyz answers 503
 }
 
 // New builds the server. cfg must have been validated.
@@ -108,7 +114,13 @@ func New(ctx context.Context, cfg config.Config, st Store, log *slog.Logger) (*A
 	prov.Register(mux)
 	cs.Register(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
+	a := &App{store: st, cfg: cfg, log: log}
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if a.draining.Load() {
+			w.Header().Set("Retry-After", "5")
+			http.Error(w, "shutting down", http.StatusServiceUnavailable)
+			return
+		}
 		pctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
 		if err := st.Ping(pctx); err != nil {
@@ -141,8 +153,9 @@ func New(ctx context.Context, cfg config.Config, st Store, log *slog.Logger) (*A
 	adm := admin.New(admin.Options{Store: st, Keys: km, EnabledAlgs: cfg.Keys.Algorithms, Log: log, Profiling: cfg.Admin.Pprof,
 		Sectors: provider.SectorClient(cfg.Dev),
 		Metrics: met.Handler()})
-	return &App{Handler: handler, Mux: mux, Pages: pages, Keys: km, Provider: prov,
-		Admin: httpx.Log(log, httpx.RealIP(trusted, httpx.Secure(false, httpx.MaxBytes(1<<20, httpx.CleanInput(adm.Handler())))))}, nil
+	a.Handler, a.Mux, a.Pages, a.Keys, a.Provider = handler, mux, pages, km, prov
+	a.Admin = httpx.Log(log, httpx.RealIP(trusted, httpx.Secure(false, httpx.MaxBytes(1<<20, httpx.CleanInput(adm.Handler())))))
+	return a, nil
 }
 
 // KeyCipher builds the key-encryption cipher from the configured secrets or,

@@ -71,6 +71,18 @@ type Config struct {
 	TLS TLS `yaml:"tls"`
 	// Tracing exports OpenTelemetry spans (off by default).
 	Tracing Tracing `yaml:"tracing"`
+	// Shutdown bounds a stop (SIGTERM, SIGINT).
+	Shutdown Shutdown `yaml:"shutdown"`
+}
+
+// Shutdown says how a stopping server lets go of its clients.
+type Shutdown struct {
+	// Drain is how long it keeps serving after /readyz turns 503, for load
+	// balancers that only see readiness (Kubernetes' preStop covers the
+	// Service's endpoints).
+	Drain Duration `yaml:"drain"`
+	// Timeout bounds how long in-flight requests may take to finish.
+	Timeout Duration `yaml:"timeout"`
 }
 
 // Tracing configures OpenTelemetry tracing.
@@ -275,6 +287,7 @@ func Default() Config {
 		ClientAuth:  ClientAuth{MaxAssertionLifetime: Duration{10 * time.Minute}},
 		PKCE:        PKCE{Required: "all"},
 		Tracing:     Tracing{SampleRatio: 1, BatchTimeout: Duration{5 * time.Second}},
+		Shutdown:    Shutdown{Timeout: Duration{20 * time.Second}},
 	}
 }
 
@@ -407,6 +420,8 @@ func (c *Config) applyEnv(env func(string) string) error {
 		"GATEHOUSE_AUDIT_RETENTION":                    &c.Audit.Retention,
 		"GATEHOUSE_CLIENT_AUTH_MAX_ASSERTION_LIFETIME": &c.ClientAuth.MaxAssertionLifetime,
 		"GATEHOUSE_TRACING_BATCH_TIMEOUT":              &c.Tracing.BatchTimeout,
+		"GATEHOUSE_SHUTDOWN_DRAIN":                     &c.Shutdown.Drain,
+		"GATEHOUSE_SHUTDOWN_TIMEOUT":                   &c.Shutdown.Timeout,
 	}
 	for k, p := range durs {
 		if v := env(k); v != "" {
