@@ -1,0 +1,75 @@
+package sqlstore
+
+import (
+	"context"
+	"time"
+
+	"github.com/gatehouse-id/gatehouse/storage"
+)
+
+// CreateSession stores a browser session.
+func (s *Store) CreateSession(ctx context.Context, bs storage.BrowserSession) error {
+	_, err := s.q(ctx).ExecContext(ctx, `INSERT INTO browser_sessions (id_hash, sid, subject, auth_time, amr, created_at, expires_at) VALUES ($1,$2,$3,$4,$5,$6,$7)`,
+		bs.IDHash, bs.SID, bs.Subject, ts(bs.AuthTime), list(bs.AMR), ts(bs.CreatedAt), ts(bs.ExpiresAt))
+	return s.wrap(err)
+}
+
+// StepUpSession records a stronger authentication on an existing session.
+func (s *Store) StepUpSession(ctx context.Context, idHash []byte, amr []string, authTime time.Time) error {
+	res, err := s.q(ctx).ExecContext(ctx, `UPDATE browser_sessions SET amr = $1, auth_time = $2 WHERE id_hash = $3`, list(amr), ts(authTime), idHash)
+	if err != nil {
+		return s.wrap(err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return s.wrap(err)
+	} else if n == 0 {
+		return storage.ErrNotFound
+	}
+	return nil
+}
+
+// GetSession loads an unexpired browser session by the hash of its id.
+func (s *Store) GetSession(ctx context.Context, idHash []byte, now time.Time) (storage.BrowserSession, error) {
+	var bs storage.BrowserSession
+	var authTime, created, expires int64
+	var amr string
+	err := s.q(ctx).QueryRowContext(ctx, `SELECT id_hash, sid, subject, auth_time, amr, created_at, expires_at FROM browser_sessions WHERE id_hash = $1 AND expires_at > $2`, idHash, ts(now)).
+		Scan(&bs.IDHash, &bs.SID, &bs.Subject, &authTime, &amr, &created, &expires)
+	if err != nil {
+		return bs, s.wrap(err)
+	}
+	bs.AuthTime, bs.CreatedAt, bs.ExpiresAt = fromTS(authTime), fromTS(created), fromTS(expires)
+	bs.AMR, err = unlist(amr)
+	return bs, err
+}
+
+// DeleteSession removes a browser session; deleting a missing one is not an error.
+func (s *Store) DeleteSession(ctx context.Context, idHash []byte) error {
+	_, err := s.q(ctx).ExecContext(ctx, `DELETE FROM browser_sessions WHERE id_hash = $1`, idHash)
+	return s.wrap(err)
+}
+
+// ListSessions lists a subject's unexpired browser sessions.
+func (s *Store) ListSessions(ctx context.Context, subject string, now time.Time) ([]storage.BrowserSession, error) {
+	return queryAll(ctx, s, func(r scanner) (storage.BrowserSession, error) {
+		var bs storage.BrowserSession
+		var amr string
+		var authTime, created, expires int64
+		if err := r.Scan(&bs.IDHash, &bs.SID, &bs.Subject, &authTime, &amr, &created, &expires); err != nil {
+			return bs, err
+		}
+		bs.AuthTime, bs.CreatedAt, bs.ExpiresAt = fromTS(authTime), fromTS(created), fromTS(expires)
+		var err error
+		bs.AMR, err = unlist(amr)
+		return bs, err
+	}, `SELECT id_hash, sid, subject, auth_time, amr, created_at, expires_at FROM browser_sessions WHERE subject = $1 AND expires_at > $2 ORDER BY created_at`, subject, ts(now))
+}
+
+// DeleteSessions removes every session of a subject.
+func (s *Store) DeleteSessions(ctx context.Context, subject string) (int64, error) {
+	res, err := s.q(ctx).ExecContext(ctx, `DELETE FROM browser_sessions WHERE subject = $1`, subject)
+	if err != nil {
+		return 0, s.wrap(err)
+	}
+	return affected(res), nil
+}

@@ -1,0 +1,216 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/gatehouse-id/gatehouse/storage"
+)
+
+// DeleteTokensOf removes every token a client holds for a subject.
+func (s *Store) DeleteTokensOf(ctx context.Context, subject, clientID string) (int64, error) {
+	res, err := s.q(ctx).ExecContext(ctx, `DELETE FROM oauth2_tokens WHERE subject = $1 AND client_id = $2`, subject, clientID)
+	if err != nil {
+		return 0, s.wrap(err)
+	}
+	return affected(res), nil
+}
+
+// CreateToken stores a protocol record.
+func (s *Store) CreateToken(ctx context.Context, t storage.Token) error {
+	if s.inTx(ctx) {
+		return s.insertToken(ctx, t)
+	}
+	_, err := s.groups.writes.do(ctx, t)
+	return err
+}
+
+// inTx says whether ctx carries a transaction of this store (whose
+// statements cannot join a group).
+func (s *Store) inTx(ctx context.Context) bool {
+	_, ok := ctx.Value(txKey{s}).(*sql.Tx)
+	return ok
+}
+
+// insertToken writes one record with its own statement.
+func (s *Store) insertToken(ctx context.Context, t storage.Token) error {
+	_, err := s.q(ctx).ExecContext(ctx, `INSERT INTO oauth2_tokens (kind, signature, request_id, client_id, subject, active, expires_at, created_at, data) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)`,
+		string(t.Kind), t.Signature, t.RequestID, t.ClientID, t.Subject, t.Active, ts(t.ExpiresAt), ts(t.CreatedAt), t.Data)
+	return s.wrap(err)
+}
+
+// CreateTokens stores several protocol records in one statement.
+func (s *Store) CreateTokens(ctx context.Context, tokens []storage.Token) error {
+	if len(tokens) == 0 {
+		return nil
+	}
+	var b strings.Builder
+	b.WriteString(`INSERT INTO oauth2_tokens (kind, signature, request_id, client_id, subject, active, expires_at, created_at, data) VALUES `)
+	args := make([]any, 0, 9*len(tokens))
+	for i, t := range tokens {
+		if i > 0 {
+			b.WriteString(",")
+		}
+		n := len(args)
+		fmt.Fprintf(&b, "($%d,$%d,$%d,$%d,$%d,$%d,$%d,$%d,$%d)", n+1, n+2, n+3, n+4, n+5, n+6, n+7, n+8, n+9)
+		args = append(args, string(t.Kind), t.Signature, t.RequestID, t.ClientID, t.Subject, t.Active, ts(t.ExpiresAt), ts(t.CreatedAt), t.Data)
+	}
+	_, err := s.q(ctx).ExecContext(ctx, b.String(), args...)
+	return s.wrap(err)
+}
+
+// GetTokenFamily loads a record and its relatives of the given kinds in one
+// query.
+func (s *Store) GetTokenFamily(ctx context.Context, kind storage.TokenKind, signature string, kinds []storage.TokenKind) ([]storage.Token, error) {
+	var b strings.Builder
+	args := []any{string(kind), signature}
+	b.WriteString(`SELECT kind, signature, request_id, client_id, subject, active, expires_at, created_at, data FROM oauth2_tokens WHERE (kind = $1 AND signature = $2)`)
+	if len(kinds) > 0 {
+		b.WriteString(` OR (kind IN (`)
+		for i, k := range kinds {
+			if i > 0 {
+				b.WriteString(",")
+			}
+			args = append(args, string(k))
+			fmt.Fprintf(&b, "$%d", len(args))
+		}
+		b.WriteString(`) AND request_id = (SELECT request_id FROM oauth2_tokens WHERE kind = $1 AND signature = $2))`)
+	}
+	out, err := s.queryTokens(ctx, b.String(), args)
+	if err != nil {
+		return nil, err
+	}
+	for _, t := range out {
+		if t.Kind == kind && t.Signature == signature {
+			return out, nil
+		}
+	}
+	return nil, storage.ErrNotFound
+}
+
+// queryTokens runs a query selecting whole token rows.
+func (s *Store) queryTokens(ctx context.Context, query string, args []any) ([]storage.Token, error) {
+	return queryAll(ctx, s, func(r scanner) (storage.Token, error) {
+		var t storage.Token
+		var k string
+		var expires, created int64
+		err := r.Scan(&k, &t.Signature, &t.RequestID, &t.ClientID, &t.Subject, &t.Active, &expires, &created, &t.Data)
+		t.Kind, t.ExpiresAt, t.CreatedAt = storage.TokenKind(k), fromTS(expires), fromTS(created)
+		return t, err
+	}, query, args...)
+}
+
+// DeleteTokenKeys removes several records in one statement.
+func (s *Store) DeleteTokenKeys(ctx context.Context, keys []storage.TokenKey) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	var b strings.Builder
+	b.WriteString(`DELETE FROM oauth2_tokens WHERE `)
+	args := make([]any, 0, 2*len(keys))
+	for i, k := range keys {
+		if i > 0 {
+			b.WriteString(" OR ")
+		}
+		fmt.Fprintf(&b, "(kind = $%d AND signature = $%d)", len(args)+1, len(args)+2)
+		args = append(args, string(k.Kind), k.Signature)
+	}
+	_, err := s.q(ctx).ExecContext(ctx, b.String(), args...)
+	return s.wrap(err)
+}
+
+// GetToken loads a protocol record, active or not.
+func (s *Store) GetToken(ctx context.Context, kind storage.TokenKind, signature string) (storage.Token, error) {
+	if s.inTx(ctx) {
+		return s.selectToken(ctx, kind, signature)
+	}
+	return s.groups.reads.do(ctx, storage.TokenKey{Kind: kind, Signature: signature})
+}
+
+// selectToken reads one record with its own statement.
+func (s *Store) selectToken(ctx context.Context, kind storage.TokenKind, signature string) (storage.Token, error) {
+	t := storage.Token{Kind: kind, Signature: signature}
+	var expires, created int64
+	err := s.q(ctx).QueryRowContext(ctx, `SELECT request_id, client_id, subject, active, expires_at, created_at, data FROM oauth2_tokens WHERE kind = $1 AND signature = $2`, string(kind), signature).
+		Scan(&t.RequestID, &t.ClientID, &t.Subject, &t.Active, &expires, &created, &t.Data)
+	t.ExpiresAt, t.CreatedAt = fromTS(expires), fromTS(created)
+	return t, s.wrap(err)
+}
+
+// DeleteToken removes a protocol record; a missing one is not an error.
+func (s *Store) DeleteToken(ctx context.Context, kind storage.TokenKind, signature string) error {
+	_, err := s.q(ctx).ExecContext(ctx, `DELETE FROM oauth2_tokens WHERE kind = $1 AND signature = $2`, string(kind), signature)
+	return s.wrap(err)
+}
+
+// DeactivateToken flips active to false exactly once.
+func (s *Store) DeactivateToken(ctx context.Context, kind storage.TokenKind, signature string) error {
+	res, err := s.q(ctx).ExecContext(ctx, `UPDATE oauth2_tokens SET active = $1 WHERE kind = $2 AND signature = $3 AND active = $4`, false, string(kind), signature, true)
+	if err != nil {
+		return s.wrap(err)
+	}
+	if affected(res) == 1 {
+		return nil
+	}
+	var one int
+	err = s.q(ctx).QueryRowContext(ctx, `SELECT 1 FROM oauth2_tokens WHERE kind = $1 AND signature = $2`, string(kind), signature).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return storage.ErrNotFound
+	} else if err != nil {
+		return s.wrap(err)
+	}
+	return storage.ErrConflict
+}
+
+// DeleteTokensByRequestID removes a token family of one kind.
+func (s *Store) DeleteTokensByRequestID(ctx context.Context, kind storage.TokenKind, requestID string) (int64, error) {
+	res, err := s.q(ctx).ExecContext(ctx, `DELETE FROM oauth2_tokens WHERE kind = $1 AND request_id = $2`, string(kind), requestID)
+	if err != nil {
+		return 0, s.wrap(err)
+	}
+	return affected(res), nil
+}
+
+// MarkJTIUsed records a client-assertion jti once.
+func (s *Store) MarkJTIUsed(ctx context.Context, jti string, expiresAt, now time.Time) error {
+	res, err := s.q(ctx).ExecContext(ctx, `INSERT INTO oauth2_jtis (jti, expires_at) VALUES ($1,$2) ON CONFLICT (jti) DO UPDATE SET expires_at = excluded.expires_at WHERE oauth2_jtis.expires_at <= $3`,
+		jti, ts(expiresAt), ts(now))
+	if err != nil {
+		return s.wrap(err)
+	}
+	if affected(res) == 0 {
+		return storage.ErrAlreadyExists
+	}
+	return nil
+}
+
+// JTIUsed reports whether an unexpired jti is recorded.
+func (s *Store) JTIUsed(ctx context.Context, jti string, now time.Time) (bool, error) {
+	var one int
+	err := s.q(ctx).QueryRowContext(ctx, `SELECT 1 FROM oauth2_jtis WHERE jti = $1 AND expires_at > $2`, jti, ts(now)).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	return err == nil, s.wrap(err)
+}
+
+// PutRefreshGrace stores a rotation's sealed response; the first one stays.
+func (s *Store) PutRefreshGrace(ctx context.Context, g storage.RefreshGrace) error {
+	_, err := s.q(ctx).ExecContext(ctx, `INSERT INTO refresh_grace (signature, client_id, response, expires_at) VALUES ($1,$2,$3,$4) ON CONFLICT (signature) DO NOTHING`,
+		g.Signature, g.ClientID, g.Response, ts(g.ExpiresAt))
+	return s.wrap(err)
+}
+
+// GetRefreshGrace loads an unexpired grace record.
+func (s *Store) GetRefreshGrace(ctx context.Context, signature string, now time.Time) (storage.RefreshGrace, error) {
+	g := storage.RefreshGrace{Signature: signature}
+	var exp int64
+	err := s.q(ctx).QueryRowContext(ctx, `SELECT client_id, response, expires_at FROM refresh_grace WHERE signature = $1 AND expires_at > $2`, signature, ts(now)).
+		Scan(&g.ClientID, &g.Response, &exp)
+	g.ExpiresAt = fromTS(exp)
+	return g, s.wrap(err)
+}
