@@ -338,26 +338,21 @@ func (c *Config) applyEnv(env func(string) string) error {
 			*p = v
 		}
 	}
-	if v := env("GATEHOUSE_KEYS_ALGORITHMS"); v != "" {
-		c.Keys.Algorithms = nil
-		for _, a := range strings.Split(v, ",") {
-			if a = strings.TrimSpace(a); a != "" {
-				c.Keys.Algorithms = append(c.Keys.Algorithms, a)
-			}
-		}
-	}
-	if v := env("GATEHOUSE_AUTHN_WEBAUTHN_ORIGINS"); v != "" {
-		c.Authn.WebAuthnOrigins = nil
-		for _, o := range strings.Split(v, ",") {
-			if o = strings.TrimSpace(o); o != "" {
-				c.Authn.WebAuthnOrigins = append(c.Authn.WebAuthnOrigins, o)
-			}
-		}
-	}
-	for k, p := range map[string]*[]string{"GATEHOUSE_REGISTRATION_ALLOWED_SCOPES": &c.Registration.AllowedScopes,
-		"GATEHOUSE_REGISTRATION_ALLOWED_GRANT_TYPES": &c.Registration.AllowedGrantTypes} {
+	// Comma-separated lists (scopes and grant types may also use spaces).
+	for k, p := range map[string]*[]string{"GATEHOUSE_KEYS_ALGORITHMS": &c.Keys.Algorithms, "GATEHOUSE_AUTHN_WEBAUTHN_ORIGINS": &c.Authn.WebAuthnOrigins,
+		"GATEHOUSE_TRUSTED_PROXIES": &c.TrustedProxies, "GATEHOUSE_SECRETS": &c.Secrets,
+		"GATEHOUSE_REGISTRATION_ALLOWED_SCOPES": &c.Registration.AllowedScopes, "GATEHOUSE_REGISTRATION_ALLOWED_GRANT_TYPES": &c.Registration.AllowedGrantTypes} {
 		if v := env(k); v != "" {
-			*p = strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' })
+			sep := func(r rune) bool { return r == ',' }
+			if strings.HasPrefix(k, "GATEHOUSE_REGISTRATION_") {
+				sep = func(r rune) bool { return r == ',' || r == ' ' }
+			}
+			*p = nil
+			for _, item := range strings.FieldsFunc(v, sep) {
+				if item = strings.TrimSpace(item); item != "" {
+					*p = append(*p, item)
+				}
+			}
 		}
 	}
 	if v := env("GATEHOUSE_TRACING_SAMPLE_RATIO"); v != "" {
@@ -367,22 +362,7 @@ func (c *Config) applyEnv(env func(string) string) error {
 		}
 		c.Tracing.SampleRatio = f
 	}
-	if v := env("GATEHOUSE_TRUSTED_PROXIES"); v != "" {
-		c.TrustedProxies = nil
-		for _, p := range strings.Split(v, ",") {
-			if p = strings.TrimSpace(p); p != "" {
-				c.TrustedProxies = append(c.TrustedProxies, p)
-			}
-		}
-	}
-	if v := env("GATEHOUSE_SECRETS"); v != "" {
-		c.Secrets = nil
-		for _, s := range strings.Split(v, ",") {
-			if s = strings.TrimSpace(s); s != "" {
-				c.Secrets = append(c.Secrets, s)
-			}
-		}
-	}
+
 	bools := map[string]*bool{"GATEHOUSE_REGISTRATION_ALLOW_AUDIENCE": &c.Registration.AllowAudience, "GATEHOUSE_DEV": &c.Dev, "GATEHOUSE_AUTO_MIGRATE": &c.AutoMigrate, "GATEHOUSE_AUTHN_REQUIRE_MFA": &c.Authn.RequireMFA, "GATEHOUSE_ADMIN_PPROF": &c.Admin.Pprof,
 		"GATEHOUSE_PKCE_ALLOW_UNBOUND": &c.PKCE.AllowUnbound, "GATEHOUSE_TRACING_INSECURE": &c.Tracing.Insecure}
 	for k, p := range bools {

@@ -119,3 +119,22 @@ func TestHardeningSettings(t *testing.T) {
 		})
 	}
 }
+
+// TestEnvLists: comma-separated list variables, spaces trimmed and empty
+// items dropped; registration lists also split on spaces.
+func TestEnvLists(t *testing.T) {
+	env := map[string]string{"GATEHOUSE_KEYS_ALGORITHMS": "RS256, ES256,,", "GATEHOUSE_TRUSTED_PROXIES": " 10.0.0.0/8 ,127.0.0.1",
+		"GATEHOUSE_SECRETS": "one-secret,two-secret", "GATEHOUSE_AUTHN_WEBAUTHN_ORIGINS": "https://a.example",
+		"GATEHOUSE_REGISTRATION_ALLOWED_SCOPES": "openid profile,email", "GATEHOUSE_REGISTRATION_ALLOWED_GRANT_TYPES": "authorization_code"}
+	c, err := Load("", func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, got := range map[string][]string{"RS256 ES256": c.Keys.Algorithms, "10.0.0.0/8 127.0.0.1": c.TrustedProxies,
+		"one-secret two-secret": c.Secrets, "https://a.example": c.Authn.WebAuthnOrigins, "openid profile email": c.Registration.AllowedScopes,
+		"authorization_code": c.Registration.AllowedGrantTypes} {
+		if strings.Join(got, " ") != name {
+			t.Errorf("got %q, want %q", got, name)
+		}
+	}
+}
