@@ -389,25 +389,65 @@ func bearerToken(r *http.Request) (string, error) {
 	return inBody, nil
 }
 
-// userinfo returns the claims the access token's scopes release.
-func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
-	w.Header().Set("Cache-Control", "no-store")
-	tok, err := bearerToken(r)
-	if err != nil {
-		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set("WWW-Authenticate", `Bearer realm="gatehouse", error="invalid_request"`)
-		w.WriteHeader(http.StatusBadRequest)
-		_, _ = w.Write([]byte(`{"error":"invalid_request","error_description":"Send the access token one way only (RFC 6750 §2)."}`))
-		return
+// bearerError is a protected resource's RFC 6750 §3 error. An empty Code
+// is a request that carried no token (§3.1: the challenge names no error).
+type bearerError struct {
+	Status      int
+	Code        string
+	Description string
+	Scope       string
+}
+
+func (e *bearerError) Error() string { return e.Code + ": " + e.Description }
+
+// writeBearerError answers with the challenge (error, description and
+// scope) and the same error as JSON.
+func writeBearerError(w http.ResponseWriter, e *bearerError) {
+	ch := `Bearer realm="gatehouse"`
+	code := e.Code
+	if code != "" {
+		ch += fmt.Sprintf(`, error=%q, error_description="%s"`, code, challengeText(e.Description))
+	} else {
+		code = "invalid_request"
 	}
-	if tok == "" {
-		// RFC 6750 §3.1: no error code when the request had no token.
+	if e.Scope != "" {
+		ch += fmt.Sprintf(`, scope=%q`, e.Scope)
+	}
+	w.Header().Set("WWW-Authenticate", ch)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(e.Status)
+	_ = json.NewEncoder(w).Encode(map[string]string{"error": code, "error_description": safeDescription(e.Description)})
+}
+
+// userinfo returns the claims the access token's scopes release. Errors
+// leave through one edge: RFC 6750 for the token, RFC 6749 JSON otherwise.
+func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	claims, c, err := p.userinfoClaims(w, r)
+	var be *bearerError
+	switch {
+	case errors.As(err, &be):
+		writeBearerError(w, be)
+	case err != nil:
+		p.writeJSONError(w, r, err)
+	case c.Metadata.UserinfoSignedResponseAlg != "":
+		p.signedUserinfo(w, r, c, claims)
+	default:
 		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set("WWW-Authenticate", `Bearer realm="gatehouse"`)
-		w.WriteHeader(http.StatusUnauthorized)
-		_, _ = w.Write([]byte(`{"error":"invalid_request","error_description":"An access token is required."}`))
-		return
+		_ = json.NewEncoder(w).Encode(claims)
+	}
+}
+
+// userinfoClaims checks the bearer token and gathers the claims, with the
+// client the token was issued to.
+func (p *Provider) userinfoClaims(w http.ResponseWriter, r *http.Request) (map[string]any, storage.Client, error) {
+	ctx := r.Context()
+	tok, err := bearerToken(r)
+	switch {
+	case err != nil:
+		return nil, storage.Client{}, &bearerError{Status: http.StatusBadRequest, Code: "invalid_request", Description: "Send the access token one way only (RFC 6750 §2)."}
+	case tok == "":
+		return nil, storage.Client{}, &bearerError{Status: http.StatusUnauthorized, Description: "An access token is required."}
 	}
 	sess := newSession()
 	use, ar, err := p.oauth.IntrospectToken(ctx, tok, fosite.AccessToken, sess)
@@ -417,49 +457,29 @@ func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		if errors.Is(err, storage.ErrUnavailable) {
-			p.writeJSONError(w, r, err)
-			return
+			return nil, storage.Client{}, err
 		}
-		w.Header().Set("WWW-Authenticate", `Bearer realm="gatehouse", error="invalid_token", error_description="The access token is invalid, expired or revoked."`)
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusUnauthorized)
-		_, _ = w.Write([]byte(`{"error":"invalid_token","error_description":"The access token is invalid, expired or revoked."}`))
-		return
+		return nil, storage.Client{}, &bearerError{Status: http.StatusUnauthorized, Code: "invalid_token", Description: "The access token is invalid, expired or revoked."}
 	}
 	p.allowOrigin(ctx, w, r, ar.GetClient().GetID())
 	if !ar.GetGrantedScopes().Has("openid") || sess.Subject == "" {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="gatehouse", error="insufficient_scope", scope="openid"`)
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusForbidden)
-		_, _ = w.Write([]byte(`{"error":"insufficient_scope","error_description":"The access token was not granted the openid scope."}`))
-		return
+		return nil, storage.Client{}, &bearerError{Status: http.StatusForbidden, Code: "insufficient_scope", Description: "The access token was not granted the openid scope.", Scope: "openid"}
 	}
 	user, err := p.store.GetUser(ctx, sess.Subject)
-	if err != nil || user.Disabled {
-		if err != nil && !errors.Is(err, storage.ErrNotFound) {
-			p.writeJSONError(w, r, err)
-			return
-		}
-		w.Header().Set("WWW-Authenticate", `Bearer realm="gatehouse", error="invalid_token"`)
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusUnauthorized)
-		_, _ = w.Write([]byte(`{"error":"invalid_token","error_description":"The account no longer exists."}`))
-		return
+	switch {
+	case errors.Is(err, storage.ErrNotFound) || err == nil && user.Disabled:
+		return nil, storage.Client{}, &bearerError{Status: http.StatusUnauthorized, Code: "invalid_token", Description: "The account no longer exists."}
+	case err != nil:
+		return nil, storage.Client{}, err
+	}
+	c, ok := ar.GetClient().(*client)
+	if !ok {
+		return nil, storage.Client{}, errors.New("userinfo: token of an unknown client type")
 	}
 	claims := scopeClaims(user, ar.GetGrantedScopes())
 	pick(claims, scopeClaims(user, allScopes), sess.UserinfoClaims)
-	c, _ := ar.GetClient().(*client)
-	if c == nil {
-		p.writeServerError(w, r, errors.New("userinfo: token of an unknown client type"))
-		return
-	}
 	claims["sub"] = p.subjectFor(c.c, user.Subject)
-	if c.c.Metadata.UserinfoSignedResponseAlg != "" {
-		p.signedUserinfo(w, r, c.c, claims)
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(claims)
+	return claims, c.c, nil
 }
 
 // signedUserinfo answers with the claims as a JWT signed with the

@@ -116,11 +116,12 @@ func (g *registrar) register(mux *http.ServeMux) {
 
 // regError writes an RFC 7591 §3.2.2 / RFC 6750 error.
 func regError(w http.ResponseWriter, status int, code, desc string) {
-	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	if status == http.StatusUnauthorized {
-		w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer realm="gatehouse", error=%q`, code))
+		writeBearerError(w, &bearerError{Status: status, Code: code, Description: desc})
+		return
 	}
+	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(map[string]string{"error": code, "error_description": safeDescription(desc)})
 }
