@@ -523,7 +523,13 @@ type rp struct {
 
 func newRP(t *testing.T, s *server, c testClient, redirect string, scopes ...string) *rp {
 	t.Helper()
-	ctx := oidc.ClientContext(context.Background(), &http.Client{Timeout: 10 * time.Second})
+	return newRPVia(t, s, c, &http.Client{Timeout: 10 * time.Second}, redirect, scopes...)
+}
+
+// newRPVia is newRP whose discovery, token and key requests go through hc.
+func newRPVia(t *testing.T, s *server, c testClient, hc *http.Client, redirect string, scopes ...string) *rp {
+	t.Helper()
+	ctx := oidc.ClientContext(context.Background(), hc)
 	p, err := oidc.NewProvider(ctx, s.issuer)
 	if err != nil {
 		t.Fatalf("discovery: %v", err)
@@ -718,5 +724,36 @@ func front(t *testing.T) (issuer string, point func(base string)) {
 	return "http://" + ln.Addr().String(), func(base string) {
 		u, _ := url.Parse(base)
 		target.Store(httputil.NewSingleHostReverseProxy(u))
+	}
+}
+
+// postgresURL is a fresh PostgreSQL database; the test is skipped without
+// one (make test always has one).
+func postgresURL(t *testing.T) string {
+	t.Helper()
+	for _, b := range backends(t) {
+		if b.name == "postgres" {
+			return b.newURL(t)
+		}
+	}
+	t.Skip("needs PostgreSQL (make test provides it)")
+	return ""
+}
+
+// balanced holds an address for the issuer; start puts a round-robin
+// balancer over the servers' bases on it once they run.
+func balanced(t *testing.T) (issuer string, start func(bases ...string) *roundRobin) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	return "http://" + ln.Addr().String(), func(bases ...string) *roundRobin {
+		rr := newRoundRobin(bases...)
+		lb := &http.Server{Handler: rr}
+		go func() { _ = lb.Serve(ln) }()
+		t.Cleanup(func() { _ = lb.Close() })
+		return rr
 	}
 }

@@ -183,13 +183,6 @@ func testInteropFindings(t *testing.T, e *env) {
 			t.Errorf("x/oauth2 with a wrong secret: %v", err)
 		}
 	})
-	t.Run("invalid_client is in the Basic challenge too", func(t *testing.T) {
-		e := e.in(t)
-		status, body, h := e.srv.tokenRequest(t, testClient{ID: e.client.ID, Secret: "wrong"}, url.Values{"grant_type": {"client_credentials"}})
-		if status != 401 || body["error"] != "invalid_client" || !strings.Contains(h.Get("WWW-Authenticate"), `error="invalid_client"`) {
-			t.Fatalf("wrong secret: %d %v %q", status, body, h.Get("WWW-Authenticate"))
-		}
-	})
 	t.Run("registration keeps jwks with a secret-based client (C11)", func(t *testing.T) {
 		e := e.in(t)
 		n := base64.RawURLEncoding.EncodeToString(make([]byte, 256))

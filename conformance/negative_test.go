@@ -192,7 +192,8 @@ func testReauthenticate(t *testing.T, e *env) {
 func testWrongSecret(t *testing.T, e *env) {
 	bad := testClient{ID: e.client.ID, Secret: e.client.Secret + "x"}
 	status, body, hdr := e.srv.tokenRequest(t, bad, url.Values{"grant_type": {"authorization_code"}, "code": {"x"}, "redirect_uri": {rpRedirect}})
-	if status != 401 || body["error"] != "invalid_client" || !strings.HasPrefix(hdr.Get("WWW-Authenticate"), "Basic") {
+	// The challenge names the error too: openid-client reads it before the body.
+	if ch := hdr.Get("WWW-Authenticate"); status != 401 || body["error"] != "invalid_client" || !strings.HasPrefix(ch, "Basic") || !strings.Contains(ch, `error="invalid_client"`) {
 		t.Errorf("wrong secret (basic): %d %v %q", status, body, hdr.Get("WWW-Authenticate"))
 	}
 	status, body, _ = e.srv.postJSON(t, "/oauth2/token", testClient{}, url.Values{"grant_type": {"authorization_code"}, "code": {"x"},

@@ -50,7 +50,15 @@ var oidfConfigModules = map[string]func(m *oidfModule){
 		m.check("C62", d["registration_endpoint"] == nil || httpsURL("registration_endpoint"), "%v", d["registration_endpoint"])
 		jwks := m.getJSON(m.t, m.endpoint("jwks_uri"))
 		m.check("C63", httpsURL("jwks_uri") && jwksProblems(jwks) == "", "%s", jwksProblems(jwks))
-		m.check("C64", d["request_uri_parameter_supported"] != false || d["request_parameter_supported"] != nil, "request parameters %v %v", d["request_parameter_supported"], d["request_uri_parameter_supported"])
+		flags := true
+		for _, k := range []string{"request_parameter_supported", "request_uri_parameter_supported", "claims_parameter_supported"} {
+			if v, ok := d[k]; ok {
+				_, isBool := v.(bool)
+				flags = flags && isBool
+			}
+		}
+		m.check("C64", flags, "request, request_uri and claims parameter flags are not booleans: %v %v %v",
+			d["request_parameter_supported"], d["request_uri_parameter_supported"], d["claims_parameter_supported"])
 		algs := strs(d["request_object_signing_alg_values_supported"])
 		m.warn("C65", d["request_object_signing_alg_values_supported"] == nil || has(algs, "RS256"), "request_object_signing_alg_values_supported lacks RS256")
 		_, claimsList := d["claims_supported"].([]any)

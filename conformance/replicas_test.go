@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
@@ -15,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 )
 
@@ -63,7 +61,9 @@ func (rr *roundRobin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	http.Error(w, "no replica", http.StatusBadGateway)
 }
 
-// replicasUsed is how many distinct replicas served the requests since mark.
+// since says how many distinct replicas served the requests since mark,
+// how many requests there were, and whether no two consecutive ones went to
+// the same replica.
 func (rr *roundRobin) since(mark int) (distinct int, requests int, alternating bool) {
 	rr.mu.Lock()
 	defer rr.mu.Unlock()
@@ -120,42 +120,20 @@ func (rt *retrying) RoundTrip(req *http.Request) (*http.Response, error) {
 // run, and only its in-flight requests fail, then succeed when retried.
 func TestReplicas(t *testing.T) {
 	t.Parallel()
-	var pg *backend
-	for _, b := range backends(t) {
-		if b.name == "postgres" {
-			pg = &b
-		}
-	}
-	if pg == nil {
-		t.Skip("needs PostgreSQL (make test provides it)")
-	}
-	db := pg.newURL(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	issuer := "http://" + ln.Addr().String()
+	db := postgresURL(t)
+	issuer, balance := balanced(t)
 	vars := []string{trustLoopback, "GATEHOUSE_KEYS_PRE_PUBLICATION=6s"} // keys reload every 1.5 s
 	replicas := []*server{startReplica(t, db, issuer, vars...)}
 	replicas = append(replicas, startReplica(t, db, issuer, vars...), startReplica(t, db, issuer, vars...))
-	rr := newRoundRobin(replicas[0].base, replicas[1].base, replicas[2].base)
-	lb := &http.Server{Handler: rr}
-	go func() { _ = lb.Serve(ln) }()
-	t.Cleanup(func() { _ = lb.Close() })
+	rr := balance(replicas[0].base, replicas[1].base, replicas[2].base)
 
 	rt := &retrying{base: http.DefaultTransport}
 	hc := &http.Client{Transport: rt, Timeout: 30 * time.Second}
 	s := &server{issuer: issuer, base: issuer, admin: replicas[0].admin, dbURL: db}
 	c := s.createClient(t, "--name", "Replicated RP", "--redirect-uri", rpRedirect, "--post-logout-redirect-uri", rpPostLogout)
 	u := s.createUser(t)
-	ctx := oidc.ClientContext(context.Background(), hc)
-	provider, err := oidc.NewProvider(ctx, issuer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := &rp{t: t, srv: s, ctx: ctx, provider: provider, verifier: provider.Verifier(&oidc.Config{ClientID: c.ID}),
-		conf: oauth2.Config{ClientID: c.ID, ClientSecret: c.Secret, Endpoint: provider.Endpoint(), RedirectURL: rpRedirect,
-			Scopes: []string{oidc.ScopeOpenID, "profile", "email", oidc.ScopeOfflineAccess}}}
+	r := newRPVia(t, s, c, hc, rpRedirect)
+	ctx := r.ctx
 	e := &env{srv: s, user: u, client: c, rp: r}
 	newBr := func() *browser {
 		br := newBrowser(t, s)

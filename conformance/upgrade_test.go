@@ -1,8 +1,6 @@
 package conformance
 
 import (
-	"context"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -10,9 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 )
 
@@ -26,15 +22,7 @@ import (
 // additive).
 func TestRollingUpgrade(t *testing.T) {
 	t.Parallel()
-	var pg *backend
-	for _, b := range backends(t) {
-		if b.name == "postgres" {
-			pg = &b
-		}
-	}
-	if pg == nil {
-		t.Skip("needs PostgreSQL (make test provides it)")
-	}
+	db := postgresURL(t)
 	last, err := exec.Command("git", "log", "-1", "--format=%H", "--", "../storage/sqlstore/migrations").Output()
 	if err != nil || len(strings.TrimSpace(string(last))) != 40 {
 		t.Skipf("no git history here (%v): the previous binary cannot be built", err)
@@ -53,29 +41,15 @@ func TestRollingUpgrade(t *testing.T) {
 		t.Fatalf("build %s: %v\n%s", old, err, out)
 	}
 
-	db := pg.newURL(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	issuer := "http://" + ln.Addr().String()
+	issuer, balance := balanced(t)
 	newSrv := startReplica(t, db, issuer) // migrates to the new schema
 	oldSrv := startBinary(t, oldBin, 0, db, issuer)
-	rr := newRoundRobin(newSrv.base, oldSrv.base)
-	lb := &http.Server{Handler: rr}
-	go func() { _ = lb.Serve(ln) }()
-	t.Cleanup(func() { _ = lb.Close() })
+	rr := balance(newSrv.base, oldSrv.base)
 
 	s := &server{issuer: issuer, base: issuer, dbURL: db}
 	c := s.createClient(t, "--name", "Upgraded RP", "--redirect-uri", rpRedirect, "--post-logout-redirect-uri", rpPostLogout)
-	ctx := oidc.ClientContext(context.Background(), &http.Client{Timeout: 10 * time.Second})
-	provider, err := oidc.NewProvider(ctx, issuer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := &rp{t: t, srv: s, ctx: ctx, provider: provider, verifier: provider.Verifier(&oidc.Config{ClientID: c.ID}),
-		conf: oauth2.Config{ClientID: c.ID, ClientSecret: c.Secret, Endpoint: provider.Endpoint(), RedirectURL: rpRedirect,
-			Scopes: []string{oidc.ScopeOpenID, "profile", "email", oidc.ScopeOfflineAccess}}}
+	r := newRP(t, s, c, rpRedirect)
+	ctx := r.ctx
 	e := &env{srv: s, user: s.createUser(t), client: c, rp: r}
 
 	mark := rr.mark()

@@ -58,8 +58,10 @@ func (a *accessTokens) GenerateAccessToken(ctx context.Context, r fosite.Request
 	sub := sess.GetSubject()
 	if sub == "" {
 		sub = clientID // RFC 9068 §2.2: no resource owner, the client is the subject
-	} else if c, ok := r.GetClient().(*client); ok && SubjectSector(c.c) != "" {
-		sub = interaction.PairwiseSubject(a.pairwiseKey, SubjectSector(c.c), sub) // the client can read it
+	} else if c, ok := r.GetClient().(*client); ok {
+		if sector := SubjectSector(c.c); sector != "" {
+			sub = interaction.PairwiseSubject(a.pairwiseKey, sector, sub) // the client can read it
+		}
 	}
 	aud := []string(r.GetGrantedAudience())
 	if len(aud) == 0 {

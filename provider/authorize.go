@@ -331,8 +331,7 @@ func (p *Provider) grant(w http.ResponseWriter, r *http.Request, ar fosite.Autho
 		return
 	}
 	extra := scopeClaims(user, ar.GetGrantedScopes())
-	all := scopeClaims(user, allScopes)
-	pick(extra, all, released(cr.IDToken, g.GrantedScopes))
+	pick(extra, user, released(cr.IDToken, g.GrantedScopes))
 	if g.SessionID != "" {
 		extra["sid"] = g.SessionID
 	}

@@ -8,6 +8,8 @@ import (
 
 	"github.com/ory/fosite"
 	"github.com/ory/fosite/handler/openid"
+
+	"github.com/gatehouse-id/gatehouse/storage"
 )
 
 // session is the session kept with every grant and token: fosite's OpenID
@@ -121,8 +123,13 @@ func released(m map[string]*claimSpec, consented []string) []string {
 	return out
 }
 
-// pick copies the named claims of all into dst.
-func pick(dst, all map[string]any, names []string) {
+// pick copies the user's named claims into dst (the full set is built only
+// when a claim was asked for one by one).
+func pick(dst map[string]any, u storage.User, names []string) {
+	if len(names) == 0 {
+		return
+	}
+	all := scopeClaims(u, allScopes)
 	for _, n := range names {
 		if v, ok := all[n]; ok {
 			dst[n] = v

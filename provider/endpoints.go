@@ -477,7 +477,7 @@ func (p *Provider) userinfoClaims(w http.ResponseWriter, r *http.Request) (map[s
 		return nil, storage.Client{}, errors.New("userinfo: token of an unknown client type")
 	}
 	claims := scopeClaims(user, ar.GetGrantedScopes())
-	pick(claims, scopeClaims(user, allScopes), sess.UserinfoClaims)
+	pick(claims, user, sess.UserinfoClaims)
 	claims["sub"] = p.subjectFor(c.c, user.Subject)
 	return claims, c.c, nil
 }

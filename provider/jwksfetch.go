@@ -64,6 +64,32 @@ func guardedClient(field string, allowPrivate bool) *http.Client {
 	}}
 }
 
+// fetchGuarded GETs a document a client registered (field names it in
+// errors) through hc, a guardedClient: 200 only, at most max bytes.
+func fetchGuarded(ctx context.Context, hc *http.Client, field, uri, accept string, max int) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, uri, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Accept", accept)
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("%s answered %d", field, resp.StatusCode)
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, int64(max)+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(body) > max {
+		return nil, fmt.Errorf("%s document is larger than %d bytes", field, max)
+	}
+	return body, nil
+}
+
 func newJWKSFetcher(allowPrivate bool, now func() time.Time) *jwksFetcher {
 	return &jwksFetcher{
 		client: guardedClient("jwks_uri", allowPrivate),
@@ -95,25 +121,9 @@ func (f *jwksFetcher) Resolve(ctx context.Context, location string, forceRefresh
 }
 
 func (f *jwksFetcher) fetch(ctx context.Context, location string) (*josev3.JSONWebKeySet, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, location, nil)
+	body, err := fetchGuarded(ctx, f.client, "jwks_uri", location, "application/json", maxJWKSBytes)
 	if err != nil {
 		return nil, err
-	}
-	req.Header.Set("Accept", "application/json")
-	resp, err := f.client.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("jwks_uri answered %d", resp.StatusCode)
-	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxJWKSBytes+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(body) > maxJWKSBytes {
-		return nil, fmt.Errorf("jwks_uri document is larger than %d bytes", maxJWKSBytes)
 	}
 	var set josev3.JSONWebKeySet
 	if err := json.Unmarshal(body, &set); err != nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"sync"
@@ -73,25 +72,9 @@ func (lc *logoCache) get(ctx context.Context, uri string) (cachedLogo, error) {
 }
 
 func (lc *logoCache) fetch(ctx context.Context, uri string) ([]byte, string, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, uri, nil)
+	body, err := fetchGuarded(ctx, lc.client, "logo_uri", uri, "image/png, image/jpeg, image/gif, image/webp", maxLogoBytes)
 	if err != nil {
 		return nil, "", err
-	}
-	req.Header.Set("Accept", "image/png, image/jpeg, image/gif, image/webp")
-	resp, err := lc.client.Do(req)
-	if err != nil {
-		return nil, "", err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, "", fmt.Errorf("logo_uri answered %d", resp.StatusCode)
-	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxLogoBytes+1))
-	if err != nil {
-		return nil, "", err
-	}
-	if len(body) > maxLogoBytes {
-		return nil, "", fmt.Errorf("logo is larger than %d bytes", maxLogoBytes)
 	}
 	// The type is what the bytes are, not what the server says.
 	ct := http.DetectContentType(body)

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"slices"
@@ -110,26 +109,13 @@ func (s ClientSpec) VerifySector(ctx context.Context, hc *http.Client) error {
 }
 
 func fetchSector(ctx context.Context, hc *http.Client, uri string) ([]string, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, uri, nil)
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Accept", "application/json")
-	resp, err := hc.Do(req)
+	body, err := fetchGuarded(ctx, hc, "sector_identifier_uri", uri, "application/json", maxSectorDocument)
 	if err != nil {
 		var ue *url.Error
 		if errors.As(err, &ue) {
 			err = ue.Err // the URL is in the message already
 		}
 		return nil, fmt.Errorf("could not be fetched: %w", err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("answered %d", resp.StatusCode)
-	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxSectorDocument+1))
-	if err != nil || len(body) > maxSectorDocument {
-		return nil, fmt.Errorf("could not be read (at most %d bytes)", maxSectorDocument)
 	}
 	var listed []string
 	if err := json.Unmarshal(body, &listed); err != nil {

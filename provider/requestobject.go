@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"slices"
@@ -131,27 +130,8 @@ func (p *Provider) requestObjectParams(ctx context.Context, c storage.Client, ce
 // fetchRequestObject GETs a request object from a registered request_uri,
 // bounded in time and size, never from a private address (outside --dev).
 func (p *Provider) fetchRequestObject(ctx context.Context, uri string) (string, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, uri, nil)
-	if err != nil {
-		return "", err
-	}
-	req.Header.Set("Accept", "application/oauth-authz-req+jwt, application/jwt")
-	resp, err := p.requestObjects.Do(req)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("request_uri answered %d", resp.StatusCode)
-	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxRequestObject+1))
-	if err != nil {
-		return "", err
-	}
-	if len(body) > maxRequestObject {
-		return "", fmt.Errorf("request object is larger than %d bytes", maxRequestObject)
-	}
-	return string(body), nil
+	body, err := fetchGuarded(ctx, p.requestObjects, "request_uri", uri, "application/oauth-authz-req+jwt, application/jwt", maxRequestObject)
+	return string(body), err
 }
 
 // invalidObject is an invalid_request_object error with a reason.
