@@ -16,62 +16,33 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/pprof"
-	"slices"
 	"strings"
-	"time"
 
-	"github.com/gatehouse-id/gatehouse/internal/httpx"
-	"github.com/gatehouse-id/gatehouse/keys"
+	"github.com/gatehouse-id/gatehouse/internal/clientspec"
+	"github.com/gatehouse-id/gatehouse/internal/ops"
 	"github.com/gatehouse-id/gatehouse/storage"
 )
 
 //go:embed openapi.json
 var openAPI []byte
 
-// Roles an admin key can carry. admin may do everything; a write role
-// includes the read role of the same resource.
-const (
-	RoleAdmin        = "admin"
-	RoleClientsWrite = "clients:write"
-	RoleClientsRead  = "clients:read"
-	RoleUsersWrite   = "users:write"
-	RoleUsersRead    = "users:read"
-	// RoleMetricsRead may read /metrics only (a Prometheus scraper's key).
-	RoleMetricsRead = "metrics:read"
-)
-
-// Roles lists every role.
-var Roles = []string{RoleAdmin, RoleClientsWrite, RoleClientsRead, RoleUsersWrite, RoleUsersRead, RoleMetricsRead}
-
-// Store is what the admin API needs from storage.
-type Store interface {
-	storage.ClientStore
-	storage.UserStore
-	storage.SessionStore
-	storage.AdminKeyStore
-	storage.AuditStore
-	storage.CredentialStore
-	storage.Revoker
-	storage.Transactor
-	DeleteTokensOf(ctx context.Context, subject, clientID string) (int64, error)
+// KeyStore finds the admin key a request presents.
+type KeyStore interface {
+	GetAdminKey(ctx context.Context, id string) (storage.AdminKey, error)
 }
 
 // Options configure the API.
 type Options struct {
-	Store Store
-	Keys  *keys.Manager
-	// EnabledAlgs are the signing algorithms clients may ask for.
-	EnabledAlgs []string
-	Log         *slog.Logger
-	Now         func() time.Time
+	// Ops carries out every operation.
+	Ops *ops.Service
+	// Keys finds the admin key a request presents.
+	Keys KeyStore
+	Log  *slog.Logger
 	// Profiling serves Go's pprof profiles at /debug/pprof/ (admin role).
 	Profiling bool
 	// Metrics serves /metrics in Prometheus' text format (role
 	// metrics:read); nil answers 404 there.
 	Metrics http.Handler
-	// Sectors fetches pairwise clients' sector_identifier_uri documents
-	// (provider.SectorClient).
-	Sectors *http.Client
 }
 
 // API serves the admin endpoints.
@@ -87,36 +58,33 @@ type route struct {
 
 // New returns the admin API.
 func New(o Options) *API {
-	if o.Now == nil {
-		o.Now = time.Now
-	}
 	if o.Log == nil {
 		o.Log = slog.Default()
 	}
 	a := &API{o: o}
 	a.routes = []route{
-		{"GET", "/admin/v1/clients", RoleClientsRead, a.listClients},
-		{"POST", "/admin/v1/clients", RoleClientsWrite, a.createClient},
-		{"GET", "/admin/v1/clients/{id}", RoleClientsRead, a.getClient},
-		{"DELETE", "/admin/v1/clients/{id}", RoleClientsWrite, a.deleteClient},
-		{"POST", "/admin/v1/clients/{id}/secret", RoleClientsWrite, a.rotateSecret},
-		{"GET", "/admin/v1/users", RoleUsersRead, a.listUsers},
-		{"POST", "/admin/v1/users", RoleUsersWrite, a.createUser},
-		{"GET", "/admin/v1/users/{sub}", RoleUsersRead, a.getUser},
-		{"DELETE", "/admin/v1/users/{sub}", RoleUsersWrite, a.deleteUser},
-		{"POST", "/admin/v1/users/{sub}/password", RoleUsersWrite, a.setPassword},
-		{"PUT", "/admin/v1/users/{sub}/profile", RoleUsersWrite, a.setProfile},
-		{"POST", "/admin/v1/users/{sub}/disabled", RoleUsersWrite, a.setDisabled},
-		{"DELETE", "/admin/v1/users/{sub}/factors", RoleUsersWrite, a.resetFactors},
-		{"GET", "/admin/v1/users/{sub}/sessions", RoleUsersRead, a.listSessions},
-		{"DELETE", "/admin/v1/users/{sub}/sessions", RoleUsersWrite, a.revokeSessions},
-		{"GET", "/admin/v1/users/{sub}/grants", RoleUsersRead, a.listGrants},
-		{"DELETE", "/admin/v1/users/{sub}/grants/{client}", RoleUsersWrite, a.revokeGrant},
-		{"PUT", "/admin/v1/clients/{id}", RoleClientsWrite, a.updateClient},
-		{"GET", "/admin/v1/keys", RoleAdmin, a.listKeys},
-		{"POST", "/admin/v1/keys/rotate", RoleAdmin, a.rotateKey},
-		{"GET", "/admin/v1/audit", RoleAdmin, a.listAudit},
-		{"GET", "/metrics", RoleMetricsRead, a.metrics},
+		{"GET", "/admin/v1/clients", ops.RoleClientsRead, a.listClients},
+		{"POST", "/admin/v1/clients", ops.RoleClientsWrite, a.createClient},
+		{"GET", "/admin/v1/clients/{id}", ops.RoleClientsRead, a.getClient},
+		{"DELETE", "/admin/v1/clients/{id}", ops.RoleClientsWrite, a.deleteClient},
+		{"POST", "/admin/v1/clients/{id}/secret", ops.RoleClientsWrite, a.rotateSecret},
+		{"GET", "/admin/v1/users", ops.RoleUsersRead, a.listUsers},
+		{"POST", "/admin/v1/users", ops.RoleUsersWrite, a.createUser},
+		{"GET", "/admin/v1/users/{sub}", ops.RoleUsersRead, a.getUser},
+		{"DELETE", "/admin/v1/users/{sub}", ops.RoleUsersWrite, a.deleteUser},
+		{"POST", "/admin/v1/users/{sub}/password", ops.RoleUsersWrite, a.setPassword},
+		{"PUT", "/admin/v1/users/{sub}/profile", ops.RoleUsersWrite, a.setProfile},
+		{"POST", "/admin/v1/users/{sub}/disabled", ops.RoleUsersWrite, a.setDisabled},
+		{"DELETE", "/admin/v1/users/{sub}/factors", ops.RoleUsersWrite, a.resetFactors},
+		{"GET", "/admin/v1/users/{sub}/sessions", ops.RoleUsersRead, a.listSessions},
+		{"DELETE", "/admin/v1/users/{sub}/sessions", ops.RoleUsersWrite, a.revokeSessions},
+		{"GET", "/admin/v1/users/{sub}/grants", ops.RoleUsersRead, a.listGrants},
+		{"DELETE", "/admin/v1/users/{sub}/grants/{client}", ops.RoleUsersWrite, a.revokeGrant},
+		{"PUT", "/admin/v1/clients/{id}", ops.RoleClientsWrite, a.updateClient},
+		{"GET", "/admin/v1/keys", ops.RoleAdmin, a.listKeys},
+		{"POST", "/admin/v1/keys/rotate", ops.RoleAdmin, a.rotateKey},
+		{"GET", "/admin/v1/audit", ops.RoleAdmin, a.listAudit},
+		{"GET", "/metrics", ops.RoleMetricsRead, a.metrics},
 	}
 	return a
 }
@@ -134,7 +102,7 @@ func (a *API) Handler() http.Handler {
 	if a.o.Profiling {
 		// Profiles name code paths and timings: admin keys only.
 		prof := func(h http.HandlerFunc) http.Handler {
-			return a.auth(route{role: RoleAdmin, h: func(w http.ResponseWriter, r *http.Request, _ storage.AdminKey) { h(w, r) }})
+			return a.auth(route{role: ops.RoleAdmin, h: func(w http.ResponseWriter, r *http.Request, _ storage.AdminKey) { h(w, r) }})
 		}
 		mux.Handle("GET /debug/pprof/", prof(pprof.Index))
 		mux.Handle("GET /debug/pprof/cmdline", prof(pprof.Cmdline))
@@ -166,33 +134,10 @@ func (a *API) Routes() [][3]string {
 	return out
 }
 
-// KeyPrefix starts every admin API key.
-const KeyPrefix = "gh_"
-
-// NewKey makes an admin key: gh_<id>_<secret>, 256 random bits, shown once
-// and stored as its SHA-256.
-func NewKey(name string, roles []string, now time.Time) (string, storage.AdminKey, error) {
-	if strings.TrimSpace(name) == "" {
-		return "", storage.AdminKey{}, errors.New("an admin key needs a name")
-	}
-	if len(roles) == 0 {
-		return "", storage.AdminKey{}, fmt.Errorf("an admin key needs at least one role (%s)", strings.Join(Roles, ", "))
-	}
-	for _, r := range roles {
-		if !slices.Contains(Roles, r) {
-			return "", storage.AdminKey{}, fmt.Errorf("unknown role %q (use %s)", r, strings.Join(Roles, ", "))
-		}
-	}
-	id := httpx.RandomID(8)
-	plain := KeyPrefix + id + "_" + httpx.RandomString(32)
-	h := sha256.Sum256([]byte(plain))
-	return plain, storage.AdminKey{ID: id, Hash: h[:], Name: name, Roles: roles, CreatedAt: now}, nil
-}
-
 // allows reports whether roles grant need.
 func allows(roles []string, need string) bool {
 	for _, r := range roles {
-		if r == RoleAdmin || r == need || (need == RoleClientsRead && r == RoleClientsWrite) || (need == RoleUsersRead && r == RoleUsersWrite) {
+		if r == ops.RoleAdmin || r == need || (need == ops.RoleClientsRead && r == ops.RoleClientsWrite) || (need == ops.RoleUsersRead && r == ops.RoleUsersWrite) {
 			return true
 		}
 	}
@@ -205,13 +150,13 @@ func (a *API) auth(rt route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
 		scheme, tok, _ := strings.Cut(r.Header.Get("Authorization"), " ")
-		id, _, ok := strings.Cut(strings.TrimPrefix(tok, KeyPrefix), "_")
-		if !strings.EqualFold(scheme, "bearer") || !strings.HasPrefix(tok, KeyPrefix) || !ok {
+		id, _, ok := strings.Cut(strings.TrimPrefix(tok, ops.KeyPrefix), "_")
+		if !strings.EqualFold(scheme, "bearer") || !strings.HasPrefix(tok, ops.KeyPrefix) || !ok {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="gatehouse-admin"`)
 			writeError(w, http.StatusUnauthorized, "unauthorized", "An admin API key is required.")
 			return
 		}
-		k, err := a.o.Store.GetAdminKey(r.Context(), id)
+		k, err := a.o.Keys.GetAdminKey(r.Context(), id)
 		if err != nil && !errors.Is(err, storage.ErrNotFound) {
 			a.fail(w, r, err)
 			return
@@ -255,8 +200,17 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 		writeError(w, http.StatusServiceUnavailable, "unavailable", "The database is unavailable.")
 	default:
 		var bad badRequest
-		if errors.As(err, &bad) {
+		var invalid ops.InvalidInput
+		var me *clientspec.MetadataError
+		switch {
+		case errors.As(err, &bad):
 			writeError(w, http.StatusBadRequest, "invalid_request", string(bad))
+			return
+		case errors.As(err, &invalid):
+			writeError(w, http.StatusBadRequest, "invalid_request", string(invalid))
+			return
+		case errors.As(err, &me):
+			writeError(w, http.StatusBadRequest, me.Code, me.Description)
 			return
 		}
 		a.o.Log.Error("admin", "path", r.URL.Path, "err", err)
@@ -280,18 +234,8 @@ func decode(r *http.Request, v any) error {
 	return nil
 }
 
-// audit records a change made through the API.
-func (a *API) audit(ctx context.Context, r *http.Request, key storage.AdminKey, typ, subject, clientID string, details map[string]string) {
-	if details == nil {
-		details = map[string]string{}
-	}
-	ip := httpx.ClientIP(r)
-	e := storage.AuditEvent{ID: httpx.RandomString(16), At: a.o.Now().UTC(), Type: typ, Actor: "admin-key:" + key.ID, Subject: subject,
-		ClientID: clientID, IP: ip, RequestID: httpx.RequestID(ctx), Details: details}
-	if err := a.o.Store.AppendAudit(ctx, e); err != nil {
-		a.o.Log.Error("audit", "type", typ, "err", err)
-	}
-}
+// actor is the holder of the request's admin key.
+func actor(r *http.Request, key storage.AdminKey) ops.Actor { return ops.AdminKeyActor(r, key.ID) }
 
 // page cuts a sorted list after the cursor: limit 1-500 (default 100).
 func page[T any](r *http.Request, items []T, id func(T) string) (out []T, next string, err error) {

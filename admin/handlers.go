@@ -1,22 +1,20 @@
 package admin
 
 import (
-	"errors"
+	"cmp"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
-	"github.com/gatehouse-id/gatehouse/consent"
-	"github.com/gatehouse-id/gatehouse/internal/httpx"
+	"github.com/gatehouse-id/gatehouse/account"
+	"github.com/gatehouse-id/gatehouse/internal/clientspec"
 	"github.com/gatehouse-id/gatehouse/keys"
-	"github.com/gatehouse-id/gatehouse/provider"
 	"github.com/gatehouse-id/gatehouse/storage"
 )
 
 func (a *API) listClients(w http.ResponseWriter, r *http.Request, _ storage.AdminKey) {
-	all, err := a.o.Store.ListClients(r.Context())
-	writePage(a, w, r, all, err, func(c storage.Client) string { return c.ID }, func(c storage.Client) any { return provider.View(c, "") })
+	all, err := a.o.Ops.Clients.List(r.Context())
+	writePage(a, w, r, all, err, func(c storage.Client) string { return c.ID }, func(c storage.Client) any { return clientspec.View(c, "") })
 }
 
 // writePage answers a list request with one page of views and the cursor of
@@ -41,14 +39,14 @@ func writePage[T any](a *API, w http.ResponseWriter, r *http.Request, all []T, e
 // newClient is a registration by an operator, who may also mark it
 // first-party, name its owner and require two factors for it.
 type newClient struct {
-	provider.ClientSpec
+	clientspec.Spec
 	FirstParty bool   `json:"first_party"`
 	Owner      string `json:"owner"`
 	RequireMFA bool   `json:"require_mfa"`
 }
 
-func (in *newClient) spec(id string) provider.ClientSpec {
-	s := in.ClientSpec
+func (in *newClient) spec(id string) clientspec.Spec {
+	s := in.Spec
 	s.ID, s.FirstParty, s.Owner, s.RequireMFA = id, in.FirstParty, in.Owner, in.RequireMFA
 	return s
 }
@@ -59,43 +57,28 @@ func (a *API) createClient(w http.ResponseWriter, r *http.Request, key storage.A
 		a.fail(w, r, err)
 		return
 	}
-	c, secret, err := in.spec("").Build(a.o.EnabledAlgs, a.o.Now().UTC())
-	if err == nil && a.o.Sectors != nil {
-		err = in.spec("").VerifySector(r.Context(), a.o.Sectors)
-	}
+	c, secret, err := a.o.Ops.Clients.Create(r.Context(), actor(r, key), in.spec(""))
 	if err != nil {
-		var me *provider.MetadataError
-		if errors.As(err, &me) {
-			writeError(w, http.StatusBadRequest, me.Code, me.Description)
-			return
-		}
 		a.fail(w, r, err)
 		return
 	}
-	if err := a.o.Store.CreateClient(r.Context(), c); err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	a.audit(r.Context(), r, key, "client.created", "", c.ID, nil)
-	writeJSON(w, http.StatusCreated, provider.View(c, secret))
+	writeJSON(w, http.StatusCreated, clientspec.View(c, secret))
 }
 
 func (a *API) getClient(w http.ResponseWriter, r *http.Request, _ storage.AdminKey) {
-	c, err := a.o.Store.GetClient(r.Context(), r.PathValue("id"))
+	c, err := a.o.Ops.Clients.Get(r.Context(), r.PathValue("id"))
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, provider.View(c, ""))
+	writeJSON(w, http.StatusOK, clientspec.View(c, ""))
 }
 
 func (a *API) deleteClient(w http.ResponseWriter, r *http.Request, key storage.AdminKey) {
-	id := r.PathValue("id")
-	if err := a.o.Store.DeleteClient(r.Context(), id); err != nil {
+	if err := a.o.Ops.Clients.Delete(r.Context(), actor(r, key), r.PathValue("id")); err != nil {
 		a.fail(w, r, err)
 		return
 	}
-	a.audit(r.Context(), r, key, "client.deleted", "", id, nil)
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -110,16 +93,11 @@ func (a *API) rotateSecret(w http.ResponseWriter, r *http.Request, key storage.A
 		grace = d
 	}
 	id := r.PathValue("id")
-	secret, c, err := provider.RotateClientSecret(r.Context(), a.o.Store, id, grace, a.o.Now().UTC())
-	if errors.Is(err, provider.ErrNoSecret) {
-		a.fail(w, r, badRequest(err.Error()))
-		return
-	}
+	secret, c, err := a.o.Ops.Clients.RotateSecret(r.Context(), actor(r, key), id, grace)
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
-	a.audit(r.Context(), r, key, "client.secret_rotated", "", id, map[string]string{"grace": grace.String()})
 	out := map[string]any{"client_id": id, "client_secret": secret}
 	if !c.PreviousSecretExpiresAt.IsZero() {
 		out["previous_secret_expires_at"] = c.PreviousSecretExpiresAt.Unix()
@@ -155,25 +133,16 @@ func viewUser(u storage.User) userView {
 // next sign-in is with the password (or a linked account), and the user
 // sets up new factors on the account page.
 func (a *API) resetFactors(w http.ResponseWriter, r *http.Request, key storage.AdminKey) {
-	ctx := r.Context()
-	sub := r.PathValue("sub")
-	u, err := a.o.Store.GetUser(ctx, sub)
+	u, _, err := a.o.Ops.Users.ResetFactors(r.Context(), actor(r, key), r.PathValue("sub"))
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
-	removed, err := consent.ResetFactors(ctx, a.o.Store, sub)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	a.audit(ctx, r, key, "user.factors_reset", sub, "", map[string]string{"removed": strconv.FormatInt(removed, 10)})
-	u.SecondFactor = false
 	writeJSON(w, http.StatusOK, viewUser(u))
 }
 
 func (a *API) listUsers(w http.ResponseWriter, r *http.Request, _ storage.AdminKey) {
-	all, err := a.o.Store.ListUsers(r.Context())
+	all, err := a.o.Ops.Users.List(r.Context())
 	writePage(a, w, r, all, err, func(u storage.User) string { return u.Email }, func(u storage.User) any { return viewUser(u) })
 }
 
@@ -187,28 +156,16 @@ func (a *API) createUser(w http.ResponseWriter, r *http.Request, key storage.Adm
 		a.fail(w, r, err)
 		return
 	}
-	if !strings.Contains(in.Email, "@") {
-		a.fail(w, r, badRequest("email is not an email address"))
-		return
-	}
-	hash, err := consent.HashPassword(in.Password)
+	u, err := a.o.Ops.Users.Create(r.Context(), actor(r, key), in.Email, in.Name, in.Password)
 	if err != nil {
-		a.fail(w, r, badRequest(err.Error()))
-		return
-	}
-	now := a.o.Now().UTC()
-	u := storage.User{Subject: httpx.RandomID(16), Email: strings.ToLower(strings.TrimSpace(in.Email)), EmailVerified: true, Name: in.Name,
-		PasswordHash: hash, CreatedAt: now, UpdatedAt: now}
-	if err := a.o.Store.CreateUser(r.Context(), u); err != nil {
 		a.fail(w, r, err)
 		return
 	}
-	a.audit(r.Context(), r, key, "user.created", u.Subject, "", nil)
 	writeJSON(w, http.StatusCreated, viewUser(u))
 }
 
 func (a *API) getUser(w http.ResponseWriter, r *http.Request, _ storage.AdminKey) {
-	u, err := a.o.Store.GetUser(r.Context(), r.PathValue("sub"))
+	u, err := a.o.Ops.Users.Get(r.Context(), r.PathValue("sub"))
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -217,12 +174,10 @@ func (a *API) getUser(w http.ResponseWriter, r *http.Request, _ storage.AdminKey
 }
 
 func (a *API) deleteUser(w http.ResponseWriter, r *http.Request, key storage.AdminKey) {
-	sub := r.PathValue("sub")
-	if err := a.o.Store.DeleteUser(r.Context(), sub); err != nil {
+	if err := a.o.Ops.Users.Delete(r.Context(), actor(r, key), r.PathValue("sub")); err != nil {
 		a.fail(w, r, err)
 		return
 	}
-	a.audit(r.Context(), r, key, "user.deleted", sub, "", nil)
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -234,38 +189,25 @@ func (a *API) setPassword(w http.ResponseWriter, r *http.Request, key storage.Ad
 		a.fail(w, r, err)
 		return
 	}
-	hash, err := consent.HashPassword(in.Password)
-	if err != nil {
-		a.fail(w, r, badRequest(err.Error()))
-		return
-	}
-	sub := r.PathValue("sub")
-	if _, err := consent.SetPassword(r.Context(), a.o.Store, sub, hash, nil, a.o.Now()); err != nil {
+	if _, err := a.o.Ops.Users.SetPassword(r.Context(), actor(r, key), r.PathValue("sub"), in.Password); err != nil {
 		a.fail(w, r, err)
 		return
 	}
-	a.audit(r.Context(), r, key, "user.password_set", sub, "", nil)
 	w.WriteHeader(http.StatusNoContent)
 }
 
 // setProfile replaces a user's name and standard claims.
 func (a *API) setProfile(w http.ResponseWriter, r *http.Request, key storage.AdminKey) {
-	var in consent.ProfileUpdate
+	var in account.ProfileUpdate
 	if err := decode(r, &in); err != nil {
 		a.fail(w, r, err)
 		return
 	}
-	sub := r.PathValue("sub")
-	u, err := consent.SetProfile(r.Context(), a.o.Store, sub, in, a.o.Now())
-	if errors.Is(err, consent.ErrInvalidProfile) {
-		a.fail(w, r, badRequest(err.Error()))
-		return
-	}
+	u, err := a.o.Ops.Users.SetProfile(r.Context(), actor(r, key), r.PathValue("sub"), in)
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
-	a.audit(r.Context(), r, key, "user.profile_set", sub, "", nil)
 	writeJSON(w, http.StatusOK, viewUser(u))
 }
 
@@ -277,18 +219,16 @@ func (a *API) setDisabled(w http.ResponseWriter, r *http.Request, key storage.Ad
 		a.fail(w, r, badRequest(`the body must be {"disabled": true|false}`))
 		return
 	}
-	sub := r.PathValue("sub")
-	u, err := consent.SetDisabled(r.Context(), a.o.Store, sub, *in.Disabled, a.o.Now()) // disabling signs out and revokes tokens
+	u, err := a.o.Ops.Users.SetDisabled(r.Context(), actor(r, key), r.PathValue("sub"), *in.Disabled) // disabling signs out and revokes tokens
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
-	a.audit(r.Context(), r, key, "user.disabled_set", sub, "", map[string]string{"disabled": map[bool]string{true: "true", false: "false"}[*in.Disabled]})
 	writeJSON(w, http.StatusOK, viewUser(u))
 }
 
 func (a *API) listSessions(w http.ResponseWriter, r *http.Request, _ storage.AdminKey) {
-	list, err := a.o.Store.ListSessions(r.Context(), r.PathValue("sub"), a.o.Now())
+	list, err := a.o.Ops.Sessions.List(r.Context(), r.PathValue("sub"))
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -301,18 +241,16 @@ func (a *API) listSessions(w http.ResponseWriter, r *http.Request, _ storage.Adm
 }
 
 func (a *API) revokeSessions(w http.ResponseWriter, r *http.Request, key storage.AdminKey) {
-	sub := r.PathValue("sub")
-	n, err := a.o.Store.DeleteSessions(r.Context(), sub)
+	n, err := a.o.Ops.Sessions.Revoke(r.Context(), actor(r, key), r.PathValue("sub"))
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
-	a.audit(r.Context(), r, key, "user.sessions_revoked", sub, "", nil)
 	writeJSON(w, http.StatusOK, map[string]any{"revoked": n})
 }
 
 func (a *API) listKeys(w http.ResponseWriter, r *http.Request, _ storage.AdminKey) {
-	infos, err := a.o.Keys.List(r.Context())
+	infos, err := a.o.Ops.Keys.List(r.Context())
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -340,24 +278,16 @@ func (a *API) rotateKey(w http.ResponseWriter, r *http.Request, key storage.Admi
 		a.fail(w, r, err)
 		return
 	}
-	if in.Alg == "" {
-		in.Alg = keys.RS256
-	}
-	kid, err := a.o.Keys.Rotate(r.Context(), in.Alg, in.Now)
+	kid, err := a.o.Ops.Keys.Rotate(r.Context(), actor(r, key), in.Alg, in.Now)
 	if err != nil {
-		if strings.Contains(err.Error(), "not enabled") {
-			a.fail(w, r, badRequest(err.Error()))
-			return
-		}
 		a.fail(w, r, err)
 		return
 	}
-	a.audit(r.Context(), r, key, "key.rotated", "", "", map[string]string{"kid": kid, "alg": in.Alg})
-	writeJSON(w, http.StatusCreated, map[string]any{"kid": kid, "alg": in.Alg})
+	writeJSON(w, http.StatusCreated, map[string]any{"kid": kid, "alg": cmp.Or(in.Alg, keys.RS256)})
 }
 
 func (a *API) listAudit(w http.ResponseWriter, r *http.Request, _ storage.AdminKey) {
-	events, err := a.o.Store.ListAudit(r.Context(), r.URL.Query().Get("subject"), time.Time{}, 200)
+	events, err := a.o.Ops.Audit.List(r.Context(), r.URL.Query().Get("subject"), 200)
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -367,7 +297,7 @@ func (a *API) listAudit(w http.ResponseWriter, r *http.Request, _ storage.AdminK
 
 // listGrants lists the apps a user has remembered consent for.
 func (a *API) listGrants(w http.ResponseWriter, r *http.Request, _ storage.AdminKey) {
-	list, err := a.o.Store.ListConsents(r.Context(), r.PathValue("sub"), a.o.Now())
+	list, err := a.o.Ops.Sessions.Grants(r.Context(), r.PathValue("sub"))
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -382,17 +312,11 @@ func (a *API) listGrants(w http.ResponseWriter, r *http.Request, _ storage.Admin
 // revokeGrant forgets the consent and revokes every token the client holds
 // for the user.
 func (a *API) revokeGrant(w http.ResponseWriter, r *http.Request, key storage.AdminKey) {
-	sub, client := r.PathValue("sub"), r.PathValue("client")
-	if err := a.o.Store.DeleteConsent(r.Context(), sub, client); err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	n, err := a.o.Store.DeleteTokensOf(r.Context(), sub, client)
+	n, err := a.o.Ops.Sessions.RevokeGrant(r.Context(), actor(r, key), r.PathValue("sub"), r.PathValue("client"))
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
-	a.audit(r.Context(), r, key, "user.grant_revoked", sub, client, nil)
 	writeJSON(w, http.StatusOK, map[string]any{"revoked_tokens": n})
 }
 
@@ -405,28 +329,13 @@ func (a *API) updateClient(w http.ResponseWriter, r *http.Request, key storage.A
 		return
 	}
 	id := r.PathValue("id")
-	nc, secret, err := in.spec(id).Build(a.o.EnabledAlgs, a.o.Now().UTC())
-	if err == nil && a.o.Sectors != nil {
-		err = in.spec(id).VerifySector(r.Context(), a.o.Sectors)
-	}
-	if err != nil {
-		var me *provider.MetadataError
-		if errors.As(err, &me) {
-			writeError(w, http.StatusBadRequest, me.Code, me.Description)
-			return
-		}
-		a.fail(w, r, err)
-		return
-	}
-	updated, err := a.o.Store.UpdateClient(r.Context(), id, func(old storage.Client) (storage.Client, error) {
-		next, shown := provider.Replace(old, nc, secret)
-		secret = shown
-		return next, nil
+	updated, secret, err := a.o.Ops.Clients.Update(r.Context(), actor(r, key), id, func(s *clientspec.Spec) error {
+		*s = in.spec(id)
+		return nil
 	})
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
-	a.audit(r.Context(), r, key, "client.updated", "", id, nil)
-	writeJSON(w, http.StatusOK, provider.View(updated, secret))
+	writeJSON(w, http.StatusOK, clientspec.View(updated, secret))
 }

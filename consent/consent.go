@@ -23,6 +23,7 @@ import (
 
 	"github.com/go-webauthn/webauthn/webauthn"
 
+	"github.com/gatehouse-id/gatehouse/authn/password"
 	"github.com/gatehouse-id/gatehouse/internal/attempt"
 	"github.com/gatehouse-id/gatehouse/internal/httpx"
 	"github.com/gatehouse-id/gatehouse/provider/interaction"
@@ -107,10 +108,10 @@ type Service struct {
 	// attempts limits guesses at passwords and second factors (shared by
 	// every replica, in the database).
 	attempts *attempt.Limiter
-	// kdf bounds the password hashes computed at once.
-	kdf   *kdfGate
-	steps map[string]Authenticator
-	wa    *webauthn.WebAuthn
+	// passwords hashes and checks passwords, a bounded number at once.
+	passwords *password.Hasher
+	steps     map[string]Authenticator
+	wa        *webauthn.WebAuthn
 }
 
 var _ interaction.Interactor = (*Service)(nil)
@@ -145,7 +146,7 @@ func New(o Options) (*Service, error) {
 		o.PasswordQueueWait = 2 * time.Second
 	}
 	s := &Service{o: o, sessionCookie: "gatehouse_session", csrfCookie: "gatehouse_csrf", deviceCookie: "gatehouse_device",
-		attempts: attempt.New(o.Store, o.Now), kdf: newKDFGate(o.PasswordConcurrency, o.PasswordQueue, o.PasswordQueueWait)}
+		attempts: attempt.New(o.Store, o.Now), passwords: password.NewHasher(o.PasswordConcurrency, o.PasswordQueue, o.PasswordQueueWait)}
 	s.steps = map[string]Authenticator{}
 	for _, a := range []Authenticator{passwordStep{s}, totpStep{s}, backupStep{s}} {
 		s.steps[a.Method()] = a
@@ -558,3 +559,7 @@ func (s *Service) writeAudit(ctx context.Context, r *http.Request, typ, subject,
 	}
 	s.o.Log.Info("audit", "type", typ, "subject", subject, "client_id", clientID, "request_id", e.RequestID)
 }
+
+// PasswordHashes says how many password hashes were computed and how many
+// were refused because too many were running or waiting (for metrics).
+func (s *Service) PasswordHashes() (computed, refused int64) { return s.passwords.Counts() }

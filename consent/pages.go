@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/gatehouse-id/gatehouse/authn/password"
 	"github.com/gatehouse-id/gatehouse/internal/attempt"
 	"github.com/gatehouse-id/gatehouse/internal/httpx"
 	"github.com/gatehouse-id/gatehouse/storage"
@@ -58,7 +59,7 @@ func (s *Service) fail(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.Is(err, storage.ErrUnavailable):
 		w.Header().Set("Retry-After", "5")
 		s.errorPage(w, r, http.StatusServiceUnavailable, "Temporarily unavailable", "Please try again in a moment.")
-	case errors.Is(err, ErrBusy):
+	case errors.Is(err, password.ErrBusy):
 		w.Header().Set("Retry-After", "1")
 		s.errorPage(w, r, http.StatusServiceUnavailable, "Busy", "Too many sign-ins at once. Please try again in a moment.")
 	case errors.Is(err, context.Canceled):
@@ -244,27 +245,27 @@ var errInvalidLogin = errors.New("invalid email or password")
 
 // authenticatePassword checks credentials with the same cost whether or not
 // the account exists or has a password, and upgrades outdated hashes.
-func (s *Service) authenticatePassword(ctx context.Context, email, password string) (storage.User, error) {
+func (s *Service) authenticatePassword(ctx context.Context, email, secret string) (storage.User, error) {
 	var user storage.User
-	if email != "" && password != "" {
+	if email != "" && secret != "" {
 		u, err := s.o.Store.GetUserByEmail(ctx, email)
 		if err != nil && !errors.Is(err, storage.ErrNotFound) {
 			return user, err
 		}
 		user = u
 	}
-	rehash, err := s.verifyPassword(ctx, user.PasswordHash, password)
-	if errors.Is(err, ErrBusy) || ctx.Err() != nil {
+	rehash, err := s.passwords.Verify(ctx, user.PasswordHash, secret)
+	if errors.Is(err, password.ErrBusy) || ctx.Err() != nil {
 		return storage.User{}, errors.Join(err, ctx.Err())
 	}
 	if err != nil || user.Subject == "" || user.Disabled {
-		if err != nil && !errors.Is(err, ErrPasswordMismatch) {
+		if err != nil && !errors.Is(err, password.ErrMismatch) {
 			s.o.Log.Warn("password hash unusable", "subject", user.Subject, "err", err)
 		}
 		return user, errInvalidLogin
 	}
 	if rehash {
-		if h, err := s.hashPassword(ctx, password); err == nil {
+		if h, err := s.passwords.Hash(ctx, secret); err == nil {
 			_, err = s.o.Store.UpdateUser(ctx, user.Subject, func(u storage.User) (storage.User, error) {
 				u.PasswordHash, u.UpdatedAt = h, s.o.Now().UTC()
 				return u, nil

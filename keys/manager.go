@@ -517,11 +517,15 @@ func (m *Manager) rotate(ctx context.Context, alg string, priv any, immediate bo
 	return jwk.KeyID, m.Reload(ctx)
 }
 
+// ErrAlgNotEnabled refuses a key for an algorithm keys.algorithms does
+// not list.
+var ErrAlgNotEnabled = errors.New("is not enabled")
+
 // Rotate adds a new key for alg now (immediate: signing at once, for a
 // suspected compromise; otherwise after the pre-publication lead time).
 func (m *Manager) Rotate(ctx context.Context, alg string, immediate bool) (string, error) {
 	if !slices.Contains(m.o.Algs, alg) {
-		return "", fmt.Errorf("keys: algorithm %s is not enabled (enabled: %v)", alg, m.o.Algs)
+		return "", fmt.Errorf("keys: algorithm %s %w (enabled: %v)", alg, ErrAlgNotEnabled, m.o.Algs)
 	}
 	return m.rotate(ctx, alg, nil, immediate)
 }
@@ -530,7 +534,7 @@ func (m *Manager) Rotate(ctx context.Context, alg string, immediate bool) (strin
 // the next key of alg, refusing weak or mismatched keys.
 func (m *Manager) Import(ctx context.Context, alg string, priv any, immediate bool) (string, error) {
 	if !slices.Contains(m.o.Algs, alg) {
-		return "", fmt.Errorf("keys: algorithm %s is not enabled (enabled: %v)", alg, m.o.Algs)
+		return "", fmt.Errorf("keys: algorithm %s %w (enabled: %v)", alg, ErrAlgNotEnabled, m.o.Algs)
 	}
 	if err := checkKey(alg, priv); err != nil {
 		return "", err

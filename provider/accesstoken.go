@@ -10,15 +10,10 @@ import (
 	"github.com/ory/fosite/handler/openid"
 	fjwt "github.com/ory/fosite/token/jwt"
 
+	"github.com/gatehouse-id/gatehouse/internal/clientspec"
 	"github.com/gatehouse-id/gatehouse/internal/httpx"
 	"github.com/gatehouse-id/gatehouse/keys"
 	"github.com/gatehouse-id/gatehouse/provider/interaction"
-)
-
-// Access-token formats.
-const (
-	FormatOpaque = "opaque"
-	FormatJWT    = "jwt"
 )
 
 // accessTokens issues opaque HMAC access tokens, or RFC 9068 JWT access
@@ -50,7 +45,7 @@ func (a *accessTokens) GenerateAccessToken(ctx context.Context, r fosite.Request
 	if c, ok := r.GetClient().(*client); ok && c.c.AccessTokenFormat != "" {
 		format = c.c.AccessTokenFormat
 	}
-	if format != FormatJWT {
+	if format != clientspec.FormatJWT {
 		return a.CoreStrategy.GenerateAccessToken(ctx, r)
 	}
 	sess := r.GetSession()
@@ -59,7 +54,7 @@ func (a *accessTokens) GenerateAccessToken(ctx context.Context, r fosite.Request
 	if sub == "" {
 		sub = clientID // RFC 9068 §2.2: no resource owner, the client is the subject
 	} else if c, ok := r.GetClient().(*client); ok {
-		if sector := SubjectSector(c.c); sector != "" {
+		if sector := clientspec.SubjectSector(c.c); sector != "" {
 			sub = interaction.PairwiseSubject(a.pairwiseKey, sector, sub) // the client can read it
 		}
 	}

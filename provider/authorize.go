@@ -15,6 +15,7 @@ import (
 	"github.com/ory/fosite/handler/openid"
 	"github.com/ory/fosite/token/jwt"
 
+	"github.com/gatehouse-id/gatehouse/internal/clientspec"
 	"github.com/gatehouse-id/gatehouse/internal/httpx"
 	"github.com/gatehouse-id/gatehouse/keys"
 	"github.com/gatehouse-id/gatehouse/provider/interaction"
@@ -141,7 +142,7 @@ func (p *Provider) ignoreUnknownScopes(ctx context.Context, r *http.Request) {
 // registered http://127.0.0.1/cb.
 func redirectRegistered(ar fosite.AuthorizeRequester) bool {
 	raw := ar.GetRequestForm().Get("redirect_uri")
-	return raw == "" || RedirectURIMatches(raw, ar.GetClient().GetRedirectURIs())
+	return raw == "" || clientspec.RedirectURIMatches(raw, ar.GetClient().GetRedirectURIs())
 }
 
 // maxMaxAge is the largest max_age honoured (100 years, in seconds).
@@ -196,7 +197,7 @@ func (p *Provider) interactionRequest(r *http.Request, ar fosite.AuthorizeReques
 		PolicyURI:     c.c.Metadata.PolicyURI,
 		TOSURI:        c.c.Metadata.TOSURI,
 		FirstParty:    c.c.FirstParty,
-		SubjectSector: SubjectSector(c.c),
+		SubjectSector: clientspec.SubjectSector(c.c),
 		RequireMFA:    c.c.RequireMFA,
 		Scopes:        ar.GetRequestedScopes(),
 		Prompt:        fosite.RemoveEmpty(strings.Split(form.Get("prompt"), " ")),

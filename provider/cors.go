@@ -9,7 +9,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/gatehouse-id/gatehouse/internal/config"
+	"github.com/gatehouse-id/gatehouse/internal/clientspec"
 	"github.com/gatehouse-id/gatehouse/storage"
 )
 
@@ -26,34 +26,11 @@ import (
 func clientOrigins(c storage.Client) []string {
 	var out []string
 	for _, raw := range append(slices.Clone(c.RedirectURIs), c.Metadata.AllowedCORSOrigins...) {
-		if o, ok := webOrigin(raw); ok && !slices.Contains(out, o) {
+		if o, ok := clientspec.WebOrigin(raw); ok && !slices.Contains(out, o) {
 			out = append(out, o)
 		}
 	}
 	return out
-}
-
-// webOrigin is the origin (scheme://host[:port]) of an https URL or an http
-// URL on a loopback host.
-func webOrigin(raw string) (string, bool) {
-	u, err := url.Parse(raw)
-	if err != nil || u.Host == "" || u.User != nil {
-		return "", false
-	}
-	if u.Scheme != "https" && (u.Scheme != "http" || !config.IsLoopbackHost(u.Hostname())) {
-		return "", false
-	}
-	return strings.ToLower(u.Scheme + "://" + u.Host), true
-}
-
-// ValidateCORSOrigin checks an allowed_cors_origins entry: an https origin,
-// or http on loopback, without a path, query or fragment.
-func ValidateCORSOrigin(raw string) error {
-	u, err := url.Parse(raw)
-	if _, ok := webOrigin(raw); !ok || err != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
-		return badMetadata("allowed_cors_origins: %q is not an https origin (scheme://host[:port])", raw)
-	}
-	return nil
 }
 
 // corsIndex is the union of every client's origins, for preflights, which

@@ -3,6 +3,8 @@ package provider
 import (
 	"encoding/json"
 	"net/http"
+
+	"github.com/gatehouse-id/gatehouse/internal/clientspec"
 )
 
 // Metadata is the OpenID Provider / RFC 8414 metadata document. Every
@@ -65,7 +67,7 @@ func (p *Provider) Metadata() Metadata {
 		ResponseTypesSupported:                     []string{"code"},
 		ResponseModesSupported:                     []string{"query", "fragment", "form_post"},
 		GrantTypesSupported:                        []string{"authorization_code", "refresh_token", "client_credentials"},
-		SubjectTypesSupported:                      []string{SubjectPublic, SubjectPairwise},
+		SubjectTypesSupported:                      []string{clientspec.SubjectPublic, clientspec.SubjectPairwise},
 		IDTokenSigningAlgValuesSupported:           p.keys.Algs(),
 		UserinfoSigningAlgValuesSupported:          p.keys.Algs(),
 		TokenEndpointAuthMethodsSupported:          []string{"client_secret_basic", "client_secret_post", "private_key_jwt", "none"},
@@ -82,7 +84,7 @@ func (p *Provider) Metadata() Metadata {
 		ClaimsParameterSupported:                   true,
 		RequestParameterSupported:                  true,
 		RequestURIParameterSupported:               true,
-		RequestObjectSigningAlgValuesSupported:     RequestObjectAlgs,
+		RequestObjectSigningAlgValuesSupported:     clientspec.RequestObjectAlgs,
 	}
 }
 

@@ -4,18 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"sync"
-	"syscall"
 	"time"
 
 	josev3 "github.com/go-jose/go-jose/v3"
 	"github.com/ory/fosite"
 
 	"github.com/gatehouse-id/gatehouse/internal/netguard"
-	"github.com/gatehouse-id/gatehouse/internal/tracing"
 )
 
 // jwksFetcher fetches the key sets clients publish at their jwks_uri, for
@@ -44,55 +40,9 @@ const maxJWKSBytes = 256 << 10
 
 var _ fosite.JWKSFetcherStrategy = (*jwksFetcher)(nil)
 
-// guardedClient is the HTTP client for URLs a client registered (jwks_uri,
-// logo_uri): 5 s in all, no redirects, and, unless allowPrivate, only public
-// addresses (netguard), checked on the address dialled.
-func guardedClient(field string, allowPrivate bool) *http.Client {
-	dialer := &net.Dialer{Timeout: 3 * time.Second}
-	if !allowPrivate {
-		dialer.Control = func(network, address string, c syscall.RawConn) error {
-			if err := netguard.Control(network, address, c); err != nil {
-				return fmt.Errorf("%s: %w", field, err)
-			}
-			return nil
-		}
-	}
-	transport := &http.Transport{DialContext: dialer.DialContext, TLSHandshakeTimeout: 3 * time.Second, ResponseHeaderTimeout: 3 * time.Second,
-		MaxIdleConns: 10, IdleConnTimeout: 30 * time.Second}
-	return &http.Client{Transport: tracing.Transport(transport), Timeout: 5 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error {
-		return fmt.Errorf("%s redirects are not followed", field)
-	}}
-}
-
-// fetchGuarded GETs a document a client registered (field names it in
-// errors) through hc, a guardedClient: 200 only, at most max bytes.
-func fetchGuarded(ctx context.Context, hc *http.Client, field, uri, accept string, max int) ([]byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, uri, nil)
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Accept", accept)
-	resp, err := hc.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("%s answered %d", field, resp.StatusCode)
-	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, int64(max)+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(body) > max {
-		return nil, fmt.Errorf("%s document is larger than %d bytes", field, max)
-	}
-	return body, nil
-}
-
 func newJWKSFetcher(allowPrivate bool, now func() time.Time) *jwksFetcher {
 	return &jwksFetcher{
-		client: guardedClient("jwks_uri", allowPrivate),
+		client: netguard.Client("jwks_uri", allowPrivate),
 		ttl:    10 * time.Minute, minRefetch: time.Second, now: now, cache: map[string]cachedSet{},
 	}
 }
@@ -121,7 +71,7 @@ func (f *jwksFetcher) Resolve(ctx context.Context, location string, forceRefresh
 }
 
 func (f *jwksFetcher) fetch(ctx context.Context, location string) (*josev3.JSONWebKeySet, error) {
-	body, err := fetchGuarded(ctx, f.client, "jwks_uri", location, "application/json", maxJWKSBytes)
+	body, err := netguard.Fetch(ctx, f.client, "jwks_uri", location, "application/json", maxJWKSBytes)
 	if err != nil {
 		return nil, err
 	}

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gatehouse-id/gatehouse/internal/netguard"
 	"github.com/gatehouse-id/gatehouse/storage"
 )
 
@@ -72,7 +73,7 @@ func (lc *logoCache) get(ctx context.Context, uri string) (cachedLogo, error) {
 }
 
 func (lc *logoCache) fetch(ctx context.Context, uri string) ([]byte, string, error) {
-	body, err := fetchGuarded(ctx, lc.client, "logo_uri", uri, "image/png, image/jpeg, image/gif, image/webp", maxLogoBytes)
+	body, err := netguard.Fetch(ctx, lc.client, "logo_uri", uri, "image/png, image/jpeg, image/gif, image/webp", maxLogoBytes)
 	if err != nil {
 		return nil, "", err
 	}

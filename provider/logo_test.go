@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/gatehouse-id/gatehouse/internal/netguard"
 )
 
 func TestLogoCache(t *testing.T) {
@@ -63,7 +65,7 @@ func TestLogoCache(t *testing.T) {
 		t.Errorf("an expired logo is fetched again: %v, %d requests", err, hits.Load()-before)
 	}
 	// The guarded client refuses loopback outside --dev.
-	guarded := &logoCache{client: guardedClient("logo_uri", false), now: time.Now}
+	guarded := &logoCache{client: netguard.Client("logo_uri", false), now: time.Now}
 	if _, err := guarded.get(ctx, srv.URL+"/logo.png"); err == nil {
 		t.Error("the guarded client fetched from a loopback address")
 	}

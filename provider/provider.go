@@ -27,6 +27,8 @@ import (
 	"github.com/ory/fosite/token/jwt"
 
 	"github.com/gatehouse-id/gatehouse/internal/attempt"
+	"github.com/gatehouse-id/gatehouse/internal/clientspec"
+	"github.com/gatehouse-id/gatehouse/internal/netguard"
 	"github.com/gatehouse-id/gatehouse/keys"
 	"github.com/gatehouse-id/gatehouse/provider/interaction"
 	"github.com/gatehouse-id/gatehouse/storage"
@@ -89,7 +91,7 @@ type Options struct {
 	// PairwiseKey keys pairwise subject identifiers (at least 32 bytes,
 	// the same on every replica and across restarts).
 	PairwiseKey []byte
-	// AccessTokenFormat is the default format, FormatOpaque or FormatJWT
+	// AccessTokenFormat is the default format, clientspec.FormatOpaque or clientspec.FormatJWT
 	// (clients may override it); AccessTokenAlg signs JWT access tokens.
 	AccessTokenFormat string
 	AccessTokenAlg    string
@@ -194,7 +196,7 @@ func New(o Options) (*Provider, error) {
 	fs := &fositeStore{s: o.Store, now: o.Now, clients: &clientCache{store: o.Store, now: o.Now}, graceful: o.RefreshGrace > 0}
 	signer := &keys.Signer{Manager: o.Keys}
 	if o.AccessTokenFormat == "" {
-		o.AccessTokenFormat = FormatOpaque
+		o.AccessTokenFormat = clientspec.FormatOpaque
 	}
 	if o.AccessTokenAlg == "" {
 		o.AccessTokenAlg = keys.RS256
@@ -230,9 +232,9 @@ func New(o Options) (*Provider, error) {
 		strategy: strategy.CoreStrategy, cipher: o.Cipher, refreshGrace: o.RefreshGrace, clients: fs.clients, fs: fs,
 		maxAssertionLifetime: cmp.Or(o.MaxAssertionLifetime, DefaultMaxAssertionLifetime), pkceForAll: o.PKCERequired != PKCEPublic,
 		allowUnbound: o.PKCERequired == PKCEPublic && o.AllowUnboundCodes,
-		logos:        &logoCache{client: guardedClient("logo_uri", o.AllowPrivateJWKSURI), now: o.Now},
-		clientKeys:   jwks, requestObjects: guardedClient("request_uri", o.AllowPrivateJWKSURI),
-		pairwiseKey: o.PairwiseKey, sectors: SectorClient(o.AllowPrivateJWKSURI),
+		logos:        &logoCache{client: netguard.Client("logo_uri", o.AllowPrivateJWKSURI), now: o.Now},
+		clientKeys:   jwks, requestObjects: netguard.Client("request_uri", o.AllowPrivateJWKSURI),
+		pairwiseKey: o.PairwiseKey, sectors: clientspec.SectorClient(o.AllowPrivateJWKSURI),
 	}
 	switch o.Registration {
 	case "", RegistrationOff:
@@ -371,12 +373,6 @@ func (sha256Hasher) Compare(_ context.Context, hash, data []byte) error {
 		return errors.New("client secret mismatch")
 	}
 	return nil
-}
-
-// HashClientSecret is how client secrets are stored.
-func HashClientSecret(secret string) []byte {
-	h := sha256.Sum256([]byte(secret))
-	return h[:]
 }
 
 // newSession is the prototype fosite decodes stored sessions into.

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-id/gatehouse/internal/attempt"
+	"github.com/gatehouse-id/gatehouse/internal/clientspec"
 	"github.com/gatehouse-id/gatehouse/internal/httpx"
 	"github.com/gatehouse-id/gatehouse/storage"
 )
@@ -72,14 +73,14 @@ func (p RegistrationPolicy) withDefaults() RegistrationPolicy {
 
 // apply checks a registration against the policy; a registration that
 // names no scope gets the allowed ones among the defaults.
-func (p RegistrationPolicy) apply(s *ClientSpec) error {
+func (p RegistrationPolicy) apply(s *clientspec.Spec) error {
 	grants := s.GrantTypes
 	if len(grants) == 0 {
 		grants = []string{"authorization_code"}
 	}
 	for _, g := range grants {
 		if !slices.Contains(p.AllowedGrantTypes, g) {
-			return badMetadata("grant type %q is not open to registration here (allowed: %s)", g, strings.Join(p.AllowedGrantTypes, " "))
+			return clientspec.BadMetadata("grant type %q is not open to registration here (allowed: %s)", g, strings.Join(p.AllowedGrantTypes, " "))
 		}
 	}
 	if s.Scope == "" {
@@ -93,11 +94,11 @@ func (p RegistrationPolicy) apply(s *ClientSpec) error {
 	}
 	for _, sc := range strings.Fields(s.Scope) {
 		if !slices.Contains(p.AllowedScopes, sc) {
-			return badMetadata("scope %q is not open to registration here (allowed: %s)", sc, strings.Join(p.AllowedScopes, " "))
+			return clientspec.BadMetadata("scope %q is not open to registration here (allowed: %s)", sc, strings.Join(p.AllowedScopes, " "))
 		}
 	}
 	if len(s.Audience) > 0 && !p.AllowAudience {
-		return badMetadata("audience cannot be set by registration here; ask the server's operator")
+		return clientspec.BadMetadata("audience cannot be set by registration here; ask the server's operator")
 	}
 	return nil
 }
@@ -127,7 +128,7 @@ func regError(w http.ResponseWriter, status int, code, desc string) {
 }
 
 func (g *registrar) fail(w http.ResponseWriter, r *http.Request, err error) {
-	var me *MetadataError
+	var me *clientspec.MetadataError
 	switch {
 	case errors.As(err, &me):
 		regError(w, http.StatusBadRequest, me.Code, me.Description)
@@ -170,17 +171,17 @@ func bearer(r *http.Request) string {
 
 // decodeSpec reads a JSON metadata document (unknown members are ignored,
 // as RFC 7591 §2 asks; a client_id in it is never honoured).
-func decodeSpec(w http.ResponseWriter, r *http.Request) (ClientSpec, error) {
-	var s ClientSpec
+func decodeSpec(w http.ResponseWriter, r *http.Request) (clientspec.Spec, error) {
+	var s clientspec.Spec
 	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
-		return s, badMetadata("the request body must be application/json")
+		return s, clientspec.BadMetadata("the request body must be application/json")
 	}
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
 	if err := dec.Decode(&s); err != nil {
-		return s, badMetadata("the request body is not a JSON client metadata document: %v", err)
+		return s, clientspec.BadMetadata("the request body is not a JSON client metadata document: %v", err)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return s, badMetadata("the request body must be one JSON object with nothing after it")
+		return s, clientspec.BadMetadata("the request body must be one JSON object with nothing after it")
 	}
 	return s, nil
 }
@@ -192,7 +193,7 @@ func issue() (token, hash string) {
 }
 
 func (g *registrar) respond(w http.ResponseWriter, status int, c storage.Client, secret, rat string) {
-	v := View(c, secret)
+	v := clientspec.View(c, secret)
 	v.RegistrationAccessToken = rat
 	v.RegistrationClientURI = g.p.issuer + PathRegister + "/" + c.ID
 	w.Header().Set("Content-Type", "application/json")
@@ -297,7 +298,7 @@ func (g *registrar) update(w http.ResponseWriter, r *http.Request) {
 		if old.RegistrationTokenHash != c.RegistrationTokenHash {
 			return old, storage.ErrConflict // updated concurrently with the same token
 		}
-		next, shown := Replace(old, nc, secret)
+		next, shown := clientspec.Replace(old, nc, secret)
 		next.RegistrationTokenHash, secret = hash, shown
 		return next, nil
 	})

@@ -15,18 +15,14 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/ory/fosite"
 
+	"github.com/gatehouse-id/gatehouse/internal/clientspec"
+	"github.com/gatehouse-id/gatehouse/internal/netguard"
 	"github.com/gatehouse-id/gatehouse/storage"
 )
 
 // Request objects (RFC 9101, OpenID Connect Core §6): an authorization
 // request sent as a JWT, by value (request) or by reference (request_uri,
 // one the client registered, fetched through the guarded client).
-
-// RequestObjectAlgs are the signature algorithms accepted on request
-// objects (and advertised). An unsigned object ("none") is accepted only
-// from a client registered with request_object_signing_alg none, and is not
-// advertised.
-var RequestObjectAlgs = []string{"RS256", "PS256", "ES256", "EdDSA"}
 
 const (
 	// maxRequestObject bounds a request object, by value or fetched.
@@ -130,7 +126,7 @@ func (p *Provider) requestObjectParams(ctx context.Context, c storage.Client, ce
 // fetchRequestObject GETs a request object from a registered request_uri,
 // bounded in time and size, never from a private address (outside --dev).
 func (p *Provider) fetchRequestObject(ctx context.Context, uri string) (string, error) {
-	body, err := fetchGuarded(ctx, p.requestObjects, "request_uri", uri, "application/oauth-authz-req+jwt, application/jwt", maxRequestObject)
+	body, err := netguard.Fetch(ctx, p.requestObjects, "request_uri", uri, "application/oauth-authz-req+jwt, application/jwt", maxRequestObject)
 	return string(body), err
 }
 
@@ -195,13 +191,13 @@ func (p *Provider) verifyRequestObject(ctx context.Context, c storage.Client, ob
 // verifyRequestSignature verifies a signed object with the client's keys:
 // inline jwks, or its jwks_uri (refetched once for an unknown kid).
 func (p *Provider) verifyRequestSignature(ctx context.Context, c storage.Client, obj string) ([]byte, error) {
-	algs := make([]jose.SignatureAlgorithm, len(RequestObjectAlgs))
-	for i, a := range RequestObjectAlgs {
+	algs := make([]jose.SignatureAlgorithm, len(clientspec.RequestObjectAlgs))
+	for i, a := range clientspec.RequestObjectAlgs {
 		algs[i] = jose.SignatureAlgorithm(a)
 	}
 	jws, err := jose.ParseSignedCompact(obj, algs)
 	if err != nil {
-		return nil, invalidObject("The request object must be signed with one of %s.", strings.Join(RequestObjectAlgs, ", ")).WithWrap(err)
+		return nil, invalidObject("The request object must be signed with one of %s.", strings.Join(clientspec.RequestObjectAlgs, ", ")).WithWrap(err)
 	}
 	kid := jws.Signatures[0].Header.KeyID
 	var keys []jose.JSONWebKey

@@ -1,17 +1,13 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/gatehouse-id/gatehouse/internal/ops"
 	"github.com/spf13/cobra"
-
-	"github.com/gatehouse-id/gatehouse/admin"
-	"github.com/gatehouse-id/gatehouse/storage"
-	"github.com/gatehouse-id/gatehouse/storage/sqlstore"
 )
 
 func newAdminKeys(g *globals) *cobra.Command {
@@ -21,12 +17,9 @@ func newAdminKeys(g *globals) *cobra.Command {
 	create := &cobra.Command{
 		Use: "create", Short: "create an admin API key; it is printed once", Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			plain, k, err := admin.NewKey(name, roles, time.Now().UTC())
-			if err != nil {
-				return err
-			}
-			return g.withStore(c.Context(), func(st *sqlstore.Store) error {
-				if err := st.CreateAdminKey(c.Context(), k); err != nil {
+			return g.withOps(c.Context(), false, func(o *ops.Service) error {
+				plain, _, err := o.AdminKeys.Create(c.Context(), ops.CLIActor(), name, roles)
+				if err != nil {
 					return err
 				}
 				fmt.Fprintln(c.OutOrStdout(), plain)
@@ -35,12 +28,12 @@ func newAdminKeys(g *globals) *cobra.Command {
 		},
 	}
 	create.Flags().StringVar(&name, "name", "", "what the key is for (required)")
-	create.Flags().StringArrayVar(&roles, "role", nil, "role (repeatable): "+strings.Join(admin.Roles, ", "))
+	create.Flags().StringArrayVar(&roles, "role", nil, "role (repeatable): "+strings.Join(ops.Roles, ", "))
 	list := &cobra.Command{
 		Use: "list", Short: "list admin API keys", Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			return g.withStore(c.Context(), func(st *sqlstore.Store) error {
-				ks, err := st.ListAdminKeys(c.Context())
+			return g.withOps(c.Context(), false, func(o *ops.Service) error {
+				ks, err := o.AdminKeys.List(c.Context())
 				if err != nil {
 					return err
 				}
@@ -60,12 +53,9 @@ func newAdminKeys(g *globals) *cobra.Command {
 	revoke := &cobra.Command{
 		Use: "revoke ID", Short: "revoke an admin API key", Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, a []string) error {
-			return g.withStore(c.Context(), func(st *sqlstore.Store) error {
-				if err := st.RevokeAdminKey(c.Context(), a[0], time.Now().UTC()); err != nil {
-					if errors.Is(err, storage.ErrNotFound) {
-						return fmt.Errorf("no active admin key %s", a[0])
-					}
-					return err
+			return g.withOps(c.Context(), false, func(o *ops.Service) error {
+				if err := o.AdminKeys.Revoke(c.Context(), ops.CLIActor(), a[0]); err != nil {
+					return explain(err, "active admin key "+a[0])
 				}
 				fmt.Fprintf(c.OutOrStdout(), "revoked %s\n", a[0])
 				return nil

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -15,10 +16,11 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/gatehouse-id/gatehouse/consent"
+	"github.com/gatehouse-id/gatehouse/account"
+	"github.com/gatehouse-id/gatehouse/authn/password"
 	"github.com/gatehouse-id/gatehouse/internal/app"
-	"github.com/gatehouse-id/gatehouse/internal/httpx"
-	"github.com/gatehouse-id/gatehouse/provider"
+	"github.com/gatehouse-id/gatehouse/internal/clientspec"
+	"github.com/gatehouse-id/gatehouse/internal/ops"
 	"github.com/gatehouse-id/gatehouse/storage"
 	"github.com/gatehouse-id/gatehouse/storage/sqlstore"
 )
@@ -105,7 +107,7 @@ func newGC(g *globals) *cobra.Command {
 
 // readPassword reads a password from standard input (one line or all of it).
 func readPassword(r io.Reader) (string, error) {
-	b, err := io.ReadAll(io.LimitReader(bufio.NewReader(r), consent.MaxPasswordLength+2))
+	b, err := io.ReadAll(io.LimitReader(bufio.NewReader(r), password.MaxLength+2))
 	if err != nil {
 		return "", fmt.Errorf("read password from standard input: %w", err)
 	}
@@ -126,21 +128,14 @@ func newUsers(g *globals) *cobra.Command {
 			if !stdin {
 				return errors.New("pass the password on standard input with --password-stdin")
 			}
-			if !strings.Contains(email, "@") {
-				return fmt.Errorf("--email %q: not an email address", email)
-			}
 			pw, err := readPassword(c.InOrStdin())
 			if err != nil {
 				return err
 			}
-			hash, err := consent.HashPassword(pw)
-			if err != nil {
-				return err
-			}
-			return g.withStore(c.Context(), func(st *sqlstore.Store) error {
-				u, err := createUser(c.Context(), st, email, name, hash)
+			return g.withOps(c.Context(), false, func(o *ops.Service) error {
+				u, err := o.Users.Create(c.Context(), ops.CLIActor(), email, name, pw)
 				if err != nil {
-					return err
+					return explain(err, "user with email "+strings.ToLower(strings.TrimSpace(email)))
 				}
 				fmt.Fprintf(c.OutOrStdout(), "created user %s (sub %s)\n", u.Email, u.Subject)
 				return nil
@@ -164,19 +159,13 @@ func newUsers(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			hash, err := consent.HashPassword(pw)
-			if err != nil {
-				return err
-			}
-			return g.withStore(c.Context(), func(st *sqlstore.Store) error {
-				u, err := st.GetUserByEmail(c.Context(), spEmail)
-				if errors.Is(err, storage.ErrNotFound) {
-					return fmt.Errorf("no user with email %s", spEmail)
-				} else if err != nil {
-					return err
+			return g.withOps(c.Context(), false, func(o *ops.Service) error {
+				u, err := o.Users.ByEmail(c.Context(), spEmail)
+				if err != nil {
+					return explain(err, "user with email "+spEmail)
 				}
-				if _, err := consent.SetPassword(c.Context(), st, u.Subject, hash, nil, time.Now()); err != nil {
-					return err
+				if _, err := o.Users.SetPassword(c.Context(), ops.CLIActor(), u.Subject, pw); err != nil {
+					return explain(err, "user with email "+spEmail)
 				}
 				fmt.Fprintf(c.OutOrStdout(), "password set for %s; signed out everywhere and its tokens revoked\n", u.Email)
 				return nil
@@ -197,21 +186,19 @@ func newUsers(g *globals) *cobra.Command {
 input; every field is replaced. The profile, address and phone scopes release them.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			var in consent.ProfileUpdate
+			var in account.ProfileUpdate
 			dec := json.NewDecoder(io.LimitReader(c.InOrStdin(), 64<<10))
 			dec.DisallowUnknownFields()
 			if err := dec.Decode(&in); err != nil {
 				return fmt.Errorf("read the profile (JSON) from standard input: %w", err)
 			}
-			return g.withStore(c.Context(), func(st *sqlstore.Store) error {
-				u, err := st.GetUserByEmail(c.Context(), profEmail)
-				if errors.Is(err, storage.ErrNotFound) {
-					return fmt.Errorf("no user with email %s", profEmail)
-				} else if err != nil {
-					return err
+			return g.withOps(c.Context(), false, func(o *ops.Service) error {
+				u, err := o.Users.ByEmail(c.Context(), profEmail)
+				if err != nil {
+					return explain(err, "user with email "+profEmail)
 				}
-				if _, err := consent.SetProfile(c.Context(), st, u.Subject, in, time.Now()); err != nil {
-					return err
+				if _, err := o.Users.SetProfile(c.Context(), ops.CLIActor(), u.Subject, in); err != nil {
+					return explain(err, "user with email "+profEmail)
 				}
 				fmt.Fprintf(c.OutOrStdout(), "profile set for %s\n", u.Email)
 				return nil
@@ -225,21 +212,14 @@ input; every field is replaced. The profile, address and phone scopes release th
 	resetFactors := &cobra.Command{
 		Use: "reset-factors", Short: "remove a user's passkeys, authenticator app and backup codes and sign the user out (a user who lost them)", Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			return g.withStore(c.Context(), func(st *sqlstore.Store) error {
-				ctx := c.Context()
-				u, err := st.GetUserByEmail(ctx, rfEmail)
-				if errors.Is(err, storage.ErrNotFound) {
-					return fmt.Errorf("no user with email %s", rfEmail)
-				} else if err != nil {
-					return err
-				}
-				removed, err := consent.ResetFactors(ctx, st, u.Subject)
+			return g.withOps(c.Context(), false, func(o *ops.Service) error {
+				u, err := o.Users.ByEmail(c.Context(), rfEmail)
 				if err != nil {
-					return err
+					return explain(err, "user with email "+rfEmail)
 				}
-				if err := st.AppendAudit(ctx, storage.AuditEvent{ID: httpx.RandomString(16), At: time.Now().UTC(), Type: "user.factors_reset",
-					Actor: "cli", Subject: u.Subject, Details: map[string]string{"removed": fmt.Sprint(removed)}}); err != nil {
-					return err
+				_, removed, err := o.Users.ResetFactors(c.Context(), ops.CLIActor(), u.Subject)
+				if err != nil {
+					return explain(err, "user with email "+rfEmail)
 				}
 				fmt.Fprintf(c.OutOrStdout(), "removed %d second-factor credentials of %s and signed them out\n", removed, u.Email)
 				return nil
@@ -252,8 +232,8 @@ input; every field is replaced. The profile, address and phone scopes release th
 	list := &cobra.Command{
 		Use: "list", Short: "list users", Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			return g.withStore(c.Context(), func(st *sqlstore.Store) error {
-				users, err := st.ListUsers(c.Context())
+			return g.withOps(c.Context(), false, func(o *ops.Service) error {
+				users, err := o.Users.List(c.Context())
 				if err != nil {
 					return err
 				}
@@ -270,23 +250,9 @@ input; every field is replaced. The profile, address and phone scopes release th
 	return cmd
 }
 
-// createUser stores a new verified local account.
-func createUser(ctx context.Context, st storage.UserStore, email, name, hash string) (storage.User, error) {
-	now := time.Now().UTC()
-	u := storage.User{Subject: httpx.RandomID(16), Email: strings.ToLower(strings.TrimSpace(email)), EmailVerified: true, Name: name,
-		PasswordHash: hash, CreatedAt: now, UpdatedAt: now}
-	if err := st.CreateUser(ctx, u); err != nil {
-		if errors.Is(err, storage.ErrAlreadyExists) {
-			return u, fmt.Errorf("a user with email %s already exists", u.Email)
-		}
-		return u, err
-	}
-	return u, nil
-}
-
 func newClients(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "clients", Short: "manage OAuth clients"}
-	var s provider.ClientSpec
+	var s clientspec.Spec
 	var output, jwksFile string
 	var public bool
 	var scopeList []string
@@ -296,10 +262,6 @@ func newClients(g *globals) *cobra.Command {
 		RunE: func(c *cobra.Command, _ []string) error {
 			if output != "json" && output != "text" {
 				return fmt.Errorf("--output %q: use json or text", output)
-			}
-			cfg, err := g.loadConfig()
-			if err != nil {
-				return err
 			}
 			if jwksFile != "" {
 				b, err := os.ReadFile(jwksFile)
@@ -330,28 +292,13 @@ func newClients(g *globals) *cobra.Command {
 					return errors.New("--secret-stdin: a client secret must have at least 32 characters (256 bits when random)")
 				}
 			}
-			cl, secret, err := s.Build(cfg.Keys.Algorithms, time.Now().UTC())
-			if err == nil {
-				err = s.VerifySector(c.Context(), provider.SectorClient(cfg.Dev))
-			}
-			if err != nil {
-				var me *provider.MetadataError
-				if errors.As(err, &me) {
-					return errors.New(me.Description)
-				}
-				return err
-			}
-			return g.withStore(c.Context(), func(st *sqlstore.Store) error {
-				if err := st.CreateClient(c.Context(), cl); err != nil {
-					if errors.Is(err, storage.ErrAlreadyExists) {
-						return fmt.Errorf("a client with id %s already exists", cl.ID)
-					}
-					return err
+			return g.withOps(c.Context(), false, func(o *ops.Service) error {
+				cl, secret, err := o.Clients.Create(c.Context(), ops.CLIActor(), s)
+				if err != nil {
+					return explain(err, "client with id "+cl.ID)
 				}
 				if output == "json" {
-					enc := json.NewEncoder(c.OutOrStdout())
-					enc.SetIndent("", "  ")
-					return enc.Encode(provider.View(cl, secret))
+					return printJSON(c.OutOrStdout(), clientspec.View(cl, secret))
 				}
 				fmt.Fprintf(c.OutOrStdout(), "client_id:     %s\n", cl.ID)
 				if secret != "" {
@@ -400,8 +347,8 @@ func newClients(g *globals) *cobra.Command {
 	list := &cobra.Command{
 		Use: "list", Short: "list clients", Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			return g.withStore(c.Context(), func(st *sqlstore.Store) error {
-				cls, err := st.ListClients(c.Context())
+			return g.withOps(c.Context(), false, func(o *ops.Service) error {
+				cls, err := o.Clients.List(c.Context())
 				if err != nil {
 					return err
 				}
@@ -417,12 +364,9 @@ func newClients(g *globals) *cobra.Command {
 	del := &cobra.Command{
 		Use: "delete CLIENT_ID", Short: "delete a client and revoke its tokens", Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, a []string) error {
-			return g.withStore(c.Context(), func(st *sqlstore.Store) error {
-				if err := st.DeleteClient(c.Context(), a[0]); err != nil {
-					if errors.Is(err, storage.ErrNotFound) {
-						return fmt.Errorf("no client with id %s", a[0])
-					}
-					return err
+			return g.withOps(c.Context(), false, func(o *ops.Service) error {
+				if err := o.Clients.Delete(c.Context(), ops.CLIActor(), a[0]); err != nil {
+					return explain(err, "client with id "+a[0])
 				}
 				fmt.Fprintf(c.OutOrStdout(), "deleted client %s\n", a[0])
 				return nil
@@ -432,16 +376,12 @@ func newClients(g *globals) *cobra.Command {
 	get := &cobra.Command{
 		Use: "get CLIENT_ID", Short: "show a client's registration (never its secret)", Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, a []string) error {
-			return g.withStore(c.Context(), func(st *sqlstore.Store) error {
-				cl, err := st.GetClient(c.Context(), a[0])
-				if errors.Is(err, storage.ErrNotFound) {
-					return fmt.Errorf("no client with id %s", a[0])
-				} else if err != nil {
-					return err
+			return g.withOps(c.Context(), false, func(o *ops.Service) error {
+				cl, err := o.Clients.Get(c.Context(), a[0])
+				if err != nil {
+					return explain(err, "client with id "+a[0])
 				}
-				enc := json.NewEncoder(c.OutOrStdout())
-				enc.SetIndent("", "  ")
-				return enc.Encode(provider.View(cl, ""))
+				return printJSON(c.OutOrStdout(), clientspec.View(cl, ""))
 			})
 		},
 	}
@@ -449,12 +389,10 @@ func newClients(g *globals) *cobra.Command {
 	rotate := &cobra.Command{
 		Use: "rotate-secret CLIENT_ID", Short: "give a client a new secret (shown once); the old one works for --grace", Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, a []string) error {
-			return g.withStore(c.Context(), func(st *sqlstore.Store) error {
-				secret, cl, err := provider.RotateClientSecret(c.Context(), st, a[0], grace, time.Now().UTC())
-				if errors.Is(err, storage.ErrNotFound) {
-					return fmt.Errorf("no client with id %s", a[0])
-				} else if err != nil {
-					return err
+			return g.withOps(c.Context(), false, func(o *ops.Service) error {
+				secret, cl, err := o.Clients.RotateSecret(c.Context(), ops.CLIActor(), a[0], grace)
+				if err != nil {
+					return explain(err, "client with id "+a[0])
 				}
 				fmt.Fprintf(c.OutOrStdout(), "client_secret: %s   (shown once; store it now)\n", secret)
 				if !cl.PreviousSecretExpiresAt.IsZero() {
@@ -476,16 +414,17 @@ func newAudit(g *globals) *cobra.Command {
 	list := &cobra.Command{
 		Use: "list", Short: "list audit events, newest first", Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			return g.withStore(c.Context(), func(st *sqlstore.Store) error {
-				events, err := st.ListAudit(c.Context(), subject, time.Time{}, limit)
+			return g.withOps(c.Context(), false, func(o *ops.Service) error {
+				events, err := o.Audit.List(c.Context(), subject, limit)
 				if err != nil {
 					return err
 				}
 				tw := tabwriter.NewWriter(c.OutOrStdout(), 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "TIME\tTYPE\tCOUNT\tSUBJECT\tCLIENT\tIP\tDETAILS")
+				fmt.Fprintln(tw, "TIME\tTYPE\tCOUNT\tACTOR\tSUBJECT\tCLIENT\tIP\tDETAILS")
 				for _, e := range events {
 					details, _ := json.Marshal(e.Details)
-					fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\n", e.At.Format(time.RFC3339), e.Type, e.Count, e.Subject, e.ClientID, e.IP, details)
+					fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", e.At.Format(time.RFC3339), e.Type, e.Count, cmp.Or(e.Actor, "-"), cmp.Or(e.Subject, "-"),
+						cmp.Or(e.ClientID, "-"), cmp.Or(e.IP, "-"), details)
 				}
 				return tw.Flush()
 			})
@@ -509,74 +448,47 @@ func newClientUpdate(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use: "update CLIENT_ID", Short: "change a client's registration (only the flags given)", Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, a []string) error {
-			cfg, err := g.loadConfig()
-			if err != nil {
-				return err
-			}
 			changed := c.Flags().Changed
-			return g.withStore(c.Context(), func(st *sqlstore.Store) error {
-				old, err := st.GetClient(c.Context(), a[0])
-				if errors.Is(err, storage.ErrNotFound) {
-					return fmt.Errorf("no client with id %s", a[0])
-				} else if err != nil {
-					return err
-				}
-				spec := provider.View(old, "").ClientSpec
-				spec.ID, spec.FirstParty, spec.Owner, spec.RequireMFA = old.ID, old.FirstParty, old.Owner, old.RequireMFA
-				set := map[string]func(){
-					"name": func() { spec.Name = name }, "redirect-uri": func() { spec.RedirectURIs = redirects },
-					"post-logout-redirect-uri": func() { spec.PostLogoutRedirectURIs = postLogout }, "grant-type": func() { spec.GrantTypes = grants },
-					"scope": func() { spec.Scope = strings.Join(scopes, " ") }, "audience": func() { spec.Audience = audience },
-					"token-endpoint-auth-method": func() { spec.TokenEndpointAuthMethod = method }, "id-token-signed-response-alg": func() { spec.IDTokenSignedResponseAlg = idAlg },
-					"access-token-format": func() { spec.AccessTokenFormat = format }, "jwks-uri": func() { spec.JWKSURI, spec.JWKS = jwksURI, nil },
-					"logo-uri": func() { spec.LogoURI = logo }, "policy-uri": func() { spec.PolicyURI = policy }, "tos-uri": func() { spec.TOSURI = tos },
-					"first-party":           func() { spec.FirstParty = firstParty },
-					"access-token-lifetime": func() { spec.AccessTokenLifetime = atl }, "refresh-token-lifetime": func() { spec.RefreshTokenLifetime = rtl },
-					"id-token-lifetime": func() { spec.IDTokenLifetime = itl },
-					"owner":             func() { spec.Owner = owner }, "require-mfa": func() { spec.RequireMFA = requireMFA },
-					"require-pkce":                  func() { spec.RequirePKCE = requirePKCE },
-					"backchannel-logout-uri":        func() { spec.BackchannelLogoutURI = bcl },
-					"request-uri":                   func() { spec.RequestURIs = requestURIs },
-					"request-object-signing-alg":    func() { spec.RequestObjectSigningAlg = roAlg },
-					"require-signed-request-object": func() { spec.RequireSignedRequestObject = requireSigned },
-					"userinfo-signed-response-alg":  func() { spec.UserinfoSignedResponseAlg = uiAlg },
-					"subject-type":                  func() { spec.SubjectType = subjectType },
-					"sector-identifier-uri":         func() { spec.SectorIdentifierURI = sector },
-				}
-				for flag, apply := range set {
-					if changed(flag) {
-						apply()
+			return g.withOps(c.Context(), false, func(o *ops.Service) error {
+				updated, secret, err := o.Clients.Update(c.Context(), ops.CLIActor(), a[0], func(spec *clientspec.Spec) error {
+					set := map[string]func(){
+						"name": func() { spec.Name = name }, "redirect-uri": func() { spec.RedirectURIs = redirects },
+						"post-logout-redirect-uri": func() { spec.PostLogoutRedirectURIs = postLogout }, "grant-type": func() { spec.GrantTypes = grants },
+						"scope": func() { spec.Scope = strings.Join(scopes, " ") }, "audience": func() { spec.Audience = audience },
+						"token-endpoint-auth-method": func() { spec.TokenEndpointAuthMethod = method }, "id-token-signed-response-alg": func() { spec.IDTokenSignedResponseAlg = idAlg },
+						"access-token-format": func() { spec.AccessTokenFormat = format }, "jwks-uri": func() { spec.JWKSURI, spec.JWKS = jwksURI, nil },
+						"logo-uri": func() { spec.LogoURI = logo }, "policy-uri": func() { spec.PolicyURI = policy }, "tos-uri": func() { spec.TOSURI = tos },
+						"first-party":           func() { spec.FirstParty = firstParty },
+						"access-token-lifetime": func() { spec.AccessTokenLifetime = atl }, "refresh-token-lifetime": func() { spec.RefreshTokenLifetime = rtl },
+						"id-token-lifetime": func() { spec.IDTokenLifetime = itl },
+						"owner":             func() { spec.Owner = owner }, "require-mfa": func() { spec.RequireMFA = requireMFA },
+						"require-pkce":                  func() { spec.RequirePKCE = requirePKCE },
+						"backchannel-logout-uri":        func() { spec.BackchannelLogoutURI = bcl },
+						"request-uri":                   func() { spec.RequestURIs = requestURIs },
+						"request-object-signing-alg":    func() { spec.RequestObjectSigningAlg = roAlg },
+						"require-signed-request-object": func() { spec.RequireSignedRequestObject = requireSigned },
+						"userinfo-signed-response-alg":  func() { spec.UserinfoSignedResponseAlg = uiAlg },
+						"subject-type":                  func() { spec.SubjectType = subjectType },
+						"sector-identifier-uri":         func() { spec.SectorIdentifierURI = sector },
 					}
-				}
-				if changed("jwks-file") {
-					b, err := os.ReadFile(jwksFile)
-					if err != nil {
-						return fmt.Errorf("--jwks-file: %w", err)
+					for flag, apply := range set {
+						if changed(flag) {
+							apply()
+						}
 					}
-					spec.JWKS, spec.JWKSURI = b, ""
-				}
-				nc, secret, err := spec.Build(cfg.Keys.Algorithms, time.Now().UTC())
-				if err == nil {
-					err = spec.VerifySector(c.Context(), provider.SectorClient(cfg.Dev))
-				}
-				if err != nil {
-					var me *provider.MetadataError
-					if errors.As(err, &me) {
-						return errors.New(me.Description)
+					if changed("jwks-file") {
+						b, err := os.ReadFile(jwksFile)
+						if err != nil {
+							return fmt.Errorf("--jwks-file: %w", err)
+						}
+						spec.JWKS, spec.JWKSURI = b, ""
 					}
-					return err
-				}
-				updated, err := st.UpdateClient(c.Context(), old.ID, func(cur storage.Client) (storage.Client, error) {
-					next, shown := provider.Replace(cur, nc, secret)
-					secret = shown
-					return next, nil
+					return nil
 				})
 				if err != nil {
-					return err
+					return explain(err, "client with id "+a[0])
 				}
-				enc := json.NewEncoder(c.OutOrStdout())
-				enc.SetIndent("", "  ")
-				return enc.Encode(provider.View(updated, secret))
+				return printJSON(c.OutOrStdout(), clientspec.View(updated, secret))
 			})
 		},
 	}
@@ -610,4 +522,27 @@ func newClientUpdate(g *globals) *cobra.Command {
 	f.Int64Var(&rtl, "refresh-token-lifetime", 0, "seconds (0: the server's)")
 	f.Int64Var(&itl, "id-token-lifetime", 0, "seconds (0: the server's)")
 	return cmd
+}
+
+// explain turns an operation's error into what a command prints: a missing
+// or duplicate object named by what ("client with id x"), and a
+// registration error by its description.
+func explain(err error, what string) error {
+	var me *clientspec.MetadataError
+	switch {
+	case errors.As(err, &me):
+		return errors.New(me.Description)
+	case errors.Is(err, storage.ErrNotFound):
+		return fmt.Errorf("no %s", what)
+	case errors.Is(err, storage.ErrAlreadyExists):
+		return fmt.Errorf("a %s already exists", what)
+	}
+	return err
+}
+
+// printJSON writes v as indented JSON.
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }

@@ -16,29 +16,34 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/gatehouse-id/gatehouse/internal/app"
+	"github.com/gatehouse-id/gatehouse/internal/clientspec"
+	"github.com/gatehouse-id/gatehouse/internal/ops"
 	"github.com/gatehouse-id/gatehouse/keys"
 	"github.com/gatehouse-id/gatehouse/storage/sqlstore"
 )
 
-// withKeys runs fn with a key Manager over the configured database.
-func (g *globals) withKeys(ctx context.Context, fn func(*keys.Manager) error) error {
+// withOps runs fn with the operator service over the configured database;
+// withKeys adds the signing-key manager (it needs the key secrets).
+func (g *globals) withOps(ctx context.Context, withKeys bool, fn func(*ops.Service) error) error {
 	cfg, err := g.loadConfig()
 	if err != nil {
 		return err
 	}
 	return g.withStore(ctx, func(st *sqlstore.Store) error {
-		log := slog.New(slog.NewTextHandler(io.Discard, nil))
-		cipher, err := app.KeyCipher(ctx, cfg, st, log)
-		if err != nil {
-			return err
+		o := ops.Options{EnabledAlgs: cfg.Keys.Algorithms, Sectors: clientspec.SectorClient(cfg.Dev)}
+		if withKeys {
+			log := slog.New(slog.NewTextHandler(io.Discard, nil))
+			cipher, err := app.KeyCipher(ctx, cfg, st, log)
+			if err != nil {
+				return err
+			}
+			if o.Keys, err = keys.NewManager(ctx, st, cipher, keys.Options{Algs: cfg.Keys.Algorithms, RotationPeriod: cfg.Keys.RotationPeriod.Duration,
+				PrePublish: cfg.Keys.PrePublication.Duration, MaxTokenLifetime: max(cfg.Lifetimes.IDToken.Duration, cfg.Lifetimes.AccessToken.Duration) + time.Minute,
+				HMACLifetime: max(cfg.Lifetimes.RefreshToken.Duration, cfg.Lifetimes.AccessToken.Duration, cfg.Lifetimes.AuthorizeCode.Duration) + time.Minute, Log: log}); err != nil {
+				return err
+			}
 		}
-		km, err := keys.NewManager(ctx, st, cipher, keys.Options{Algs: cfg.Keys.Algorithms, RotationPeriod: cfg.Keys.RotationPeriod.Duration,
-			PrePublish: cfg.Keys.PrePublication.Duration, MaxTokenLifetime: max(cfg.Lifetimes.IDToken.Duration, cfg.Lifetimes.AccessToken.Duration) + time.Minute,
-			HMACLifetime: max(cfg.Lifetimes.RefreshToken.Duration, cfg.Lifetimes.AccessToken.Duration, cfg.Lifetimes.AuthorizeCode.Duration) + time.Minute, Log: log})
-		if err != nil {
-			return err
-		}
-		return fn(km)
+		return fn(ops.New(st, o))
 	})
 }
 
@@ -72,8 +77,8 @@ func newKeys(g *globals) *cobra.Command {
 	list := &cobra.Command{
 		Use: "list", Short: "list signing keys and their schedule", Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			return g.withKeys(c.Context(), func(km *keys.Manager) error {
-				infos, err := km.List(c.Context())
+			return g.withOps(c.Context(), true, func(o *ops.Service) error {
+				infos, err := o.Keys.List(c.Context())
 				if err != nil {
 					return err
 				}
@@ -97,8 +102,8 @@ func newKeys(g *globals) *cobra.Command {
 	rotate := &cobra.Command{
 		Use: "rotate", Short: "publish a new key; it signs after the pre-publication time (--now: at once)", Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			return g.withKeys(c.Context(), func(km *keys.Manager) error {
-				kid, err := km.Rotate(c.Context(), alg, now)
+			return g.withOps(c.Context(), true, func(o *ops.Service) error {
+				kid, err := o.Keys.Rotate(c.Context(), ops.CLIActor(), alg, now)
 				if err != nil {
 					return err
 				}
@@ -112,8 +117,8 @@ func newKeys(g *globals) *cobra.Command {
 	retire := &cobra.Command{
 		Use: "retire KID", Short: "stop a key signing now; it stays published until its tokens expire", Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, a []string) error {
-			return g.withKeys(c.Context(), func(km *keys.Manager) error {
-				if err := km.Retire(c.Context(), a[0]); err != nil {
+			return g.withOps(c.Context(), true, func(o *ops.Service) error {
+				if err := o.Keys.Retire(c.Context(), ops.CLIActor(), a[0]); err != nil {
 					return err
 				}
 				fmt.Fprintf(c.OutOrStdout(), "retired %s\n", a[0])
@@ -134,8 +139,8 @@ func newKeys(g *globals) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("--file %s: %w", file, err)
 			}
-			return g.withKeys(c.Context(), func(km *keys.Manager) error {
-				kid, err := km.Import(c.Context(), importAlg, priv, importNow)
+			return g.withOps(c.Context(), true, func(o *ops.Service) error {
+				kid, err := o.Keys.Import(c.Context(), ops.CLIActor(), importAlg, priv, importNow)
 				if err != nil {
 					return err
 				}
@@ -151,8 +156,8 @@ func newKeys(g *globals) *cobra.Command {
 	reencrypt := &cobra.Command{
 		Use: "reencrypt", Short: "seal every key and secret with the first GATEHOUSE_SECRETS entry", Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			return g.withKeys(c.Context(), func(km *keys.Manager) error {
-				n, err := km.Reencrypt(c.Context())
+			return g.withOps(c.Context(), true, func(o *ops.Service) error {
+				n, err := o.Keys.Reencrypt(c.Context(), ops.CLIActor())
 				if err != nil {
 					return err
 				}
@@ -164,8 +169,8 @@ func newKeys(g *globals) *cobra.Command {
 	rotateHMAC := &cobra.Command{
 		Use: "rotate-hmac", Short: "start a new secret for opaque tokens; older ones verify until their tokens expire", Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			return g.withKeys(c.Context(), func(km *keys.Manager) error {
-				if err := km.RotateHMAC(c.Context()); err != nil {
+			return g.withOps(c.Context(), true, func(o *ops.Service) error {
+				if err := o.Keys.RotateHMAC(c.Context(), ops.CLIActor()); err != nil {
 					return err
 				}
 				fmt.Fprintln(c.OutOrStdout(), "new opaque-token secret added; replicas sign with it within two minutes")

@@ -19,6 +19,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gatehouse-id/gatehouse/internal/ops"
 	jose "github.com/go-jose/go-jose/v4"
 )
 
@@ -327,5 +328,71 @@ func TestBackupCommand(t *testing.T) {
 	}
 	if _, err := run(t, "", env, "backup", "--to", backup, "--database-url", db); err == nil {
 		t.Error("backup overwrote a file")
+	}
+}
+
+// TestCLIChangesAreAudited: every change made at the command line goes
+// through the operator service and is in the audit log under the OS user
+// who made it; a command that fails records nothing.
+func TestCLIChangesAreAudited(t *testing.T) {
+	db := "sqlite://" + filepath.Join(t.TempDir(), "x.db")
+	env := map[string]string{"GATEHOUSE_SECRETS": strings.Repeat("k", 40)}
+	if _, err := run(t, "", env, "migrate", "up", "--database-url", db); err != nil {
+		t.Fatal(err)
+	}
+	actor := ops.CLIActor().Name
+	if !strings.HasPrefix(actor, "cli:") || actor == "cli:" {
+		t.Fatalf("CLI actor %q", actor)
+	}
+	latest := func() []string {
+		t.Helper()
+		out, err := run(t, "", env, "audit", "list", "--limit", "1", "--database-url", db)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines := strings.Split(strings.TrimSpace(out), "\n")
+		if len(lines) < 2 {
+			return nil
+		}
+		return strings.Fields(lines[1])
+	}
+	steps := []struct {
+		stdin string
+		args  []string
+		event string // "" : the command fails and records nothing
+	}{
+		{"a-long-password\n", []string{"users", "create", "--email", "ann@example.com", "--password-stdin"}, "user.created"},
+		{"another-password\n", []string{"users", "set-password", "--email", "ann@example.com", "--password-stdin"}, "user.password_set"},
+		{`{"name": "Ann"}`, []string{"users", "set-profile", "--email", "ann@example.com"}, "user.profile_set"},
+		{"", []string{"users", "reset-factors", "--email", "ann@example.com"}, "user.factors_reset"},
+		{"another-password\n", []string{"users", "set-password", "--email", "nobody@example.com", "--password-stdin"}, ""},
+		{"", []string{"clients", "create", "--id", "web", "--name", "Web", "--redirect-uri", "https://app.example/cb"}, "client.created"},
+		{"", []string{"clients", "create", "--id", "web2", "--name", "Web", "--redirect-uri", "http://app.example/cb"}, ""},
+		{"", []string{"clients", "update", "web", "--name", "Web 2"}, "client.updated"},
+		{"", []string{"clients", "rotate-secret", "web"}, "client.secret_rotated"},
+		{"", []string{"clients", "delete", "web"}, "client.deleted"},
+		{"", []string{"admin-keys", "create", "--name", "ci", "--role", "users:read"}, "admin_key.created"},
+		{"", []string{"keys", "rotate", "--alg", "RS256"}, "key.rotated"},
+		{"", []string{"keys", "rotate", "--alg", "HS1"}, ""},
+	}
+	for _, s := range steps {
+		before := latest()
+		_, err := run(t, s.stdin, env, append(s.args, "--database-url", db)...)
+		got := latest()
+		if s.event == "" {
+			if err == nil {
+				t.Errorf("%v succeeded", s.args)
+			}
+			if strings.Join(got, " ") != strings.Join(before, " ") {
+				t.Errorf("%v failed but was audited: %v", s.args, got)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%v: %v", s.args, err)
+		}
+		if len(got) < 4 || got[1] != s.event || got[3] != actor {
+			t.Errorf("%v: latest audit event %v, want %s by %s", s.args, got, s.event, actor)
+		}
 	}
 }

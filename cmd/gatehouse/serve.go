@@ -20,11 +20,12 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/gatehouse-id/gatehouse/consent"
 	"github.com/gatehouse-id/gatehouse/internal/app"
 	"github.com/gatehouse-id/gatehouse/internal/buildinfo"
+	"github.com/gatehouse-id/gatehouse/internal/clientspec"
 	"github.com/gatehouse-id/gatehouse/internal/config"
 	"github.com/gatehouse-id/gatehouse/internal/httpx"
+	"github.com/gatehouse-id/gatehouse/internal/ops"
 	"github.com/gatehouse-id/gatehouse/internal/tracing"
 	"github.com/gatehouse-id/gatehouse/keys"
 	"github.com/gatehouse-id/gatehouse/provider"
@@ -209,12 +210,10 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 // setupDev creates the demo user and client once and mounts the development
 // callback page; it returns a ready-to-open authorization URL.
 func setupDev(ctx context.Context, cfg config.Config, st *sqlstore.Store, km *keys.Manager, mux *http.ServeMux, pages *templates.Renderer) (string, error) {
+	o := ops.New(st, ops.Options{EnabledAlgs: cfg.Keys.Algorithms})
+	setup := ops.Actor{Name: "dev-setup"}
 	if _, err := st.GetUserByEmail(ctx, demoEmail); errors.Is(err, storage.ErrNotFound) {
-		hash, err := consent.HashPassword(demoPassword)
-		if err != nil {
-			return "", err
-		}
-		if _, err := createUser(ctx, st, demoEmail, "Demo User", hash); err != nil {
+		if _, err := o.Users.Create(ctx, setup, demoEmail, "Demo User", demoPassword); err != nil {
 			return "", err
 		}
 	} else if err != nil {
@@ -223,12 +222,9 @@ func setupDev(ctx context.Context, cfg config.Config, st *sqlstore.Store, km *ke
 	redirect := cfg.Issuer + devCallbackPath
 	c, err := st.GetClient(ctx, demoClientID)
 	if errors.Is(err, storage.ErrNotFound) {
-		c, _, err = provider.ClientSpec{ID: demoClientID, Name: "Demo App", Secret: demoClientSecret, RedirectURIs: []string{redirect},
-			PostLogoutRedirectURIs: []string{cfg.Issuer + "/"}, GrantTypes: []string{"authorization_code", "refresh_token"}}.Build(cfg.Keys.Algorithms, time.Now().UTC())
+		c, _, err = o.Clients.Create(ctx, setup, clientspec.Spec{ID: demoClientID, Name: "Demo App", Secret: demoClientSecret, RedirectURIs: []string{redirect},
+			PostLogoutRedirectURIs: []string{cfg.Issuer + "/"}, GrantTypes: []string{"authorization_code", "refresh_token"}})
 		if err != nil {
-			return "", err
-		}
-		if err := st.CreateClient(ctx, c); err != nil {
 			return "", err
 		}
 	} else if err != nil {

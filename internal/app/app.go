@@ -15,9 +15,11 @@ import (
 
 	"github.com/gatehouse-id/gatehouse/admin"
 	"github.com/gatehouse-id/gatehouse/consent"
+	"github.com/gatehouse-id/gatehouse/internal/clientspec"
 	"github.com/gatehouse-id/gatehouse/internal/config"
 	"github.com/gatehouse-id/gatehouse/internal/httpx"
 	"github.com/gatehouse-id/gatehouse/internal/metrics"
+	"github.com/gatehouse-id/gatehouse/internal/ops"
 	"github.com/gatehouse-id/gatehouse/internal/tracing"
 	"github.com/gatehouse-id/gatehouse/keys"
 	"github.com/gatehouse-id/gatehouse/provider"
@@ -150,9 +152,8 @@ func New(ctx context.Context, cfg config.Config, st Store, log *slog.Logger) (*A
 		return nil, fmt.Errorf("trusted_proxies: %w", err)
 	}
 	handler := tracing.Handler(httpx.Log(log, httpx.RealIP(trusted, httpx.Secure(cfg.HTTPS(), httpx.MaxBytes(1<<20, httpx.CleanInput(met.Instrument(tracing.Route(mux))))))))
-	adm := admin.New(admin.Options{Store: st, Keys: km, EnabledAlgs: cfg.Keys.Algorithms, Log: log, Profiling: cfg.Admin.Pprof,
-		Sectors: provider.SectorClient(cfg.Dev),
-		Metrics: met.Handler()})
+	operator := ops.New(st, ops.Options{Keys: km, EnabledAlgs: cfg.Keys.Algorithms, Sectors: clientspec.SectorClient(cfg.Dev)})
+	adm := admin.New(admin.Options{Ops: operator, Keys: st, Log: log, Profiling: cfg.Admin.Pprof, Metrics: met.Handler()})
 	a.Handler, a.Mux, a.Pages, a.Keys, a.Provider = handler, mux, pages, km, prov
 	a.Admin = httpx.Log(log, httpx.RealIP(trusted, httpx.Secure(false, httpx.MaxBytes(1<<20, httpx.CleanInput(adm.Handler())))))
 	return a, nil

@@ -12,10 +12,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gatehouse-id/gatehouse/consent"
+	"github.com/gatehouse-id/gatehouse/authn/password"
 	"github.com/gatehouse-id/gatehouse/internal/app"
+	"github.com/gatehouse-id/gatehouse/internal/clientspec"
 	"github.com/gatehouse-id/gatehouse/internal/config"
-	"github.com/gatehouse-id/gatehouse/provider"
 	"github.com/gatehouse-id/gatehouse/storage"
 	"github.com/gatehouse-id/gatehouse/storage/sqlstore"
 )
@@ -61,13 +61,13 @@ func New(t testing.TB) *Server {
 		t.Fatal(err)
 	}
 	now := time.Now().UTC()
-	if err := st.CreateClient(ctx, storage.Client{ID: ClientID, SecretHash: provider.HashClientSecret(ClientSecret), Name: "Test RP",
+	if err := st.CreateClient(ctx, storage.Client{ID: ClientID, SecretHash: clientspec.HashSecret(ClientSecret), Name: "Test RP",
 		RedirectURIs: []string{RedirectURI}, PostLogoutRedirectURIs: []string{RedirectURI + "/logout"}, GrantTypes: []string{"authorization_code", "refresh_token", "client_credentials"},
 		ResponseTypes: []string{"code"}, Scopes: []string{"openid", "profile", "email", "offline_access"}, TokenEndpointAuthMethod: "client_secret_basic",
 		CreatedAt: now, UpdatedAt: now}); err != nil {
 		t.Fatal(err)
 	}
-	hash, err := consent.HashPassword(UserPassword)
+	hash, err := password.Hash(UserPassword)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -84,10 +84,14 @@ func expand(p string) string {
 
 var rules = []rule{
 	{why: "storage knows no protocol: no fosite, no HTTP", from: []string{"storage"}, deny: []string{"github.com/ory/fosite", "net/http"}},
-	{why: "sign-in and account pages never reach into the protocol (only the provider/interaction seam)", from: []string{"consent", "account"},
+	{why: "sign-in and account pages never reach into the protocol (only the provider/interaction seam)", from: []string{"consent", "account", "authn"},
 		deny: []string{"./provider"}, except: []string{"./provider/interaction"}},
 	{why: "federation and keys render no HTML and send no SQL", from: []string{"federation", "keys"},
 		deny: []string{"html/template", "./templates", "database/sql", "./storage/sqlstore"}},
+	{why: "the operator service and the admin API run operations, not the protocol or the sign-in pages", from: []string{"internal/ops", "admin"},
+		deny: []string{"github.com/ory/fosite", "github.com/go-webauthn", "./provider", "./consent", "./storage/sqlstore"}},
+	{why: "client registration rules and password hashing stand alone (the CLI, the admin API and the pages share them)",
+		from: []string{"internal/clientspec", "authn/password"}, deny: []string{"github.com/ory/fosite", "github.com/go-webauthn", "./provider", "./consent"}},
 	{why: "nothing imports a command", from: []string{""}, deny: []string{"./cmd"}},
 	{why: "the protocol, the pages and the stores do not assemble the server", from: []string{"provider", "consent", "storage", "keys", "federation", "templates"},
 		deny: []string{"./internal/app", "./admin"}},
@@ -129,6 +133,11 @@ func TestRulesBite(t *testing.T) {
 		{module + "/provider", module + "/cmd/gatehouse", true},
 		{module + "/provider", module + "/internal/app", true},
 		{module + "/internal/app", module + "/provider", false},
+		{module + "/internal/ops", module + "/provider", true},
+		{module + "/admin", "github.com/ory/fosite", true},
+		{module + "/internal/clientspec", "github.com/ory/fosite", true},
+		{module + "/authn/password", "github.com/go-webauthn/webauthn/webauthn", true},
+		{module + "/authn/password", module + "/provider", true},
 	} {
 		got := false
 		for _, r := range rules {

@@ -1,17 +1,18 @@
-package provider
+// Package clientspec is a client registration: the RFC 7591 metadata an
+// operator or a registering client asks for, the rules it must meet
+// (redirect URIs, keys, subject types, CORS origins, lifetimes), the stored
+// client it builds, and the view shown back. The CLI, the admin API and
+// Dynamic Client Registration all build clients through it, so one set of
+// rules applies everywhere; it imports no protocol engine.
+package clientspec
 
 import (
-	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"net"
 	"net/url"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
-	"unicode"
 	"unicode/utf8"
 
 	jose "github.com/go-jose/go-jose/v4"
@@ -21,10 +22,22 @@ import (
 	"github.com/gatehouse-id/gatehouse/storage"
 )
 
-// ClientSpec is what registering a client asks for, with RFC 7591 member
+// Access-token formats.
+const (
+	FormatOpaque = "opaque"
+	FormatJWT    = "jwt"
+)
+
+// RequestObjectAlgs are the signature algorithms accepted on request
+// objects (and advertised). An unsigned object ("none") is accepted only
+// from a client registered with request_object_signing_alg none, and is not
+// advertised.
+var RequestObjectAlgs = []string{"RS256", "PS256", "ES256", "EdDSA"}
+
+// Spec is what registering a client asks for, with RFC 7591 member
 // names; the CLI, Dynamic Client Registration and (later) the admin API all
 // build clients through it, so one set of rules applies everywhere.
-type ClientSpec struct {
+type Spec struct {
 	Name                        string          `json:"client_name"`
 	RedirectURIs                []string        `json:"redirect_uris"`
 	PostLogoutRedirectURIs      []string        `json:"post_logout_redirect_uris,omitempty"`
@@ -73,7 +86,8 @@ type MetadataError struct {
 
 func (e *MetadataError) Error() string { return e.Code + ": " + e.Description }
 
-func badMetadata(format string, a ...any) error {
+// BadMetadata is an invalid_client_metadata error.
+func BadMetadata(format string, a ...any) error {
 	return &MetadataError{Code: "invalid_client_metadata", Description: fmt.Sprintf(format, a...)}
 }
 
@@ -84,103 +98,21 @@ func badRedirect(format string, a ...any) error {
 var knownGrants = []string{"authorization_code", "refresh_token", "client_credentials"}
 var knownAuthMethods = []string{"client_secret_basic", "client_secret_post", "private_key_jwt", "none"}
 
-// ValidateRedirectURI applies the registration rules: an absolute URI of at
-// most maxURILength characters, without whitespace, control characters,
-// user info or a fragment, with a valid port; https, or http on a loopback
-// host; other schemes only for public (native) clients, as reverse domain
-// names (RFC 8252 §7.1), and never one a browser runs or reads locally
-// (javascript:, data:, about:, blob: …).
-func ValidateRedirectURI(raw string, public bool) error {
-	if len(raw) > maxURILength {
-		return badRedirect("redirect URI is longer than %d characters", maxURILength)
-	}
-	if strings.IndexFunc(raw, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0 {
-		return badRedirect("redirect URI %q contains whitespace or control characters", raw)
-	}
-	u, err := url.Parse(raw)
-	if err != nil || !u.IsAbs() {
-		return badRedirect("redirect URI %q must be an absolute URI", raw)
-	}
-	if u.Fragment != "" || strings.Contains(raw, "#") {
-		return badRedirect("redirect URI %q must not contain a fragment", raw)
-	}
-	if u.User != nil {
-		return badRedirect("redirect URI %q must not contain user information", raw)
-	}
-	if p := u.Port(); p != "" {
-		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
-			return badRedirect("redirect URI %q: port %s is not between 1 and 65535", raw, p)
-		}
-	} else if strings.HasSuffix(u.Host, ":") {
-		return badRedirect("redirect URI %q has an empty port", raw)
-	}
-	switch scheme := strings.ToLower(u.Scheme); scheme {
-	case "javascript", "data", "vbscript", "file", "about", "blob", "filesystem", "view-source", "ws", "wss", "ftp", "mailto", "tel", "sms":
-		return badRedirect("redirect URI %q: scheme %s is not allowed", raw, u.Scheme)
-	case "https":
-		if u.Host == "" || u.Hostname() == "" {
-			return badRedirect("redirect URI %q has no host", raw)
-		}
-	case "http":
-		if !config.IsLoopbackHost(u.Hostname()) {
-			return badRedirect("redirect URI %q: http is only allowed for loopback (127.0.0.1, [::1], localhost); use https", raw)
-		}
-	default:
-		if !public {
-			return badRedirect("redirect URI %q: custom schemes are only for native (public) clients", raw)
-		}
-		if !strings.Contains(u.Scheme, ".") {
-			// RFC 8252 §7.1: a private-use scheme is a reverse domain name
-			// the app controls, so another app cannot claim it by accident.
-			return badRedirect("redirect URI %q: a native app's scheme must be a reverse domain name it controls, such as com.example.app", raw)
-		}
-	}
-	return nil
-}
-
-// RedirectURIMatches says whether a requested redirect URI is one of the
-// registered ones: byte for byte, except that for an http loopback address
-// the port may differ (RFC 8252 §7.3: native apps listen on any free port).
-// Host, path (as written, escapes included), query and the absence of user
-// information and fragment must be identical.
-func RedirectURIMatches(requested string, registered []string) bool {
-	if slices.Contains(registered, requested) {
-		return true
-	}
-	q, err := url.Parse(requested)
-	if err != nil || q.Scheme != "http" || q.User != nil || q.Fragment != "" || strings.Contains(requested, "#") || q.Opaque != "" {
-		return false
-	}
-	if ip := net.ParseIP(q.Hostname()); ip == nil || !ip.IsLoopback() {
-		return false
-	}
-	for _, r := range registered {
-		g, err := url.Parse(r)
-		if err != nil || g.Scheme != "http" || g.User != nil {
-			continue
-		}
-		if g.Hostname() == q.Hostname() && g.EscapedPath() == q.EscapedPath() && g.RawQuery == q.RawQuery && g.ForceQuery == q.ForceQuery {
-			return true
-		}
-	}
-	return false
-}
-
 // validateClientJWKS accepts a JWK set of public signing keys only.
 func validateClientJWKS(raw []byte) error {
 	var set jose.JSONWebKeySet
 	if err := json.Unmarshal(raw, &set); err != nil {
-		return badMetadata("jwks is not a JWK set: %v", err)
+		return BadMetadata("jwks is not a JWK set: %v", err)
 	}
 	if len(set.Keys) == 0 {
-		return badMetadata("jwks has no keys")
+		return BadMetadata("jwks has no keys")
 	}
 	for _, k := range set.Keys {
 		if !k.IsPublic() {
-			return badMetadata("jwks key %q has private members; register public keys only", k.KeyID)
+			return BadMetadata("jwks key %q has private members; register public keys only", k.KeyID)
 		}
 		if !k.Valid() || (k.Use != "" && k.Use != "sig") {
-			return badMetadata("jwks key %q is not a valid signing key", k.KeyID)
+			return BadMetadata("jwks key %q is not a valid signing key", k.KeyID)
 		}
 	}
 	return nil
@@ -192,7 +124,7 @@ func validURL(field, raw string) error {
 	}
 	u, err := url.Parse(raw)
 	if err != nil || u.Scheme != "https" || u.Host == "" {
-		return badMetadata("%s %q must be an https URL", field, raw)
+		return BadMetadata("%s %q must be an https URL", field, raw)
 	}
 	return nil
 }
@@ -200,10 +132,10 @@ func validURL(field, raw string) error {
 // checkUnsupported refuses registration metadata gatehouse cannot honour
 // yet, naming it (OpenID Connect Registration §3.3: an error rather than a
 // registration that silently behaves otherwise).
-func (s ClientSpec) checkUnsupported() error {
+func (s Spec) checkUnsupported() error {
 	switch {
 	case s.IDTokenEncryptedResponseAlg != "" || s.UserinfoEncryptedResponseAlg != "":
-		return badMetadata("id_token_encrypted_response_alg / userinfo_encrypted_response_alg: encrypted ID tokens and userinfo responses are not supported")
+		return BadMetadata("id_token_encrypted_response_alg / userinfo_encrypted_response_alg: encrypted ID tokens and userinfo responses are not supported")
 	}
 	return nil
 }
@@ -211,22 +143,22 @@ func (s ClientSpec) checkUnsupported() error {
 // checkRequestObjects validates the request-object metadata: https
 // request_uris (http on loopback), a known request_object_signing_alg, and
 // keys to verify signed objects with.
-func (s ClientSpec) checkRequestObjects(hasKeys bool) error {
+func (s Spec) checkRequestObjects(hasKeys bool) error {
 	for _, u := range s.RequestURIs {
 		p, err := url.Parse(u)
 		if err != nil || p.Host == "" || p.User != nil || !(p.Scheme == "https" || (p.Scheme == "http" && config.IsLoopbackHost(p.Hostname()))) {
-			return badMetadata("request_uris: %q must be an absolute https URL", u)
+			return BadMetadata("request_uris: %q must be an absolute https URL", u)
 		}
 	}
 	switch a := s.RequestObjectSigningAlg; {
 	case a == "" || a == "none":
 	case !slices.Contains(RequestObjectAlgs, a):
-		return badMetadata("request_object_signing_alg %q is not supported (use %s, or none)", a, strings.Join(RequestObjectAlgs, ", "))
+		return BadMetadata("request_object_signing_alg %q is not supported (use %s, or none)", a, strings.Join(RequestObjectAlgs, ", "))
 	case !hasKeys:
-		return badMetadata("request_object_signing_alg %s needs the client's keys: jwks or jwks_uri", a)
+		return BadMetadata("request_object_signing_alg %s needs the client's keys: jwks or jwks_uri", a)
 	}
 	if s.RequireSignedRequestObject && (!hasKeys || s.RequestObjectSigningAlg == "none") {
-		return badMetadata("require_signed_request_object needs the client's keys (jwks or jwks_uri) and a signing algorithm other than none")
+		return BadMetadata("require_signed_request_object needs the client's keys (jwks or jwks_uri) and a signing algorithm other than none")
 	}
 	return nil
 }
@@ -242,41 +174,41 @@ const (
 )
 
 // checkLengths refuses metadata past the caps, naming the field.
-func (s ClientSpec) checkLengths() error {
+func (s Spec) checkLengths() error {
 	if utf8.RuneCountInString(s.Name) > maxNameLength {
-		return badMetadata("client_name is longer than %d characters", maxNameLength)
+		return BadMetadata("client_name is longer than %d characters", maxNameLength)
 	}
 	lists := map[string][]string{"redirect_uris": s.RedirectURIs, "post_logout_redirect_uris": s.PostLogoutRedirectURIs, "grant_types": s.GrantTypes,
 		"response_types": s.ResponseTypes, "audience": s.Audience, "contacts": s.Contacts, "allowed_cors_origins": s.AllowedCORSOrigins,
 		"request_uris": s.RequestURIs}
 	for field, l := range lists {
 		if len(l) > maxListLength {
-			return badMetadata("%s has more than %d entries", field, maxListLength)
+			return BadMetadata("%s has more than %d entries", field, maxListLength)
 		}
 		for _, v := range l {
 			if len(v) > maxURILength {
-				return badMetadata("%s has an entry longer than %d characters", field, maxURILength)
+				return BadMetadata("%s has an entry longer than %d characters", field, maxURILength)
 			}
 		}
 	}
 	for field, v := range map[string]string{"client_uri": s.ClientURI, "logo_uri": s.LogoURI, "policy_uri": s.PolicyURI, "tos_uri": s.TOSURI,
 		"jwks_uri": s.JWKSURI, "backchannel_logout_uri": s.BackchannelLogoutURI} {
 		if len(v) > maxURILength {
-			return badMetadata("%s is longer than %d characters", field, maxURILength)
+			return BadMetadata("%s is longer than %d characters", field, maxURILength)
 		}
 	}
 	for field, v := range map[string]string{"token_endpoint_auth_method": s.TokenEndpointAuthMethod, "token_endpoint_auth_signing_alg": s.TokenEndpointAuthSigningAlg,
 		"id_token_signed_response_alg": s.IDTokenSignedResponseAlg, "access_token_format": s.AccessTokenFormat,
 		"request_object_signing_alg": s.RequestObjectSigningAlg, "userinfo_signed_response_alg": s.UserinfoSignedResponseAlg} {
 		if len(v) > 64 {
-			return badMetadata("%s is not a known value", field)
+			return BadMetadata("%s is not a known value", field)
 		}
 	}
 	if len(s.Scope) > maxScopeLength {
-		return badMetadata("scope is longer than %d characters", maxScopeLength)
+		return BadMetadata("scope is longer than %d characters", maxScopeLength)
 	}
 	if len(s.JWKS) > maxJWKSLength {
-		return badMetadata("jwks is larger than %d bytes; publish a jwks_uri instead", maxJWKSLength)
+		return BadMetadata("jwks is larger than %d bytes; publish a jwks_uri instead", maxJWKSLength)
 	}
 	return nil
 }
@@ -285,7 +217,7 @@ func (s ClientSpec) checkLengths() error {
 // gets one (generated, ≥ 256 bits, shown once and stored as a hash). Omitted
 // metadata gets the RFC 7591 defaults: authorization_code, code,
 // client_secret_basic, and the scopes gatehouse serves.
-func (s ClientSpec) Build(enabledAlgs []string, now time.Time) (storage.Client, string, error) {
+func (s Spec) Build(enabledAlgs []string, now time.Time) (storage.Client, string, error) {
 	if err := s.checkLengths(); err != nil {
 		return storage.Client{}, "", err
 	}
@@ -297,7 +229,7 @@ func (s ClientSpec) Build(enabledAlgs []string, now time.Time) (storage.Client, 
 	}
 	for _, gt := range s.GrantTypes {
 		if !slices.Contains(knownGrants, gt) {
-			return storage.Client{}, "", badMetadata("grant type %q is not supported (use %s)", gt, strings.Join(knownGrants, ", "))
+			return storage.Client{}, "", BadMetadata("grant type %q is not supported (use %s)", gt, strings.Join(knownGrants, ", "))
 		}
 	}
 	if len(s.ResponseTypes) == 0 {
@@ -305,7 +237,7 @@ func (s ClientSpec) Build(enabledAlgs []string, now time.Time) (storage.Client, 
 	}
 	for _, rt := range s.ResponseTypes {
 		if rt != "code" {
-			return storage.Client{}, "", badMetadata("response type %q is not supported (only code)", rt)
+			return storage.Client{}, "", BadMetadata("response type %q is not supported (only code)", rt)
 		}
 	}
 	usesCode := slices.Contains(s.GrantTypes, "authorization_code")
@@ -316,11 +248,11 @@ func (s ClientSpec) Build(enabledAlgs []string, now time.Time) (storage.Client, 
 		s.TokenEndpointAuthMethod = "client_secret_basic"
 	}
 	if !slices.Contains(knownAuthMethods, s.TokenEndpointAuthMethod) {
-		return storage.Client{}, "", badMetadata("token_endpoint_auth_method %q is not supported (use %s)", s.TokenEndpointAuthMethod, strings.Join(knownAuthMethods, ", "))
+		return storage.Client{}, "", BadMetadata("token_endpoint_auth_method %q is not supported (use %s)", s.TokenEndpointAuthMethod, strings.Join(knownAuthMethods, ", "))
 	}
 	public := s.TokenEndpointAuthMethod == "none"
 	if public && slices.Contains(s.GrantTypes, "client_credentials") {
-		return storage.Client{}, "", badMetadata("a public client (token_endpoint_auth_method none) cannot use client_credentials")
+		return storage.Client{}, "", BadMetadata("a public client (token_endpoint_auth_method none) cannot use client_credentials")
 	}
 	for _, u := range s.RedirectURIs {
 		if err := ValidateRedirectURI(u, public); err != nil {
@@ -329,15 +261,15 @@ func (s ClientSpec) Build(enabledAlgs []string, now time.Time) (storage.Client, 
 	}
 	for _, u := range s.PostLogoutRedirectURIs {
 		if err := ValidateRedirectURI(u, public); err != nil {
-			return storage.Client{}, "", badMetadata("post_logout_redirect_uris: %s", err.(*MetadataError).Description)
+			return storage.Client{}, "", BadMetadata("post_logout_redirect_uris: %s", err.(*MetadataError).Description)
 		}
 	}
 	if len(s.JWKS) > 0 && s.JWKSURI != "" {
-		return storage.Client{}, "", badMetadata("send jwks or jwks_uri, not both")
+		return storage.Client{}, "", BadMetadata("send jwks or jwks_uri, not both")
 	}
 	hasKeys := len(s.JWKS) > 0 || s.JWKSURI != ""
 	if s.TokenEndpointAuthMethod == "private_key_jwt" && !hasKeys {
-		return storage.Client{}, "", badMetadata("token_endpoint_auth_method private_key_jwt needs the client's keys: jwks or jwks_uri")
+		return storage.Client{}, "", BadMetadata("token_endpoint_auth_method private_key_jwt needs the client's keys: jwks or jwks_uri")
 	}
 	// Keys are kept with any method: a client that authenticates with a
 	// secret may still sign request objects (OpenID Connect Registration
@@ -345,7 +277,7 @@ func (s ClientSpec) Build(enabledAlgs []string, now time.Time) (storage.Client, 
 	if s.JWKSURI != "" {
 		u, err := url.Parse(s.JWKSURI)
 		if err != nil || u.Host == "" || u.Fragment != "" || !(u.Scheme == "https" || (u.Scheme == "http" && config.IsLoopbackHost(u.Hostname()))) {
-			return storage.Client{}, "", badMetadata("jwks_uri %q must be an https URL", s.JWKSURI)
+			return storage.Client{}, "", BadMetadata("jwks_uri %q must be an https URL", s.JWKSURI)
 		}
 	}
 	if hasKeys {
@@ -359,7 +291,7 @@ func (s ClientSpec) Build(enabledAlgs []string, now time.Time) (storage.Client, 
 			s.TokenEndpointAuthSigningAlg = "RS256"
 		case "RS256", "ES256", "PS256":
 		default:
-			return storage.Client{}, "", badMetadata("token_endpoint_auth_signing_alg %q is not supported (use RS256, ES256 or PS256)", s.TokenEndpointAuthSigningAlg)
+			return storage.Client{}, "", BadMetadata("token_endpoint_auth_signing_alg %q is not supported (use RS256, ES256 or PS256)", s.TokenEndpointAuthSigningAlg)
 		}
 	}
 	if a := s.IDTokenSignedResponseAlg; a != "" && a != "RS256" && !slices.Contains(enabledAlgs, a) {
@@ -369,13 +301,13 @@ func (s ClientSpec) Build(enabledAlgs []string, now time.Time) (storage.Client, 
 				algs = append(algs, e)
 			}
 		}
-		return storage.Client{}, "", badMetadata("id_token_signed_response_alg %q is not enabled (enabled: %s)", a, strings.Join(algs, ", "))
+		return storage.Client{}, "", BadMetadata("id_token_signed_response_alg %q is not enabled (enabled: %s)", a, strings.Join(algs, ", "))
 	}
 	if a := s.UserinfoSignedResponseAlg; a != "" && a != "RS256" && !slices.Contains(enabledAlgs, a) {
-		return storage.Client{}, "", badMetadata("userinfo_signed_response_alg %q is not enabled (enabled: %s)", a, strings.Join(enabledAlgs, ", "))
+		return storage.Client{}, "", BadMetadata("userinfo_signed_response_alg %q is not enabled (enabled: %s)", a, strings.Join(enabledAlgs, ", "))
 	}
 	if f := s.AccessTokenFormat; f != "" && f != FormatOpaque && f != FormatJWT {
-		return storage.Client{}, "", badMetadata("access_token_format %q: use opaque or jwt", f)
+		return storage.Client{}, "", BadMetadata("access_token_format %q: use opaque or jwt", f)
 	}
 	for field, u := range map[string]string{"client_uri": s.ClientURI, "logo_uri": s.LogoURI, "policy_uri": s.PolicyURI, "tos_uri": s.TOSURI} {
 		if err := validURL(field, u); err != nil {
@@ -385,10 +317,10 @@ func (s ClientSpec) Build(enabledAlgs []string, now time.Time) (storage.Client, 
 	if u := s.BackchannelLogoutURI; u != "" {
 		p, err := url.Parse(u)
 		if err != nil || p.Host == "" || p.Fragment != "" || strings.Contains(u, "#") || !(p.Scheme == "https" || (p.Scheme == "http" && config.IsLoopbackHost(p.Hostname()))) {
-			return storage.Client{}, "", badMetadata("backchannel_logout_uri %q must be an absolute https URL without a fragment", u)
+			return storage.Client{}, "", BadMetadata("backchannel_logout_uri %q must be an absolute https URL without a fragment", u)
 		}
 	} else if s.BackchannelLogoutSessionRequired {
-		return storage.Client{}, "", badMetadata("backchannel_logout_session_required needs a backchannel_logout_uri")
+		return storage.Client{}, "", BadMetadata("backchannel_logout_session_required needs a backchannel_logout_uri")
 	}
 	if err := s.checkSubjectType(); err != nil {
 		return storage.Client{}, "", err
@@ -400,7 +332,7 @@ func (s ClientSpec) Build(enabledAlgs []string, now time.Time) (storage.Client, 
 		return storage.Client{}, "", err
 	}
 	if s.DefaultMaxAge < 0 {
-		return storage.Client{}, "", badMetadata("default_max_age must be a non-negative number of seconds")
+		return storage.Client{}, "", BadMetadata("default_max_age must be a non-negative number of seconds")
 	}
 	if err := validURL("initiate_login_uri", s.InitiateLoginURI); err != nil {
 		return storage.Client{}, "", err
@@ -411,16 +343,16 @@ func (s ClientSpec) Build(enabledAlgs []string, now time.Time) (storage.Client, 
 		}
 	}
 	if len(s.Owner) > 200 {
-		return storage.Client{}, "", badMetadata("owner is longer than 200 characters")
+		return storage.Client{}, "", BadMetadata("owner is longer than 200 characters")
 	}
 	for field, v := range map[string]int64{"access_token_lifetime": s.AccessTokenLifetime, "refresh_token_lifetime": s.RefreshTokenLifetime, "id_token_lifetime": s.IDTokenLifetime} {
 		if v < 0 || v > 366*24*3600 {
-			return storage.Client{}, "", badMetadata("%s must be a number of seconds between 0 (the server's) and one year", field)
+			return storage.Client{}, "", BadMetadata("%s must be a number of seconds between 0 (the server's) and one year", field)
 		}
 	}
 	for _, a := range s.Audience {
 		if strings.TrimSpace(a) == "" || strings.ContainsAny(a, " \t\n") {
-			return storage.Client{}, "", badMetadata("audience %q is not a valid audience value", a)
+			return storage.Client{}, "", BadMetadata("audience %q is not a valid audience value", a)
 		}
 	}
 	if s.Audience == nil {
@@ -435,7 +367,7 @@ func (s ClientSpec) Build(enabledAlgs []string, now time.Time) (storage.Client, 
 	}
 	for _, sc := range scopes {
 		if strings.ContainsAny(sc, "\"\\") {
-			return storage.Client{}, "", badMetadata("scope %q is not a valid scope token", sc)
+			return storage.Client{}, "", BadMetadata("scope %q is not a valid scope token", sc)
 		}
 	}
 	if s.ID == "" {
@@ -458,82 +390,7 @@ func (s ClientSpec) Build(enabledAlgs []string, now time.Time) (storage.Client, 
 		if secret == "" {
 			secret = httpx.RandomString(32) // 256 bits
 		}
-		c.SecretHash = HashClientSecret(secret)
+		c.SecretHash = HashSecret(secret)
 	}
 	return c, secret, nil
-}
-
-// ClientView is a client's registration as RFC 7591 returns it.
-type ClientView struct {
-	ClientID                string `json:"client_id"`
-	ClientSecret            string `json:"client_secret,omitempty"`
-	ClientSecretExpiresAt   *int64 `json:"client_secret_expires_at,omitempty"`
-	ClientIDIssuedAt        int64  `json:"client_id_issued_at"`
-	RegistrationAccessToken string `json:"registration_access_token,omitempty"`
-	RegistrationClientURI   string `json:"registration_client_uri,omitempty"`
-	ClientSpec
-	FirstParty bool   `json:"first_party,omitempty"`
-	Owner      string `json:"owner,omitempty"`
-	RequireMFA bool   `json:"require_mfa,omitempty"`
-}
-
-// View renders a client; secret and registration token are shown only when
-// just issued.
-func View(c storage.Client, secret string) ClientView {
-	v := ClientView{ClientID: c.ID, ClientSecret: secret, ClientIDIssuedAt: c.CreatedAt.Unix(), FirstParty: c.FirstParty, Owner: c.Owner, RequireMFA: c.RequireMFA,
-		ClientSpec: ClientSpec{Name: c.Name, RedirectURIs: c.RedirectURIs, PostLogoutRedirectURIs: c.PostLogoutRedirectURIs, GrantTypes: c.GrantTypes,
-			ResponseTypes: c.ResponseTypes, Scope: strings.Join(c.Scopes, " "), TokenEndpointAuthMethod: c.TokenEndpointAuthMethod,
-			TokenEndpointAuthSigningAlg: c.TokenEndpointAuthSigningAlg, IDTokenSignedResponseAlg: c.IDTokenSignedResponseAlg,
-			AccessTokenFormat: c.AccessTokenFormat, Audience: c.Audience, ClientMetadata: c.Metadata,
-			AccessTokenLifetime: int64(c.AccessTokenLifetime.Seconds()), RefreshTokenLifetime: int64(c.RefreshTokenLifetime.Seconds()),
-			IDTokenLifetime: int64(c.IDTokenLifetime.Seconds()), RequirePKCE: c.RequirePKCE}}
-	if c.JWKS != "" {
-		v.JWKS = json.RawMessage(c.JWKS)
-	}
-	v.JWKSURI = c.JWKSURI
-	if len(c.SecretHash) > 0 {
-		zero := int64(0) // secrets do not expire (RFC 7591: 0)
-		v.ClientSecretExpiresAt = &zero
-	}
-	return v
-}
-
-// Replace makes nc the new registration of old: the id, the creation time,
-// the registration access token and, while the client stays confidential,
-// its secret (with any rotation in progress) carry over. It returns the
-// client and the secret to show: newSecret only when the client had none.
-func Replace(old, nc storage.Client, newSecret string) (storage.Client, string) {
-	nc.ID, nc.CreatedAt, nc.RegistrationTokenHash = old.ID, old.CreatedAt, old.RegistrationTokenHash
-	if len(old.SecretHash) > 0 && len(nc.SecretHash) > 0 {
-		nc.SecretHash, newSecret = old.SecretHash, "" // shown once, at registration
-		nc.PreviousSecretHash, nc.PreviousSecretExpiresAt = old.PreviousSecretHash, old.PreviousSecretExpiresAt
-	}
-	return nc, newSecret
-}
-
-// ErrNoSecret means the client authenticates without a secret.
-var ErrNoSecret = errors.New("the client has no secret (public or private_key_jwt)")
-
-// RotateClientSecret gives a confidential client a new 256-bit secret,
-// shown once; the previous one keeps working for grace, so the client can
-// roll over without downtime.
-func RotateClientSecret(ctx context.Context, st interface {
-	UpdateClient(ctx context.Context, id string, fn func(storage.Client) (storage.Client, error)) (storage.Client, error)
-}, id string, grace time.Duration, now time.Time) (string, storage.Client, error) {
-	secret := httpx.RandomString(32)
-	c, err := st.UpdateClient(ctx, id, func(c storage.Client) (storage.Client, error) {
-		if len(c.SecretHash) == 0 {
-			return c, ErrNoSecret
-		}
-		c.PreviousSecretHash, c.PreviousSecretExpiresAt = c.SecretHash, now.Add(grace)
-		if grace <= 0 {
-			c.PreviousSecretHash, c.PreviousSecretExpiresAt = nil, time.Time{}
-		}
-		c.SecretHash, c.UpdatedAt = HashClientSecret(secret), now
-		return c, nil
-	})
-	if err != nil {
-		return "", c, err
-	}
-	return secret, c, nil
 }

@@ -1,4 +1,4 @@
-package provider
+package clientspec
 
 import (
 	"errors"
@@ -65,38 +65,5 @@ func TestValidateRedirectURI(t *testing.T) {
 		if (err == nil) != tt.ok || (err != nil && (!errors.As(err, &me) || me.Code != "invalid_redirect_uri")) {
 			t.Errorf("ValidateRedirectURI(%q, public=%v) = %v, want ok=%v", tt.uri, tt.public, err, tt.ok)
 		}
-	}
-}
-
-func TestRegistrationPolicy(t *testing.T) {
-	p := RegistrationPolicy{}.withDefaults()
-	tests := []struct {
-		name      string
-		spec      ClientSpec
-		ok        bool
-		wantScope string
-	}{
-		{"defaults", ClientSpec{}, true, "openid profile email address phone"},
-		{"refresh gets offline_access", ClientSpec{GrantTypes: []string{"authorization_code", "refresh_token"}}, true, "openid profile email address phone offline_access"},
-		{"another scope", ClientSpec{Scope: "openid admin"}, false, ""},
-		{"client_credentials", ClientSpec{GrantTypes: []string{"client_credentials"}}, false, ""},
-		{"audience", ClientSpec{Audience: []string{"other-client"}}, false, ""},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			s := tt.spec
-			err := p.apply(&s)
-			if (err == nil) != tt.ok {
-				t.Fatalf("apply = %v, want ok=%v", err, tt.ok)
-			}
-			if tt.ok && s.Scope != tt.wantScope {
-				t.Fatalf("scope %q, want %q", s.Scope, tt.wantScope)
-			}
-		})
-	}
-	open := RegistrationPolicy{AllowedScopes: []string{"openid", "api"}, AllowedGrantTypes: []string{"client_credentials"}, AllowAudience: true}.withDefaults()
-	s := ClientSpec{GrantTypes: []string{"client_credentials"}, Scope: "api", Audience: []string{"https://api.example"}}
-	if err := open.apply(&s); err != nil {
-		t.Fatalf("an operator's wider policy: %v", err)
 	}
 }
