@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-id/gatehouse/authn"
+	"github.com/gatehouse-id/gatehouse/authn/backup"
 	"github.com/gatehouse-id/gatehouse/storage"
 )
 
@@ -123,7 +125,7 @@ func TestTOTPEnrollment(t *testing.T) {
 	}
 	code, _ := totpCode(secret, clk.t)
 	done := post("/account/totp/confirm", url.Values{"ceremony": {ceremony}, "code": {code}})
-	if n := strings.Count(done, "<li><code>"); n != backupCodeCount {
+	if n := strings.Count(done, "<li><code>"); n != backup.Count {
 		t.Fatalf("%d backup codes shown", n)
 	}
 	creds, err := st.ListCredentials(ctx, "alice", storage.CredentialTOTP)
@@ -134,12 +136,12 @@ func TestTOTPEnrollment(t *testing.T) {
 		t.Error("the TOTP secret is stored in the clear")
 	}
 	// The activation code cannot sign in; the next step's can.
-	if _, err := s.steps["otp"].Verify(ctx, Attempt{Subject: "alice"}, Input{Code: code}); err == nil {
+	if _, err := s.steps["otp"].Verify(ctx, authn.Attempt{Subject: "alice"}, authn.Input{Code: code}); err == nil {
 		t.Error("the activation code signed in")
 	}
 	clk.t = clk.t.Add(30 * time.Second)
 	next, _ := totpCode(secret, clk.t)
-	if _, err := s.steps["otp"].Verify(ctx, Attempt{Subject: "alice"}, Input{Code: next}); err != nil {
+	if _, err := s.steps["otp"].Verify(ctx, authn.Attempt{Subject: "alice"}, authn.Input{Code: next}); err != nil {
 		t.Errorf("next code: %v", err)
 	}
 	// The ceremony was single-use.

@@ -1,8 +1,6 @@
 package consent
 
 import (
-	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -16,54 +14,6 @@ import (
 	"github.com/gatehouse-id/gatehouse/provider/interaction"
 	"github.com/gatehouse-id/gatehouse/storage"
 )
-
-// Authenticator is one login step: a password, a passkey, a TOTP code or a
-// backup code. Steps never touch the http.ResponseWriter, so each one is
-// table-testable; the pages call them and the flow keeps their state.
-type Authenticator interface {
-	// Method names the step ("pwd", "passkey", "otp", "backup").
-	Method() string
-	// Start prepares the step (a passkey challenge); State in the returned
-	// Prompt is kept server-side in the flow until Verify.
-	Start(ctx context.Context, a Attempt) (Prompt, error)
-	// Verify checks the user's answer. A wrong answer is ErrAuthFailed (or
-	// wraps it); other errors are the server's.
-	Verify(ctx context.Context, a Attempt, in Input) (Result, error)
-}
-
-// Attempt is what a step knows about the login it is part of.
-type Attempt struct {
-	// Subject is the user already identified by an earlier factor ("" for
-	// a first factor).
-	Subject string
-	// State is what Start left (single use).
-	State []byte
-}
-
-// Prompt is what Start gives the page.
-type Prompt struct {
-	// Options is the browser's part (WebAuthn options as JSON), or nil.
-	Options json.RawMessage
-	// State stays on the server, in the flow, until Verify.
-	State []byte
-}
-
-// Input is the user's answer to a step.
-type Input struct {
-	Email, Password, Code string
-	// Credential is a WebAuthn response (JSON) from the browser.
-	Credential []byte
-}
-
-// Result is a passed step: who it proved and with which amr values.
-type Result struct {
-	Subject  string
-	AMR      []string
-	AuthTime time.Time
-}
-
-// ErrAuthFailed is a wrong answer; the pages show one message for it.
-var ErrAuthFailed = errors.New("authentication failed")
 
 // factorKinds maps amr values (RFC 8176) to the kind of factor they are.
 // "user" is only ever recorded when the authenticator verified the user

@@ -23,7 +23,10 @@ import (
 
 	"github.com/go-webauthn/webauthn/webauthn"
 
+	"github.com/gatehouse-id/gatehouse/authn"
+	"github.com/gatehouse-id/gatehouse/authn/backup"
 	"github.com/gatehouse-id/gatehouse/authn/password"
+	"github.com/gatehouse-id/gatehouse/authn/totp"
 	"github.com/gatehouse-id/gatehouse/internal/attempt"
 	"github.com/gatehouse-id/gatehouse/internal/httpx"
 	"github.com/gatehouse-id/gatehouse/provider/interaction"
@@ -72,7 +75,7 @@ type Options struct {
 	Log             *slog.Logger
 	Now             func() time.Time
 	// Cipher seals TOTP secrets at rest.
-	Cipher Sealer
+	Cipher authn.Sealer
 	// BackupCodeKey keys the HMAC backup codes are stored under.
 	BackupCodeKey []byte
 	// PairwiseKey keys pairwise subject identifiers (the provider's): an
@@ -110,8 +113,12 @@ type Service struct {
 	attempts *attempt.Limiter
 	// passwords hashes and checks passwords, a bounded number at once.
 	passwords *password.Hasher
-	steps     map[string]Authenticator
-	wa        *webauthn.WebAuthn
+	// pwd is the password step, backup the backup codes (issued from the
+	// account page too).
+	pwd    password.Step
+	backup backup.Step
+	steps  map[string]authn.Authenticator
+	wa     *webauthn.WebAuthn
 }
 
 var _ interaction.Interactor = (*Service)(nil)
@@ -147,8 +154,10 @@ func New(o Options) (*Service, error) {
 	}
 	s := &Service{o: o, sessionCookie: "gatehouse_session", csrfCookie: "gatehouse_csrf", deviceCookie: "gatehouse_device",
 		attempts: attempt.New(o.Store, o.Now), passwords: password.NewHasher(o.PasswordConcurrency, o.PasswordQueue, o.PasswordQueueWait)}
-	s.steps = map[string]Authenticator{}
-	for _, a := range []Authenticator{passwordStep{s}, totpStep{s}, backupStep{s}} {
+	s.steps = map[string]authn.Authenticator{}
+	s.pwd = password.Step{Users: o.Store, Hasher: s.passwords, Now: o.Now, Log: o.Log}
+	s.backup = backup.Step{Store: o.Store, Key: o.BackupCodeKey, Now: o.Now}
+	for _, a := range []authn.Authenticator{s.pwd, totp.Step{Store: o.Store, Cipher: o.Cipher, Now: o.Now}, s.backup} {
 		s.steps[a.Method()] = a
 	}
 	if o.WebAuthn.RPID != "" {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gatehouse-id/gatehouse/authn"
 	"github.com/gatehouse-id/gatehouse/federation"
 	"github.com/gatehouse-id/gatehouse/internal/httpx"
 	"github.com/gatehouse-id/gatehouse/storage"
@@ -186,7 +187,7 @@ func (s *Service) federatedLogin(w http.ResponseWriter, r *http.Request, id stri
 			s.renderLogin(w, r, http.StatusOK, id, d, "", "This account cannot sign in.")
 			return
 		}
-		s.firstFactorDone(w, r, id, d, Result{Subject: u.Subject, AMR: federatedAMR(ident.AMR), AuthTime: now})
+		s.firstFactorDone(w, r, id, d, authn.Result{Subject: u.Subject, AMR: federatedAMR(ident.AMR), AuthTime: now})
 		return
 	case !errors.Is(err, storage.ErrNotFound):
 		s.fail(w, r, err)
@@ -235,7 +236,7 @@ func (s *Service) federatedLogin(w http.ResponseWriter, r *http.Request, id stri
 		return
 	}
 	s.audit(ctx, r, "user.created", u.Subject, d.Request.ClientID, map[string]string{"connector": up.ID})
-	s.firstFactorDone(w, r, id, d, Result{Subject: u.Subject, AMR: federatedAMR(ident.AMR), AuthTime: now})
+	s.firstFactorDone(w, r, id, d, authn.Result{Subject: u.Subject, AMR: federatedAMR(ident.AMR), AuthTime: now})
 }
 
 // federatedAMR is "fed" plus the upstream's own amr values (trusted

@@ -10,29 +10,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gatehouse-id/gatehouse/authn"
 	"github.com/gatehouse-id/gatehouse/internal/attempt"
 	"github.com/gatehouse-id/gatehouse/internal/httpx"
 	"github.com/gatehouse-id/gatehouse/provider/interaction"
 	"github.com/gatehouse-id/gatehouse/storage"
 )
-
-// passwordStep is the password as a first factor.
-type passwordStep struct{ s *Service }
-
-func (passwordStep) Method() string { return "pwd" }
-
-func (passwordStep) Start(context.Context, Attempt) (Prompt, error) { return Prompt{}, nil }
-
-func (p passwordStep) Verify(ctx context.Context, _ Attempt, in Input) (Result, error) {
-	u, err := p.s.authenticatePassword(ctx, in.Email, in.Password)
-	if errors.Is(err, errInvalidLogin) {
-		return Result{Subject: u.Subject}, fmt.Errorf("%w: %w", ErrAuthFailed, err)
-	}
-	if err != nil {
-		return Result{}, err
-	}
-	return Result{Subject: u.Subject, AMR: []string{"pwd"}, AuthTime: p.s.o.Now()}, nil
-}
 
 // secondFactors lists the second-factor methods a user has: "otp",
 // "passkey" and, when one of those exists, "backup".
@@ -90,7 +73,7 @@ func (s *Service) browserHash(r *http.Request) []byte {
 
 // firstFactorDone moves a flow on after a first factor: to the
 // second-factor page when one is needed, otherwise to a new session.
-func (s *Service) firstFactorDone(w http.ResponseWriter, r *http.Request, id string, d flowData, res Result) {
+func (s *Service) firstFactorDone(w http.ResponseWriter, r *http.Request, id string, d flowData, res authn.Result) {
 	ctx := r.Context()
 	more, err := s.needsSecondFactor(ctx, d.Request, res.Subject, res.AMR)
 	if err != nil {
@@ -243,7 +226,7 @@ func (s *Service) renderMFA(w http.ResponseWriter, r *http.Request, status int, 
 	}
 	v := mfaView{FlowID: id, CSRF: s.csrfToken(w, r, id), ClientName: d.Request.ClientName, Error: msg, Methods: methods, StepUp: d.StepUp}
 	if step, on := s.steps["passkey"]; on && slices.Contains(methods, "passkey") {
-		p, err := step.Start(r.Context(), Attempt{Subject: d.Subject})
+		p, err := step.Start(r.Context(), authn.Attempt{Subject: d.Subject})
 		if err != nil {
 			s.fail(w, r, err)
 			return
@@ -289,7 +272,7 @@ func (s *Service) mfaSubmit(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	a := Attempt{Subject: d.Subject}
+	a := authn.Attempt{Subject: d.Subject}
 	if method == "passkey" {
 		c, err := s.takeCeremony(ctx, r.PostForm.Get("ceremony"), ceremonyPasskeyMFA, id)
 		if errors.Is(err, storage.ErrUnavailable) {
@@ -304,8 +287,8 @@ func (s *Service) mfaSubmit(w http.ResponseWriter, r *http.Request) {
 		}
 		a.State = c.WebAuthn
 	}
-	res, err := step.Verify(ctx, a, Input{Code: r.PostForm.Get("code"), Credential: []byte(r.PostForm.Get("credential"))})
-	if errors.Is(err, ErrAuthFailed) || (err == nil && res.Subject != d.Subject) {
+	res, err := step.Verify(ctx, a, authn.Input{Code: r.PostForm.Get("code"), Credential: []byte(r.PostForm.Get("credential"))})
+	if errors.Is(err, authn.ErrAuthFailed) || (err == nil && res.Subject != d.Subject) {
 		s.auditRepeated(ctx, r, "login.mfa.failed", d.Subject, d.Request.ClientID, map[string]string{"method": method})
 		s.renderMFA(w, r, http.StatusOK, id, d, errBadCode)
 		return

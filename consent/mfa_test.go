@@ -11,6 +11,8 @@ import (
 
 	"github.com/pquerna/otp/totp"
 
+	"github.com/gatehouse-id/gatehouse/authn"
+	"github.com/gatehouse-id/gatehouse/authn/backup"
 	"github.com/gatehouse-id/gatehouse/keys"
 	"github.com/gatehouse-id/gatehouse/provider/interaction"
 	"github.com/gatehouse-id/gatehouse/storage"
@@ -70,85 +72,49 @@ func codeAt(t testing.TB, at time.Time) string {
 	return c
 }
 
-func TestMatchTOTP(t *testing.T) {
-	now := time.Date(2026, 11, 26, 12, 0, 10, 0, time.UTC)
-	cur := now.Unix() / totpPeriod
-	tests := []struct {
-		name   string
-		offset time.Duration
-		last   int64
-		ok     bool
-	}{
-		{"current step", 0, 0, true},
-		{"one step behind", -30 * time.Second, 0, true},
-		{"one step ahead", 30 * time.Second, 0, true},
-		{"two steps behind", -60 * time.Second, 0, false},
-		{"two steps ahead", 60 * time.Second, 0, false},
-		{"same step used before", 0, cur, false},
-		{"earlier step after a later one", -30 * time.Second, cur, false},
-		{"later step after an earlier one", 30 * time.Second, cur, true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			step, ok := matchTOTP(testSecret, codeAt(t, now.Add(tt.offset)), now, tt.last)
-			if ok != tt.ok {
-				t.Fatalf("matchTOTP = %v, want %v", ok, tt.ok)
-			}
-			if ok && step != now.Add(tt.offset).Unix()/totpPeriod {
-				t.Errorf("step = %d", step)
-			}
-		})
-	}
-	for _, bad := range []string{"", "12345", "1234567", "abcdef"} {
-		if _, ok := matchTOTP(testSecret, bad, now, 0); ok {
-			t.Errorf("code %q accepted", bad)
-		}
-	}
-}
-
 // TestTOTPStep: the stored secret is sealed; a code passes once; the same
 // or an earlier code is refused after it; ±2 steps are refused.
 func TestTOTPStep(t *testing.T) {
 	s, st, clk := newTestService(t)
 	ctx := context.Background()
-	sealed, err := s.o.Cipher.Seal([]byte(testSecret), credentialAAD("cred-1"))
+	sealed, err := s.o.Cipher.Seal([]byte(testSecret), authn.CredentialAAD("cred-1"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	must(t, st.CreateCredential(ctx, storage.Credential{ID: "cred-1", Subject: "alice", Type: storage.CredentialTOTP, Name: "app", Secret: sealed, Data: []byte("{}"), CreatedAt: clk.t, LastUsedAt: clk.t}))
 	step := s.steps["otp"]
 	verify := func(code string) error {
-		_, err := step.Verify(ctx, Attempt{Subject: "alice"}, Input{Code: code})
+		_, err := step.Verify(ctx, authn.Attempt{Subject: "alice"}, authn.Input{Code: code})
 		return err
 	}
-	if err := verify(codeAt(t, clk.t.Add(-60*time.Second))); !errors.Is(err, ErrAuthFailed) {
+	if err := verify(codeAt(t, clk.t.Add(-60*time.Second))); !errors.Is(err, authn.ErrAuthFailed) {
 		t.Errorf("code two steps old: %v", err)
 	}
-	if err := verify(codeAt(t, clk.t.Add(60*time.Second))); !errors.Is(err, ErrAuthFailed) {
+	if err := verify(codeAt(t, clk.t.Add(60*time.Second))); !errors.Is(err, authn.ErrAuthFailed) {
 		t.Errorf("code two steps ahead: %v", err)
 	}
 	if err := verify(codeAt(t, clk.t)); err != nil {
 		t.Fatalf("current code: %v", err)
 	}
-	if err := verify(codeAt(t, clk.t)); !errors.Is(err, ErrAuthFailed) {
+	if err := verify(codeAt(t, clk.t)); !errors.Is(err, authn.ErrAuthFailed) {
 		t.Errorf("same code twice: %v", err)
 	}
-	if err := verify(codeAt(t, clk.t.Add(-30*time.Second))); !errors.Is(err, ErrAuthFailed) {
+	if err := verify(codeAt(t, clk.t.Add(-30*time.Second))); !errors.Is(err, authn.ErrAuthFailed) {
 		t.Errorf("earlier step after a later one: %v", err)
 	}
 	clk.t = clk.t.Add(30 * time.Second)
-	res, err := step.Verify(ctx, Attempt{Subject: "alice"}, Input{Code: codeAt(t, clk.t)})
+	res, err := step.Verify(ctx, authn.Attempt{Subject: "alice"}, authn.Input{Code: codeAt(t, clk.t)})
 	if err != nil || res.Subject != "alice" || len(res.AMR) != 1 || res.AMR[0] != "otp" {
 		t.Fatalf("next step: %+v, %v", res, err)
 	}
-	if err := verify(codeAt(t, clk.t)); !errors.Is(err, ErrAuthFailed) {
+	if err := verify(codeAt(t, clk.t)); !errors.Is(err, authn.ErrAuthFailed) {
 		t.Errorf("the next step's code twice: %v", err)
 	}
-	if _, err := step.Verify(ctx, Attempt{Subject: "bob"}, Input{Code: codeAt(t, clk.t)}); !errors.Is(err, ErrAuthFailed) {
+	if _, err := step.Verify(ctx, authn.Attempt{Subject: "bob"}, authn.Input{Code: codeAt(t, clk.t)}); !errors.Is(err, authn.ErrAuthFailed) {
 		t.Errorf("another user's code: %v", err)
 	}
 	// The secret is sealed for its row: moved to another row it does not open.
-	if _, err := s.o.Cipher.Open(sealed, credentialAAD("cred-2")); err == nil {
+	if _, err := s.o.Cipher.Open(sealed, authn.CredentialAAD("cred-2")); err == nil {
 		t.Error("a sealed TOTP secret opens for another row")
 	}
 }
@@ -156,55 +122,44 @@ func TestTOTPStep(t *testing.T) {
 func TestBackupCodes(t *testing.T) {
 	s, st, _ := newTestService(t)
 	ctx := context.Background()
-	codes, err := s.replaceBackupCodes(ctx, "alice")
-	if err != nil || len(codes) != backupCodeCount {
+	codes, err := s.backup.Replace(ctx, "alice")
+	if err != nil || len(codes) != backup.Count {
 		t.Fatalf("replaceBackupCodes = %v, %v", codes, err)
 	}
 	stored, _ := st.ListCredentials(ctx, "alice", storage.CredentialBackupCode)
 	for _, c := range stored {
 		for _, code := range codes {
-			if string(c.Secret) == code || string(c.Secret) == normalizeBackupCode(code) {
+			if string(c.Secret) == code || string(c.Secret) == backup.Normalize(code) {
 				t.Fatal("a backup code is stored in the clear")
 			}
 		}
 	}
 	step := s.steps["backup"]
 	use := func(code string) error {
-		_, err := step.Verify(ctx, Attempt{Subject: "alice"}, Input{Code: code})
+		_, err := step.Verify(ctx, authn.Attempt{Subject: "alice"}, authn.Input{Code: code})
 		return err
 	}
 	if err := use(" " + codes[3] + " "); err != nil {
 		t.Fatalf("backup code: %v", err)
 	}
-	if err := use(codes[3]); !errors.Is(err, ErrAuthFailed) {
+	if err := use(codes[3]); !errors.Is(err, authn.ErrAuthFailed) {
 		t.Errorf("backup code used twice: %v", err)
 	}
-	if err := use("not-a-code"); !errors.Is(err, ErrAuthFailed) {
+	if err := use("not-a-code"); !errors.Is(err, authn.ErrAuthFailed) {
 		t.Errorf("wrong backup code: %v", err)
 	}
-	if left, _ := st.ListCredentials(ctx, "alice", storage.CredentialBackupCode); len(left) != backupCodeCount-1 {
+	if left, _ := st.ListCredentials(ctx, "alice", storage.CredentialBackupCode); len(left) != backup.Count-1 {
 		t.Errorf("%d codes left", len(left))
 	}
-	fresh, err := s.replaceBackupCodes(ctx, "alice")
+	fresh, err := s.backup.Replace(ctx, "alice")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := use(codes[4]); !errors.Is(err, ErrAuthFailed) {
+	if err := use(codes[4]); !errors.Is(err, authn.ErrAuthFailed) {
 		t.Errorf("an old code works after regeneration: %v", err)
 	}
 	if err := use(fresh[0]); err != nil {
 		t.Errorf("new code: %v", err)
-	}
-}
-
-func TestNewBackupCode(t *testing.T) {
-	seen := map[string]bool{}
-	for i := 0; i < 200; i++ {
-		c := newBackupCode()
-		if len(c) != 11 || c[5] != '-' || seen[c] {
-			t.Fatalf("code %q (duplicate %v)", c, seen[c])
-		}
-		seen[c] = true
 	}
 }
 

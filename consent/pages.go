@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/gatehouse-id/gatehouse/authn"
 	"github.com/gatehouse-id/gatehouse/authn/password"
 	"github.com/gatehouse-id/gatehouse/internal/attempt"
 	"github.com/gatehouse-id/gatehouse/internal/httpx"
@@ -113,7 +114,7 @@ func (s *Service) renderLogin(w http.ResponseWriter, r *http.Request, status int
 		s.render(w, r, status, "login", v)
 		return
 	}
-	p, err := step.Start(r.Context(), Attempt{})
+	p, err := step.Start(r.Context(), authn.Attempt{})
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -198,9 +199,9 @@ func (s *Service) loginSubmit(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	res, err := s.steps["pwd"].Verify(ctx, Attempt{}, Input{Email: email, Password: password})
+	res, err := s.steps["pwd"].Verify(ctx, authn.Attempt{}, authn.Input{Email: email, Password: password})
 	if err != nil {
-		if errors.Is(err, ErrAuthFailed) {
+		if errors.Is(err, authn.ErrAuthFailed) {
 			s.auditRepeated(ctx, r, "login.failed", res.Subject, d.Request.ClientID, map[string]string{"method": "pwd"})
 			s.renderLogin(w, r, http.StatusOK, id, d, email, errBadCredentials)
 			return
@@ -227,8 +228,8 @@ func (s *Service) passkeyLogin(w http.ResponseWriter, r *http.Request, id string
 		s.renderLogin(w, r, http.StatusOK, id, d, "", "That passkey sign-in has expired. Try again.")
 		return
 	}
-	res, err := s.steps["passkey"].Verify(ctx, Attempt{State: state}, Input{Credential: []byte(r.PostForm.Get("credential"))})
-	if errors.Is(err, ErrAuthFailed) {
+	res, err := s.steps["passkey"].Verify(ctx, authn.Attempt{State: state}, authn.Input{Credential: []byte(r.PostForm.Get("credential"))})
+	if errors.Is(err, authn.ErrAuthFailed) {
 		s.o.Log.Info("passkey sign-in refused", "request_id", httpx.RequestID(ctx), "err", err)
 		s.auditRepeated(ctx, r, "login.failed", res.Subject, d.Request.ClientID, map[string]string{"method": "passkey"})
 		s.renderLogin(w, r, http.StatusOK, id, d, "", "That passkey could not sign you in. Try again or use your password.")
@@ -239,43 +240,6 @@ func (s *Service) passkeyLogin(w http.ResponseWriter, r *http.Request, id string
 		return
 	}
 	s.firstFactorDone(w, r, id, d, res)
-}
-
-var errInvalidLogin = errors.New("invalid email or password")
-
-// authenticatePassword checks credentials with the same cost whether or not
-// the account exists or has a password, and upgrades outdated hashes.
-func (s *Service) authenticatePassword(ctx context.Context, email, secret string) (storage.User, error) {
-	var user storage.User
-	if email != "" && secret != "" {
-		u, err := s.o.Store.GetUserByEmail(ctx, email)
-		if err != nil && !errors.Is(err, storage.ErrNotFound) {
-			return user, err
-		}
-		user = u
-	}
-	rehash, err := s.passwords.Verify(ctx, user.PasswordHash, secret)
-	if errors.Is(err, password.ErrBusy) || ctx.Err() != nil {
-		return storage.User{}, errors.Join(err, ctx.Err())
-	}
-	if err != nil || user.Subject == "" || user.Disabled {
-		if err != nil && !errors.Is(err, password.ErrMismatch) {
-			s.o.Log.Warn("password hash unusable", "subject", user.Subject, "err", err)
-		}
-		return user, errInvalidLogin
-	}
-	if rehash {
-		if h, err := s.passwords.Hash(ctx, secret); err == nil {
-			_, err = s.o.Store.UpdateUser(ctx, user.Subject, func(u storage.User) (storage.User, error) {
-				u.PasswordHash, u.UpdatedAt = h, s.o.Now().UTC()
-				return u, nil
-			})
-			if err != nil {
-				s.o.Log.Warn("password rehash failed", "subject", user.Subject, "err", err)
-			}
-		}
-	}
-	return user, nil
 }
 
 // giveBack returns a reservation; a failure to do so only costs the user

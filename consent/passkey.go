@@ -16,6 +16,7 @@ import (
 	"github.com/go-webauthn/webauthn/protocol"
 	"github.com/go-webauthn/webauthn/webauthn"
 
+	"github.com/gatehouse-id/gatehouse/authn"
 	"github.com/gatehouse-id/gatehouse/storage"
 )
 
@@ -59,7 +60,7 @@ func (s *Service) loadWAUser(ctx context.Context, subject string) (*waUser, erro
 		return nil, err
 	}
 	if u.Disabled {
-		return nil, ErrAuthFailed
+		return nil, authn.ErrAuthFailed
 	}
 	stored, err := s.o.Store.ListCredentials(ctx, subject, storage.CredentialWebAuthn)
 	if err != nil {
@@ -84,7 +85,7 @@ type passkeyStep struct{ s *Service }
 
 func (passkeyStep) Method() string { return "passkey" }
 
-func (p passkeyStep) Start(ctx context.Context, a Attempt) (Prompt, error) {
+func (p passkeyStep) Start(ctx context.Context, a authn.Attempt) (authn.Prompt, error) {
 	var opts *protocol.CredentialAssertion
 	var sd *webauthn.SessionData
 	var err error
@@ -93,28 +94,28 @@ func (p passkeyStep) Start(ctx context.Context, a Attempt) (Prompt, error) {
 	} else {
 		var u *waUser
 		if u, err = p.s.loadWAUser(ctx, a.Subject); err != nil {
-			return Prompt{}, err
+			return authn.Prompt{}, err
 		}
 		if len(u.creds) == 0 {
-			return Prompt{}, ErrAuthFailed
+			return authn.Prompt{}, authn.ErrAuthFailed
 		}
 		opts, sd, err = p.s.wa.BeginLogin(u, webauthn.WithUserVerification(protocol.VerificationPreferred))
 	}
 	if err != nil {
-		return Prompt{}, fmt.Errorf("begin passkey login: %w", err)
+		return authn.Prompt{}, fmt.Errorf("begin passkey login: %w", err)
 	}
 	o, err := json.Marshal(opts.Response)
 	if err != nil {
-		return Prompt{}, err
+		return authn.Prompt{}, err
 	}
 	st, err := json.Marshal(sd)
 	if err != nil {
-		return Prompt{}, err
+		return authn.Prompt{}, err
 	}
-	return Prompt{Options: o, State: st}, nil
+	return authn.Prompt{Options: o, State: st}, nil
 }
 
-// errPasskey wraps why a passkey was refused; it is an ErrAuthFailed.
+// errPasskey wraps why a passkey was refused; it is an authn.ErrAuthFailed.
 func errPasskey(why string, err error) error {
 	if err != nil {
 		var pe *protocol.Error
@@ -124,20 +125,20 @@ func errPasskey(why string, err error) error {
 			why += ": " + err.Error()
 		}
 	}
-	return fmt.Errorf("%w: passkey %s", ErrAuthFailed, why)
+	return fmt.Errorf("%w: passkey %s", authn.ErrAuthFailed, why)
 }
 
-func (p passkeyStep) Verify(ctx context.Context, a Attempt, in Input) (Result, error) {
+func (p passkeyStep) Verify(ctx context.Context, a authn.Attempt, in authn.Input) (authn.Result, error) {
 	var sd webauthn.SessionData
 	if err := json.Unmarshal(a.State, &sd); err != nil || sd.Challenge == "" {
-		return Result{}, errPasskey("ceremony is missing", err)
+		return authn.Result{}, errPasskey("ceremony is missing", err)
 	}
 	if len(in.Credential) == 0 || len(in.Credential) > 64<<10 {
-		return Result{}, errPasskey("response is missing", nil)
+		return authn.Result{}, errPasskey("response is missing", nil)
 	}
 	parsed, err := protocol.ParseCredentialRequestResponseBytes(in.Credential)
 	if err != nil {
-		return Result{}, errPasskey("response is malformed", err)
+		return authn.Result{}, errPasskey("response is malformed", err)
 	}
 	var user *waUser
 	var cred *webauthn.Credential
@@ -156,9 +157,9 @@ func (p passkeyStep) Verify(ctx context.Context, a Attempt, in Input) (Result, e
 	}
 	if err != nil {
 		if errors.Is(err, storage.ErrUnavailable) {
-			return Result{}, err
+			return authn.Result{}, err
 		}
-		return Result{}, errPasskey("assertion is not valid", err)
+		return authn.Result{}, errPasskey("assertion is not valid", err)
 	}
 	id := credentialID(cred.ID)
 	now := p.s.o.Now().UTC()
@@ -176,13 +177,13 @@ func (p passkeyStep) Verify(ctx context.Context, a Attempt, in Input) (Result, e
 			return c, err
 		})
 		if uerr != nil {
-			return Result{}, uerr
+			return authn.Result{}, uerr
 		}
-		return Result{Subject: user.subject}, errPasskey("signature counter went backwards (possible cloned authenticator)", nil)
+		return authn.Result{Subject: user.subject}, errPasskey("signature counter went backwards (possible cloned authenticator)", nil)
 	}
 	_, err = p.s.o.Store.UpdateCredential(ctx, id, func(c storage.Credential) (storage.Credential, error) {
 		if c.Subject != user.subject {
-			return c, ErrAuthFailed
+			return c, authn.ErrAuthFailed
 		}
 		if cred.Authenticator.SignCount != 0 && int64(cred.Authenticator.SignCount) <= c.Counter {
 			return c, errPasskey("signature counter did not advance", nil) // a concurrent use won
@@ -197,12 +198,12 @@ func (p passkeyStep) Verify(ctx context.Context, a Attempt, in Input) (Result, e
 		return c, err
 	})
 	if errors.Is(err, storage.ErrConflict) {
-		return Result{}, errPasskey("used concurrently", nil)
+		return authn.Result{}, errPasskey("used concurrently", nil)
 	}
 	if err != nil {
-		return Result{}, err
+		return authn.Result{}, err
 	}
-	return Result{Subject: user.subject, AMR: passkeyAMR(cred, parsed.Response.AuthenticatorData.Flags), AuthTime: now}, nil
+	return authn.Result{Subject: user.subject, AMR: passkeyAMR(cred, parsed.Response.AuthenticatorData.Flags), AuthTime: now}, nil
 }
 
 // passkeyAMR: "swk" for a synced passkey (backup-eligible: the key leaves

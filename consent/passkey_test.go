@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gatehouse-id/gatehouse/authn"
 	"github.com/gatehouse-id/gatehouse/provider/interaction"
 	"github.com/gatehouse-id/gatehouse/storage"
 )
@@ -74,8 +75,8 @@ func TestPasskeyRegistration(t *testing.T) {
 				}
 				return
 			}
-			if !errors.Is(err, ErrAuthFailed) {
-				t.Fatalf("want ErrAuthFailed, got %v", err)
+			if !errors.Is(err, authn.ErrAuthFailed) {
+				t.Fatalf("want authn.ErrAuthFailed, got %v", err)
 			}
 			if n := passkeyCount(t, st); n != 0 {
 				t.Errorf("%d passkeys stored after a refused registration", n)
@@ -100,7 +101,7 @@ func TestPasskeyRegistrationReplay(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.finishPasskeyRegistration(context.Background(), "alice", "Again", state2, resp); !errors.Is(err, ErrAuthFailed) {
+	if _, err := s.finishPasskeyRegistration(context.Background(), "alice", "Again", state2, resp); !errors.Is(err, authn.ErrAuthFailed) {
 		t.Errorf("replayed registration: %v", err)
 	}
 	if n := passkeyCount(t, st); n != 1 {
@@ -109,14 +110,14 @@ func TestPasskeyRegistrationReplay(t *testing.T) {
 }
 
 // signIn runs a sign-in ceremony: subject "" is passwordless.
-func signIn(t *testing.T, s *Service, subject string, respond func(opts []byte) []byte) (Result, error) {
+func signIn(t *testing.T, s *Service, subject string, respond func(opts []byte) []byte) (authn.Result, error) {
 	t.Helper()
 	step := s.steps["passkey"]
-	p, err := step.Start(context.Background(), Attempt{Subject: subject})
+	p, err := step.Start(context.Background(), authn.Attempt{Subject: subject})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return step.Verify(context.Background(), Attempt{Subject: subject, State: p.State}, Input{Credential: respond(p.Options)})
+	return step.Verify(context.Background(), authn.Attempt{Subject: subject, State: p.State}, authn.Input{Credential: respond(p.Options)})
 }
 
 func storedCounter(t *testing.T, st storage.CredentialStore) (int64, passkeyMeta) {
@@ -155,7 +156,7 @@ func TestPasskeySignIn(t *testing.T) {
 		t.Fatalf("second factor: %+v, %v", res, err)
 	}
 	// Passwordless without user verification is refused.
-	if _, err := signIn(t, s, "", a.assert); !errors.Is(err, ErrAuthFailed) {
+	if _, err := signIn(t, s, "", a.assert); !errors.Is(err, authn.ErrAuthFailed) {
 		t.Errorf("passwordless without UV: %v", err)
 	}
 	a.uv = true
@@ -192,8 +193,8 @@ func TestPasskeySignIn(t *testing.T) {
 	}
 	for _, tt := range refused {
 		t.Run(tt.name, func(t *testing.T) {
-			if _, err := signIn(t, s, tt.subject, tt.respond); !errors.Is(err, ErrAuthFailed) {
-				t.Fatalf("want ErrAuthFailed, got %v", err)
+			if _, err := signIn(t, s, tt.subject, tt.respond); !errors.Is(err, authn.ErrAuthFailed) {
+				t.Fatalf("want authn.ErrAuthFailed, got %v", err)
 			}
 			if n, _ := storedCounter(t, st); n != before {
 				t.Errorf("counter moved to %d after a refused sign-in", n)
@@ -204,19 +205,19 @@ func TestPasskeySignIn(t *testing.T) {
 	// The same signed response twice: the ceremony state is single-use in
 	// the pages; here the counter does not advance, so it is refused too.
 	step := s.steps["passkey"]
-	p, _ := step.Start(context.Background(), Attempt{})
+	p, _ := step.Start(context.Background(), authn.Attempt{})
 	resp := a.assert(p.Options)
-	if _, err := step.Verify(context.Background(), Attempt{State: p.State}, Input{Credential: resp}); err != nil {
+	if _, err := step.Verify(context.Background(), authn.Attempt{State: p.State}, authn.Input{Credential: resp}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := step.Verify(context.Background(), Attempt{State: p.State}, Input{Credential: resp}); !errors.Is(err, ErrAuthFailed) {
+	if _, err := step.Verify(context.Background(), authn.Attempt{State: p.State}, authn.Input{Credential: resp}); !errors.Is(err, authn.ErrAuthFailed) {
 		t.Errorf("the same assertion twice: %v", err)
 	}
 
 	// Counter regression: a clone. Refused, flagged, counter kept.
 	before, _ = storedCounter(t, st)
 	a.counter = 1
-	if _, err := signIn(t, s, "", func(o []byte) []byte { return a.assertWith(challengeOf(t, o), false) }); !errors.Is(err, ErrAuthFailed) {
+	if _, err := signIn(t, s, "", func(o []byte) []byte { return a.assertWith(challengeOf(t, o), false) }); !errors.Is(err, authn.ErrAuthFailed) {
 		t.Fatalf("counter regression: %v", err)
 	}
 	if n, m := storedCounter(t, st); n != before || !m.CloneWarning {
@@ -246,7 +247,7 @@ func FuzzPasskeyAssertion(f *testing.F) {
 		f.Fatal(err)
 	}
 	step := s.steps["passkey"]
-	p, err := step.Start(context.Background(), Attempt{})
+	p, err := step.Start(context.Background(), authn.Attempt{})
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -254,12 +255,12 @@ func FuzzPasskeyAssertion(f *testing.F) {
 	f.Add([]byte(`{"id":"","rawId":"","type":"public-key","response":{}}`))
 	f.Add([]byte(`{}`))
 	f.Fuzz(func(t *testing.T, resp []byte) {
-		p, err := step.Start(context.Background(), Attempt{})
+		p, err := step.Start(context.Background(), authn.Attempt{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		res, err := step.Verify(context.Background(), Attempt{State: p.State}, Input{Credential: resp})
-		if !errors.Is(err, ErrAuthFailed) {
+		res, err := step.Verify(context.Background(), authn.Attempt{State: p.State}, authn.Input{Credential: resp})
+		if !errors.Is(err, authn.ErrAuthFailed) {
 			t.Fatalf("Verify = %+v, %v; want ErrAuthFailed", res, err)
 		}
 	})

@@ -46,7 +46,7 @@ func TestEveryLoginCostsOneHash(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			before := s.passwordCount()
-			_, err := s.authenticatePassword(ctx, tt.email, tt.password)
+			_, err := s.pwd.Authenticate(ctx, tt.email, tt.password)
 			if (err == nil) != tt.ok {
 				t.Fatalf("authenticatePassword = %v, want ok=%v", err, tt.ok)
 			}

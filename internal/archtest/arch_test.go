@@ -92,6 +92,8 @@ var rules = []rule{
 		deny: []string{"github.com/ory/fosite", "github.com/go-webauthn", "./provider", "./consent", "./storage/sqlstore"}},
 	{why: "client registration rules and password hashing stand alone (the CLI, the admin API and the pages share them)",
 		from: []string{"internal/clientspec", "authn/password"}, deny: []string{"github.com/ory/fosite", "github.com/go-webauthn", "./provider", "./consent"}},
+	{why: "a sign-in step knows nothing of the flow engine that drives it, nor of the pages", from: []string{"authn"},
+		deny: []string{"./consent", "./account", "./internal/ops", "html/template", "net/http", "./templates"}},
 	{why: "nothing imports a command", from: []string{""}, deny: []string{"./cmd"}},
 	{why: "the protocol, the pages and the stores do not assemble the server", from: []string{"provider", "consent", "storage", "keys", "federation", "templates"},
 		deny: []string{"./internal/app", "./admin"}},
@@ -138,6 +140,8 @@ func TestRulesBite(t *testing.T) {
 		{module + "/internal/clientspec", "github.com/ory/fosite", true},
 		{module + "/authn/password", "github.com/go-webauthn/webauthn/webauthn", true},
 		{module + "/authn/password", module + "/provider", true},
+		{module + "/authn/totp", module + "/consent", true},
+		{module + "/authn/backup", "net/http", true},
 	} {
 		got := false
 		for _, r := range rules {
