@@ -2,7 +2,6 @@ package consent
 
 import (
 	"context"
-	"crypto/hmac"
 	"encoding/json"
 	"errors"
 	"html/template"
@@ -11,12 +10,12 @@ import (
 	"strings"
 	"time"
 
-	"github.com/go-webauthn/webauthn/webauthn"
-
 	"github.com/gatehouse-id/gatehouse/authn"
+	"github.com/gatehouse-id/gatehouse/authn/passkey"
 	"github.com/gatehouse-id/gatehouse/authn/totp"
 	"github.com/gatehouse-id/gatehouse/internal/attempt"
 	"github.com/gatehouse-id/gatehouse/internal/httpx"
+	"github.com/gatehouse-id/gatehouse/internal/web"
 	"github.com/gatehouse-id/gatehouse/provider/interaction"
 	"github.com/gatehouse-id/gatehouse/storage"
 )
@@ -28,27 +27,6 @@ import (
 
 // ceremonyTOTP is the state of a pending TOTP enrollment (a flow row).
 const ceremonyTOTP = "totp_enroll"
-
-// ceremonyUsed is the state of a finished ceremony.
-const ceremonyUsed = "used"
-
-// ceremony is a pending account-page ceremony, stored server-side and
-// bound to one session.
-type ceremony struct {
-	Subject string `json:"subject"`
-	SID     string `json:"sid"`
-	// Flow is the login flow a sign-in ceremony belongs to.
-	Flow string `json:"flow,omitempty"`
-	// Name is the name of the passkey being added.
-	Name string `json:"name,omitempty"`
-	// Sealed is the TOTP secret being enrolled (sealed with the cipher).
-	Sealed []byte `json:"sealed,omitempty"`
-	// WebAuthn is the passkey registration session data (or an upstream
-	// connector's private state).
-	WebAuthn json.RawMessage `json:"webauthn,omitempty"`
-	// Browser binds the ceremony to the browser that started it.
-	Browser []byte `json:"browser,omitempty"`
-}
 
 func (s *Service) registerAccount(mux *http.ServeMux) {
 	mux.HandleFunc("GET "+PathAccount, s.accountPage)
@@ -82,9 +60,9 @@ type passkeyView struct {
 // accountSession is the browser's session for the account page; without one
 // it starts a login flow that returns to the account page.
 func (s *Service) accountSession(w http.ResponseWriter, r *http.Request) (storage.BrowserSession, bool) {
-	bs, ok, err := s.currentSession(r.Context(), r)
+	bs, ok, err := s.web.Session(r.Context(), r)
 	if err != nil {
-		s.fail(w, r, err)
+		s.web.Fail(w, r, err)
 		return bs, false
 	}
 	if !ok {
@@ -106,14 +84,14 @@ func (s *Service) accountLogin(w http.ResponseWriter, r *http.Request, prompt []
 	dec, err := s.newFlowFor(r.Context(), StateLogin, flowData{Request: interaction.AuthorizeRequest{ClientName: "your account", MaxAge: -1, Prompt: prompt,
 		LoginHint: hint, RequestedAt: now}, Return: PathAccount}, accountFlowLifetime)
 	if err != nil {
-		s.fail(w, r, err)
+		s.web.Fail(w, r, err)
 		return
 	}
 	http.Redirect(w, r, dec.RedirectTo, http.StatusSeeOther)
 }
 
 func (s *Service) accountCSRF(w http.ResponseWriter, r *http.Request, bs storage.BrowserSession) string {
-	return s.csrfToken(w, r, "account\x00"+bs.SID)
+	return s.web.CSRFToken(w, r, "account\x00"+bs.SID)
 }
 
 func (s *Service) fresh(bs storage.BrowserSession) bool {
@@ -132,12 +110,12 @@ func (s *Service) renderAccount(w http.ResponseWriter, r *http.Request, bs stora
 	ctx := r.Context()
 	u, err := s.o.Store.GetUser(ctx, bs.Subject)
 	if err != nil {
-		s.fail(w, r, err)
+		s.web.Fail(w, r, err)
 		return
 	}
 	creds, err := s.o.Store.ListCredentials(ctx, bs.Subject, "")
 	if err != nil {
-		s.fail(w, r, err)
+		s.web.Fail(w, r, err)
 		return
 	}
 	v := accountView{CSRF: s.accountCSRF(w, r, bs), Email: u.Email, Name: u.Name, Fresh: s.fresh(bs), Notice: notice}
@@ -152,7 +130,7 @@ func (s *Service) renderAccount(w http.ResponseWriter, r *http.Request, bs stora
 			if c.LastUsedAt.After(c.CreatedAt) {
 				pv.LastUsed = c.LastUsedAt.UTC().Format("2006-01-02 15:04 MST")
 			}
-			var meta passkeyMeta
+			var meta passkey.Meta
 			if json.Unmarshal(c.Data, &meta) == nil {
 				pv.CloneWarning = meta.CloneWarning
 			}
@@ -161,38 +139,32 @@ func (s *Service) renderAccount(w http.ResponseWriter, r *http.Request, bs stora
 	}
 	v.LowBackups = (v.TOTP || len(v.Passkeys) > 0) && v.Backups <= 3
 	if v.Linked, err = s.linkedIdentities(ctx, bs.Subject); err != nil {
-		s.fail(w, r, err)
+		s.web.Fail(w, r, err)
 		return
 	}
-	s.render(w, r, http.StatusOK, "account", v)
-}
-
-// passkeyMeta is a passkey's public details in Credential.Data.
-type passkeyMeta struct {
-	CloneWarning bool                `json:"clone_warning,omitempty"`
-	Credential   webauthn.Credential `json:"credential"`
+	s.web.Render(w, r, http.StatusOK, "account", v)
 }
 
 // accountForm reads an account-page form: a session, a CSRF token bound to
 // it, and (for changes) a fresh login. It writes the response itself when
 // it returns false.
 func (s *Service) accountForm(w http.ResponseWriter, r *http.Request, needFresh bool) (storage.BrowserSession, bool) {
-	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	r.Body = http.MaxBytesReader(w, r.Body, web.MaxFormBytes)
 	if err := r.ParseForm(); err != nil {
-		s.errorPage(w, r, http.StatusBadRequest, "Bad request", "The form could not be read.")
+		s.web.ErrorPage(w, r, http.StatusBadRequest, "Bad request", "The form could not be read.")
 		return storage.BrowserSession{}, false
 	}
-	bs, ok, err := s.currentSession(r.Context(), r)
+	bs, ok, err := s.web.Session(r.Context(), r)
 	if err != nil {
-		s.fail(w, r, err)
+		s.web.Fail(w, r, err)
 		return bs, false
 	}
-	if !ok || !s.checkCSRF(r, "account\x00"+bs.SID) {
-		s.errorPage(w, r, http.StatusForbidden, "Your session has expired", "The form was not submitted from this site or is too old. Go back and try again.")
+	if !ok || !s.web.CheckCSRF(r, "account\x00"+bs.SID) {
+		s.web.ErrorPage(w, r, http.StatusForbidden, "Your session has expired", "The form was not submitted from this site or is too old. Go back and try again.")
 		return bs, false
 	}
 	if needFresh && !s.fresh(bs) {
-		s.errorPage(w, r, http.StatusForbidden, "Confirm it is you", "Changes to how you sign in need a recent sign-in. Go back to your account page and sign in again.")
+		s.web.ErrorPage(w, r, http.StatusForbidden, "Confirm it is you", "Changes to how you sign in need a recent sign-in. Go back to your account page and sign in again.")
 		return bs, false
 	}
 	return bs, true
@@ -205,7 +177,7 @@ func (s *Service) accountReauth(w http.ResponseWriter, r *http.Request) {
 	}
 	u, err := s.o.Store.GetUser(r.Context(), bs.Subject)
 	if err != nil {
-		s.fail(w, r, err)
+		s.web.Fail(w, r, err)
 		return
 	}
 	s.accountLogin(w, r, []string{"login"}, u.Email)
@@ -225,7 +197,7 @@ func (s *Service) totpBegin(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := r.Context()
 	if methods, _, err := s.secondFactors(ctx, bs.Subject); err != nil {
-		s.fail(w, r, err)
+		s.web.Fail(w, r, err)
 		return
 	} else if slices.Contains(methods, "otp") {
 		s.renderAccount(w, r, bs, "An authenticator app is already set up. Remove it first to set up another.")
@@ -233,22 +205,22 @@ func (s *Service) totpBegin(w http.ResponseWriter, r *http.Request) {
 	}
 	u, err := s.o.Store.GetUser(ctx, bs.Subject)
 	if err != nil {
-		s.fail(w, r, err)
+		s.web.Fail(w, r, err)
 		return
 	}
 	key, err := totp.NewKey(s.o.TOTPIssuer, u.Email)
 	if err != nil {
-		s.fail(w, r, err)
+		s.web.Fail(w, r, err)
 		return
 	}
 	id := httpx.RandomString(32)
 	sealed, err := s.o.Cipher.Seal([]byte(key.Secret()), []byte("flows.totp:"+id))
 	if err != nil {
-		s.fail(w, r, err)
+		s.web.Fail(w, r, err)
 		return
 	}
-	if err := s.newCeremony(ctx, id, ceremonyTOTP, ceremony{Subject: bs.Subject, SID: bs.SID, Sealed: sealed}); err != nil {
-		s.fail(w, r, err)
+	if err := s.web.NewCeremony(ctx, id, ceremonyTOTP, web.Ceremony{Subject: bs.Subject, SID: bs.SID, Sealed: sealed}); err != nil {
+		s.web.Fail(w, r, err)
 		return
 	}
 	s.renderTOTPSetup(w, r, bs, id, key.Secret(), key.URL(), "")
@@ -257,10 +229,10 @@ func (s *Service) totpBegin(w http.ResponseWriter, r *http.Request) {
 func (s *Service) renderTOTPSetup(w http.ResponseWriter, r *http.Request, bs storage.BrowserSession, id, secret, uri, msg string) {
 	qr, err := totp.QRSVG(uri)
 	if err != nil {
-		s.fail(w, r, err)
+		s.web.Fail(w, r, err)
 		return
 	}
-	s.render(w, r, http.StatusOK, "totp_setup", totpSetupView{CSRF: s.accountCSRF(w, r, bs), Ceremony: id, Secret: spaced(secret), QR: template.HTML(qr), Error: msg}) // #nosec: SVG built from numbers only
+	s.web.Render(w, r, http.StatusOK, "totp_setup", totpSetupView{CSRF: s.accountCSRF(w, r, bs), Ceremony: id, Secret: spaced(secret), QR: template.HTML(qr), Error: msg}) // #nosec: SVG built from numbers only
 }
 
 // spaced groups a secret in fours for typing.
@@ -273,56 +245,6 @@ func spaced(secret string) string {
 		b.WriteRune(c)
 	}
 	return b.String()
-}
-
-func (s *Service) newCeremony(ctx context.Context, id, kind string, c ceremony) error {
-	b, err := json.Marshal(c)
-	if err != nil {
-		return err
-	}
-	now := s.o.Now().UTC()
-	return s.o.Store.CreateFlow(ctx, storage.Flow{ID: id, State: kind, Data: b, CreatedAt: now, ExpiresAt: now.Add(10 * time.Minute)})
-}
-
-// getCeremony reads a pending ceremony of a kind.
-func (s *Service) getCeremony(ctx context.Context, id, kind string) (ceremony, error) {
-	var c ceremony
-	if id == "" || len(id) > 128 {
-		return c, storage.ErrNotFound
-	}
-	f, err := s.o.Store.GetFlow(ctx, id, s.o.Now())
-	if err != nil {
-		return c, err
-	}
-	if f.State != kind {
-		return c, errWrongState
-	}
-	err = json.Unmarshal(f.Data, &c)
-	return c, err
-}
-
-// loadCeremony reads a pending ceremony of this session.
-func (s *Service) loadCeremony(ctx context.Context, id, kind string, bs storage.BrowserSession) (ceremony, error) {
-	c, err := s.getCeremony(ctx, id, kind)
-	if err != nil {
-		return c, err
-	}
-	if c.Subject != bs.Subject || !hmac.Equal([]byte(c.SID), []byte(bs.SID)) {
-		return c, errWrongState
-	}
-	return c, nil
-}
-
-// useCeremony ends a ceremony once (compare-and-swap).
-func (s *Service) useCeremony(ctx context.Context, id, kind string) error {
-	_, err := s.o.Store.UpdateFlow(ctx, id, s.o.Now(), func(f storage.Flow) (storage.Flow, error) {
-		if f.State != kind {
-			return f, errWrongState
-		}
-		f.State = ceremonyUsed
-		return f, nil
-	})
-	return err
 }
 
 type backupCodesView struct {
@@ -338,24 +260,24 @@ func (s *Service) totpConfirm(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := r.Context()
 	id := r.PostForm.Get("ceremony")
-	c, err := s.loadCeremony(ctx, id, ceremonyTOTP, bs)
+	c, err := s.web.SessionCeremony(ctx, id, ceremonyTOTP, bs)
 	if err != nil {
-		s.fail(w, r, err)
+		s.web.Fail(w, r, err)
 		return
 	}
 	secret, err := s.o.Cipher.Open(c.Sealed, []byte("flows.totp:"+id))
 	if err != nil {
-		s.fail(w, r, err)
+		s.web.Fail(w, r, err)
 		return
 	}
 	resv, err := s.attempts.Reserve(ctx, factorKeys(r, bs.Subject)...)
 	if errors.Is(err, attempt.ErrLimited) {
-		tooManyAttempts(w, err)
+		web.TooManyAttempts(w, err)
 		s.renderTOTPSetupAgain(w, r, bs, id, string(secret), "Too many failed attempts. Wait a moment and try again.")
 		return
 	}
 	if err != nil {
-		s.fail(w, r, err)
+		s.web.Fail(w, r, err)
 		return
 	}
 	step, ok := totp.Match(string(secret), r.PostForm.Get("code"), s.o.Now(), 0)
@@ -363,15 +285,15 @@ func (s *Service) totpConfirm(w http.ResponseWriter, r *http.Request) {
 		s.renderTOTPSetupAgain(w, r, bs, id, string(secret), errBadCode)
 		return
 	}
-	s.giveBack(ctx, resv.Succeeded)
-	if err := s.useCeremony(ctx, id, ceremonyTOTP); err != nil {
-		s.fail(w, r, err)
+	s.web.GiveBack(ctx, resv.Succeeded)
+	if err := s.web.UseCeremony(ctx, id, ceremonyTOTP); err != nil {
+		s.web.Fail(w, r, err)
 		return
 	}
 	credID := httpx.RandomString(16)
 	sealed, err := s.o.Cipher.Seal(secret, authn.CredentialAAD(credID))
 	if err != nil {
-		s.fail(w, r, err)
+		s.web.Fail(w, r, err)
 		return
 	}
 	now := s.o.Now().UTC()
@@ -382,7 +304,7 @@ func (s *Service) totpConfirm(w http.ResponseWriter, r *http.Request) {
 			return err
 		}
 		if slices.Contains(methods, "otp") {
-			return errWrongState // enrolled meanwhile in another tab
+			return web.ErrWrongState // enrolled meanwhile in another tab
 		}
 		if err := s.o.Store.CreateCredential(ctx, storage.Credential{ID: credID, Subject: bs.Subject, Type: storage.CredentialTOTP, Name: "Authenticator app",
 			Secret: sealed, Data: []byte("{}"), Counter: step, CreatedAt: now, LastUsedAt: now}); err != nil {
@@ -394,13 +316,13 @@ func (s *Service) totpConfirm(w http.ResponseWriter, r *http.Request) {
 		return err
 	})
 	if err != nil {
-		s.fail(w, r, err)
+		s.web.Fail(w, r, err)
 		return
 	}
-	s.audit(ctx, r, "mfa.totp.enrolled", bs.Subject, "", nil)
+	s.web.Audit(ctx, r, "mfa.totp.enrolled", bs.Subject, "", nil)
 	if codes != nil {
-		s.audit(ctx, r, "mfa.backup_codes.generated", bs.Subject, "", nil)
-		s.render(w, r, http.StatusOK, "backup_codes", backupCodesView{CSRF: s.accountCSRF(w, r, bs), Codes: codes,
+		s.web.Audit(ctx, r, "mfa.backup_codes.generated", bs.Subject, "", nil)
+		s.web.Render(w, r, http.StatusOK, "backup_codes", backupCodesView{CSRF: s.accountCSRF(w, r, bs), Codes: codes,
 			Why: "Your authenticator app is set up. Keep these backup codes somewhere safe: each one signs you in once if you lose your phone."})
 		return
 	}
@@ -410,7 +332,7 @@ func (s *Service) totpConfirm(w http.ResponseWriter, r *http.Request) {
 func (s *Service) renderTOTPSetupAgain(w http.ResponseWriter, r *http.Request, bs storage.BrowserSession, id, secret, msg string) {
 	u, err := s.o.Store.GetUser(r.Context(), bs.Subject)
 	if err != nil {
-		s.fail(w, r, err)
+		s.web.Fail(w, r, err)
 		return
 	}
 	s.renderTOTPSetup(w, r, bs, id, secret, totp.KeyURI(s.o.TOTPIssuer, u.Email, secret), msg)
@@ -423,14 +345,14 @@ func (s *Service) totpRemove(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := r.Context()
 	if _, err := s.o.Store.DeleteCredentials(ctx, bs.Subject, storage.CredentialTOTP); err != nil {
-		s.fail(w, r, err)
+		s.web.Fail(w, r, err)
 		return
 	}
 	if err := s.dropOrphanBackupCodes(ctx, bs.Subject); err != nil {
-		s.fail(w, r, err)
+		s.web.Fail(w, r, err)
 		return
 	}
-	s.audit(ctx, r, "mfa.totp.removed", bs.Subject, "", nil)
+	s.web.Audit(ctx, r, "mfa.totp.removed", bs.Subject, "", nil)
 	s.renderAccount(w, r, bs, "The authenticator app was removed.")
 }
 
@@ -452,7 +374,7 @@ func (s *Service) backupRegenerate(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	methods, _, err := s.secondFactors(ctx, bs.Subject)
 	if err != nil {
-		s.fail(w, r, err)
+		s.web.Fail(w, r, err)
 		return
 	}
 	if len(methods) == 0 {
@@ -461,11 +383,11 @@ func (s *Service) backupRegenerate(w http.ResponseWriter, r *http.Request) {
 	}
 	codes, err := s.backup.Replace(ctx, bs.Subject)
 	if err != nil {
-		s.fail(w, r, err)
+		s.web.Fail(w, r, err)
 		return
 	}
-	s.audit(ctx, r, "mfa.backup_codes.generated", bs.Subject, "", nil)
-	s.render(w, r, http.StatusOK, "backup_codes", backupCodesView{CSRF: s.accountCSRF(w, r, bs), Codes: codes,
+	s.web.Audit(ctx, r, "mfa.backup_codes.generated", bs.Subject, "", nil)
+	s.web.Render(w, r, http.StatusOK, "backup_codes", backupCodesView{CSRF: s.accountCSRF(w, r, bs), Codes: codes,
 		Why: "These are your new backup codes; the old ones no longer work. Each one signs you in once."})
 }
 
@@ -485,22 +407,22 @@ func (s *Service) passkeyBegin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	if s.wa == nil {
+	if s.passkeys == nil {
 		s.renderAccount(w, r, bs, "Passkeys are not available on this server.")
 		return
 	}
-	opts, state, err := s.beginPasskeyRegistration(ctx, bs.Subject)
+	opts, state, err := s.passkeys.BeginRegistration(ctx, bs.Subject)
 	if err != nil {
-		s.fail(w, r, err)
+		s.web.Fail(w, r, err)
 		return
 	}
 	id := httpx.RandomString(32)
 	name := strings.TrimSpace(r.PostForm.Get("name"))
-	if err := s.newCeremony(ctx, id, ceremonyPasskeyRegister, ceremony{Subject: bs.Subject, SID: bs.SID, Name: name, WebAuthn: state}); err != nil {
-		s.fail(w, r, err)
+	if err := s.web.NewCeremony(ctx, id, ceremonyPasskeyRegister, web.Ceremony{Subject: bs.Subject, SID: bs.SID, Name: name, WebAuthn: state}); err != nil {
+		s.web.Fail(w, r, err)
 		return
 	}
-	s.render(w, r, http.StatusOK, "passkey_register", passkeyRegisterView{CSRF: s.accountCSRF(w, r, bs), Ceremony: id, Name: name, Options: string(opts)})
+	s.web.Render(w, r, http.StatusOK, "passkey_register", passkeyRegisterView{CSRF: s.accountCSRF(w, r, bs), Ceremony: id, Name: name, Options: string(opts)})
 }
 
 func (s *Service) passkeyFinish(w http.ResponseWriter, r *http.Request) {
@@ -510,25 +432,25 @@ func (s *Service) passkeyFinish(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := r.Context()
 	id := r.PostForm.Get("ceremony")
-	c, err := s.loadCeremony(ctx, id, ceremonyPasskeyRegister, bs)
+	c, err := s.web.SessionCeremony(ctx, id, ceremonyPasskeyRegister, bs)
 	if err == nil {
-		err = s.useCeremony(ctx, id, ceremonyPasskeyRegister)
+		err = s.web.UseCeremony(ctx, id, ceremonyPasskeyRegister)
 	}
 	if err != nil {
-		s.fail(w, r, err)
+		s.web.Fail(w, r, err)
 		return
 	}
-	cred, err := s.finishPasskeyRegistration(ctx, bs.Subject, c.Name, c.WebAuthn, []byte(r.PostForm.Get("credential")))
+	cred, err := s.passkeys.FinishRegistration(ctx, bs.Subject, c.Name, c.WebAuthn, []byte(r.PostForm.Get("credential")))
 	if errors.Is(err, authn.ErrAuthFailed) {
 		s.o.Log.Info("passkey registration refused", "subject", bs.Subject, "err", err)
 		s.renderAccount(w, r, bs, "The passkey could not be added. Try again.")
 		return
 	}
 	if err != nil {
-		s.fail(w, r, err)
+		s.web.Fail(w, r, err)
 		return
 	}
-	s.audit(ctx, r, "passkey.added", bs.Subject, "", map[string]string{"credential": cred.ID, "name": cred.Name})
+	s.web.Audit(ctx, r, "passkey.added", bs.Subject, "", map[string]string{"credential": cred.ID, "name": cred.Name})
 	s.renderAccount(w, r, bs, "Your passkey \u201c"+cred.Name+"\u201d was added.")
 }
 
@@ -544,7 +466,7 @@ func (s *Service) passkeyRemove(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if ways, err := s.waysToSignIn(ctx, bs.Subject); err != nil {
-		s.fail(w, r, err)
+		s.web.Fail(w, r, err)
 		return
 	} else if ways <= 1 {
 		s.renderAccount(w, r, bs, "This is your only way to sign in; add another passkey before removing it.")
@@ -554,14 +476,14 @@ func (s *Service) passkeyRemove(w http.ResponseWriter, r *http.Request) {
 		s.renderAccount(w, r, bs, "No such passkey.")
 		return
 	} else if err != nil {
-		s.fail(w, r, err)
+		s.web.Fail(w, r, err)
 		return
 	}
 	if err := s.dropOrphanBackupCodes(ctx, bs.Subject); err != nil {
-		s.fail(w, r, err)
+		s.web.Fail(w, r, err)
 		return
 	}
-	s.audit(ctx, r, "passkey.removed", bs.Subject, "", map[string]string{"credential": id})
+	s.web.Audit(ctx, r, "passkey.removed", bs.Subject, "", map[string]string{"credential": id})
 	s.renderAccount(w, r, bs, "The passkey was removed.")
 }
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/gatehouse-id/gatehouse/authn"
 	"github.com/gatehouse-id/gatehouse/authn/backup"
+	"github.com/gatehouse-id/gatehouse/internal/web"
 	"github.com/gatehouse-id/gatehouse/storage"
 )
 
@@ -23,7 +24,7 @@ func TestAccountChangesNeedFreshLogin(t *testing.T) {
 	ctx := context.Background()
 	const cookie, csrfCookie = "session-cookie-value-0123456789abcdef", "csrf-cookie-value-0123456789abcdef0123"
 	login := clk.t
-	if err := st.CreateSession(ctx, storage.BrowserSession{IDHash: hashID(cookie), SID: "sid-1", Subject: "alice", AuthTime: login,
+	if err := st.CreateSession(ctx, storage.BrowserSession{IDHash: web.HashID(cookie), SID: "sid-1", Subject: "alice", AuthTime: login,
 		AMR: []string{"pwd"}, CreatedAt: login, ExpiresAt: login.Add(time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +81,7 @@ func TestTOTPEnrollment(t *testing.T) {
 	s.Register(mux)
 	ctx := context.Background()
 	const cookie, csrfCookie = "session-cookie-value-0123456789abcdef", "csrf-cookie-value-0123456789abcdef0123"
-	if err := st.CreateSession(ctx, storage.BrowserSession{IDHash: hashID(cookie), SID: "sid-1", Subject: "alice", AuthTime: clk.t,
+	if err := st.CreateSession(ctx, storage.BrowserSession{IDHash: web.HashID(cookie), SID: "sid-1", Subject: "alice", AuthTime: clk.t,
 		AMR: []string{"pwd"}, CreatedAt: clk.t, ExpiresAt: clk.t.Add(time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
@@ -156,4 +157,12 @@ func TestTOTPEnrollment(t *testing.T) {
 	if w.Code != http.StatusBadRequest {
 		t.Errorf("reused enrollment ceremony: %d", w.Code)
 	}
+}
+
+// csrfFor is the CSRF token a browser with this CSRF cookie gets for a
+// purpose.
+func (s *Service) csrfFor(cookie, purpose string) string {
+	r := httptest.NewRequest(http.MethodGet, "/", nil)
+	r.AddCookie(&http.Cookie{Name: "gatehouse_csrf", Value: cookie})
+	return s.web.CSRFToken(httptest.NewRecorder(), r, purpose)
 }

@@ -1,8 +1,6 @@
 package consent
 
 import (
-	"errors"
-	"fmt"
 	"net/http"
 	"net/netip"
 	"slices"
@@ -138,14 +136,4 @@ func factorKeys(r *http.Request, subject string) []attempt.Key {
 		{Name: "mfa:ip:" + addressKey(httpx.ClientIP(r)), Policy: factorAddressPolicy},
 		{Name: "mfa:acct:" + subject, Policy: factorAccountPolicy, ResetOnSuccess: true},
 	}
-}
-
-// tooManyAttempts answers a limited attempt: 429 with Retry-After.
-func tooManyAttempts(w http.ResponseWriter, err error) {
-	wait := time.Second
-	var le *attempt.LimitedError
-	if errors.As(err, &le) {
-		wait = le.RetryAfter
-	}
-	w.Header().Set("Retry-After", fmt.Sprint(int(wait.Seconds()+0.999)))
 }

@@ -8,9 +8,6 @@ package consent
 import (
 	"context"
 	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -21,14 +18,14 @@ import (
 	"slices"
 	"time"
 
-	"github.com/go-webauthn/webauthn/webauthn"
-
 	"github.com/gatehouse-id/gatehouse/authn"
 	"github.com/gatehouse-id/gatehouse/authn/backup"
+	"github.com/gatehouse-id/gatehouse/authn/passkey"
 	"github.com/gatehouse-id/gatehouse/authn/password"
 	"github.com/gatehouse-id/gatehouse/authn/totp"
 	"github.com/gatehouse-id/gatehouse/internal/attempt"
 	"github.com/gatehouse-id/gatehouse/internal/httpx"
+	"github.com/gatehouse-id/gatehouse/internal/web"
 	"github.com/gatehouse-id/gatehouse/provider/interaction"
 	"github.com/gatehouse-id/gatehouse/storage"
 	"github.com/gatehouse-id/gatehouse/templates"
@@ -89,7 +86,7 @@ type Options struct {
 	TOTPIssuer string
 	// WebAuthn names the passkey relying party; an empty RPID turns
 	// passkeys off.
-	WebAuthn WebAuthnConfig
+	WebAuthn passkey.Config
 	// Upstreams are the "Login with …" identity providers.
 	Upstreams []Upstream
 	// Issuer is gatehouse's issuer URL (for the federation callback).
@@ -104,10 +101,10 @@ type Options struct {
 
 // Service implements the login and consent steps.
 type Service struct {
-	o             Options
-	sessionCookie string
-	csrfCookie    string
-	deviceCookie  string
+	o Options
+	// web is what the pages share with the account pages: rendering,
+	// errors, CSRF, the session cookie, the audit log, ceremonies.
+	web *web.Kit
 	// attempts limits guesses at passwords and second factors (shared by
 	// every replica, in the database).
 	attempts *attempt.Limiter
@@ -118,7 +115,8 @@ type Service struct {
 	pwd    password.Step
 	backup backup.Step
 	steps  map[string]authn.Authenticator
-	wa     *webauthn.WebAuthn
+	// passkeys is nil when passkeys are off (an IP-address issuer).
+	passkeys *passkey.Step
 }
 
 var _ interaction.Interactor = (*Service)(nil)
@@ -152,7 +150,8 @@ func New(o Options) (*Service, error) {
 	if o.PasswordQueueWait <= 0 {
 		o.PasswordQueueWait = 2 * time.Second
 	}
-	s := &Service{o: o, sessionCookie: "gatehouse_session", csrfCookie: "gatehouse_csrf", deviceCookie: "gatehouse_device",
+	s := &Service{o: o, web: web.New(web.Options{Store: o.Store, Pages: o.Pages, CSRFKey: o.CSRFKey, Secure: o.Secure,
+		SessionLifetime: o.SessionLifetime, Log: o.Log, Now: o.Now}),
 		attempts: attempt.New(o.Store, o.Now), passwords: password.NewHasher(o.PasswordConcurrency, o.PasswordQueue, o.PasswordQueueWait)}
 	s.steps = map[string]authn.Authenticator{}
 	s.pwd = password.Step{Users: o.Store, Hasher: s.passwords, Now: o.Now, Log: o.Log}
@@ -161,17 +160,14 @@ func New(o Options) (*Service, error) {
 		s.steps[a.Method()] = a
 	}
 	if o.WebAuthn.RPID != "" {
-		wa, err := newWebAuthn(o.WebAuthn)
+		pk, err := passkey.New(o.WebAuthn, o.Store, o.Now)
 		if err != nil {
 			return nil, fmt.Errorf("consent: passkeys: %w", err)
 		}
-		s.wa = wa
-		s.steps["passkey"] = passkeyStep{s}
+		s.passkeys = pk
+		s.steps[pk.Method()] = pk
 	} else {
 		o.Log.Warn("passkeys are off: the issuer is an IP address; set authn.webauthn_rp_id to a domain name to turn them on")
-	}
-	if o.Secure {
-		s.sessionCookie, s.csrfCookie, s.deviceCookie = "__Host-gatehouse_session", "__Host-gatehouse_csrf", "__Host-gatehouse_device"
 	}
 	return s, nil
 }
@@ -243,8 +239,6 @@ func legal(from, to string) bool {
 	return false
 }
 
-var errWrongState = errors.New("flow is not in the expected state")
-
 // advance moves a flow from one of `from` to `to`, applying fn to its data,
 // as one compare-and-swap.
 func (s *Service) advance(ctx context.Context, id string, from []string, to string, fn func(*flowData) error) (flowData, error) {
@@ -255,7 +249,7 @@ func (s *Service) advance(ctx context.Context, id string, from []string, to stri
 			ok = ok || f.State == st
 		}
 		if !ok || !legal(f.State, to) {
-			return f, fmt.Errorf("%w: %s, want %v", errWrongState, f.State, from)
+			return f, fmt.Errorf("%w: %s, want %v", web.ErrWrongState, f.State, from)
 		}
 		var d flowData
 		if err := json.Unmarshal(f.Data, &d); err != nil {
@@ -290,90 +284,14 @@ func (s *Service) loadFlow(ctx context.Context, id string) (storage.Flow, flowDa
 	return f, d, nil
 }
 
-// hashID is how session ids are stored: SHA-256 of the cookie value.
-func hashID(v string) []byte {
-	h := sha256.Sum256([]byte(v))
-	return h[:]
-}
-
-// currentSession returns the browser's valid session, if any.
-func (s *Service) currentSession(ctx context.Context, r *http.Request) (storage.BrowserSession, bool, error) {
-	c, err := r.Cookie(s.sessionCookie)
-	if err != nil || c.Value == "" || len(c.Value) > 128 {
-		return storage.BrowserSession{}, false, nil
-	}
-	bs, err := s.o.Store.GetSession(ctx, hashID(c.Value), s.o.Now())
-	if errors.Is(err, storage.ErrNotFound) {
-		return bs, false, nil
-	}
-	if err != nil {
-		return bs, false, err
-	}
-	return bs, true, nil
-}
-
-// startSession creates a new session (a new id at every login: no fixation),
-// deletes the one the browser had, and sets the cookie.
-func (s *Service) startSession(ctx context.Context, w http.ResponseWriter, r *http.Request, subject string, amr []string, now time.Time) (storage.BrowserSession, error) {
-	if c, err := r.Cookie(s.sessionCookie); err == nil && c.Value != "" {
-		if err := s.o.Store.DeleteSession(ctx, hashID(c.Value)); err != nil {
-			return storage.BrowserSession{}, err
-		}
-	}
-	id := httpx.RandomString(32)
-	bs := storage.BrowserSession{
-		IDHash: hashID(id), SID: httpx.RandomString(16), Subject: subject,
-		AuthTime: now.Truncate(time.Second), AMR: amr, CreatedAt: now, ExpiresAt: now.Add(s.o.SessionLifetime),
-	}
-	if err := s.o.Store.CreateSession(ctx, bs); err != nil {
-		return bs, err
-	}
-	http.SetCookie(w, &http.Cookie{Name: s.sessionCookie, Value: id, Path: "/", HttpOnly: true, Secure: s.o.Secure,
-		SameSite: http.SameSiteLaxMode, MaxAge: int(s.o.SessionLifetime.Seconds())})
-	return bs, nil
-}
-
 // EndSession signs the browser out.
 func (s *Service) EndSession(ctx context.Context, w http.ResponseWriter, r *http.Request) (string, error) {
-	http.SetCookie(w, &http.Cookie{Name: s.sessionCookie, Value: "", Path: "/", HttpOnly: true, Secure: s.o.Secure, SameSite: http.SameSiteLaxMode, MaxAge: -1})
-	bs, ok, err := s.currentSession(ctx, r)
+	bs, ok, err := s.web.EndSession(ctx, w, r)
 	if err != nil || !ok {
 		return "", err
 	}
-	if err := s.o.Store.DeleteSession(ctx, bs.IDHash); err != nil {
-		return "", err
-	}
-	s.audit(ctx, r, "logout", bs.Subject, "", map[string]string{"sid": bs.SID})
+	s.web.Audit(ctx, r, "logout", bs.Subject, "", map[string]string{"sid": bs.SID})
 	return bs.Subject, nil
-}
-
-// csrfToken returns the browser's CSRF token for a flow, setting the CSRF
-// cookie when the browser has none.
-func (s *Service) csrfToken(w http.ResponseWriter, r *http.Request, flowID string) string {
-	v := ""
-	if c, err := r.Cookie(s.csrfCookie); err == nil && len(c.Value) >= 32 && len(c.Value) <= 128 {
-		v = c.Value
-	} else {
-		v = httpx.RandomString(32)
-		http.SetCookie(w, &http.Cookie{Name: s.csrfCookie, Value: v, Path: "/", HttpOnly: true, Secure: s.o.Secure, SameSite: http.SameSiteLaxMode})
-	}
-	return s.csrfFor(v, flowID)
-}
-
-func (s *Service) csrfFor(cookie, flowID string) string {
-	m := hmac.New(sha256.New, s.o.CSRFKey)
-	m.Write([]byte("csrf\x00" + cookie + "\x00" + flowID))
-	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
-}
-
-// checkCSRF verifies the submitted token in constant time.
-func (s *Service) checkCSRF(r *http.Request, flowID string) bool {
-	c, err := r.Cookie(s.csrfCookie)
-	if err != nil || len(c.Value) < 32 {
-		return false
-	}
-	got := r.PostForm.Get("csrf_token")
-	return got != "" && hmac.Equal([]byte(got), []byte(s.csrfFor(c.Value, flowID)))
 }
 
 func flowURL(path, id string) string { return path + "?" + url.Values{"flow": {id}}.Encode() }
@@ -430,7 +348,7 @@ func (s *Service) needsConsent(ctx context.Context, req interaction.AuthorizeReq
 // Decide grants at once when the session and remembered consent suffice,
 // fails for prompt=none when they do not, and otherwise starts a flow.
 func (s *Service) Decide(ctx context.Context, r *http.Request, req interaction.AuthorizeRequest) (interaction.Decision, error) {
-	bs, ok, err := s.currentSession(ctx, r)
+	bs, ok, err := s.web.Session(ctx, r)
 	if err != nil {
 		return interaction.Decision{}, err
 	}
@@ -505,18 +423,18 @@ func (s *Service) Redeem(ctx context.Context, r *http.Request, flowID string) (i
 		}
 		return interaction.Grant{}, err
 	}
-	bs, ok, err := s.currentSession(ctx, r)
+	bs, ok, err := s.web.Session(ctx, r)
 	if err != nil {
 		return interaction.Grant{}, err
 	}
 	d, err := s.advance(ctx, flowID, []string{StateGranted, StateDenied}, StateRedeemed, func(d *flowData) error {
 		if !ok || !hmac.Equal(bs.IDHash, d.SessionHash) {
-			return errWrongState
+			return web.ErrWrongState
 		}
 		return nil
 	})
 	if err != nil {
-		if errors.Is(err, errWrongState) || errors.Is(err, storage.ErrConflict) || errors.Is(err, storage.ErrNotFound) {
+		if errors.Is(err, web.ErrWrongState) || errors.Is(err, storage.ErrConflict) || errors.Is(err, storage.ErrNotFound) {
 			return interaction.Grant{}, interaction.ErrFlowInvalid
 		}
 		return interaction.Grant{}, err
@@ -532,42 +450,6 @@ func (s *Service) Redeem(ctx context.Context, r *http.Request, flowID string) (i
 }
 
 // auditWindow is the window over which repeated failures are one audit row.
-const auditWindow = 5 * time.Minute
-
-// audit writes an audit event; a failure to write is logged, not fatal to
-// the user's request.
-func (s *Service) audit(ctx context.Context, r *http.Request, typ, subject, clientID string, details map[string]string) {
-	s.writeAudit(ctx, r, typ, subject, clientID, details, false)
-}
-
-// auditRepeated records an event that unauthenticated requests can repeat
-// at will (a wrong password, a throttled attempt): one row per type,
-// account, address and client in each auditWindow, with a count, so a
-// flood of attempts cannot grow the audit log without bound.
-func (s *Service) auditRepeated(ctx context.Context, r *http.Request, typ, subject, clientID string, details map[string]string) {
-	s.writeAudit(ctx, r, typ, subject, clientID, details, true)
-}
-
-func (s *Service) writeAudit(ctx context.Context, r *http.Request, typ, subject, clientID string, details map[string]string, repeated bool) {
-	if details == nil {
-		details = map[string]string{}
-	}
-	now, ip := s.o.Now().UTC(), httpx.ClientIP(r)
-	e := storage.AuditEvent{ID: httpx.RandomString(16), At: now, Type: typ, Actor: subject, Subject: subject, ClientID: clientID,
-		IP: ip, RequestID: httpx.RequestID(ctx), Details: details}
-	var err error
-	if repeated {
-		h := sha256.Sum256([]byte(fmt.Sprintf("%s\x00%s\x00%s\x00%s\x00%d", typ, subject, ip, clientID, now.Truncate(auditWindow).Unix())))
-		e.ID = "rep_" + hex.EncodeToString(h[:16])
-		err = s.o.Store.CountAudit(ctx, e)
-	} else {
-		err = s.o.Store.AppendAudit(ctx, e)
-	}
-	if err != nil {
-		s.o.Log.Error("audit", "type", typ, "err", err)
-	}
-	s.o.Log.Info("audit", "type", typ, "subject", subject, "client_id", clientID, "request_id", e.RequestID)
-}
 
 // PasswordHashes says how many password hashes were computed and how many
 // were refused because too many were running or waiting (for metrics).

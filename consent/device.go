@@ -30,7 +30,7 @@ func (s *Service) deviceMAC(account, nonce string) string {
 }
 
 func (s *Service) deviceEntries(r *http.Request) []string {
-	c, err := r.Cookie(s.deviceCookie)
+	c, err := r.Cookie(s.web.DeviceCookie())
 	if err != nil || len(c.Value) > 1024 {
 		return nil
 	}
@@ -67,6 +67,6 @@ func (s *Service) rememberDevice(w http.ResponseWriter, r *http.Request, account
 	if len(entries) > maxDeviceEntries {
 		entries = entries[:maxDeviceEntries]
 	}
-	http.SetCookie(w, &http.Cookie{Name: s.deviceCookie, Value: strings.Join(entries, "~"), Path: "/", HttpOnly: true,
+	http.SetCookie(w, &http.Cookie{Name: s.web.DeviceCookie(), Value: strings.Join(entries, "~"), Path: "/", HttpOnly: true,
 		Secure: s.o.Secure, SameSite: http.SameSiteLaxMode, MaxAge: deviceCookieAge})
 }

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gatehouse-id/gatehouse/internal/web"
 )
 
 // TestDeviceCookie: an entry is recognized only for the account it was made
@@ -17,12 +19,12 @@ func TestDeviceCookie(t *testing.T) {
 	remember := func(cookie, account string) string {
 		r := httptest.NewRequest(http.MethodPost, "/login", nil)
 		if cookie != "" {
-			r.AddCookie(&http.Cookie{Name: s.deviceCookie, Value: cookie})
+			r.AddCookie(&http.Cookie{Name: s.web.DeviceCookie(), Value: cookie})
 		}
 		w := httptest.NewRecorder()
 		s.rememberDevice(w, r, account)
 		for _, c := range w.Result().Cookies() {
-			if c.Name == s.deviceCookie {
+			if c.Name == s.web.DeviceCookie() {
 				if !c.HttpOnly {
 					t.Fatal("the device cookie is readable by scripts")
 				}
@@ -33,7 +35,7 @@ func TestDeviceCookie(t *testing.T) {
 	}
 	known := func(cookie, account string) bool {
 		r := httptest.NewRequest(http.MethodPost, "/login", nil)
-		r.AddCookie(&http.Cookie{Name: s.deviceCookie, Value: cookie})
+		r.AddCookie(&http.Cookie{Name: s.web.DeviceCookie(), Value: cookie})
 		_, ok := s.knownDevice(r, account)
 		return ok
 	}
@@ -78,26 +80,26 @@ func TestLoginChallenge(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.takeLoginChallenge(ctx, sealed, "flow-2"); !errors.Is(err, errWrongState) {
+	if _, err := s.takeLoginChallenge(ctx, sealed, "flow-2"); !errors.Is(err, web.ErrWrongState) {
 		t.Errorf("another flow: %v", err)
 	}
-	if _, err := s.takeLoginChallenge(ctx, "%%%", "flow-1"); !errors.Is(err, errWrongState) {
+	if _, err := s.takeLoginChallenge(ctx, "%%%", "flow-1"); !errors.Is(err, web.ErrWrongState) {
 		t.Errorf("garbage: %v", err)
 	}
 	tampered := sealed[:len(sealed)-2] + "AA"
-	if _, err := s.takeLoginChallenge(ctx, tampered, "flow-1"); !errors.Is(err, errWrongState) {
+	if _, err := s.takeLoginChallenge(ctx, tampered, "flow-1"); !errors.Is(err, web.ErrWrongState) {
 		t.Errorf("tampered: %v", err)
 	}
 	state, err := s.takeLoginChallenge(ctx, sealed, "flow-1")
 	if err != nil || string(state) != `{"challenge":"x"}` {
 		t.Fatalf("the right flow: %q %v", state, err)
 	}
-	if _, err := s.takeLoginChallenge(ctx, sealed, "flow-1"); !errors.Is(err, errWrongState) {
+	if _, err := s.takeLoginChallenge(ctx, sealed, "flow-1"); !errors.Is(err, web.ErrWrongState) {
 		t.Errorf("replayed: %v", err)
 	}
 	late, _ := s.sealLoginChallenge("flow-1", []byte(`{}`))
 	clk.t = clk.t.Add(loginChallengeLifetime + time.Second)
-	if _, err := s.takeLoginChallenge(ctx, late, "flow-1"); !errors.Is(err, errWrongState) {
+	if _, err := s.takeLoginChallenge(ctx, late, "flow-1"); !errors.Is(err, web.ErrWrongState) {
 		t.Errorf("expired: %v", err)
 	}
 }

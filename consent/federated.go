@@ -12,6 +12,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/authn"
 	"github.com/gatehouse-id/gatehouse/federation"
 	"github.com/gatehouse-id/gatehouse/internal/httpx"
+	"github.com/gatehouse-id/gatehouse/internal/web"
 	"github.com/gatehouse-id/gatehouse/storage"
 )
 
@@ -67,7 +68,7 @@ func (s *Service) federatedStart(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := r.Context()
 	up, ok := s.upstream(r.PostForm.Get("connector"))
-	browser := s.browserHash(r)
+	browser := s.web.BrowserHash(r)
 	if !ok || browser == nil {
 		s.renderLogin(w, r, http.StatusBadRequest, id, d, "", "Choose a way to sign in.")
 		return
@@ -79,8 +80,8 @@ func (s *Service) federatedStart(w http.ResponseWriter, r *http.Request) {
 		s.renderLogin(w, r, http.StatusBadGateway, id, d, "", up.Name+" cannot be reached right now. Try again later or sign in another way.")
 		return
 	}
-	if err := s.newCeremony(ctx, state, ceremonyFederation, ceremony{Flow: id, Name: up.ID, WebAuthn: private, Browser: browser}); err != nil {
-		s.fail(w, r, err)
+	if err := s.web.NewCeremony(ctx, state, ceremonyFederation, web.Ceremony{Flow: id, Name: up.ID, WebAuthn: private, Browser: browser}); err != nil {
+		s.web.Fail(w, r, err)
 		return
 	}
 	http.Redirect(w, r, to, http.StatusSeeOther)
@@ -92,28 +93,28 @@ func (s *Service) federatedStart(w http.ResponseWriter, r *http.Request) {
 func (s *Service) federatedCallback(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	state := r.URL.Query().Get("state")
-	c, err := s.getCeremony(ctx, state, ceremonyFederation)
-	if err == nil && !hmac.Equal(c.Browser, s.browserHash(r)) {
-		err = errWrongState
+	c, err := s.web.GetCeremony(ctx, state, ceremonyFederation)
+	if err == nil && !hmac.Equal(c.Browser, s.web.BrowserHash(r)) {
+		err = web.ErrWrongState
 	}
 	if err == nil {
-		err = s.useCeremony(ctx, state, ceremonyFederation)
+		err = s.web.UseCeremony(ctx, state, ceremonyFederation)
 	}
 	if err != nil {
 		if errors.Is(err, storage.ErrUnavailable) {
-			s.fail(w, r, err)
+			s.web.Fail(w, r, err)
 			return
 		}
-		s.errorPage(w, r, http.StatusBadRequest, "This sign-in link has expired",
+		s.web.ErrorPage(w, r, http.StatusBadRequest, "This sign-in link has expired",
 			"It was already used, is too old, or was opened in another browser. Go back to the application and start again.")
 		return
 	}
 	f, d, err := s.loadFlow(ctx, c.Flow)
 	if err == nil && f.State != StateLogin {
-		err = errWrongState
+		err = web.ErrWrongState
 	}
 	if err != nil {
-		s.fail(w, r, err)
+		s.web.Fail(w, r, err)
 		return
 	}
 	up, ok := s.upstream(c.Name)
@@ -123,7 +124,7 @@ func (s *Service) federatedCallback(w http.ResponseWriter, r *http.Request) {
 	}
 	ident, err := up.Connector.HandleCallback(ctx, c.WebAuthn, r)
 	if err != nil {
-		s.auditRepeated(ctx, r, "login.failed", "", d.Request.ClientID, map[string]string{"method": "fed", "connector": up.ID, "reason": reason(err)})
+		s.web.AuditRepeated(ctx, r, "login.failed", "", d.Request.ClientID, map[string]string{"method": "fed", "connector": up.ID, "reason": reason(err)})
 		s.o.Log.Info("federation: callback refused", "connector", up.ID, "request_id", httpx.RequestID(ctx), "err", err)
 		s.renderLogin(w, r, http.StatusOK, c.Flow, d, "", federationMessage(up.Name, err))
 		return
@@ -168,19 +169,19 @@ func (s *Service) federatedLogin(w http.ResponseWriter, r *http.Request, id stri
 	now := s.o.Now().UTC()
 	token, err := s.sealUpstreamToken(up, ident)
 	if err != nil {
-		s.fail(w, r, err)
+		s.web.Fail(w, r, err)
 		return
 	}
 	fi, err := s.o.Store.GetFederatedIdentity(ctx, up.ID, ident.Subject)
 	switch {
 	case err == nil:
 		if err := s.o.Store.TouchFederatedIdentity(ctx, up.ID, ident.Subject, now, token); err != nil {
-			s.fail(w, r, err)
+			s.web.Fail(w, r, err)
 			return
 		}
 		u, err := s.o.Store.GetUser(ctx, fi.Subject)
 		if err != nil {
-			s.fail(w, r, err)
+			s.web.Fail(w, r, err)
 			return
 		}
 		if u.Disabled {
@@ -190,7 +191,7 @@ func (s *Service) federatedLogin(w http.ResponseWriter, r *http.Request, id stri
 		s.firstFactorDone(w, r, id, d, authn.Result{Subject: u.Subject, AMR: federatedAMR(ident.AMR), AuthTime: now})
 		return
 	case !errors.Is(err, storage.ErrNotFound):
-		s.fail(w, r, err)
+		s.web.Fail(w, r, err)
 		return
 	}
 	if ident.Email != "" {
@@ -198,16 +199,16 @@ func (s *Service) federatedLogin(w http.ResponseWriter, r *http.Request, id stri
 		if err == nil {
 			link := &pendingLink{Connector: up.ID, UpstreamSubject: ident.Subject, Email: strings.ToLower(existing.Email), Username: ident.Username}
 			if err := s.setPendingLink(ctx, id, link); err != nil {
-				s.fail(w, r, err)
+				s.web.Fail(w, r, err)
 				return
 			}
-			s.audit(ctx, r, "federation.link_pending", existing.Subject, d.Request.ClientID, map[string]string{"connector": up.ID})
+			s.web.Audit(ctx, r, "federation.link_pending", existing.Subject, d.Request.ClientID, map[string]string{"connector": up.ID})
 			s.renderLogin(w, r, http.StatusOK, id, d, existing.Email,
 				"An account with this email address already exists. Sign in to it to link your "+up.Name+" account.")
 			return
 		}
 		if !errors.Is(err, storage.ErrNotFound) {
-			s.fail(w, r, err)
+			s.web.Fail(w, r, err)
 			return
 		}
 	}
@@ -232,10 +233,10 @@ func (s *Service) federatedLogin(w http.ResponseWriter, r *http.Request, id stri
 		return
 	}
 	if err != nil {
-		s.fail(w, r, err)
+		s.web.Fail(w, r, err)
 		return
 	}
-	s.audit(ctx, r, "user.created", u.Subject, d.Request.ClientID, map[string]string{"connector": up.ID})
+	s.web.Audit(ctx, r, "user.created", u.Subject, d.Request.ClientID, map[string]string{"connector": up.ID})
 	s.firstFactorDone(w, r, id, d, authn.Result{Subject: u.Subject, AMR: federatedAMR(ident.AMR), AuthTime: now})
 }
 
@@ -264,7 +265,7 @@ func (s *Service) sealUpstreamToken(up Upstream, ident federation.Identity) ([]b
 func (s *Service) setPendingLink(ctx context.Context, id string, link *pendingLink) error {
 	_, err := s.o.Store.UpdateFlow(ctx, id, s.o.Now(), func(f storage.Flow) (storage.Flow, error) {
 		if f.State != StateLogin {
-			return f, errWrongState
+			return f, web.ErrWrongState
 		}
 		var d flowData
 		if err := json.Unmarshal(f.Data, &d); err != nil {
@@ -298,7 +299,7 @@ func (s *Service) linkPending(ctx context.Context, r *http.Request, d flowData, 
 		return nil
 	}
 	if err == nil {
-		s.audit(ctx, r, "federation.linked", subject, d.Request.ClientID, map[string]string{"connector": d.Link.Connector})
+		s.web.Audit(ctx, r, "federation.linked", subject, d.Request.ClientID, map[string]string{"connector": d.Link.Connector})
 	}
 	return err
 }
@@ -340,7 +341,7 @@ func (s *Service) unlink(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	conn, sub := r.PostForm.Get("connector"), r.PostForm.Get("upstream_subject")
 	if ways, err := s.waysToSignIn(ctx, bs.Subject); err != nil {
-		s.fail(w, r, err)
+		s.web.Fail(w, r, err)
 		return
 	} else if ways <= 1 {
 		s.renderAccount(w, r, bs, "This is your only way to sign in; add a passkey before unlinking it.")
@@ -350,9 +351,9 @@ func (s *Service) unlink(w http.ResponseWriter, r *http.Request) {
 		s.renderAccount(w, r, bs, "No such linked account.")
 		return
 	} else if err != nil {
-		s.fail(w, r, err)
+		s.web.Fail(w, r, err)
 		return
 	}
-	s.audit(ctx, r, "federation.unlinked", bs.Subject, "", map[string]string{"connector": conn})
+	s.web.Audit(ctx, r, "federation.unlinked", bs.Subject, "", map[string]string{"connector": conn})
 	s.renderAccount(w, r, bs, "The account was unlinked.")
 }

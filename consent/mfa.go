@@ -13,6 +13,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/authn"
 	"github.com/gatehouse-id/gatehouse/internal/attempt"
 	"github.com/gatehouse-id/gatehouse/internal/httpx"
+	"github.com/gatehouse-id/gatehouse/internal/web"
 	"github.com/gatehouse-id/gatehouse/provider/interaction"
 	"github.com/gatehouse-id/gatehouse/storage"
 )
@@ -62,41 +63,32 @@ func (s *Service) needsSecondFactor(ctx context.Context, req interaction.Authori
 	return u.SecondFactor || required, nil
 }
 
-// browserHash identifies the browser by its CSRF cookie (hashed).
-func (s *Service) browserHash(r *http.Request) []byte {
-	c, err := r.Cookie(s.csrfCookie)
-	if err != nil || len(c.Value) < 32 {
-		return nil
-	}
-	return hashID("browser\x00" + c.Value)
-}
-
 // firstFactorDone moves a flow on after a first factor: to the
 // second-factor page when one is needed, otherwise to a new session.
 func (s *Service) firstFactorDone(w http.ResponseWriter, r *http.Request, id string, d flowData, res authn.Result) {
 	ctx := r.Context()
 	more, err := s.needsSecondFactor(ctx, d.Request, res.Subject, res.AMR)
 	if err != nil {
-		s.fail(w, r, err)
+		s.web.Fail(w, r, err)
 		return
 	}
 	if !more {
 		s.completeLogin(w, r, id, StateLogin, d, res.Subject, res.AMR)
 		return
 	}
-	browser := s.browserHash(r)
+	browser := s.web.BrowserHash(r)
 	if browser == nil {
-		s.errorPage(w, r, http.StatusForbidden, "Your session has expired", "Cookies are needed to sign in. Go back and try again.")
+		s.web.ErrorPage(w, r, http.StatusForbidden, "Your session has expired", "Cookies are needed to sign in. Go back and try again.")
 		return
 	}
 	if _, err := s.advance(ctx, id, []string{StateLogin}, StateMFA, func(fd *flowData) error {
 		fd.Subject, fd.AMR, fd.AuthTime, fd.Browser = res.Subject, res.AMR, res.AuthTime.UTC().Truncate(time.Second), browser
 		return nil
 	}); err != nil {
-		s.fail(w, r, err)
+		s.web.Fail(w, r, err)
 		return
 	}
-	s.audit(ctx, r, "login.first_factor", res.Subject, d.Request.ClientID, map[string]string{"amr": strings.Join(res.AMR, " ")})
+	s.web.Audit(ctx, r, "login.first_factor", res.Subject, d.Request.ClientID, map[string]string{"amr": strings.Join(res.AMR, " ")})
 	http.Redirect(w, r, flowURL(PathMFA, id), http.StatusSeeOther)
 }
 
@@ -111,21 +103,21 @@ func (s *Service) completeLogin(w http.ResponseWriter, r *http.Request, id, from
 	authTime := now.Truncate(time.Second)
 	if d.StepUp {
 		if err := s.o.Store.StepUpSession(ctx, d.SessionHash, amr, authTime); err != nil {
-			s.fail(w, r, err)
+			s.web.Fail(w, r, err)
 			return
 		}
 		sid, sessionHash = d.SID, d.SessionHash
 	} else {
-		bs, err := s.startSession(ctx, w, r, subject, amr, now)
+		bs, err := s.web.StartSession(ctx, w, r, subject, amr, now)
 		if err != nil {
-			s.fail(w, r, err)
+			s.web.Fail(w, r, err)
 			return
 		}
 		sid, sessionHash, authTime = bs.SID, bs.IDHash, bs.AuthTime
 	}
 	if !d.StepUp {
 		if err := s.linkPending(ctx, r, d, subject); err != nil {
-			s.fail(w, r, err)
+			s.web.Fail(w, r, err)
 			return
 		}
 	}
@@ -134,7 +126,7 @@ func (s *Service) completeLogin(w http.ResponseWriter, r *http.Request, id, from
 	if d.Return == "" {
 		consent, rem, err := s.needsConsent(ctx, d.Request, subject)
 		if err != nil {
-			s.fail(w, r, err)
+			s.web.Fail(w, r, err)
 			return
 		}
 		next, remembered = StateConsent, rem
@@ -151,14 +143,14 @@ func (s *Service) completeLogin(w http.ResponseWriter, r *http.Request, id, from
 		return nil
 	})
 	if err != nil {
-		s.fail(w, r, err)
+		s.web.Fail(w, r, err)
 		return
 	}
 	typ := "login"
 	if d.StepUp {
 		typ = "login.step_up"
 	}
-	s.audit(ctx, r, typ, subject, d.Request.ClientID, map[string]string{"amr": strings.Join(amr, " "), "sid": sid})
+	s.web.Audit(ctx, r, typ, subject, d.Request.ClientID, map[string]string{"amr": strings.Join(amr, " "), "sid": sid})
 	switch next {
 	case StateRedeemed:
 		http.Redirect(w, r, d.Return, http.StatusSeeOther)
@@ -185,20 +177,20 @@ func (s *Service) mfaFlow(ctx context.Context, r *http.Request, id string) (flow
 		return d, err
 	}
 	if f.State != StateMFA {
-		return d, errWrongState
+		return d, web.ErrWrongState
 	}
 	if d.StepUp {
-		bs, ok, err := s.currentSession(ctx, r)
+		bs, ok, err := s.web.Session(ctx, r)
 		if err != nil {
 			return d, err
 		}
 		if !ok || !hmac.Equal(bs.IDHash, d.SessionHash) {
-			return d, errWrongState
+			return d, web.ErrWrongState
 		}
 		return d, nil
 	}
-	if b := s.browserHash(r); b == nil || !hmac.Equal(b, d.Browser) {
-		return d, errWrongState
+	if b := s.web.BrowserHash(r); b == nil || !hmac.Equal(b, d.Browser) {
+		return d, web.ErrWrongState
 	}
 	return d, nil
 }
@@ -207,7 +199,7 @@ func (s *Service) mfaPage(w http.ResponseWriter, r *http.Request) {
 	id := r.URL.Query().Get("flow")
 	d, err := s.mfaFlow(r.Context(), r, id)
 	if err != nil {
-		s.fail(w, r, err)
+		s.web.Fail(w, r, err)
 		return
 	}
 	s.renderMFA(w, r, http.StatusOK, id, d, "")
@@ -216,28 +208,28 @@ func (s *Service) mfaPage(w http.ResponseWriter, r *http.Request) {
 func (s *Service) renderMFA(w http.ResponseWriter, r *http.Request, status int, id string, d flowData, msg string) {
 	methods, _, err := s.secondFactors(r.Context(), d.Subject)
 	if err != nil {
-		s.fail(w, r, err)
+		s.web.Fail(w, r, err)
 		return
 	}
 	if len(methods) == 0 {
-		s.errorPage(w, r, http.StatusForbidden, "Two-step verification required",
+		s.web.ErrorPage(w, r, http.StatusForbidden, "Two-step verification required",
 			"This application requires a second sign-in step, and your account has none yet. Set one up on your account page ("+PathAccount+"), then try again.")
 		return
 	}
-	v := mfaView{FlowID: id, CSRF: s.csrfToken(w, r, id), ClientName: d.Request.ClientName, Error: msg, Methods: methods, StepUp: d.StepUp}
+	v := mfaView{FlowID: id, CSRF: s.web.CSRFToken(w, r, id), ClientName: d.Request.ClientName, Error: msg, Methods: methods, StepUp: d.StepUp}
 	if step, on := s.steps["passkey"]; on && slices.Contains(methods, "passkey") {
 		p, err := step.Start(r.Context(), authn.Attempt{Subject: d.Subject})
 		if err != nil {
-			s.fail(w, r, err)
+			s.web.Fail(w, r, err)
 			return
 		}
 		v.PasskeyCeremony, v.PasskeyOptions = httpx.RandomString(32), string(p.Options)
-		if err := s.newCeremony(r.Context(), v.PasskeyCeremony, ceremonyPasskeyMFA, ceremony{Flow: id, Subject: d.Subject, WebAuthn: p.State}); err != nil {
-			s.fail(w, r, err)
+		if err := s.web.NewCeremony(r.Context(), v.PasskeyCeremony, ceremonyPasskeyMFA, web.Ceremony{Flow: id, Subject: d.Subject, WebAuthn: p.State}); err != nil {
+			s.web.Fail(w, r, err)
 			return
 		}
 	}
-	s.render(w, r, status, "mfa", v)
+	s.web.Render(w, r, status, "mfa", v)
 }
 
 // errBadCode is the one message for every failed second factor.
@@ -251,7 +243,7 @@ func (s *Service) mfaSubmit(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	d, err := s.mfaFlow(ctx, r, id)
 	if err != nil {
-		s.fail(w, r, err)
+		s.web.Fail(w, r, err)
 		return
 	}
 	method := r.PostForm.Get("method")
@@ -263,25 +255,25 @@ func (s *Service) mfaSubmit(w http.ResponseWriter, r *http.Request) {
 	// Charged before the factor is checked, given back when it is right.
 	resv, err := s.attempts.Reserve(ctx, factorKeys(r, d.Subject)...)
 	if errors.Is(err, attempt.ErrLimited) {
-		s.auditRepeated(ctx, r, "login.mfa.throttled", d.Subject, d.Request.ClientID, map[string]string{"method": method})
-		tooManyAttempts(w, err)
+		s.web.AuditRepeated(ctx, r, "login.mfa.throttled", d.Subject, d.Request.ClientID, map[string]string{"method": method})
+		web.TooManyAttempts(w, err)
 		s.renderMFA(w, r, http.StatusTooManyRequests, id, d, "Too many failed attempts. Wait a moment and try again.")
 		return
 	}
 	if err != nil {
-		s.fail(w, r, err)
+		s.web.Fail(w, r, err)
 		return
 	}
 	a := authn.Attempt{Subject: d.Subject}
 	if method == "passkey" {
-		c, err := s.takeCeremony(ctx, r.PostForm.Get("ceremony"), ceremonyPasskeyMFA, id)
+		c, err := s.web.TakeCeremony(ctx, r.PostForm.Get("ceremony"), ceremonyPasskeyMFA, id)
 		if errors.Is(err, storage.ErrUnavailable) {
-			s.giveBack(ctx, resv.Unchecked)
-			s.fail(w, r, err)
+			s.web.GiveBack(ctx, resv.Unchecked)
+			s.web.Fail(w, r, err)
 			return
 		}
 		if err != nil || c.Subject != d.Subject {
-			s.giveBack(ctx, resv.Unchecked)
+			s.web.GiveBack(ctx, resv.Unchecked)
 			s.renderMFA(w, r, http.StatusOK, id, d, "That passkey request has expired. Try again.")
 			return
 		}
@@ -289,16 +281,16 @@ func (s *Service) mfaSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	res, err := step.Verify(ctx, a, authn.Input{Code: r.PostForm.Get("code"), Credential: []byte(r.PostForm.Get("credential"))})
 	if errors.Is(err, authn.ErrAuthFailed) || (err == nil && res.Subject != d.Subject) {
-		s.auditRepeated(ctx, r, "login.mfa.failed", d.Subject, d.Request.ClientID, map[string]string{"method": method})
+		s.web.AuditRepeated(ctx, r, "login.mfa.failed", d.Subject, d.Request.ClientID, map[string]string{"method": method})
 		s.renderMFA(w, r, http.StatusOK, id, d, errBadCode)
 		return
 	}
 	if err != nil {
-		s.giveBack(ctx, resv.Unchecked)
-		s.fail(w, r, err)
+		s.web.GiveBack(ctx, resv.Unchecked)
+		s.web.Fail(w, r, err)
 		return
 	}
-	s.giveBack(ctx, resv.Succeeded)
+	s.web.GiveBack(ctx, resv.Succeeded)
 	amr := slices.Clone(d.AMR)
 	for _, m := range res.AMR {
 		if !slices.Contains(amr, m) {
@@ -307,7 +299,7 @@ func (s *Service) mfaSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	if method == "backup" {
 		if _, left, err := s.secondFactors(ctx, d.Subject); err == nil && left <= 3 {
-			s.audit(ctx, r, "mfa.backup_codes.low", d.Subject, "", map[string]string{"left": fmt.Sprint(left)})
+			s.web.Audit(ctx, r, "mfa.backup_codes.low", d.Subject, "", map[string]string{"left": fmt.Sprint(left)})
 		}
 	}
 	s.completeLogin(w, r, id, StateMFA, d, d.Subject, amr)

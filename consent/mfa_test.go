@@ -13,6 +13,7 @@ import (
 
 	"github.com/gatehouse-id/gatehouse/authn"
 	"github.com/gatehouse-id/gatehouse/authn/backup"
+	"github.com/gatehouse-id/gatehouse/authn/passkey"
 	"github.com/gatehouse-id/gatehouse/keys"
 	"github.com/gatehouse-id/gatehouse/provider/interaction"
 	"github.com/gatehouse-id/gatehouse/storage"
@@ -52,7 +53,7 @@ func newTestService(t testing.TB) (*Service, *sqlstore.Store, *clock) {
 	}
 	key := []byte("k0123456789abcdef0123456789abcdef")
 	s, err := New(Options{Store: st, Pages: pages, CSRFKey: key, BackupCodeKey: key, Cipher: cipher, Now: clk.Now,
-		WebAuthn:        WebAuthnConfig{RPID: "login.example.test", Origins: []string{"https://login.example.test"}},
+		WebAuthn:        passkey.Config{RPID: "login.example.test", Origins: []string{"https://login.example.test"}},
 		SessionLifetime: time.Hour, ConsentLifetime: time.Hour, FlowLifetime: time.Hour, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)

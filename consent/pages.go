@@ -9,14 +9,11 @@ import (
 	"strings"
 
 	"github.com/gatehouse-id/gatehouse/authn"
-	"github.com/gatehouse-id/gatehouse/authn/password"
 	"github.com/gatehouse-id/gatehouse/internal/attempt"
 	"github.com/gatehouse-id/gatehouse/internal/httpx"
+	"github.com/gatehouse-id/gatehouse/internal/web"
 	"github.com/gatehouse-id/gatehouse/storage"
 )
-
-// maxFormBytes bounds every form body.
-const maxFormBytes = 64 << 10
 
 // scopeText describes scopes in plain words on the consent page.
 var scopeText = map[string]string{
@@ -40,49 +37,18 @@ func describeScopes(scopes []string) []string {
 	return out
 }
 
-func (s *Service) render(w http.ResponseWriter, r *http.Request, status int, page string, data any) {
-	if err := s.o.Pages.Render(w, status, page, httpx.Nonce(r.Context()), data); err != nil {
-		s.o.Log.Error("render", "page", page, "err", err)
-	}
-}
-
-func (s *Service) errorPage(w http.ResponseWriter, r *http.Request, status int, title, msg string) {
-	s.render(w, r, status, "error", map[string]string{"Title": title, "Message": msg, "RequestID": w.Header().Get("X-Request-Id")})
-}
-
-// fail maps an error to a page once: expired flows, storage outages, and
-// everything else as a logged 500 without details.
-func (s *Service) fail(w http.ResponseWriter, r *http.Request, err error) {
-	switch {
-	case errors.Is(err, storage.ErrNotFound), errors.Is(err, errWrongState), errors.Is(err, storage.ErrConflict):
-		s.errorPage(w, r, http.StatusBadRequest, "This sign-in page has expired",
-			"Go back to the application and start again.")
-	case errors.Is(err, storage.ErrUnavailable):
-		w.Header().Set("Retry-After", "5")
-		s.errorPage(w, r, http.StatusServiceUnavailable, "Temporarily unavailable", "Please try again in a moment.")
-	case errors.Is(err, password.ErrBusy):
-		w.Header().Set("Retry-After", "1")
-		s.errorPage(w, r, http.StatusServiceUnavailable, "Busy", "Too many sign-ins at once. Please try again in a moment.")
-	case errors.Is(err, context.Canceled):
-		s.o.Log.Info("consent: the client went away", "path", r.URL.Path, "request_id", httpx.RequestID(r.Context()))
-	default:
-		s.o.Log.Error("consent", "path", r.URL.Path, "request_id", httpx.RequestID(r.Context()), "err", err)
-		s.errorPage(w, r, http.StatusInternalServerError, "Something went wrong", "The server could not complete the request.")
-	}
-}
-
 // readForm reads a bounded form body and checks its CSRF token against the
 // flow it names. It answers 400 for an unreadable body and 403 for a missing
 // or foreign token, and then reports false: nothing else may happen.
 func (s *Service) readForm(w http.ResponseWriter, r *http.Request) (flowID string, ok bool) {
-	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	r.Body = http.MaxBytesReader(w, r.Body, web.MaxFormBytes)
 	if err := r.ParseForm(); err != nil {
-		s.errorPage(w, r, http.StatusBadRequest, "Bad request", "The form could not be read.")
+		s.web.ErrorPage(w, r, http.StatusBadRequest, "Bad request", "The form could not be read.")
 		return "", false
 	}
 	flowID = r.PostForm.Get("flow")
-	if !s.checkCSRF(r, flowID) {
-		s.errorPage(w, r, http.StatusForbidden, "Your session has expired", "The form was not submitted from this site or is too old. Go back and try again.")
+	if !s.web.CheckCSRF(r, flowID) {
+		s.web.ErrorPage(w, r, http.StatusForbidden, "Your session has expired", "The form was not submitted from this site or is too old. Go back and try again.")
 		return "", false
 	}
 	return flowID, true
@@ -105,48 +71,36 @@ type upstreamButton struct{ ID, Name, Type string }
 // into the page (bound to this flow, used once): showing the page writes
 // nothing to the database.
 func (s *Service) renderLogin(w http.ResponseWriter, r *http.Request, status int, id string, d flowData, email, msg string) {
-	v := loginView{FlowID: id, CSRF: s.csrfToken(w, r, id), ClientName: d.Request.ClientName, Email: email, Error: msg, Logo: d.Request.Logo}
+	v := loginView{FlowID: id, CSRF: s.web.CSRFToken(w, r, id), ClientName: d.Request.ClientName, Email: email, Error: msg, Logo: d.Request.Logo}
 	for _, u := range s.o.Upstreams {
 		v.Upstreams = append(v.Upstreams, upstreamButton{ID: u.ID, Name: u.Name, Type: u.Type})
 	}
 	step, ok := s.steps["passkey"]
 	if !ok {
-		s.render(w, r, status, "login", v)
+		s.web.Render(w, r, status, "login", v)
 		return
 	}
 	p, err := step.Start(r.Context(), authn.Attempt{})
 	if err != nil {
-		s.fail(w, r, err)
+		s.web.Fail(w, r, err)
 		return
 	}
 	if v.PasskeyCeremony, err = s.sealLoginChallenge(id, p.State); err != nil {
-		s.fail(w, r, err)
+		s.web.Fail(w, r, err)
 		return
 	}
 	v.PasskeyOptions = string(p.Options)
-	s.render(w, r, status, "login", v)
-}
-
-// takeCeremony consumes a sign-in ceremony of a flow (single use).
-func (s *Service) takeCeremony(ctx context.Context, id, kind, flowID string) (ceremony, error) {
-	c, err := s.getCeremony(ctx, id, kind)
-	if err != nil {
-		return c, err
-	}
-	if !hmac.Equal([]byte(c.Flow), []byte(flowID)) {
-		return c, errWrongState
-	}
-	return c, s.useCeremony(ctx, id, kind)
+	s.web.Render(w, r, status, "login", v)
 }
 
 func (s *Service) loginPage(w http.ResponseWriter, r *http.Request) {
 	id := r.URL.Query().Get("flow")
 	f, d, err := s.loadFlow(r.Context(), id)
 	if err == nil && f.State != StateLogin {
-		err = errWrongState
+		err = web.ErrWrongState
 	}
 	if err != nil {
-		s.fail(w, r, err)
+		s.web.Fail(w, r, err)
 		return
 	}
 	s.renderLogin(w, r, http.StatusOK, id, d, d.Request.LoginHint, "")
@@ -161,10 +115,10 @@ func (s *Service) loginForm(w http.ResponseWriter, r *http.Request) (string, flo
 	}
 	f, d, err := s.loadFlow(r.Context(), id)
 	if err == nil && f.State != StateLogin {
-		err = errWrongState
+		err = web.ErrWrongState
 	}
 	if err != nil {
-		s.fail(w, r, err)
+		s.web.Fail(w, r, err)
 		return "", flowData{}, false
 	}
 	return id, d, true
@@ -190,27 +144,27 @@ func (s *Service) loginSubmit(w http.ResponseWriter, r *http.Request) {
 	resv, err := s.attempts.Reserve(ctx, s.passwordKeys(r, account)...)
 	if errors.Is(err, attempt.ErrLimited) {
 		// The same answer whether or not the account exists.
-		s.auditRepeated(ctx, r, "login.throttled", "", d.Request.ClientID, nil)
-		tooManyAttempts(w, err)
+		s.web.AuditRepeated(ctx, r, "login.throttled", "", d.Request.ClientID, nil)
+		web.TooManyAttempts(w, err)
 		s.renderLogin(w, r, http.StatusTooManyRequests, id, d, email, "Too many failed attempts. Wait a moment and try again.")
 		return
 	}
 	if err != nil {
-		s.fail(w, r, err)
+		s.web.Fail(w, r, err)
 		return
 	}
 	res, err := s.steps["pwd"].Verify(ctx, authn.Attempt{}, authn.Input{Email: email, Password: password})
 	if err != nil {
 		if errors.Is(err, authn.ErrAuthFailed) {
-			s.auditRepeated(ctx, r, "login.failed", res.Subject, d.Request.ClientID, map[string]string{"method": "pwd"})
+			s.web.AuditRepeated(ctx, r, "login.failed", res.Subject, d.Request.ClientID, map[string]string{"method": "pwd"})
 			s.renderLogin(w, r, http.StatusOK, id, d, email, errBadCredentials)
 			return
 		}
-		s.giveBack(ctx, resv.Unchecked)
-		s.fail(w, r, err)
+		s.web.GiveBack(ctx, resv.Unchecked)
+		s.web.Fail(w, r, err)
 		return
 	}
-	s.giveBack(ctx, resv.Succeeded)
+	s.web.GiveBack(ctx, resv.Succeeded)
 	s.rememberDevice(w, r, account)
 	s.firstFactorDone(w, r, id, d, res)
 }
@@ -222,7 +176,7 @@ func (s *Service) passkeyLogin(w http.ResponseWriter, r *http.Request, id string
 	state, err := s.takeLoginChallenge(ctx, r.PostForm.Get("ceremony"), id)
 	if err != nil {
 		if errors.Is(err, storage.ErrUnavailable) {
-			s.fail(w, r, err)
+			s.web.Fail(w, r, err)
 			return
 		}
 		s.renderLogin(w, r, http.StatusOK, id, d, "", "That passkey sign-in has expired. Try again.")
@@ -231,23 +185,15 @@ func (s *Service) passkeyLogin(w http.ResponseWriter, r *http.Request, id string
 	res, err := s.steps["passkey"].Verify(ctx, authn.Attempt{State: state}, authn.Input{Credential: []byte(r.PostForm.Get("credential"))})
 	if errors.Is(err, authn.ErrAuthFailed) {
 		s.o.Log.Info("passkey sign-in refused", "request_id", httpx.RequestID(ctx), "err", err)
-		s.auditRepeated(ctx, r, "login.failed", res.Subject, d.Request.ClientID, map[string]string{"method": "passkey"})
+		s.web.AuditRepeated(ctx, r, "login.failed", res.Subject, d.Request.ClientID, map[string]string{"method": "passkey"})
 		s.renderLogin(w, r, http.StatusOK, id, d, "", "That passkey could not sign you in. Try again or use your password.")
 		return
 	}
 	if err != nil {
-		s.fail(w, r, err)
+		s.web.Fail(w, r, err)
 		return
 	}
 	s.firstFactorDone(w, r, id, d, res)
-}
-
-// giveBack returns a reservation; a failure to do so only costs the user
-// one counted attempt, so it is logged, not shown.
-func (s *Service) giveBack(ctx context.Context, release func(context.Context) error) {
-	if err := release(ctx); err != nil {
-		s.o.Log.Warn("attempt not given back", "request_id", httpx.RequestID(ctx), "err", err)
-	}
 }
 
 type consentView struct {
@@ -265,14 +211,14 @@ func (s *Service) consentFlow(ctx context.Context, r *http.Request, id string) (
 		return d, storage.User{}, err
 	}
 	if f.State != StateConsent {
-		return d, storage.User{}, errWrongState
+		return d, storage.User{}, web.ErrWrongState
 	}
-	bs, ok, err := s.currentSession(ctx, r)
+	bs, ok, err := s.web.Session(ctx, r)
 	if err != nil {
 		return d, storage.User{}, err
 	}
 	if !ok || !hmac.Equal(bs.IDHash, d.SessionHash) {
-		return d, storage.User{}, errWrongState
+		return d, storage.User{}, web.ErrWrongState
 	}
 	u, err := s.o.Store.GetUser(ctx, d.Subject)
 	return d, u, err
@@ -282,10 +228,10 @@ func (s *Service) consentPage(w http.ResponseWriter, r *http.Request) {
 	id := r.URL.Query().Get("flow")
 	d, u, err := s.consentFlow(r.Context(), r, id)
 	if err != nil {
-		s.fail(w, r, err)
+		s.web.Fail(w, r, err)
 		return
 	}
-	s.render(w, r, http.StatusOK, "consent", consentView{FlowID: id, CSRF: s.csrfToken(w, r, id), ClientName: d.Request.ClientName,
+	s.web.Render(w, r, http.StatusOK, "consent", consentView{FlowID: id, CSRF: s.web.CSRFToken(w, r, id), ClientName: d.Request.ClientName,
 		Email: u.Email, Scopes: describeScopes(d.Request.Scopes), ClientURI: d.Request.ClientURI, PolicyURI: d.Request.PolicyURI, TOSURI: d.Request.TOSURI, Logo: d.Request.Logo})
 }
 
@@ -297,14 +243,14 @@ func (s *Service) consentSubmit(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	d, _, err := s.consentFlow(ctx, r, id)
 	if err != nil {
-		s.fail(w, r, err)
+		s.web.Fail(w, r, err)
 		return
 	}
 	allow := r.PostForm.Get("action") == "allow"
 	next := StateDenied
 	if allow {
 		next = StateGranted
-		s.audit(ctx, r, "consent.granted", d.Subject, d.Request.ClientID, map[string]string{"scope": strings.Join(d.Request.Scopes, " "), "remember": r.PostForm.Get("remember")})
+		s.web.Audit(ctx, r, "consent.granted", d.Subject, d.Request.ClientID, map[string]string{"scope": strings.Join(d.Request.Scopes, " "), "remember": r.PostForm.Get("remember")})
 		if r.PostForm.Get("remember") == "yes" {
 			now := s.o.Now().UTC()
 			scopes := d.Remembered
@@ -315,7 +261,7 @@ func (s *Service) consentSubmit(w http.ResponseWriter, r *http.Request) {
 			}
 			if err := s.o.Store.PutConsent(ctx, storage.Consent{Subject: d.Subject, ClientID: d.Request.ClientID, Scopes: scopes,
 				CreatedAt: now, ExpiresAt: now.Add(s.o.ConsentLifetime)}); err != nil {
-				s.fail(w, r, err)
+				s.web.Fail(w, r, err)
 				return
 			}
 		}
@@ -328,7 +274,7 @@ func (s *Service) consentSubmit(w http.ResponseWriter, r *http.Request) {
 		}
 		return nil
 	}); err != nil {
-		s.fail(w, r, err)
+		s.web.Fail(w, r, err)
 		return
 	}
 	http.Redirect(w, r, flowURL(ResumePath, id), http.StatusSeeOther)

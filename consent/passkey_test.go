@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/gatehouse-id/gatehouse/authn"
+	"github.com/gatehouse-id/gatehouse/authn/passkey"
 	"github.com/gatehouse-id/gatehouse/provider/interaction"
 	"github.com/gatehouse-id/gatehouse/storage"
 )
@@ -35,11 +36,11 @@ func passkeyCount(t *testing.T, st storage.CredentialStore) int {
 // registerPasskey runs a registration ceremony with a.
 func registerPasskey(t testing.TB, s *Service, a *softAuthenticator) (storage.Credential, error) {
 	t.Helper()
-	opts, state, err := s.beginPasskeyRegistration(context.Background(), "alice")
+	opts, state, err := s.passkeys.BeginRegistration(context.Background(), "alice")
 	if err != nil {
 		t.Fatal(err)
 	}
-	return s.finishPasskeyRegistration(context.Background(), "alice", "Laptop", state, a.register(opts))
+	return s.passkeys.FinishRegistration(context.Background(), "alice", "Laptop", state, a.register(opts))
 }
 
 func TestPasskeyRegistration(t *testing.T) {
@@ -60,7 +61,7 @@ func TestPasskeyRegistration(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			s, st, _ := newTestService(t)
 			a := newSoftAuthenticator(t, tt.rpID, tt.origin)
-			opts, state, err := s.beginPasskeyRegistration(context.Background(), "alice")
+			opts, state, err := s.passkeys.BeginRegistration(context.Background(), "alice")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -68,7 +69,7 @@ func TestPasskeyRegistration(t *testing.T) {
 			if tt.corrupt != nil {
 				resp = tt.corrupt(resp)
 			}
-			c, err := s.finishPasskeyRegistration(context.Background(), "alice", "Laptop", state, resp)
+			c, err := s.passkeys.FinishRegistration(context.Background(), "alice", "Laptop", state, resp)
 			if tt.ok {
 				if err != nil || c.Name != "Laptop" || passkeyCount(t, st) != 1 {
 					t.Fatalf("registration: %+v, %v", c, err)
@@ -88,20 +89,20 @@ func TestPasskeyRegistration(t *testing.T) {
 func TestPasskeyRegistrationReplay(t *testing.T) {
 	s, st, _ := newTestService(t)
 	a := newSoftAuthenticator(t, testRPID, testOrigin)
-	opts, state, err := s.beginPasskeyRegistration(context.Background(), "alice")
+	opts, state, err := s.passkeys.BeginRegistration(context.Background(), "alice")
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp := a.register(opts)
-	if _, err := s.finishPasskeyRegistration(context.Background(), "alice", "Laptop", state, resp); err != nil {
+	if _, err := s.passkeys.FinishRegistration(context.Background(), "alice", "Laptop", state, resp); err != nil {
 		t.Fatal(err)
 	}
 	// The same response against a new ceremony: the challenge differs.
-	_, state2, err := s.beginPasskeyRegistration(context.Background(), "alice")
+	_, state2, err := s.passkeys.BeginRegistration(context.Background(), "alice")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.finishPasskeyRegistration(context.Background(), "alice", "Again", state2, resp); !errors.Is(err, authn.ErrAuthFailed) {
+	if _, err := s.passkeys.FinishRegistration(context.Background(), "alice", "Again", state2, resp); !errors.Is(err, authn.ErrAuthFailed) {
 		t.Errorf("replayed registration: %v", err)
 	}
 	if n := passkeyCount(t, st); n != 1 {
@@ -120,13 +121,13 @@ func signIn(t *testing.T, s *Service, subject string, respond func(opts []byte) 
 	return step.Verify(context.Background(), authn.Attempt{Subject: subject, State: p.State}, authn.Input{Credential: respond(p.Options)})
 }
 
-func storedCounter(t *testing.T, st storage.CredentialStore) (int64, passkeyMeta) {
+func storedCounter(t *testing.T, st storage.CredentialStore) (int64, passkey.Meta) {
 	t.Helper()
 	list, err := st.ListCredentials(context.Background(), "alice", storage.CredentialWebAuthn)
 	if err != nil || len(list) != 1 {
 		t.Fatalf("passkeys: %v %v", list, err)
 	}
-	var m passkeyMeta
+	var m passkey.Meta
 	if err := json.Unmarshal(list[0].Data, &m); err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-id/gatehouse/admin"
+	"github.com/gatehouse-id/gatehouse/authn/passkey"
 	"github.com/gatehouse-id/gatehouse/consent"
 	"github.com/gatehouse-id/gatehouse/internal/clientspec"
 	"github.com/gatehouse-id/gatehouse/internal/config"
@@ -91,7 +92,7 @@ func New(ctx context.Context, cfg config.Config, st Store, log *slog.Logger) (*A
 		FlowLifetime: cfg.Lifetimes.LoginFlow.Duration, Log: log,
 		Cipher: cipher, BackupCodeKey: backupKey, PairwiseKey: pairwiseKey, RequireMFA: cfg.Authn.RequireMFA,
 		ReauthenticateAfter: cfg.Authn.ReauthenticateAfter.Duration, TOTPIssuer: cfg.Authn.TOTPIssuer,
-		WebAuthn: consent.WebAuthnConfig{RPID: rpID, Origins: origins}, Upstreams: ups, Issuer: cfg.Issuer,
+		WebAuthn: passkey.Config{RPID: rpID, Origins: origins}, Upstreams: ups, Issuer: cfg.Issuer,
 		PasswordConcurrency: cfg.Authn.PasswordConcurrency, PasswordQueue: cfg.Authn.PasswordQueue,
 	})
 	if err != nil {
