@@ -1,9 +1,12 @@
-// Package account holds what can happen to a local account once it
-// exists, whoever asks for it (the operator service for the admin API and
-// the CLI, the account pages for the user): a new password, disabling,
-// second factors reset, the profile. Revocation follows the account:
-// every change that alters who may act for it ends its sessions and tokens
-// in the same transaction.
+// Package account is a local account's self-service and lifecycle. The
+// account pages (Pages) let a signed-in user see their account and change
+// how they sign in: the authenticator app, backup codes, passkeys and
+// linked upstream accounts. The lifecycle functions are what can happen to
+// an account whoever asks (the operator service for the admin API and the
+// CLI, the pages for the user): a new password, disabling, second factors
+// reset, the profile. Revocation follows the account: every change that
+// alters who may act for it ends its sessions and tokens in the same
+// transaction.
 package account
 
 import (

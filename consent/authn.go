@@ -2,11 +2,11 @@ package consent
 
 import (
 	"net/http"
-	"net/netip"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/gatehouse-id/gatehouse/authn"
 	"github.com/gatehouse-id/gatehouse/internal/attempt"
 	"github.com/gatehouse-id/gatehouse/internal/httpx"
 	"github.com/gatehouse-id/gatehouse/provider/interaction"
@@ -104,36 +104,14 @@ func mfaDemand(req interaction.AuthorizeRequest, global bool) (required, wanted 
 var (
 	passwordAccountPolicy = storage.AttemptPolicy{Free: 5, Base: 10 * time.Second, Max: 15 * time.Minute, Window: time.Hour}
 	passwordAddressPolicy = storage.AttemptPolicy{Free: 50, Base: 30 * time.Second, Max: 15 * time.Minute, Window: 15 * time.Minute}
-	factorAccountPolicy   = storage.AttemptPolicy{Free: 5, Base: 30 * time.Second, Max: 15 * time.Minute, Window: time.Hour}
-	factorAddressPolicy   = storage.AttemptPolicy{Free: 50, Base: 30 * time.Second, Max: 15 * time.Minute, Window: 15 * time.Minute}
 )
 
 // passwordKeys are the counters a password attempt for account is charged
 // to: the client's address, then the known device or the account.
 func (s *Service) passwordKeys(r *http.Request, account string) []attempt.Key {
-	keys := []attempt.Key{{Name: "pwd:ip:" + addressKey(httpx.ClientIP(r)), Policy: passwordAddressPolicy}}
+	keys := []attempt.Key{{Name: "pwd:ip:" + authn.AddressKey(httpx.ClientIP(r)), Policy: passwordAddressPolicy}}
 	if device, ok := s.knownDevice(r, account); ok {
 		return append(keys, attempt.Key{Name: "pwd:dev:" + device, Policy: passwordAccountPolicy, ResetOnSuccess: true})
 	}
 	return append(keys, attempt.Key{Name: "pwd:acct:" + account, Policy: passwordAccountPolicy, ResetOnSuccess: true})
-}
-
-// addressKey is what an address is counted as: an IPv4 address itself, an
-// IPv6 address by its /64 (one subscriber's network: an attacker there can
-// use as many addresses as it likes).
-func addressKey(ip string) string {
-	a, err := netip.ParseAddr(ip)
-	if err != nil || a.Unmap().Is4() {
-		return ip
-	}
-	p, _ := a.Prefix(64)
-	return p.String()
-}
-
-// factorKeys are the counters a second-factor attempt is charged to.
-func factorKeys(r *http.Request, subject string) []attempt.Key {
-	return []attempt.Key{
-		{Name: "mfa:ip:" + addressKey(httpx.ClientIP(r)), Policy: factorAddressPolicy},
-		{Name: "mfa:acct:" + subject, Policy: factorAccountPolicy, ResetOnSuccess: true},
-	}
 }

@@ -180,7 +180,6 @@ func (s *Service) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST "+PathConsent, s.consentSubmit)
 	mux.HandleFunc("GET "+PathMFA, s.mfaPage)
 	mux.HandleFunc("POST "+PathMFA, s.mfaSubmit)
-	s.registerAccount(mux)
 	s.registerFederation(mux)
 }
 
@@ -454,3 +453,30 @@ func (s *Service) Redeem(ctx context.Context, r *http.Request, flowID string) (i
 // PasswordHashes says how many password hashes were computed and how many
 // were refused because too many were running or waiting (for metrics).
 func (s *Service) PasswordHashes() (computed, refused int64) { return s.passwords.Counts() }
+
+// pageFlowLifetime is how long a sign-in to one of gatehouse's own pages
+// (the account page) may take.
+const pageFlowLifetime = 15 * time.Minute
+
+// SignIn sends the browser through a login that returns to returnTo, one
+// of gatehouse's own pages (prompt login re-authenticates a signed-in
+// user; hint fills in the email).
+func (s *Service) SignIn(w http.ResponseWriter, r *http.Request, returnTo string, prompt []string, hint string) {
+	now := s.o.Now().UTC().Truncate(time.Second)
+	// Anyone can open the account page: its flow is short-lived, so rows
+	// made by requests that never sign in are collected within minutes.
+	dec, err := s.newFlowFor(r.Context(), StateLogin, flowData{Request: interaction.AuthorizeRequest{ClientName: "your account", MaxAge: -1, Prompt: prompt,
+		LoginHint: hint, RequestedAt: now}, Return: returnTo}, pageFlowLifetime)
+	if err != nil {
+		s.web.Fail(w, r, err)
+		return
+	}
+	http.Redirect(w, r, dec.RedirectTo, http.StatusSeeOther)
+}
+
+// Web is the page kit the account pages share with the sign-in pages.
+func (s *Service) Web() *web.Kit { return s.web }
+
+// Passkeys is the passkey step (nil when passkeys are off), which the
+// account pages register passkeys with.
+func (s *Service) Passkeys() *passkey.Step { return s.passkeys }

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/gatehouse-id/gatehouse/authn"
 	"github.com/gatehouse-id/gatehouse/federation"
@@ -302,58 +301,4 @@ func (s *Service) linkPending(ctx context.Context, r *http.Request, d flowData, 
 		s.web.Audit(ctx, r, "federation.linked", subject, d.Request.ClientID, map[string]string{"connector": d.Link.Connector})
 	}
 	return err
-}
-
-type linkedView struct {
-	Connector, Name, Account, Linked string
-	UpstreamSubject                  string
-}
-
-// linkedIdentities lists a user's linked upstream accounts for the account
-// page.
-func (s *Service) linkedIdentities(ctx context.Context, subject string) ([]linkedView, error) {
-	list, err := s.o.Store.ListFederatedIdentities(ctx, subject)
-	if err != nil {
-		return nil, err
-	}
-	var out []linkedView
-	for _, fi := range list {
-		name := fi.ConnectorID
-		if up, ok := s.upstream(fi.ConnectorID); ok {
-			name = up.Name
-		}
-		account := fi.Username
-		if account == "" {
-			account = fi.Email
-		}
-		out = append(out, linkedView{Connector: fi.ConnectorID, Name: name, Account: account, Linked: fi.CreatedAt.Format(time.DateOnly), UpstreamSubject: fi.UpstreamSubject})
-	}
-	return out, nil
-}
-
-// unlink removes a linked upstream account, unless it is the user's last
-// way to sign in.
-func (s *Service) unlink(w http.ResponseWriter, r *http.Request) {
-	bs, ok := s.accountForm(w, r, true)
-	if !ok {
-		return
-	}
-	ctx := r.Context()
-	conn, sub := r.PostForm.Get("connector"), r.PostForm.Get("upstream_subject")
-	if ways, err := s.waysToSignIn(ctx, bs.Subject); err != nil {
-		s.web.Fail(w, r, err)
-		return
-	} else if ways <= 1 {
-		s.renderAccount(w, r, bs, "This is your only way to sign in; add a passkey before unlinking it.")
-		return
-	}
-	if err := s.o.Store.DeleteFederatedIdentity(ctx, bs.Subject, conn, sub); errors.Is(err, storage.ErrNotFound) {
-		s.renderAccount(w, r, bs, "No such linked account.")
-		return
-	} else if err != nil {
-		s.web.Fail(w, r, err)
-		return
-	}
-	s.web.Audit(ctx, r, "federation.unlinked", bs.Subject, "", map[string]string{"connector": conn})
-	s.renderAccount(w, r, bs, "The account was unlinked.")
 }

@@ -18,33 +18,6 @@ import (
 	"github.com/gatehouse-id/gatehouse/storage"
 )
 
-// secondFactors lists the second-factor methods a user has: "otp",
-// "passkey" and, when one of those exists, "backup".
-func (s *Service) secondFactors(ctx context.Context, subject string) ([]string, int, error) {
-	creds, err := s.o.Store.ListCredentials(ctx, subject, "")
-	if err != nil {
-		return nil, 0, err
-	}
-	var methods []string
-	backups := 0
-	for _, c := range creds {
-		switch c.Type {
-		case storage.CredentialTOTP:
-			methods = append(methods, "otp")
-		case storage.CredentialWebAuthn:
-			if !slices.Contains(methods, "passkey") {
-				methods = append(methods, "passkey")
-			}
-		case storage.CredentialBackupCode:
-			backups++
-		}
-	}
-	if len(methods) > 0 && backups > 0 {
-		methods = append(methods, "backup")
-	}
-	return methods, backups, nil
-}
-
 // needsSecondFactor says whether a login with amr must add a factor for
 // this request: the user has one enrolled (then it is always required), or
 // the client or the server requires two. acr_values alone cannot demand a
@@ -206,7 +179,7 @@ func (s *Service) mfaPage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Service) renderMFA(w http.ResponseWriter, r *http.Request, status int, id string, d flowData, msg string) {
-	methods, _, err := s.secondFactors(r.Context(), d.Subject)
+	methods, _, err := authn.SecondFactors(r.Context(), s.o.Store, d.Subject)
 	if err != nil {
 		s.web.Fail(w, r, err)
 		return
@@ -232,9 +205,6 @@ func (s *Service) renderMFA(w http.ResponseWriter, r *http.Request, status int, 
 	s.web.Render(w, r, status, "mfa", v)
 }
 
-// errBadCode is the one message for every failed second factor.
-const errBadCode = "That code did not work. Check it and try again."
-
 func (s *Service) mfaSubmit(w http.ResponseWriter, r *http.Request) {
 	id, ok := s.readForm(w, r)
 	if !ok {
@@ -253,7 +223,7 @@ func (s *Service) mfaSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// Charged before the factor is checked, given back when it is right.
-	resv, err := s.attempts.Reserve(ctx, factorKeys(r, d.Subject)...)
+	resv, err := s.attempts.Reserve(ctx, authn.FactorKeys(httpx.ClientIP(r), d.Subject)...)
 	if errors.Is(err, attempt.ErrLimited) {
 		s.web.AuditRepeated(ctx, r, "login.mfa.throttled", d.Subject, d.Request.ClientID, map[string]string{"method": method})
 		web.TooManyAttempts(w, err)
@@ -282,7 +252,7 @@ func (s *Service) mfaSubmit(w http.ResponseWriter, r *http.Request) {
 	res, err := step.Verify(ctx, a, authn.Input{Code: r.PostForm.Get("code"), Credential: []byte(r.PostForm.Get("credential"))})
 	if errors.Is(err, authn.ErrAuthFailed) || (err == nil && res.Subject != d.Subject) {
 		s.web.AuditRepeated(ctx, r, "login.mfa.failed", d.Subject, d.Request.ClientID, map[string]string{"method": method})
-		s.renderMFA(w, r, http.StatusOK, id, d, errBadCode)
+		s.renderMFA(w, r, http.StatusOK, id, d, web.BadCode)
 		return
 	}
 	if err != nil {
@@ -298,7 +268,7 @@ func (s *Service) mfaSubmit(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if method == "backup" {
-		if _, left, err := s.secondFactors(ctx, d.Subject); err == nil && left <= 3 {
+		if _, left, err := authn.SecondFactors(ctx, s.o.Store, d.Subject); err == nil && left <= 3 {
 			s.web.Audit(ctx, r, "mfa.backup_codes.low", d.Subject, "", map[string]string{"left": fmt.Sprint(left)})
 		}
 	}

@@ -63,8 +63,6 @@ func newTestService(t testing.TB) (*Service, *sqlstore.Store, *clock) {
 
 const testSecret = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 
-func totpCode(secret string, at time.Time) (string, error) { return totp.GenerateCode(secret, at) }
-
 func codeAt(t testing.TB, at time.Time) string {
 	c, err := totp.GenerateCode(testSecret, at)
 	if err != nil {

@@ -14,6 +14,9 @@ import (
 	"github.com/gatehouse-id/gatehouse/storage"
 )
 
+// ceremonyPasskeyMFA is a passkey asked for as a second factor.
+const ceremonyPasskeyMFA = "passkey_mfa"
+
 // loginChallengeLifetime is how long a passkey sign-in challenge shown on
 // the login page can be answered.
 const loginChallengeLifetime = 10 * time.Minute

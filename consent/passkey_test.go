@@ -327,3 +327,11 @@ func TestPasskeyLoginCeremonySingleUse(t *testing.T) {
 		t.Fatalf("a fresh challenge: %d %q\n%s", w.Code, w.Header().Get("Location"), w.Body)
 	}
 }
+
+// csrfFor is the CSRF token a browser with this CSRF cookie gets for a
+// purpose.
+func (s *Service) csrfFor(cookie, purpose string) string {
+	r := httptest.NewRequest(http.MethodGet, "/", nil)
+	r.AddCookie(&http.Cookie{Name: "gatehouse_csrf", Value: cookie})
+	return s.web.CSRFToken(httptest.NewRecorder(), r, purpose)
+}

@@ -84,18 +84,4 @@ func TestLoginPageWritesNothing(t *testing.T) {
 	}
 }
 
-func TestAddressKey(t *testing.T) {
-	for ip, want := range map[string]string{
-		"203.0.113.7":          "203.0.113.7",
-		"2001:db8:1:2:3:4:5:6": "2001:db8:1:2::/64",
-		"2001:db8:1:2::ffff":   "2001:db8:1:2::/64",
-		"::ffff:198.51.100.1":  "::ffff:198.51.100.1",
-		"not an address":       "not an address",
-	} {
-		if got := addressKey(ip); got != want {
-			t.Errorf("addressKey(%q) = %q, want %q", ip, got, want)
-		}
-	}
-}
-
 func (s *Service) passwordCount() int64 { n, _ := s.passwords.Counts(); return n }

@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gatehouse-id/gatehouse/account"
 	"github.com/gatehouse-id/gatehouse/admin"
 	"github.com/gatehouse-id/gatehouse/authn/passkey"
 	"github.com/gatehouse-id/gatehouse/consent"
@@ -113,9 +114,17 @@ func New(ctx context.Context, cfg config.Config, st Store, log *slog.Logger) (*A
 	if err != nil {
 		return nil, err
 	}
+	names := map[string]string{}
+	for _, u := range ups {
+		names[u.ID] = u.Name
+	}
+	acct := account.NewPages(account.PageOptions{Web: cs.Web(), Store: st, SignIn: cs, Passkeys: cs.Passkeys(), Cipher: cipher,
+		BackupCodeKey: backupKey, TOTPIssuer: cfg.Authn.TOTPIssuer, UpstreamNames: names,
+		ReauthenticateAfter: cfg.Authn.ReauthenticateAfter.Duration, Log: log, Now: time.Now})
 	mux := http.NewServeMux()
 	prov.Register(mux)
 	cs.Register(mux)
+	acct.Register(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
 	a := &App{store: st, cfg: cfg, log: log}
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {

@@ -24,6 +24,9 @@ import (
 	"github.com/gatehouse-id/gatehouse/templates"
 )
 
+// BadCode is the one message for every wrong second-factor code.
+const BadCode = "That code did not work. Check it and try again."
+
 // MaxFormBytes bounds every form body.
 const MaxFormBytes = 64 << 10
 

@@ -1,26 +1,99 @@
-package consent
+package account_test
 
 import (
 	"context"
+	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	pqtotp "github.com/pquerna/otp/totp"
+
+	"github.com/gatehouse-id/gatehouse/account"
 	"github.com/gatehouse-id/gatehouse/authn"
 	"github.com/gatehouse-id/gatehouse/authn/backup"
+	"github.com/gatehouse-id/gatehouse/authn/passkey"
+	"github.com/gatehouse-id/gatehouse/authn/totp"
+	"github.com/gatehouse-id/gatehouse/consent"
 	"github.com/gatehouse-id/gatehouse/internal/web"
+	"github.com/gatehouse-id/gatehouse/keys"
 	"github.com/gatehouse-id/gatehouse/storage"
+	"github.com/gatehouse-id/gatehouse/storage/sqlstore"
+	"github.com/gatehouse-id/gatehouse/templates"
 )
+
+// clock is a settable test clock.
+type clock struct{ t time.Time }
+
+func (c *clock) Now() time.Time { return c.t }
+
+// fixture is the account pages and the sign-in pages they send browsers
+// to, on a temporary SQLite database with one user ("alice") and an
+// injected clock.
+type fixture struct {
+	mux  *http.ServeMux
+	st   *sqlstore.Store
+	clk  *clock
+	cs   *consent.Service
+	totp totp.Step
+}
+
+func newFixture(t testing.TB) *fixture {
+	t.Helper()
+	ctx := context.Background()
+	st, err := sqlstore.Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "t.db"), sqlstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if err := st.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	clk := &clock{t: time.Date(2026, 11, 26, 12, 0, 10, 0, time.UTC)}
+	if err := st.CreateUser(ctx, storage.User{Subject: "alice", Email: "alice@example.test", CreatedAt: clk.t, UpdatedAt: clk.t}); err != nil {
+		t.Fatal(err)
+	}
+	cipher, err := keys.NewCipher([][]byte{[]byte("0123456789abcdef0123456789abcdef")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pages, err := templates.New("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := []byte("k0123456789abcdef0123456789abcdef")
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	cs, err := consent.New(consent.Options{Store: st, Pages: pages, CSRFKey: key, BackupCodeKey: key, Cipher: cipher, Now: clk.Now,
+		WebAuthn:        passkey.Config{RPID: "login.example.test", Origins: []string{"https://login.example.test"}},
+		SessionLifetime: time.Hour, ConsentLifetime: time.Hour, FlowLifetime: time.Hour, Log: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	cs.Register(mux)
+	account.NewPages(account.PageOptions{Web: cs.Web(), Store: st, SignIn: cs, Passkeys: cs.Passkeys(), Cipher: cipher, BackupCodeKey: key,
+		Log: log, Now: clk.Now}).Register(mux)
+	return &fixture{mux: mux, st: st, clk: clk, cs: cs, totp: totp.Step{Store: st, Cipher: cipher, Now: clk.Now}}
+}
+
+// csrfFor is the CSRF token a browser with this CSRF cookie gets for a
+// purpose.
+func (f *fixture) csrfFor(cookie, purpose string) string {
+	r := httptest.NewRequest(http.MethodGet, "/", nil)
+	r.AddCookie(&http.Cookie{Name: "gatehouse_csrf", Value: cookie})
+	return f.cs.Web().CSRFToken(httptest.NewRecorder(), r, purpose)
+}
 
 // TestAccountChangesNeedFreshLogin: every change on the account page needs
 // a login no older than ReauthenticateAfter; viewing does not.
 func TestAccountChangesNeedFreshLogin(t *testing.T) {
-	s, st, clk := newTestService(t)
-	mux := http.NewServeMux()
-	s.Register(mux)
+	f := newFixture(t)
+	s, st, clk, mux := f, f.st, f.clk, f.mux
 	ctx := context.Background()
 	const cookie, csrfCookie = "session-cookie-value-0123456789abcdef", "csrf-cookie-value-0123456789abcdef0123"
 	login := clk.t
@@ -67,7 +140,7 @@ func TestAccountChangesNeedFreshLogin(t *testing.T) {
 	}
 	// Re-authenticating starts a prompt=login flow back to the account page.
 	w := do(http.MethodPost, "/account/reauthenticate", url.Values{"csrf_token": {token}})
-	if w.Code != http.StatusSeeOther || !strings.HasPrefix(w.Header().Get("Location"), PathLogin+"?flow=") {
+	if w.Code != http.StatusSeeOther || !strings.HasPrefix(w.Header().Get("Location"), consent.PathLogin+"?flow=") {
 		t.Errorf("reauthenticate: %d %s", w.Code, w.Header().Get("Location"))
 	}
 }
@@ -76,9 +149,8 @@ func TestAccountChangesNeedFreshLogin(t *testing.T) {
 // after a correct code; the secret is stored sealed; the code used to
 // activate cannot sign in; ten backup codes are shown once.
 func TestTOTPEnrollment(t *testing.T) {
-	s, st, clk := newTestService(t)
-	mux := http.NewServeMux()
-	s.Register(mux)
+	f := newFixture(t)
+	s, st, clk, mux := f, f.st, f.clk, f.mux
 	ctx := context.Background()
 	const cookie, csrfCookie = "session-cookie-value-0123456789abcdef", "csrf-cookie-value-0123456789abcdef0123"
 	if err := st.CreateSession(ctx, storage.BrowserSession{IDHash: web.HashID(cookie), SID: "sid-1", Subject: "alice", AuthTime: clk.t,
@@ -120,11 +192,11 @@ func TestTOTPEnrollment(t *testing.T) {
 		t.Fatal("a wrong code was not refused")
 	}
 	// A code from two steps ago does not activate it either.
-	old, _ := totpCode(secret, clk.t.Add(-60*time.Second))
+	old, _ := pqtotp.GenerateCode(secret, clk.t.Add(-60*time.Second))
 	if !strings.Contains(post("/account/totp/confirm", url.Values{"ceremony": {ceremony}, "code": {old}}), "did not work") {
 		t.Fatal("a code two steps old activated the app")
 	}
-	code, _ := totpCode(secret, clk.t)
+	code, _ := pqtotp.GenerateCode(secret, clk.t)
 	done := post("/account/totp/confirm", url.Values{"ceremony": {ceremony}, "code": {code}})
 	if n := strings.Count(done, "<li><code>"); n != backup.Count {
 		t.Fatalf("%d backup codes shown", n)
@@ -137,12 +209,12 @@ func TestTOTPEnrollment(t *testing.T) {
 		t.Error("the TOTP secret is stored in the clear")
 	}
 	// The activation code cannot sign in; the next step's can.
-	if _, err := s.steps["otp"].Verify(ctx, authn.Attempt{Subject: "alice"}, authn.Input{Code: code}); err == nil {
+	if _, err := f.totp.Verify(ctx, authn.Attempt{Subject: "alice"}, authn.Input{Code: code}); err == nil {
 		t.Error("the activation code signed in")
 	}
 	clk.t = clk.t.Add(30 * time.Second)
-	next, _ := totpCode(secret, clk.t)
-	if _, err := s.steps["otp"].Verify(ctx, authn.Attempt{Subject: "alice"}, authn.Input{Code: next}); err != nil {
+	next, _ := pqtotp.GenerateCode(secret, clk.t)
+	if _, err := f.totp.Verify(ctx, authn.Attempt{Subject: "alice"}, authn.Input{Code: next}); err != nil {
 		t.Errorf("next code: %v", err)
 	}
 	// The ceremony was single-use.
@@ -157,12 +229,4 @@ func TestTOTPEnrollment(t *testing.T) {
 	if w.Code != http.StatusBadRequest {
 		t.Errorf("reused enrollment ceremony: %d", w.Code)
 	}
-}
-
-// csrfFor is the CSRF token a browser with this CSRF cookie gets for a
-// purpose.
-func (s *Service) csrfFor(cookie, purpose string) string {
-	r := httptest.NewRequest(http.MethodGet, "/", nil)
-	r.AddCookie(&http.Cookie{Name: "gatehouse_csrf", Value: cookie})
-	return s.web.CSRFToken(httptest.NewRecorder(), r, purpose)
 }
