@@ -26,7 +26,7 @@ import (
 type Store interface {
 	UpdateUser(ctx context.Context, subject string, fn func(storage.User) (storage.User, error)) (storage.User, error)
 	storage.Revoker
-	storage.Transactor
+	storage.TxRunner
 }
 
 // Revocation follows the account: whenever who may act for an account
@@ -70,7 +70,7 @@ func changeAccount(ctx context.Context, st Store, subject string, revoke bool, k
 type FactorStore interface {
 	DeleteCredentials(ctx context.Context, subject string, typ storage.CredentialType) (int64, error)
 	storage.Revoker
-	storage.Transactor
+	storage.TxRunner
 }
 
 // ResetFactors removes a user's passkeys, authenticator app and backup

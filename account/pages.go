@@ -33,7 +33,7 @@ type PageStore interface {
 	ListFederatedIdentities(ctx context.Context, subject string) ([]storage.FederatedIdentity, error)
 	DeleteFederatedIdentity(ctx context.Context, subject, connectorID, upstreamSubject string) error
 	storage.AttemptStore
-	storage.Transactor
+	storage.TxRunner
 }
 
 // PageOptions configure the account pages.

@@ -105,6 +105,9 @@ func (a *API) rotateSecret(w http.ResponseWriter, r *http.Request, key storage.A
 	writeJSON(w, http.StatusOK, out)
 }
 
+// userRoutes are the handlers of users, their sessions and their grants.
+type userRoutes struct{ *API }
+
 // userView is a user as the API shows it: never the password hash.
 type userView struct {
 	Subject       string `json:"sub"`
@@ -132,7 +135,7 @@ func viewUser(u storage.User) userView {
 // codes (a user who lost them all) and signs the user out everywhere; the
 // next sign-in is with the password (or a linked account), and the user
 // sets up new factors on the account page.
-func (a *API) resetFactors(w http.ResponseWriter, r *http.Request, key storage.AdminKey) {
+func (a userRoutes) resetFactors(w http.ResponseWriter, r *http.Request, key storage.AdminKey) {
 	u, _, err := a.o.Ops.Users.ResetFactors(r.Context(), actor(r, key), r.PathValue("sub"))
 	if err != nil {
 		a.fail(w, r, err)
@@ -141,12 +144,12 @@ func (a *API) resetFactors(w http.ResponseWriter, r *http.Request, key storage.A
 	writeJSON(w, http.StatusOK, viewUser(u))
 }
 
-func (a *API) listUsers(w http.ResponseWriter, r *http.Request, _ storage.AdminKey) {
+func (a userRoutes) listUsers(w http.ResponseWriter, r *http.Request, _ storage.AdminKey) {
 	all, err := a.o.Ops.Users.List(r.Context())
-	writePage(a, w, r, all, err, func(u storage.User) string { return u.Email }, func(u storage.User) any { return viewUser(u) })
+	writePage(a.API, w, r, all, err, func(u storage.User) string { return u.Email }, func(u storage.User) any { return viewUser(u) })
 }
 
-func (a *API) createUser(w http.ResponseWriter, r *http.Request, key storage.AdminKey) {
+func (a userRoutes) createUser(w http.ResponseWriter, r *http.Request, key storage.AdminKey) {
 	var in struct {
 		Email    string `json:"email"`
 		Name     string `json:"name"`
@@ -164,7 +167,7 @@ func (a *API) createUser(w http.ResponseWriter, r *http.Request, key storage.Adm
 	writeJSON(w, http.StatusCreated, viewUser(u))
 }
 
-func (a *API) getUser(w http.ResponseWriter, r *http.Request, _ storage.AdminKey) {
+func (a userRoutes) getUser(w http.ResponseWriter, r *http.Request, _ storage.AdminKey) {
 	u, err := a.o.Ops.Users.Get(r.Context(), r.PathValue("sub"))
 	if err != nil {
 		a.fail(w, r, err)
@@ -173,7 +176,7 @@ func (a *API) getUser(w http.ResponseWriter, r *http.Request, _ storage.AdminKey
 	writeJSON(w, http.StatusOK, viewUser(u))
 }
 
-func (a *API) deleteUser(w http.ResponseWriter, r *http.Request, key storage.AdminKey) {
+func (a userRoutes) deleteUser(w http.ResponseWriter, r *http.Request, key storage.AdminKey) {
 	if err := a.o.Ops.Users.Delete(r.Context(), actor(r, key), r.PathValue("sub")); err != nil {
 		a.fail(w, r, err)
 		return
@@ -181,7 +184,7 @@ func (a *API) deleteUser(w http.ResponseWriter, r *http.Request, key storage.Adm
 	w.WriteHeader(http.StatusNoContent)
 }
 
-func (a *API) setPassword(w http.ResponseWriter, r *http.Request, key storage.AdminKey) {
+func (a userRoutes) setPassword(w http.ResponseWriter, r *http.Request, key storage.AdminKey) {
 	var in struct {
 		Password string `json:"password"`
 	}
@@ -197,7 +200,7 @@ func (a *API) setPassword(w http.ResponseWriter, r *http.Request, key storage.Ad
 }
 
 // setProfile replaces a user's name and standard claims.
-func (a *API) setProfile(w http.ResponseWriter, r *http.Request, key storage.AdminKey) {
+func (a userRoutes) setProfile(w http.ResponseWriter, r *http.Request, key storage.AdminKey) {
 	var in account.ProfileUpdate
 	if err := decode(r, &in); err != nil {
 		a.fail(w, r, err)
@@ -211,7 +214,7 @@ func (a *API) setProfile(w http.ResponseWriter, r *http.Request, key storage.Adm
 	writeJSON(w, http.StatusOK, viewUser(u))
 }
 
-func (a *API) setDisabled(w http.ResponseWriter, r *http.Request, key storage.AdminKey) {
+func (a userRoutes) setDisabled(w http.ResponseWriter, r *http.Request, key storage.AdminKey) {
 	var in struct {
 		Disabled *bool `json:"disabled"`
 	}
@@ -227,7 +230,7 @@ func (a *API) setDisabled(w http.ResponseWriter, r *http.Request, key storage.Ad
 	writeJSON(w, http.StatusOK, viewUser(u))
 }
 
-func (a *API) listSessions(w http.ResponseWriter, r *http.Request, _ storage.AdminKey) {
+func (a userRoutes) listSessions(w http.ResponseWriter, r *http.Request, _ storage.AdminKey) {
 	list, err := a.o.Ops.Sessions.List(r.Context(), r.PathValue("sub"))
 	if err != nil {
 		a.fail(w, r, err)
@@ -240,7 +243,7 @@ func (a *API) listSessions(w http.ResponseWriter, r *http.Request, _ storage.Adm
 	writeJSON(w, http.StatusOK, map[string]any{"items": out})
 }
 
-func (a *API) revokeSessions(w http.ResponseWriter, r *http.Request, key storage.AdminKey) {
+func (a userRoutes) revokeSessions(w http.ResponseWriter, r *http.Request, key storage.AdminKey) {
 	n, err := a.o.Ops.Sessions.Revoke(r.Context(), actor(r, key), r.PathValue("sub"))
 	if err != nil {
 		a.fail(w, r, err)
@@ -296,7 +299,7 @@ func (a *API) listAudit(w http.ResponseWriter, r *http.Request, _ storage.AdminK
 }
 
 // listGrants lists the apps a user has remembered consent for.
-func (a *API) listGrants(w http.ResponseWriter, r *http.Request, _ storage.AdminKey) {
+func (a userRoutes) listGrants(w http.ResponseWriter, r *http.Request, _ storage.AdminKey) {
 	list, err := a.o.Ops.Sessions.Grants(r.Context(), r.PathValue("sub"))
 	if err != nil {
 		a.fail(w, r, err)
@@ -311,7 +314,7 @@ func (a *API) listGrants(w http.ResponseWriter, r *http.Request, _ storage.Admin
 
 // revokeGrant forgets the consent and revokes every token the client holds
 // for the user.
-func (a *API) revokeGrant(w http.ResponseWriter, r *http.Request, key storage.AdminKey) {
+func (a userRoutes) revokeGrant(w http.ResponseWriter, r *http.Request, key storage.AdminKey) {
 	n, err := a.o.Ops.Sessions.RevokeGrant(r.Context(), actor(r, key), r.PathValue("sub"), r.PathValue("client"))
 	if err != nil {
 		a.fail(w, r, err)

@@ -108,7 +108,7 @@ var (
 
 // passwordKeys are the counters a password attempt for account is charged
 // to: the client's address, then the known device or the account.
-func (s *Service) passwordKeys(r *http.Request, account string) []attempt.Key {
+func (s *engine) passwordKeys(r *http.Request, account string) []attempt.Key {
 	keys := []attempt.Key{{Name: "pwd:ip:" + authn.AddressKey(httpx.ClientIP(r)), Policy: passwordAddressPolicy}}
 	if device, ok := s.knownDevice(r, account); ok {
 		return append(keys, attempt.Key{Name: "pwd:dev:" + device, Policy: passwordAccountPolicy, ResetOnSuccess: true})

@@ -1,8 +1,22 @@
-// Package consent owns everything a browser sees between "authorize" and the
-// redirect back: the server-side login flow (a state machine with CAS
-// updates), browser sessions, the password step, the consent page with
-// remembered decisions, and CSRF. It implements interaction.Interactor and
-// never imports fosite.
+// Package consent is the flow engine between "authorize" and the redirect
+// back. Decide answers an authorization request: the browser's session is
+// good enough and consent is remembered (a grant at once), or the browser
+// is sent to a page with a flow, kept on the server and moved only by
+// compare-and-swap along this machine, whose main line is
+//
+//	login --> mfa --> consent --> granted --> redeemed
+//	                     |                       ^
+//	                     +-------> denied -------+
+//
+// A step with nothing to do is skipped: mfa when one factor is enough,
+// consent when it is remembered (login or mfa --> granted), and consent and
+// granted both for a flow of gatehouse's own pages, which ends by returning
+// to the page (login or mfa --> redeemed). State.CanMoveTo is the table.
+// Redeem ends a granted or denied flow once. The pages that show the flow
+// (sign-in, second factor, consent, "Login with …") move it with what the
+// browser sends; each sign-in step is an authn.Authenticator from its own
+// package (authn/password, authn/totp, authn/backup, authn/passkey), and
+// the account pages live in package account. It never imports fosite.
 package consent
 
 import (
@@ -52,7 +66,7 @@ type Store interface {
 	storage.FederationStore
 	storage.AttemptStore
 	storage.Revoker
-	storage.Transactor
+	storage.TxRunner
 	// MarkJTIUsed records a used one-time value (a passkey sign-in
 	// challenge); ErrAlreadyExists when it was used before.
 	MarkJTIUsed(ctx context.Context, jti string, expiresAt, now time.Time) error
@@ -99,8 +113,9 @@ type Options struct {
 	PasswordQueueWait                  time.Duration
 }
 
-// Service implements the login and consent steps.
-type Service struct {
+// engine is the flow between "authorize" and "redirect back": its state
+// machine, the steps that move it, and the pages that show it.
+type engine struct {
 	o Options
 	// web is what the pages share with the account pages: rendering,
 	// errors, CSRF, the session cookie, the audit log, ceremonies.
@@ -119,10 +134,8 @@ type Service struct {
 	passkeys *passkey.Step
 }
 
-var _ interaction.Interactor = (*Service)(nil)
-
-// New returns a Service.
-func New(o Options) (*Service, error) {
+// newEngine checks the options and builds the engine.
+func newEngine(o Options) (*engine, error) {
 	if len(o.CSRFKey) < 32 || len(o.BackupCodeKey) < 32 {
 		return nil, errors.New("consent: CSRF and backup-code keys must be at least 32 bytes")
 	}
@@ -150,7 +163,7 @@ func New(o Options) (*Service, error) {
 	if o.PasswordQueueWait <= 0 {
 		o.PasswordQueueWait = 2 * time.Second
 	}
-	s := &Service{o: o, web: web.New(web.Options{Store: o.Store, Pages: o.Pages, CSRFKey: o.CSRFKey, Secure: o.Secure,
+	s := &engine{o: o, web: web.New(web.Options{Store: o.Store, Pages: o.Pages, CSRFKey: o.CSRFKey, Secure: o.Secure,
 		SessionLifetime: o.SessionLifetime, Log: o.Log, Now: o.Now}),
 		attempts: attempt.New(o.Store, o.Now), passwords: password.NewHasher(o.PasswordConcurrency, o.PasswordQueue, o.PasswordQueueWait)}
 	s.steps = map[string]authn.Authenticator{}
@@ -173,25 +186,28 @@ func New(o Options) (*Service, error) {
 }
 
 // Register mounts the login and consent pages.
-func (s *Service) Register(mux *http.ServeMux) {
+func (e *engine) Register(mux *http.ServeMux) {
+	s := loginPages{e}
 	mux.HandleFunc("GET "+PathLogin, s.loginPage)
 	mux.HandleFunc("POST "+PathLogin, s.loginSubmit)
 	mux.HandleFunc("GET "+PathConsent, s.consentPage)
 	mux.HandleFunc("POST "+PathConsent, s.consentSubmit)
 	mux.HandleFunc("GET "+PathMFA, s.mfaPage)
 	mux.HandleFunc("POST "+PathMFA, s.mfaSubmit)
-	s.registerFederation(mux)
+	upstreamLogin{s}.registerFederation(mux)
 }
 
-// Flow states. A flow moves login → consent → granted → redeemed, or to
-// denied → redeemed; expiry is the row's expires_at.
+// State is where a flow stands; see the package doc for the machine.
+type State string
+
+// The flow states; expiry is the row's expires_at, not a state.
 const (
-	StateLogin    = "login"
-	StateMFA      = "mfa"
-	StateConsent  = "consent"
-	StateGranted  = "granted"
-	StateDenied   = "denied"
-	StateRedeemed = "redeemed"
+	StateLogin    State = "login"
+	StateMFA      State = "mfa"
+	StateConsent  State = "consent"
+	StateGranted  State = "granted"
+	StateDenied   State = "denied"
+	StateRedeemed State = "redeemed"
 )
 
 // flowData is the flow's payload, stored server-side.
@@ -221,7 +237,7 @@ type flowData struct {
 }
 
 // transitions lists the legal moves of the state machine.
-var transitions = map[string][]string{
+var transitions = map[State][]State{
 	StateLogin:   {StateMFA, StateConsent, StateGranted, StateRedeemed},
 	StateMFA:     {StateConsent, StateGranted, StateRedeemed},
 	StateConsent: {StateGranted, StateDenied},
@@ -229,25 +245,15 @@ var transitions = map[string][]string{
 	StateDenied:  {StateRedeemed},
 }
 
-func legal(from, to string) bool {
-	for _, t := range transitions[from] {
-		if t == to {
-			return true
-		}
-	}
-	return false
-}
+// CanMoveTo says whether the machine allows a move from s to to.
+func (s State) CanMoveTo(to State) bool { return slices.Contains(transitions[s], to) }
 
 // advance moves a flow from one of `from` to `to`, applying fn to its data,
 // as one compare-and-swap.
-func (s *Service) advance(ctx context.Context, id string, from []string, to string, fn func(*flowData) error) (flowData, error) {
+func (s *engine) advance(ctx context.Context, id string, from []State, to State, fn func(*flowData) error) (flowData, error) {
 	var out flowData
 	_, err := s.o.Store.UpdateFlow(ctx, id, s.o.Now(), func(f storage.Flow) (storage.Flow, error) {
-		ok := false
-		for _, st := range from {
-			ok = ok || f.State == st
-		}
-		if !ok || !legal(f.State, to) {
+		if cur := State(f.State); !slices.Contains(from, cur) || !cur.CanMoveTo(to) {
 			return f, fmt.Errorf("%w: %s, want %v", web.ErrWrongState, f.State, from)
 		}
 		var d flowData
@@ -261,14 +267,14 @@ func (s *Service) advance(ctx context.Context, id string, from []string, to stri
 		if err != nil {
 			return f, err
 		}
-		f.State, f.Data = to, b
+		f.State, f.Data = string(to), b
 		out = d
 		return f, nil
 	})
 	return out, err
 }
 
-func (s *Service) loadFlow(ctx context.Context, id string) (storage.Flow, flowData, error) {
+func (s *engine) loadFlow(ctx context.Context, id string) (storage.Flow, flowData, error) {
 	if id == "" || len(id) > 128 {
 		return storage.Flow{}, flowData{}, storage.ErrNotFound
 	}
@@ -284,7 +290,7 @@ func (s *Service) loadFlow(ctx context.Context, id string) (storage.Flow, flowDa
 }
 
 // EndSession signs the browser out.
-func (s *Service) EndSession(ctx context.Context, w http.ResponseWriter, r *http.Request) (string, error) {
+func (s *engine) EndSession(ctx context.Context, w http.ResponseWriter, r *http.Request) (string, error) {
 	bs, ok, err := s.web.EndSession(ctx, w, r)
 	if err != nil || !ok {
 		return "", err
@@ -322,7 +328,7 @@ func needsLogin(now time.Time, req interaction.AuthorizeRequest, bs storage.Brow
 // needsConsent says whether the user must see the consent page, and which
 // scopes the user has already allowed the client (kept in the flow, so a new
 // "remember" adds to them without another read).
-func (s *Service) needsConsent(ctx context.Context, req interaction.AuthorizeRequest, subject string) (bool, []string, error) {
+func (s *engine) needsConsent(ctx context.Context, req interaction.AuthorizeRequest, subject string) (bool, []string, error) {
 	if req.FirstParty && !req.HasPrompt("consent") {
 		return false, nil, nil
 	}
@@ -346,7 +352,7 @@ func (s *Service) needsConsent(ctx context.Context, req interaction.AuthorizeReq
 
 // Decide grants at once when the session and remembered consent suffice,
 // fails for prompt=none when they do not, and otherwise starts a flow.
-func (s *Service) Decide(ctx context.Context, r *http.Request, req interaction.AuthorizeRequest) (interaction.Decision, error) {
+func (s *engine) Decide(ctx context.Context, r *http.Request, req interaction.AuthorizeRequest) (interaction.Decision, error) {
 	bs, ok, err := s.web.Session(ctx, r)
 	if err != nil {
 		return interaction.Decision{}, err
@@ -394,28 +400,28 @@ func (s *Service) Decide(ctx context.Context, r *http.Request, req interaction.A
 }
 
 // newFlow stores a flow and says where the browser goes for its state.
-func (s *Service) newFlow(ctx context.Context, state string, d flowData) (interaction.Decision, error) {
+func (s *engine) newFlow(ctx context.Context, state State, d flowData) (interaction.Decision, error) {
 	return s.newFlowFor(ctx, state, d, s.o.FlowLifetime)
 }
 
 // newFlowFor stores a flow that expires after lifetime.
-func (s *Service) newFlowFor(ctx context.Context, state string, d flowData, lifetime time.Duration) (interaction.Decision, error) {
+func (s *engine) newFlowFor(ctx context.Context, state State, d flowData, lifetime time.Duration) (interaction.Decision, error) {
 	b, err := json.Marshal(d)
 	if err != nil {
 		return interaction.Decision{}, err
 	}
 	now := s.o.Now().UTC()
-	f := storage.Flow{ID: httpx.RandomString(32), State: state, Data: b, CreatedAt: now, ExpiresAt: now.Add(lifetime)}
+	f := storage.Flow{ID: httpx.RandomString(32), State: string(state), Data: b, CreatedAt: now, ExpiresAt: now.Add(lifetime)}
 	if err := s.o.Store.CreateFlow(ctx, f); err != nil {
 		return interaction.Decision{}, err
 	}
-	path := map[string]string{StateLogin: PathLogin, StateMFA: PathMFA, StateConsent: PathConsent}[state]
+	path := map[State]string{StateLogin: PathLogin, StateMFA: PathMFA, StateConsent: PathConsent}[state]
 	return interaction.Decision{RedirectTo: flowURL(path, f.ID)}, nil
 }
 
 // Redeem completes a granted or denied flow once, in the browser that
 // authenticated it.
-func (s *Service) Redeem(ctx context.Context, r *http.Request, flowID string) (interaction.Grant, error) {
+func (s *engine) Redeem(ctx context.Context, r *http.Request, flowID string) (interaction.Grant, error) {
 	if _, _, err := s.loadFlow(ctx, flowID); err != nil {
 		if errors.Is(err, storage.ErrNotFound) {
 			return interaction.Grant{}, interaction.ErrFlowInvalid
@@ -426,7 +432,7 @@ func (s *Service) Redeem(ctx context.Context, r *http.Request, flowID string) (i
 	if err != nil {
 		return interaction.Grant{}, err
 	}
-	d, err := s.advance(ctx, flowID, []string{StateGranted, StateDenied}, StateRedeemed, func(d *flowData) error {
+	d, err := s.advance(ctx, flowID, []State{StateGranted, StateDenied}, StateRedeemed, func(d *flowData) error {
 		if !ok || !hmac.Equal(bs.IDHash, d.SessionHash) {
 			return web.ErrWrongState
 		}
@@ -450,10 +456,6 @@ func (s *Service) Redeem(ctx context.Context, r *http.Request, flowID string) (i
 
 // auditWindow is the window over which repeated failures are one audit row.
 
-// PasswordHashes says how many password hashes were computed and how many
-// were refused because too many were running or waiting (for metrics).
-func (s *Service) PasswordHashes() (computed, refused int64) { return s.passwords.Counts() }
-
 // pageFlowLifetime is how long a sign-in to one of gatehouse's own pages
 // (the account page) may take.
 const pageFlowLifetime = 15 * time.Minute
@@ -461,7 +463,7 @@ const pageFlowLifetime = 15 * time.Minute
 // SignIn sends the browser through a login that returns to returnTo, one
 // of gatehouse's own pages (prompt login re-authenticates a signed-in
 // user; hint fills in the email).
-func (s *Service) SignIn(w http.ResponseWriter, r *http.Request, returnTo string, prompt []string, hint string) {
+func (s *engine) SignIn(w http.ResponseWriter, r *http.Request, returnTo string, prompt []string, hint string) {
 	now := s.o.Now().UTC().Truncate(time.Second)
 	// Anyone can open the account page: its flow is short-lived, so rows
 	// made by requests that never sign in are collected within minutes.
@@ -474,9 +476,54 @@ func (s *Service) SignIn(w http.ResponseWriter, r *http.Request, returnTo string
 	http.Redirect(w, r, dec.RedirectTo, http.StatusSeeOther)
 }
 
+// Service is the sign-in flow as the protocol (interaction.Interactor), the
+// account pages (SignIn, Web, Passkeys) and the server see it.
+type Service struct{ e *engine }
+
+var _ interaction.Interactor = (*Service)(nil)
+
+// New returns a Service.
+func New(o Options) (*Service, error) {
+	e, err := newEngine(o)
+	if err != nil {
+		return nil, err
+	}
+	return &Service{e: e}, nil
+}
+
+// Register mounts the login, second-factor, consent and federated login
+// pages.
+func (s *Service) Register(mux *http.ServeMux) { s.e.Register(mux) }
+
+// Decide answers an authorization request: granted already, or where to
+// send the browser.
+func (s *Service) Decide(ctx context.Context, r *http.Request, req interaction.AuthorizeRequest) (interaction.Decision, error) {
+	return s.e.Decide(ctx, r, req)
+}
+
+// Redeem completes a granted or denied flow, once.
+func (s *Service) Redeem(ctx context.Context, r *http.Request, flowID string) (interaction.Grant, error) {
+	return s.e.Redeem(ctx, r, flowID)
+}
+
+// EndSession signs the browser out and returns who was signed in.
+func (s *Service) EndSession(ctx context.Context, w http.ResponseWriter, r *http.Request) (string, error) {
+	return s.e.EndSession(ctx, w, r)
+}
+
+// SignIn sends the browser through a login that returns to returnTo, one
+// of gatehouse's own pages.
+func (s *Service) SignIn(w http.ResponseWriter, r *http.Request, returnTo string, prompt []string, hint string) {
+	s.e.SignIn(w, r, returnTo, prompt, hint)
+}
+
 // Web is the page kit the account pages share with the sign-in pages.
-func (s *Service) Web() *web.Kit { return s.web }
+func (s *Service) Web() *web.Kit { return s.e.web }
 
 // Passkeys is the passkey step (nil when passkeys are off), which the
 // account pages register passkeys with.
-func (s *Service) Passkeys() *passkey.Step { return s.passkeys }
+func (s *Service) Passkeys() *passkey.Step { return s.e.passkeys }
+
+// PasswordHashes says how many password hashes were computed and how many
+// were refused because too many were running or waiting (for metrics).
+func (s *Service) PasswordHashes() (computed, refused int64) { return s.e.passwords.Counts() }

@@ -23,13 +23,13 @@ const (
 	deviceCookieAge  = 365 * 24 * 60 * 60
 )
 
-func (s *Service) deviceMAC(account, nonce string) string {
+func (s *engine) deviceMAC(account, nonce string) string {
 	m := hmac.New(sha256.New, s.o.CSRFKey)
 	m.Write([]byte("device\x00" + account + "\x00" + nonce))
 	return base64.RawURLEncoding.EncodeToString(m.Sum(nil)[:18])
 }
 
-func (s *Service) deviceEntries(r *http.Request) []string {
+func (s *engine) deviceEntries(r *http.Request) []string {
 	c, err := r.Cookie(s.web.DeviceCookie())
 	if err != nil || len(c.Value) > 1024 {
 		return nil
@@ -43,7 +43,7 @@ func (s *Service) deviceEntries(r *http.Request) []string {
 
 // knownDevice returns the browser's device id for account when it carries
 // a valid entry for it.
-func (s *Service) knownDevice(r *http.Request, account string) (string, bool) {
+func (s *engine) knownDevice(r *http.Request, account string) (string, bool) {
 	if account == "" {
 		return "", false
 	}
@@ -58,7 +58,7 @@ func (s *Service) knownDevice(r *http.Request, account string) (string, bool) {
 
 // rememberDevice adds an entry for account after a correct password (the
 // newest first, at most maxDeviceEntries).
-func (s *Service) rememberDevice(w http.ResponseWriter, r *http.Request, account string) {
+func (s *engine) rememberDevice(w http.ResponseWriter, r *http.Request, account string) {
 	if _, ok := s.knownDevice(r, account); ok {
 		return
 	}

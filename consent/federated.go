@@ -43,7 +43,11 @@ type pendingLink struct {
 	Username        string `json:"username,omitempty"`
 }
 
-func (s *Service) upstream(id string) (Upstream, bool) {
+// upstreamLogin is "Login with …": the browser goes to an upstream
+// identity provider and comes back with an identity to sign in as.
+type upstreamLogin struct{ loginPages }
+
+func (s upstreamLogin) upstream(id string) (Upstream, bool) {
 	for _, u := range s.o.Upstreams {
 		if u.ID == id {
 			return u, true
@@ -52,7 +56,7 @@ func (s *Service) upstream(id string) (Upstream, bool) {
 	return Upstream{}, false
 }
 
-func (s *Service) registerFederation(mux *http.ServeMux) {
+func (s upstreamLogin) registerFederation(mux *http.ServeMux) {
 	mux.HandleFunc("POST "+PathFederated, s.federatedStart)
 	mux.HandleFunc("GET "+PathFederatedCallback, s.federatedCallback)
 }
@@ -60,7 +64,7 @@ func (s *Service) registerFederation(mux *http.ServeMux) {
 // federatedStart sends the browser upstream. The state parameter is the id
 // of a single-use ceremony that holds the connector's private state (PKCE
 // verifier, nonce), bound to the login flow and to this browser.
-func (s *Service) federatedStart(w http.ResponseWriter, r *http.Request) {
+func (s upstreamLogin) federatedStart(w http.ResponseWriter, r *http.Request) {
 	id, d, ok := s.loginForm(w, r)
 	if !ok {
 		return
@@ -89,7 +93,7 @@ func (s *Service) federatedStart(w http.ResponseWriter, r *http.Request) {
 // federatedCallback finishes an upstream login: the ceremony named by state
 // is used once, in the browser that started it; the connector verifies
 // the upstream's answer; the identity is mapped to a local account.
-func (s *Service) federatedCallback(w http.ResponseWriter, r *http.Request) {
+func (s upstreamLogin) federatedCallback(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	state := r.URL.Query().Get("state")
 	c, err := s.web.GetCeremony(ctx, state, ceremonyFederation)
@@ -109,7 +113,7 @@ func (s *Service) federatedCallback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f, d, err := s.loadFlow(ctx, c.Flow)
-	if err == nil && f.State != StateLogin {
+	if err == nil && State(f.State) != StateLogin {
 		err = web.ErrWrongState
 	}
 	if err != nil {
@@ -163,7 +167,7 @@ func federationMessage(name string, err error) string {
 // one signs in; an unknown one with the email of an existing account is
 // never linked silently (the user must sign in to that account first); a
 // new one gets an account when the connector allows sign-up.
-func (s *Service) federatedLogin(w http.ResponseWriter, r *http.Request, id string, d flowData, up Upstream, ident federation.Identity) {
+func (s upstreamLogin) federatedLogin(w http.ResponseWriter, r *http.Request, id string, d flowData, up Upstream, ident federation.Identity) {
 	ctx := r.Context()
 	now := s.o.Now().UTC()
 	token, err := s.sealUpstreamToken(up, ident)
@@ -249,7 +253,7 @@ func federatedAMR(upstream []string) []string {
 	return amr
 }
 
-func (s *Service) sealUpstreamToken(up Upstream, ident federation.Identity) ([]byte, error) {
+func (s upstreamLogin) sealUpstreamToken(up Upstream, ident federation.Identity) ([]byte, error) {
 	if !up.StoreTokens || ident.Token == nil {
 		return nil, nil
 	}
@@ -261,9 +265,9 @@ func (s *Service) sealUpstreamToken(up Upstream, ident federation.Identity) ([]b
 }
 
 // setPendingLink records an upstream account to link after the login.
-func (s *Service) setPendingLink(ctx context.Context, id string, link *pendingLink) error {
+func (s *engine) setPendingLink(ctx context.Context, id string, link *pendingLink) error {
 	_, err := s.o.Store.UpdateFlow(ctx, id, s.o.Now(), func(f storage.Flow) (storage.Flow, error) {
-		if f.State != StateLogin {
+		if State(f.State) != StateLogin {
 			return f, web.ErrWrongState
 		}
 		var d flowData
@@ -280,7 +284,7 @@ func (s *Service) setPendingLink(ctx context.Context, id string, link *pendingLi
 
 // linkPending links the upstream account a flow carries once the user has
 // signed in to the local account with its email (and only that account).
-func (s *Service) linkPending(ctx context.Context, r *http.Request, d flowData, subject string) error {
+func (s *engine) linkPending(ctx context.Context, r *http.Request, d flowData, subject string) error {
 	if d.Link == nil {
 		return nil
 	}

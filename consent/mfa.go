@@ -22,7 +22,7 @@ import (
 // this request: the user has one enrolled (then it is always required), or
 // the client or the server requires two. acr_values alone cannot demand a
 // factor the user does not have (the ID token's acr says what was done).
-func (s *Service) needsSecondFactor(ctx context.Context, req interaction.AuthorizeRequest, subject string, amr []string) (bool, error) {
+func (s *engine) needsSecondFactor(ctx context.Context, req interaction.AuthorizeRequest, subject string, amr []string) (bool, error) {
 	if policy(amr) == interaction.ACRTwoFactor {
 		return false, nil
 	}
@@ -38,7 +38,7 @@ func (s *Service) needsSecondFactor(ctx context.Context, req interaction.Authori
 
 // firstFactorDone moves a flow on after a first factor: to the
 // second-factor page when one is needed, otherwise to a new session.
-func (s *Service) firstFactorDone(w http.ResponseWriter, r *http.Request, id string, d flowData, res authn.Result) {
+func (s loginPages) firstFactorDone(w http.ResponseWriter, r *http.Request, id string, d flowData, res authn.Result) {
 	ctx := r.Context()
 	more, err := s.needsSecondFactor(ctx, d.Request, res.Subject, res.AMR)
 	if err != nil {
@@ -54,7 +54,7 @@ func (s *Service) firstFactorDone(w http.ResponseWriter, r *http.Request, id str
 		s.web.ErrorPage(w, r, http.StatusForbidden, "Your session has expired", "Cookies are needed to sign in. Go back and try again.")
 		return
 	}
-	if _, err := s.advance(ctx, id, []string{StateLogin}, StateMFA, func(fd *flowData) error {
+	if _, err := s.advance(ctx, id, []State{StateLogin}, StateMFA, func(fd *flowData) error {
 		fd.Subject, fd.AMR, fd.AuthTime, fd.Browser = res.Subject, res.AMR, res.AuthTime.UTC().Truncate(time.Second), browser
 		return nil
 	}); err != nil {
@@ -68,7 +68,7 @@ func (s *Service) firstFactorDone(w http.ResponseWriter, r *http.Request, id str
 // completeLogin ends the login part of a flow with amr: a new session (or
 // the existing one stepped up), then consent, the authorization response,
 // or the page that started the flow.
-func (s *Service) completeLogin(w http.ResponseWriter, r *http.Request, id, from string, d flowData, subject string, amr []string) {
+func (s loginPages) completeLogin(w http.ResponseWriter, r *http.Request, id string, from State, d flowData, subject string, amr []string) {
 	ctx := r.Context()
 	now := s.o.Now().UTC()
 	var sid string
@@ -107,7 +107,7 @@ func (s *Service) completeLogin(w http.ResponseWriter, r *http.Request, id, from
 			next = StateGranted
 		}
 	}
-	_, err := s.advance(ctx, id, []string{from}, next, func(fd *flowData) error {
+	_, err := s.advance(ctx, id, []State{from}, next, func(fd *flowData) error {
 		fd.Subject, fd.AuthTime, fd.AMR, fd.SID, fd.SessionHash = subject, authTime, amr, sid, sessionHash
 		fd.Remembered, fd.Browser, fd.Link = remembered, nil, nil
 		if next == StateGranted {
@@ -144,12 +144,12 @@ type mfaView struct {
 
 // mfaFlow loads a flow waiting for a second factor in the browser that
 // passed the first one (or that owns the session being stepped up).
-func (s *Service) mfaFlow(ctx context.Context, r *http.Request, id string) (flowData, error) {
+func (s loginPages) mfaFlow(ctx context.Context, r *http.Request, id string) (flowData, error) {
 	f, d, err := s.loadFlow(ctx, id)
 	if err != nil {
 		return d, err
 	}
-	if f.State != StateMFA {
+	if State(f.State) != StateMFA {
 		return d, web.ErrWrongState
 	}
 	if d.StepUp {
@@ -168,7 +168,7 @@ func (s *Service) mfaFlow(ctx context.Context, r *http.Request, id string) (flow
 	return d, nil
 }
 
-func (s *Service) mfaPage(w http.ResponseWriter, r *http.Request) {
+func (s loginPages) mfaPage(w http.ResponseWriter, r *http.Request) {
 	id := r.URL.Query().Get("flow")
 	d, err := s.mfaFlow(r.Context(), r, id)
 	if err != nil {
@@ -178,7 +178,7 @@ func (s *Service) mfaPage(w http.ResponseWriter, r *http.Request) {
 	s.renderMFA(w, r, http.StatusOK, id, d, "")
 }
 
-func (s *Service) renderMFA(w http.ResponseWriter, r *http.Request, status int, id string, d flowData, msg string) {
+func (s loginPages) renderMFA(w http.ResponseWriter, r *http.Request, status int, id string, d flowData, msg string) {
 	methods, _, err := authn.SecondFactors(r.Context(), s.o.Store, d.Subject)
 	if err != nil {
 		s.web.Fail(w, r, err)
@@ -205,7 +205,7 @@ func (s *Service) renderMFA(w http.ResponseWriter, r *http.Request, status int, 
 	s.web.Render(w, r, status, "mfa", v)
 }
 
-func (s *Service) mfaSubmit(w http.ResponseWriter, r *http.Request) {
+func (s loginPages) mfaSubmit(w http.ResponseWriter, r *http.Request) {
 	id, ok := s.readForm(w, r)
 	if !ok {
 		return

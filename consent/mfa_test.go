@@ -28,7 +28,7 @@ func (c *clock) Now() time.Time { return c.t }
 
 // newTestService is a Service on a temporary SQLite database with one user
 // ("alice") and an injected clock.
-func newTestService(t testing.TB) (*Service, *sqlstore.Store, *clock) {
+func newTestService(t testing.TB) (*engine, *sqlstore.Store, *clock) {
 	t.Helper()
 	ctx := context.Background()
 	st, err := sqlstore.Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "t.db"), sqlstore.Options{})
@@ -52,7 +52,7 @@ func newTestService(t testing.TB) (*Service, *sqlstore.Store, *clock) {
 		t.Fatal(err)
 	}
 	key := []byte("k0123456789abcdef0123456789abcdef")
-	s, err := New(Options{Store: st, Pages: pages, CSRFKey: key, BackupCodeKey: key, Cipher: cipher, Now: clk.Now,
+	s, err := newEngine(Options{Store: st, Pages: pages, CSRFKey: key, BackupCodeKey: key, Cipher: cipher, Now: clk.Now,
 		WebAuthn:        passkey.Config{RPID: "login.example.test", Origins: []string{"https://login.example.test"}},
 		SessionLifetime: time.Hour, ConsentLifetime: time.Hour, FlowLifetime: time.Hour, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {

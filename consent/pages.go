@@ -25,6 +25,10 @@ var scopeText = map[string]string{
 	"offline_access": "Keep access while you are not using it",
 }
 
+// loginPages are the sign-in, second-factor and consent pages: they show
+// the flow and move it with what the browser sends.
+type loginPages struct{ *engine }
+
 func describeScopes(scopes []string) []string {
 	out := make([]string, 0, len(scopes))
 	for _, s := range scopes {
@@ -40,7 +44,7 @@ func describeScopes(scopes []string) []string {
 // readForm reads a bounded form body and checks its CSRF token against the
 // flow it names. It answers 400 for an unreadable body and 403 for a missing
 // or foreign token, and then reports false: nothing else may happen.
-func (s *Service) readForm(w http.ResponseWriter, r *http.Request) (flowID string, ok bool) {
+func (s loginPages) readForm(w http.ResponseWriter, r *http.Request) (flowID string, ok bool) {
 	r.Body = http.MaxBytesReader(w, r.Body, web.MaxFormBytes)
 	if err := r.ParseForm(); err != nil {
 		s.web.ErrorPage(w, r, http.StatusBadRequest, "Bad request", "The form could not be read.")
@@ -70,7 +74,7 @@ type upstreamButton struct{ ID, Name, Type string }
 // renderLogin shows the login page with a new passkey challenge, sealed
 // into the page (bound to this flow, used once): showing the page writes
 // nothing to the database.
-func (s *Service) renderLogin(w http.ResponseWriter, r *http.Request, status int, id string, d flowData, email, msg string) {
+func (s loginPages) renderLogin(w http.ResponseWriter, r *http.Request, status int, id string, d flowData, email, msg string) {
 	v := loginView{FlowID: id, CSRF: s.web.CSRFToken(w, r, id), ClientName: d.Request.ClientName, Email: email, Error: msg, Logo: d.Request.Logo}
 	for _, u := range s.o.Upstreams {
 		v.Upstreams = append(v.Upstreams, upstreamButton{ID: u.ID, Name: u.Name, Type: u.Type})
@@ -93,10 +97,10 @@ func (s *Service) renderLogin(w http.ResponseWriter, r *http.Request, status int
 	s.web.Render(w, r, status, "login", v)
 }
 
-func (s *Service) loginPage(w http.ResponseWriter, r *http.Request) {
+func (s loginPages) loginPage(w http.ResponseWriter, r *http.Request) {
 	id := r.URL.Query().Get("flow")
 	f, d, err := s.loadFlow(r.Context(), id)
-	if err == nil && f.State != StateLogin {
+	if err == nil && State(f.State) != StateLogin {
 		err = web.ErrWrongState
 	}
 	if err != nil {
@@ -108,13 +112,13 @@ func (s *Service) loginPage(w http.ResponseWriter, r *http.Request) {
 
 // loginForm reads a form posted from the login page: CSRF-checked, for a
 // flow still in the login state. It answers itself when it returns false.
-func (s *Service) loginForm(w http.ResponseWriter, r *http.Request) (string, flowData, bool) {
+func (s loginPages) loginForm(w http.ResponseWriter, r *http.Request) (string, flowData, bool) {
 	id, ok := s.readForm(w, r)
 	if !ok {
 		return "", flowData{}, false
 	}
 	f, d, err := s.loadFlow(r.Context(), id)
-	if err == nil && f.State != StateLogin {
+	if err == nil && State(f.State) != StateLogin {
 		err = web.ErrWrongState
 	}
 	if err != nil {
@@ -127,7 +131,7 @@ func (s *Service) loginForm(w http.ResponseWriter, r *http.Request) (string, flo
 // errBadCredentials is the one message for every failed password login.
 const errBadCredentials = "Incorrect email or password."
 
-func (s *Service) loginSubmit(w http.ResponseWriter, r *http.Request) {
+func (s loginPages) loginSubmit(w http.ResponseWriter, r *http.Request) {
 	id, d, ok := s.loginForm(w, r)
 	if !ok {
 		return
@@ -171,7 +175,7 @@ func (s *Service) loginSubmit(w http.ResponseWriter, r *http.Request) {
 
 // passkeyLogin signs in with a discoverable passkey (no email, no
 // password); the ceremony is consumed whatever the outcome.
-func (s *Service) passkeyLogin(w http.ResponseWriter, r *http.Request, id string, d flowData) {
+func (s loginPages) passkeyLogin(w http.ResponseWriter, r *http.Request, id string, d flowData) {
 	ctx := r.Context()
 	state, err := s.takeLoginChallenge(ctx, r.PostForm.Get("ceremony"), id)
 	if err != nil {
@@ -205,12 +209,12 @@ type consentView struct {
 }
 
 // consentFlow loads a flow in the consent state that belongs to this browser.
-func (s *Service) consentFlow(ctx context.Context, r *http.Request, id string) (flowData, storage.User, error) {
+func (s loginPages) consentFlow(ctx context.Context, r *http.Request, id string) (flowData, storage.User, error) {
 	f, d, err := s.loadFlow(ctx, id)
 	if err != nil {
 		return d, storage.User{}, err
 	}
-	if f.State != StateConsent {
+	if State(f.State) != StateConsent {
 		return d, storage.User{}, web.ErrWrongState
 	}
 	bs, ok, err := s.web.Session(ctx, r)
@@ -224,7 +228,7 @@ func (s *Service) consentFlow(ctx context.Context, r *http.Request, id string) (
 	return d, u, err
 }
 
-func (s *Service) consentPage(w http.ResponseWriter, r *http.Request) {
+func (s loginPages) consentPage(w http.ResponseWriter, r *http.Request) {
 	id := r.URL.Query().Get("flow")
 	d, u, err := s.consentFlow(r.Context(), r, id)
 	if err != nil {
@@ -235,7 +239,7 @@ func (s *Service) consentPage(w http.ResponseWriter, r *http.Request) {
 		Email: u.Email, Scopes: describeScopes(d.Request.Scopes), ClientURI: d.Request.ClientURI, PolicyURI: d.Request.PolicyURI, TOSURI: d.Request.TOSURI, Logo: d.Request.Logo})
 }
 
-func (s *Service) consentSubmit(w http.ResponseWriter, r *http.Request) {
+func (s loginPages) consentSubmit(w http.ResponseWriter, r *http.Request) {
 	id, ok := s.readForm(w, r)
 	if !ok {
 		return
@@ -266,7 +270,7 @@ func (s *Service) consentSubmit(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	if _, err := s.advance(ctx, id, []string{StateConsent}, next, func(d *flowData) error {
+	if _, err := s.advance(ctx, id, []State{StateConsent}, next, func(d *flowData) error {
 		if allow {
 			d.GrantedScopes = append([]string{}, d.Request.Scopes...)
 		} else {

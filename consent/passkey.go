@@ -24,7 +24,7 @@ const loginChallengeLifetime = 10 * time.Minute
 // sealLoginChallenge seals a passwordless sign-in's WebAuthn session data,
 // with its expiry, into the login page (AAD: the flow), so showing the page
 // stores nothing.
-func (s *Service) sealLoginChallenge(flowID string, state []byte) (string, error) {
+func (s *engine) sealLoginChallenge(flowID string, state []byte) (string, error) {
 	payload := binary.BigEndian.AppendUint64(nil, uint64(s.o.Now().Add(loginChallengeLifetime).Unix()))
 	sealed, err := s.o.Cipher.Seal(append(payload, state...), []byte("passkey_login\x00"+flowID))
 	if err != nil {
@@ -35,7 +35,7 @@ func (s *Service) sealLoginChallenge(flowID string, state []byte) (string, error
 
 // takeLoginChallenge opens a sealed sign-in challenge of this flow and
 // marks it used (once, across replicas), so an answer cannot be replayed.
-func (s *Service) takeLoginChallenge(ctx context.Context, sealed, flowID string) ([]byte, error) {
+func (s *engine) takeLoginChallenge(ctx context.Context, sealed, flowID string) ([]byte, error) {
 	raw, err := base64.RawURLEncoding.DecodeString(sealed)
 	if err != nil || len(sealed) > 8192 {
 		return nil, web.ErrWrongState

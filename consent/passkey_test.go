@@ -34,7 +34,7 @@ func passkeyCount(t *testing.T, st storage.CredentialStore) int {
 }
 
 // registerPasskey runs a registration ceremony with a.
-func registerPasskey(t testing.TB, s *Service, a *softAuthenticator) (storage.Credential, error) {
+func registerPasskey(t testing.TB, s *engine, a *softAuthenticator) (storage.Credential, error) {
 	t.Helper()
 	opts, state, err := s.passkeys.BeginRegistration(context.Background(), "alice")
 	if err != nil {
@@ -111,7 +111,7 @@ func TestPasskeyRegistrationReplay(t *testing.T) {
 }
 
 // signIn runs a sign-in ceremony: subject "" is passwordless.
-func signIn(t *testing.T, s *Service, subject string, respond func(opts []byte) []byte) (authn.Result, error) {
+func signIn(t *testing.T, s *engine, subject string, respond func(opts []byte) []byte) (authn.Result, error) {
 	t.Helper()
 	step := s.steps["passkey"]
 	p, err := step.Start(context.Background(), authn.Attempt{Subject: subject})
@@ -330,7 +330,7 @@ func TestPasskeyLoginCeremonySingleUse(t *testing.T) {
 
 // csrfFor is the CSRF token a browser with this CSRF cookie gets for a
 // purpose.
-func (s *Service) csrfFor(cookie, purpose string) string {
+func (s *engine) csrfFor(cookie, purpose string) string {
 	r := httptest.NewRequest(http.MethodGet, "/", nil)
 	r.AddCookie(&http.Cookie{Name: "gatehouse_csrf", Value: cookie})
 	return s.web.CSRFToken(httptest.NewRecorder(), r, purpose)

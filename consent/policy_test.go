@@ -80,8 +80,8 @@ func TestPolicy(t *testing.T) {
 // TestTransitions pins the flow state machine: only forward moves, each
 // state left once, nothing leaves redeemed.
 func TestTransitions(t *testing.T) {
-	states := []string{StateLogin, StateMFA, StateConsent, StateGranted, StateDenied, StateRedeemed}
-	allowed := map[[2]string]bool{
+	states := []State{StateLogin, StateMFA, StateConsent, StateGranted, StateDenied, StateRedeemed}
+	allowed := map[[2]State]bool{
 		{StateLogin, StateConsent}: true, {StateLogin, StateGranted}: true,
 		// a second factor, and flows of gatehouse's own pages (no consent)
 		{StateLogin, StateMFA}: true, {StateLogin, StateRedeemed}: true,
@@ -91,8 +91,8 @@ func TestTransitions(t *testing.T) {
 	}
 	for _, from := range states {
 		for _, to := range states {
-			if got := legal(from, to); got != allowed[[2]string{from, to}] {
-				t.Errorf("legal(%s → %s) = %v", from, to, got)
+			if got := from.CanMoveTo(to); got != allowed[[2]State{from, to}] {
+				t.Errorf("%s.CanMoveTo(%s) = %v", from, to, got)
 			}
 		}
 	}

@@ -552,10 +552,16 @@ type KeyStore interface {
 	ResealSecret(ctx context.Context, name string, value []byte) error
 }
 
-// Transactor runs fn in one database transaction; stores called with the
-// context fn receives take part in it.
-type Transactor interface {
+// TxRunner runs fn in one database transaction; stores called with the
+// context fn receives take part in it. It is all most consumers need.
+type TxRunner interface {
 	InTx(ctx context.Context, fn func(ctx context.Context) error) error
+}
+
+// Transactor is a TxRunner that can also hold a transaction open across
+// calls (fosite's transactional storage).
+type Transactor interface {
+	TxRunner
 	BeginTx(ctx context.Context) (context.Context, error)
 	Commit(ctx context.Context) error
 	Rollback(ctx context.Context) error

@@ -62,7 +62,7 @@ type Store interface {
 	ListCredentials(ctx context.Context, subject string, typ storage.CredentialType) ([]storage.Credential, error)
 	DeleteCredential(ctx context.Context, subject, id string) error
 	DeleteCredentials(ctx context.Context, subject string, typ storage.CredentialType) (int64, error)
-	storage.Transactor
+	storage.TxRunner
 }
 
 // Step issues a user's backup codes and accepts each one once, as a

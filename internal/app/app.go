@@ -29,11 +29,6 @@ import (
 	"github.com/gatehouse-id/gatehouse/templates"
 )
 
-// Store is everything the assembled server needs from storage.
-type Store interface {
-	storage.Store
-}
-
 // App is an assembled server.
 type App struct {
 	// Handler serves every public endpoint, wrapped in the middleware.
@@ -46,14 +41,14 @@ type App struct {
 	// Admin serves the admin API (for the admin listener only).
 	Admin http.Handler
 
-	store    Store
+	store    storage.Store
 	cfg      config.Config
 	log      *slog.Logger
 	draining atomic.Bool // shutting down: /readyz answers 503
 }
 
 // New builds the server. cfg must have been validated.
-func New(ctx context.Context, cfg config.Config, st Store, log *slog.Logger) (*App, error) {
+func New(ctx context.Context, cfg config.Config, st storage.Store, log *slog.Logger) (*App, error) {
 	cipher, err := KeyCipher(ctx, cfg, st, log)
 	if err != nil {
 		return nil, err

@@ -99,7 +99,10 @@ func (a *App) gcLoop(ctx context.Context) {
 }
 
 // Collect removes expired rows and the audit events past their retention.
-func Collect(ctx context.Context, st Store, auditRetention time.Duration, now time.Time) (int64, error) {
+func Collect(ctx context.Context, st interface {
+	GarbageCollect(ctx context.Context, now time.Time) (int64, error)
+	DeleteAuditBefore(ctx context.Context, before time.Time) (int64, error)
+}, auditRetention time.Duration, now time.Time) (int64, error) {
 	n, err := st.GarbageCollect(ctx, now)
 	if err != nil {
 		return n, err

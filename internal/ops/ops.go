@@ -86,7 +86,7 @@ func New(st storage.Store, o Options) *Service {
 // auditStore is what the recorder writes to.
 type auditStore interface {
 	AppendAudit(ctx context.Context, e storage.AuditEvent) error
-	storage.Transactor
+	storage.TxRunner
 }
 
 // recorder runs a change and its audit event in one transaction.
