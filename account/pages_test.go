@@ -20,6 +20,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/authn/passkey"
 	"github.com/gatehouse-id/gatehouse/authn/totp"
 	"github.com/gatehouse-id/gatehouse/consent"
+	"github.com/gatehouse-id/gatehouse/internal/attempt"
 	"github.com/gatehouse-id/gatehouse/internal/web"
 	"github.com/gatehouse-id/gatehouse/keys"
 	"github.com/gatehouse-id/gatehouse/storage"
@@ -39,7 +40,7 @@ type fixture struct {
 	mux  *http.ServeMux
 	st   *sqlstore.Store
 	clk  *clock
-	cs   *consent.Service
+	kit  *web.Kit
 	totp totp.Step
 }
 
@@ -68,17 +69,22 @@ func newFixture(t testing.TB) *fixture {
 	}
 	key := []byte("k0123456789abcdef0123456789abcdef")
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	cs, err := consent.New(consent.Options{Store: st, Pages: pages, CSRFKey: key, BackupCodeKey: key, Cipher: cipher, Now: clk.Now,
-		WebAuthn:        passkey.Config{RPID: "login.example.test", Origins: []string{"https://login.example.test"}},
-		SessionLifetime: time.Hour, ConsentLifetime: time.Hour, FlowLifetime: time.Hour, Log: log})
+	kit := web.New(web.Options{Store: st, Pages: pages, CSRFKey: key, SessionLifetime: time.Hour, Log: log, Now: clk.Now})
+	otp := totp.Step{Store: st, Cipher: cipher, Now: clk.Now}
+	pk, err := passkey.New(passkey.Config{RPID: "login.example.test", Origins: []string{"https://login.example.test"}}, st, clk.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs, err := consent.New(consent.Options{Store: st, Links: st, Web: kit, Attempts: attempt.New(st, clk.Now), CSRFKey: key, Cipher: cipher,
+		Steps: []authn.Authenticator{otp, pk}, ConsentLifetime: time.Hour, FlowLifetime: time.Hour, Log: log, Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
 	mux := http.NewServeMux()
 	cs.Register(mux)
-	account.NewPages(account.PageOptions{Web: cs.Web(), Store: st, SignIn: cs, Passkeys: cs.Passkeys(), Cipher: cipher, BackupCodeKey: key,
+	account.NewPages(account.PageOptions{Web: kit, Store: st, SignIn: cs, Passkeys: pk, Cipher: cipher, BackupCodeKey: key,
 		Log: log, Now: clk.Now}).Register(mux)
-	return &fixture{mux: mux, st: st, clk: clk, cs: cs, totp: totp.Step{Store: st, Cipher: cipher, Now: clk.Now}}
+	return &fixture{mux: mux, st: st, clk: clk, kit: kit, totp: otp}
 }
 
 // csrfFor is the CSRF token a browser with this CSRF cookie gets for a
@@ -86,7 +92,7 @@ func newFixture(t testing.TB) *fixture {
 func (f *fixture) csrfFor(cookie, purpose string) string {
 	r := httptest.NewRequest(http.MethodGet, "/", nil)
 	r.AddCookie(&http.Cookie{Name: "gatehouse_csrf", Value: cookie})
-	return f.cs.Web().CSRFToken(httptest.NewRecorder(), r, purpose)
+	return f.kit.CSRFToken(httptest.NewRecorder(), r, purpose)
 }
 
 // TestAccountChangesNeedFreshLogin: every change on the account page needs

@@ -28,21 +28,15 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"runtime"
 	"slices"
 	"time"
 
 	"github.com/gatehouse-id/gatehouse/authn"
-	"github.com/gatehouse-id/gatehouse/authn/backup"
-	"github.com/gatehouse-id/gatehouse/authn/passkey"
-	"github.com/gatehouse-id/gatehouse/authn/password"
-	"github.com/gatehouse-id/gatehouse/authn/totp"
 	"github.com/gatehouse-id/gatehouse/internal/attempt"
 	"github.com/gatehouse-id/gatehouse/internal/httpx"
 	"github.com/gatehouse-id/gatehouse/internal/web"
 	"github.com/gatehouse-id/gatehouse/provider/interaction"
 	"github.com/gatehouse-id/gatehouse/storage"
-	"github.com/gatehouse-id/gatehouse/templates"
 )
 
 // Paths of the pages this package serves.
@@ -56,61 +50,64 @@ const (
 // ResumePath is where a finished flow sends the browser (the provider's).
 const ResumePath = "/oauth2/auth/resume"
 
-// Store is what consent needs from storage.
+// Store is what the engine itself needs: flows, the users they are for,
+// remembered consent, stepping up a session, and one-time values.
 type Store interface {
-	storage.UserStore
-	storage.SessionStore
 	storage.FlowStore
-	storage.AuditStore
-	storage.CredentialStore
-	storage.FederationStore
-	storage.AttemptStore
-	storage.Revoker
-	storage.TxRunner
+	GetUser(ctx context.Context, subject string) (storage.User, error)
+	GetUserByEmail(ctx context.Context, email string) (storage.User, error)
+	GetConsent(ctx context.Context, subject, clientID string, now time.Time) (storage.Consent, error)
+	PutConsent(ctx context.Context, c storage.Consent) error
+	StepUpSession(ctx context.Context, idHash []byte, amr []string, authTime time.Time) error
+	ListCredentials(ctx context.Context, subject string, typ storage.CredentialType) ([]storage.Credential, error)
 	// MarkJTIUsed records a used one-time value (a passkey sign-in
 	// challenge); ErrAlreadyExists when it was used before.
 	MarkJTIUsed(ctx context.Context, jti string, expiresAt, now time.Time) error
+	storage.TxRunner
+}
+
+// LinkStore is what "Login with …" needs: upstream accounts linked to
+// local ones, and new local accounts for upstreams that allow sign-up.
+type LinkStore interface {
+	CreateUser(ctx context.Context, u storage.User) error
+	CreateFederatedIdentity(ctx context.Context, fi storage.FederatedIdentity) error
+	GetFederatedIdentity(ctx context.Context, connectorID, upstreamSubject string) (storage.FederatedIdentity, error)
+	TouchFederatedIdentity(ctx context.Context, connectorID, upstreamSubject string, at time.Time, token []byte) error
 }
 
 // Options configure a Service.
 type Options struct {
 	Store Store
-	Pages *templates.Renderer
-	// CSRFKey keys the HMAC that binds CSRF tokens to a browser and a flow.
+	Links LinkStore
+	// Web is the page kit (shared with the account pages).
+	Web *web.Kit
+	// Attempts limits guesses at passwords and second factors (shared by
+	// every replica, in the database).
+	Attempts *attempt.Limiter
+	// Steps are the sign-in steps, each known by its Method: "pwd",
+	// "otp", "backup", "passkey" (a missing passkey step turns passkeys
+	// off). Adding a way to sign in is adding a package under authn and
+	// listing its step here.
+	Steps []authn.Authenticator
+	// CSRFKey keys the HMAC of remembered devices.
 	CSRFKey []byte
 	// Secure marks cookies Secure and uses the __Host- prefix (https issuer).
 	Secure          bool
-	SessionLifetime time.Duration
 	ConsentLifetime time.Duration
 	FlowLifetime    time.Duration
 	Log             *slog.Logger
 	Now             func() time.Time
-	// Cipher seals TOTP secrets at rest.
+	// Cipher seals passkey sign-in challenges and upstream tokens.
 	Cipher authn.Sealer
-	// BackupCodeKey keys the HMAC backup codes are stored under.
-	BackupCodeKey []byte
 	// PairwiseKey keys pairwise subject identifiers (the provider's): an
 	// id_token_hint from a pairwise client names its user that way.
 	PairwiseKey []byte
 	// RequireMFA makes every sign-in to a client use two factors.
 	RequireMFA bool
-	// ReauthenticateAfter is how old a login may be for account changes.
-	ReauthenticateAfter time.Duration
-	// TOTPIssuer is the name authenticator apps show.
-	TOTPIssuer string
-	// WebAuthn names the passkey relying party; an empty RPID turns
-	// passkeys off.
-	WebAuthn passkey.Config
 	// Upstreams are the "Login with …" identity providers.
 	Upstreams []Upstream
 	// Issuer is gatehouse's issuer URL (for the federation callback).
 	Issuer string
-	// PasswordConcurrency bounds the password hashes computed at once
-	// (default: one per CPU); PasswordQueue bounds how many more wait
-	// (default: eight per slot), each at most PasswordQueueWait (default
-	// 2s). Past that a login is answered 503 with Retry-After.
-	PasswordConcurrency, PasswordQueue int
-	PasswordQueueWait                  time.Duration
 }
 
 // engine is the flow between "authorize" and "redirect back": its state
@@ -119,34 +116,18 @@ type engine struct {
 	o Options
 	// web is what the pages share with the account pages: rendering,
 	// errors, CSRF, the session cookie, the audit log, ceremonies.
-	web *web.Kit
-	// attempts limits guesses at passwords and second factors (shared by
-	// every replica, in the database).
+	web      *web.Kit
 	attempts *attempt.Limiter
-	// passwords hashes and checks passwords, a bounded number at once.
-	passwords *password.Hasher
-	// pwd is the password step, backup the backup codes (issued from the
-	// account page too).
-	pwd    password.Step
-	backup backup.Step
-	steps  map[string]authn.Authenticator
-	// passkeys is nil when passkeys are off (an IP-address issuer).
-	passkeys *passkey.Step
+	steps    map[string]authn.Authenticator
 }
 
 // newEngine checks the options and builds the engine.
 func newEngine(o Options) (*engine, error) {
-	if len(o.CSRFKey) < 32 || len(o.BackupCodeKey) < 32 {
-		return nil, errors.New("consent: CSRF and backup-code keys must be at least 32 bytes")
+	if len(o.CSRFKey) < 32 {
+		return nil, errors.New("consent: the CSRF key must be at least 32 bytes")
 	}
-	if o.Cipher == nil {
-		return nil, errors.New("consent: a cipher for second-factor secrets is required")
-	}
-	if o.ReauthenticateAfter <= 0 {
-		o.ReauthenticateAfter = 5 * time.Minute
-	}
-	if o.TOTPIssuer == "" {
-		o.TOTPIssuer = "gatehouse"
+	if o.Cipher == nil || o.Web == nil || o.Attempts == nil || o.Store == nil || o.Links == nil {
+		return nil, errors.New("consent: a store, a link store, a page kit, an attempt limiter and a cipher are required")
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -154,32 +135,11 @@ func newEngine(o Options) (*engine, error) {
 	if o.Log == nil {
 		o.Log = slog.Default()
 	}
-	if o.PasswordConcurrency <= 0 {
-		o.PasswordConcurrency = runtime.GOMAXPROCS(0)
-	}
-	if o.PasswordQueue <= 0 {
-		o.PasswordQueue = 8 * o.PasswordConcurrency
-	}
-	if o.PasswordQueueWait <= 0 {
-		o.PasswordQueueWait = 2 * time.Second
-	}
-	s := &engine{o: o, web: web.New(web.Options{Store: o.Store, Pages: o.Pages, CSRFKey: o.CSRFKey, Secure: o.Secure,
-		SessionLifetime: o.SessionLifetime, Log: o.Log, Now: o.Now}),
-		attempts: attempt.New(o.Store, o.Now), passwords: password.NewHasher(o.PasswordConcurrency, o.PasswordQueue, o.PasswordQueueWait)}
-	s.steps = map[string]authn.Authenticator{}
-	s.pwd = password.Step{Users: o.Store, Hasher: s.passwords, Now: o.Now, Log: o.Log}
-	s.backup = backup.Step{Store: o.Store, Key: o.BackupCodeKey, Now: o.Now}
-	for _, a := range []authn.Authenticator{s.pwd, totp.Step{Store: o.Store, Cipher: o.Cipher, Now: o.Now}, s.backup} {
+	s := &engine{o: o, web: o.Web, attempts: o.Attempts, steps: map[string]authn.Authenticator{}}
+	for _, a := range o.Steps {
 		s.steps[a.Method()] = a
 	}
-	if o.WebAuthn.RPID != "" {
-		pk, err := passkey.New(o.WebAuthn, o.Store, o.Now)
-		if err != nil {
-			return nil, fmt.Errorf("consent: passkeys: %w", err)
-		}
-		s.passkeys = pk
-		s.steps[pk.Method()] = pk
-	} else {
+	if _, ok := s.steps["passkey"]; !ok {
 		o.Log.Warn("passkeys are off: the issuer is an IP address; set authn.webauthn_rp_id to a domain name to turn them on")
 	}
 	return s, nil
@@ -477,7 +437,7 @@ func (s *engine) SignIn(w http.ResponseWriter, r *http.Request, returnTo string,
 }
 
 // Service is the sign-in flow as the protocol (interaction.Interactor), the
-// account pages (SignIn, Web, Passkeys) and the server see it.
+// account pages (SignIn) and the server (Register) see it.
 type Service struct{ e *engine }
 
 var _ interaction.Interactor = (*Service)(nil)
@@ -516,14 +476,3 @@ func (s *Service) EndSession(ctx context.Context, w http.ResponseWriter, r *http
 func (s *Service) SignIn(w http.ResponseWriter, r *http.Request, returnTo string, prompt []string, hint string) {
 	s.e.SignIn(w, r, returnTo, prompt, hint)
 }
-
-// Web is the page kit the account pages share with the sign-in pages.
-func (s *Service) Web() *web.Kit { return s.e.web }
-
-// Passkeys is the passkey step (nil when passkeys are off), which the
-// account pages register passkeys with.
-func (s *Service) Passkeys() *passkey.Step { return s.e.passkeys }
-
-// PasswordHashes says how many password hashes were computed and how many
-// were refused because too many were running or waiting (for metrics).
-func (s *Service) PasswordHashes() (computed, refused int64) { return s.e.passwords.Counts() }

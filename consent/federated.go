@@ -175,10 +175,10 @@ func (s upstreamLogin) federatedLogin(w http.ResponseWriter, r *http.Request, id
 		s.web.Fail(w, r, err)
 		return
 	}
-	fi, err := s.o.Store.GetFederatedIdentity(ctx, up.ID, ident.Subject)
+	fi, err := s.o.Links.GetFederatedIdentity(ctx, up.ID, ident.Subject)
 	switch {
 	case err == nil:
-		if err := s.o.Store.TouchFederatedIdentity(ctx, up.ID, ident.Subject, now, token); err != nil {
+		if err := s.o.Links.TouchFederatedIdentity(ctx, up.ID, ident.Subject, now, token); err != nil {
 			s.web.Fail(w, r, err)
 			return
 		}
@@ -225,10 +225,10 @@ func (s upstreamLogin) federatedLogin(w http.ResponseWriter, r *http.Request, id
 	}
 	u := storage.User{Subject: httpx.RandomID(16), Email: ident.Email, EmailVerified: true, Name: ident.Name, CreatedAt: now, UpdatedAt: now}
 	err = s.o.Store.InTx(ctx, func(ctx context.Context) error {
-		if err := s.o.Store.CreateUser(ctx, u); err != nil {
+		if err := s.o.Links.CreateUser(ctx, u); err != nil {
 			return err
 		}
-		return s.o.Store.CreateFederatedIdentity(ctx, storage.FederatedIdentity{ConnectorID: up.ID, UpstreamSubject: ident.Subject, Subject: u.Subject,
+		return s.o.Links.CreateFederatedIdentity(ctx, storage.FederatedIdentity{ConnectorID: up.ID, UpstreamSubject: ident.Subject, Subject: u.Subject,
 			Email: ident.Email, Username: ident.Username, Token: token, CreatedAt: now, LastUsedAt: now})
 	})
 	if errors.Is(err, storage.ErrAlreadyExists) { // a concurrent sign-up won
@@ -296,7 +296,7 @@ func (s *engine) linkPending(ctx context.Context, r *http.Request, d flowData, s
 		return nil
 	}
 	now := s.o.Now().UTC()
-	err = s.o.Store.CreateFederatedIdentity(ctx, storage.FederatedIdentity{ConnectorID: d.Link.Connector, UpstreamSubject: d.Link.UpstreamSubject,
+	err = s.o.Links.CreateFederatedIdentity(ctx, storage.FederatedIdentity{ConnectorID: d.Link.Connector, UpstreamSubject: d.Link.UpstreamSubject,
 		Subject: subject, Email: d.Link.Email, Username: d.Link.Username, CreatedAt: now, LastUsedAt: now})
 	if errors.Is(err, storage.ErrAlreadyExists) {
 		return nil

@@ -9,11 +9,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pquerna/otp/totp"
+	pqtotp "github.com/pquerna/otp/totp"
 
 	"github.com/gatehouse-id/gatehouse/authn"
 	"github.com/gatehouse-id/gatehouse/authn/backup"
 	"github.com/gatehouse-id/gatehouse/authn/passkey"
+	"github.com/gatehouse-id/gatehouse/authn/password"
+	"github.com/gatehouse-id/gatehouse/authn/totp"
+	"github.com/gatehouse-id/gatehouse/internal/attempt"
+	"github.com/gatehouse-id/gatehouse/internal/web"
 	"github.com/gatehouse-id/gatehouse/keys"
 	"github.com/gatehouse-id/gatehouse/provider/interaction"
 	"github.com/gatehouse-id/gatehouse/storage"
@@ -28,7 +32,16 @@ func (c *clock) Now() time.Time { return c.t }
 
 // newTestService is a Service on a temporary SQLite database with one user
 // ("alice") and an injected clock.
-func newTestService(t testing.TB) (*engine, *sqlstore.Store, *clock) {
+// testEngine is an engine with the steps it was built with in reach.
+type testEngine struct {
+	*engine
+	passwords *password.Hasher
+	pwd       password.Step
+	backup    backup.Step
+	passkeys  *passkey.Step
+}
+
+func newTestService(t testing.TB) (*testEngine, *sqlstore.Store, *clock) {
 	t.Helper()
 	ctx := context.Background()
 	st, err := sqlstore.Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "t.db"), sqlstore.Options{})
@@ -52,19 +65,27 @@ func newTestService(t testing.TB) (*engine, *sqlstore.Store, *clock) {
 		t.Fatal(err)
 	}
 	key := []byte("k0123456789abcdef0123456789abcdef")
-	s, err := newEngine(Options{Store: st, Pages: pages, CSRFKey: key, BackupCodeKey: key, Cipher: cipher, Now: clk.Now,
-		WebAuthn:        passkey.Config{RPID: "login.example.test", Origins: []string{"https://login.example.test"}},
-		SessionLifetime: time.Hour, ConsentLifetime: time.Hour, FlowLifetime: time.Hour, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	te := &testEngine{passwords: password.NewHasher(0, 0, 0)}
+	te.pwd = password.Step{Users: st, Hasher: te.passwords, Now: clk.Now, Log: log}
+	te.backup = backup.Step{Store: st, Key: key, Now: clk.Now}
+	if te.passkeys, err = passkey.New(passkey.Config{RPID: "login.example.test", Origins: []string{"https://login.example.test"}}, st, clk.Now); err != nil {
+		t.Fatal(err)
+	}
+	kit := web.New(web.Options{Store: st, Pages: pages, CSRFKey: key, SessionLifetime: time.Hour, Log: log, Now: clk.Now})
+	te.engine, err = newEngine(Options{Store: st, Links: st, Web: kit, Attempts: attempt.New(st, clk.Now), CSRFKey: key, Cipher: cipher, Now: clk.Now,
+		Steps:           []authn.Authenticator{te.pwd, totp.Step{Store: st, Cipher: cipher, Now: clk.Now}, te.backup, te.passkeys},
+		ConsentLifetime: time.Hour, FlowLifetime: time.Hour, Log: log})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return s, st, clk
+	return te, st, clk
 }
 
 const testSecret = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 
 func codeAt(t testing.TB, at time.Time) string {
-	c, err := totp.GenerateCode(testSecret, at)
+	c, err := pqtotp.GenerateCode(testSecret, at)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -34,7 +34,7 @@ func passkeyCount(t *testing.T, st storage.CredentialStore) int {
 }
 
 // registerPasskey runs a registration ceremony with a.
-func registerPasskey(t testing.TB, s *engine, a *softAuthenticator) (storage.Credential, error) {
+func registerPasskey(t testing.TB, s *testEngine, a *softAuthenticator) (storage.Credential, error) {
 	t.Helper()
 	opts, state, err := s.passkeys.BeginRegistration(context.Background(), "alice")
 	if err != nil {
@@ -111,7 +111,7 @@ func TestPasskeyRegistrationReplay(t *testing.T) {
 }
 
 // signIn runs a sign-in ceremony: subject "" is passwordless.
-func signIn(t *testing.T, s *engine, subject string, respond func(opts []byte) []byte) (authn.Result, error) {
+func signIn(t *testing.T, s *testEngine, subject string, respond func(opts []byte) []byte) (authn.Result, error) {
 	t.Helper()
 	step := s.steps["passkey"]
 	p, err := step.Start(context.Background(), authn.Attempt{Subject: subject})

@@ -84,4 +84,4 @@ func TestLoginPageWritesNothing(t *testing.T) {
 	}
 }
 
-func (s *engine) passwordCount() int64 { n, _ := s.passwords.Counts(); return n }
+func (s *testEngine) passwordCount() int64 { n, _ := s.passwords.Counts(); return n }

@@ -3,6 +3,7 @@ package password
 import (
 	"context"
 	"errors"
+	"runtime"
 	"sync/atomic"
 	"time"
 )
@@ -23,8 +24,20 @@ type Hasher struct {
 	ran, busy atomic.Int64
 }
 
+// NewHasher bounds hashing to concurrency computations at once (default:
+// one per CPU) and queue more waiting (default: eight per slot), each at
+// most maxWait (default 2s); past that a check fails with ErrBusy.
 func NewHasher(concurrency, queue int, maxWait time.Duration) *Hasher {
-	return &Hasher{slots: make(chan struct{}, max(concurrency, 1)), maxWaiting: int64(max(queue, 0)), maxWait: maxWait}
+	if concurrency <= 0 {
+		concurrency = runtime.GOMAXPROCS(0)
+	}
+	if queue <= 0 {
+		queue = 8 * concurrency
+	}
+	if maxWait <= 0 {
+		maxWait = 2 * time.Second
+	}
+	return &Hasher{slots: make(chan struct{}, concurrency), maxWaiting: int64(queue), maxWait: maxWait}
 }
 
 // run runs fn when a slot is free, or fails with ErrBusy.

@@ -15,14 +15,20 @@ import (
 
 	"github.com/gatehouse-id/gatehouse/account"
 	"github.com/gatehouse-id/gatehouse/admin"
+	"github.com/gatehouse-id/gatehouse/authn"
+	"github.com/gatehouse-id/gatehouse/authn/backup"
 	"github.com/gatehouse-id/gatehouse/authn/passkey"
+	"github.com/gatehouse-id/gatehouse/authn/password"
+	"github.com/gatehouse-id/gatehouse/authn/totp"
 	"github.com/gatehouse-id/gatehouse/consent"
+	"github.com/gatehouse-id/gatehouse/internal/attempt"
 	"github.com/gatehouse-id/gatehouse/internal/clientspec"
 	"github.com/gatehouse-id/gatehouse/internal/config"
 	"github.com/gatehouse-id/gatehouse/internal/httpx"
 	"github.com/gatehouse-id/gatehouse/internal/metrics"
 	"github.com/gatehouse-id/gatehouse/internal/ops"
 	"github.com/gatehouse-id/gatehouse/internal/tracing"
+	"github.com/gatehouse-id/gatehouse/internal/web"
 	"github.com/gatehouse-id/gatehouse/keys"
 	"github.com/gatehouse-id/gatehouse/provider"
 	"github.com/gatehouse-id/gatehouse/storage"
@@ -77,19 +83,31 @@ func New(ctx context.Context, cfg config.Config, st storage.Store, log *slog.Log
 	if err != nil {
 		return nil, err
 	}
-	rpID, origins := cfg.WebAuthnRP()
 	pages, err := templates.New(cfg.TemplatesDir)
 	if err != nil {
 		return nil, err
 	}
+	kit := web.New(web.Options{Store: st, Pages: pages, CSRFKey: csrfKey, Secure: cfg.HTTPS(), SessionLifetime: cfg.Lifetimes.Session.Duration,
+		Log: log, Now: time.Now})
+	hasher := password.NewHasher(cfg.Authn.PasswordConcurrency, cfg.Authn.PasswordQueue, 0)
+	// The sign-in steps; adding a way to sign in is adding one here.
+	steps := []authn.Authenticator{
+		password.Step{Users: st, Hasher: hasher, Now: time.Now, Log: log},
+		totp.Step{Store: st, Cipher: cipher, Now: time.Now},
+		backup.Step{Store: st, Key: backupKey, Now: time.Now},
+	}
+	var passkeys *passkey.Step
+	if rpID, origins := cfg.WebAuthnRP(); rpID != "" {
+		if passkeys, err = passkey.New(passkey.Config{RPID: rpID, Origins: origins}, st, time.Now); err != nil {
+			return nil, fmt.Errorf("passkeys: %w", err)
+		}
+		steps = append(steps, passkeys)
+	}
+	attempts := attempt.New(st, time.Now)
 	cs, err := consent.New(consent.Options{
-		Store: st, Pages: pages, CSRFKey: csrfKey, Secure: cfg.HTTPS(),
-		SessionLifetime: cfg.Lifetimes.Session.Duration, ConsentLifetime: cfg.Lifetimes.Consent.Duration,
-		FlowLifetime: cfg.Lifetimes.LoginFlow.Duration, Log: log,
-		Cipher: cipher, BackupCodeKey: backupKey, PairwiseKey: pairwiseKey, RequireMFA: cfg.Authn.RequireMFA,
-		ReauthenticateAfter: cfg.Authn.ReauthenticateAfter.Duration, TOTPIssuer: cfg.Authn.TOTPIssuer,
-		WebAuthn: passkey.Config{RPID: rpID, Origins: origins}, Upstreams: ups, Issuer: cfg.Issuer,
-		PasswordConcurrency: cfg.Authn.PasswordConcurrency, PasswordQueue: cfg.Authn.PasswordQueue,
+		Store: st, Links: st, Web: kit, Attempts: attempts, Steps: steps, CSRFKey: csrfKey, Secure: cfg.HTTPS(),
+		ConsentLifetime: cfg.Lifetimes.Consent.Duration, FlowLifetime: cfg.Lifetimes.LoginFlow.Duration, Log: log,
+		Cipher: cipher, PairwiseKey: pairwiseKey, RequireMFA: cfg.Authn.RequireMFA, Upstreams: ups, Issuer: cfg.Issuer,
 	})
 	if err != nil {
 		return nil, err
@@ -113,7 +131,7 @@ func New(ctx context.Context, cfg config.Config, st storage.Store, log *slog.Log
 	for _, u := range ups {
 		names[u.ID] = u.Name
 	}
-	acct := account.NewPages(account.PageOptions{Web: cs.Web(), Store: st, SignIn: cs, Passkeys: cs.Passkeys(), Cipher: cipher,
+	acct := account.NewPages(account.PageOptions{Web: kit, Store: st, SignIn: cs, Passkeys: passkeys, Cipher: cipher,
 		BackupCodeKey: backupKey, TOTPIssuer: cfg.Authn.TOTPIssuer, UpstreamNames: names,
 		ReauthenticateAfter: cfg.Authn.ReauthenticateAfter.Duration, Log: log, Now: time.Now})
 	mux := http.NewServeMux()
@@ -149,9 +167,9 @@ func New(ctx context.Context, cfg config.Config, st storage.Store, log *slog.Log
 	ms, _ := st.(metrics.Store)
 	met := metrics.New(ms)
 	met.CounterFunc("gatehouse_password_hashes_total", "Password hashes computed (argon2id or bcrypt), failed and unknown-account logins included.",
-		func() float64 { n, _ := cs.PasswordHashes(); return float64(n) })
+		func() float64 { n, _ := hasher.Counts(); return float64(n) })
 	met.CounterFunc("gatehouse_password_hashes_refused_total", "Password checks refused with 503 because too many were running or waiting.",
-		func() float64 { _, n := cs.PasswordHashes(); return float64(n) })
+		func() float64 { _, n := hasher.Counts(); return float64(n) })
 	trusted, err := httpx.ParsePrefixes(cfg.TrustedProxies)
 	if err != nil {
 		return nil, fmt.Errorf("trusted_proxies: %w", err)
