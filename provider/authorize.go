@@ -25,7 +25,7 @@ import (
 func nonceOf(r *http.Request) string { return httpx.Nonce(r.Context()) }
 
 // authorize is the authorization endpoint (GET and POST).
-func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
+func (p authorizeFlow) authorize(w http.ResponseWriter, r *http.Request) {
 	// The login step and the grant below share what they read of the user.
 	ctx := storage.WithMemo(r.Context())
 	onlyPushed(r)
@@ -67,7 +67,7 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 }
 
 // resume finishes a login flow: the browser comes back here from consent.
-func (p *Provider) resume(w http.ResponseWriter, r *http.Request) {
+func (p authorizeFlow) resume(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	g, err := p.interactor.Redeem(ctx, r, r.URL.Query().Get("flow"))
 	if err != nil && g.Form == nil {
@@ -113,7 +113,7 @@ func onlyPushed(r *http.Request) {
 // with invalid_scope) sees them: OpenID Connect Core §3.1.2.1 asks to
 // ignore scope values that are not understood, and the token response
 // says which scopes were granted. An unknown client is left to fosite.
-func (p *Provider) ignoreUnknownScopes(ctx context.Context, r *http.Request) {
+func (p authorizeFlow) ignoreUnknownScopes(ctx context.Context, r *http.Request) {
 	if err := r.ParseForm(); err != nil {
 		return
 	}
@@ -166,7 +166,7 @@ const (
 // without both. A code issued with a challenge always needs
 // its verifier, and a verifier for a code issued without one is refused
 // (fosite's PKCE handler: no downgrade either way).
-func (p *Provider) checkPKCE(ar fosite.AuthorizeRequester) error {
+func (p authorizeFlow) checkPKCE(ar fosite.AuthorizeRequester) error {
 	form := ar.GetRequestForm()
 	if form.Get("code_challenge") != "" {
 		if form.Get("code_challenge_method") != "S256" {
@@ -187,7 +187,7 @@ func (p *Provider) checkPKCE(ar fosite.AuthorizeRequester) error {
 }
 
 // interactionRequest turns a validated fosite request into what consent sees.
-func (p *Provider) interactionRequest(r *http.Request, ar fosite.AuthorizeRequester) (interaction.AuthorizeRequest, error) {
+func (p authorizeFlow) interactionRequest(r *http.Request, ar fosite.AuthorizeRequester) (interaction.AuthorizeRequest, error) {
 	form := ar.GetRequestForm()
 	c := ar.GetClient().(*client)
 	req := interaction.AuthorizeRequest{
@@ -259,7 +259,7 @@ func (p *Provider) interactionRequest(r *http.Request, ar fosite.AuthorizeReques
 // and a sub value names the user, like an id_token_hint (OpenID Connect
 // Core §5.5.1). What was asked for is checked again when the code is
 // issued (grant).
-func (p *Provider) applyClaimsRequest(req *interaction.AuthorizeRequest, raw string, allowed []string) error {
+func (p authorizeFlow) applyClaimsRequest(req *interaction.AuthorizeRequest, raw string, allowed []string) error {
 	cr, err := parseClaimsRequest(raw)
 	if err != nil {
 		return err
@@ -292,14 +292,14 @@ func (p *Provider) applyClaimsRequest(req *interaction.AuthorizeRequest, raw str
 }
 
 // grant issues the authorization response for a finished login.
-func (p *Provider) grant(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, g interaction.Grant, requestedAt time.Time) {
+func (p authorizeFlow) grant(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, g interaction.Grant, requestedAt time.Time) {
 	ctx := r.Context()
 	for _, s := range g.GrantedScopes {
 		if ar.GetRequestedScopes().Has(s) {
 			ar.GrantScope(s)
 		}
 	}
-	user, err := p.store.GetUser(ctx, g.Subject)
+	user, err := p.store.Users.GetUser(ctx, g.Subject)
 	if err != nil {
 		if errors.Is(err, storage.ErrNotFound) {
 			p.writeAuthorizeError(w, r, ar, fosite.ErrLoginRequired.WithHint("The account no longer exists."))
@@ -377,7 +377,7 @@ func (p *Provider) grant(w http.ResponseWriter, r *http.Request, ar fosite.Autho
 // writeAuthorizeRedirect sends the response to the verified redirect URI,
 // with RFC 9207 `iss`, in the requested response mode, with 303 so the
 // browser never re-posts credentials (RFC 9700 §4.12).
-func (p *Provider) writeAuthorizeRedirect(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, params url.Values) {
+func (p authorizeFlow) writeAuthorizeRedirect(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, params url.Values) {
 	params.Set("iss", p.issuer)
 	if st := ar.GetState(); st != "" {
 		params.Set("state", st)
@@ -399,7 +399,7 @@ func (p *Provider) writeAuthorizeRedirect(w http.ResponseWriter, r *http.Request
 
 // writeAuthorizeError redirects an error to the client only when the
 // redirect URI was verified; otherwise it shows an error page.
-func (p *Provider) writeAuthorizeError(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, err error) {
+func (p authorizeFlow) writeAuthorizeError(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, err error) {
 	rfc := p.toRFC(r, err)
 	if ar == nil || !ar.IsRedirectURIValid() {
 		p.renderError(w, r, rfc.CodeField, "The request cannot be completed", safeDescription(rfc.GetDescription()), rfc.ErrorField)
@@ -512,7 +512,7 @@ func scopeClaims(u storage.User, scopes fosite.Arguments) map[string]interface{}
 // par is the pushed authorization request endpoint (RFC 9126): an
 // authenticated client posts its authorization request and gets a
 // single-use request_uri for the browser.
-func (p *Provider) par(w http.ResponseWriter, r *http.Request) {
+func (p authorizeFlow) par(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	if !p.readClientForm(w, r) {
 		return

@@ -43,11 +43,11 @@ type corsIndex struct {
 
 const corsIndexTTL = 30 * time.Second
 
-func (p *Provider) anyClientAllows(ctx context.Context, origin string) (bool, error) {
+func (p corsGuard) anyClientAllows(ctx context.Context, origin string) (bool, error) {
 	p.cors.mu.Lock()
 	defer p.cors.mu.Unlock()
 	if p.cors.origins == nil || p.now().Sub(p.cors.built) > corsIndexTTL {
-		clients, err := p.store.ListClients(ctx)
+		clients, err := p.store.Clients.ListClients(ctx)
 		if err != nil {
 			return false, err
 		}
@@ -63,7 +63,7 @@ func (p *Provider) anyClientAllows(ctx context.Context, origin string) (bool, er
 }
 
 // preflight answers a CORS preflight for the browser-callable endpoints.
-func (p *Provider) preflight(w http.ResponseWriter, r *http.Request) {
+func (p corsGuard) preflight(w http.ResponseWriter, r *http.Request) {
 	w.Header().Add("Vary", "Origin")
 	origin := r.Header.Get("Origin")
 	ok, err := p.anyClientAllows(r.Context(), origin)
@@ -85,7 +85,7 @@ func (p *Provider) preflight(w http.ResponseWriter, r *http.Request) {
 
 // allowOrigin lets the browser read this response when the request's
 // Origin is one of clientID's origins.
-func (p *Provider) allowOrigin(ctx context.Context, w http.ResponseWriter, r *http.Request, clientID string) {
+func (p corsGuard) allowOrigin(ctx context.Context, w http.ResponseWriter, r *http.Request, clientID string) {
 	origin := r.Header.Get("Origin")
 	if origin == "" {
 		return
@@ -118,7 +118,7 @@ func requestClientID(r *http.Request) string {
 
 // withCORS answers a form endpoint's response with the CORS headers of the
 // client it names.
-func (p *Provider) withCORS(next http.HandlerFunc) http.HandlerFunc {
+func (p corsGuard) withCORS(next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Origin") != "" && r.ParseForm() == nil {
 			p.allowOrigin(r.Context(), w, r, requestClientID(r))

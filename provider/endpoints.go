@@ -20,7 +20,7 @@ import (
 )
 
 // token is the token endpoint.
-func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
+func (p tokenFlow) token(w http.ResponseWriter, r *http.Request) {
 	ctx, b := withBatch(r.Context())
 	defer func() {
 		// The PKCE and OIDC records fosite deleted, in one statement; if it
@@ -125,11 +125,11 @@ func narrowRefreshScope(ar fosite.AccessRequester) error {
 // deleted (its tokens are revoked when that happens; this holds for a
 // token minted concurrently with it). It reports whether the refresh may go
 // on, and answers invalid_grant itself otherwise.
-func (p *Provider) accountActive(ctx context.Context, w http.ResponseWriter, r *http.Request, subject string) bool {
+func (p tokenFlow) accountActive(ctx context.Context, w http.ResponseWriter, r *http.Request, subject string) bool {
 	if subject == "" {
 		return true
 	}
-	u, err := p.store.GetUser(ctx, subject)
+	u, err := p.store.Users.GetUser(ctx, subject)
 	switch {
 	case err == nil && !u.Disabled:
 		return true
@@ -150,7 +150,7 @@ type clientAuthenticator interface {
 // retryWithFreshClient reports whether a failed client authentication used a
 // cached client, dropping it so one retry reads the database (the client
 // may have been changed by another process within the cache TTL).
-func (p *Provider) retryWithFreshClient(r *http.Request, err error) bool {
+func (p tokenFlow) retryWithFreshClient(r *http.Request, err error) bool {
 	if fosite.ErrorToRFC6749Error(err).ErrorField != fosite.ErrInvalidClient.ErrorField {
 		return false
 	}
@@ -226,7 +226,7 @@ func (p *Provider) checkAssertion(form url.Values) error {
 // request rotated at the same moment (storage.ErrConflict) gets, within a
 // grace period, the winner's pair; otherwise it is reuse, and the whole
 // family is revoked.
-func (p *Provider) tokenError(w http.ResponseWriter, r *http.Request, refresh bool, signature string, err error) {
+func (p tokenFlow) tokenError(w http.ResponseWriter, r *http.Request, refresh bool, signature string, err error) {
 	ctx := r.Context()
 	if refresh && errors.Is(err, storage.ErrConflict) {
 		if p.refreshGrace > 0 && p.graceReplay(ctx, w, r, signature, graceWait) {
@@ -240,7 +240,7 @@ func (p *Provider) tokenError(w http.ResponseWriter, r *http.Request, refresh bo
 // introspect is RFC 7662 token introspection. Only confidential clients that
 // authenticate (basic or post) may call it, and a client learns about a token
 // only when it was issued to it or names it in its audience.
-func (p *Provider) introspect(w http.ResponseWriter, r *http.Request) {
+func (p tokenFlow) introspect(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	if strings.HasPrefix(strings.ToLower(r.Header.Get("Authorization")), "bearer ") {
 		p.writeJSONError(w, r, fosite.ErrInvalidClient.WithHint("Introspection requires client authentication."))
@@ -288,7 +288,7 @@ func (p *Provider) introspect(w http.ResponseWriter, r *http.Request) {
 }
 
 // revoke is RFC 7009 token revocation.
-func (p *Provider) revoke(w http.ResponseWriter, r *http.Request) {
+func (p tokenFlow) revoke(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	if !p.readClientForm(w, r) {
 		return
@@ -421,7 +421,7 @@ func writeBearerError(w http.ResponseWriter, e *bearerError) {
 
 // userinfo returns the claims the access token's scopes release. Errors
 // leave through one edge: RFC 6750 for the token, RFC 6749 JSON otherwise.
-func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
+func (p userinfoEndpoint) userinfo(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	claims, c, err := p.userinfoClaims(w, r)
 	var be *bearerError
@@ -440,7 +440,7 @@ func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
 
 // userinfoClaims checks the bearer token and gathers the claims, with the
 // client the token was issued to.
-func (p *Provider) userinfoClaims(w http.ResponseWriter, r *http.Request) (map[string]any, storage.Client, error) {
+func (p userinfoEndpoint) userinfoClaims(w http.ResponseWriter, r *http.Request) (map[string]any, storage.Client, error) {
 	ctx := r.Context()
 	tok, err := bearerToken(r)
 	switch {
@@ -461,11 +461,11 @@ func (p *Provider) userinfoClaims(w http.ResponseWriter, r *http.Request) (map[s
 		}
 		return nil, storage.Client{}, &bearerError{Status: http.StatusUnauthorized, Code: "invalid_token", Description: "The access token is invalid, expired or revoked."}
 	}
-	p.allowOrigin(ctx, w, r, ar.GetClient().GetID())
+	corsGuard(p).allowOrigin(ctx, w, r, ar.GetClient().GetID())
 	if !ar.GetGrantedScopes().Has("openid") || sess.Subject == "" {
 		return nil, storage.Client{}, &bearerError{Status: http.StatusForbidden, Code: "insufficient_scope", Description: "The access token was not granted the openid scope.", Scope: "openid"}
 	}
-	user, err := p.store.GetUser(ctx, sess.Subject)
+	user, err := p.store.Users.GetUser(ctx, sess.Subject)
 	switch {
 	case errors.Is(err, storage.ErrNotFound) || err == nil && user.Disabled:
 		return nil, storage.Client{}, &bearerError{Status: http.StatusUnauthorized, Code: "invalid_token", Description: "The account no longer exists."}
@@ -485,7 +485,7 @@ func (p *Provider) userinfoClaims(w http.ResponseWriter, r *http.Request) (map[s
 // signedUserinfo answers with the claims as a JWT signed with the
 // client's userinfo_signed_response_alg, with iss and aud (OpenID Connect
 // Core §5.3.2) and no nonce.
-func (p *Provider) signedUserinfo(w http.ResponseWriter, r *http.Request, c storage.Client, claims map[string]any) {
+func (p userinfoEndpoint) signedUserinfo(w http.ResponseWriter, r *http.Request, c storage.Client, claims map[string]any) {
 	mc := fjwt.MapClaims{"iss": p.issuer, "aud": c.ID, "iat": p.now().Unix()}
 	for k, v := range claims {
 		mc[k] = v
@@ -567,7 +567,7 @@ func (p *Provider) logout(w http.ResponseWriter, r *http.Request) {
 				if cid := r.Form.Get("client_id"); cid != "" && cid != clientID {
 					continue
 				}
-				c, err := p.store.GetClient(ctx, clientID)
+				c, err := p.store.Clients.GetClient(ctx, clientID)
 				if err != nil {
 					continue
 				}

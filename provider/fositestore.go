@@ -20,19 +20,13 @@ import (
 	"github.com/gatehouse-id/gatehouse/storage"
 )
 
-// fositeBackend is what the adapter needs from storage.
-type fositeBackend interface {
-	storage.ClientStore
-	storage.TokenStore
-	storage.Transactor
-}
-
 // fositeStore is the one adapter from fosite's storage interfaces to ours.
 // It honours fosite's contracts: fosite.ErrNotFound for missing rows,
 // ErrInvalidatedAuthorizeCode returned with the request, sessions decoded
 // into the prototype fosite passes in.
 type fositeStore struct {
-	s       fositeBackend
+	tokens  storage.TokenStore
+	tx      storage.Transactor
 	clients *clientCache
 	now     func() time.Time
 	// graceful: a rotated refresh token is reported as a concurrent
@@ -61,7 +55,7 @@ func (f *fositeStore) GetClient(ctx context.Context, id string) (fosite.Client, 
 
 // ClientAssertionJWTValid fails with ErrJTIKnown when the jti was used.
 func (f *fositeStore) ClientAssertionJWTValid(ctx context.Context, jti string) error {
-	used, err := f.s.JTIUsed(ctx, jti, f.now())
+	used, err := f.tokens.JTIUsed(ctx, jti, f.now())
 	if err != nil {
 		return mapErr(err)
 	}
@@ -73,7 +67,7 @@ func (f *fositeStore) ClientAssertionJWTValid(ctx context.Context, jti string) e
 
 // SetClientAssertionJWT records a jti until it expires.
 func (f *fositeStore) SetClientAssertionJWT(ctx context.Context, jti string, exp time.Time) error {
-	if err := f.s.MarkJTIUsed(ctx, jti, exp, f.now()); err != nil {
+	if err := f.tokens.MarkJTIUsed(ctx, jti, exp, f.now()); err != nil {
 		if errors.Is(err, storage.ErrAlreadyExists) {
 			return fosite.ErrJTIKnown
 		}
@@ -139,7 +133,7 @@ func (f *fositeStore) create(ctx context.Context, kind storage.TokenKind, signat
 	if b := batchOf(ctx); b != nil && b.buffer(t) {
 		return nil
 	}
-	return mapErr(f.s.CreateToken(ctx, t))
+	return mapErr(f.tokens.CreateToken(ctx, t))
 }
 
 // batch is one request's unit of work with the token store, so a flow costs
@@ -195,7 +189,7 @@ func (f *fositeStore) flushInserts(ctx context.Context, b *batch) error {
 	ins := b.inserts
 	b.inserts, b.buffering = nil, false
 	b.mu.Unlock()
-	return mapErr(f.s.CreateTokens(ctx, ins))
+	return mapErr(f.tokens.CreateTokens(ctx, ins))
 }
 
 // flushDeletes removes the records fosite deleted during the request.
@@ -204,7 +198,7 @@ func (f *fositeStore) flushDeletes(ctx context.Context, b *batch) error {
 	del := b.deletes
 	b.deletes = nil
 	b.mu.Unlock()
-	return mapErr(f.s.DeleteTokenKeys(ctx, del))
+	return mapErr(f.tokens.DeleteTokenKeys(ctx, del))
 }
 
 // remove deletes a record now, or with the request's other deletes.
@@ -217,7 +211,7 @@ func (f *fositeStore) remove(ctx context.Context, kind storage.TokenKind, signat
 		b.mu.Unlock()
 		return nil
 	}
-	return mapErr(f.s.DeleteToken(ctx, kind, signature))
+	return mapErr(f.tokens.DeleteToken(ctx, kind, signature))
 }
 
 // token reads a record: from the request's unit of work when it has it; an
@@ -225,7 +219,7 @@ func (f *fositeStore) remove(ctx context.Context, kind storage.TokenKind, signat
 func (f *fositeStore) token(ctx context.Context, kind storage.TokenKind, signature string) (storage.Token, error) {
 	b := batchOf(ctx)
 	if b == nil {
-		return f.s.GetToken(ctx, kind, signature)
+		return f.tokens.GetToken(ctx, kind, signature)
 	}
 	k := storage.TokenKey{Kind: kind, Signature: signature}
 	b.mu.Lock()
@@ -235,9 +229,9 @@ func (f *fositeStore) token(ctx context.Context, kind storage.TokenKind, signatu
 		return t, nil
 	}
 	if kind != storage.TokenAuthorizeCode {
-		return f.s.GetToken(ctx, kind, signature)
+		return f.tokens.GetToken(ctx, kind, signature)
 	}
-	family, err := f.s.GetTokenFamily(ctx, kind, signature, []storage.TokenKind{storage.TokenPKCE, storage.TokenOIDC})
+	family, err := f.tokens.GetTokenFamily(ctx, kind, signature, []storage.TokenKind{storage.TokenPKCE, storage.TokenOIDC})
 	if err != nil {
 		return t, err
 	}
@@ -342,7 +336,7 @@ func (f *fositeStore) GetAuthorizeCodeSession(ctx context.Context, code string, 
 
 // InvalidateAuthorizeCodeSession marks a code used, exactly once.
 func (f *fositeStore) InvalidateAuthorizeCodeSession(ctx context.Context, code string) error {
-	if err := f.s.DeactivateToken(ctx, storage.TokenAuthorizeCode, code); err != nil {
+	if err := f.tokens.DeactivateToken(ctx, storage.TokenAuthorizeCode, code); err != nil {
 		return mapErr(err)
 	}
 	if b := batchOf(ctx); b != nil {
@@ -370,7 +364,7 @@ func (f *fositeStore) GetAccessTokenSession(ctx context.Context, signature strin
 
 // DeleteAccessTokenSession removes an access token.
 func (f *fositeStore) DeleteAccessTokenSession(ctx context.Context, signature string) error {
-	return mapErr(f.s.DeleteToken(ctx, storage.TokenAccess, signature))
+	return mapErr(f.tokens.DeleteToken(ctx, storage.TokenAccess, signature))
 }
 
 // CreateRefreshTokenSession stores a refresh token.
@@ -396,14 +390,14 @@ func (f *fositeStore) GetRefreshTokenSession(ctx context.Context, signature stri
 
 // DeleteRefreshTokenSession removes a refresh token.
 func (f *fositeStore) DeleteRefreshTokenSession(ctx context.Context, signature string) error {
-	return mapErr(f.s.DeleteToken(ctx, storage.TokenRefresh, signature))
+	return mapErr(f.tokens.DeleteToken(ctx, storage.TokenRefresh, signature))
 }
 
 // RotateRefreshToken retires the presented refresh token (compare-and-swap,
 // so of two concurrent rotations one wins) and the family's access tokens.
 // The retired row is kept, inactive, so a replay is recognised as reuse.
 func (f *fositeStore) RotateRefreshToken(ctx context.Context, requestID, signature string) error {
-	if err := f.s.DeactivateToken(ctx, storage.TokenRefresh, signature); err != nil {
+	if err := f.tokens.DeactivateToken(ctx, storage.TokenRefresh, signature); err != nil {
 		// Rotated or revoked by a concurrent request since it was read:
 		// either way this presentation is a reuse.
 		if errors.Is(err, storage.ErrConflict) || errors.Is(err, storage.ErrNotFound) {
@@ -411,19 +405,19 @@ func (f *fositeStore) RotateRefreshToken(ctx context.Context, requestID, signatu
 		}
 		return mapErr(err)
 	}
-	_, err := f.s.DeleteTokensByRequestID(ctx, storage.TokenAccess, requestID)
+	_, err := f.tokens.DeleteTokensByRequestID(ctx, storage.TokenAccess, requestID)
 	return mapErr(err)
 }
 
 // RevokeRefreshToken removes every refresh token of a family.
 func (f *fositeStore) RevokeRefreshToken(ctx context.Context, requestID string) error {
-	_, err := f.s.DeleteTokensByRequestID(ctx, storage.TokenRefresh, requestID)
+	_, err := f.tokens.DeleteTokensByRequestID(ctx, storage.TokenRefresh, requestID)
 	return mapErr(err)
 }
 
 // RevokeAccessToken removes every access token of a family.
 func (f *fositeStore) RevokeAccessToken(ctx context.Context, requestID string) error {
-	_, err := f.s.DeleteTokensByRequestID(ctx, storage.TokenAccess, requestID)
+	_, err := f.tokens.DeleteTokensByRequestID(ctx, storage.TokenAccess, requestID)
 	return mapErr(err)
 }
 
@@ -499,13 +493,13 @@ func (f *fositeStore) GetPARSession(ctx context.Context, requestURI string) (fos
 
 // DeletePARSession makes a request_uri single-use.
 func (f *fositeStore) DeletePARSession(ctx context.Context, requestURI string) error {
-	return mapErr(f.s.DeleteToken(ctx, storage.TokenPAR, parKey(requestURI)))
+	return mapErr(f.tokens.DeleteToken(ctx, storage.TokenPAR, parKey(requestURI)))
 }
 
 // BeginTX starts a transaction for fosite.
 // Records created inside it are written together just before the commit.
 func (f *fositeStore) BeginTX(ctx context.Context) (context.Context, error) {
-	tctx, err := f.s.BeginTx(ctx)
+	tctx, err := f.tx.BeginTx(ctx)
 	if err == nil {
 		if b := batchOf(ctx); b != nil {
 			b.startBuffering()
@@ -518,11 +512,11 @@ func (f *fositeStore) BeginTX(ctx context.Context) (context.Context, error) {
 func (f *fositeStore) Commit(ctx context.Context) error {
 	if b := batchOf(ctx); b != nil {
 		if err := f.flushInserts(ctx, b); err != nil {
-			_ = f.s.Rollback(ctx)
+			_ = f.tx.Rollback(ctx)
 			return err
 		}
 	}
-	return mapErr(f.s.Commit(ctx))
+	return mapErr(f.tx.Commit(ctx))
 }
 
 // Rollback rolls back fosite's transaction and drops its buffered records.
@@ -532,7 +526,7 @@ func (f *fositeStore) Rollback(ctx context.Context) error {
 		b.inserts, b.buffering = nil, false
 		b.mu.Unlock()
 	}
-	return f.s.Rollback(ctx)
+	return f.tx.Rollback(ctx)
 }
 
 // mapErr turns storage errors into the ones fosite understands, keeping the

@@ -63,11 +63,23 @@ const (
 	ACRMultiFactor  = interaction.ACRTwoFactor
 )
 
-// Store is what the provider needs from storage.
-type Store interface {
-	fositeBackend
-	storage.AttemptStore
-	GetUser(ctx context.Context, subject string) (storage.User, error)
+// Stores are what the provider reads and writes, as the narrow storage
+// interfaces it uses; one backend usually fills every field (StoresOf).
+type Stores struct {
+	Clients storage.ClientStore
+	// Tokens holds what fosite persists; Tx runs fosite's transactions.
+	Tokens storage.TokenStore
+	Tx     storage.Transactor
+	Users  interface {
+		GetUser(ctx context.Context, subject string) (storage.User, error)
+	}
+	// Attempts limits registrations with a wrong initial access token.
+	Attempts storage.AttemptStore
+}
+
+// StoresOf fills every field with one backend.
+func StoresOf(st storage.Store) Stores {
+	return Stores{Clients: st, Tokens: st, Tx: st, Users: st, Attempts: st}
 }
 
 // Lifetimes of what the provider issues.
@@ -78,7 +90,7 @@ type Lifetimes struct {
 // Options configure a Provider.
 type Options struct {
 	Issuer     string
-	Store      Store
+	Store      Stores
 	Keys       *keys.Manager
 	Interactor interaction.Interactor
 	Pages      *templates.Renderer
@@ -124,7 +136,7 @@ type Provider struct {
 
 	issuer     string
 	oauth      fosite.OAuth2Provider
-	store      Store
+	store      Stores
 	keys       *keys.Manager
 	signer     *keys.Signer
 	interactor interaction.Interactor
@@ -193,7 +205,7 @@ func New(o Options) (*Provider, error) {
 		JWKSFetcherStrategy:             jwks,
 		OmitRedirectScopeParam:          true,
 	}
-	fs := &fositeStore{s: o.Store, now: o.Now, clients: &clientCache{store: o.Store, now: o.Now}, graceful: o.RefreshGrace > 0}
+	fs := &fositeStore{tokens: o.Store.Tokens, tx: o.Store.Tx, now: o.Now, clients: &clientCache{store: o.Store.Clients, now: o.Now}, graceful: o.RefreshGrace > 0}
 	signer := &keys.Signer{Manager: o.Keys}
 	if o.AccessTokenFormat == "" {
 		o.AccessTokenFormat = clientspec.FormatOpaque
@@ -242,7 +254,7 @@ func New(o Options) (*Provider, error) {
 		if o.Registration == RegistrationToken && len(o.InitialAccessToken) < 32 {
 			return nil, errors.New("provider: registration mode token needs an initial access token of at least 32 characters")
 		}
-		p.registrar = &registrar{p: p, mode: o.Registration, initialToken: hashToken(o.InitialAccessToken), algs: o.Keys.Algs(), limit: attempt.New(o.Store, p.now),
+		p.registrar = &registrar{p: p, mode: o.Registration, initialToken: hashToken(o.InitialAccessToken), algs: o.Keys.Algs(), limit: attempt.New(o.Store.Attempts, p.now),
 			policy: o.RegistrationPolicy.withDefaults()}
 	default:
 		return nil, fmt.Errorf("provider: unknown registration mode %q", o.Registration)
@@ -252,21 +264,22 @@ func New(o Options) (*Provider, error) {
 
 // Register mounts the protocol endpoints on mux.
 func (p *Provider) Register(mux *http.ServeMux) {
+	az, tk, ui, cors := authorizeFlow{p}, tokenFlow{p}, userinfoEndpoint{p}, corsGuard{p}
 	mux.HandleFunc("GET "+PathDiscovery, p.discovery)
 	mux.HandleFunc("GET "+PathOAuthMetadata, p.discovery)
 	mux.HandleFunc("GET "+PathJWKS, p.jwks)
-	mux.HandleFunc("GET "+PathAuthorize, p.authorize)
-	mux.HandleFunc("POST "+PathAuthorize, p.authorize)
-	mux.HandleFunc("GET "+PathResume, p.resume)
-	mux.HandleFunc("POST "+PathToken, p.withCORS(p.token))
-	mux.HandleFunc("POST "+PathIntrospect, p.withCORS(p.introspect))
-	mux.HandleFunc("POST "+PathRevoke, p.withCORS(p.revoke))
+	mux.HandleFunc("GET "+PathAuthorize, az.authorize)
+	mux.HandleFunc("POST "+PathAuthorize, az.authorize)
+	mux.HandleFunc("GET "+PathResume, az.resume)
+	mux.HandleFunc("POST "+PathToken, cors.withCORS(tk.token))
+	mux.HandleFunc("POST "+PathIntrospect, cors.withCORS(tk.introspect))
+	mux.HandleFunc("POST "+PathRevoke, cors.withCORS(tk.revoke))
 	for _, path := range []string{PathToken, PathIntrospect, PathRevoke, PathUserinfo} {
-		mux.HandleFunc("OPTIONS "+path, p.preflight)
+		mux.HandleFunc("OPTIONS "+path, cors.preflight)
 	}
-	mux.HandleFunc("GET "+PathUserinfo, p.userinfo)
-	mux.HandleFunc("POST "+PathUserinfo, p.userinfo)
-	mux.HandleFunc("POST "+PathPAR, p.par)
+	mux.HandleFunc("GET "+PathUserinfo, ui.userinfo)
+	mux.HandleFunc("POST "+PathUserinfo, ui.userinfo)
+	mux.HandleFunc("POST "+PathPAR, az.par)
 	mux.HandleFunc("GET "+PathClientLogo, p.clientLogo)
 	if p.registrar != nil {
 		p.registrar.register(mux)
@@ -421,3 +434,18 @@ func withParams(u *url.URL, params url.Values, fragment bool) string {
 	out.RawQuery = q.Encode()
 	return out.String()
 }
+
+// The endpoints, grouped by what they serve; each reaches the shared
+// Provider (its fosite instance, stores, keys and options).
+type (
+	// authorizeFlow is the authorization endpoint with pushed and signed
+	// requests and the resumption after the login pages.
+	authorizeFlow struct{ *Provider }
+	// tokenFlow is the token endpoint with refresh rotation, and
+	// introspection and revocation.
+	tokenFlow struct{ *Provider }
+	// userinfoEndpoint answers bearer tokens with the user's claims.
+	userinfoEndpoint struct{ *Provider }
+	// corsGuard opens the endpoints browsers call to the client's origins.
+	corsGuard struct{ *Provider }
+)

@@ -17,17 +17,17 @@ import (
 const graceWait = 2 * time.Second
 
 // refreshSignature is the stored key of a refresh token.
-func (p *Provider) refreshSignature(ctx context.Context, token string) string {
+func (p tokenFlow) refreshSignature(ctx context.Context, token string) string {
 	return p.strategy.RefreshTokenSignature(ctx, token)
 }
 
 // graceReplay answers a refresh request from the grace record of its token,
 // if the same client presents it within the grace period. It reports whether
 // it wrote a response.
-func (p *Provider) graceReplay(ctx context.Context, w http.ResponseWriter, r *http.Request, signature string, wait time.Duration) bool {
+func (p tokenFlow) graceReplay(ctx context.Context, w http.ResponseWriter, r *http.Request, signature string, wait time.Duration) bool {
 	deadline := p.now().Add(wait)
 	for {
-		g, err := p.store.GetRefreshGrace(ctx, signature, p.now())
+		g, err := p.store.Tokens.GetRefreshGrace(ctx, signature, p.now())
 		if err == nil {
 			return p.writeGrace(ctx, w, r, g)
 		}
@@ -42,7 +42,7 @@ func (p *Provider) graceReplay(ctx context.Context, w http.ResponseWriter, r *ht
 	}
 }
 
-func (p *Provider) writeGrace(ctx context.Context, w http.ResponseWriter, r *http.Request, g storage.RefreshGrace) bool {
+func (p tokenFlow) writeGrace(ctx context.Context, w http.ResponseWriter, r *http.Request, g storage.RefreshGrace) bool {
 	c, err := p.oauth.(clientAuthenticator).AuthenticateClient(ctx, r, r.PostForm)
 	if err != nil || c.GetID() != g.ClientID {
 		return false
@@ -61,7 +61,7 @@ func (p *Provider) writeGrace(ctx context.Context, w http.ResponseWriter, r *htt
 
 // rememberRotation seals the response of a successful rotation under the old
 // token's signature for the grace period.
-func (p *Provider) rememberRotation(ctx context.Context, signature, clientID string, resp fosite.AccessResponder) {
+func (p tokenFlow) rememberRotation(ctx context.Context, signature, clientID string, resp fosite.AccessResponder) {
 	body, err := json.Marshal(resp.ToMap())
 	if err != nil {
 		p.log.Error("encode refresh response", "err", err)
@@ -72,7 +72,7 @@ func (p *Provider) rememberRotation(ctx context.Context, signature, clientID str
 		p.log.Error("seal refresh response", "err", err)
 		return
 	}
-	if err := p.store.PutRefreshGrace(ctx, storage.RefreshGrace{Signature: signature, ClientID: clientID, Response: sealed,
+	if err := p.store.Tokens.PutRefreshGrace(ctx, storage.RefreshGrace{Signature: signature, ClientID: clientID, Response: sealed,
 		ExpiresAt: p.now().Add(p.refreshGrace)}); err != nil {
 		p.log.Warn("store refresh grace record", "err", err)
 	}
@@ -80,8 +80,8 @@ func (p *Provider) rememberRotation(ctx context.Context, signature, clientID str
 
 // revokeFamily revokes every token of the grant a refresh token belongs to:
 // the answer to a refresh token presented twice at once (reuse).
-func (p *Provider) revokeFamily(ctx context.Context, signature string) {
-	t, err := p.store.GetToken(ctx, storage.TokenRefresh, signature)
+func (p tokenFlow) revokeFamily(ctx context.Context, signature string) {
+	t, err := p.store.Tokens.GetToken(ctx, storage.TokenRefresh, signature)
 	if err != nil {
 		if !errors.Is(err, storage.ErrNotFound) {
 			p.log.Error("revoke token family: lookup", "err", err)
@@ -89,7 +89,7 @@ func (p *Provider) revokeFamily(ctx context.Context, signature string) {
 		return
 	}
 	for _, kind := range []storage.TokenKind{storage.TokenRefresh, storage.TokenAccess} {
-		if _, err := p.store.DeleteTokensByRequestID(ctx, kind, t.RequestID); err != nil {
+		if _, err := p.store.Tokens.DeleteTokensByRequestID(ctx, kind, t.RequestID); err != nil {
 			p.log.Error("revoke token family", "kind", kind, "err", err)
 		}
 	}

@@ -234,7 +234,7 @@ func (g *registrar) create(w http.ResponseWriter, r *http.Request) {
 	}
 	rat, hash := issue()
 	c.RegistrationTokenHash = hash
-	if err := g.p.store.CreateClient(r.Context(), c); err != nil {
+	if err := g.p.store.Clients.CreateClient(r.Context(), c); err != nil {
 		g.fail(w, r, err)
 		return
 	}
@@ -246,7 +246,7 @@ func (g *registrar) create(w http.ResponseWriter, r *http.Request) {
 // registration access token. Unknown clients and wrong tokens look the same.
 func (g *registrar) authorized(ctx context.Context, w http.ResponseWriter, r *http.Request) (storage.Client, bool) {
 	t := bearer(r)
-	c, err := g.p.store.GetClient(ctx, r.PathValue("id"))
+	c, err := g.p.store.Clients.GetClient(ctx, r.PathValue("id"))
 	if err != nil && !errors.Is(err, storage.ErrNotFound) {
 		g.fail(w, r, err)
 		return c, false
@@ -294,7 +294,7 @@ func (g *registrar) update(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rat, hash := issue()
-	updated, err := g.p.store.UpdateClient(ctx, c.ID, func(old storage.Client) (storage.Client, error) {
+	updated, err := g.p.store.Clients.UpdateClient(ctx, c.ID, func(old storage.Client) (storage.Client, error) {
 		if old.RegistrationTokenHash != c.RegistrationTokenHash {
 			return old, storage.ErrConflict // updated concurrently with the same token
 		}
@@ -320,7 +320,7 @@ func (g *registrar) delete(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if err := g.p.store.DeleteClient(r.Context(), c.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
+	if err := g.p.store.Clients.DeleteClient(r.Context(), c.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
 		g.fail(w, r, err)
 		return
 	}

@@ -47,7 +47,7 @@ var jwtOnlyClaims = []string{"iss", "aud", "exp", "nbf", "iat", "jti"}
 // client is left to fosite. A failure returns the error to answer with, to
 // the redirect URI fosite verifies from the URL, and removes the object so
 // fosite does not read it.
-func (p *Provider) resolveRequestObject(ctx context.Context, r *http.Request) error {
+func (p authorizeFlow) resolveRequestObject(ctx context.Context, r *http.Request) error {
 	if err := r.ParseForm(); err != nil {
 		return nil
 	}
@@ -100,7 +100,7 @@ func (p *Provider) resolveRequestObject(ctx context.Context, r *http.Request) er
 }
 
 // requestObjectParams reads, verifies and flattens a request object.
-func (p *Provider) requestObjectParams(ctx context.Context, c storage.Client, cerr error, obj, uri string) (url.Values, error) {
+func (p authorizeFlow) requestObjectParams(ctx context.Context, c storage.Client, cerr error, obj, uri string) (url.Values, error) {
 	if cerr != nil {
 		return nil, cerr
 	}
@@ -125,7 +125,7 @@ func (p *Provider) requestObjectParams(ctx context.Context, c storage.Client, ce
 
 // fetchRequestObject GETs a request object from a registered request_uri,
 // bounded in time and size, never from a private address (outside --dev).
-func (p *Provider) fetchRequestObject(ctx context.Context, uri string) (string, error) {
+func (p authorizeFlow) fetchRequestObject(ctx context.Context, uri string) (string, error) {
 	body, err := netguard.Fetch(ctx, p.requestObjects, "request_uri", uri, "application/oauth-authz-req+jwt, application/jwt", maxRequestObject)
 	return string(body), err
 }
@@ -138,7 +138,7 @@ func invalidObject(format string, a ...any) *fosite.RFC6749Error {
 // verifyRequestObject checks the object's signature with the client's
 // registered keys (or accepts it unsigned where the client registered
 // none), and its iss, aud, exp, nbf and iat, and returns its claims.
-func (p *Provider) verifyRequestObject(ctx context.Context, c storage.Client, obj string) (map[string]any, error) {
+func (p authorizeFlow) verifyRequestObject(ctx context.Context, c storage.Client, obj string) (map[string]any, error) {
 	if len(obj) > maxRequestObject {
 		return nil, invalidObject("The request object is larger than %d bytes.", maxRequestObject)
 	}
@@ -190,7 +190,7 @@ func (p *Provider) verifyRequestObject(ctx context.Context, c storage.Client, ob
 
 // verifyRequestSignature verifies a signed object with the client's keys:
 // inline jwks, or its jwks_uri (refetched once for an unknown kid).
-func (p *Provider) verifyRequestSignature(ctx context.Context, c storage.Client, obj string) ([]byte, error) {
+func (p authorizeFlow) verifyRequestSignature(ctx context.Context, c storage.Client, obj string) ([]byte, error) {
 	algs := make([]jose.SignatureAlgorithm, len(clientspec.RequestObjectAlgs))
 	for i, a := range clientspec.RequestObjectAlgs {
 		algs[i] = jose.SignatureAlgorithm(a)
@@ -239,7 +239,7 @@ func (p *Provider) verifyRequestSignature(ctx context.Context, c storage.Client,
 
 // checkRequestObjectClaims applies RFC 9101 §4 and §6.3: iss is the
 // client, aud is this server, and exp, nbf and iat (if present) hold.
-func (p *Provider) checkRequestObjectClaims(clientID string, claims map[string]any) error {
+func (p authorizeFlow) checkRequestObjectClaims(clientID string, claims map[string]any) error {
 	if iss, ok := claims["iss"]; ok && iss != clientID {
 		return invalidObject("The request object's iss must be the client_id.")
 	}

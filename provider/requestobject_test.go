@@ -30,7 +30,7 @@ func TestRequestObjectClaims(t *testing.T) {
 		{"nested request", map[string]any{"request": "x"}, false},
 	}
 	for _, tt := range tests {
-		if err := p.checkRequestObjectClaims("rp", tt.claims); (err == nil) != tt.ok {
+		if err := (authorizeFlow{p}).checkRequestObjectClaims("rp", tt.claims); (err == nil) != tt.ok {
 			t.Errorf("%s: err = %v", tt.name, err)
 		}
 	}

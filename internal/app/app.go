@@ -113,7 +113,7 @@ func New(ctx context.Context, cfg config.Config, st storage.Store, log *slog.Log
 		return nil, err
 	}
 	prov, err := provider.New(provider.Options{
-		Issuer: cfg.Issuer, Store: st, Keys: km, Interactor: cs, Pages: pages, Log: log,
+		Issuer: cfg.Issuer, Store: provider.StoresOf(st), Keys: km, Interactor: cs, Pages: pages, Log: log,
 		Cipher: cipher, PairwiseKey: pairwiseKey, RefreshGrace: cfg.Lifetimes.RefreshTokenGrace.Duration,
 		AccessTokenFormat: cfg.AccessToken.Format, AccessTokenAlg: cfg.AccessToken.Algorithm,
 		Registration: registrationMode(cfg), InitialAccessToken: cfg.Registration.InitialAccessToken,
