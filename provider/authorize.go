@@ -438,12 +438,6 @@ func (p *Provider) toRFC(r *http.Request, err error) *fosite.RFC6749Error {
 		// A replayed client assertion is a failed client authentication.
 		return fosite.ErrInvalidClient.WithHint("The client assertion was already used.")
 	}
-	if rfc.ErrorField == fosite.ErrInvalidRequest.ErrorField && strings.Contains(rfc.HintField, "uses signing key with kid") {
-		// fosite reports a client assertion signed by a key the client does
-		// not publish as invalid_request; it is a failed client
-		// authentication (RFC 7523 §3.2). Pinned by TestJWKSURI.
-		return fosite.ErrInvalidClient.WithHint("The client assertion is signed with a key the client does not publish.")
-	}
 	if rfc.ErrorField == fosite.ErrInvalidState.ErrorField {
 		// Not an RFC 6749 error code: a missing or short state is a bad request.
 		return fosite.ErrInvalidRequest.WithHint("The 'state' parameter is required and must be at least 8 characters long.")

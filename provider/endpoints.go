@@ -1,6 +1,7 @@
 package provider
 
 import (
+	"cmp"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	josev3 "github.com/go-jose/go-jose/v3"
 	"github.com/ory/fosite"
 	fjwt "github.com/ory/fosite/token/jwt"
 
@@ -172,7 +174,7 @@ func (p *Provider) readClientForm(w http.ResponseWriter, r *http.Request) bool {
 			return false
 		}
 	}
-	if err := p.checkAssertion(r.PostForm); err != nil {
+	if err := p.checkAssertion(r.Context(), r.PostForm); err != nil {
 		p.writeJSONError(w, r, err)
 		return false
 	}
@@ -187,7 +189,7 @@ const DefaultMaxAssertionLifetime = 10 * time.Minute
 
 // checkAssertion refuses a private_key_jwt assertion without exp or with an
 // exp further ahead than the configured lifetime, before fosite verifies it.
-func (p *Provider) checkAssertion(form url.Values) error {
+func (p *Provider) checkAssertion(ctx context.Context, form url.Values) error {
 	a := form.Get("client_assertion")
 	if a == "" {
 		return nil
@@ -204,6 +206,7 @@ func (p *Provider) checkAssertion(form url.Values) error {
 		Exp *float64 `json:"exp"`
 		Nbf *float64 `json:"nbf"`
 		Iat *float64 `json:"iat"`
+		Sub string   `json:"sub"`
 	}
 	if err := json.Unmarshal(payload, &claims); err != nil || claims.Exp == nil {
 		return fosite.ErrInvalidClient.WithHint("The client assertion has no 'exp'.")
@@ -219,7 +222,46 @@ func (p *Provider) checkAssertion(form url.Values) error {
 		claims.Iat != nil && time.Unix(int64(*claims.Iat), 0).After(now.Add(skew)):
 		return fosite.ErrInvalidClient.WithHint("The client assertion is not valid yet.")
 	}
-	return nil
+	return p.checkAssertionKey(ctx, parts[0], cmp.Or(form.Get("client_id"), claims.Sub))
+}
+
+// checkAssertionKey refuses an assertion whose header names a key (kid)
+// the client does not publish, refetching a jwks_uri once, as fosite would:
+// a failed client authentication (RFC 7523 §3.2), which fosite would report
+// as invalid_request. Anything else is left to fosite.
+func (p *Provider) checkAssertionKey(ctx context.Context, rawHeader, clientID string) error {
+	b, err := base64.RawURLEncoding.DecodeString(rawHeader)
+	var header struct {
+		Kid string `json:"kid"`
+	}
+	if err != nil || json.Unmarshal(b, &header) != nil || header.Kid == "" || clientID == "" {
+		return nil
+	}
+	c, err := p.clients.get(ctx, clientID)
+	if err != nil {
+		return nil // fosite answers an unknown client (and a database error)
+	}
+	cl := &client{c: c}
+	publishes := func(set *josev3.JSONWebKeySet) bool { return set != nil && len(set.Key(header.Kid)) > 0 }
+	switch {
+	case c.JWKS != "":
+		if publishes(cl.GetJSONWebKeys()) {
+			return nil
+		}
+	case c.JWKSURI != "":
+		for _, refresh := range []bool{false, true} {
+			set, err := p.clientKeys.Resolve(ctx, c.JWKSURI, refresh)
+			if err != nil {
+				return err
+			}
+			if publishes(set) {
+				return nil
+			}
+		}
+	default:
+		return nil
+	}
+	return fosite.ErrInvalidClient.WithHint("The client assertion is signed with a key the client does not publish.")
 }
 
 // tokenError answers a failed token request. A refresh token that another
