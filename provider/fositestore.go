@@ -127,7 +127,7 @@ func (f *fositeStore) create(ctx context.Context, kind storage.TokenKind, signat
 	if err != nil {
 		return fmt.Errorf("encode request: %w", err)
 	}
-	exp := expiryFor(kind, r)
+	exp := expiryFor(kind, r, f.now())
 	t := storage.Token{Kind: kind, Signature: signature, RequestID: r.GetID(), ClientID: r.GetClient().GetID(),
 		Subject: r.GetSession().GetSubject(), Active: true, ExpiresAt: exp, CreatedAt: f.now().UTC(), Data: data}
 	if b := batchOf(ctx); b != nil && b.buffer(t) {
@@ -260,7 +260,7 @@ func (b *batch) invalidated(kind storage.TokenKind, signature string) {
 
 // expiryFor picks the row's expiry: the token's own for codes and tokens; the
 // PKCE and OIDC records live as long as their authorization code.
-func expiryFor(kind storage.TokenKind, r fosite.Requester) time.Time {
+func expiryFor(kind storage.TokenKind, r fosite.Requester, now time.Time) time.Time {
 	s := r.GetSession()
 	var t time.Time
 	switch kind {
@@ -275,7 +275,7 @@ func expiryFor(kind storage.TokenKind, r fosite.Requester) time.Time {
 	}
 	if t.IsZero() {
 		// A refresh token without lifespan still gets collected eventually.
-		t = time.Now().Add(365 * 24 * time.Hour)
+		t = now.Add(365 * 24 * time.Hour)
 	}
 	return t
 }

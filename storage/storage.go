@@ -493,7 +493,7 @@ type AuditStore interface {
 	// DeleteAuditBefore removes the events older than before (retention).
 	DeleteAuditBefore(ctx context.Context, before time.Time) (int64, error)
 	// ListAudit returns events newest first, at most limit, before the given
-	// instant (zero: now) and for one subject ("" for all).
+	// instant (zero: no bound) and for one subject ("" for all).
 	ListAudit(ctx context.Context, subject string, before time.Time, limit int) ([]AuditEvent, error)
 }
 

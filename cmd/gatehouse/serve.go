@@ -147,7 +147,7 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 	}
 	defer st.Close()
 
-	a, err := app.New(ctx, cfg, st, log)
+	a, err := app.New(ctx, cfg, app.Deps{Store: st, Log: log})
 	if err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -21,6 +22,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/authn/password"
 	"github.com/gatehouse-id/gatehouse/authn/totp"
 	"github.com/gatehouse-id/gatehouse/consent"
+	"github.com/gatehouse-id/gatehouse/federation"
 	"github.com/gatehouse-id/gatehouse/internal/attempt"
 	"github.com/gatehouse-id/gatehouse/internal/clientspec"
 	"github.com/gatehouse-id/gatehouse/internal/config"
@@ -50,11 +52,38 @@ type App struct {
 	store    storage.Store
 	cfg      config.Config
 	log      *slog.Logger
+	clock    func() time.Time
 	draining atomic.Bool // shutting down: /readyz answers 503
 }
 
+// Deps are what the server takes from its surroundings.
+type Deps struct {
+	// Store is the database (required).
+	Store storage.Store
+	// Log receives the server's logs (default: slog.Default()).
+	Log *slog.Logger
+	// Clock is read for every time the server decides by: sessions, flows,
+	// consent, attempts, keys, audit events, garbage collection (default
+	// time.Now; tests freeze it). fosite reads its own for the token
+	// lifetimes it stamps.
+	Clock func() time.Time
+	// HTTPClient reaches upstream identity providers (default:
+	// federation.NewHTTPClient()).
+	HTTPClient *http.Client
+}
+
 // New builds the server. cfg must have been validated.
-func New(ctx context.Context, cfg config.Config, st storage.Store, log *slog.Logger) (*App, error) {
+func New(ctx context.Context, cfg config.Config, d Deps) (*App, error) {
+	st, log, clock := d.Store, cmp.Or(d.Log, slog.Default()), d.Clock
+	if st == nil {
+		return nil, errors.New("app: no store")
+	}
+	if clock == nil {
+		clock = time.Now
+	}
+	if d.HTTPClient == nil {
+		d.HTTPClient = federation.NewHTTPClient()
+	}
 	cipher, err := KeyCipher(ctx, cfg, st, log)
 	if err != nil {
 		return nil, err
@@ -63,6 +92,7 @@ func New(ctx context.Context, cfg config.Config, st storage.Store, log *slog.Log
 		Algs: cfg.Keys.Algorithms, RotationPeriod: cfg.Keys.RotationPeriod.Duration, PrePublish: cfg.Keys.PrePublication.Duration,
 		MaxTokenLifetime: max(cfg.Lifetimes.IDToken.Duration, cfg.Lifetimes.AccessToken.Duration) + time.Minute, Log: log,
 		HMACLifetime: max(cfg.Lifetimes.RefreshToken.Duration, cfg.Lifetimes.AccessToken.Duration, cfg.Lifetimes.AuthorizeCode.Duration) + time.Minute,
+		Now:          clock,
 	})
 	if err != nil {
 		return nil, err
@@ -79,7 +109,7 @@ func New(ctx context.Context, cfg config.Config, st storage.Store, log *slog.Log
 	if err != nil {
 		return nil, err
 	}
-	ups, err := upstreams(cfg, log)
+	ups, err := upstreams(cfg, federation.Deps{HTTP: d.HTTPClient, Log: log, Now: clock})
 	if err != nil {
 		return nil, err
 	}
@@ -88,32 +118,32 @@ func New(ctx context.Context, cfg config.Config, st storage.Store, log *slog.Log
 		return nil, err
 	}
 	kit := web.New(web.Options{Store: st, Pages: pages, CSRFKey: csrfKey, Secure: cfg.HTTPS(), SessionLifetime: cfg.Lifetimes.Session.Duration,
-		Log: log, Now: time.Now})
+		Log: log, Now: clock})
 	hasher := password.NewHasher(cfg.Authn.PasswordConcurrency, cfg.Authn.PasswordQueue, 0)
 	// The sign-in steps; adding a way to sign in is adding one here.
 	steps := []authn.Authenticator{
-		password.Step{Users: st, Hasher: hasher, Now: time.Now, Log: log},
-		totp.Step{Store: st, Cipher: cipher, Now: time.Now},
-		backup.Step{Store: st, Key: backupKey, Now: time.Now},
+		password.Step{Users: st, Hasher: hasher, Now: clock, Log: log},
+		totp.Step{Store: st, Cipher: cipher, Now: clock},
+		backup.Step{Store: st, Key: backupKey, Now: clock},
 	}
 	var passkeys *passkey.Step
 	if rpID, origins := cfg.WebAuthnRP(); rpID != "" {
-		if passkeys, err = passkey.New(passkey.Config{RPID: rpID, Origins: origins}, st, time.Now); err != nil {
+		if passkeys, err = passkey.New(passkey.Config{RPID: rpID, Origins: origins}, st, clock); err != nil {
 			return nil, fmt.Errorf("passkeys: %w", err)
 		}
 		steps = append(steps, passkeys)
 	}
-	attempts := attempt.New(st, time.Now)
+	attempts := attempt.New(st, clock)
 	cs, err := consent.New(consent.Options{
 		Store: st, Links: st, Web: kit, Attempts: attempts, Steps: steps, CSRFKey: csrfKey, Secure: cfg.HTTPS(),
 		ConsentLifetime: cfg.Lifetimes.Consent.Duration, FlowLifetime: cfg.Lifetimes.LoginFlow.Duration, Log: log,
-		Cipher: cipher, PairwiseKey: pairwiseKey, RequireMFA: cfg.Authn.RequireMFA, Upstreams: ups, Issuer: cfg.Issuer,
+		Cipher: cipher, PairwiseKey: pairwiseKey, RequireMFA: cfg.Authn.RequireMFA, Upstreams: ups, Issuer: cfg.Issuer, Now: clock,
 	})
 	if err != nil {
 		return nil, err
 	}
 	prov, err := provider.New(provider.Options{
-		Issuer: cfg.Issuer, Store: provider.StoresOf(st), Keys: km, Interactor: cs, Pages: pages, Log: log,
+		Issuer: cfg.Issuer, Store: provider.StoresOf(st), Keys: km, Interactor: cs, Pages: pages, Log: log, Now: clock,
 		Cipher: cipher, PairwiseKey: pairwiseKey, RefreshGrace: cfg.Lifetimes.RefreshTokenGrace.Duration,
 		AccessTokenFormat: cfg.AccessToken.Format, AccessTokenAlg: cfg.AccessToken.Algorithm,
 		Registration: registrationMode(cfg), InitialAccessToken: cfg.Registration.InitialAccessToken,
@@ -133,13 +163,13 @@ func New(ctx context.Context, cfg config.Config, st storage.Store, log *slog.Log
 	}
 	acct := account.NewPages(account.PageOptions{Web: kit, Store: st, SignIn: cs, Passkeys: passkeys, Cipher: cipher,
 		BackupCodeKey: backupKey, TOTPIssuer: cfg.Authn.TOTPIssuer, UpstreamNames: names,
-		ReauthenticateAfter: cfg.Authn.ReauthenticateAfter.Duration, Log: log, Now: time.Now})
+		ReauthenticateAfter: cfg.Authn.ReauthenticateAfter.Duration, Log: log, Now: clock})
 	mux := http.NewServeMux()
 	prov.Register(mux)
 	cs.Register(mux)
 	acct.Register(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
-	a := &App{store: st, cfg: cfg, log: log}
+	a := &App{store: st, cfg: cfg, log: log, clock: clock}
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		if a.draining.Load() {
 			w.Header().Set("Retry-After", "5")
@@ -175,7 +205,7 @@ func New(ctx context.Context, cfg config.Config, st storage.Store, log *slog.Log
 		return nil, fmt.Errorf("trusted_proxies: %w", err)
 	}
 	handler := tracing.Handler(httpx.Log(log, httpx.RealIP(trusted, httpx.Secure(cfg.HTTPS(), httpx.MaxBytes(1<<20, httpx.CleanInput(met.Instrument(tracing.Route(mux))))))))
-	operator := ops.New(st, ops.Options{Keys: km, EnabledAlgs: cfg.Keys.Algorithms, Sectors: clientspec.SectorClient(cfg.Dev)})
+	operator := ops.New(st, ops.Options{Keys: km, EnabledAlgs: cfg.Keys.Algorithms, Sectors: clientspec.SectorClient(cfg.Dev), Now: clock})
 	adm := admin.New(admin.Options{Ops: operator, Keys: st, Log: log, Profiling: cfg.Admin.Pprof, Metrics: met.Handler()})
 	a.Handler, a.Mux, a.Pages, a.Keys, a.Provider = handler, mux, pages, km, prov
 	a.Admin = httpx.Log(log, httpx.RealIP(trusted, httpx.Secure(false, httpx.MaxBytes(1<<20, httpx.CleanInput(adm.Handler())))))

@@ -21,8 +21,7 @@ import (
 var defaultNames = map[string]string{"google": "Google", "github": "GitHub"}
 
 // upstreams opens the configured federation connectors.
-func upstreams(cfg config.Config, log *slog.Logger) ([]consent.Upstream, error) {
-	deps := federation.Deps{HTTP: federation.NewHTTPClient(), Log: log, Now: time.Now}
+func upstreams(cfg config.Config, deps federation.Deps) ([]consent.Upstream, error) {
 	var out []consent.Upstream
 	for _, c := range cfg.Federation.Connectors {
 		conn, err := openConnector(c, deps)
@@ -89,6 +88,6 @@ func CheckConfig(cfg config.Config) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	_, err := upstreams(cfg, slog.New(slog.DiscardHandler))
+	_, err := upstreams(cfg, federation.Deps{HTTP: federation.NewHTTPClient(), Log: slog.New(slog.DiscardHandler), Now: time.Now})
 	return err
 }

@@ -87,7 +87,7 @@ func (a *App) gcLoop(ctx context.Context) {
 			return
 		case <-time.After(10*time.Minute + time.Duration(j.Int64())):
 		}
-		n, err := Collect(ctx, a.store, a.cfg.Audit.Retention.Duration, time.Now())
+		n, err := Collect(ctx, a.store, a.cfg.Audit.Retention.Duration, a.clock())
 		if err != nil {
 			if ctx.Err() == nil {
 				a.log.Warn("gc failed", "err", err)

@@ -56,7 +56,7 @@ func New(t testing.TB) *Server {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	a, err := app.New(ctx, cfg, st, log)
+	a, err := app.New(ctx, cfg, app.Deps{Store: st, Log: log})
 	if err != nil {
 		t.Fatal(err)
 	}
