@@ -31,8 +31,12 @@ func openGroupStore(t *testing.T, db string) *Store {
 	return st
 }
 
+// groupNow is read once, so a token built again for comparison is the
+// token that was stored, even across a second boundary.
+var groupNow = time.Now().UTC().Truncate(time.Second)
+
 func groupToken(sig string) storage.Token {
-	now := time.Now().UTC().Truncate(time.Second)
+	now := groupNow
 	return storage.Token{Kind: storage.TokenAccess, Signature: sig, RequestID: "req-" + sig, ClientID: "c", Subject: "s",
 		Active: true, ExpiresAt: now.Add(time.Hour), CreatedAt: now, Data: []byte(`{"sig":"` + sig + `"}`)}
 }
