@@ -324,7 +324,8 @@ func (s *engine) Decide(ctx context.Context, r *http.Request, req interaction.Au
 	}
 	consent, remembered := true, []string(nil)
 	if !login {
-		more, err := s.needsSecondFactor(ctx, req, bs.Subject, bs.AMR)
+		// The user read here goes with the grant: the request reads it once.
+		more, user, err := s.needsSecondFactor(ctx, req, bs.Subject, bs.AMR)
 		if err != nil {
 			return interaction.Decision{}, err
 		}
@@ -342,7 +343,7 @@ func (s *engine) Decide(ctx context.Context, r *http.Request, req interaction.Au
 		if !consent {
 			return interaction.Decision{Grant: &interaction.Grant{
 				Subject: bs.Subject, AuthTime: bs.AuthTime, AMR: reportedAMR(bs.AMR), ACR: policy(bs.AMR), SessionID: bs.SID,
-				GrantedScopes: req.Scopes, Form: req.Form, RequestedAt: req.RequestedAt,
+				GrantedScopes: req.Scopes, Form: req.Form, RequestedAt: req.RequestedAt, User: user,
 			}}, nil
 		}
 		if none {

@@ -22,25 +22,24 @@ import (
 // this request: the user has one enrolled (then it is always required), or
 // the client or the server requires two. acr_values alone cannot demand a
 // factor the user does not have (the ID token's acr says what was done).
-func (s *engine) needsSecondFactor(ctx context.Context, req interaction.AuthorizeRequest, subject string, amr []string) (bool, error) {
+// It returns the user when it read it (nil when amr settles it).
+func (s *engine) needsSecondFactor(ctx context.Context, req interaction.AuthorizeRequest, subject string, amr []string) (bool, *storage.User, error) {
 	if policy(amr) == interaction.ACRTwoFactor {
-		return false, nil
+		return false, nil, nil
 	}
-	// The user (with whether it has a second factor) is read once per
-	// request: the provider reads it next, from the request memo.
 	u, err := s.o.Store.GetUser(ctx, subject)
 	if err != nil {
-		return false, err
+		return false, nil, err
 	}
 	required, _ := mfaDemand(req, s.o.RequireMFA)
-	return u.SecondFactor || required, nil
+	return u.SecondFactor || required, &u, nil
 }
 
 // firstFactorDone moves a flow on after a first factor: to the
 // second-factor page when one is needed, otherwise to a new session.
 func (s loginPages) firstFactorDone(w http.ResponseWriter, r *http.Request, id string, d flowData, res authn.Result) {
 	ctx := r.Context()
-	more, err := s.needsSecondFactor(ctx, d.Request, res.Subject, res.AMR)
+	more, _, err := s.needsSecondFactor(ctx, d.Request, res.Subject, res.AMR)
 	if err != nil {
 		s.web.Fail(w, r, err)
 		return

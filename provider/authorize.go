@@ -26,8 +26,7 @@ func nonceOf(r *http.Request) string { return httpx.Nonce(r.Context()) }
 
 // authorize is the authorization endpoint (GET and POST).
 func (p authorizeFlow) authorize(w http.ResponseWriter, r *http.Request) {
-	// The login step and the grant below share what they read of the user.
-	ctx := storage.WithMemo(r.Context())
+	ctx := r.Context()
 	onlyPushed(r)
 	requestObject := p.resolveRequestObject(ctx, r)
 	p.ignoreUnknownScopes(ctx, r)
@@ -291,6 +290,15 @@ func (p authorizeFlow) applyClaimsRequest(req *interaction.AuthorizeRequest, raw
 	return nil
 }
 
+// grantUser is the user a grant is for: as the decision read it, or read
+// now (a grant redeemed from a flow).
+func (p authorizeFlow) grantUser(ctx context.Context, g interaction.Grant) (storage.User, error) {
+	if g.User != nil && g.User.Subject == g.Subject {
+		return *g.User, nil
+	}
+	return p.store.Users.GetUser(ctx, g.Subject)
+}
+
 // grant issues the authorization response for a finished login.
 func (p authorizeFlow) grant(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, g interaction.Grant, requestedAt time.Time) {
 	ctx := r.Context()
@@ -299,7 +307,7 @@ func (p authorizeFlow) grant(w http.ResponseWriter, r *http.Request, ar fosite.A
 			ar.GrantScope(s)
 		}
 	}
-	user, err := p.store.Users.GetUser(ctx, g.Subject)
+	user, err := p.grantUser(ctx, g)
 	if err != nil {
 		if errors.Is(err, storage.ErrNotFound) {
 			p.writeAuthorizeError(w, r, ar, fosite.ErrLoginRequired.WithHint("The account no longer exists."))

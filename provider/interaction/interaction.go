@@ -12,6 +12,8 @@ import (
 	"net/http"
 	"net/url"
 	"time"
+
+	"github.com/gatehouse-id/gatehouse/storage"
 )
 
 // Errors an Interactor returns; the provider maps them to OAuth errors
@@ -90,6 +92,9 @@ type Grant struct {
 	// Form and RequestedAt are the original request's, for Redeem callers.
 	Form        url.Values
 	RequestedAt time.Time
+	// User is the account as Decide read it to decide (nil when it did not
+	// need to): the grant uses it instead of reading it again.
+	User *storage.User
 }
 
 // Decision is what Decide returns: a Grant ready now, or where to send the

@@ -19,7 +19,6 @@ func scanCredential(r scanner) (storage.Credential, int64, error) {
 
 // CreateCredential stores a credential.
 func (s *Store) CreateCredential(ctx context.Context, c storage.Credential) error {
-	storage.ForgetUser(ctx, c.Subject)
 	_, err := s.q(ctx).ExecContext(ctx, `INSERT INTO credentials (`+credentialCols+`, version) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,1)`,
 		c.ID, c.Subject, string(c.Type), c.Name, c.Secret, c.Data, c.Counter, ts(c.CreatedAt), ts(c.LastUsedAt))
 	return s.wrap(err)
@@ -68,7 +67,6 @@ func (s *Store) UpdateCredential(ctx context.Context, id string, fn func(storage
 
 // DeleteCredential removes one of a subject's credentials.
 func (s *Store) DeleteCredential(ctx context.Context, subject, id string) error {
-	storage.ForgetUser(ctx, subject)
 	res, err := s.q(ctx).ExecContext(ctx, `DELETE FROM credentials WHERE id = $1 AND subject = $2`, id, subject)
 	if err != nil {
 		return s.wrap(err)
@@ -81,7 +79,6 @@ func (s *Store) DeleteCredential(ctx context.Context, subject, id string) error 
 
 // DeleteCredentials removes a subject's credentials of one type.
 func (s *Store) DeleteCredentials(ctx context.Context, subject string, typ storage.CredentialType) (int64, error) {
-	storage.ForgetUser(ctx, subject)
 	res, err := s.q(ctx).ExecContext(ctx, `DELETE FROM credentials WHERE subject = $1 AND type = $2`, subject, string(typ))
 	if err != nil {
 		return 0, s.wrap(err)

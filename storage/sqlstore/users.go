@@ -54,13 +54,7 @@ func (s *Store) CreateUser(ctx context.Context, u storage.User) error {
 
 // GetUser loads a user by subject.
 func (s *Store) GetUser(ctx context.Context, subject string) (storage.User, error) {
-	if u, ok := storage.MemoUser(ctx, subject); ok {
-		return u, nil
-	}
 	u, err := scanUser(s.q(ctx).QueryRowContext(ctx, selectUser+` WHERE subject = $1`, subject))
-	if err == nil {
-		storage.RememberUser(ctx, u)
-	}
 	return u, s.wrap(err)
 }
 
@@ -77,9 +71,7 @@ func (s *Store) ListUsers(ctx context.Context) ([]storage.User, error) {
 
 // UpdateUser is a compare-and-swap on updated_at.
 func (s *Store) UpdateUser(ctx context.Context, subject string, fn func(storage.User) (storage.User, error)) (storage.User, error) {
-	storage.ForgetUser(ctx, subject) // compare against the row, not a memo
 	old, err := s.GetUser(ctx, subject)
-	storage.ForgetUser(ctx, subject)
 	if err != nil {
 		return old, err
 	}
@@ -108,7 +100,6 @@ func (s *Store) UpdateUser(ctx context.Context, subject string, fn func(storage.
 
 // DeleteUser removes a user and everything issued to them.
 func (s *Store) DeleteUser(ctx context.Context, subject string) error {
-	storage.ForgetUser(ctx, subject)
 	return s.InTx(ctx, func(ctx context.Context) error {
 		res, err := s.q(ctx).ExecContext(ctx, `DELETE FROM users WHERE subject = $1`, subject)
 		if err != nil {
