@@ -32,6 +32,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-id/gatehouse/authn"
+	"github.com/gatehouse-id/gatehouse/authn/upstream"
 	"github.com/gatehouse-id/gatehouse/internal/attempt"
 	"github.com/gatehouse-id/gatehouse/internal/httpx"
 	"github.com/gatehouse-id/gatehouse/internal/web"
@@ -66,19 +67,11 @@ type Store interface {
 	storage.TxRunner
 }
 
-// LinkStore is what "Login with …" needs: upstream accounts linked to
-// local ones, and new local accounts for upstreams that allow sign-up.
-type LinkStore interface {
-	CreateUser(ctx context.Context, u storage.User) error
-	CreateFederatedIdentity(ctx context.Context, fi storage.FederatedIdentity) error
-	GetFederatedIdentity(ctx context.Context, connectorID, upstreamSubject string) (storage.FederatedIdentity, error)
-	TouchFederatedIdentity(ctx context.Context, connectorID, upstreamSubject string, at time.Time, token []byte) error
-}
-
 // Options configure a Service.
 type Options struct {
 	Store Store
-	Links LinkStore
+	// Links are the upstream identities linked to local accounts.
+	Links upstream.Store
 	// Web is the page kit (shared with the account pages).
 	Web *web.Kit
 	// Attempts limits guesses at passwords and second factors (shared by
@@ -105,7 +98,7 @@ type Options struct {
 	// RequireMFA makes every sign-in to a client use two factors.
 	RequireMFA bool
 	// Upstreams are the "Login with …" identity providers.
-	Upstreams []Upstream
+	Upstreams []upstream.IdP
 	// Issuer is gatehouse's issuer URL (for the federation callback).
 	Issuer string
 }

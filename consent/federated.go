@@ -8,23 +8,12 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/gatehouse-id/gatehouse/authn"
+	"github.com/gatehouse-id/gatehouse/authn/upstream"
 	"github.com/gatehouse-id/gatehouse/federation"
 	"github.com/gatehouse-id/gatehouse/internal/httpx"
 	"github.com/gatehouse-id/gatehouse/internal/web"
 	"github.com/gatehouse-id/gatehouse/storage"
 )
-
-// Upstream is a configured "Login with …" identity provider.
-type Upstream struct {
-	// ID names it in URLs and stored links; Type picks the button's icon.
-	ID, Name, Type string
-	Connector      federation.Connector
-	// AllowSignup creates a local account at the first login.
-	AllowSignup bool
-	// StoreTokens keeps the upstream's token response, sealed.
-	StoreTokens bool
-}
 
 // Paths of the federated login.
 const (
@@ -47,13 +36,13 @@ type pendingLink struct {
 // identity provider and comes back with an identity to sign in as.
 type upstreamLogin struct{ loginPages }
 
-func (s upstreamLogin) upstream(id string) (Upstream, bool) {
+func (s upstreamLogin) upstream(id string) (upstream.IdP, bool) {
 	for _, u := range s.o.Upstreams {
 		if u.ID == id {
 			return u, true
 		}
 	}
-	return Upstream{}, false
+	return upstream.IdP{}, false
 }
 
 func (s upstreamLogin) registerFederation(mux *http.ServeMux) {
@@ -163,97 +152,53 @@ func federationMessage(name string, err error) string {
 	}
 }
 
-// federatedLogin maps an upstream identity to a local account: a linked
-// one signs in; an unknown one with the email of an existing account is
-// never linked silently (the user must sign in to that account first); a
-// new one gets an account when the connector allows sign-up.
-func (s upstreamLogin) federatedLogin(w http.ResponseWriter, r *http.Request, id string, d flowData, up Upstream, ident federation.Identity) {
+// federatedLogin signs in to the account the upstream identity leads to
+// (package upstream decides which), asks the user to sign in to the
+// account with the identity's email first, or says why there is none.
+func (s upstreamLogin) federatedLogin(w http.ResponseWriter, r *http.Request, id string, d flowData, up upstream.IdP, ident federation.Identity) {
 	ctx := r.Context()
-	now := s.o.Now().UTC()
 	token, err := s.sealUpstreamToken(up, ident)
 	if err != nil {
 		s.web.Fail(w, r, err)
 		return
 	}
-	fi, err := s.o.Links.GetFederatedIdentity(ctx, up.ID, ident.Subject)
-	switch {
-	case err == nil:
-		if err := s.o.Links.TouchFederatedIdentity(ctx, up.ID, ident.Subject, now, token); err != nil {
-			s.web.Fail(w, r, err)
+	out, err := upstream.Mapper{Store: s.o.Links, Now: s.o.Now}.Map(ctx, up, ident, token)
+	for _, refusal := range []struct {
+		err error
+		msg string
+	}{
+		{upstream.ErrDisabled, "This account cannot sign in."},
+		{upstream.ErrNoAccount, "There is no account here for this " + up.Name + " login."},
+		{upstream.ErrNeedsEmail, "A new account needs a verified email address from " + up.Name + "."},
+		{upstream.ErrRace, "Signing in with " + up.Name + " did not work. Try again."},
+	} {
+		if errors.Is(err, refusal.err) {
+			s.renderLogin(w, r, http.StatusOK, id, d, "", refusal.msg)
 			return
 		}
-		u, err := s.o.Store.GetUser(ctx, fi.Subject)
-		if err != nil {
-			s.web.Fail(w, r, err)
-			return
-		}
-		if u.Disabled {
-			s.renderLogin(w, r, http.StatusOK, id, d, "", "This account cannot sign in.")
-			return
-		}
-		s.firstFactorDone(w, r, id, d, authn.Result{Subject: u.Subject, AMR: federatedAMR(ident.AMR), AuthTime: now})
-		return
-	case !errors.Is(err, storage.ErrNotFound):
-		s.web.Fail(w, r, err)
-		return
-	}
-	if ident.Email != "" {
-		existing, err := s.o.Store.GetUserByEmail(ctx, ident.Email)
-		if err == nil {
-			link := &pendingLink{Connector: up.ID, UpstreamSubject: ident.Subject, Email: strings.ToLower(existing.Email), Username: ident.Username}
-			if err := s.setPendingLink(ctx, id, link); err != nil {
-				s.web.Fail(w, r, err)
-				return
-			}
-			s.web.Audit(ctx, r, "federation.link_pending", existing.Subject, d.Request.ClientID, map[string]string{"connector": up.ID})
-			s.renderLogin(w, r, http.StatusOK, id, d, existing.Email,
-				"An account with this email address already exists. Sign in to it to link your "+up.Name+" account.")
-			return
-		}
-		if !errors.Is(err, storage.ErrNotFound) {
-			s.web.Fail(w, r, err)
-			return
-		}
-	}
-	if !up.AllowSignup || ident.Email == "" {
-		msg := "There is no account here for this " + up.Name + " login."
-		if up.AllowSignup {
-			msg = "A new account needs a verified email address from " + up.Name + "."
-		}
-		s.renderLogin(w, r, http.StatusOK, id, d, "", msg)
-		return
-	}
-	u := storage.User{Subject: httpx.RandomID(16), Email: ident.Email, EmailVerified: true, Name: ident.Name, CreatedAt: now, UpdatedAt: now}
-	err = s.o.Store.InTx(ctx, func(ctx context.Context) error {
-		if err := s.o.Links.CreateUser(ctx, u); err != nil {
-			return err
-		}
-		return s.o.Links.CreateFederatedIdentity(ctx, storage.FederatedIdentity{ConnectorID: up.ID, UpstreamSubject: ident.Subject, Subject: u.Subject,
-			Email: ident.Email, Username: ident.Username, Token: token, CreatedAt: now, LastUsedAt: now})
-	})
-	if errors.Is(err, storage.ErrAlreadyExists) { // a concurrent sign-up won
-		s.renderLogin(w, r, http.StatusOK, id, d, "", "Signing in with "+up.Name+" did not work. Try again.")
-		return
 	}
 	if err != nil {
 		s.web.Fail(w, r, err)
 		return
 	}
-	s.web.Audit(ctx, r, "user.created", u.Subject, d.Request.ClientID, map[string]string{"connector": up.ID})
-	s.firstFactorDone(w, r, id, d, authn.Result{Subject: u.Subject, AMR: federatedAMR(ident.AMR), AuthTime: now})
-}
-
-// federatedAMR is "fed" plus the upstream's own amr values (trusted
-// connectors only), kept apart as "fed:<value>" for the policy.
-func federatedAMR(upstream []string) []string {
-	amr := []string{"fed"}
-	for _, v := range upstream {
-		amr = append(amr, "fed:"+v)
+	if existing := out.LinkTo; existing != nil {
+		link := &pendingLink{Connector: up.ID, UpstreamSubject: ident.Subject, Email: strings.ToLower(existing.Email), Username: ident.Username}
+		if err := s.setPendingLink(ctx, id, link); err != nil {
+			s.web.Fail(w, r, err)
+			return
+		}
+		s.web.Audit(ctx, r, "federation.link_pending", existing.Subject, d.Request.ClientID, map[string]string{"connector": up.ID})
+		s.renderLogin(w, r, http.StatusOK, id, d, existing.Email,
+			"An account with this email address already exists. Sign in to it to link your "+up.Name+" account.")
+		return
 	}
-	return amr
+	if out.Created {
+		s.web.Audit(ctx, r, "user.created", out.Result.Subject, d.Request.ClientID, map[string]string{"connector": up.ID})
+	}
+	s.firstFactorDone(w, r, id, d, out.Result)
 }
 
-func (s upstreamLogin) sealUpstreamToken(up Upstream, ident federation.Identity) ([]byte, error) {
+func (s upstreamLogin) sealUpstreamToken(up upstream.IdP, ident federation.Identity) ([]byte, error) {
 	if !up.StoreTokens || ident.Token == nil {
 		return nil, nil
 	}

@@ -9,7 +9,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/gatehouse-id/gatehouse/consent"
+	"github.com/gatehouse-id/gatehouse/authn/upstream"
 	"github.com/gatehouse-id/gatehouse/federation"
 	"github.com/gatehouse-id/gatehouse/federation/github"
 	"github.com/gatehouse-id/gatehouse/federation/google"
@@ -21,8 +21,8 @@ import (
 var defaultNames = map[string]string{"google": "Google", "github": "GitHub"}
 
 // upstreams opens the configured federation connectors.
-func upstreams(cfg config.Config, deps federation.Deps) ([]consent.Upstream, error) {
-	var out []consent.Upstream
+func upstreams(cfg config.Config, deps federation.Deps) ([]upstream.IdP, error) {
+	var out []upstream.IdP
 	for _, c := range cfg.Federation.Connectors {
 		conn, err := openConnector(c, deps)
 		if err != nil {
@@ -35,7 +35,7 @@ func upstreams(cfg config.Config, deps federation.Deps) ([]consent.Upstream, err
 		if name == "" {
 			name = c.ID
 		}
-		out = append(out, consent.Upstream{ID: c.ID, Name: name, Type: c.Type, Connector: conn, AllowSignup: c.AllowSignup, StoreTokens: c.StoreTokens})
+		out = append(out, upstream.IdP{ID: c.ID, Name: name, Type: c.Type, Connector: conn, AllowSignup: c.AllowSignup, StoreTokens: c.StoreTokens})
 	}
 	return out, nil
 }
