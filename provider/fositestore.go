@@ -42,6 +42,8 @@ var (
 	_ openid.OpenIDConnectRequestStorage = (*fositeStore)(nil)
 	_ pkce.PKCERequestStorage            = (*fositeStore)(nil)
 	_ fstorage.Transactional             = (*fositeStore)(nil)
+	_ fosite.PARStorage                  = (*fositeStore)(nil)
+	_ fosite.Storage                     = (*fositeStore)(nil)
 )
 
 // GetClient loads a client for fosite.

@@ -328,8 +328,8 @@ func (g *gatehouseConfig) GetMinParameterEntropy(context.Context) int { return 1
 
 // compose is fosite's compose.Compose over gatehouseConfig: the handlers see
 // the run-time configuration, not just the static *fosite.Config.
-func compose(cfg *gatehouseConfig, store interface{}, strategy interface{}, factories ...fcompose.Factory) fosite.OAuth2Provider {
-	f := fosite.NewOAuth2Provider(store.(fosite.Storage), cfg)
+func compose(cfg *gatehouseConfig, store *fositeStore, strategy *fcompose.CommonStrategy, factories ...fcompose.Factory) fosite.OAuth2Provider {
+	f := fosite.NewOAuth2Provider(store, cfg)
 	for _, factory := range factories {
 		res := factory(cfg, store, strategy)
 		if h, ok := res.(fosite.AuthorizeEndpointHandler); ok {
