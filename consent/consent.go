@@ -12,11 +12,21 @@
 // consent when it is remembered (login or mfa --> granted), and consent and
 // granted both for a flow of gatehouse's own pages, which ends by returning
 // to the page (login or mfa --> redeemed). State.CanMoveTo is the table.
+//
+// Beside a flow, a step may keep a ceremony (web.Ceremony), single-use
+// state on the server bound to the flow and the browser, which moves
+// pending --> used once by compare-and-swap: "passkey_mfa" (a passkey asked
+// for as a second factor) and "federation" (the state of a redirect to an
+// upstream provider) here, "totp_enroll" and "passkey_register" on the
+// account pages. A passwordless passkey challenge is sealed into the login
+// page instead, and used once through a one-time value.
+//
 // Redeem ends a granted or denied flow once. The pages that show the flow
 // (sign-in, second factor, consent, "Login with …") move it with what the
 // browser sends; each sign-in step is an authn.Authenticator from its own
-// package (authn/password, authn/totp, authn/backup, authn/passkey), and
-// the account pages live in package account. It never imports fosite.
+// package (authn/password, authn/totp, authn/backup, authn/passkey,
+// authn/upstream), and the account pages live in package account. It never
+// imports fosite.
 package consent
 
 import (
