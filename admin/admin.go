@@ -1,6 +1,8 @@
 // Package admin is gatehouse's admin API: JSON over HTTP on its own
 // listener, authenticated by admin API keys that carry roles, enforced per
-// route, with every change written to the audit log. Its OpenAPI document
+// route. Every operation is the operator service's (internal/ops), the one
+// the CLI calls too, so each change is written to the audit log with the
+// key as its actor, in the change's transaction. Its OpenAPI document
 // (openapi.json) is committed and served at /admin/v1/openapi.json.
 package admin
 

@@ -1,6 +1,9 @@
-// Package app assembles gatehouse's HTTP handler from a configuration and a
-// store: keys, provider, consent pages, health endpoints and middleware. The
-// CLI's `serve` and the in-process tests share it.
+// Package app assembles gatehouse from a configuration and its
+// dependencies (the store, a clock, a logger, an HTTP client for upstream
+// providers): keys, the sign-in steps, the flow engine, the account pages,
+// the protocol, the operator service and the admin API, health endpoints and
+// middleware; and it owns their lifecycle (App.Run serves the listeners and
+// runs the background jobs under one errgroup, and joins them on shutdown).
 package app
 
 import (
