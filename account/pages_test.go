@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -25,6 +24,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/keys"
 	"github.com/gatehouse-id/gatehouse/storage"
 	"github.com/gatehouse-id/gatehouse/storage/sqlstore"
+	"github.com/gatehouse-id/gatehouse/storage/sqlstore/sqlitetest"
 	"github.com/gatehouse-id/gatehouse/templates"
 )
 
@@ -47,14 +47,7 @@ type fixture struct {
 func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	ctx := context.Background()
-	st, err := sqlstore.Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "t.db"), sqlstore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	if err := st.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	st := sqlitetest.Open(t)
 	clk := &clock{t: time.Date(2026, 11, 26, 12, 0, 10, 0, time.UTC)}
 	if err := st.CreateUser(ctx, storage.User{Subject: "alice", Email: "alice@example.test", CreatedAt: clk.t, UpdatedAt: clk.t}); err != nil {
 		t.Fatal(err)

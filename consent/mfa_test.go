@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -22,6 +21,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/provider/interaction"
 	"github.com/gatehouse-id/gatehouse/storage"
 	"github.com/gatehouse-id/gatehouse/storage/sqlstore"
+	"github.com/gatehouse-id/gatehouse/storage/sqlstore/sqlitetest"
 	"github.com/gatehouse-id/gatehouse/templates"
 )
 
@@ -44,14 +44,7 @@ type testEngine struct {
 func newTestService(t testing.TB) (*testEngine, *sqlstore.Store, *clock) {
 	t.Helper()
 	ctx := context.Background()
-	st, err := sqlstore.Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "t.db"), sqlstore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	if err := st.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	st := sqlitetest.Open(t)
 	clk := &clock{t: time.Date(2026, 11, 26, 12, 0, 10, 0, time.UTC)}
 	if err := st.CreateUser(ctx, storage.User{Subject: "alice", Email: "alice@example.test", CreatedAt: clk.t, UpdatedAt: clk.t}); err != nil {
 		t.Fatal(err)

@@ -3,7 +3,6 @@ package upstream_test
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -12,20 +11,13 @@ import (
 	"github.com/gatehouse-id/gatehouse/authn/upstream"
 	"github.com/gatehouse-id/gatehouse/federation"
 	"github.com/gatehouse-id/gatehouse/storage"
-	"github.com/gatehouse-id/gatehouse/storage/sqlstore"
+	"github.com/gatehouse-id/gatehouse/storage/sqlstore/sqlitetest"
 )
 
 // TestMap: where each kind of upstream identity leads.
 func TestMap(t *testing.T) {
 	ctx := context.Background()
-	st, err := sqlstore.Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "u.db"), sqlstore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	if err := st.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	st := sqlitetest.Open(t)
 	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
 	for _, u := range []storage.User{
 		{Subject: "linked", Email: "linked@example.com"},

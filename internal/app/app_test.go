@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -15,7 +14,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/app"
 	"github.com/gatehouse-id/gatehouse/internal/config"
 	"github.com/gatehouse-id/gatehouse/internal/ops"
-	"github.com/gatehouse-id/gatehouse/storage/sqlstore"
+	"github.com/gatehouse-id/gatehouse/storage/sqlstore/sqlitetest"
 )
 
 // TestFrozenClock: the server decides by the clock it is given: the first
@@ -23,14 +22,7 @@ import (
 // event of it carry it.
 func TestFrozenClock(t *testing.T) {
 	ctx := context.Background()
-	st, err := sqlstore.Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "g.db"), sqlstore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	if err := st.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	st := sqlitetest.Open(t)
 	cfg := config.Default()
 	cfg.Issuer, cfg.Dev, cfg.DatabaseURL = "http://localhost:8080", true, "sqlite://unused"
 	if err := cfg.Validate(); err != nil {

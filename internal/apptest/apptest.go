@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -18,6 +17,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/config"
 	"github.com/gatehouse-id/gatehouse/storage"
 	"github.com/gatehouse-id/gatehouse/storage/sqlstore"
+	"github.com/gatehouse-id/gatehouse/storage/sqlstore/sqlitetest"
 )
 
 // Issuer is the in-process server's issuer.
@@ -42,14 +42,7 @@ type Server struct {
 func New(t testing.TB) *Server {
 	t.Helper()
 	ctx := context.Background()
-	st, err := sqlstore.Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "gatehouse.db"), sqlstore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	if err := st.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	st := sqlitetest.Open(t)
 	cfg := config.Default()
 	cfg.Issuer, cfg.Dev, cfg.DatabaseURL = Issuer, true, "sqlite://unused"
 	if err := cfg.Validate(); err != nil {

@@ -3,26 +3,17 @@ package attempt_test
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/gatehouse-id/gatehouse/internal/attempt"
 	"github.com/gatehouse-id/gatehouse/storage"
-	"github.com/gatehouse-id/gatehouse/storage/sqlstore"
+	"github.com/gatehouse-id/gatehouse/storage/sqlstore/sqlitetest"
 )
 
 func newLimiter(t *testing.T) *attempt.Limiter {
 	t.Helper()
-	ctx := context.Background()
-	st, err := sqlstore.Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "a.db"), sqlstore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	if err := st.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	st := sqlitetest.Open(t)
 	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
 	return attempt.New(st, func() time.Time { return now })
 }
