@@ -95,7 +95,9 @@ var rules = []rule{
 	{why: "a sign-in step knows nothing of the flow engine that drives it, nor of the pages", from: []string{"authn"},
 		deny: []string{"./consent", "./account", "./internal/ops", "html/template", "net/http", "./templates"}},
 	{why: "nothing imports a command", from: []string{""}, deny: []string{"./cmd"}},
-	{why: "the protocol, the pages and the stores do not assemble the server", from: []string{"provider", "consent", "storage", "keys", "federation", "templates"},
+	{why: "the account pages reach the sign-in flow only through its SignIn (no import of the engine)", from: []string{"account"}, deny: []string{"./consent"}},
+	{why: "the protocol, the pages and the stores do not assemble the server", from: []string{"provider", "consent", "account", "authn", "storage", "keys", "federation",
+		"templates", "internal/web", "internal/ops", "internal/clientspec"},
 		deny: []string{"./internal/app", "./admin"}},
 }
 
@@ -142,6 +144,9 @@ func TestRulesBite(t *testing.T) {
 		{module + "/authn/password", module + "/provider", true},
 		{module + "/authn/totp", module + "/consent", true},
 		{module + "/authn/backup", "net/http", true},
+		{module + "/account", module + "/consent", true},
+		{module + "/internal/ops", module + "/internal/app", true},
+		{module + "/internal/web", module + "/admin", true},
 	} {
 		got := false
 		for _, r := range rules {
