@@ -3,25 +3,9 @@ package federation
 import (
 	"fmt"
 	"net/url"
-	"os"
-	"strings"
-)
 
-// Secret resolves a secret from config: "env:NAME" reads the environment
-// variable NAME (so secrets stay out of files), anything else is the value.
-func Secret(field, v string) (string, error) {
-	if name, ok := strings.CutPrefix(v, "env:"); ok {
-		s := os.Getenv(name)
-		if s == "" {
-			return "", fmt.Errorf("%s: environment variable %s is empty", field, name)
-		}
-		return s, nil
-	}
-	if v == "" {
-		return "", fmt.Errorf("%s is required", field)
-	}
-	return v, nil
-}
+	"github.com/gatehouse-id/gatehouse/internal/config"
+)
 
 // CheckURL requires an absolute https URL (http only on loopback, for tests
 // and local upstreams).
@@ -54,7 +38,7 @@ func OpenClient(id, clientID, clientSecret string, urls map[string]string, deps 
 	if clientID == "" {
 		return "", fmt.Errorf("%s: client_id is required", id)
 	}
-	secret, err := Secret(id+": client_secret", clientSecret)
+	secret, err := config.Secret(id+": client_secret", clientSecret)
 	if err != nil {
 		return "", err
 	}

@@ -474,6 +474,49 @@ type Revoker interface {
 	RevokeSubject(ctx context.Context, subject string, keepSession []byte) (sessions, tokens int64, err error)
 }
 
+// Mail is a message in the email outbox.
+type Mail struct {
+	// ID is also the local part of the Message-ID: the same on every
+	// attempt, so a message sent twice (a crash between sending and
+	// recording it) is one message to the receiving side.
+	ID          string
+	To, Subject string
+	Text, HTML  string
+	CreatedAt   time.Time
+	// NextAttemptAt is when the message is due; while a sender holds it,
+	// when that sender's claim lapses.
+	NextAttemptAt time.Time
+	// Attempts counts the deliveries tried (claims taken).
+	Attempts int
+	// SentAt and FailedAt end a message: delivered, or given up.
+	SentAt, FailedAt time.Time
+	LastError        string
+}
+
+// MailStore is the durable email outbox: messages are committed with the
+// change that causes them (in the caller's transaction) and delivered by a
+// sender loop that claims them, so every replica can send and none sends a
+// message another holds.
+type MailStore interface {
+	EnqueueMail(ctx context.Context, m Mail) error
+	// ClaimMail takes at most limit due messages (waiting, NextAttemptAt
+	// at or before now) for claim until leaseUntil, counting an attempt on
+	// each. A message another sender holds is not due until its claim
+	// lapses.
+	ClaimMail(ctx context.Context, claim string, now, leaseUntil time.Time, limit int) ([]Mail, error)
+	// MailSent records a delivery by the holder of claim; the row is kept
+	// until keepUntil. ErrConflict when the claim is no longer held.
+	MailSent(ctx context.Context, id, claim string, at, keepUntil time.Time) error
+	// MailFailed records a failed attempt by the holder of claim: due
+	// again at retryAt, or given up (kept until keepUntil) when retryAt is
+	// zero. ErrConflict when the claim is no longer held.
+	MailFailed(ctx context.Context, id, claim, reason string, at, retryAt, keepUntil time.Time) error
+	// ListMail lists the newest messages, at most limit.
+	ListMail(ctx context.Context, limit int) ([]Mail, error)
+	// MailWaiting counts the messages not yet delivered nor given up.
+	MailWaiting(ctx context.Context) (int64, error)
+}
+
 // AdminKeyStore holds admin API keys.
 type AdminKeyStore interface {
 	CreateAdminKey(ctx context.Context, k AdminKey) error
@@ -581,6 +624,7 @@ type Store interface {
 	AuditStore
 	AdminKeyStore
 	AttemptStore
+	MailStore
 	Revoker
 	Transactor
 	// GarbageCollect removes expired rows and returns how many it removed.

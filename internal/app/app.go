@@ -14,6 +14,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"sync/atomic"
 	"time"
 
@@ -30,6 +31,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/clientspec"
 	"github.com/gatehouse-id/gatehouse/internal/config"
 	"github.com/gatehouse-id/gatehouse/internal/httpx"
+	"github.com/gatehouse-id/gatehouse/internal/mail"
 	"github.com/gatehouse-id/gatehouse/internal/metrics"
 	"github.com/gatehouse-id/gatehouse/internal/ops"
 	"github.com/gatehouse-id/gatehouse/internal/tracing"
@@ -51,11 +53,15 @@ type App struct {
 	Provider *provider.Provider
 	// Admin serves the admin API (for the admin listener only).
 	Admin http.Handler
+	// Mail queues email in the durable outbox (nil: no email.host and not
+	// --dev, so nothing can be sent).
+	Mail *mail.Outbox
 
 	store    storage.Store
 	cfg      config.Config
 	log      *slog.Logger
 	clock    func() time.Time
+	mailer   *mail.Deliverer
 	draining atomic.Bool // shutting down: /readyz answers 503
 }
 
@@ -167,12 +173,27 @@ func New(ctx context.Context, cfg config.Config, d Deps) (*App, error) {
 	acct := account.NewPages(account.PageOptions{Web: kit, Store: st, SignIn: cs, Passkeys: passkeys, Cipher: cipher,
 		BackupCodeKey: backupKey, TOTPIssuer: cfg.Authn.TOTPIssuer, UpstreamNames: names,
 		ReauthenticateAfter: cfg.Authn.ReauthenticateAfter.Duration, Log: log, Now: clock})
+	sender, err := mailSender(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	var mailer *mail.Deliverer
+	var outbox *mail.Outbox
+	if sender != nil {
+		issuer, _ := url.Parse(cfg.Issuer)
+		mailer = mail.NewDeliverer(mail.Options{Store: st, Sender: sender, Domain: issuer.Hostname(), Now: clock, Log: log,
+			GiveUpAfter: cfg.Email.GiveUpAfter.Duration})
+		outbox = mail.NewOutbox(st, clock, mailer)
+	}
 	mux := http.NewServeMux()
 	prov.Register(mux)
 	cs.Register(mux)
 	acct.Register(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
-	a := &App{store: st, cfg: cfg, log: log, clock: clock}
+	if cfg.Dev {
+		mux.HandleFunc("GET "+PathDevMail, devMailbox(st, pages, log))
+	}
+	a := &App{store: st, cfg: cfg, log: log, clock: clock, Mail: outbox, mailer: mailer}
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		if a.draining.Load() {
 			w.Header().Set("Retry-After", "5")
@@ -203,6 +224,24 @@ func New(ctx context.Context, cfg config.Config, d Deps) (*App, error) {
 		func() float64 { n, _ := hasher.Counts(); return float64(n) })
 	met.CounterFunc("gatehouse_password_hashes_refused_total", "Password checks refused with 503 because too many were running or waiting.",
 		func() float64 { _, n := hasher.Counts(); return float64(n) })
+	if mailer != nil {
+		met.CounterFunc("gatehouse_mail_sent_total", "Messages delivered (to the SMTP server, or the development mailbox).",
+			func() float64 { n, _, _ := mailer.Counts(); return float64(n) })
+		met.CounterFunc("gatehouse_mail_failed_total", "Delivery attempts that failed (each is retried with back-off or given up).",
+			func() float64 { _, n, _ := mailer.Counts(); return float64(n) })
+		met.CounterFunc("gatehouse_mail_abandoned_total", "Messages given up (a permanent refusal, or email.give_up_after passed).",
+			func() float64 { _, _, n := mailer.Counts(); return float64(n) })
+		met.GaugeFunc("gatehouse_mail_waiting", "Messages in the outbox not yet delivered nor given up, on every replica.",
+			func() float64 {
+				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+				defer cancel()
+				n, err := mailer.Waiting(ctx)
+				if err != nil {
+					return -1
+				}
+				return float64(n)
+			})
+	}
 	trusted, err := httpx.ParsePrefixes(cfg.TrustedProxies)
 	if err != nil {
 		return nil, fmt.Errorf("trusted_proxies: %w", err)

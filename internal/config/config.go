@@ -73,6 +73,27 @@ type Config struct {
 	Tracing Tracing `yaml:"tracing"`
 	// Shutdown bounds a stop (SIGTERM, SIGINT).
 	Shutdown Shutdown `yaml:"shutdown"`
+	// Email is how mail leaves (through the durable outbox).
+	Email Email `yaml:"email"`
+}
+
+// Email configures mail delivery over SMTP.
+type Email struct {
+	// Host and Port are the submission server's; no host: no SMTP (under
+	// --dev mail is kept and shown at /dev/mail instead).
+	Host string `yaml:"host"`
+	Port int    `yaml:"port"`
+	// From is the sender, e.g. "gatehouse <no-reply@example.com>".
+	From string `yaml:"from"`
+	// Username and Password authenticate (AUTH PLAIN or LOGIN); the
+	// password as env:NAME keeps it out of the file.
+	Username string `yaml:"username"`
+	Password string `yaml:"password"`
+	// TLS is starttls, implicit (port 465) or none (a local relay).
+	TLS     string   `yaml:"tls"`
+	Timeout Duration `yaml:"timeout"`
+	// GiveUpAfter is how long a message is retried before it is given up.
+	GiveUpAfter Duration `yaml:"give_up_after"`
 }
 
 // Shutdown says how a stopping server lets go of its clients.
@@ -288,6 +309,7 @@ func Default() Config {
 		PKCE:        PKCE{Required: "all"},
 		Tracing:     Tracing{SampleRatio: 1, BatchTimeout: Duration{5 * time.Second}},
 		Shutdown:    Shutdown{Timeout: Duration{20 * time.Second}},
+		Email:       Email{Port: 587, TLS: "starttls", Timeout: Duration{15 * time.Second}, GiveUpAfter: Duration{48 * time.Hour}},
 	}
 }
 
@@ -332,6 +354,11 @@ func (c *Config) applyEnv(env func(string) string) error {
 		"GATEHOUSE_TLS_KEY_FILE":                      &c.TLS.KeyFile,
 		"GATEHOUSE_TRACING_EXPORTER":                  &c.Tracing.Exporter,
 		"GATEHOUSE_TRACING_ENDPOINT":                  &c.Tracing.Endpoint,
+		"GATEHOUSE_EMAIL_HOST":                        &c.Email.Host,
+		"GATEHOUSE_EMAIL_FROM":                        &c.Email.From,
+		"GATEHOUSE_EMAIL_USERNAME":                    &c.Email.Username,
+		"GATEHOUSE_EMAIL_PASSWORD":                    &c.Email.Password,
+		"GATEHOUSE_EMAIL_TLS":                         &c.Email.TLS,
 	}
 	for k, p := range str {
 		if v := env(k); v != "" {
@@ -375,7 +402,8 @@ func (c *Config) applyEnv(env func(string) string) error {
 		}
 	}
 	for k, p := range map[string]*int{"GATEHOUSE_DATABASE_MAX_OPEN_CONNS": &c.Database.MaxOpenConns, "GATEHOUSE_DATABASE_MAX_IDLE_CONNS": &c.Database.MaxIdleConns,
-		"GATEHOUSE_AUTHN_PASSWORD_CONCURRENCY": &c.Authn.PasswordConcurrency, "GATEHOUSE_AUTHN_PASSWORD_QUEUE": &c.Authn.PasswordQueue} {
+		"GATEHOUSE_AUTHN_PASSWORD_CONCURRENCY": &c.Authn.PasswordConcurrency, "GATEHOUSE_AUTHN_PASSWORD_QUEUE": &c.Authn.PasswordQueue,
+		"GATEHOUSE_EMAIL_PORT": &c.Email.Port} {
 		if v := env(k); v != "" {
 			n, err := strconv.Atoi(v)
 			if err != nil || n < 0 {
@@ -402,6 +430,8 @@ func (c *Config) applyEnv(env func(string) string) error {
 		"GATEHOUSE_TRACING_BATCH_TIMEOUT":              &c.Tracing.BatchTimeout,
 		"GATEHOUSE_SHUTDOWN_DRAIN":                     &c.Shutdown.Drain,
 		"GATEHOUSE_SHUTDOWN_TIMEOUT":                   &c.Shutdown.Timeout,
+		"GATEHOUSE_EMAIL_TIMEOUT":                      &c.Email.Timeout,
+		"GATEHOUSE_EMAIL_GIVE_UP_AFTER":                &c.Email.GiveUpAfter,
 	}
 	for k, p := range durs {
 		if v := env(k); v != "" {
@@ -434,6 +464,18 @@ func (c *Config) Validate() error {
 	}
 	if c.DatabaseURL == "" {
 		errs = append(errs, errors.New("database_url: not set; use sqlite:///var/lib/gatehouse/gatehouse.db or postgres://user@host/db (GATEHOUSE_DATABASE_URL or --database-url)"))
+	}
+	if e := c.Email; e.Host != "" {
+		switch {
+		case e.Port < 1 || e.Port > 65535:
+			errs = append(errs, fmt.Errorf("email.port %d: want 1 to 65535 (587 for submission with STARTTLS, 465 for implicit TLS)", e.Port))
+		case e.From == "" || !strings.Contains(e.From, "@"):
+			errs = append(errs, errors.New("email.from: set the sender address, e.g. \"gatehouse <no-reply@example.com>\""))
+		case e.TLS != "starttls" && e.TLS != "implicit" && e.TLS != "none":
+			errs = append(errs, fmt.Errorf("email.tls %q: use starttls, implicit or none", e.TLS))
+		case e.Timeout.Duration <= 0 || e.GiveUpAfter.Duration <= 0:
+			errs = append(errs, errors.New("email.timeout and email.give_up_after must be positive durations"))
+		}
 	}
 	if !c.Dev {
 		if len(c.Secrets) == 0 {
@@ -604,4 +646,20 @@ func (c Config) checkWebAuthn() error {
 		}
 	}
 	return nil
+}
+
+// Secret resolves a secret from config: "env:NAME" reads the environment
+// variable NAME (so secrets stay out of files), anything else is the value.
+func Secret(field, v string) (string, error) {
+	if name, ok := strings.CutPrefix(v, "env:"); ok {
+		s := os.Getenv(name)
+		if s == "" {
+			return "", fmt.Errorf("%s: environment variable %s is empty", field, name)
+		}
+		return s, nil
+	}
+	if v == "" {
+		return "", fmt.Errorf("%s is required", field)
+	}
+	return v, nil
 }

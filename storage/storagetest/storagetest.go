@@ -89,6 +89,8 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"a user's standard claims", testUserProfile},
 		{"attempts: concurrent reservations never exceed the policy", testConcurrentAttempts},
 		{"revoking a subject ends its sessions and tokens", testRevokeSubject},
+		{"mail outbox: claim, lease, deliver, retry, give up, collect", testMailOutbox},
+		{"mail outbox: concurrent senders claim each message once", testConcurrentMailClaims},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, newStore(t)) })

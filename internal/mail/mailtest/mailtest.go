@@ -1,0 +1,193 @@
+// Package mailtest is a real SMTP server for tests (go-smtp), on
+// 127.0.0.1, with STARTTLS (a self-signed certificate the returned pool
+// trusts) and AUTH PLAIN, keeping every message it accepts. It speaks the
+// protocol: tests read the mail gatehouse sent, never a mock of the sender.
+package mailtest
+
+import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"errors"
+	"io"
+	"math/big"
+	"net"
+	"net/mail"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
+)
+
+// Username and Password are the credentials the server accepts.
+const (
+	Username = "gatehouse"
+	Password = "s3cret"
+)
+
+// Message is a message the server accepted.
+type Message struct {
+	From string
+	To   []string
+	// Header and Body are the parsed message (Body is the raw MIME body).
+	Header mail.Header
+	Body   []byte
+}
+
+// Server is a running SMTP server.
+type Server struct {
+	// Addr is host:port; Port alone; Roots trusts its certificate.
+	Addr  string
+	Port  int
+	Roots *x509.CertPool
+
+	mu     sync.Mutex
+	inbox  []Message
+	reject int
+	notify chan struct{}
+}
+
+// Start runs a server on addr ("" : a free port) until the test ends.
+func Start(t testing.TB, addr string) *Server {
+	t.Helper()
+	cert, roots := selfSigned(t)
+	s := &Server{Roots: roots, notify: make(chan struct{}, 1)}
+	srv := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) { return &session{s: s}, nil }))
+	srv.Domain = "localhost"
+	srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}}
+	srv.AllowInsecureAuth = true // tls: none is a configuration gatehouse supports (a local relay)
+	srv.ReadTimeout, srv.WriteTimeout = 10*time.Second, 10*time.Second
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Addr, s.Port = ln.Addr().String(), ln.Addr().(*net.TCPAddr).Port
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	return s
+}
+
+// Reject makes the server answer RCPT with code (0: accept again).
+func (s *Server) Reject(code int) {
+	s.mu.Lock()
+	s.reject = code
+	s.mu.Unlock()
+}
+
+// Messages returns what the server accepted so far.
+func (s *Server) Messages() []Message {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Message(nil), s.inbox...)
+}
+
+// Wait waits until the server holds at least n messages, at most d.
+func (s *Server) Wait(t testing.TB, n int, d time.Duration) []Message {
+	t.Helper()
+	deadline := time.After(d)
+	for {
+		if got := s.Messages(); len(got) >= n {
+			return got
+		}
+		select {
+		case <-s.notify:
+		case <-deadline:
+			t.Fatalf("%d of %d messages arrived in %v", len(s.Messages()), n, d)
+		}
+	}
+}
+
+type session struct {
+	s      *Server
+	authed bool
+	from   string
+	to     []string
+}
+
+func (x *session) AuthMechanisms() []string { return []string{sasl.Plain} }
+
+func (x *session) Auth(string) (sasl.Server, error) {
+	return sasl.NewPlainServer(func(_, user, pass string) error {
+		if user != Username || pass != Password {
+			return errors.New("bad credentials")
+		}
+		x.authed = true
+		return nil
+	}), nil
+}
+
+func (x *session) Mail(from string, _ *smtp.MailOptions) error {
+	if !x.authed {
+		return smtp.ErrAuthRequired
+	}
+	x.from = from
+	return nil
+}
+
+func (x *session) Rcpt(to string, _ *smtp.RcptOptions) error {
+	x.s.mu.Lock()
+	code := x.s.reject
+	x.s.mu.Unlock()
+	if code != 0 {
+		return &smtp.SMTPError{Code: code, Message: "refused by the test server"}
+	}
+	x.to = append(x.to, to)
+	return nil
+}
+
+func (x *session) Data(r io.Reader) error {
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	m, err := mail.ReadMessage(bytes.NewReader(b))
+	if err != nil {
+		return err
+	}
+	body, err := io.ReadAll(m.Body)
+	if err != nil {
+		return err
+	}
+	x.s.mu.Lock()
+	x.s.inbox = append(x.s.inbox, Message{From: x.from, To: x.to, Header: m.Header, Body: body})
+	x.s.mu.Unlock()
+	select {
+	case x.s.notify <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+func (x *session) Reset()        { x.from, x.to = "", nil }
+func (x *session) Logout() error { return nil }
+
+func selfSigned(t testing.TB) (tls.Certificate, *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "127.0.0.1"}, IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour), KeyUsage: x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(c)
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, pool
+}
