@@ -65,6 +65,21 @@ func (p *Pages) passkeyFinish(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.o.Web.Audit(ctx, r, "passkey.added", bs.Subject, "", map[string]string{"credential": cred.ID, "name": cred.Name})
+	// The first second factor comes with backup codes, whichever it is.
+	_, backups, err := authn.SecondFactors(ctx, p.o.Store, bs.Subject)
+	if err == nil && backups == 0 {
+		var codes []string
+		if codes, err = p.backup.Replace(ctx, bs.Subject); err == nil {
+			p.o.Web.Audit(ctx, r, "mfa.backup_codes.generated", bs.Subject, "", nil)
+			p.o.Web.Render(w, r, http.StatusOK, "backup_codes", backupCodesView{CSRF: p.accountCSRF(w, r, bs), Codes: codes,
+				Why: "Your passkey \u201c" + cred.Name + "\u201d was added. Keep these backup codes somewhere safe: each one signs you in once if you lose it."})
+			return
+		}
+	}
+	if err != nil {
+		p.o.Web.Fail(w, r, err)
+		return
+	}
 	p.renderAccount(w, r, bs, "Your passkey \u201c"+cred.Name+"\u201d was added.")
 }
 

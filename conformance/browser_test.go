@@ -154,8 +154,15 @@ func TestBrowserPasskey(t *testing.T) {
 		chromedp.Click(`#add-passkey`),
 		chromedp.WaitVisible(`#passkey-button`),
 		chromedp.Click(`#passkey-button`),
-		chromedp.WaitVisible(`#passkeys`),
+		chromedp.WaitVisible(`#backup-codes`),
 	))
+	// The first second factor comes with backup codes (as the README says).
+	codes, err := chromedp.Run(ctx, chromedp.Text(`#backup-codes`))
+	fail("backup codes", err)
+	if n := len(strings.Fields(codes)); n != 10 {
+		t.Fatalf("%d backup codes shown with the first passkey: %q", n, codes)
+	}
+	fail("back to the account page", chromedp.Do(ctx, chromedp.Click(`#done`), chromedp.WaitVisible(`#passkeys`)))
 	list, err := chromedp.Run(ctx, chromedp.Text(`#passkeys`))
 	fail("passkey list", err)
 	if !strings.Contains(list, "Virtual key") {

@@ -198,6 +198,17 @@ federation:
 	if p := br3.get(back.location); p.status != 400 || !strings.Contains(p.body, "expired") {
 		t.Errorf("replayed callback: %d", p.status)
 	}
+	// Each of the three is audited (README: Login with …).
+	stateFailures := 0
+	for _, line := range strings.Split(s.cli(t, "", "audit", "list", "--limit", "200"), "\n") {
+		if f := strings.Fields(line); len(f) > 2 && f[1] == "login.failed" && strings.Contains(line, `"reason":"state"`) {
+			n, _ := strconv.Atoi(f[2])
+			stateFailures += n
+		}
+	}
+	if stateFailures != 3 {
+		t.Errorf("%d login.failed events with reason state, want 3 (forged, other browser, replayed)", stateFailures)
+	}
 
 	// The user says no at GitHub: a clear message, no session.
 	gh.Set(func(f *federationtest.FakeGitHub) { f.Deny = true })

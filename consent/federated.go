@@ -97,6 +97,9 @@ func (s upstreamLogin) federatedCallback(w http.ResponseWriter, r *http.Request)
 			s.web.Fail(w, r, err)
 			return
 		}
+		// A state nobody issued, used already, or brought by another
+		// browser: no flow to return to, but audited like any failure.
+		s.web.AuditRepeated(ctx, r, "login.failed", "", "", map[string]string{"method": "fed", "reason": "state"})
 		s.web.ErrorPage(w, r, http.StatusBadRequest, "This sign-in link has expired",
 			"It was already used, is too old, or was opened in another browser. Go back to the application and start again.")
 		return

@@ -53,7 +53,7 @@ func newRoot(g *globals) *cobra.Command {
 	pf.StringVar(&g.configPath, "config", "", "path to the YAML config file (env GATEHOUSE_CONFIG)")
 	pf.StringVar(&g.databaseURL, "database-url", "", "sqlite:///abs/path.db, sqlite://relative.db or postgres://… (env GATEHOUSE_DATABASE_URL)")
 	pf.BoolVar(&g.dev, "dev", false, "development mode: SQLite in the working directory, generated secrets, demo user and client")
-	root.AddCommand(newServe(g), newMigrate(g), newUsers(g), newClients(g), newAudit(g), newKeys(g), newAdminKeys(g), newGC(g), newVersion(g), newConfig(g), newHealth(g), newBackup(g))
+	root.AddCommand(newServe(g), newMigrate(g), newUsers(g), newClients(g), newAudit(g), newKeys(g), newAdminKeys(g), newGC(g), newVersion(g), newConfig(g), newHealth(g), newBackup(g), newEmail(g))
 	return root
 }
 

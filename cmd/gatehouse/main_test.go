@@ -19,6 +19,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gatehouse-id/gatehouse/internal/mail/mailtest"
 	"github.com/gatehouse-id/gatehouse/internal/ops"
 	jose "github.com/go-jose/go-jose/v4"
 )
@@ -394,5 +395,30 @@ func TestCLIChangesAreAudited(t *testing.T) {
 		if len(got) < 4 || got[1] != s.event || got[3] != actor {
 			t.Errorf("%v: latest audit event %v, want %s by %s", s.args, got, s.event, actor)
 		}
+	}
+}
+
+// TestEmailSendTest: `email send-test` reaches a real SMTP server with the
+// configured credentials (the password from the environment) and says
+// what went wrong when it cannot.
+func TestEmailSendTest(t *testing.T) {
+	srv := mailtest.Start(t, "")
+	env := map[string]string{"GATEHOUSE_EMAIL_HOST": "127.0.0.1", "GATEHOUSE_EMAIL_PORT": strconv.Itoa(srv.Port), "GATEHOUSE_EMAIL_FROM": "gatehouse <no-reply@localhost>",
+		"GATEHOUSE_EMAIL_USERNAME": mailtest.Username, "GATEHOUSE_EMAIL_PASSWORD": "env:TEST_SMTP_PASSWORD", "TEST_SMTP_PASSWORD": mailtest.Password,
+		"GATEHOUSE_EMAIL_TLS": "none", "GATEHOUSE_ISSUER": "http://localhost:8080"}
+	out, err := run(t, "", env, "email", "send-test", "--to", "ops@example.com")
+	if err != nil || !strings.Contains(out, "sent to ops@example.com") {
+		t.Fatalf("send-test: %v\n%s", err, out)
+	}
+	if got := srv.Messages(); len(got) != 1 || got[0].To[0] != "ops@example.com" || got[0].Header.Get("Subject") != "gatehouse test message" {
+		t.Fatalf("received %+v", got)
+	}
+	env["TEST_SMTP_PASSWORD"] = "wrong"
+	if _, err := run(t, "", env, "email", "send-test", "--to", "ops@example.com"); err == nil || !strings.Contains(err.Error(), "not sent through 127.0.0.1") {
+		t.Fatalf("wrong password: %v", err)
+	}
+	env["GATEHOUSE_EMAIL_HOST"] = ""
+	if _, err := run(t, "", env, "email", "send-test", "--to", "ops@example.com"); err == nil || !strings.Contains(err.Error(), "email.host is not set") {
+		t.Fatalf("no host: %v", err)
 	}
 }

@@ -173,7 +173,7 @@ func New(ctx context.Context, cfg config.Config, d Deps) (*App, error) {
 	acct := account.NewPages(account.PageOptions{Web: kit, Store: st, SignIn: cs, Passkeys: passkeys, Cipher: cipher,
 		BackupCodeKey: backupKey, TOTPIssuer: cfg.Authn.TOTPIssuer, UpstreamNames: names,
 		ReauthenticateAfter: cfg.Authn.ReauthenticateAfter.Duration, Log: log, Now: clock})
-	sender, err := mailSender(cfg, log)
+	sender, err := MailSender(cfg, log)
 	if err != nil {
 		return nil, err
 	}

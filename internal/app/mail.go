@@ -17,9 +17,9 @@ import (
 // PathDevMail is the development mailbox (serve --dev without SMTP).
 const PathDevMail = "/dev/mail"
 
-// mailSender is how mail leaves: SMTP when email.host is set, the
+// MailSender is how mail leaves: SMTP when email.host is set, the
 // development mailbox under --dev without it, and nothing otherwise.
-func mailSender(cfg config.Config, log *slog.Logger) (mail.Sender, error) {
+func MailSender(cfg config.Config, log *slog.Logger) (mail.Sender, error) {
 	e := cfg.Email
 	switch {
 	case e.Host != "":
