@@ -517,6 +517,35 @@ type MailStore interface {
 	MailWaiting(ctx context.Context) (int64, error)
 }
 
+// AccountToken is a single-use link mailed to a user, stored as a hash.
+type AccountToken struct {
+	Hash    []byte
+	Purpose string
+	Subject string
+	// Binding fingerprints the account state the link was issued for (its
+	// password and email): a link dies when that state changes.
+	Binding []byte
+	// Data is what the purpose needs (a new email address).
+	Data      string
+	CreatedAt time.Time
+	ExpiresAt time.Time
+	UsedAt    time.Time
+}
+
+// AccountTokenStore holds mailed links.
+type AccountTokenStore interface {
+	CreateAccountToken(ctx context.Context, t AccountToken) error
+	// GetAccountToken reads an unused, unexpired link of a purpose
+	// (ErrNotFound otherwise) without using it.
+	GetAccountToken(ctx context.Context, hash []byte, purpose string, now time.Time) (AccountToken, error)
+	// UseAccountToken marks an unused, unexpired link of a purpose used, at
+	// most once however many requests race (ErrNotFound otherwise).
+	UseAccountToken(ctx context.Context, hash []byte, purpose string, now time.Time) (AccountToken, error)
+	// DeleteAccountTokens removes a user's links of a purpose (a new one
+	// replaces them).
+	DeleteAccountTokens(ctx context.Context, subject, purpose string) error
+}
+
 // AdminKeyStore holds admin API keys.
 type AdminKeyStore interface {
 	CreateAdminKey(ctx context.Context, k AdminKey) error
@@ -625,6 +654,7 @@ type Store interface {
 	AdminKeyStore
 	AttemptStore
 	MailStore
+	AccountTokenStore
 	Revoker
 	Transactor
 	// GarbageCollect removes expired rows and returns how many it removed.

@@ -91,6 +91,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"revoking a subject ends its sessions and tokens", testRevokeSubject},
 		{"mail outbox: claim, lease, deliver, retry, give up, collect", testMailOutbox},
 		{"mail outbox: concurrent senders claim each message once", testConcurrentMailClaims},
+		{"account tokens: single use, purpose, expiry, collection", testAccountTokens},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, newStore(t)) })
