@@ -37,11 +37,13 @@ func (c *clock) Now() time.Time { return c.t }
 // to, on a temporary SQLite database with one user ("alice") and an
 // injected clock.
 type fixture struct {
-	mux  *http.ServeMux
-	st   *sqlstore.Store
-	clk  *clock
-	kit  *web.Kit
-	totp totp.Step
+	mux   *http.ServeMux
+	st    *sqlstore.Store
+	clk   *clock
+	kit   *web.Kit
+	totp  totp.Step
+	pages *templates.Renderer
+	log   *slog.Logger
 }
 
 func newFixture(t testing.TB) *fixture {
@@ -77,7 +79,7 @@ func newFixture(t testing.TB) *fixture {
 	cs.Register(mux)
 	account.NewPages(account.PageOptions{Web: kit, Store: st, SignIn: cs, Passkeys: pk, Cipher: cipher, BackupCodeKey: key,
 		Log: log, Now: clk.Now}).Register(mux)
-	return &fixture{mux: mux, st: st, clk: clk, kit: kit, totp: otp}
+	return &fixture{mux: mux, st: st, clk: clk, kit: kit, totp: otp, pages: pages, log: log}
 }
 
 // csrfFor is the CSRF token a browser with this CSRF cookie gets for a

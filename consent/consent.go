@@ -111,6 +111,9 @@ type Options struct {
 	Upstreams []upstream.IdP
 	// Issuer is gatehouse's issuer URL (for the federation callback).
 	Issuer string
+	// RecoverLink is where "Forgot your password?" leads ("" : no link,
+	// when no mail can be sent).
+	RecoverLink string
 }
 
 // engine is the flow between "authorize" and "redirect back": its state

@@ -67,6 +67,8 @@ type loginView struct {
 	PasskeyOptions, PasskeyCeremony string
 	// Upstreams are the "Continue with …" buttons.
 	Upstreams []upstreamButton
+	// Recover is the "Forgot your password?" link ("" : none).
+	Recover string
 }
 
 type upstreamButton struct{ ID, Name, Type string }
@@ -75,7 +77,8 @@ type upstreamButton struct{ ID, Name, Type string }
 // into the page (bound to this flow, used once): showing the page writes
 // nothing to the database.
 func (s loginPages) renderLogin(w http.ResponseWriter, r *http.Request, status int, id string, d flowData, email, msg string) {
-	v := loginView{FlowID: id, CSRF: s.web.CSRFToken(w, r, id), ClientName: d.Request.ClientName, Email: email, Error: msg, Logo: d.Request.Logo}
+	v := loginView{FlowID: id, CSRF: s.web.CSRFToken(w, r, id), ClientName: d.Request.ClientName, Email: email, Error: msg, Logo: d.Request.Logo,
+		Recover: s.o.RecoverLink}
 	for _, u := range s.o.Upstreams {
 		v.Upstreams = append(v.Upstreams, upstreamButton{ID: u.ID, Name: u.Name, Type: u.Type})
 	}

@@ -11,18 +11,32 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
+	texttemplate "text/template"
 )
 
-//go:embed html/*.html
+//go:embed html/*.html mail/*.html mail/*.txt
 var embedded embed.FS
 
-// Renderer renders named pages inside the shared layout.
+// Renderer renders named pages inside the shared layout, and mail.
 type Renderer struct {
 	pages map[string]*template.Template
+	mail  map[string]mailTemplates
+}
+
+// Mails are the messages a Renderer knows: each has a text version
+// (mail/NAME.txt, text/template, with a "subject" template) and an HTML one
+// (mail/NAME.html, inside mail/layout.html); both are overridable as
+// mail_NAME.txt and mail_NAME.html in the templates directory.
+var Mails = []string{"recover", "recover_unknown", "password_changed"}
+
+type mailTemplates struct {
+	text *texttemplate.Template
+	html *template.Template
 }
 
 // Pages are the page names a Renderer knows.
-var Pages = []string{"login", "consent", "error", "logged_out", "form_post", "dev_callback", "dev_mail", "mfa", "account", "totp_setup", "backup_codes", "passkey_register"}
+var Pages = []string{"login", "consent", "error", "logged_out", "form_post", "dev_callback", "dev_mail", "recover", "recover_sent", "reset", "reset_done", "mfa", "account", "totp_setup", "backup_codes", "passkey_register"}
 
 // New parses the embedded templates; files with the same names in dir (if
 // not empty) replace them.
@@ -59,7 +73,76 @@ func New(dir string) (*Renderer, error) {
 		}
 		r.pages[p] = t
 	}
+	if err := r.parseMail(dir); err != nil {
+		return nil, err
+	}
 	return r, nil
+}
+
+func (r *Renderer) parseMail(dir string) error {
+	read := func(name string) ([]byte, error) {
+		if dir != "" {
+			b, err := os.ReadFile(filepath.Join(dir, "mail_"+name))
+			if err == nil {
+				return b, nil
+			}
+			if !os.IsNotExist(err) {
+				return nil, err
+			}
+		}
+		return fs.ReadFile(embedded, "mail/"+name)
+	}
+	layout, err := read("layout.html")
+	if err != nil {
+		return fmt.Errorf("templates: mail layout: %w", err)
+	}
+	r.mail = map[string]mailTemplates{}
+	for _, m := range Mails {
+		txt, err := read(m + ".txt")
+		if err != nil {
+			return fmt.Errorf("templates: mail %s: %w", m, err)
+		}
+		tt, err := texttemplate.New(m).Parse(string(txt))
+		if err != nil {
+			return fmt.Errorf("templates: mail %s.txt: %w", m, err)
+		}
+		if tt.Lookup("subject") == nil {
+			return fmt.Errorf("templates: mail %s.txt: no {{define \"subject\"}}", m)
+		}
+		body, err := read(m + ".html")
+		if err != nil {
+			return fmt.Errorf("templates: mail %s: %w", m, err)
+		}
+		ht, err := template.New("layout").Parse(string(layout))
+		if err == nil {
+			_, err = ht.Parse(string(body))
+		}
+		if err != nil {
+			return fmt.Errorf("templates: mail %s.html: %w", m, err)
+		}
+		r.mail[m] = mailTemplates{text: tt, html: ht}
+	}
+	return nil
+}
+
+// Mail renders message name with data (a map or struct with at least
+// Product and Issuer): its subject, text and HTML.
+func (r *Renderer) Mail(name string, data any) (subject, text, html string, err error) {
+	m, ok := r.mail[name]
+	if !ok {
+		return "", "", "", fmt.Errorf("templates: no mail %q", name)
+	}
+	var sb, tb, hb bytes.Buffer
+	if err := m.text.ExecuteTemplate(&sb, "subject", data); err != nil {
+		return "", "", "", fmt.Errorf("templates: mail %s subject: %w", name, err)
+	}
+	if err := m.text.Execute(&tb, data); err != nil {
+		return "", "", "", fmt.Errorf("templates: mail %s text: %w", name, err)
+	}
+	if err := m.html.ExecuteTemplate(&hb, "layout", data); err != nil {
+		return "", "", "", fmt.Errorf("templates: mail %s html: %w", name, err)
+	}
+	return strings.TrimSpace(sb.String()), tb.String(), hb.String(), nil
 }
 
 // Render writes page with status. data is available as .Data; nonce is the

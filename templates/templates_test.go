@@ -52,3 +52,39 @@ func TestRenderAndOverride(t *testing.T) {
 		t.Fatalf("a broken override was accepted: %v", err)
 	}
 }
+
+// TestMail: every message renders a one-line subject, a text body and an
+// HTML body (escaped); an override replaces one file.
+func TestMail(t *testing.T) {
+	r, err := New("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := map[string]any{"Product": "Acme ID", "Issuer": "https://id.example.com", "Email": "ann@example.com", "Link": "https://id.example.com/r?t=1",
+		"RecoverLink": "https://id.example.com/account/recover", "Valid": "15 minutes", "When": "1 December 2026 12:00 UTC"}
+	for _, m := range Mails {
+		subject, text, html, err := r.Mail(m, data)
+		if err != nil {
+			t.Fatalf("%s: %v", m, err)
+		}
+		if subject == "" || strings.ContainsAny(subject, "\r\n") || !strings.Contains(subject, "Acme ID") || !strings.Contains(text, "ann@example.com") ||
+			!strings.Contains(html, "<html") || !strings.Contains(html, "https://id.example.com") {
+			t.Errorf("%s: subject %q\n%s\n%s", m, subject, text, html)
+		}
+	}
+	data["Email"] = "<b>x</b>@example.com"
+	if _, _, html, _ := r.Mail("recover", data); strings.Contains(html, "<b>x</b>") {
+		t.Error("the HTML body is not escaped")
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "mail_recover.txt"), []byte(`{{define "subject"}}Custom{{end}}Go to {{.Link}}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r2, err := New(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if subject, text, _, _ := r2.Mail("recover", data); subject != "Custom" || text != "Go to https://id.example.com/r?t=1" {
+		t.Fatalf("override: %q %q", subject, text)
+	}
+}

@@ -143,10 +143,27 @@ func New(ctx context.Context, cfg config.Config, d Deps) (*App, error) {
 		steps = append(steps, passkeys)
 	}
 	attempts := attempt.New(st, clock)
+	sender, err := MailSender(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	var mailer *mail.Deliverer
+	var outbox *mail.Outbox
+	if sender != nil {
+		issuer, _ := url.Parse(cfg.Issuer)
+		mailer = mail.NewDeliverer(mail.Options{Store: st, Sender: sender, Domain: issuer.Hostname(), Now: clock, Log: log,
+			GiveUpAfter: cfg.Email.GiveUpAfter.Duration})
+		outbox = mail.NewOutbox(st, clock, mailer)
+	}
+	recoverLink := ""
+	if outbox != nil {
+		recoverLink = account.PathRecover
+	}
 	cs, err := consent.New(consent.Options{
 		Store: st, Links: st, Web: kit, Attempts: attempts, Steps: steps, CSRFKey: csrfKey, Secure: cfg.HTTPS(),
 		ConsentLifetime: cfg.Lifetimes.Consent.Duration, FlowLifetime: cfg.Lifetimes.LoginFlow.Duration, Log: log,
 		Cipher: cipher, PairwiseKey: pairwiseKey, RequireMFA: cfg.Authn.RequireMFA, Upstreams: ups, Issuer: cfg.Issuer, Now: clock,
+		RecoverLink: recoverLink,
 	})
 	if err != nil {
 		return nil, err
@@ -173,22 +190,14 @@ func New(ctx context.Context, cfg config.Config, d Deps) (*App, error) {
 	acct := account.NewPages(account.PageOptions{Web: kit, Store: st, SignIn: cs, Passkeys: passkeys, Cipher: cipher,
 		BackupCodeKey: backupKey, TOTPIssuer: cfg.Authn.TOTPIssuer, UpstreamNames: names,
 		ReauthenticateAfter: cfg.Authn.ReauthenticateAfter.Duration, Log: log, Now: clock})
-	sender, err := MailSender(cfg, log)
-	if err != nil {
-		return nil, err
-	}
-	var mailer *mail.Deliverer
-	var outbox *mail.Outbox
-	if sender != nil {
-		issuer, _ := url.Parse(cfg.Issuer)
-		mailer = mail.NewDeliverer(mail.Options{Store: st, Sender: sender, Domain: issuer.Hostname(), Now: clock, Log: log,
-			GiveUpAfter: cfg.Email.GiveUpAfter.Duration})
-		outbox = mail.NewOutbox(st, clock, mailer)
-	}
 	mux := http.NewServeMux()
 	prov.Register(mux)
 	cs.Register(mux)
 	acct.Register(mux)
+	if outbox != nil {
+		account.NewRecovery(account.RecoveryOptions{Web: kit, Store: st, Mail: outbox, Pages: pages, Hasher: hasher, Issuer: cfg.Issuer,
+			Product: cfg.Email.ProductName, Log: log, Now: clock}).Register(mux)
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
 	if cfg.Dev {
 		mux.HandleFunc("GET "+PathDevMail, devMailbox(st, pages, log))

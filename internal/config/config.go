@@ -94,6 +94,8 @@ type Email struct {
 	Timeout Duration `yaml:"timeout"`
 	// GiveUpAfter is how long a message is retried before it is given up.
 	GiveUpAfter Duration `yaml:"give_up_after"`
+	// ProductName names the service in mail ("Your Acme password").
+	ProductName string `yaml:"product_name"`
 }
 
 // Shutdown says how a stopping server lets go of its clients.
@@ -309,7 +311,7 @@ func Default() Config {
 		PKCE:        PKCE{Required: "all"},
 		Tracing:     Tracing{SampleRatio: 1, BatchTimeout: Duration{5 * time.Second}},
 		Shutdown:    Shutdown{Timeout: Duration{20 * time.Second}},
-		Email:       Email{Port: 587, TLS: "starttls", Timeout: Duration{15 * time.Second}, GiveUpAfter: Duration{48 * time.Hour}},
+		Email:       Email{Port: 587, TLS: "starttls", Timeout: Duration{15 * time.Second}, GiveUpAfter: Duration{48 * time.Hour}, ProductName: "gatehouse"},
 	}
 }
 
@@ -359,6 +361,7 @@ func (c *Config) applyEnv(env func(string) string) error {
 		"GATEHOUSE_EMAIL_USERNAME":                    &c.Email.Username,
 		"GATEHOUSE_EMAIL_PASSWORD":                    &c.Email.Password,
 		"GATEHOUSE_EMAIL_TLS":                         &c.Email.TLS,
+		"GATEHOUSE_EMAIL_PRODUCT_NAME":                &c.Email.ProductName,
 	}
 	for k, p := range str {
 		if v := env(k); v != "" {
