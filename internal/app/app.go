@@ -151,8 +151,10 @@ func New(ctx context.Context, cfg config.Config, d Deps) (*App, error) {
 	var outbox *mail.Outbox
 	if sender != nil {
 		issuer, _ := url.Parse(cfg.Issuer)
+		// A claim outlives an attempt (bounded by email.timeout) with room to
+		// spare, and lapses soon after a crash.
 		mailer = mail.NewDeliverer(mail.Options{Store: st, Sender: sender, Domain: issuer.Hostname(), Now: clock, Log: log,
-			GiveUpAfter: cfg.Email.GiveUpAfter.Duration})
+			GiveUpAfter: cfg.Email.GiveUpAfter.Duration, Lease: 2*cfg.Email.Timeout.Duration + 10*time.Second})
 		outbox = mail.NewOutbox(st, clock, mailer)
 	}
 	recoverLink := ""

@@ -1,7 +1,6 @@
 package mail_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"io"
@@ -74,7 +73,7 @@ func TestSMTPDelivery(t *testing.T) {
 	m := got[0]
 	if m.From != "no-reply@id.example.com" || len(m.To) != 1 || m.To[0] != "ann@example.com" || m.Header.Get("Subject") != "Welcome" ||
 		m.Header.Get("Message-Id") != "<"+id+"@id.example.com>" || !strings.HasPrefix(m.Header.Get("Content-Type"), "multipart/alternative") ||
-		!bytes.Contains(m.Body, []byte("Hello Ann")) || !bytes.Contains(m.Body, []byte("<b>Ann</b>")) {
+		!strings.Contains(text(t, m.Text), "Hello Ann") || !strings.Contains(text(t, m.HTML), "<b>Ann</b>") {
 		t.Fatalf("received %+v\n%s", m.Header, m.Body)
 	}
 	if list, _ := f.st.ListMail(ctx, 5); len(list) != 1 || list[0].SentAt.IsZero() {
@@ -219,4 +218,13 @@ func TestQueueRefusesHeaderInjection(t *testing.T) {
 	if l, _ := st.ListMail(context.Background(), 5); len(l) != 0 {
 		t.Fatalf("stored %+v", l)
 	}
+}
+
+func text(t *testing.T, part func() (string, error)) string {
+	t.Helper()
+	s, err := part()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }

@@ -12,11 +12,17 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/base64"
 	"errors"
+	"fmt"
 	"io"
 	"math/big"
+	"mime"
+	"mime/multipart"
+	"mime/quotedprintable"
 	"net"
 	"net/mail"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -190,4 +196,52 @@ func selfSigned(t testing.TB) (tls.Certificate, *x509.CertPool) {
 	pool := x509.NewCertPool()
 	pool.AddCert(c)
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, pool
+}
+
+// Text is the message's plain-text part, decoded (quoted-printable or
+// base64), whether the message is multipart or not.
+func (m Message) Text() (string, error) { return m.part("text/plain") }
+
+// HTML is the message's HTML part, decoded.
+func (m Message) HTML() (string, error) { return m.part("text/html") }
+
+func (m Message) part(want string) (string, error) {
+	ct, params, err := mime.ParseMediaType(m.Header.Get("Content-Type"))
+	if err != nil {
+		return "", err
+	}
+	if !strings.HasPrefix(ct, "multipart/") {
+		if ct != want {
+			return "", fmt.Errorf("the message is %s, not %s", ct, want)
+		}
+		return decode(m.Header.Get("Content-Transfer-Encoding"), m.Body)
+	}
+	r := multipart.NewReader(bytes.NewReader(m.Body), params["boundary"])
+	for {
+		p, err := r.NextRawPart()
+		if err != nil {
+			return "", fmt.Errorf("no %s part: %w", want, err)
+		}
+		pct, _, _ := mime.ParseMediaType(p.Header.Get("Content-Type"))
+		if pct != want {
+			continue
+		}
+		b, err := io.ReadAll(p)
+		if err != nil {
+			return "", err
+		}
+		return decode(p.Header.Get("Content-Transfer-Encoding"), b)
+	}
+}
+
+func decode(encoding string, b []byte) (string, error) {
+	switch strings.ToLower(encoding) {
+	case "quoted-printable":
+		out, err := io.ReadAll(quotedprintable.NewReader(bytes.NewReader(b)))
+		return string(out), err
+	case "base64":
+		out, err := base64.StdEncoding.DecodeString(strings.Join(strings.Fields(string(b)), ""))
+		return string(out), err
+	}
+	return string(b), nil
 }

@@ -1,0 +1,125 @@
+package conformance
+
+import (
+	"fmt"
+	"net/url"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/oauth2"
+
+	"github.com/gatehouse-id/gatehouse/internal/mail/mailtest"
+)
+
+// smtpEnv points a server at a real SMTP server on port (AUTH PLAIN, no
+// TLS: a local relay).
+func smtpEnv(port int) []string {
+	return []string{"GATEHOUSE_EMAIL_HOST=127.0.0.1", fmt.Sprintf("GATEHOUSE_EMAIL_PORT=%d", port), "GATEHOUSE_EMAIL_FROM=gatehouse <no-reply@example.test>",
+		"GATEHOUSE_EMAIL_USERNAME=" + mailtest.Username, "GATEHOUSE_EMAIL_PASSWORD=" + mailtest.Password, "GATEHOUSE_EMAIL_TLS=none",
+		"GATEHOUSE_EMAIL_TIMEOUT=5s"} // a claim lapses 20 s after a crash
+}
+
+var resetLink = regexp.MustCompile(`https?://\S+/account/reset\?token=[A-Za-z0-9_-]+`)
+
+// askForReset runs "Forgot your password?" from the login page for email.
+func askForReset(t *testing.T, e *env, br *browser, email string) {
+	t.Helper()
+	login := br.follow(br.get(e.rp.newRequest().url))
+	if !strings.Contains(login.body, `id="forgot-password"`) {
+		t.Fatalf("no \"Forgot your password?\" on the login page:\n%s", login.body)
+	}
+	p := br.submit(findForm(t, br.get(e.srv.issuer+"/account/recover"), "/account/recover"), url.Values{"email": {email}})
+	if p.status != 200 || !strings.Contains(p.body, `id="recover-sent"`) {
+		t.Fatalf("recover: %d\n%s", p.status, p.body)
+	}
+}
+
+// TestRecoveryJourney: forgot password → mail (a real SMTP server) → a new
+// password; the session and the refresh token from before are dead, the
+// new password signs in.
+func TestRecoveryJourney(t *testing.T) {
+	t.Parallel()
+	inbox := mailtest.Start(t, "")
+	s := startServer(t, backends(t)[0].newURL(t), smtpEnv(inbox.Port)...)
+	c := s.createClient(t, "--name", "RP", "--redirect-uri", rpRedirect)
+	e := &env{srv: s, user: s.createUser(t), client: c, rp: newRP(t, s, c, rpRedirect)}
+	before := newBrowser(t, s)
+	_, tk := e.fullLogin(t, before)
+
+	askForReset(t, e, newBrowser(t, s), e.user.email)
+	msgs := inbox.Wait(t, 1, 20*time.Second)
+	text, err := msgs[0].Text()
+	if err != nil {
+		t.Fatal(err)
+	}
+	link := resetLink.FindString(text)
+	if msgs[0].To[0] != e.user.email || link == "" {
+		t.Fatalf("mail to %v:\n%s", msgs[0].To, text)
+	}
+	br := newBrowser(t, s)
+	newPassword := "a-brand-new-password-" + randString(6)
+	p := br.submit(findForm(t, br.get(link), "/account/reset"), url.Values{"password": {newPassword}, "password2": {newPassword}})
+	if p.status != 200 || !strings.Contains(p.body, `id="reset-done"`) {
+		t.Fatalf("reset: %d\n%s", p.status, p.body)
+	}
+	if st, body, _ := s.tokenRequest(t, c, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tk.token.RefreshToken}}); st != 400 || body["error"] != "invalid_grant" {
+		t.Errorf("the refresh token from before the reset: %d %v", st, body)
+	}
+	a := e.rp.newRequest(oauth2.SetAuthURLParam("prompt", "none"))
+	if q := before.callback(before.follow(before.get(a.url)), rpRedirect); q.Get("error") != "login_required" {
+		t.Errorf("the session from before the reset: %v", q)
+	}
+	e.user.password = newPassword
+	if _, tk2 := e.fullLogin(t, newBrowser(t, s)); tk2.idToken.Subject != tk.idToken.Subject {
+		t.Error("the new password does not sign in")
+	}
+	// The notice reached the account's address.
+	msgs = inbox.Wait(t, 2, 20*time.Second)
+	if !strings.Contains(msgs[1].Header.Get("Subject"), "was changed") {
+		t.Errorf("second message: %q", msgs[1].Header.Get("Subject"))
+	}
+	if p := br.get(link); p.status != 400 {
+		t.Errorf("the used link opened again: %d", p.status)
+	}
+}
+
+// TestMailSurvivesOutageAndKill: with the SMTP server down the request
+// still succeeds; the server is then SIGKILLed with the message in its
+// outbox; started again, it delivers the message once the SMTP server is
+// up.
+func TestMailSurvivesOutageAndKill(t *testing.T) {
+	t.Parallel()
+	port := freePort(t) // nothing listens there yet
+	db := backends(t)[0].newURL(t)
+	issuer, point := front(t) // the restarted server keeps the issuer, on another port
+	s := startOn(t, 0, db, issuer, smtpEnv(port)...)
+	point(s.base)
+	c := s.createClient(t, "--name", "RP", "--redirect-uri", rpRedirect)
+	e := &env{srv: s, user: s.createUser(t), client: c, rp: newRP(t, s, c, rpRedirect)}
+	askForReset(t, e, newBrowser(t, s), e.user.email)
+	if err := s.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = s.cmd.Wait()
+
+	inbox := mailtest.Start(t, fmt.Sprintf("127.0.0.1:%d", port))
+	point(startOn(t, 0, db, issuer, smtpEnv(port)...).base)
+	// The restarted server retries after the first attempt's back-off (30 s
+	// ± 20 %), or, when the kill came between claiming the message and
+	// recording the failed attempt, once the dead server's claim lapses.
+	msgs := inbox.Wait(t, 1, 90*time.Second)
+	text, err := msgs[0].Text()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if msgs[0].To[0] != e.user.email || resetLink.FindString(text) == "" {
+		t.Fatalf("delivered after the restart: %v\n%s", msgs[0].To, text)
+	}
+	time.Sleep(6 * time.Second) // a poll more: nothing is sent twice
+	if n := len(inbox.Messages()); n != 1 {
+		t.Errorf("%d messages delivered, want 1", n)
+	}
+}
