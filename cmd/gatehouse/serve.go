@@ -261,12 +261,17 @@ func setupDev(ctx context.Context, cfg config.Config, st *sqlstore.Store, km *ke
 func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
 func printDevBanner(w io.Writer, cfg config.Config, adminAddr, authURL string) {
+	mailbox := cfg.Issuer + app.PathDevMail + "  (the mail gatehouse sends, kept here under --dev)"
+	if cfg.Email.Host != "" {
+		mailbox = fmt.Sprintf("mail goes through %s:%d", cfg.Email.Host, cfg.Email.Port)
+	}
 	fmt.Fprintf(w, `
 gatehouse is running at %s  (DEVELOPMENT MODE: never use --dev in production)
   admin API:    %s
   database:     %s
   discovery:    %s%s
   account page: %s/account  (passkeys, authenticator app, backup codes)
+  mailbox:      %s
   demo user:    %s / %s
   demo client:  %s / %s
 
@@ -274,5 +279,5 @@ Open this URL in a browser, sign in as the demo user and approve:
 
   %s
 
-`, cfg.Issuer, adminAddr, cfg.DatabaseURL, cfg.Issuer, provider.PathDiscovery, cfg.Issuer, demoEmail, demoPassword, demoClientID, demoClientSecret, authURL)
+`, cfg.Issuer, adminAddr, cfg.DatabaseURL, cfg.Issuer, provider.PathDiscovery, cfg.Issuer, mailbox, demoEmail, demoPassword, demoClientID, demoClientSecret, authURL)
 }
