@@ -246,7 +246,42 @@ input; every field is replaced. The profile, address and phone scopes release th
 			})
 		},
 	}
-	cmd.AddCommand(create, setPassword, setProfile, resetFactors, list)
+	cmd.AddCommand(create, setPassword, setProfile, resetFactors, list, userByEmail(g, "disable", "disable a user: signed out everywhere, tokens revoked, no sign-in until enabled",
+		func(c *cobra.Command, o *ops.Service, u storage.User) (string, error) {
+			_, err := o.Users.SetDisabled(c.Context(), ops.CLIActor(), u.Subject, true)
+			return "disabled %s; signed out everywhere and its tokens revoked", err
+		}), userByEmail(g, "enable", "let a disabled user sign in again",
+		func(c *cobra.Command, o *ops.Service, u storage.User) (string, error) {
+			_, err := o.Users.SetDisabled(c.Context(), ops.CLIActor(), u.Subject, false)
+			return "enabled %s", err
+		}), userByEmail(g, "delete", "delete a user with its sessions, consents, credentials and tokens (the audit log keeps its events)",
+		func(c *cobra.Command, o *ops.Service, u storage.User) (string, error) {
+			return "deleted %s", o.Users.Delete(c.Context(), ops.CLIActor(), u.Subject)
+		}))
+	return cmd
+}
+
+// userByEmail is a users subcommand acting on the user --email names; do
+// returns the line to print (with %s for the email).
+func userByEmail(g *globals, use, short string, do func(*cobra.Command, *ops.Service, storage.User) (string, error)) *cobra.Command {
+	var email string
+	cmd := &cobra.Command{Use: use, Short: short, Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			return g.withOps(c.Context(), false, func(o *ops.Service) error {
+				u, err := o.Users.ByEmail(c.Context(), email)
+				if err != nil {
+					return explain(err, "user with email "+email)
+				}
+				line, err := do(c, o, u)
+				if err != nil {
+					return explain(err, "user with email "+email)
+				}
+				fmt.Fprintf(c.OutOrStdout(), line+"\n", u.Email)
+				return nil
+			})
+		}}
+	cmd.Flags().StringVar(&email, "email", "", "email address (required)")
+	_ = cmd.MarkFlagRequired("email")
 	return cmd
 }
 

@@ -366,6 +366,9 @@ func TestCLIChangesAreAudited(t *testing.T) {
 		{"another-password\n", []string{"users", "set-password", "--email", "ann@example.com", "--password-stdin"}, "user.password_set"},
 		{`{"name": "Ann"}`, []string{"users", "set-profile", "--email", "ann@example.com"}, "user.profile_set"},
 		{"", []string{"users", "reset-factors", "--email", "ann@example.com"}, "user.factors_reset"},
+		{"", []string{"users", "disable", "--email", "ann@example.com"}, "user.disabled_set"},
+		{"", []string{"users", "enable", "--email", "ann@example.com"}, "user.disabled_set"},
+		{"", []string{"users", "disable", "--email", "nobody@example.com"}, ""},
 		{"another-password\n", []string{"users", "set-password", "--email", "nobody@example.com", "--password-stdin"}, ""},
 		{"", []string{"clients", "create", "--id", "web", "--name", "Web", "--redirect-uri", "https://app.example/cb"}, "client.created"},
 		{"", []string{"clients", "create", "--id", "web2", "--name", "Web", "--redirect-uri", "http://app.example/cb"}, ""},
@@ -375,6 +378,7 @@ func TestCLIChangesAreAudited(t *testing.T) {
 		{"", []string{"admin-keys", "create", "--name", "ci", "--role", "users:read"}, "admin_key.created"},
 		{"", []string{"keys", "rotate", "--alg", "RS256"}, "key.rotated"},
 		{"", []string{"keys", "rotate", "--alg", "HS1"}, ""},
+		{"", []string{"users", "delete", "--email", "ann@example.com"}, "user.deleted"},
 	}
 	for _, s := range steps {
 		before := latest()
