@@ -149,3 +149,26 @@ func SetProfile(ctx context.Context, st interface {
 
 // ErrInvalidProfile wraps a profile update that does not validate.
 var ErrInvalidProfile = errors.New("invalid profile")
+
+// GrantStore is what RevokeGrant needs.
+type GrantStore interface {
+	DeleteConsent(ctx context.Context, subject, clientID string) error
+	DeleteTokensOf(ctx context.Context, subject, clientID string) (int64, error)
+	storage.TxRunner
+}
+
+// RevokeGrant forgets a user's consent to a client and revokes every token
+// the client holds for the user, in one transaction (the operator's "revoke
+// grant" and the user's "remove access"). It returns how many tokens went.
+func RevokeGrant(ctx context.Context, st GrantStore, subject, clientID string) (int64, error) {
+	var n int64
+	err := st.InTx(ctx, func(ctx context.Context) error {
+		if err := st.DeleteConsent(ctx, subject, clientID); err != nil {
+			return err
+		}
+		var err error
+		n, err = st.DeleteTokensOf(ctx, subject, clientID)
+		return err
+	})
+	return n, err
+}

@@ -44,6 +44,7 @@ type fixture struct {
 	totp  totp.Step
 	pages *templates.Renderer
 	log   *slog.Logger
+	cs    *consent.Service
 }
 
 func newFixture(t testing.TB) *fixture {
@@ -79,7 +80,7 @@ func newFixture(t testing.TB) *fixture {
 	cs.Register(mux)
 	account.NewPages(account.PageOptions{Web: kit, Store: st, SignIn: cs, Passkeys: pk, Cipher: cipher, BackupCodeKey: key,
 		Log: log, Now: clk.Now}).Register(mux)
-	return &fixture{mux: mux, st: st, clk: clk, kit: kit, totp: otp, pages: pages, log: log}
+	return &fixture{mux: mux, st: st, clk: clk, kit: kit, totp: otp, pages: pages, log: log, cs: cs}
 }
 
 // csrfFor is the CSRF token a browser with this CSRF cookie gets for a

@@ -196,6 +196,8 @@ func New(ctx context.Context, cfg config.Config, d Deps) (*App, error) {
 	prov.Register(mux)
 	cs.Register(mux)
 	acct.Register(mux)
+	account.NewActivity(account.ActivityOptions{Web: kit, Store: st, SignIn: cs, ReauthenticateAfter: cfg.Authn.ReauthenticateAfter.Duration,
+		Log: log, Now: clock}).Register(mux)
 	if outbox != nil {
 		account.NewRecovery(account.RecoveryOptions{Web: kit, Store: st, Mail: outbox, Pages: pages, Hasher: hasher, Issuer: cfg.Issuer,
 			Product: cfg.Email.ProductName, Log: log, Now: clock}).Register(mux)

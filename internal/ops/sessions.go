@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/gatehouse-id/gatehouse/account"
 	"github.com/gatehouse-id/gatehouse/storage"
 )
 
@@ -14,6 +15,7 @@ type sessionStore interface {
 	ListConsents(ctx context.Context, subject string, now time.Time) ([]storage.Consent, error)
 	DeleteConsent(ctx context.Context, subject, clientID string) error
 	DeleteTokensOf(ctx context.Context, subject, clientID string) (int64, error)
+	storage.TxRunner
 }
 
 // Sessions lists and ends a user's browser sessions and the grants the
@@ -50,11 +52,8 @@ func (s *Sessions) Grants(ctx context.Context, subject string) ([]storage.Consen
 func (s *Sessions) RevokeGrant(ctx context.Context, a Actor, subject, clientID string) (int64, error) {
 	var n int64
 	err := s.rec.do(ctx, a, func(ctx context.Context) (event, error) {
-		if err := s.st.DeleteConsent(ctx, subject, clientID); err != nil {
-			return event{}, err
-		}
 		var err error
-		n, err = s.st.DeleteTokensOf(ctx, subject, clientID)
+		n, err = account.RevokeGrant(ctx, s.st, subject, clientID)
 		return event{typ: "user.grant_revoked", subject: subject, clientID: clientID}, err
 	})
 	return n, err

@@ -219,10 +219,16 @@ func (k *Kit) StartSession(ctx context.Context, w http.ResponseWriter, r *http.R
 	return bs, nil
 }
 
+// ExpireSessionCookie tells the browser to drop its session cookie (its
+// session ended on the server).
+func (k *Kit) ExpireSessionCookie(w http.ResponseWriter) {
+	http.SetCookie(w, &http.Cookie{Name: k.sessionCookie, Value: "", Path: "/", HttpOnly: true, Secure: k.o.Secure, SameSite: http.SameSiteLaxMode, MaxAge: -1})
+}
+
 // EndSession clears the session cookie and deletes the browser's session;
 // it returns the session that ended (false: there was none).
 func (k *Kit) EndSession(ctx context.Context, w http.ResponseWriter, r *http.Request) (storage.BrowserSession, bool, error) {
-	http.SetCookie(w, &http.Cookie{Name: k.sessionCookie, Value: "", Path: "/", HttpOnly: true, Secure: k.o.Secure, SameSite: http.SameSiteLaxMode, MaxAge: -1})
+	k.ExpireSessionCookie(w)
 	bs, ok, err := k.Session(ctx, r)
 	if err != nil || !ok {
 		return bs, false, err
