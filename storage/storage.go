@@ -567,6 +567,10 @@ type AuditStore interface {
 	// ListAudit returns events newest first, at most limit, before the given
 	// instant (zero: no bound) and for one subject ("" for all).
 	ListAudit(ctx context.Context, subject string, before time.Time, limit int) ([]AuditEvent, error)
+	// ScrubAudit removes what identifies a person from a subject's events
+	// (address, request id, details), keeping what happened and when: for
+	// a deleted account. It returns how many events it changed.
+	ScrubAudit(ctx context.Context, subject string) (int64, error)
 }
 
 // TokenStore holds fosite's records as opaque rows.

@@ -196,6 +196,8 @@ func New(ctx context.Context, cfg config.Config, d Deps) (*App, error) {
 	prov.Register(mux)
 	cs.Register(mux)
 	acct.Register(mux)
+	account.NewSettings(account.SettingsOptions{Web: kit, Store: st, SignIn: cs, Hasher: hasher, Mail: outbox, Pages: pages, Issuer: cfg.Issuer,
+		Product: cfg.Email.ProductName, ReauthenticateAfter: cfg.Authn.ReauthenticateAfter.Duration, Log: log, Now: clock}).Register(mux)
 	account.NewActivity(account.ActivityOptions{Web: kit, Store: st, SignIn: cs, ReauthenticateAfter: cfg.Authn.ReauthenticateAfter.Duration,
 		Log: log, Now: clock}).Register(mux)
 	if outbox != nil {

@@ -74,3 +74,12 @@ func (s *Store) ListAudit(ctx context.Context, subject string, before time.Time,
 	}, `SELECT id, at, type, actor, subject, client_id, ip, request_id, details, count FROM audit_events WHERE at < $1 AND (CAST($2 AS TEXT) = '' OR subject = $2) ORDER BY at DESC, id DESC LIMIT $3`,
 		ts(before), subject, limit)
 }
+
+// ScrubAudit empties a subject's events of address, request id and details.
+func (s *Store) ScrubAudit(ctx context.Context, subject string) (int64, error) {
+	res, err := s.q(ctx).ExecContext(ctx, `UPDATE audit_events SET ip = '', request_id = '', details = '{}' WHERE subject = $1 OR actor = $1`, subject)
+	if err != nil {
+		return 0, s.wrap(err)
+	}
+	return affected(res), nil
+}
