@@ -257,7 +257,8 @@ func (e PasswordError) Error() string { return string(e) }
 
 // CheckNewPassword applies the policy to a password a person chooses: at
 // least MinPasswordLength characters, at most password.MaxLength bytes,
-// and not the account's email address.
+// not the account's email address, and not one of the most common
+// passwords; no composition rules (NIST SP 800-63B).
 func CheckNewPassword(pw, email string) error {
 	switch {
 	case utf8.RuneCountInString(pw) < MinPasswordLength:
@@ -266,6 +267,8 @@ func CheckNewPassword(pw, email string) error {
 		return PasswordError(fmt.Sprintf("Use at most %d characters.", password.MaxLength))
 	case strings.EqualFold(pw, email) || strings.EqualFold(pw, strings.SplitN(email, "@", 2)[0]):
 		return PasswordError("Do not use your email address as your password.")
+	case password.Common(pw):
+		return PasswordError("That password is one of the most common ones, which are guessed first. Choose another.")
 	}
 	return nil
 }

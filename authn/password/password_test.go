@@ -110,3 +110,11 @@ func TestKDFGate(t *testing.T) {
 // TestLoginPageWritesNothing: showing the login page (with its passkey
 // challenge) sends no INSERT, UPDATE or DELETE, so unauthenticated GETs
 // cannot grow a table.
+
+func TestCommon(t *testing.T) {
+	for pw, want := range map[string]bool{"password": true, "PASSWORD": true, "qwertyuiop": true, "iloveyou1234": false, "correct horse battery staple": false, "short": false} {
+		if got := Common(pw); got != want {
+			t.Errorf("Common(%q) = %v, want %v", pw, got, want)
+		}
+	}
+}
