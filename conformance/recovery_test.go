@@ -123,3 +123,49 @@ func TestMailSurvivesOutageAndKill(t *testing.T) {
 		t.Errorf("%d messages delivered, want 1", n)
 	}
 }
+
+var verifyLink = regexp.MustCompile(`https?://\S+/account/verify\?token=[A-Za-z0-9_-]+`)
+
+// TestSignUpJourney: sign up from the login page (registration is open
+// under --dev) → the confirmation mail (a real SMTP server) → a sign-in
+// before confirming is refused → the link → sign in through a relying
+// party, whose ID token says email_verified.
+func TestSignUpJourney(t *testing.T) {
+	t.Parallel()
+	inbox := mailtest.Start(t, "")
+	s := startServer(t, backends(t)[0].newURL(t), smtpEnv(inbox.Port)...)
+	c := s.createClient(t, "--name", "RP", "--redirect-uri", rpRedirect)
+	e := &env{srv: s, client: c, rp: newRP(t, s, c, rpRedirect)}
+	br := newBrowser(t, s)
+	login := br.follow(br.get(e.rp.newRequest().url))
+	if !strings.Contains(login.body, `id="sign-up-link"`) {
+		t.Fatalf("no \"Create an account\" on the login page:\n%s", login.body)
+	}
+	e.user = user{email: "new-" + strings.ToLower(randString(6)) + "@example.test", password: "my very own passphrase " + randString(4)}
+	p := br.submit(findForm(t, br.get(s.issuer+"/account/signup"), "/account/signup"),
+		url.Values{"email": {e.user.email}, "name": {"New Person"}, "password": {e.user.password}, "password2": {e.user.password}})
+	if p.status != 200 || !strings.Contains(p.body, `id="signup-sent"`) {
+		t.Fatalf("sign-up: %d\n%s", p.status, p.body)
+	}
+	msgs := inbox.Wait(t, 1, 20*time.Second)
+	text, err := msgs[0].Text()
+	if err != nil {
+		t.Fatal(err)
+	}
+	link := verifyLink.FindString(text)
+	if msgs[0].To[0] != e.user.email || link == "" {
+		t.Fatalf("mail to %v:\n%s", msgs[0].To, text)
+	}
+	// Not confirmed yet: the right password does not sign in.
+	b2 := newBrowser(t, s)
+	if p := b2.login(b2.follow(b2.get(e.rp.newRequest().url)), e.user); !strings.Contains(p.body, "Confirm your email address first") {
+		t.Fatalf("an unconfirmed account signed in: %d\n%s", p.status, p.body)
+	}
+	if p := newBrowser(t, s).get(link); p.status != 200 || !strings.Contains(p.body, `id="verified"`) {
+		t.Fatalf("confirm: %d\n%s", p.status, p.body)
+	}
+	_, tk := e.fullLogin(t, newBrowser(t, s))
+	if tk.claims["email"] != e.user.email || tk.claims["email_verified"] != true {
+		t.Fatalf("ID token claims %v", tk.claims)
+	}
+}

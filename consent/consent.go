@@ -112,8 +112,9 @@ type Options struct {
 	// Issuer is gatehouse's issuer URL (for the federation callback).
 	Issuer string
 	// RecoverLink is where "Forgot your password?" leads ("" : no link,
-	// when no mail can be sent).
-	RecoverLink string
+	// when no mail can be sent); SignUpLink where "Create an account" does
+	// ("" : registration is off).
+	RecoverLink, SignUpLink string
 }
 
 // engine is the flow between "authorize" and "redirect back": its state

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 
+	pwd "github.com/gatehouse-id/gatehouse/authn/password"
+
 	"github.com/gatehouse-id/gatehouse/authn"
 	"github.com/gatehouse-id/gatehouse/internal/attempt"
 	"github.com/gatehouse-id/gatehouse/internal/httpx"
@@ -67,8 +69,9 @@ type loginView struct {
 	PasskeyOptions, PasskeyCeremony string
 	// Upstreams are the "Continue with …" buttons.
 	Upstreams []upstreamButton
-	// Recover is the "Forgot your password?" link ("" : none).
-	Recover string
+	// Recover is the "Forgot your password?" link, SignUp the "Create an
+	// account" one ("" : none).
+	Recover, SignUp string
 }
 
 type upstreamButton struct{ ID, Name, Type string }
@@ -78,7 +81,7 @@ type upstreamButton struct{ ID, Name, Type string }
 // nothing to the database.
 func (s loginPages) renderLogin(w http.ResponseWriter, r *http.Request, status int, id string, d flowData, email, msg string) {
 	v := loginView{FlowID: id, CSRF: s.web.CSRFToken(w, r, id), ClientName: d.Request.ClientName, Email: email, Error: msg, Logo: d.Request.Logo,
-		Recover: s.o.RecoverLink}
+		Recover: s.o.RecoverLink, SignUp: s.o.SignUpLink}
 	for _, u := range s.o.Upstreams {
 		v.Upstreams = append(v.Upstreams, upstreamButton{ID: u.ID, Name: u.Name, Type: u.Type})
 	}
@@ -161,6 +164,14 @@ func (s loginPages) loginSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	res, err := s.steps["pwd"].Verify(ctx, authn.Attempt{}, authn.Input{Email: email, Password: password})
+	if errors.Is(err, pwd.ErrUnverified) {
+		// The right password: the attempt is given back, the sign-in waits
+		// for the confirmation link.
+		s.web.GiveBack(ctx, resv.Succeeded)
+		s.web.Audit(ctx, r, "login.unverified", res.Subject, d.Request.ClientID, nil)
+		s.renderLogin(w, r, http.StatusOK, id, d, email, "Confirm your email address first: open the link we sent to "+email+".")
+		return
+	}
 	if err != nil {
 		if errors.Is(err, authn.ErrAuthFailed) {
 			s.web.AuditRepeated(ctx, r, "login.failed", res.Subject, d.Request.ClientID, map[string]string{"method": "pwd"})

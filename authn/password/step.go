@@ -24,7 +24,14 @@ type Step struct {
 	Hasher *Hasher
 	Now    func() time.Time
 	Log    *slog.Logger
+	// RequireVerified refuses an account whose email is not confirmed yet
+	// (ErrUnverified, after a right password only).
+	RequireVerified bool
 }
+
+// ErrUnverified is a right password for an account whose email address is
+// not confirmed yet: the page asks to open the link first.
+var ErrUnverified = errors.New("the email address is not confirmed yet")
 
 var _ authn.Authenticator = Step{}
 
@@ -44,6 +51,9 @@ func (p Step) Verify(ctx context.Context, _ authn.Attempt, in authn.Input) (auth
 	}
 	if err != nil {
 		return authn.Result{}, err
+	}
+	if p.RequireVerified && !u.EmailVerified {
+		return authn.Result{Subject: u.Subject}, ErrUnverified
 	}
 	return authn.Result{Subject: u.Subject, AMR: []string{"pwd"}, AuthTime: p.Now()}, nil
 }

@@ -131,7 +131,7 @@ func New(ctx context.Context, cfg config.Config, d Deps) (*App, error) {
 	hasher := password.NewHasher(cfg.Authn.PasswordConcurrency, cfg.Authn.PasswordQueue, 0)
 	// The sign-in steps; adding a way to sign in is adding one here.
 	steps := []authn.Authenticator{
-		password.Step{Users: st, Hasher: hasher, Now: clock, Log: log},
+		password.Step{Users: st, Hasher: hasher, Now: clock, Log: log, RequireVerified: cfg.Accounts.RequireVerifiedEmail},
 		totp.Step{Store: st, Cipher: cipher, Now: clock},
 		backup.Step{Store: st, Key: backupKey, Now: clock},
 	}
@@ -157,15 +157,18 @@ func New(ctx context.Context, cfg config.Config, d Deps) (*App, error) {
 			GiveUpAfter: cfg.Email.GiveUpAfter.Duration, Lease: 2*cfg.Email.Timeout.Duration + 10*time.Second})
 		outbox = mail.NewOutbox(st, clock, mailer)
 	}
-	recoverLink := ""
+	recoverLink, signUpLink := "", ""
 	if outbox != nil {
 		recoverLink = account.PathRecover
+		if cfg.RegistrationMode() == "open" {
+			signUpLink = account.PathSignUp
+		}
 	}
 	cs, err := consent.New(consent.Options{
 		Store: st, Links: st, Web: kit, Attempts: attempts, Steps: steps, CSRFKey: csrfKey, Secure: cfg.HTTPS(),
 		ConsentLifetime: cfg.Lifetimes.Consent.Duration, FlowLifetime: cfg.Lifetimes.LoginFlow.Duration, Log: log,
 		Cipher: cipher, PairwiseKey: pairwiseKey, RequireMFA: cfg.Authn.RequireMFA, Upstreams: ups, Issuer: cfg.Issuer, Now: clock,
-		RecoverLink: recoverLink,
+		RecoverLink: recoverLink, SignUpLink: signUpLink,
 	})
 	if err != nil {
 		return nil, err
@@ -200,6 +203,10 @@ func New(ctx context.Context, cfg config.Config, d Deps) (*App, error) {
 		Product: cfg.Email.ProductName, ReauthenticateAfter: cfg.Authn.ReauthenticateAfter.Duration, Log: log, Now: clock}).Register(mux)
 	account.NewActivity(account.ActivityOptions{Web: kit, Store: st, SignIn: cs, ReauthenticateAfter: cfg.Authn.ReauthenticateAfter.Duration,
 		Log: log, Now: clock}).Register(mux)
+	if signUpLink != "" {
+		account.NewSignUp(account.SignUpOptions{Web: kit, Store: st, Mail: outbox, Pages: pages, Hasher: hasher, Issuer: cfg.Issuer,
+			Product: cfg.Email.ProductName, Log: log, Now: clock}).Register(mux)
+	}
 	if outbox != nil {
 		account.NewRecovery(account.RecoveryOptions{Web: kit, Store: st, Mail: outbox, Pages: pages, Hasher: hasher, Issuer: cfg.Issuer,
 			Product: cfg.Email.ProductName, Log: log, Now: clock}).Register(mux)

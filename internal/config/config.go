@@ -75,6 +75,30 @@ type Config struct {
 	Shutdown Shutdown `yaml:"shutdown"`
 	// Email is how mail leaves (through the durable outbox).
 	Email Email `yaml:"email"`
+	// Accounts says who may create an account, and how.
+	Accounts Accounts `yaml:"accounts"`
+}
+
+// Accounts configures self-service accounts.
+type Accounts struct {
+	// Registration is off (operators create accounts) or open (anyone
+	// signs up from the login page); "" is off, or open under --dev.
+	Registration string `yaml:"registration"`
+	// RequireVerifiedEmail refuses a password sign-in until the account's
+	// email address is confirmed through the mailed link.
+	RequireVerifiedEmail bool `yaml:"require_verified_email"`
+}
+
+// RegistrationMode is the registration in effect: "" is off, or open
+// under --dev.
+func (c Config) RegistrationMode() string {
+	if c.Accounts.Registration == "" {
+		if c.Dev {
+			return "open"
+		}
+		return "off"
+	}
+	return c.Accounts.Registration
 }
 
 // Email configures mail delivery over SMTP.
@@ -311,6 +335,7 @@ func Default() Config {
 		PKCE:        PKCE{Required: "all"},
 		Tracing:     Tracing{SampleRatio: 1, BatchTimeout: Duration{5 * time.Second}},
 		Shutdown:    Shutdown{Timeout: Duration{20 * time.Second}},
+		Accounts:    Accounts{RequireVerifiedEmail: true},
 		Email:       Email{Port: 587, TLS: "starttls", Timeout: Duration{15 * time.Second}, GiveUpAfter: Duration{48 * time.Hour}, ProductName: "gatehouse"},
 	}
 }
@@ -362,6 +387,7 @@ func (c *Config) applyEnv(env func(string) string) error {
 		"GATEHOUSE_EMAIL_PASSWORD":                    &c.Email.Password,
 		"GATEHOUSE_EMAIL_TLS":                         &c.Email.TLS,
 		"GATEHOUSE_EMAIL_PRODUCT_NAME":                &c.Email.ProductName,
+		"GATEHOUSE_ACCOUNTS_REGISTRATION":             &c.Accounts.Registration,
 	}
 	for k, p := range str {
 		if v := env(k); v != "" {
@@ -394,7 +420,8 @@ func (c *Config) applyEnv(env func(string) string) error {
 	}
 
 	bools := map[string]*bool{"GATEHOUSE_REGISTRATION_ALLOW_AUDIENCE": &c.Registration.AllowAudience, "GATEHOUSE_DEV": &c.Dev, "GATEHOUSE_AUTO_MIGRATE": &c.AutoMigrate, "GATEHOUSE_AUTHN_REQUIRE_MFA": &c.Authn.RequireMFA, "GATEHOUSE_ADMIN_PPROF": &c.Admin.Pprof,
-		"GATEHOUSE_PKCE_ALLOW_UNBOUND": &c.PKCE.AllowUnbound, "GATEHOUSE_TRACING_INSECURE": &c.Tracing.Insecure}
+		"GATEHOUSE_PKCE_ALLOW_UNBOUND": &c.PKCE.AllowUnbound, "GATEHOUSE_TRACING_INSECURE": &c.Tracing.Insecure,
+		"GATEHOUSE_ACCOUNTS_REQUIRE_VERIFIED_EMAIL": &c.Accounts.RequireVerifiedEmail}
 	for k, p := range bools {
 		if v := env(k); v != "" {
 			b, err := strconv.ParseBool(v)
@@ -467,6 +494,14 @@ func (c *Config) Validate() error {
 	}
 	if c.DatabaseURL == "" {
 		errs = append(errs, errors.New("database_url: not set; use sqlite:///var/lib/gatehouse/gatehouse.db or postgres://user@host/db (GATEHOUSE_DATABASE_URL or --database-url)"))
+	}
+	switch c.Accounts.Registration {
+	case "", "off", "open":
+	default:
+		errs = append(errs, fmt.Errorf("accounts.registration %q: use off or open", c.Accounts.Registration))
+	}
+	if m := c.RegistrationMode(); m != "off" && c.Email.Host == "" && !c.Dev {
+		errs = append(errs, fmt.Errorf("accounts.registration %s: new accounts confirm their address by mail; set email.host (or use off)", m))
 	}
 	if e := c.Email; e.Host != "" {
 		switch {
