@@ -52,8 +52,10 @@ type PageOptions struct {
 	UpstreamNames map[string]string
 	// ReauthenticateAfter is how old a login may be for changes.
 	ReauthenticateAfter time.Duration
-	Log                 *slog.Logger
-	Now                 func() time.Time
+	// CanMail says mail can be sent (the email change is offered).
+	CanMail bool
+	Log     *slog.Logger
+	Now     func() time.Time
 }
 
 // Pages are the account pages: what a signed-in user sees of their
@@ -112,6 +114,7 @@ type accountView struct {
 	Passkeys          []passkeyView
 	Linked            []linkedView
 	Notice            string
+	CanMail           bool
 }
 
 type passkeyView struct {
@@ -162,7 +165,7 @@ func (p *Pages) renderAccount(w http.ResponseWriter, r *http.Request, bs storage
 		p.o.Web.Fail(w, r, err)
 		return
 	}
-	v := accountView{CSRF: p.accountCSRF(w, r, bs), Email: u.Email, Name: u.Name, Fresh: p.fresh(bs), Notice: notice}
+	v := accountView{CSRF: p.accountCSRF(w, r, bs), Email: u.Email, Name: u.Name, Fresh: p.fresh(bs), Notice: notice, CanMail: p.o.CanMail}
 	for _, c := range creds {
 		switch c.Type {
 		case storage.CredentialTOTP:

@@ -194,7 +194,7 @@ func New(ctx context.Context, cfg config.Config, d Deps) (*App, error) {
 	}
 	acct := account.NewPages(account.PageOptions{Web: kit, Store: st, SignIn: cs, Passkeys: passkeys, Cipher: cipher,
 		BackupCodeKey: backupKey, TOTPIssuer: cfg.Authn.TOTPIssuer, UpstreamNames: names,
-		ReauthenticateAfter: cfg.Authn.ReauthenticateAfter.Duration, Log: log, Now: clock})
+		ReauthenticateAfter: cfg.Authn.ReauthenticateAfter.Duration, CanMail: outbox != nil, Log: log, Now: clock})
 	mux := http.NewServeMux()
 	prov.Register(mux)
 	cs.Register(mux)
@@ -208,6 +208,8 @@ func New(ctx context.Context, cfg config.Config, d Deps) (*App, error) {
 			Product: cfg.Email.ProductName, Log: log, Now: clock}).Register(mux)
 	}
 	if outbox != nil {
+		account.NewEmailChange(account.EmailOptions{Web: kit, Store: st, SignIn: cs, Mail: outbox, Pages: pages, Issuer: cfg.Issuer,
+			Product: cfg.Email.ProductName, ReauthenticateAfter: cfg.Authn.ReauthenticateAfter.Duration, Log: log, Now: clock}).Register(mux)
 		account.NewRecovery(account.RecoveryOptions{Web: kit, Store: st, Mail: outbox, Pages: pages, Hasher: hasher, Issuer: cfg.Issuer,
 			Product: cfg.Email.ProductName, Log: log, Now: clock}).Register(mux)
 	}
