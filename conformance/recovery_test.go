@@ -169,3 +169,76 @@ func TestSignUpJourney(t *testing.T) {
 		t.Fatalf("ID token claims %v", tk.claims)
 	}
 }
+
+var loginLink = regexp.MustCompile(`https?://\S+/login/email/link\?token=[A-Za-z0-9_-]+`)
+var loginCode = regexp.MustCompile(`code there: (\d{6})`)
+
+// TestEmailLoginJourney: "Email me a sign-in link" (authn.email_login)
+// mails a link and a code (a real SMTP server); the link opened in another
+// browser signs nothing in; in the asking browser it signs in (amr email),
+// once; the code typed in the asking browser signs in too.
+func TestEmailLoginJourney(t *testing.T) {
+	t.Parallel()
+	inbox := mailtest.Start(t, "")
+	s := startServer(t, backends(t)[0].newURL(t), append(smtpEnv(inbox.Port), "GATEHOUSE_AUTHN_EMAIL_LOGIN=true")...)
+	c := s.createClient(t, "--name", "RP", "--redirect-uri", rpRedirect)
+	e := &env{srv: s, user: s.createUser(t), client: c, rp: newRP(t, s, c, rpRedirect)}
+	// ask runs a login up to the "Check your email" page and returns the
+	// browser, the request, the page and the mail.
+	ask := func(n int) (*browser, authRequest, page, string) {
+		t.Helper()
+		br := newBrowser(t, s)
+		a := e.rp.newRequest()
+		login := br.follow(br.get(a.url))
+		if !strings.Contains(login.body, `id="email-login"`) {
+			t.Fatalf("no \"Email me a sign-in link\":\n%s", login.body)
+		}
+		f := findForm(t, login, "/login")
+		f.action = "/login/email"
+		sent := br.submit(f, url.Values{"email": {e.user.email}, "password": {""}})
+		if !strings.Contains(sent.body, `id="email-sent"`) {
+			t.Fatalf("ask for a link: %d\n%s", sent.status, sent.body)
+		}
+		msgs := inbox.Wait(t, n, 20*time.Second)
+		text, err := msgs[n-1].Text()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return br, a, sent, text
+	}
+	signedIn := func(br *browser, a authRequest, p page) {
+		t.Helper()
+		if strings.Contains(p.body, `action="/consent"`) {
+			p = br.approve(p)
+		}
+		tk := e.rp.exchange(a, br.callback(p, rpRedirect))
+		if amr := strs(tk.claims["amr"]); !has(amr, "email") || has(amr, "pwd") {
+			t.Errorf("amr %v, want email", amr)
+		}
+	}
+
+	br, a, _, text := ask(1)
+	link := loginLink.FindString(text)
+	if link == "" || loginCode.FindString(text) == "" {
+		t.Fatalf("mail:\n%s", text)
+	}
+	other := newBrowser(t, s)
+	if p := other.get(link); p.status != 200 || !strings.Contains(p.body, `id="email-elsewhere"`) {
+		t.Fatalf("the link in another browser: %d\n%s", p.status, p.body)
+	}
+	if q := other.callback(other.follow(other.get(e.rp.newRequest(oauth2.SetAuthURLParam("prompt", "none")).url)), rpRedirect); q.Get("error") != "login_required" {
+		t.Fatalf("the other browser is signed in: %v", q)
+	}
+	signedIn(br, a, br.follow(br.get(link)))
+	if p := br.get(link); p.status != 400 {
+		t.Errorf("a used link worked again: %d", p.status)
+	}
+
+	br2, a2, sent, text2 := ask(2)
+	code := loginCode.FindStringSubmatch(text2)[1]
+	f := findForm(t, sent, "/login/email/code")
+	if p := br2.submit(f, url.Values{"code": {"000000"}}); !strings.Contains(p.body, "did not work") && code != "000000" {
+		t.Errorf("a wrong code: %d", p.status)
+	}
+	signedIn(br2, a2, br2.follow(br2.submit(f, url.Values{"code": {code}})))
+}

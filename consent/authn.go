@@ -21,6 +21,9 @@ var factorKinds = map[string]string{
 	"otp": "possession", "hwk": "possession", "swk": "possession",
 	"user": "inherence",
 	"fed":  "federated",
+	// "email": a link or code sent to the account's address (not an RFC
+	// 8176 value): the mailbox, a kind of its own.
+	"email": "mailbox",
 }
 
 // assurance is the pure policy: the acr earned by a set of amr values and

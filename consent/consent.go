@@ -115,6 +115,9 @@ type Options struct {
 	// when no mail can be sent); SignUpLink where "Create an account" does
 	// ("" : registration is off).
 	RecoverLink, SignUpLink string
+	// EmailLogin turns on the email first factor (nil: off); its step
+	// must be among Steps.
+	EmailLogin *EmailLogin
 }
 
 // engine is the flow between "authorize" and "redirect back": its state
@@ -162,6 +165,11 @@ func (e *engine) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET "+PathMFA, s.mfaPage)
 	mux.HandleFunc("POST "+PathMFA, s.mfaSubmit)
 	upstreamLogin{s}.registerFederation(mux)
+	if e.o.EmailLogin != nil {
+		mux.HandleFunc("POST "+PathEmailLogin, s.emailStart)
+		mux.HandleFunc("GET "+PathEmailLoginLink, s.emailLink)
+		mux.HandleFunc("POST "+PathEmailLoginCode, s.emailCode)
+	}
 }
 
 // State is where a flow stands; see the package doc for the machine.

@@ -72,6 +72,8 @@ type loginView struct {
 	// Recover is the "Forgot your password?" link, SignUp the "Create an
 	// account" one ("" : none).
 	Recover, SignUp string
+	// EmailLogin offers "Email me a sign-in link".
+	EmailLogin bool
 }
 
 type upstreamButton struct{ ID, Name, Type string }
@@ -81,7 +83,7 @@ type upstreamButton struct{ ID, Name, Type string }
 // nothing to the database.
 func (s loginPages) renderLogin(w http.ResponseWriter, r *http.Request, status int, id string, d flowData, email, msg string) {
 	v := loginView{FlowID: id, CSRF: s.web.CSRFToken(w, r, id), ClientName: d.Request.ClientName, Email: email, Error: msg, Logo: d.Request.Logo,
-		Recover: s.o.RecoverLink, SignUp: s.o.SignUpLink}
+		Recover: s.o.RecoverLink, SignUp: s.o.SignUpLink, EmailLogin: s.o.EmailLogin != nil}
 	for _, u := range s.o.Upstreams {
 		v.Upstreams = append(v.Upstreams, upstreamButton{ID: u.ID, Name: u.Name, Type: u.Type})
 	}

@@ -28,7 +28,7 @@ type Renderer struct {
 // (mail/NAME.txt, text/template, with a "subject" template) and an HTML one
 // (mail/NAME.html, inside mail/layout.html); both are overridable as
 // mail_NAME.txt and mail_NAME.html in the templates directory.
-var Mails = []string{"recover", "recover_unknown", "password_changed", "verify", "signup_existing", "email_change", "email_changed", "email_taken"}
+var Mails = []string{"recover", "recover_unknown", "password_changed", "verify", "signup_existing", "email_change", "email_changed", "email_taken", "email_login", "email_login_unknown"}
 
 type mailTemplates struct {
 	text *texttemplate.Template
@@ -36,7 +36,7 @@ type mailTemplates struct {
 }
 
 // Pages are the page names a Renderer knows.
-var Pages = []string{"login", "consent", "error", "logged_out", "form_post", "dev_callback", "dev_mail", "recover", "recover_sent", "reset", "reset_done", "activity", "profile", "password", "delete_account", "signup", "signup_sent", "verified", "email_change", "email_changed", "mfa", "account", "totp_setup", "backup_codes", "passkey_register"}
+var Pages = []string{"login", "consent", "error", "logged_out", "form_post", "dev_callback", "dev_mail", "recover", "recover_sent", "reset", "reset_done", "activity", "profile", "password", "delete_account", "signup", "signup_sent", "verified", "email_change", "email_changed", "email_sent", "email_elsewhere", "mfa", "account", "totp_setup", "backup_codes", "passkey_register"}
 
 // New parses the embedded templates; files with the same names in dir (if
 // not empty) replace them.

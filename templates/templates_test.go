@@ -61,7 +61,7 @@ func TestMail(t *testing.T) {
 		t.Fatal(err)
 	}
 	data := map[string]any{"Product": "Acme ID", "Issuer": "https://id.example.com", "Email": "ann@example.com", "Link": "https://id.example.com/r?t=1",
-		"RecoverLink": "https://id.example.com/account/recover", "Valid": "15 minutes", "When": "1 December 2026 12:00 UTC", "NewEmail": "ann@example.com"}
+		"RecoverLink": "https://id.example.com/account/recover", "Valid": "15 minutes", "When": "1 December 2026 12:00 UTC", "NewEmail": "ann@example.com", "Code": "123456"}
 	for _, m := range Mails {
 		subject, text, html, err := r.Mail(m, data)
 		if err != nil {

@@ -22,6 +22,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/admin"
 	"github.com/gatehouse-id/gatehouse/authn"
 	"github.com/gatehouse-id/gatehouse/authn/backup"
+	"github.com/gatehouse-id/gatehouse/authn/email"
 	"github.com/gatehouse-id/gatehouse/authn/passkey"
 	"github.com/gatehouse-id/gatehouse/authn/password"
 	"github.com/gatehouse-id/gatehouse/authn/totp"
@@ -126,6 +127,20 @@ func New(ctx context.Context, cfg config.Config, d Deps) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
+	sender, err := MailSender(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	var mailer *mail.Deliverer
+	var outbox *mail.Outbox
+	if sender != nil {
+		issuer, _ := url.Parse(cfg.Issuer)
+		// A claim outlives an attempt (bounded by email.timeout) with room to
+		// spare, and lapses soon after a crash.
+		mailer = mail.NewDeliverer(mail.Options{Store: st, Sender: sender, Domain: issuer.Hostname(), Now: clock, Log: log,
+			GiveUpAfter: cfg.Email.GiveUpAfter.Duration, Lease: 2*cfg.Email.Timeout.Duration + 10*time.Second})
+		outbox = mail.NewOutbox(st, clock, mailer)
+	}
 	kit := web.New(web.Options{Store: st, Pages: pages, CSRFKey: csrfKey, Secure: cfg.HTTPS(), SessionLifetime: cfg.Lifetimes.Session.Duration,
 		Log: log, Now: clock})
 	hasher := password.NewHasher(cfg.Authn.PasswordConcurrency, cfg.Authn.PasswordQueue, 0)
@@ -142,21 +157,16 @@ func New(ctx context.Context, cfg config.Config, d Deps) (*App, error) {
 		}
 		steps = append(steps, passkeys)
 	}
+	var emailLogin *consent.EmailLogin
+	if cfg.Authn.EmailLogin && outbox != nil {
+		key, err := km.Secret(ctx, "email_login_hmac")
+		if err != nil {
+			return nil, err
+		}
+		emailLogin = &consent.EmailLogin{Step: email.Step{Key: key, Now: clock}, Mail: outbox, Pages: pages, Product: cfg.Email.ProductName}
+		steps = append(steps, emailLogin.Step)
+	}
 	attempts := attempt.New(st, clock)
-	sender, err := MailSender(cfg, log)
-	if err != nil {
-		return nil, err
-	}
-	var mailer *mail.Deliverer
-	var outbox *mail.Outbox
-	if sender != nil {
-		issuer, _ := url.Parse(cfg.Issuer)
-		// A claim outlives an attempt (bounded by email.timeout) with room to
-		// spare, and lapses soon after a crash.
-		mailer = mail.NewDeliverer(mail.Options{Store: st, Sender: sender, Domain: issuer.Hostname(), Now: clock, Log: log,
-			GiveUpAfter: cfg.Email.GiveUpAfter.Duration, Lease: 2*cfg.Email.Timeout.Duration + 10*time.Second})
-		outbox = mail.NewOutbox(st, clock, mailer)
-	}
 	recoverLink, signUpLink := "", ""
 	if outbox != nil {
 		recoverLink = account.PathRecover
@@ -168,7 +178,7 @@ func New(ctx context.Context, cfg config.Config, d Deps) (*App, error) {
 		Store: st, Links: st, Web: kit, Attempts: attempts, Steps: steps, CSRFKey: csrfKey, Secure: cfg.HTTPS(),
 		ConsentLifetime: cfg.Lifetimes.Consent.Duration, FlowLifetime: cfg.Lifetimes.LoginFlow.Duration, Log: log,
 		Cipher: cipher, PairwiseKey: pairwiseKey, RequireMFA: cfg.Authn.RequireMFA, Upstreams: ups, Issuer: cfg.Issuer, Now: clock,
-		RecoverLink: recoverLink, SignUpLink: signUpLink,
+		RecoverLink: recoverLink, SignUpLink: signUpLink, EmailLogin: emailLogin,
 	})
 	if err != nil {
 		return nil, err

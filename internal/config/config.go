@@ -204,6 +204,9 @@ type Authn struct {
 	// answered 503 with Retry-After.
 	PasswordConcurrency int `yaml:"password_concurrency"`
 	PasswordQueue       int `yaml:"password_queue"`
+	// EmailLogin offers "Email me a sign-in link" on the login page: a
+	// link and a code to the account's address, a first factor (amr email).
+	EmailLogin bool `yaml:"email_login"`
 }
 
 // PKCE configures when PKCE is required.
@@ -421,7 +424,7 @@ func (c *Config) applyEnv(env func(string) string) error {
 
 	bools := map[string]*bool{"GATEHOUSE_REGISTRATION_ALLOW_AUDIENCE": &c.Registration.AllowAudience, "GATEHOUSE_DEV": &c.Dev, "GATEHOUSE_AUTO_MIGRATE": &c.AutoMigrate, "GATEHOUSE_AUTHN_REQUIRE_MFA": &c.Authn.RequireMFA, "GATEHOUSE_ADMIN_PPROF": &c.Admin.Pprof,
 		"GATEHOUSE_PKCE_ALLOW_UNBOUND": &c.PKCE.AllowUnbound, "GATEHOUSE_TRACING_INSECURE": &c.Tracing.Insecure,
-		"GATEHOUSE_ACCOUNTS_REQUIRE_VERIFIED_EMAIL": &c.Accounts.RequireVerifiedEmail}
+		"GATEHOUSE_ACCOUNTS_REQUIRE_VERIFIED_EMAIL": &c.Accounts.RequireVerifiedEmail, "GATEHOUSE_AUTHN_EMAIL_LOGIN": &c.Authn.EmailLogin}
 	for k, p := range bools {
 		if v := env(k); v != "" {
 			b, err := strconv.ParseBool(v)
@@ -502,6 +505,9 @@ func (c *Config) Validate() error {
 	}
 	if m := c.RegistrationMode(); m != "off" && c.Email.Host == "" && !c.Dev {
 		errs = append(errs, fmt.Errorf("accounts.registration %s: new accounts confirm their address by mail; set email.host (or use off)", m))
+	}
+	if c.Authn.EmailLogin && c.Email.Host == "" && !c.Dev {
+		errs = append(errs, errors.New("authn.email_login: sign-in links go by mail; set email.host"))
 	}
 	if e := c.Email; e.Host != "" {
 		switch {
