@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -172,31 +171,19 @@ func (rc *Recovery) send(ctx context.Context, r *http.Request, email string) err
 	case u.Disabled:
 		return nil // a disabled account gets no link; the page is the same
 	}
-	plain, hash := linkToken()
-	data["Link"] = rc.o.Issuer + PathReset + "?" + url.Values{"token": {plain}}.Encode()
-	err = rc.o.Store.InTx(ctx, func(ctx context.Context) error {
-		if err := rc.o.Store.DeleteAccountTokens(ctx, u.Subject, purposeRecover); err != nil {
-			return err
-		}
-		if err := rc.o.Store.CreateAccountToken(ctx, storage.AccountToken{Hash: hash, Purpose: purposeRecover, Subject: u.Subject,
-			Binding: binding(purposeRecover, u), CreatedAt: now, ExpiresAt: now.Add(recoveryLifetime)}); err != nil {
-			return err
-		}
-		return rc.queue(ctx, u.Email, "recover", data)
-	})
+	err = SendRecoveryLink(ctx, rc.o.Store, rc.mailer(), u, now)
 	if err == nil {
 		rc.o.Web.Audit(ctx, r, "user.recovery_requested", u.Subject, "", nil)
 	}
 	return err
 }
 
+func (rc *Recovery) mailer() Mailer {
+	return Mailer{Mail: rc.o.Mail, Pages: rc.o.Pages, Issuer: rc.o.Issuer, Product: rc.o.Product}
+}
+
 func (rc *Recovery) queue(ctx context.Context, to, name string, data map[string]any) error {
-	subject, text, html, err := rc.o.Pages.Mail(name, data)
-	if err != nil {
-		return err
-	}
-	_, err = rc.o.Mail.Queue(ctx, mail.Message{To: to, Subject: subject, Text: text, HTML: html})
-	return err
+	return rc.mailer().Queue(ctx, to, name, data)
 }
 
 type resetView struct {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
@@ -165,8 +164,6 @@ func (s *SignUp) create(ctx context.Context, r *http.Request, email, name, hash 
 	// to that password) dies with it.
 	fresh := err != nil
 	u := storage.User{Subject: httpx.RandomID(16), Email: email, Name: name, PasswordHash: hash, CreatedAt: now, UpdatedAt: now}
-	plain, tokenHash := linkToken()
-	data["Link"] = s.o.Issuer + PathVerify + "?" + url.Values{"token": {plain}}.Encode()
 	err = s.o.Store.InTx(ctx, func(ctx context.Context) error {
 		if fresh {
 			if err := s.o.Store.CreateUser(ctx, u); err != nil {
@@ -183,15 +180,8 @@ func (s *SignUp) create(ctx context.Context, r *http.Request, email, name, hash 
 			}); err != nil {
 				return err
 			}
-			if err := s.o.Store.DeleteAccountTokens(ctx, u.Subject, purposeVerify); err != nil {
-				return err
-			}
 		}
-		if err := s.o.Store.CreateAccountToken(ctx, storage.AccountToken{Hash: tokenHash, Purpose: purposeVerify, Subject: u.Subject,
-			Binding: binding(purposeVerify, u), CreatedAt: now, ExpiresAt: now.Add(verifyLifetime)}); err != nil {
-			return err
-		}
-		return s.queue(ctx, email, "verify", data)
+		return SendVerifyLink(ctx, s.o.Store, s.mailer(), u, now)
 	})
 	if errors.Is(err, storage.ErrAlreadyExists) {
 		// A concurrent sign-up for the same address won: this one is a
@@ -204,13 +194,12 @@ func (s *SignUp) create(ctx context.Context, r *http.Request, email, name, hash 
 	return err
 }
 
+func (s *SignUp) mailer() Mailer {
+	return Mailer{Mail: s.o.Mail, Pages: s.o.Pages, Issuer: s.o.Issuer, Product: s.o.Product}
+}
+
 func (s *SignUp) queue(ctx context.Context, to, name string, data map[string]any) error {
-	subject, text, html, err := s.o.Pages.Mail(name, data)
-	if err != nil {
-		return err
-	}
-	_, err = s.o.Mail.Queue(ctx, mail.Message{To: to, Subject: subject, Text: text, HTML: html})
-	return err
+	return s.mailer().Queue(ctx, to, name, data)
 }
 
 // verify confirms the address of the link's account, once.

@@ -342,3 +342,21 @@ func (a *API) updateClient(w http.ResponseWriter, r *http.Request, key storage.A
 	}
 	writeJSON(w, http.StatusOK, clientspec.View(updated, secret))
 }
+
+// sendRecovery mails the user a password-recovery link (a forced reset).
+func (a userRoutes) sendRecovery(w http.ResponseWriter, r *http.Request, key storage.AdminKey) {
+	a.queued(w, r, a.o.Ops.Users.SendRecovery(r.Context(), actor(r, key), r.PathValue("sub")))
+}
+
+// sendVerification mails the user a new link confirming its address.
+func (a userRoutes) sendVerification(w http.ResponseWriter, r *http.Request, key storage.AdminKey) {
+	a.queued(w, r, a.o.Ops.Users.SendVerification(r.Context(), actor(r, key), r.PathValue("sub")))
+}
+
+func (a userRoutes) queued(w http.ResponseWriter, r *http.Request, err error) {
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusAccepted, map[string]string{"status": "queued"})
+}

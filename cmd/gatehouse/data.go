@@ -257,6 +257,12 @@ input; every field is replaced. The profile, address and phone scopes release th
 		}), userByEmail(g, "delete", "delete a user with its sessions, consents, credentials and tokens (the audit log keeps its events)",
 		func(c *cobra.Command, o *ops.Service, u storage.User) (string, error) {
 			return "deleted %s", o.Users.Delete(c.Context(), ops.CLIActor(), u.Subject)
+		}), userByEmail(g, "send-reset", "mail a user a password-recovery link (a forced reset; the password stays until the link is used)",
+		func(c *cobra.Command, o *ops.Service, u storage.User) (string, error) {
+			return "a recovery link to %s is in the outbox; a running server delivers it", o.Users.SendRecovery(c.Context(), ops.CLIActor(), u.Subject)
+		}), userByEmail(g, "send-verification", "mail a user a new link confirming its address",
+		func(c *cobra.Command, o *ops.Service, u storage.User) (string, error) {
+			return "a confirmation link to %s is in the outbox; a running server delivers it", o.Users.SendVerification(c.Context(), ops.CLIActor(), u.Subject)
 		}))
 	return cmd
 }

@@ -15,11 +15,14 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/spf13/cobra"
 
+	"github.com/gatehouse-id/gatehouse/account"
 	"github.com/gatehouse-id/gatehouse/internal/app"
 	"github.com/gatehouse-id/gatehouse/internal/clientspec"
+	"github.com/gatehouse-id/gatehouse/internal/mail"
 	"github.com/gatehouse-id/gatehouse/internal/ops"
 	"github.com/gatehouse-id/gatehouse/keys"
 	"github.com/gatehouse-id/gatehouse/storage/sqlstore"
+	"github.com/gatehouse-id/gatehouse/templates"
 )
 
 // withOps runs fn with the operator service over the configured database;
@@ -31,6 +34,14 @@ func (g *globals) withOps(ctx context.Context, withKeys bool, fn func(*ops.Servi
 	}
 	return g.withStore(ctx, func(st *sqlstore.Store) error {
 		o := ops.Options{EnabledAlgs: cfg.Keys.Algorithms, Sectors: clientspec.SectorClient(cfg.Dev)}
+		if cfg.Email.Host != "" || cfg.Dev {
+			// Mail is queued in the outbox; a running server delivers it.
+			pages, err := templates.New(cfg.TemplatesDir)
+			if err != nil {
+				return err
+			}
+			o.Mailer = &account.Mailer{Mail: mail.NewOutbox(st, time.Now, nil), Pages: pages, Issuer: cfg.Issuer, Product: cfg.Email.ProductName}
+		}
 		if withKeys {
 			log := slog.New(slog.NewTextHandler(io.Discard, nil))
 			cipher, err := app.KeyCipher(ctx, cfg, st, log)

@@ -21,6 +21,7 @@ import (
 
 	"github.com/gatehouse-id/gatehouse/internal/mail/mailtest"
 	"github.com/gatehouse-id/gatehouse/internal/ops"
+	"github.com/gatehouse-id/gatehouse/storage/sqlstore"
 	jose "github.com/go-jose/go-jose/v4"
 )
 
@@ -424,5 +425,39 @@ func TestEmailSendTest(t *testing.T) {
 	env["GATEHOUSE_EMAIL_HOST"] = ""
 	if _, err := run(t, "", env, "email", "send-test", "--to", "ops@example.com"); err == nil || !strings.Contains(err.Error(), "email.host is not set") {
 		t.Fatalf("no host: %v", err)
+	}
+}
+
+// TestCLISendLinks: `users send-reset` and `users send-verification` queue
+// the mail in the outbox (a running server delivers it) when mail is
+// configured, and say why not otherwise.
+func TestCLISendLinks(t *testing.T) {
+	db := "sqlite://" + filepath.Join(t.TempDir(), "x.db")
+	if _, err := run(t, "", nil, "migrate", "up", "--database-url", db); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := run(t, "a-long-password\n", nil, "users", "create", "--email", "ann@example.com", "--password-stdin", "--database-url", db); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := run(t, "", nil, "users", "send-reset", "--email", "ann@example.com", "--database-url", db); err == nil || !strings.Contains(err.Error(), "email.host") {
+		t.Fatalf("without mail: %v", err)
+	}
+	env := map[string]string{"GATEHOUSE_EMAIL_HOST": "smtp.example.test", "GATEHOUSE_EMAIL_FROM": "no-reply@example.test", "GATEHOUSE_ISSUER": "https://id.example.test"}
+	for _, cmd := range []string{"send-reset", "send-verification"} {
+		if out, err := run(t, "", env, "users", cmd, "--email", "ann@example.com", "--database-url", db); err != nil || !strings.Contains(out, "outbox") {
+			t.Fatalf("%s: %v %s", cmd, err, out)
+		}
+	}
+	st, err := sqlstore.Open(context.Background(), db, sqlstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	list, err := st.ListMail(context.Background(), 10)
+	if err != nil || len(list) != 2 || list[0].To != "ann@example.com" {
+		t.Fatalf("outbox: %+v %v", list, err)
+	}
+	if all := list[0].Text + list[1].Text; !strings.Contains(all, "https://id.example.test/account/reset?token=") || !strings.Contains(all, "https://id.example.test/account/verify?token=") {
+		t.Fatalf("links: %s", all)
 	}
 }

@@ -281,7 +281,11 @@ func New(ctx context.Context, cfg config.Config, d Deps) (*App, error) {
 		return nil, fmt.Errorf("trusted_proxies: %w", err)
 	}
 	handler := tracing.Handler(httpx.Log(log, httpx.RealIP(trusted, httpx.Secure(cfg.HTTPS(), httpx.MaxBytes(1<<20, httpx.CleanInput(met.Instrument(tracing.Route(mux))))))))
-	operator := ops.New(st, ops.Options{Keys: km, EnabledAlgs: cfg.Keys.Algorithms, Sectors: clientspec.SectorClient(cfg.Dev), Now: clock})
+	var linkMailer *account.Mailer
+	if outbox != nil {
+		linkMailer = &account.Mailer{Mail: outbox, Pages: pages, Issuer: cfg.Issuer, Product: cfg.Email.ProductName}
+	}
+	operator := ops.New(st, ops.Options{Keys: km, EnabledAlgs: cfg.Keys.Algorithms, Sectors: clientspec.SectorClient(cfg.Dev), Now: clock, Mailer: linkMailer})
 	adm := admin.New(admin.Options{Ops: operator, Keys: st, Log: log, Profiling: cfg.Admin.Pprof, Metrics: met.Handler()})
 	a.Handler, a.Mux, a.Pages, a.Keys, a.Provider = handler, mux, pages, km, prov
 	a.Admin = httpx.Log(log, httpx.RealIP(trusted, httpx.Secure(false, httpx.MaxBytes(1<<20, httpx.CleanInput(adm.Handler())))))

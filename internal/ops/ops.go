@@ -11,6 +11,7 @@ import (
 	"os/user"
 	"time"
 
+	"github.com/gatehouse-id/gatehouse/account"
 	"github.com/gatehouse-id/gatehouse/internal/httpx"
 	"github.com/gatehouse-id/gatehouse/keys"
 	"github.com/gatehouse-id/gatehouse/storage"
@@ -55,6 +56,8 @@ type Options struct {
 	Sectors *http.Client
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// Mailer sends mailed links (recovery, verification); nil: none.
+	Mailer *account.Mailer
 }
 
 // Service groups the operations by what they act on.
@@ -75,7 +78,7 @@ func New(st storage.Store, o Options) *Service {
 	rec := recorder{st: st, now: o.Now}
 	return &Service{
 		Clients:   &Clients{st: st, rec: rec, algs: o.EnabledAlgs, sectors: o.Sectors, now: o.Now},
-		Users:     &Users{st: st, rec: rec, now: o.Now},
+		Users:     &Users{st: st, rec: rec, now: o.Now, links: st, mailer: o.Mailer},
 		Sessions:  &Sessions{st: st, rec: rec, now: o.Now},
 		AdminKeys: &AdminKeys{st: st, rec: rec, now: o.Now},
 		Keys:      &Keys{km: o.Keys, rec: rec},

@@ -11,10 +11,12 @@ import (
 
 	"github.com/gatehouse-id/gatehouse/account"
 	"github.com/gatehouse-id/gatehouse/internal/clientspec"
+	"github.com/gatehouse-id/gatehouse/internal/mail"
 	"github.com/gatehouse-id/gatehouse/internal/ops"
 	"github.com/gatehouse-id/gatehouse/storage"
 	"github.com/gatehouse-id/gatehouse/storage/sqlstore"
 	"github.com/gatehouse-id/gatehouse/storage/storagetest"
+	"github.com/gatehouse-id/gatehouse/templates"
 )
 
 // backends runs fn against SQLite and, when the test database is set,
@@ -218,3 +220,47 @@ func second[A any](_ A, err error) error        { return err }
 func third[A, B any](_ A, _ B, err error) error { return err }
 
 func accountProfile(name string) account.ProfileUpdate { return account.ProfileUpdate{Name: name} }
+
+// TestSendLinks: an operator mails a user a recovery or a confirmation
+// link through the outbox, audited; without mail it is refused.
+func TestSendLinks(t *testing.T) {
+	backends(t, func(t *testing.T, st *sqlstore.Store) {
+		ctx := context.Background()
+		a := ops.Actor{Name: "cli:tester"}
+		if err := newService(st).Users.SendRecovery(ctx, a, "nobody"); !errors.Is(err, ops.ErrNoMail) {
+			t.Fatal("sent without mail")
+		}
+		pages, err := templates.New("")
+		if err != nil {
+			t.Fatal(err)
+		}
+		o := ops.New(st, ops.Options{Now: func() time.Time { return now }, Mailer: &account.Mailer{Mail: mail.NewOutbox(st, func() time.Time { return now }, nil),
+			Pages: pages, Issuer: "https://id.example.com", Product: "Acme"}})
+		u, err := o.Users.Create(ctx, a, "ann@example.com", "", "a-long-password")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := o.Users.SendRecovery(ctx, a, u.Subject); err != nil {
+			t.Fatal(err)
+		}
+		if err := o.Users.SendVerification(ctx, a, u.Subject); err != nil {
+			t.Fatal(err)
+		}
+		list, _ := st.ListMail(ctx, 10)
+		links := strings.Join([]string{list[0].Text, list[1].Text}, "\n")
+		if len(list) != 2 || !strings.Contains(links, "https://id.example.com/account/reset?token=") || !strings.Contains(links, "https://id.example.com/account/verify?token=") {
+			t.Fatalf("outbox: %+v", list)
+		}
+		events, _ := st.ListAudit(ctx, u.Subject, time.Time{}, 10)
+		types := map[string]bool{}
+		for _, e := range events {
+			types[e.Type] = true
+		}
+		if !types["user.recovery_sent"] || !types["user.verification_sent"] {
+			t.Fatalf("audit: %+v", events)
+		}
+		if err := o.Users.SendRecovery(ctx, a, "nobody"); !errors.Is(err, storage.ErrNotFound) {
+			t.Fatalf("an unknown user: %v", err)
+		}
+	})
+}

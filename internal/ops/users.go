@@ -28,6 +28,37 @@ type Users struct {
 	st  userStore
 	rec recorder
 	now func() time.Time
+	// links and mailer send mailed links (mailer nil: no mail).
+	links  account.LinkStore
+	mailer *account.Mailer
+}
+
+// ErrNoMail means no mail can be sent: email.host is not set.
+var ErrNoMail = InvalidInput("no mail can be sent: set email.host")
+
+// SendRecovery mails a user a new password-recovery link (an operator
+// forcing a reset; the password stays until the link is used).
+func (u *Users) SendRecovery(ctx context.Context, a Actor, subject string) error {
+	return u.send(ctx, a, subject, "user.recovery_sent", account.SendRecoveryLink)
+}
+
+// SendVerification mails a user a new link confirming its address.
+func (u *Users) SendVerification(ctx context.Context, a Actor, subject string) error {
+	return u.send(ctx, a, subject, "user.verification_sent", account.SendVerifyLink)
+}
+
+func (u *Users) send(ctx context.Context, a Actor, subject, typ string,
+	send func(context.Context, account.LinkStore, account.Mailer, storage.User, time.Time) error) error {
+	if u.mailer == nil {
+		return ErrNoMail
+	}
+	return u.rec.do(ctx, a, func(ctx context.Context) (event, error) {
+		user, err := u.st.GetUser(ctx, subject)
+		if err != nil {
+			return event{}, err
+		}
+		return event{typ: typ, subject: subject}, send(ctx, u.links, *u.mailer, user, u.now().UTC())
+	})
 }
 
 // List returns every user, sorted by email.
