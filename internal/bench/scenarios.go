@@ -111,13 +111,14 @@ func Scenarios() map[string]func() Scenario {
 		"introspect":         func() Scenario { return &introspect{} },
 		"refresh":            func() Scenario { return &refresh{} },
 		"authcode":           func() Scenario { return &authcode{} },
+		"password-login":     func() Scenario { return &passwordLogin{} },
 		"discovery":          func() Scenario { return &fetch{name: "discovery"} },
 		"jwks":               func() Scenario { return &fetch{name: "jwks"} },
 	}
 }
 
 // ScenarioNames are the scenarios in report order.
-var ScenarioNames = []string{"client-credentials", "introspect", "refresh", "authcode", "discovery", "jwks"}
+var ScenarioNames = []string{"client-credentials", "introspect", "refresh", "authcode", "password-login", "discovery", "jwks"}
 
 type clientCredentials struct{ env *Env }
 
@@ -425,4 +426,33 @@ func (s *refresh) Iteration(ctx context.Context, w int) (int, error) {
 	s.tokens[w] = t.RefreshToken
 	s.mu.Unlock()
 	return 1, nil
+}
+
+// passwordLogin is a sign-in with the password every time: a browser
+// without a session (a new cookie jar per iteration) runs authorize, the
+// login form (a real argon2id check) and the redirect back with a code,
+// which it redeems. Consent is remembered from the setup login, so the
+// figure is password logins per second.
+type passwordLogin struct{ authcode }
+
+func (s *passwordLogin) Name() string { return "password-login" }
+
+func (s *passwordLogin) Setup(ctx context.Context, env *Env, workers int) error {
+	if env.Email == "" || env.Password == "" {
+		return errors.New("password-login needs --email and --password")
+	}
+	return s.authcode.Setup(ctx, env, workers)
+}
+
+func (s *passwordLogin) Iteration(ctx context.Context, w int) (int, error) {
+	jar, _ := cookiejar.New(nil)
+	s.browsers[w] = &http.Client{Transport: s.env.HTTP.Transport, Jar: jar, Timeout: s.env.HTTP.Timeout, CheckRedirect: s.env.HTTP.CheckRedirect}
+	code, a, err := s.login(ctx, w, true)
+	if err != nil {
+		return 3, err
+	}
+	if _, err := s.exchange(ctx, code, a); err != nil {
+		return 4, err
+	}
+	return 4, nil
 }
