@@ -47,6 +47,7 @@ type link struct {
 var (
 	recoveryLink = link{purpose: purposeRecover, path: PathReset, message: "recover", valid: "15 minutes", lifetime: recoveryLifetime}
 	verifyLink   = link{purpose: purposeVerify, path: PathVerify, message: "verify", valid: "24 hours", lifetime: verifyLifetime}
+	inviteLink   = link{purpose: purposeInvite, path: PathInvite, message: "invite", valid: "7 days", lifetime: 7 * 24 * time.Hour}
 )
 
 // issue replaces u's links of l's purpose with a new one, bound to u as it
@@ -77,4 +78,10 @@ func SendRecoveryLink(ctx context.Context, st LinkStore, m Mailer, u storage.Use
 // ones die): sign-up, or an operator resending it.
 func SendVerifyLink(ctx context.Context, st LinkStore, m Mailer, u storage.User, now time.Time) error {
 	return verifyLink.issue(ctx, st, m, u, now)
+}
+
+// SendInviteLink mails u (an invited account, without a password yet) a
+// link to choose its password (the older ones die).
+func SendInviteLink(ctx context.Context, st LinkStore, m Mailer, u storage.User, now time.Time) error {
+	return inviteLink.issue(ctx, st, m, u, now)
 }

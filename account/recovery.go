@@ -25,10 +25,30 @@ import (
 const (
 	PathRecover = "/account/recover"
 	PathReset   = "/account/reset"
+	// PathInvite is where an invited person chooses a password.
+	PathInvite = "/account/invite"
 )
 
 // Purposes of mailed links.
-const purposeRecover = "recover"
+const (
+	purposeRecover = "recover"
+	purposeInvite  = "invite"
+)
+
+// passwordPage is a page that sets a password from a mailed link: a reset
+// (recovery) or the first password of an invited account.
+type passwordPage struct {
+	purpose, path, csrf, title, intro, done, audit string
+	// invitation confirms the address and sends no "password changed".
+	invitation bool
+}
+
+var (
+	resetPage = passwordPage{purpose: purposeRecover, path: PathReset, csrf: "reset", title: "Set a new password",
+		intro: "Every session is signed out and every app signs in again afterwards.", done: "Your password is set. Every session was signed out.", audit: "user.password_reset"}
+	invitePage = passwordPage{purpose: purposeInvite, path: PathInvite, csrf: "invite", title: "Choose your password",
+		intro: "You were invited: choose a password to finish setting up your account.", done: "Your account is ready.", audit: "user.invitation_accepted", invitation: true}
+)
 
 // recoveryLifetime is how long a recovery link works.
 const recoveryLifetime = 15 * time.Minute
@@ -91,8 +111,10 @@ func NewRecovery(o RecoveryOptions) *Recovery {
 func (rc *Recovery) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET "+PathRecover, rc.requestPage)
 	mux.HandleFunc("POST "+PathRecover, rc.request)
-	mux.HandleFunc("GET "+PathReset, rc.resetPage)
-	mux.HandleFunc("POST "+PathReset, rc.reset)
+	for _, p := range []passwordPage{resetPage, invitePage} {
+		mux.HandleFunc("GET "+p.path, rc.passwordForm(p))
+		mux.HandleFunc("POST "+p.path, rc.setPassword(p))
+	}
 }
 
 // linkToken makes a 256-bit link token and the hash it is stored under.
@@ -187,13 +209,13 @@ func (rc *Recovery) queue(ctx context.Context, to, name string, data map[string]
 }
 
 type resetView struct {
-	CSRF, Token, Email, Error string
-	MinLength                 int
+	CSRF, Token, Email, Error, Title, Intro, Action string
+	MinLength                                       int
 }
 
 // linkUser is the account a recovery link is for, while the link is
 // unused, unexpired and its account unchanged.
-func (rc *Recovery) linkUser(ctx context.Context, token string, use bool) (storage.User, error) {
+func (rc *Recovery) linkUser(ctx context.Context, purpose, token string, use bool) (storage.User, error) {
 	if token == "" || len(token) > 128 {
 		return storage.User{}, storage.ErrNotFound
 	}
@@ -201,7 +223,7 @@ func (rc *Recovery) linkUser(ctx context.Context, token string, use bool) (stora
 	if use {
 		get = rc.o.Store.UseAccountToken
 	}
-	t, err := get(ctx, hashLink(token), purposeRecover, rc.o.Now())
+	t, err := get(ctx, hashLink(token), purpose, rc.o.Now())
 	if err != nil {
 		return storage.User{}, err
 	}
@@ -209,7 +231,7 @@ func (rc *Recovery) linkUser(ctx context.Context, token string, use bool) (stora
 	if err != nil {
 		return u, err
 	}
-	if u.Disabled || string(binding(purposeRecover, u)) != string(t.Binding) {
+	if u.Disabled || string(binding(purpose, u)) != string(t.Binding) {
 		return u, storage.ErrNotFound // the password or the email changed since
 	}
 	return u, nil
@@ -220,20 +242,26 @@ func (rc *Recovery) expired(w http.ResponseWriter, r *http.Request) {
 		"It was used already, is older than 15 minutes, or the account changed since. Ask for a new one at "+PathRecover+".")
 }
 
-func (rc *Recovery) resetPage(w http.ResponseWriter, r *http.Request) {
-	token := r.URL.Query().Get("token")
-	u, err := rc.linkUser(r.Context(), token, false)
-	if errors.Is(err, storage.ErrNotFound) {
-		rc.expired(w, r)
-		return
+func (rc *Recovery) passwordForm(p passwordPage) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		token := r.URL.Query().Get("token")
+		u, err := rc.linkUser(r.Context(), p.purpose, token, false)
+		if errors.Is(err, storage.ErrNotFound) {
+			rc.expired(w, r)
+			return
+		}
+		if err != nil {
+			rc.o.Web.Fail(w, r, err)
+			return
+		}
+		// The page must not leak the link to other sites it links to.
+		w.Header().Set("Referrer-Policy", "no-referrer")
+		rc.o.Web.Render(w, r, http.StatusOK, "reset", p.view(rc.o.Web.CSRFToken(w, r, p.csrf), token, u.Email, ""))
 	}
-	if err != nil {
-		rc.o.Web.Fail(w, r, err)
-		return
-	}
-	// The page must not leak the link to other sites it links to.
-	w.Header().Set("Referrer-Policy", "no-referrer")
-	rc.o.Web.Render(w, r, http.StatusOK, "reset", resetView{CSRF: rc.o.Web.CSRFToken(w, r, "reset"), Token: token, Email: u.Email, MinLength: MinPasswordLength})
+}
+
+func (p passwordPage) view(csrf, token, email, msg string) resetView {
+	return resetView{CSRF: csrf, Token: token, Email: email, Error: msg, Title: p.title, Intro: p.intro, Action: p.path, MinLength: MinPasswordLength}
 }
 
 // PasswordError says, in words for the person choosing it, why a password
@@ -260,62 +288,70 @@ func CheckNewPassword(pw, email string) error {
 	return nil
 }
 
-func (rc *Recovery) reset(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, web.MaxFormBytes)
-	if err := r.ParseForm(); err != nil || !rc.o.Web.CheckCSRF(r, "reset") {
-		rc.o.Web.ErrorPage(w, r, http.StatusForbidden, "Your session has expired", "The form was not submitted from this site or is too old. Go back and try again.")
-		return
-	}
-	ctx := r.Context()
-	token, pw := r.PostForm.Get("token"), r.PostForm.Get("password")
-	// Check the link and the password before using the link, so a
-	// refused password does not cost the link.
-	u, err := rc.linkUser(ctx, token, false)
-	if errors.Is(err, storage.ErrNotFound) {
-		rc.expired(w, r)
-		return
-	}
-	if err != nil {
-		rc.o.Web.Fail(w, r, err)
-		return
-	}
-	again := func(msg string) {
-		rc.o.Web.Render(w, r, http.StatusBadRequest, "reset", resetView{CSRF: rc.o.Web.CSRFToken(w, r, "reset"), Token: token, Email: u.Email,
-			MinLength: MinPasswordLength, Error: msg})
-	}
-	if err := CheckNewPassword(pw, u.Email); err != nil {
-		again(err.Error())
-		return
-	}
-	if pw != r.PostForm.Get("password2") {
-		again("The two passwords are not the same.")
-		return
-	}
-	hash, err := rc.o.Hasher.Hash(ctx, pw)
-	if err != nil {
-		rc.o.Web.Fail(w, r, err)
-		return
-	}
-	now := rc.o.Now().UTC()
-	err = rc.o.Store.InTx(ctx, func(ctx context.Context) error {
-		used, err := rc.linkUser(ctx, token, true)
+func (rc *Recovery) setPassword(p passwordPage) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		r.Body = http.MaxBytesReader(w, r.Body, web.MaxFormBytes)
+		if err := r.ParseForm(); err != nil || !rc.o.Web.CheckCSRF(r, p.csrf) {
+			rc.o.Web.ErrorPage(w, r, http.StatusForbidden, "Your session has expired", "The form was not submitted from this site or is too old. Go back and try again.")
+			return
+		}
+		ctx := r.Context()
+		token, pw := r.PostForm.Get("token"), r.PostForm.Get("password")
+		// Check the link and the password before using the link, so a
+		// refused password does not cost the link.
+		u, err := rc.linkUser(ctx, p.purpose, token, false)
+		if errors.Is(err, storage.ErrNotFound) {
+			rc.expired(w, r)
+			return
+		}
 		if err != nil {
-			return err
+			rc.o.Web.Fail(w, r, err)
+			return
 		}
-		if _, err := SetPassword(ctx, rc.o.Store, used.Subject, hash, nil, now); err != nil {
-			return err
+		again := func(msg string) {
+			rc.o.Web.Render(w, r, http.StatusBadRequest, "reset", p.view(rc.o.Web.CSRFToken(w, r, p.csrf), token, u.Email, msg))
 		}
-		return rc.queue(ctx, used.Email, "password_changed", map[string]any{"Product": rc.o.Product, "Issuer": rc.o.Issuer, "Email": used.Email,
-			"When": now.Format("2 January 2006 15:04 MST"), "RecoverLink": rc.o.Issuer + PathRecover})
-	})
-	if errors.Is(err, storage.ErrNotFound) {
-		rc.expired(w, r) // used by a concurrent request
-		return
+		if err := CheckNewPassword(pw, u.Email); err != nil {
+			again(err.Error())
+			return
+		}
+		if pw != r.PostForm.Get("password2") {
+			again("The two passwords are not the same.")
+			return
+		}
+		hash, err := rc.o.Hasher.Hash(ctx, pw)
+		if err != nil {
+			rc.o.Web.Fail(w, r, err)
+			return
+		}
+		now := rc.o.Now().UTC()
+		err = rc.o.Store.InTx(ctx, func(ctx context.Context) error {
+			used, err := rc.linkUser(ctx, p.purpose, token, true)
+			if err != nil {
+				return err
+			}
+			if _, err := SetPassword(ctx, rc.o.Store, used.Subject, hash, nil, now); err != nil {
+				return err
+			}
+			if p.invitation {
+				_, err := rc.o.Store.UpdateUser(ctx, used.Subject, func(u storage.User) (storage.User, error) {
+					u.EmailVerified, u.UpdatedAt = true, now
+					return u, nil
+				})
+				return err
+			}
+			return rc.queue(ctx, used.Email, "password_changed", map[string]any{"Product": rc.o.Product, "Issuer": rc.o.Issuer, "Email": used.Email,
+				"When": now.Format("2 January 2006 15:04 MST"), "RecoverLink": rc.o.Issuer + PathRecover})
+		})
+		if errors.Is(err, storage.ErrNotFound) {
+			rc.expired(w, r) // used by a concurrent request
+			return
+		}
+		if err != nil {
+			rc.o.Web.Fail(w, r, err)
+			return
+		}
+		rc.o.Web.Audit(ctx, r, p.audit, u.Subject, "", nil)
+		rc.o.Web.Render(w, r, http.StatusOK, "reset_done", map[string]string{"Message": p.done})
 	}
-	if err != nil {
-		rc.o.Web.Fail(w, r, err)
-		return
-	}
-	rc.o.Web.Audit(ctx, r, "user.password_reset", u.Subject, "", nil)
-	rc.o.Web.Render(w, r, http.StatusOK, "reset_done", nil)
 }

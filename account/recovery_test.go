@@ -15,6 +15,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/account"
 	"github.com/gatehouse-id/gatehouse/authn/password"
 	"github.com/gatehouse-id/gatehouse/internal/mail"
+	"github.com/gatehouse-id/gatehouse/internal/ops"
 	"github.com/gatehouse-id/gatehouse/internal/web"
 	"github.com/gatehouse-id/gatehouse/storage"
 )
@@ -202,4 +203,49 @@ func TestRecovery(t *testing.T) {
 func sha(s string) []byte {
 	h := sha256.Sum256([]byte(s))
 	return h[:]
+}
+
+// TestInvitation: an operator invites an address; the invitee chooses a
+// password from the mailed link, which confirms the address; the link works
+// once.
+func TestInvitation(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	outbox := mail.NewOutbox(f.st, f.clk.Now, nil)
+	o := ops.New(f.st, ops.Options{Now: f.clk.Now, Mailer: &account.Mailer{Mail: outbox, Pages: f.pages, Issuer: "https://id.example.com", Product: "Acme ID"}})
+	account.NewRecovery(account.RecoveryOptions{Web: f.kit, Store: f.st, Mail: outbox, Pages: f.pages, Hasher: password.NewHasher(1, 1, 0),
+		Issuer: "https://id.example.com", Log: f.log, Now: f.clk.Now}).Register(f.mux)
+	u, err := o.Users.Invite(ctx, ops.Actor{Name: "cli:tester"}, "Newcomer@Example.com", "New Comer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := o.Users.Invite(ctx, ops.Actor{Name: "cli:tester"}, "newcomer@example.com", ""); !errors.Is(err, storage.ErrAlreadyExists) {
+		t.Fatalf("a second invitation for the address: %v", err)
+	}
+	list, _ := f.st.ListMail(ctx, 5)
+	got := regexp.MustCompile(`/account/invite\?token=([A-Za-z0-9_-]+)`).FindStringSubmatch(list[0].Text)
+	if len(list) != 1 || got == nil || !strings.Contains(list[0].Subject, "invited") {
+		t.Fatalf("invitation mail: %+v", list)
+	}
+	b := &browser{t: t, f: f, cookies: map[string]string{}}
+	page := b.do(http.MethodGet, account.PathInvite+"?token="+got[1], nil)
+	if page.Code != 200 || !strings.Contains(page.Body.String(), "Choose your password") {
+		t.Fatalf("invitation page: %d\n%s", page.Code, page.Body)
+	}
+	w := b.do(http.MethodPost, account.PathInvite, url.Values{"csrf_token": {csrfOf(t, page.Body.String())}, "token": {got[1]},
+		"password": {"the newcomer's passphrase"}, "password2": {"the newcomer's passphrase"}})
+	if w.Code != 200 || !strings.Contains(w.Body.String(), "Your account is ready") {
+		t.Fatalf("choose a password: %d\n%s", w.Code, w.Body)
+	}
+	after, _ := f.st.GetUser(ctx, u.Subject)
+	if _, err := password.Verify(after.PasswordHash, "the newcomer's passphrase"); err != nil || !after.EmailVerified {
+		t.Fatalf("after accepting: verified %v, %v", after.EmailVerified, err)
+	}
+	if w := b.do(http.MethodGet, account.PathInvite+"?token="+got[1], nil); w.Code != 400 {
+		t.Fatalf("a used invitation opened again: %d", w.Code)
+	}
+	// A recovery link is not an invitation link.
+	if w := b.do(http.MethodGet, account.PathReset+"?token="+got[1], nil); w.Code != 400 {
+		t.Fatalf("the invitation link as a reset link: %d", w.Code)
+	}
 }

@@ -79,6 +79,7 @@ func New(o Options) *API {
 		{"PUT", "/admin/v1/users/{sub}/profile", ops.RoleUsersWrite, u.setProfile},
 		{"POST", "/admin/v1/users/{sub}/disabled", ops.RoleUsersWrite, u.setDisabled},
 		{"DELETE", "/admin/v1/users/{sub}/factors", ops.RoleUsersWrite, u.resetFactors},
+		{"POST", "/admin/v1/users/invitations", ops.RoleUsersWrite, u.invite},
 		{"POST", "/admin/v1/users/{sub}/recovery", ops.RoleUsersWrite, u.sendRecovery},
 		{"POST", "/admin/v1/users/{sub}/verification", ops.RoleUsersWrite, u.sendVerification},
 		{"GET", "/admin/v1/users/{sub}/sessions", ops.RoleUsersRead, u.listSessions},

@@ -360,3 +360,22 @@ func (a userRoutes) queued(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	writeJSON(w, http.StatusAccepted, map[string]string{"status": "queued"})
 }
+
+// invite makes an account without a password and mails it a link to
+// choose one.
+func (a userRoutes) invite(w http.ResponseWriter, r *http.Request, key storage.AdminKey) {
+	var in struct {
+		Email string `json:"email"`
+		Name  string `json:"name"`
+	}
+	if err := decode(r, &in); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	u, err := a.o.Ops.Users.Invite(r.Context(), actor(r, key), in.Email, in.Name)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, viewUser(u))
+}

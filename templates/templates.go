@@ -28,7 +28,7 @@ type Renderer struct {
 // (mail/NAME.txt, text/template, with a "subject" template) and an HTML one
 // (mail/NAME.html, inside mail/layout.html); both are overridable as
 // mail_NAME.txt and mail_NAME.html in the templates directory.
-var Mails = []string{"recover", "recover_unknown", "password_changed", "verify", "signup_existing", "email_change", "email_changed", "email_taken", "email_login", "email_login_unknown"}
+var Mails = []string{"recover", "recover_unknown", "password_changed", "verify", "signup_existing", "email_change", "email_changed", "email_taken", "email_login", "email_login_unknown", "invite"}
 
 type mailTemplates struct {
 	text *texttemplate.Template

@@ -246,7 +246,24 @@ input; every field is replaced. The profile, address and phone scopes release th
 			})
 		},
 	}
-	cmd.AddCommand(create, setPassword, setProfile, resetFactors, list, userByEmail(g, "disable", "disable a user: signed out everywhere, tokens revoked, no sign-in until enabled",
+	var invEmail, invName string
+	invite := &cobra.Command{
+		Use: "invite", Short: "invite an address: an account without a password, and a mailed link to choose one (7 days)", Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			return g.withOps(c.Context(), false, func(o *ops.Service) error {
+				u, err := o.Users.Invite(c.Context(), ops.CLIActor(), invEmail, invName)
+				if err != nil {
+					return explain(err, "user with email "+strings.ToLower(strings.TrimSpace(invEmail)))
+				}
+				fmt.Fprintf(c.OutOrStdout(), "invited %s (sub %s); the link is in the outbox, a running server delivers it\n", u.Email, u.Subject)
+				return nil
+			})
+		},
+	}
+	invite.Flags().StringVar(&invEmail, "email", "", "email address (required)")
+	invite.Flags().StringVar(&invName, "name", "", "display name")
+	_ = invite.MarkFlagRequired("email")
+	cmd.AddCommand(create, invite, setPassword, setProfile, resetFactors, list, userByEmail(g, "disable", "disable a user: signed out everywhere, tokens revoked, no sign-in until enabled",
 		func(c *cobra.Command, o *ops.Service, u storage.User) (string, error) {
 			_, err := o.Users.SetDisabled(c.Context(), ops.CLIActor(), u.Subject, true)
 			return "disabled %s; signed out everywhere and its tokens revoked", err

@@ -21,6 +21,7 @@ import (
 
 	"github.com/gatehouse-id/gatehouse/internal/mail/mailtest"
 	"github.com/gatehouse-id/gatehouse/internal/ops"
+	"github.com/gatehouse-id/gatehouse/storage"
 	"github.com/gatehouse-id/gatehouse/storage/sqlstore"
 	jose "github.com/go-jose/go-jose/v4"
 )
@@ -448,13 +449,29 @@ func TestCLISendLinks(t *testing.T) {
 			t.Fatalf("%s: %v %s", cmd, err, out)
 		}
 	}
+	if out, err := run(t, "", env, "users", "invite", "--email", "Newcomer@example.com", "--name", "New", "--database-url", db); err != nil || !strings.Contains(out, "invited newcomer@example.com") {
+		t.Fatalf("invite: %v %s", err, out)
+	}
 	st, err := sqlstore.Open(context.Background(), db, sqlstore.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	list, err := st.ListMail(context.Background(), 10)
-	if err != nil || len(list) != 2 || list[0].To != "ann@example.com" {
+	all, err := st.ListMail(context.Background(), 10)
+	if err != nil || len(all) != 3 {
+		t.Fatalf("outbox: %+v %v", all, err)
+	}
+	var list []storage.Mail
+	for _, m := range all {
+		if m.To == "newcomer@example.com" {
+			if !strings.Contains(m.Text, "https://id.example.test/account/invite?token=") {
+				t.Fatalf("invitation: %s", m.Text)
+			}
+			continue
+		}
+		list = append(list, m)
+	}
+	if len(list) != 2 || list[0].To != "ann@example.com" {
 		t.Fatalf("outbox: %+v %v", list, err)
 	}
 	if all := list[0].Text + list[1].Text; !strings.Contains(all, "https://id.example.test/account/reset?token=") || !strings.Contains(all, "https://id.example.test/account/verify?token=") {

@@ -81,8 +81,10 @@ type Config struct {
 
 // Accounts configures self-service accounts.
 type Accounts struct {
-	// Registration is off (operators create accounts) or open (anyone
-	// signs up from the login page); "" is off, or open under --dev.
+	// Registration is off (operators create accounts), open (anyone signs
+	// up from the login page) or invite (operators invite addresses, which
+	// choose their password from the mailed link; no sign-up page); "" is
+	// off, or open under --dev. Invitations work in every mode with mail.
 	Registration string `yaml:"registration"`
 	// RequireVerifiedEmail refuses a password sign-in until the account's
 	// email address is confirmed through the mailed link.
@@ -499,9 +501,9 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("database_url: not set; use sqlite:///var/lib/gatehouse/gatehouse.db or postgres://user@host/db (GATEHOUSE_DATABASE_URL or --database-url)"))
 	}
 	switch c.Accounts.Registration {
-	case "", "off", "open":
+	case "", "off", "open", "invite":
 	default:
-		errs = append(errs, fmt.Errorf("accounts.registration %q: use off or open", c.Accounts.Registration))
+		errs = append(errs, fmt.Errorf("accounts.registration %q: use off, open or invite", c.Accounts.Registration))
 	}
 	if m := c.RegistrationMode(); m != "off" && c.Email.Host == "" && !c.Dev {
 		errs = append(errs, fmt.Errorf("accounts.registration %s: new accounts confirm their address by mail; set email.host (or use off)", m))

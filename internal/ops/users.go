@@ -36,6 +36,26 @@ type Users struct {
 // ErrNoMail means no mail can be sent: email.host is not set.
 var ErrNoMail = InvalidInput("no mail can be sent: set email.host")
 
+// Invite makes an account for email without a password and mails it a
+// link to choose one (7 days); the address is confirmed by that.
+func (u *Users) Invite(ctx context.Context, a Actor, email, name string) (storage.User, error) {
+	if u.mailer == nil {
+		return storage.User{}, ErrNoMail
+	}
+	if !strings.Contains(email, "@") || strings.ContainsAny(email, "\r\n \t") {
+		return storage.User{}, InvalidInput("email is not an email address")
+	}
+	now := u.now().UTC()
+	user := storage.User{Subject: httpx.RandomID(16), Email: strings.ToLower(strings.TrimSpace(email)), Name: name, CreatedAt: now, UpdatedAt: now}
+	err := u.rec.do(ctx, a, func(ctx context.Context) (event, error) {
+		if err := u.st.CreateUser(ctx, user); err != nil {
+			return event{}, err
+		}
+		return event{typ: "user.invited", subject: user.Subject}, account.SendInviteLink(ctx, u.links, *u.mailer, user, now)
+	})
+	return user, err
+}
+
 // SendRecovery mails a user a new password-recovery link (an operator
 // forcing a reset; the password stays until the link is used).
 func (u *Users) SendRecovery(ctx context.Context, a Actor, subject string) error {
