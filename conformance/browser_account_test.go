@@ -1,0 +1,120 @@
+package conformance
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/gatehouse-id/gatehouse/internal/mail/mailtest"
+)
+
+// TestBrowserAccountJourneys drives the account journeys in real Chromium,
+// reading the mail from a real SMTP server: sign up from the login page,
+// confirm the address, sign in through the demo client; forget the
+// password, set a new one from the mailed link, sign in with it; ask for a
+// sign-in link and follow it, which signs in this browser and not another.
+func TestBrowserAccountJourneys(t *testing.T) {
+	ctx := newChrome(t)
+	inbox := mailtest.Start(t, "")
+	s := startServer(t, backends(t)[0].newURL(t), append(smtpEnv(inbox.Port), "GATEHOUSE_AUTHN_EMAIL_LOGIN=true")...)
+	m := printedURL.FindStringSubmatch(s.logs.String())
+	if m == nil {
+		t.Fatalf("no authorization URL in the banner:\n%s", s.logs.String())
+	}
+	authURL := m[1]
+	fail := func(step string, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatalf("browser: %s: %v\nserver log:\n%s", step, err, s.logs.String())
+		}
+	}
+	mails := 0
+	nextMail := func() string {
+		t.Helper()
+		mails++
+		got := inbox.Wait(t, mails, 20*time.Second)
+		text, err := got[mails-1].Text()
+		fail("read the mail", err)
+		return text
+	}
+	email, pw := "chromium-"+strings.ToLower(randString(6))+"@example.test", "a passphrase typed in chromium"
+	signInThrough := func(step, password string) {
+		t.Helper()
+		fail(step, chromedp.Do(ctx,
+			chromedp.Navigate(authURL),
+			chromedp.WaitVisible(`#email`),
+			chromedp.SendKeys(`#email`, email),
+			chromedp.SendKeys(`#password`, password),
+			chromedp.Click(`#sign-in`),
+			chromedp.WaitVisible(`button[value=allow], #curl`),
+		))
+		if loc, _ := chromedp.Run(ctx, chromedp.Location()); !strings.Contains(loc, "/dev/callback") {
+			fail(step+": consent", chromedp.Do(ctx, chromedp.Click(`button[value=allow]`), chromedp.WaitVisible(`#curl`)))
+		}
+	}
+	signOut := func() {
+		t.Helper()
+		fail("sign out", chromedp.Do(ctx, chromedp.Navigate(s.issuer+"/oauth2/logout"), chromedp.WaitVisible(`#main`)))
+	}
+
+	// Sign up, confirm, sign in.
+	fail("sign up", chromedp.Do(ctx,
+		chromedp.Navigate(authURL),
+		chromedp.WaitVisible(`#sign-up-link`),
+		chromedp.Click(`#sign-up-link`),
+		chromedp.WaitVisible(`#password2`),
+		chromedp.SendKeys(`#email`, email),
+		chromedp.SendKeys(`#name`, "Chromium User"),
+		chromedp.SendKeys(`#password`, pw),
+		chromedp.SendKeys(`#password2`, pw),
+		chromedp.Click(`#sign-up`),
+		chromedp.WaitVisible(`#signup-sent`),
+	))
+	link := verifyLink.FindString(nextMail())
+	if link == "" {
+		t.Fatal("no confirmation link")
+	}
+	fail("confirm", chromedp.Do(ctx, chromedp.Navigate(link), chromedp.WaitVisible(`#verified`)))
+	signInThrough("sign in after confirming", pw)
+
+	// Forgot password.
+	signOut()
+	fail("forgot password", chromedp.Do(ctx,
+		chromedp.Navigate(authURL),
+		chromedp.WaitVisible(`#forgot-password`),
+		chromedp.Click(`#forgot-password`),
+		chromedp.WaitVisible(`#send-link`),
+		chromedp.SendKeys(`#email`, email),
+		chromedp.Click(`#send-link`),
+		chromedp.WaitVisible(`#recover-sent`),
+	))
+	reset := resetLink.FindString(nextMail())
+	newPW := "a second passphrase typed in chromium"
+	fail("set a new password", chromedp.Do(ctx,
+		chromedp.Navigate(reset),
+		chromedp.WaitVisible(`#password2`),
+		chromedp.SendKeys(`#password`, newPW),
+		chromedp.SendKeys(`#password2`, newPW),
+		chromedp.Click(`#set-password`),
+		chromedp.WaitVisible(`#reset-done`),
+	))
+	nextMail() // the "password changed" notice
+	signInThrough("sign in with the new password", newPW)
+
+	// A sign-in link: another browser opening it signs nothing in; this
+	// one does.
+	signOut()
+	fail("ask for a sign-in link", chromedp.Do(ctx,
+		chromedp.Navigate(authURL),
+		chromedp.WaitVisible(`#email-login`),
+		chromedp.SendKeys(`#email`, email),
+		chromedp.Click(`#email-login`),
+		chromedp.WaitVisible(`#email-sent`),
+	))
+	emailed := loginLink.FindString(nextMail())
+	other := newChrome(t)
+	fail("the link in another browser", chromedp.Do(other, chromedp.Navigate(emailed), chromedp.WaitVisible(`#email-elsewhere`)))
+	fail("the link in this browser", chromedp.Do(ctx, chromedp.Navigate(emailed), chromedp.WaitVisible(`#curl`)))
+}
