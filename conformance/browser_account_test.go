@@ -1,6 +1,7 @@
 package conformance
 
 import (
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -14,7 +15,8 @@ import (
 // reading the mail from a real SMTP server: sign up from the login page,
 // confirm the address, sign in through the demo client; forget the
 // password, set a new one from the mailed link, sign in with it; ask for a
-// sign-in link and follow it, which signs in this browser and not another.
+// sign-in link and follow it, which signs in this browser and not another;
+// change the address, sign out everywhere, and delete the account.
 func TestBrowserAccountJourneys(t *testing.T) {
 	ctx := newChrome(t)
 	inbox := mailtest.Start(t, "")
@@ -117,4 +119,46 @@ func TestBrowserAccountJourneys(t *testing.T) {
 	other := newChrome(t)
 	fail("the link in another browser", chromedp.Do(other, chromedp.Navigate(emailed), chromedp.WaitVisible(`#email-elsewhere`)))
 	fail("the link in this browser", chromedp.Do(ctx, chromedp.Navigate(emailed), chromedp.WaitVisible(`#curl`)))
+
+	// Change the address from the account page (the sign-in is recent).
+	moved := "moved-" + email
+	fail("change the address", chromedp.Do(ctx,
+		chromedp.Navigate(s.issuer+"/account"),
+		chromedp.WaitVisible(`#change-email-link`),
+		chromedp.Click(`#change-email-link`),
+		chromedp.WaitVisible(`#new_email`),
+		chromedp.SendKeys(`#new_email`, moved),
+		chromedp.Click(`#change-email`),
+		chromedp.WaitVisible(`#notice`),
+	))
+	confirm := emailChangeLink.FindString(nextMail())
+	fail("confirm the new address", chromedp.Do(ctx, chromedp.Navigate(confirm), chromedp.WaitVisible(`#email-result`)))
+	if text := nextMail(); !strings.Contains(text, moved) || !strings.Contains(text, "/account/email/undo?token=") {
+		t.Fatalf("the notice to the old address:\n%s", text)
+	}
+	email = moved
+
+	// Sign out everywhere, sign in again, delete the account.
+	fail("sign out everywhere", chromedp.Do(ctx,
+		chromedp.Navigate(s.issuer+"/account/activity"),
+		chromedp.WaitVisible(`#sign-out-everywhere`),
+		chromedp.Click(`#sign-out-everywhere`),
+		chromedp.WaitVisible(`#main`),
+	))
+	if text, _ := chromedp.Run(ctx, chromedp.Text(`#main`)); !strings.Contains(text, "signed out everywhere") {
+		t.Fatalf("after signing out everywhere:\n%s", text)
+	}
+	signInThrough("sign in with the new address", newPW)
+	fail("delete the account", chromedp.Do(ctx,
+		chromedp.Navigate(s.issuer+"/account/delete"),
+		chromedp.WaitVisible(`#confirm`),
+		chromedp.SendKeys(`#confirm`, email),
+		chromedp.Click(`#delete-account`),
+		chromedp.WaitVisible(`#main`),
+	))
+	if out := s.cli(t, "", "users", "list"); strings.Contains(out, email) {
+		t.Fatalf("the deleted account is listed:\n%s", out)
+	}
 }
+
+var emailChangeLink = regexp.MustCompile(`https?://\S+/account/email/confirm\?token=[A-Za-z0-9_-]+`)
