@@ -23,6 +23,7 @@ type ActivityStore interface {
 	ListSessions(ctx context.Context, subject string, now time.Time) ([]storage.BrowserSession, error)
 	DeleteSession(ctx context.Context, idHash []byte) error
 	ListConsents(ctx context.Context, subject string, now time.Time) ([]storage.Consent, error)
+	LastTokenUse(ctx context.Context, subject string) (map[string]time.Time, error)
 	GrantStore
 	storage.Revoker
 }
@@ -66,7 +67,7 @@ type sessionView struct {
 }
 
 type appView struct {
-	ClientID, Name, Scopes, Since string
+	ClientID, Name, Scopes, Since, LastUsed string
 }
 
 type activityView struct {
@@ -111,6 +112,11 @@ func (a *Activity) render(w http.ResponseWriter, r *http.Request, bs storage.Bro
 		a.o.Web.Fail(w, r, err)
 		return
 	}
+	used, err := a.o.Store.LastTokenUse(ctx, bs.Subject)
+	if err != nil {
+		a.o.Web.Fail(w, r, err)
+		return
+	}
 	v := activityView{CSRF: a.csrf(w, r, bs), Email: u.Email, Notice: notice, Fresh: now.Sub(bs.AuthTime) <= a.o.ReauthenticateAfter}
 	const when = "2 Jan 2006 15:04 MST"
 	for _, s := range sessions {
@@ -122,7 +128,11 @@ func (a *Activity) render(w http.ResponseWriter, r *http.Request, bs storage.Bro
 		if cl, err := a.o.Store.GetClient(ctx, c.ClientID); err == nil && cl.Name != "" {
 			name = cl.Name
 		}
-		v.Apps = append(v.Apps, appView{ClientID: c.ClientID, Name: name, Scopes: strings.Join(c.Scopes, " "), Since: c.CreatedAt.UTC().Format(when)})
+		last := "not since"
+		if t, ok := used[c.ClientID]; ok {
+			last = t.UTC().Format(when)
+		}
+		v.Apps = append(v.Apps, appView{ClientID: c.ClientID, Name: name, Scopes: strings.Join(c.Scopes, " "), Since: c.CreatedAt.UTC().Format(when), LastUsed: last})
 	}
 	a.o.Web.Render(w, r, http.StatusOK, "activity", v)
 }

@@ -53,7 +53,8 @@ func TestActivity(t *testing.T) {
 	b := &browser{t: t, f: f, cookies: map[string]string{"gatehouse_session": "here"}}
 	page := b.do(http.MethodGet, account.PathActivity, nil)
 	body := page.Body.String()
-	if page.Code != 200 || strings.Count(body, `name="sid"`) != 3 || !strings.Contains(body, "This browser") || !strings.Contains(body, "Notes App") || !strings.Contains(body, "Photos App") {
+	if page.Code != 200 || strings.Count(body, `name="sid"`) != 3 || !strings.Contains(body, "This browser") || !strings.Contains(body, "Notes App") || !strings.Contains(body, "Photos App") ||
+		!strings.Contains(body, "last used 26 Nov 2026 12:00 UTC") {
 		t.Fatalf("activity page: %d\n%s", page.Code, body)
 	}
 	csrf := csrfOf(t, body)

@@ -595,6 +595,9 @@ type TokenStore interface {
 	// DeleteTokensOf removes every token issued to clientID for subject
 	// (revoking a user's grant to an app).
 	DeleteTokensOf(ctx context.Context, subject, clientID string) (int64, error)
+	// LastTokenUse says, per client, when it was last issued a token for
+	// subject (a sign-in, a refresh): the "last use" of connected apps.
+	LastTokenUse(ctx context.Context, subject string) (map[string]time.Time, error)
 	// DeleteTokensByRequestID removes every token of one kind in a family.
 	DeleteTokensByRequestID(ctx context.Context, kind TokenKind, requestID string) (int64, error)
 	// MarkJTIUsed records a one-time value (a client-assertion jti) until

@@ -214,3 +214,22 @@ func (s *Store) GetRefreshGrace(ctx context.Context, signature string, now time.
 	g.ExpiresAt = fromTS(exp)
 	return g, s.wrap(err)
 }
+
+// LastTokenUse says, per client, when subject was last issued a token.
+func (s *Store) LastTokenUse(ctx context.Context, subject string) (map[string]time.Time, error) {
+	rows, err := s.q(ctx).QueryContext(ctx, `SELECT client_id, MAX(created_at) FROM oauth2_tokens WHERE subject = $1 GROUP BY client_id`, subject)
+	if err != nil {
+		return nil, s.wrap(err)
+	}
+	defer rows.Close()
+	out := map[string]time.Time{}
+	for rows.Next() {
+		var client string
+		var at int64
+		if err := rows.Scan(&client, &at); err != nil {
+			return nil, s.wrap(err)
+		}
+		out[client] = fromTS(at)
+	}
+	return out, s.wrap(rows.Err())
+}

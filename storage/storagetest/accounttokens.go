@@ -3,6 +3,7 @@ package storagetest
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -51,6 +52,20 @@ func testAccountTokens(t *testing.T, s storage.Store) {
 	wantErr(t, err, storage.ErrNotFound)
 	_, err = s.GetAccountToken(ctx, []byte("h3"), "verify", now)
 	must(t, err)
+	// The last token each client got for a subject ("last use").
+	must(t, s.CreateClient(ctx, storage.Client{ID: "notes", Name: "Notes", CreatedAt: now, UpdatedAt: now}))
+	for i, at := range []time.Time{now, now.Add(time.Hour), now.Add(30 * time.Minute)} {
+		must(t, s.CreateToken(ctx, storage.Token{Kind: storage.TokenAccess, Signature: fmt.Sprint("lt", i), RequestID: fmt.Sprint("r", i), ClientID: "notes", Subject: "ann",
+			Active: true, ExpiresAt: now.Add(2 * time.Hour), CreatedAt: at, Data: []byte("{}")}))
+	}
+	last, err := s.LastTokenUse(ctx, "ann")
+	must(t, err)
+	if len(last) != 1 || !last["notes"].Equal(now.Add(time.Hour)) {
+		t.Fatalf("LastTokenUse = %v", last)
+	}
+	if none, err := s.LastTokenUse(ctx, "nobody"); err != nil || len(none) != 0 {
+		t.Fatalf("LastTokenUse of nobody = %v, %v", none, err)
+	}
 	// Collection takes expired links; deleting the user takes the rest.
 	_, err = s.GarbageCollect(ctx, now.Add(2*time.Hour))
 	must(t, err)
