@@ -14,7 +14,8 @@ import (
 // TestBrowserAccountJourneys drives the account journeys in real Chromium,
 // reading the mail from a real SMTP server: sign up from the login page,
 // confirm the address, sign in through the demo client; forget the
-// password, set a new one from the mailed link, sign in with it; ask for a
+// password in a second browser, set a new one from the mailed link, which
+// ends the first browser's session, sign in with it; ask for a
 // sign-in link and follow it, which signs in this browser and not another;
 // change the address, sign out everywhere, and delete the account.
 func TestBrowserAccountJourneys(t *testing.T) {
@@ -81,9 +82,10 @@ func TestBrowserAccountJourneys(t *testing.T) {
 	fail("confirm", chromedp.Do(ctx, chromedp.Navigate(link), chromedp.WaitVisible(`#verified`)))
 	signInThrough("sign in after confirming", pw)
 
-	// Forgot password.
-	signOut()
-	fail("forgot password", chromedp.Do(ctx,
+	// Forgot password, in a second browser: the reset ends this browser's
+	// session, so the demo client's request asks for a password again.
+	other := newChrome(t)
+	fail("forgot password", chromedp.Do(other,
 		chromedp.Navigate(authURL),
 		chromedp.WaitVisible(`#forgot-password`),
 		chromedp.Click(`#forgot-password`),
@@ -94,7 +96,7 @@ func TestBrowserAccountJourneys(t *testing.T) {
 	))
 	reset := resetLink.FindString(nextMail())
 	newPW := "a second passphrase typed in chromium"
-	fail("set a new password", chromedp.Do(ctx,
+	fail("set a new password", chromedp.Do(other,
 		chromedp.Navigate(reset),
 		chromedp.WaitVisible(`#password2`),
 		chromedp.SendKeys(`#password`, newPW),
@@ -103,6 +105,7 @@ func TestBrowserAccountJourneys(t *testing.T) {
 		chromedp.WaitVisible(`#reset-done`),
 	))
 	nextMail() // the "password changed" notice
+	fail("the session from before the reset", chromedp.Do(ctx, chromedp.Navigate(authURL), chromedp.WaitVisible(`#password`)))
 	signInThrough("sign in with the new password", newPW)
 
 	// A sign-in link: another browser opening it signs nothing in; this
@@ -116,7 +119,6 @@ func TestBrowserAccountJourneys(t *testing.T) {
 		chromedp.WaitVisible(`#email-sent`),
 	))
 	emailed := loginLink.FindString(nextMail())
-	other := newChrome(t)
 	fail("the link in another browser", chromedp.Do(other, chromedp.Navigate(emailed), chromedp.WaitVisible(`#email-elsewhere`)))
 	fail("the link in this browser", chromedp.Do(ctx, chromedp.Navigate(emailed), chromedp.WaitVisible(`#curl`)))
 
@@ -143,7 +145,7 @@ func TestBrowserAccountJourneys(t *testing.T) {
 		chromedp.Navigate(s.issuer+"/account/activity"),
 		chromedp.WaitVisible(`#sign-out-everywhere`),
 		chromedp.Click(`#sign-out-everywhere`),
-		chromedp.WaitVisible(`#main`),
+		chromedp.WaitVisible(`#signed-out`),
 	))
 	if text, _ := chromedp.Run(ctx, chromedp.Text(`#main`)); !strings.Contains(text, "signed out everywhere") {
 		t.Fatalf("after signing out everywhere:\n%s", text)
@@ -154,11 +156,14 @@ func TestBrowserAccountJourneys(t *testing.T) {
 		chromedp.WaitVisible(`#confirm`),
 		chromedp.SendKeys(`#confirm`, email),
 		chromedp.Click(`#delete-account`),
-		chromedp.WaitVisible(`#main`),
+		chromedp.WaitVisible(`#signed-out`),
 	))
+	if text, _ := chromedp.Run(ctx, chromedp.Text(`#main`)); !strings.Contains(text, "account is deleted") {
+		t.Fatalf("after deleting the account:\n%s", text)
+	}
 	if out := s.cli(t, "", "users", "list"); strings.Contains(out, email) {
 		t.Fatalf("the deleted account is listed:\n%s", out)
 	}
 }
 
-var emailChangeLink = regexp.MustCompile(`https?://\S+/account/email/confirm\?token=[A-Za-z0-9_-]+`)
+var emailChangeLink = regexp.MustCompile(`https?://[^\s"<>]+/account/email/confirm\?token=[A-Za-z0-9_-]+`)

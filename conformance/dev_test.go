@@ -1,6 +1,8 @@
 package conformance
 
 import (
+	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"html"
 	"net"
@@ -86,15 +88,9 @@ func TestDevQuickstart(t *testing.T) {
 	if cb.Query().Get("iss") != s.issuer || cb.Query().Get("code") == "" {
 		t.Fatalf("callback %v", cb.Query())
 	}
-	body := html.UnescapeString(p.body)
-	code, verifier := curlCode.FindStringSubmatch(body), curlVerif.FindStringSubmatch(body)
-	if code == nil || verifier == nil || code[1] != cb.Query().Get("code") {
-		t.Fatalf("callback page lacks the curl command:\n%s", body)
-	}
-	status, tok, _ := s.tokenRequest(t, testClient{ID: cl[1], Secret: cl[2]}, url.Values{"grant_type": {"authorization_code"}, "code": {code[1]},
-		"redirect_uri": {s.issuer + "/dev/callback"}, "code_verifier": {verifier[1]}})
-	if status != 200 || tok["id_token"] == nil || tok["refresh_token"] == nil {
-		t.Fatalf("exchange as the demo client: %d %v", status, tok)
+	tok := redeemCallback(t, s, p, testClient{ID: cl[1], Secret: cl[2]})
+	if tok["refresh_token"] == nil {
+		t.Fatalf("exchange as the demo client: %v", tok)
 	}
 	keysBefore, _ := getJSON(t, s.issuer+"/.well-known/jwks.json")
 
@@ -119,6 +115,54 @@ func TestDevQuickstart(t *testing.T) {
 	if p.status != http.StatusOK || !strings.HasPrefix(p.url, s2.issuer+"/dev/callback?code=") {
 		t.Fatalf("browser session did not survive the restart: %d %s", p.status, p.url)
 	}
+
+	// Step 8: create an account from the login page, confirm it with the
+	// link in /dev/mail (no SMTP server), sign in through the printed URL.
+	me := user{email: "me-" + strings.ToLower(randString(6)) + "@example.test", password: "a long password of mine"}
+	nb := newBrowser(t, s2)
+	if login := nb.follow(nb.get(printedURL.FindStringSubmatch(banner2)[1])); !strings.Contains(login.body, `id="sign-up-link"`) {
+		t.Fatalf("no \"Create an account\" under --dev:\n%s", login.body)
+	}
+	if p := nb.submit(findForm(t, nb.get(s2.issuer+"/account/signup"), "/account/signup"),
+		url.Values{"email": {me.email}, "name": {"Me"}, "password": {me.password}, "password2": {me.password}}); !strings.Contains(p.body, `id="signup-sent"`) {
+		t.Fatalf("sign-up: %d\n%s", p.status, p.body)
+	}
+	var link string
+	for deadline := time.Now().Add(10 * time.Second); link == "" && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		link = verifyLink.FindString(html.UnescapeString(nb.get(s2.issuer + "/dev/mail").body))
+	}
+	if p := nb.get(link); link == "" || !strings.Contains(p.body, `id="verified"`) {
+		t.Fatalf("confirm %q: %d\n%s", link, p.status, p.body)
+	}
+	p = nb.approve(nb.login(nb.follow(nb.get(printedURL.FindStringSubmatch(banner2)[1])), me))
+	idt := redeemCallback(t, s2, p, testClient{ID: cl[1], Secret: cl[2]})["id_token"].(string)
+	claims := map[string]any{}
+	if parts := strings.Split(idt, "."); len(parts) != 3 {
+		t.Fatalf("id_token %q", idt)
+	} else if raw, err := base64.RawURLEncoding.DecodeString(parts[1]); err != nil || json.Unmarshal(raw, &claims) != nil {
+		t.Fatalf("id_token payload %q: %v", parts[1], err)
+	}
+	if claims["email"] != me.email || claims["email_verified"] != true {
+		t.Fatalf("the new account's ID token: %v", claims)
+	}
+}
+
+// redeemCallback exchanges the code on the /dev/callback page p with the
+// curl command it shows, as c, and returns the token response.
+func redeemCallback(t *testing.T, s *server, p page, c testClient) map[string]any {
+	t.Helper()
+	cb, _ := url.Parse(p.url)
+	body := html.UnescapeString(p.body)
+	code, verifier := curlCode.FindStringSubmatch(body), curlVerif.FindStringSubmatch(body)
+	if code == nil || verifier == nil || code[1] != cb.Query().Get("code") {
+		t.Fatalf("callback page lacks the curl command:\n%s", body)
+	}
+	status, tok, _ := s.tokenRequest(t, c, url.Values{"grant_type": {"authorization_code"}, "code": {code[1]},
+		"redirect_uri": {s.issuer + "/dev/callback"}, "code_verifier": {verifier[1]}})
+	if status != 200 || tok["id_token"] == nil {
+		t.Fatalf("exchange as the demo client: %d %v", status, tok)
+	}
+	return tok
 }
 
 // TestDevPapercuts (issue 15): what a new user met running --dev. The

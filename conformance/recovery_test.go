@@ -22,7 +22,7 @@ func smtpEnv(port int) []string {
 		"GATEHOUSE_EMAIL_TIMEOUT=5s"} // a claim lapses 20 s after a crash
 }
 
-var resetLink = regexp.MustCompile(`https?://\S+/account/reset\?token=[A-Za-z0-9_-]+`)
+var resetLink = regexp.MustCompile(`https?://[^\s"<>]+/account/reset\?token=[A-Za-z0-9_-]+`)
 
 // askForReset runs "Forgot your password?" from the login page for email.
 func askForReset(t *testing.T, e *env, br *browser, email string) {
@@ -124,7 +124,7 @@ func TestMailSurvivesOutageAndKill(t *testing.T) {
 	}
 }
 
-var verifyLink = regexp.MustCompile(`https?://\S+/account/verify\?token=[A-Za-z0-9_-]+`)
+var verifyLink = regexp.MustCompile(`https?://[^\s"<>]+/account/verify\?token=[A-Za-z0-9_-]+`)
 
 // TestSignUpJourney: sign up from the login page (registration is open
 // under --dev) → the confirmation mail (a real SMTP server) → a sign-in
@@ -170,7 +170,7 @@ func TestSignUpJourney(t *testing.T) {
 	}
 }
 
-var loginLink = regexp.MustCompile(`https?://\S+/login/email/link\?token=[A-Za-z0-9_-]+`)
+var loginLink = regexp.MustCompile(`https?://[^\s"<>]+/login/email/link\?token=[A-Za-z0-9_-]+`)
 var loginCode = regexp.MustCompile(`code there: (\d{6})`)
 
 // TestEmailLoginJourney: "Email me a sign-in link" (authn.email_login)
@@ -241,4 +241,45 @@ func TestEmailLoginJourney(t *testing.T) {
 		t.Errorf("a wrong code: %d", p.status)
 	}
 	signedIn(br2, a2, br2.follow(br2.submit(f, url.Values{"code": {code}})))
+}
+
+// TestSignUpClosed: with accounts.registration off or invite, the login
+// page offers no sign-up, the sign-up and confirmation pages do not exist
+// (GET or POST) and nothing is mailed; recovery still works.
+func TestSignUpClosed(t *testing.T) {
+	t.Parallel()
+	for _, mode := range []string{"off", "invite"} {
+		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
+			inbox := mailtest.Start(t, "")
+			s := startServer(t, backends(t)[0].newURL(t), append(smtpEnv(inbox.Port), "GATEHOUSE_ACCOUNTS_REGISTRATION="+mode)...)
+			c := s.createClient(t, "--name", "RP", "--redirect-uri", rpRedirect)
+			e := &env{srv: s, user: s.createUser(t), client: c, rp: newRP(t, s, c, rpRedirect)}
+			br := newBrowser(t, s)
+			login := br.follow(br.get(e.rp.newRequest().url))
+			if !strings.Contains(login.body, `id="email"`) || strings.Contains(login.body, `id="sign-up-link"`) || strings.Contains(login.body, "/account/signup") {
+				t.Fatalf("the login page with registration %s:\n%s", mode, login.body)
+			}
+			for _, path := range []string{"/account/signup", "/account/verify?token=x"} {
+				if p := br.get(s.issuer + path); p.status != 404 {
+					t.Errorf("GET %s: %d", path, p.status)
+				}
+			}
+			pw := "a passphrase for nobody"
+			if p := br.post(s.issuer+"/account/signup", url.Values{"email": {"someone@example.test"}, "password": {pw}, "password2": {pw}}); p.status != 404 {
+				t.Errorf("POST /account/signup: %d", p.status)
+			}
+			askForReset(t, e, newBrowser(t, s), e.user.email)
+			msgs := inbox.Wait(t, 1, 20*time.Second)
+			if text, _ := msgs[0].Text(); msgs[0].To[0] != e.user.email || !resetLink.MatchString(text) {
+				t.Fatalf("mail to %v:\n%s", msgs[0].To, text)
+			}
+			if out := s.cli(t, "", "users", "list"); strings.Contains(out, "someone@example.test") {
+				t.Fatalf("an account was made:\n%s", out)
+			}
+			if n := len(inbox.Messages()); n != 1 {
+				t.Fatalf("%d mails, want the reset link only", n)
+			}
+		})
+	}
 }
