@@ -57,7 +57,11 @@ func NewSMTP(c SMTPConfig) (*SMTP, error) {
 	return &SMTP{c: c}, nil
 }
 
-// Send submits one message: multipart/alternative, text and HTML.
+// Send submits one message: multipart/alternative, text and HTML, with
+// the Message-ID <messageID> (given without the angle brackets). An error
+// wrapping ErrPermanent is the server refusing the message itself (a 5xx
+// to MAIL, RCPT or DATA); anything else, including a refused login or TLS
+// handshake, is worth retrying once the settings are fixed.
 func (s *SMTP) Send(ctx context.Context, m storage.Mail, messageID string) error {
 	msg := gomail.NewMsg()
 	if err := msg.From(s.c.From); err != nil {

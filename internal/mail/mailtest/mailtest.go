@@ -1,6 +1,6 @@
 // Package mailtest is a real SMTP server for tests (go-smtp), on
-// 127.0.0.1, with STARTTLS (a self-signed certificate the returned pool
-// trusts) and AUTH PLAIN, keeping every message it accepts. It speaks the
+// 127.0.0.1, with STARTTLS or implicit TLS (a self-signed certificate the
+// returned pool trusts) and AUTH PLAIN or LOGIN, keeping every message it accepts. It speaks the
 // protocol: tests read the mail gatehouse sent, never a mock of the sender.
 package mailtest
 
@@ -44,6 +44,10 @@ type Message struct {
 	// Header and Body are the parsed message (Body is the raw MIME body).
 	Header mail.Header
 	Body   []byte
+	// TLS says the message came over an encrypted connection; Auth is
+	// the AUTH mechanism the client used.
+	TLS  bool
+	Auth string
 }
 
 // Server is a running SMTP server.
@@ -59,16 +63,46 @@ type Server struct {
 	notify chan struct{}
 }
 
-// Start runs a server on addr ("" : a free port) until the test ends.
+// Options shape a server: where it listens, how it offers TLS and which
+// AUTH mechanisms it announces.
+type Options struct {
+	// Addr is host:port; "" is a free port on 127.0.0.1.
+	Addr string
+	// Implicit serves TLS from the first byte (port 465, "SMTPS");
+	// otherwise the server offers STARTTLS, unless NoTLS.
+	Implicit bool
+	// NoTLS offers no STARTTLS at all (a plain relay).
+	NoTLS bool
+	// Mechanisms are the AUTH mechanisms announced: sasl.Plain and
+	// sasl.Login; none given means PLAIN only.
+	Mechanisms []string
+}
+
+// Start runs a server on addr ("" : a free port) with STARTTLS and AUTH
+// PLAIN until the test ends.
 func Start(t testing.TB, addr string) *Server {
 	t.Helper()
+	return StartWith(t, Options{Addr: addr})
+}
+
+// StartWith runs a server shaped by o until the test ends.
+func StartWith(t testing.TB, o Options) *Server {
+	t.Helper()
 	cert, roots := selfSigned(t)
+	mechs := o.Mechanisms
+	if len(mechs) == 0 {
+		mechs = []string{sasl.Plain}
+	}
 	s := &Server{Roots: roots, notify: make(chan struct{}, 1)}
-	srv := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) { return &session{s: s}, nil }))
+	srv := smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) { return &session{s: s, c: c, mechs: mechs}, nil }))
 	srv.Domain = "localhost"
-	srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}}
+	tlsConfig := &tls.Config{Certificates: []tls.Certificate{cert}}
+	if !o.NoTLS && !o.Implicit {
+		srv.TLSConfig = tlsConfig
+	}
 	srv.AllowInsecureAuth = true // tls: none is a configuration gatehouse supports (a local relay)
 	srv.ReadTimeout, srv.WriteTimeout = 10*time.Second, 10*time.Second
+	addr := o.Addr
 	if addr == "" {
 		addr = "127.0.0.1:0"
 	}
@@ -77,6 +111,9 @@ func Start(t testing.TB, addr string) *Server {
 		t.Fatal(err)
 	}
 	s.Addr, s.Port = ln.Addr().String(), ln.Addr().(*net.TCPAddr).Port
+	if o.Implicit {
+		ln = tls.NewListener(ln, tlsConfig)
+	}
 	go func() { _ = srv.Serve(ln) }()
 	t.Cleanup(func() { _ = srv.Close() })
 	return s
@@ -114,25 +151,62 @@ func (s *Server) Wait(t testing.TB, n int, d time.Duration) []Message {
 
 type session struct {
 	s      *Server
-	authed bool
+	c      *smtp.Conn
+	mechs  []string
+	authed string // the mechanism that succeeded
 	from   string
 	to     []string
 }
 
-func (x *session) AuthMechanisms() []string { return []string{sasl.Plain} }
+func (x *session) AuthMechanisms() []string { return x.mechs }
 
-func (x *session) Auth(string) (sasl.Server, error) {
-	return sasl.NewPlainServer(func(_, user, pass string) error {
+func (x *session) Auth(mech string) (sasl.Server, error) {
+	check := func(user, pass string) error {
 		if user != Username || pass != Password {
-			return errors.New("bad credentials")
+			// What Postfix and most submission servers answer.
+			return &smtp.SMTPError{Code: 535, EnhancedCode: smtp.EnhancedCode{5, 7, 8}, Message: "Authentication credentials invalid"}
 		}
-		x.authed = true
+		x.authed = mech
 		return nil
-	}), nil
+	}
+	switch mech {
+	case sasl.Plain:
+		return sasl.NewPlainServer(func(_, user, pass string) error { return check(user, pass) }), nil
+	case sasl.Login:
+		return &loginServer{check: check}, nil
+	}
+	return nil, smtp.ErrAuthUnknownMechanism
+}
+
+// loginServer is the server side of AUTH LOGIN (draft-murchison-sasl-login):
+// it asks for the user name, then the password. go-sasl has only the
+// client side.
+type loginServer struct {
+	check func(user, pass string) error
+	step  int
+	user  string
+}
+
+func (l *loginServer) Next(response []byte) ([]byte, bool, error) {
+	l.step++
+	switch l.step {
+	case 1:
+		if len(response) > 0 { // an initial response is the user name
+			l.user, l.step = string(response), 2
+			return []byte("Password:"), false, nil
+		}
+		return []byte("Username:"), false, nil
+	case 2:
+		l.user = string(response)
+		return []byte("Password:"), false, nil
+	case 3:
+		return nil, true, l.check(l.user, string(response))
+	}
+	return nil, true, errors.New("unexpected response")
 }
 
 func (x *session) Mail(from string, _ *smtp.MailOptions) error {
-	if !x.authed {
+	if x.authed == "" {
 		return smtp.ErrAuthRequired
 	}
 	x.from = from
@@ -164,7 +238,8 @@ func (x *session) Data(r io.Reader) error {
 		return err
 	}
 	x.s.mu.Lock()
-	x.s.inbox = append(x.s.inbox, Message{From: x.from, To: x.to, Header: m.Header, Body: body})
+	_, encrypted := x.c.TLSConnectionState()
+	x.s.inbox = append(x.s.inbox, Message{From: x.from, To: x.to, Header: m.Header, Body: body, TLS: encrypted, Auth: x.authed})
 	x.s.mu.Unlock()
 	select {
 	case x.s.notify <- struct{}{}:
