@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gatehouse-id/gatehouse/internal/attempt"
 	"github.com/gatehouse-id/gatehouse/internal/mail"
 	"github.com/gatehouse-id/gatehouse/internal/web"
 	"github.com/gatehouse-id/gatehouse/storage"
@@ -46,7 +47,13 @@ type EmailStore interface {
 	DeleteAccountTokens(ctx context.Context, subject, purpose string) error
 	storage.Revoker
 	storage.TxRunner
+	storage.AttemptStore
 }
+
+// emailChangePolicy limits how often one account asks for a change, and
+// how often one address is written to by changes (a signed-in account
+// must not make the server mail a stranger over and over).
+var emailChangePolicy = storage.AttemptPolicy{Free: 5, Base: 5 * time.Minute, Max: time.Hour, Window: time.Hour}
 
 // EmailOptions configure the email change.
 type EmailOptions struct {
@@ -66,7 +73,10 @@ type EmailOptions struct {
 // login, done when a link mailed to the new address is opened, told to the
 // old address with a link that undoes it (and ends every session and
 // token) for 7 days.
-type EmailChange struct{ o EmailOptions }
+type EmailChange struct {
+	o        EmailOptions
+	attempts *attempt.Limiter
+}
 
 // NewEmailChange returns the email change.
 func NewEmailChange(o EmailOptions) *EmailChange {
@@ -76,7 +86,7 @@ func NewEmailChange(o EmailOptions) *EmailChange {
 	if o.Product == "" {
 		o.Product = "gatehouse"
 	}
-	return &EmailChange{o: o}
+	return &EmailChange{o: o, attempts: attempt.New(o.Store, o.Now)}
 }
 
 // Register mounts the email change.
@@ -162,6 +172,17 @@ func (e *EmailChange) request(w http.ResponseWriter, r *http.Request) {
 		return
 	case strings.EqualFold(to, u.Email):
 		e.render(w, r, http.StatusBadRequest, bs, "That is your address already.", "")
+		return
+	}
+	_, err = e.attempts.Reserve(ctx, attempt.Key{Name: "emailchange:acct:" + u.Subject, Policy: emailChangePolicy},
+		attempt.Key{Name: "emailchange:to:" + to, Policy: emailChangePolicy})
+	if errors.Is(err, attempt.ErrLimited) {
+		web.TooManyAttempts(w, err)
+		e.render(w, r, http.StatusTooManyRequests, bs, "Too many changes asked for. Wait a while, then try again.", "")
+		return
+	}
+	if err != nil {
+		e.o.Web.Fail(w, r, err)
 		return
 	}
 	now := e.o.Now().UTC()

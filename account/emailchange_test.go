@@ -3,6 +3,7 @@ package account_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -129,4 +130,52 @@ func TestEmailChange(t *testing.T) {
 	if code, _ := open(account.PathEmailUndo, late); code != 400 {
 		t.Fatal("an undo link older than 7 days worked")
 	}
+
+	// One account asks five times an hour at most, and one address gets
+	// five such mails an hour, whoever asks.
+	if err := f.st.CreateSession(ctx, storage.BrowserSession{IDHash: web.HashID("third"), SID: "sid-third", Subject: "ann", AuthTime: f.clk.t, CreatedAt: f.clk.t, ExpiresAt: f.clk.t.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	b.cookies["gatehouse_session"] = "third"
+	for i := range 5 {
+		if code, _ := ask(fmt.Sprintf("stranger%d@example.net", i)); code != 200 {
+			t.Fatalf("change %d: %d", i+1, code)
+		}
+	}
+	if code, body := ask("stranger9@example.net"); code != http.StatusTooManyRequests || !strings.Contains(body, "Too many") {
+		t.Fatalf("a sixth change in an hour: %d", code)
+	}
+	if list, _ := f.st.ListMail(ctx, 100); countTo(list, "stranger9@example.net") != 0 {
+		t.Fatal("a refused change was mailed")
+	}
+	for i := range 6 {
+		sub := fmt.Sprintf("user%d", i)
+		if err := f.st.CreateUser(ctx, storage.User{Subject: sub, Email: sub + "@example.com", CreatedAt: f.clk.t, UpdatedAt: f.clk.t}); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.st.CreateSession(ctx, storage.BrowserSession{IDHash: web.HashID(sub), SID: "sid-" + sub, Subject: sub, AuthTime: f.clk.t, CreatedAt: f.clk.t, ExpiresAt: f.clk.t.Add(time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+		b.cookies["gatehouse_session"] = sub
+		want := http.StatusOK
+		if i == 5 {
+			want = http.StatusTooManyRequests
+		}
+		if code, _ := ask("target@example.net"); code != want {
+			t.Fatalf("account %d moving to one address: %d, want %d", i+1, code, want)
+		}
+	}
+	if list, _ := f.st.ListMail(ctx, 100); countTo(list, "target@example.net") != 5 {
+		t.Fatalf("%d mails to one address", countTo(list, "target@example.net"))
+	}
+}
+
+func countTo(list []storage.Mail, to string) int {
+	n := 0
+	for _, m := range list {
+		if m.To == to {
+			n++
+		}
+	}
+	return n
 }
