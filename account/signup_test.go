@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gatehouse-id/gatehouse/account"
 	"github.com/gatehouse-id/gatehouse/authn/password"
@@ -95,6 +96,35 @@ func TestSignUp(t *testing.T) {
 	signUp("bob@example.com", "an attacker's passphrase")
 	if after, _ := f.st.GetUser(ctx, bob.Subject); after.PasswordHash != bob.PasswordHash {
 		t.Fatal("a sign-up changed a confirmed account's password")
+	}
+	// A link older than 24 hours, and a link of another purpose, confirm
+	// nothing.
+	signUp("dan@example.com", "dan's long passphrase")
+	late := link(latest("dan@example.com"))
+	dan, _ := f.st.GetUserByEmail(ctx, "dan@example.com")
+	account.NewRecovery(account.RecoveryOptions{Web: f.kit, Store: f.st, Mail: mail.NewOutbox(f.st, f.clk.Now, nil), Pages: f.pages,
+		Hasher: password.NewHasher(1, 1, 0), Issuer: "https://id.example.com", Log: f.log, Now: f.clk.Now}).Register(f.mux)
+	f.clk.t = f.clk.t.Add(time.Second) // the latest mail is the recovery's
+	page := b.do(http.MethodGet, account.PathRecover, nil)
+	if w := b.do(http.MethodPost, account.PathRecover, url.Values{"csrf_token": {csrfOf(t, page.Body.String())}, "email": {"dan@example.com"}}); w.Code != 200 {
+		t.Fatalf("recover: %d\n%s", w.Code, w.Body)
+	}
+	reset := regexp.MustCompile(`/account/reset\?token=([A-Za-z0-9_-]+)`).FindStringSubmatch(latest("dan@example.com").Text)
+	if reset == nil {
+		t.Fatal("no recovery link")
+	}
+	if verify(reset[1]) != 400 {
+		t.Fatal("a recovery link confirmed an address")
+	}
+	if w := b.do(http.MethodGet, account.PathReset+"?token="+reset[1], nil); w.Code != 200 {
+		t.Fatalf("the recovery link, refused as a confirmation, no longer works for recovery: %d", w.Code)
+	}
+	f.clk.t = f.clk.t.Add(24*time.Hour + time.Second)
+	if verify(late) != 400 {
+		t.Fatal("a link older than 24 hours confirmed the address")
+	}
+	if dan, _ = f.st.GetUser(ctx, dan.Subject); dan.EmailVerified {
+		t.Fatal("confirmed")
 	}
 	for _, tt := range []struct{ email, pw, want string }{
 		{"carl@example.com", "password1234", "most common"},
