@@ -1,6 +1,7 @@
 package conformance
 
 import (
+	"net/url"
 	"regexp"
 	"strings"
 	"testing"
@@ -15,7 +16,7 @@ import (
 // reading the mail from a real SMTP server: sign up from the login page,
 // confirm the address, sign in through the demo client; forget the
 // password in a second browser, set a new one from the mailed link, which
-// ends the first browser's session, sign in with it; ask for a
+// ends the first browser's session and refresh token, sign in with it; ask for a
 // sign-in link and follow it, which signs in this browser and not another;
 // change the address, sign out everywhere, and delete the account.
 func TestBrowserAccountJourneys(t *testing.T) {
@@ -81,6 +82,23 @@ func TestBrowserAccountJourneys(t *testing.T) {
 	}
 	fail("confirm", chromedp.Do(ctx, chromedp.Navigate(link), chromedp.WaitVisible(`#verified`)))
 	signInThrough("sign in after confirming", pw)
+	// The demo client redeems the code its callback page shows: the ID
+	// token says the address is confirmed.
+	var cb page
+	var err error
+	cb.url, err = chromedp.Run(ctx, chromedp.Location())
+	fail("the callback page's address", err)
+	cb.body, err = chromedp.Run(ctx, chromedp.OuterHTML(`html`))
+	fail("the callback page", err)
+	cl := clientLine.FindStringSubmatch(s.logs.String())
+	if cl == nil {
+		t.Fatalf("no demo client in the banner:\n%s", s.logs.String())
+	}
+	demo := testClient{ID: cl[1], Secret: cl[2]}
+	first := redeemCallback(t, s, cb, demo)
+	if claims := idTokenClaims(t, s, demo.ID, first["id_token"].(string)); claims["email"] != email || claims["email_verified"] != true {
+		t.Fatalf("ID token after sign-up: %v", claims)
+	}
 
 	// Forgot password, in a second browser: the reset ends this browser's
 	// session, so the demo client's request asks for a password again.
@@ -106,6 +124,9 @@ func TestBrowserAccountJourneys(t *testing.T) {
 	))
 	nextMail() // the "password changed" notice
 	fail("the session from before the reset", chromedp.Do(ctx, chromedp.Navigate(authURL), chromedp.WaitVisible(`#password`)))
+	if st, body, _ := s.tokenRequest(t, demo, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {first["refresh_token"].(string)}}); st != 400 || body["error"] != "invalid_grant" {
+		t.Fatalf("the refresh token from before the reset: %d %v", st, body)
+	}
 	signInThrough("sign in with the new password", newPW)
 
 	// A sign-in link: another browser opening it signs nothing in; this

@@ -1,8 +1,7 @@
 package conformance
 
 import (
-	"encoding/base64"
-	"encoding/json"
+	"context"
 	"fmt"
 	"html"
 	"net"
@@ -14,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/coreos/go-oidc/v3/oidc"
 )
 
 // startDev runs `gatehouse serve --dev` with its defaults (SQLite in the
@@ -135,16 +136,29 @@ func TestDevQuickstart(t *testing.T) {
 		t.Fatalf("confirm %q: %d\n%s", link, p.status, p.body)
 	}
 	p = nb.approve(nb.login(nb.follow(nb.get(printedURL.FindStringSubmatch(banner2)[1])), me))
-	idt := redeemCallback(t, s2, p, testClient{ID: cl[1], Secret: cl[2]})["id_token"].(string)
-	claims := map[string]any{}
-	if parts := strings.Split(idt, "."); len(parts) != 3 {
-		t.Fatalf("id_token %q", idt)
-	} else if raw, err := base64.RawURLEncoding.DecodeString(parts[1]); err != nil || json.Unmarshal(raw, &claims) != nil {
-		t.Fatalf("id_token payload %q: %v", parts[1], err)
-	}
+	claims := idTokenClaims(t, s2, cl[1], redeemCallback(t, s2, p, testClient{ID: cl[1], Secret: cl[2]})["id_token"].(string))
 	if claims["email"] != me.email || claims["email_verified"] != true {
 		t.Fatalf("the new account's ID token: %v", claims)
 	}
+}
+
+// idTokenClaims verifies idt with the issuer's JWKS (go-oidc, as a
+// relying party does) and returns its claims.
+func idTokenClaims(t *testing.T, s *server, clientID, idt string) map[string]any {
+	t.Helper()
+	p, err := oidc.NewProvider(context.Background(), s.issuer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := p.Verifier(&oidc.Config{ClientID: clientID}).Verify(context.Background(), idt)
+	if err != nil {
+		t.Fatalf("id_token: %v", err)
+	}
+	claims := map[string]any{}
+	if err := tok.Claims(&claims); err != nil {
+		t.Fatal(err)
+	}
+	return claims
 }
 
 // redeemCallback exchanges the code on the /dev/callback page p with the
