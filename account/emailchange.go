@@ -43,6 +43,7 @@ type EmailStore interface {
 	GetUserByEmail(ctx context.Context, email string) (storage.User, error)
 	UpdateUser(ctx context.Context, subject string, fn func(storage.User) (storage.User, error)) (storage.User, error)
 	CreateAccountToken(ctx context.Context, t storage.AccountToken) error
+	GetAccountToken(ctx context.Context, hash []byte, purpose string, now time.Time) (storage.AccountToken, error)
 	UseAccountToken(ctx context.Context, hash []byte, purpose string, now time.Time) (storage.AccountToken, error)
 	DeleteAccountTokens(ctx context.Context, subject, purpose string) error
 	storage.Revoker
@@ -93,8 +94,10 @@ func NewEmailChange(o EmailOptions) *EmailChange {
 func (e *EmailChange) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET "+PathEmail, e.page)
 	mux.HandleFunc("POST "+PathEmail, e.request)
-	mux.HandleFunc("GET "+PathEmailConfirm, e.confirm)
-	mux.HandleFunc("GET "+PathEmailUndo, e.undo)
+	mux.HandleFunc("GET "+PathEmailConfirm, e.confirmPage)
+	mux.HandleFunc("POST "+PathEmailConfirm, e.confirm)
+	mux.HandleFunc("GET "+PathEmailUndo, e.undoPage)
+	mux.HandleFunc("POST "+PathEmailUndo, e.undo)
 }
 
 type emailView struct {
@@ -216,10 +219,65 @@ func (e *EmailChange) result(w http.ResponseWriter, r *http.Request, status int,
 	e.o.Web.Render(w, r, status, "email_changed", map[string]string{"Title": title, "Message": msg})
 }
 
+// CSRF purposes of the confirmation forms.
+const (
+	emailConfirmCSRF = "email-confirm"
+	emailUndoCSRF    = "email-undo"
+)
+
+// confirmPage shows the change the link confirms, with a button: opening
+// the link changes nothing by itself.
+func (e *EmailChange) confirmPage(w http.ResponseWriter, r *http.Request) {
+	token := r.URL.Query().Get("token")
+	t, u, err := e.peek(r.Context(), token, purposeEmailChange)
+	if errors.Is(err, storage.ErrNotFound) {
+		e.result(w, r, http.StatusBadRequest, "This link has expired", "It was used already, is older than 24 hours, or the account changed since. Ask again from your account page.")
+		return
+	}
+	if err != nil {
+		e.o.Web.Fail(w, r, err)
+		return
+	}
+	e.o.Web.Render(w, r, http.StatusOK, "confirm_link", confirmView{Title: "Change your address",
+		Message: "Your " + e.o.Product + " account will use " + t.Data + " instead of " + u.Email + ". " + u.Email + " will be told, and can undo it for 7 days.",
+		Action:  PathEmailConfirm, CSRF: e.o.Web.CSRFToken(w, r, emailConfirmCSRF), Token: token, Button: "confirm-email-change", Label: "Use " + t.Data})
+}
+
+// undoPage shows the change the link undoes, with a button.
+func (e *EmailChange) undoPage(w http.ResponseWriter, r *http.Request) {
+	token := r.URL.Query().Get("token")
+	t, u, err := e.peek(r.Context(), token, purposeEmailUndo)
+	if errors.Is(err, storage.ErrNotFound) {
+		e.result(w, r, http.StatusBadRequest, "This link has expired", "It was used already, is older than 7 days, or the account changed since.")
+		return
+	}
+	if err != nil {
+		e.o.Web.Fail(w, r, err)
+		return
+	}
+	e.o.Web.Render(w, r, http.StatusOK, "confirm_link", confirmView{Title: "Undo the address change",
+		Message: "The " + e.o.Product + " account that used " + t.Data + " now uses " + u.Email + ". Undoing it moves the account back to " + t.Data + " and signs out every session and app.",
+		Action:  PathEmailUndo, CSRF: e.o.Web.CSRFToken(w, r, emailUndoCSRF), Token: token, Button: "undo-email-change", Label: "Undo the change"})
+}
+
+// form reads a confirmation form with its CSRF token; false when it has
+// answered.
+func (e *EmailChange) form(w http.ResponseWriter, r *http.Request, csrf string) (string, bool) {
+	r.Body = http.MaxBytesReader(w, r.Body, web.MaxFormBytes)
+	if err := r.ParseForm(); err != nil || !e.o.Web.CheckCSRF(r, csrf) {
+		e.o.Web.ErrorPage(w, r, http.StatusForbidden, "Your session has expired", "The form was not submitted from this site or is too old. Go back and try again.")
+		return "", false
+	}
+	return r.PostForm.Get("token"), true
+}
+
 // confirm moves the account to the new address and tells the old one.
 func (e *EmailChange) confirm(w http.ResponseWriter, r *http.Request) {
+	token, ok := e.form(w, r, emailConfirmCSRF)
+	if !ok {
+		return
+	}
 	ctx := r.Context()
-	token := r.URL.Query().Get("token")
 	now := e.o.Now().UTC()
 	var old, moved storage.User
 	err := e.o.Store.InTx(ctx, func(ctx context.Context) error {
@@ -263,8 +321,11 @@ func (e *EmailChange) confirm(w http.ResponseWriter, r *http.Request) {
 // undo moves the account back to its old address, ends every session and
 // token (someone else may have made the change), and invites a new password.
 func (e *EmailChange) undo(w http.ResponseWriter, r *http.Request) {
+	token, ok := e.form(w, r, emailUndoCSRF)
+	if !ok {
+		return
+	}
 	ctx := r.Context()
-	token := r.URL.Query().Get("token")
 	now := e.o.Now().UTC()
 	var back storage.User
 	err := e.o.Store.InTx(ctx, func(ctx context.Context) error {
@@ -298,10 +359,20 @@ func (e *EmailChange) undo(w http.ResponseWriter, r *http.Request) {
 
 // use takes a link of purpose once, with its account as it must still be.
 func (e *EmailChange) use(ctx context.Context, token, purpose string) (storage.AccountToken, storage.User, error) {
+	return e.link(ctx, token, purpose, e.o.Store.UseAccountToken)
+}
+
+// peek is use without taking the link.
+func (e *EmailChange) peek(ctx context.Context, token, purpose string) (storage.AccountToken, storage.User, error) {
+	return e.link(ctx, token, purpose, e.o.Store.GetAccountToken)
+}
+
+func (e *EmailChange) link(ctx context.Context, token, purpose string,
+	get func(context.Context, []byte, string, time.Time) (storage.AccountToken, error)) (storage.AccountToken, storage.User, error) {
 	if token == "" || len(token) > 128 {
 		return storage.AccountToken{}, storage.User{}, storage.ErrNotFound
 	}
-	t, err := e.o.Store.UseAccountToken(ctx, hashLink(token), purpose, e.o.Now())
+	t, err := get(ctx, hashLink(token), purpose, e.o.Now())
 	if err != nil {
 		return t, storage.User{}, err
 	}

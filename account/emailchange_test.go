@@ -67,8 +67,19 @@ func TestEmailChange(t *testing.T) {
 		}
 		return got[2]
 	}
+	// open follows a link and presses its button; opening alone changes
+	// nothing.
 	open := func(path, tok string) (int, string) {
-		w := b.do(http.MethodGet, path+"?token="+url.QueryEscape(tok), nil)
+		t.Helper()
+		before, _ := f.st.GetUser(ctx, "ann")
+		page := b.do(http.MethodGet, path+"?token="+url.QueryEscape(tok), nil)
+		if after, _ := f.st.GetUser(ctx, "ann"); after.Email != before.Email {
+			t.Fatalf("opening %s changed the address", path)
+		}
+		if page.Code != 200 {
+			return page.Code, page.Body.String()
+		}
+		w := b.do(http.MethodPost, path, url.Values{"csrf_token": {csrfOf(t, page.Body.String())}, "token": {tok}})
 		return w.Code, w.Body.String()
 	}
 
@@ -85,6 +96,11 @@ func TestEmailChange(t *testing.T) {
 	confirm := tokenIn(latest("ann.new@example.com"))
 	if u, _ := f.st.GetUser(ctx, "ann"); u.Email != "ann@example.com" {
 		t.Fatal("the address changed before the link was opened")
+	}
+	for _, path := range []string{account.PathEmailConfirm, account.PathEmailUndo} {
+		if w := b.do(http.MethodPost, path, url.Values{"csrf_token": {"forged"}, "token": {confirm}}); w.Code != 403 {
+			t.Fatalf("POST %s with a forged CSRF token: %d", path, w.Code)
+		}
 	}
 	if code, body := open(account.PathEmailConfirm, confirm); code != 200 || !strings.Contains(body, "ann.new@example.com") {
 		t.Fatalf("confirm: %d\n%s", code, body)

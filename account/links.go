@@ -85,3 +85,17 @@ func SendVerifyLink(ctx context.Context, st LinkStore, m Mailer, u storage.User,
 func SendInviteLink(ctx context.Context, st LinkStore, m Mailer, u storage.User, now time.Time) error {
 	return inviteLink.issue(ctx, st, m, u, now)
 }
+
+// confirmView is a page that shows what a mailed link does and asks to
+// confirm it with a POSTed form: opening a link never acts by itself, so a
+// mail scanner that fetches every link changes nothing.
+type confirmView struct {
+	Title, Message, Error, Note string
+	// Action is where the form posts; CSRF and Token go with it.
+	Action, CSRF, Token string
+	// Password, when set, labels a password field the form asks for;
+	// Email is its username (for password managers).
+	Password, Email string
+	// Button is the submit button's id, Label its text.
+	Button, Label string
+}

@@ -42,11 +42,16 @@ type SignUpStore interface {
 	CreateUser(ctx context.Context, u storage.User) error
 	UpdateUser(ctx context.Context, subject string, fn func(storage.User) (storage.User, error)) (storage.User, error)
 	CreateAccountToken(ctx context.Context, t storage.AccountToken) error
+	GetAccountToken(ctx context.Context, hash []byte, purpose string, now time.Time) (storage.AccountToken, error)
 	UseAccountToken(ctx context.Context, hash []byte, purpose string, now time.Time) (storage.AccountToken, error)
 	DeleteAccountTokens(ctx context.Context, subject, purpose string) error
 	storage.AttemptStore
 	storage.TxRunner
 }
+
+// verifyPasswordPolicy limits wrong passwords on the confirmation form,
+// per account and per client address.
+var verifyPasswordPolicy = storage.AttemptPolicy{Free: 5, Base: 30 * time.Second, Max: 15 * time.Minute, Window: time.Hour}
 
 // SignUpOptions configure sign-up.
 type SignUpOptions struct {
@@ -81,7 +86,8 @@ func NewSignUp(o SignUpOptions) *SignUp {
 func (s *SignUp) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET "+PathSignUp, s.page)
 	mux.HandleFunc("POST "+PathSignUp, s.signUp)
-	mux.HandleFunc("GET "+PathVerify, s.verify)
+	mux.HandleFunc("GET "+PathVerify, s.verifyPage)
+	mux.HandleFunc("POST "+PathVerify, s.verify)
 }
 
 type signUpView struct {
@@ -202,35 +208,122 @@ func (s *SignUp) queue(ctx context.Context, to, name string, data map[string]any
 	return s.mailer().Queue(ctx, to, name, data)
 }
 
-// verify confirms the address of the link's account, once.
-func (s *SignUp) verify(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
+// verifyCSRF is the CSRF purpose of the confirmation form.
+const verifyCSRF = "verify"
+
+// verifyAccount is the link's account while the link is unused, unexpired
+// and the account unchanged; use takes the link (once).
+func (s *SignUp) verifyAccount(ctx context.Context, token string, use bool) (storage.User, error) {
+	if token == "" || len(token) > 128 {
+		return storage.User{}, storage.ErrNotFound
+	}
+	get := s.o.Store.GetAccountToken
+	if use {
+		get = s.o.Store.UseAccountToken
+	}
+	t, err := get(ctx, hashLink(token), purposeVerify, s.o.Now())
+	if err != nil {
+		return storage.User{}, err
+	}
+	u, err := s.o.Store.GetUser(ctx, t.Subject)
+	if err != nil {
+		return storage.User{}, err
+	}
+	if string(binding(purposeVerify, u)) != string(t.Binding) {
+		return storage.User{}, storage.ErrNotFound // the password or address changed since
+	}
+	return u, nil
+}
+
+func (s *SignUp) expired(w http.ResponseWriter, r *http.Request) {
+	s.o.Web.ErrorPage(w, r, http.StatusBadRequest, "This link has expired",
+		"It was used already, is older than 24 hours, or the account changed since. Sign up again to get a new one.")
+}
+
+func (s *SignUp) verifyView(w http.ResponseWriter, r *http.Request, token string, u storage.User, msg string) confirmView {
+	v := confirmView{Title: "Confirm your address", Message: "Confirm that " + u.Email + " is yours to finish creating your " + s.o.Product + " account.",
+		Error: msg, Action: PathVerify, CSRF: s.o.Web.CSRFToken(w, r, verifyCSRF), Token: token, Button: "confirm-address", Label: "Confirm my address"}
+	if u.PasswordHash != "" {
+		v.Password, v.Email = "The password you chose when you signed up", u.Email
+		v.Note = "Did not sign up? Then ignore this: the account cannot be used until it is confirmed with its password, and signing up yourself with this address replaces it."
+	}
+	return v
+}
+
+// verifyPage shows what the link confirms and asks for the password chosen
+// at sign-up: whoever signed up with someone else's address cannot have
+// it confirmed by its owner's click, and a mail scanner opening the link
+// confirms nothing.
+func (s *SignUp) verifyPage(w http.ResponseWriter, r *http.Request) {
 	token := r.URL.Query().Get("token")
-	var u storage.User
-	err := s.o.Store.InTx(ctx, func(ctx context.Context) error {
-		if token == "" || len(token) > 128 {
-			return storage.ErrNotFound
+	u, err := s.verifyAccount(r.Context(), token, false)
+	if errors.Is(err, storage.ErrNotFound) {
+		s.expired(w, r)
+		return
+	}
+	if err != nil {
+		s.o.Web.Fail(w, r, err)
+		return
+	}
+	s.o.Web.Render(w, r, http.StatusOK, "confirm_link", s.verifyView(w, r, token, u, ""))
+}
+
+// verify confirms the address of the link's account, once, when the form
+// carries the account's password.
+func (s *SignUp) verify(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, web.MaxFormBytes)
+	if err := r.ParseForm(); err != nil || !s.o.Web.CheckCSRF(r, verifyCSRF) {
+		s.o.Web.ErrorPage(w, r, http.StatusForbidden, "Your session has expired", "The form was not submitted from this site or is too old. Go back and try again.")
+		return
+	}
+	ctx := r.Context()
+	token := r.PostForm.Get("token")
+	u, err := s.verifyAccount(ctx, token, false)
+	if errors.Is(err, storage.ErrNotFound) {
+		s.expired(w, r)
+		return
+	}
+	if err != nil {
+		s.o.Web.Fail(w, r, err)
+		return
+	}
+	if u.PasswordHash != "" {
+		resv, err := s.attempts.Reserve(ctx, attempt.Key{Name: "verify:acct:" + u.Subject, Policy: verifyPasswordPolicy, ResetOnSuccess: true},
+			attempt.Key{Name: "verify:ip:" + authn.AddressKey(httpx.ClientIP(r)), Policy: verifyPasswordPolicy})
+		if errors.Is(err, attempt.ErrLimited) {
+			web.TooManyAttempts(w, err)
+			s.o.Web.Render(w, r, http.StatusTooManyRequests, "confirm_link", s.verifyView(w, r, token, u, "Too many wrong passwords. Wait a while, then try again."))
+			return
 		}
-		t, err := s.o.Store.UseAccountToken(ctx, hashLink(token), purposeVerify, s.o.Now())
+		if err != nil {
+			s.o.Web.Fail(w, r, err)
+			return
+		}
+		if _, err := s.o.Hasher.Verify(ctx, u.PasswordHash, r.PostForm.Get("password")); err != nil {
+			if errors.Is(err, password.ErrBusy) {
+				s.o.Web.GiveBack(ctx, resv.Unchecked)
+				s.o.Web.Fail(w, r, err)
+				return
+			}
+			s.o.Web.AuditRepeated(ctx, r, "verify.failed", u.Subject, "", nil)
+			s.o.Web.Render(w, r, http.StatusBadRequest, "confirm_link", s.verifyView(w, r, token, u, "That is not the password chosen when the account was made."))
+			return
+		}
+		s.o.Web.GiveBack(ctx, resv.Succeeded)
+	}
+	err = s.o.Store.InTx(ctx, func(ctx context.Context) error {
+		cur, err := s.verifyAccount(ctx, token, true)
 		if err != nil {
 			return err
 		}
-		cur, err := s.o.Store.GetUser(ctx, t.Subject)
-		if err != nil {
-			return err
-		}
-		if string(binding(purposeVerify, cur)) != string(t.Binding) {
-			return storage.ErrNotFound // the address changed since
-		}
-		u, err = s.o.Store.UpdateUser(ctx, t.Subject, func(u storage.User) (storage.User, error) {
+		u, err = s.o.Store.UpdateUser(ctx, cur.Subject, func(u storage.User) (storage.User, error) {
 			u.EmailVerified, u.UpdatedAt = true, s.o.Now().UTC()
 			return u, nil
 		})
 		return err
 	})
 	if errors.Is(err, storage.ErrNotFound) {
-		s.o.Web.ErrorPage(w, r, http.StatusBadRequest, "This link has expired",
-			"It was used already, is older than 24 hours, or the account changed since. Sign up again to get a new one.")
+		s.expired(w, r)
 		return
 	}
 	if err != nil {

@@ -56,8 +56,14 @@ func TestSignUp(t *testing.T) {
 		}
 		return got[1]
 	}
-	verify := func(tok string) int {
-		return b.do(http.MethodGet, account.PathVerify+"?token="+url.QueryEscape(tok), nil).Code
+	// verify opens a confirmation link and confirms with pw.
+	verify := func(tok, pw string) int {
+		t.Helper()
+		page := b.do(http.MethodGet, account.PathVerify+"?token="+url.QueryEscape(tok), nil)
+		if page.Code != 200 {
+			return page.Code
+		}
+		return b.do(http.MethodPost, account.PathVerify, url.Values{"csrf_token": {csrfOf(t, page.Body.String())}, "token": {tok}, "password": {pw}}).Code
 	}
 
 	fresh, known := signUp("Bob@Example.com", "bob's long passphrase"), signUp("ann@example.com", "a long passphrase too")
@@ -76,20 +82,35 @@ func TestSignUp(t *testing.T) {
 	// link dies with the earlier password.
 	signUp("bob@example.com", "the second long passphrase")
 	second := link(latest("bob@example.com"))
-	if verify(first) != 400 {
+	if verify(first, "bob's long passphrase") != 400 {
 		t.Fatal("the first sign-up's link outlived the second sign-up")
 	}
-	if verify(second[:len(second)-2]+"AA") != 400 {
+	if verify(second[:len(second)-2]+"AA", "the second long passphrase") != 400 {
 		t.Fatal("a tampered link confirmed the address")
 	}
-	if verify(second) != 200 {
+	// Opening the link confirms nothing (a mail scanner fetches links);
+	// the form does, with the password chosen at sign-up: the owner of an
+	// address someone else signed up with cannot confirm that account.
+	if w := b.do(http.MethodGet, account.PathVerify+"?token="+second, nil); w.Code != 200 || !strings.Contains(w.Body.String(), `id="confirm-address"`) {
+		t.Fatalf("the confirmation page: %d", w.Code)
+	}
+	if verify(second, "the first long passphrase?") != 400 {
+		t.Fatal("a wrong password confirmed the address")
+	}
+	if w := b.do(http.MethodPost, account.PathVerify, url.Values{"csrf_token": {"forged"}, "token": {second}, "password": {"the second long passphrase"}}); w.Code != 403 {
+		t.Fatalf("a forged CSRF token: %d", w.Code)
+	}
+	if u, _ := f.st.GetUser(ctx, bob.Subject); u.EmailVerified {
+		t.Fatal("confirmed without the form and its password")
+	}
+	if verify(second, "the second long passphrase") != 200 {
 		t.Fatal("the link did not confirm the address")
 	}
 	bob, _ = f.st.GetUser(ctx, bob.Subject)
 	if _, err := password.Verify(bob.PasswordHash, "the second long passphrase"); err != nil || !bob.EmailVerified {
 		t.Fatalf("after confirming: verified %v, the second password: %v", bob.EmailVerified, err)
 	}
-	if verify(second) != 400 {
+	if verify(second, "the second long passphrase") != 400 {
 		t.Fatal("a used link confirmed again")
 	}
 	// Confirmed, the address is known: another sign-up changes nothing.
@@ -113,14 +134,14 @@ func TestSignUp(t *testing.T) {
 	if reset == nil {
 		t.Fatal("no recovery link")
 	}
-	if verify(reset[1]) != 400 {
+	if verify(reset[1], "dan's long passphrase") != 400 {
 		t.Fatal("a recovery link confirmed an address")
 	}
 	if w := b.do(http.MethodGet, account.PathReset+"?token="+reset[1], nil); w.Code != 200 {
 		t.Fatalf("the recovery link, refused as a confirmation, no longer works for recovery: %d", w.Code)
 	}
 	f.clk.t = f.clk.t.Add(24*time.Hour + time.Second)
-	if verify(late) != 400 {
+	if verify(late, "dan's long passphrase") != 400 {
 		t.Fatal("a link older than 24 hours confirmed the address")
 	}
 	if dan, _ = f.st.GetUser(ctx, dan.Subject); dan.EmailVerified {

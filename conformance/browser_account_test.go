@@ -80,7 +80,13 @@ func TestBrowserAccountJourneys(t *testing.T) {
 	if link == "" {
 		t.Fatal("no confirmation link")
 	}
-	fail("confirm", chromedp.Do(ctx, chromedp.Navigate(link), chromedp.WaitVisible(`#verified`)))
+	fail("confirm", chromedp.Do(ctx,
+		chromedp.Navigate(link),
+		chromedp.WaitVisible(`#confirm-address`),
+		chromedp.SendKeys(`#password`, pw),
+		chromedp.Click(`#confirm-address`),
+		chromedp.WaitVisible(`#verified`),
+	))
 	signInThrough("sign in after confirming", pw)
 	// The demo client redeems the code its callback page shows: the ID
 	// token says the address is confirmed.
@@ -155,7 +161,12 @@ func TestBrowserAccountJourneys(t *testing.T) {
 		chromedp.WaitVisible(`#notice`),
 	))
 	confirm := emailChangeLink.FindString(nextMail())
-	fail("confirm the new address", chromedp.Do(ctx, chromedp.Navigate(confirm), chromedp.WaitVisible(`#email-result`)))
+	fail("confirm the new address", chromedp.Do(ctx,
+		chromedp.Navigate(confirm),
+		chromedp.WaitVisible(`#confirm-email-change`),
+		chromedp.Click(`#confirm-email-change`),
+		chromedp.WaitVisible(`#email-result`),
+	))
 	if text := nextMail(); !strings.Contains(text, moved) || !strings.Contains(text, "/account/email/undo?token=") {
 		t.Fatalf("the notice to the old address:\n%s", text)
 	}

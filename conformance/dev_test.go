@@ -132,9 +132,10 @@ func TestDevQuickstart(t *testing.T) {
 	for deadline := time.Now().Add(10 * time.Second); link == "" && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
 		link = verifyLink.FindString(html.UnescapeString(nb.get(s2.issuer + "/dev/mail").body))
 	}
-	if p := nb.get(link); link == "" || !strings.Contains(p.body, `id="verified"`) {
-		t.Fatalf("confirm %q: %d\n%s", link, p.status, p.body)
+	if link == "" {
+		t.Fatal("no confirmation link in /dev/mail")
 	}
+	confirmAddress(t, nb, link, me.password)
 	p = nb.approve(nb.login(nb.follow(nb.get(printedURL.FindStringSubmatch(banner2)[1])), me))
 	claims := idTokenClaims(t, s2, cl[1], redeemCallback(t, s2, p, testClient{ID: cl[1], Secret: cl[2]})["id_token"].(string))
 	if claims["email"] != me.email || claims["email_verified"] != true {
