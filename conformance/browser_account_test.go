@@ -60,7 +60,9 @@ func TestBrowserAccountJourneys(t *testing.T) {
 	}
 	signOut := func() {
 		t.Helper()
-		fail("sign out", chromedp.Do(ctx, chromedp.Navigate(s.issuer+"/oauth2/logout"), chromedp.WaitVisible(`#main`)))
+		// Without an id_token_hint the server asks first.
+		fail("sign out", chromedp.Do(ctx, chromedp.Navigate(s.issuer+"/oauth2/logout"), chromedp.WaitVisible(`#confirm-logout`),
+			chromedp.Click(`#confirm-logout`), chromedp.WaitVisible(`#signed-out`)))
 	}
 
 	// Sign up, confirm, sign in.

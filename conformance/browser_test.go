@@ -170,7 +170,9 @@ func TestBrowserPasskey(t *testing.T) {
 	}
 	signOut := func() {
 		t.Helper()
-		fail("sign out", chromedp.Do(ctx, chromedp.Navigate(s.issuer+"/oauth2/logout"), chromedp.WaitVisible(`#main`)))
+		// Without an id_token_hint the server asks first.
+		fail("sign out", chromedp.Do(ctx, chromedp.Navigate(s.issuer+"/oauth2/logout"), chromedp.WaitVisible(`#confirm-logout`),
+			chromedp.Click(`#confirm-logout`), chromedp.WaitVisible(`#signed-out`)))
 	}
 	// signIn runs an authorization request in which steps sign in with the
 	// passkey, and checks the relying party's ID token.

@@ -249,12 +249,21 @@ func testIntrospectRevoke(t *testing.T, e *env) {
 	}
 }
 
-// C159–C170.
+// C159–C170, and the confirmation: a logout that does not name this very
+// session with a verified id_token_hint ends nothing until the user
+// confirms (a POSTed form with a CSRF token), so a cross-site GET or POST
+// cannot sign anyone out.
 func testLogout(t *testing.T, e *env) {
 	// The suite's 90-character state with VSCHAR punctuation.
 	state := "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWX0123456789!\"#$%&'()*,-./:<=>?@[\\]^_`{|}~"
 	logout := func(br *browser, params url.Values) page {
 		return br.get(e.srv.issuer + "/oauth2/logout?" + params.Encode())
+	}
+	signedOut := func(t *testing.T, p page) {
+		t.Helper()
+		if p.location != "" || p.status != 200 || !strings.Contains(p.body, `id="signed-out"`) {
+			t.Fatalf("%d %q, want the signed-out page and no redirect:\n%s", p.status, p.location, p.body)
+		}
 	}
 	t.Run("valid hint and registered URI", func(t *testing.T) {
 		br := newBrowser(t, e.srv)
@@ -279,13 +288,13 @@ func testLogout(t *testing.T, e *env) {
 			t.Errorf("logout without state: %q", p.location)
 		}
 	})
-	bad := []struct {
+	// A verified hint of this session ends it at once, without a redirect
+	// unless the URI is registered exactly; the page names the apps the
+	// session had signed in to.
+	for _, tc := range []struct {
 		name   string
 		params func(raw string) url.Values
 	}{
-		{"no params", func(string) url.Values { return url.Values{} }},
-		{"only state", func(string) url.Values { return url.Values{"state": {"x"}} }},
-		{"no hint", func(string) url.Values { return url.Values{"post_logout_redirect_uri": {rpPostLogout}, "state": {"x"}} }},
 		{"no redirect uri", func(raw string) url.Values { return url.Values{"id_token_hint": {raw}, "state": {"x"}} }},
 		{"unregistered redirect uri", func(raw string) url.Values {
 			return url.Values{"id_token_hint": {raw}, "post_logout_redirect_uri": {"https://rp.example.test/bad"}}
@@ -293,6 +302,36 @@ func testLogout(t *testing.T, e *env) {
 		{"query added to redirect uri", func(raw string) url.Values {
 			return url.Values{"id_token_hint": {raw}, "post_logout_redirect_uri": {rpPostLogout + "?foo=bar"}}
 		}},
+		{"client_id other than the hint's audience", func(raw string) url.Values {
+			return url.Values{"id_token_hint": {raw}, "client_id": {"someone-else"}, "post_logout_redirect_uri": {rpPostLogout}}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			br := newBrowser(t, e.srv)
+			_, tk := e.fullLogin(t, br)
+			p := logout(br, tc.params(tk.raw))
+			if tc.name == "client_id other than the hint's audience" {
+				// The hint does not verify for that client: asked, then no redirect.
+				p = br.submit(findForm(t, p, "/oauth2/logout"), nil)
+			}
+			signedOut(t, p)
+			if tc.name == "no redirect uri" && (!strings.Contains(p.body, `id="session-apps"`) || !strings.Contains(p.body, "Conformance RP")) {
+				t.Errorf("the signed-out page does not name the session's app:\n%s", p.body)
+			}
+			if hasSession(t, e, br) {
+				t.Error("session survived logout")
+			}
+		})
+	}
+	// Anything else asks first; confirming ends the session, with no
+	// redirect (the client is not identified).
+	for _, tc := range []struct {
+		name   string
+		params func(raw string) url.Values
+	}{
+		{"no params", func(string) url.Values { return url.Values{} }},
+		{"only state", func(string) url.Values { return url.Values{"state": {"x"}} }},
+		{"no hint", func(string) url.Values { return url.Values{"post_logout_redirect_uri": {rpPostLogout}, "state": {"x"}} }},
 		{"alg none hint", func(raw string) url.Values {
 			parts := strings.Split(raw, ".")
 			return url.Values{"id_token_hint": {rawURL.EncodeToString([]byte(`{"alg":"none"}`)) + "." + parts[1] + "."}, "post_logout_redirect_uri": {rpPostLogout}}
@@ -301,20 +340,70 @@ func testLogout(t *testing.T, e *env) {
 			parts := strings.Split(raw, ".")
 			return url.Values{"id_token_hint": {parts[0] + "." + parts[1] + "." + rawURL.EncodeToString([]byte("forged-signature-bytes"))}, "post_logout_redirect_uri": {rpPostLogout}}
 		}},
-	}
-	for _, tc := range bad {
+	} {
 		t.Run(tc.name, func(t *testing.T) {
 			br := newBrowser(t, e.srv)
 			_, tk := e.fullLogin(t, br)
 			p := logout(br, tc.params(tk.raw))
-			if p.location != "" || p.status != 200 || !strings.Contains(p.body, "signed out") {
-				t.Errorf("%s: %d %q, want the signed-out page and no redirect", tc.name, p.status, p.location)
+			if p.location != "" || p.status != 200 || !strings.Contains(p.body, `id="confirm-logout"`) {
+				t.Fatalf("%d %q, want the confirmation page:\n%s", p.status, p.location, p.body)
 			}
+			if !hasSession(t, e, br) {
+				t.Fatal("the session ended before the user confirmed")
+			}
+			signedOut(t, br.submit(findForm(t, p, "/oauth2/logout"), nil))
 			if hasSession(t, e, br) {
-				t.Error("session survived logout")
+				t.Error("session survived the confirmed logout")
 			}
 		})
 	}
+	t.Run("cross-site POST without the CSRF token", func(t *testing.T) {
+		br := newBrowser(t, e.srv)
+		e.fullLogin(t, br)
+		p := br.post(e.srv.issuer+"/oauth2/logout", url.Values{"confirm": {"yes"}, "csrf_token": {"forged"}})
+		if !strings.Contains(p.body, `id="confirm-logout"`) || !hasSession(t, e, br) {
+			t.Fatalf("a forged confirmation: %d, session alive %v", p.status, hasSession(t, e, br))
+		}
+	})
+	t.Run("another session's hint", func(t *testing.T) {
+		_, other := e.fullLogin(t, newBrowser(t, e.srv))
+		br := newBrowser(t, e.srv)
+		e.fullLogin(t, br)
+		p := logout(br, url.Values{"id_token_hint": {other.raw}, "post_logout_redirect_uri": {rpPostLogout}, "state": {"s1"}})
+		if !strings.Contains(p.body, `id="confirm-logout"`) || !hasSession(t, e, br) {
+			t.Fatalf("another session's hint ended this one: %d %q", p.status, p.location)
+		}
+		// Confirmed, the hint still verifies, so the registered URI is used.
+		p = br.submit(findForm(t, p, "/oauth2/logout"), nil)
+		if p.status != http.StatusSeeOther || p.location != rpPostLogout+"?state=s1" {
+			t.Fatalf("after confirming: %d %q", p.status, p.location)
+		}
+	})
+	t.Run("client_id without a hint", func(t *testing.T) {
+		br := newBrowser(t, e.srv)
+		e.fullLogin(t, br)
+		p := logout(br, url.Values{"client_id": {e.client.ID}, "post_logout_redirect_uri": {rpPostLogout}, "state": {"s2"}, "ui_locales": {"fr-CA en"}})
+		if !strings.Contains(p.body, `id="confirm-logout"`) {
+			t.Fatalf("no confirmation: %d %q", p.status, p.location)
+		}
+		p = br.submit(findForm(t, p, "/oauth2/logout"), nil)
+		if p.status != http.StatusSeeOther || p.location != rpPostLogout+"?state=s2" {
+			t.Fatalf("after confirming: %d %q", p.status, p.location)
+		}
+		if hasSession(t, e, br) {
+			t.Error("session survived logout")
+		}
+	})
+	t.Run("no session", func(t *testing.T) {
+		_, tk := e.fullLogin(t, newBrowser(t, e.srv))
+		p := logout(newBrowser(t, e.srv), url.Values{"id_token_hint": {tk.raw}, "post_logout_redirect_uri": {rpPostLogout}, "state": {"s3"}})
+		if p.status != http.StatusSeeOther || p.location != rpPostLogout+"?state=s3" {
+			t.Fatalf("nothing to end, a verified hint: %d %q", p.status, p.location)
+		}
+		if p := logout(newBrowser(t, e.srv), url.Values{}); !strings.Contains(p.body, `id="signed-out"`) {
+			t.Fatalf("nothing to end, no hint: %d\n%s", p.status, p.body)
+		}
+	})
 }
 
 func testClientCredentials(t *testing.T, e *env) {

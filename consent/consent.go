@@ -74,6 +74,8 @@ type Store interface {
 	// MarkJTIUsed records a used one-time value (a passkey sign-in
 	// challenge); ErrAlreadyExists when it was used before.
 	MarkJTIUsed(ctx context.Context, jti string, expiresAt, now time.Time) error
+	// AddSessionClient records that a session signed in to a client.
+	AddSessionClient(ctx context.Context, sid, clientID string, now time.Time) error
 	storage.TxRunner
 }
 
@@ -264,14 +266,50 @@ func (s *engine) loadFlow(ctx context.Context, id string) (storage.Flow, flowDat
 	return f, d, nil
 }
 
-// EndSession signs the browser out.
-func (s *engine) EndSession(ctx context.Context, w http.ResponseWriter, r *http.Request) (string, error) {
-	bs, ok, err := s.web.EndSession(ctx, w, r)
+// logoutCSRF is the CSRF purpose of the logout confirmation, bound to the
+// session it ends.
+func logoutCSRF(sid string) string { return "logout\x00" + sid }
+
+// logoutParams are the logout request's parameters a confirmation form
+// carries back.
+var logoutParams = []string{"id_token_hint", "post_logout_redirect_uri", "state", "client_id", "ui_locales", "logout_hint"}
+
+// Logout ends the browser's session when the request names it (a verified
+// hint of this very session) or the user confirmed; anything else (no
+// hint, another session's, a forged one, a cross-site GET or POST) gets a
+// page asking first.
+func (s *engine) Logout(ctx context.Context, w http.ResponseWriter, r *http.Request, req interaction.LogoutRequest) (interaction.LogoutOutcome, error) {
+	bs, ok, err := s.web.Session(ctx, r)
+	if err != nil {
+		return interaction.LogoutOutcome{}, err
+	}
+	if !ok {
+		s.web.ExpireSessionCookie(w)
+		return interaction.LogoutOutcome{}, nil
+	}
+	confirmed := r.Method == http.MethodPost && r.PostForm.Get("confirm") == "yes" && s.web.CheckCSRF(r, logoutCSRF(bs.SID))
+	if req.HintSID == "" || !hmac.Equal([]byte(req.HintSID), []byte(bs.SID)) {
+		if !confirmed {
+			hidden := url.Values{}
+			for _, k := range logoutParams {
+				if v := req.Params.Get(k); v != "" {
+					hidden.Set(k, v)
+				}
+			}
+			email := ""
+			if u, err := s.o.Store.GetUser(ctx, bs.Subject); err == nil {
+				email = u.Email
+			}
+			s.web.Render(w, r, http.StatusOK, "logout_confirm", map[string]any{"CSRF": s.web.CSRFToken(w, r, logoutCSRF(bs.SID)), "Params": hidden, "Email": email})
+			return interaction.LogoutOutcome{Asked: true}, nil
+		}
+	}
+	bs, ok, err = s.web.EndSession(ctx, w, r)
 	if err != nil || !ok {
-		return "", err
+		return interaction.LogoutOutcome{}, err
 	}
 	s.web.Audit(ctx, r, "logout", bs.Subject, "", map[string]string{"sid": bs.SID})
-	return bs.Subject, nil
+	return interaction.LogoutOutcome{Ended: interaction.EndedSession{SID: bs.SID, Subject: bs.Subject, Clients: bs.Clients}}, nil
 }
 
 func flowURL(path, id string) string { return path + "?" + url.Values{"flow": {id}}.Encode() }
@@ -356,6 +394,9 @@ func (s *engine) Decide(ctx context.Context, r *http.Request, req interaction.Au
 			return interaction.Decision{}, err
 		}
 		if !consent {
+			if err := s.signedInTo(ctx, bs, req.ClientID); err != nil {
+				return interaction.Decision{}, err
+			}
 			return interaction.Decision{Grant: &interaction.Grant{
 				Subject: bs.Subject, AuthTime: bs.AuthTime, AMR: reportedAMR(bs.AMR), ACR: policy(bs.AMR), SessionID: bs.SID,
 				GrantedScopes: req.Scopes, Form: req.Form, RequestedAt: req.RequestedAt, User: user,
@@ -427,7 +468,20 @@ func (s *engine) Redeem(ctx context.Context, r *http.Request, flowID string) (in
 	if d.Denied {
 		return g, interaction.ErrAccessDenied
 	}
+	if err := s.signedInTo(ctx, bs, d.Request.ClientID); err != nil {
+		return interaction.Grant{}, err
+	}
 	return g, nil
+}
+
+// signedInTo records that the session bs signed in to a client, unless it
+// has already (the session read says so): ending the session tells every
+// client it signed in to.
+func (s *engine) signedInTo(ctx context.Context, bs storage.BrowserSession, clientID string) error {
+	if slices.Contains(bs.Clients, clientID) {
+		return nil
+	}
+	return s.o.Store.AddSessionClient(ctx, bs.SID, clientID, s.o.Now().UTC())
 }
 
 // auditWindow is the window over which repeated failures are one audit row.
@@ -482,9 +536,10 @@ func (s *Service) Redeem(ctx context.Context, r *http.Request, flowID string) (i
 	return s.e.Redeem(ctx, r, flowID)
 }
 
-// EndSession signs the browser out and returns who was signed in.
-func (s *Service) EndSession(ctx context.Context, w http.ResponseWriter, r *http.Request) (string, error) {
-	return s.e.EndSession(ctx, w, r)
+// Logout ends the browser's session for RP-initiated logout, asking the
+// user first unless the request names this session.
+func (s *Service) Logout(ctx context.Context, w http.ResponseWriter, r *http.Request, req interaction.LogoutRequest) (interaction.LogoutOutcome, error) {
+	return s.e.Logout(ctx, w, r, req)
 }
 
 // SignIn sends the browser through a login that returns to returnTo, one

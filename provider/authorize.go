@@ -243,11 +243,11 @@ func (p authorizeFlow) interactionRequest(r *http.Request, ar fosite.AuthorizeRe
 		req.Form.Set("max_age", strconv.FormatUint(n, 10))
 	}
 	if hint := form.Get("id_token_hint"); hint != "" {
-		sub, _, err := p.verifyIDTokenHint(r, hint)
+		h, err := p.verifyIDTokenHint(r, hint)
 		if err != nil {
 			return req, fosite.ErrInvalidRequest.WithHint("The 'id_token_hint' is not an ID token issued by this server.").WithWrap(err)
 		}
-		req.HintSubject = sub
+		req.HintSubject = h.sub
 	}
 	return req, p.applyClaimsRequest(&req, form.Get("claims"), c.c.Scopes)
 }

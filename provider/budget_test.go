@@ -21,8 +21,9 @@ import (
 const (
 	// authorize → login → consent → token → userinfo; the password step's
 	// attempt limiter is four of them (the address and the account reserved
-	// before the check, given back after it).
-	budgetFirstLogin = 39
+	// before the check, given back after it); one records that the new
+	// session signed in to the client (single logout tells it).
+	budgetFirstLogin = 40
 	// The returning user's flow is the benchmark's authcode iteration:
 	// authorize (session, user, consent; code+PKCE+OIDC in one insert) →
 	// token (code family in one read; BEGIN, invalidate, access+refresh in

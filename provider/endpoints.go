@@ -18,6 +18,7 @@ import (
 
 	"github.com/gatehouse-id/gatehouse/internal/httpx"
 	"github.com/gatehouse-id/gatehouse/keys"
+	"github.com/gatehouse-id/gatehouse/provider/interaction"
 	"github.com/gatehouse-id/gatehouse/storage"
 )
 
@@ -556,90 +557,114 @@ func (p *Provider) jwks(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(body)
 }
 
+// idTokenHint is what a verified id_token_hint says.
+type idTokenHint struct {
+	sub, sid string
+	aud      []string
+}
+
 // verifyIDTokenHint checks that hint is an ID token this server signed
-// (expired ones are accepted, as OIDC allows) and returns its subject and
-// audience.
-func (p *Provider) verifyIDTokenHint(r *http.Request, hint string) (sub string, aud []string, err error) {
+// (expired ones are accepted, as OIDC allows) and returns its subject, sid
+// and audience.
+func (p *Provider) verifyIDTokenHint(r *http.Request, hint string) (idTokenHint, error) {
 	tok, err := p.signer.Decode(r.Context(), hint)
 	var ve *fjwt.ValidationError
 	if err != nil && !(errors.As(err, &ve) && ve.Errors == fjwt.ValidationErrorExpired) {
-		return "", nil, fmt.Errorf("id_token_hint: %w", err)
+		return idTokenHint{}, fmt.Errorf("id_token_hint: %w", err)
 	}
 	if tok == nil {
-		return "", nil, errors.New("id_token_hint: not valid")
+		return idTokenHint{}, errors.New("id_token_hint: not valid")
 	}
 	if iss, _ := tok.Claims["iss"].(string); iss != p.issuer {
-		return "", nil, errors.New("id_token_hint: wrong issuer")
+		return idTokenHint{}, errors.New("id_token_hint: wrong issuer")
 	}
-	sub, _ = tok.Claims["sub"].(string)
-	if sub == "" {
-		return "", nil, errors.New("id_token_hint: no subject")
+	var h idTokenHint
+	h.sub, _ = tok.Claims["sub"].(string)
+	h.sid, _ = tok.Claims["sid"].(string)
+	if h.sub == "" {
+		return idTokenHint{}, errors.New("id_token_hint: no subject")
 	}
 	switch a := tok.Claims["aud"].(type) {
 	case string:
-		aud = []string{a}
+		h.aud = []string{a}
 	case []interface{}:
 		for _, v := range a {
 			if s, ok := v.(string); ok {
-				aud = append(aud, s)
+				h.aud = append(h.aud, s)
 			}
 		}
 	}
-	return sub, aud, nil
+	return h, nil
 }
 
-// logout is RP-initiated logout 1.0. It always ends the browser session; it
-// redirects only to a post_logout_redirect_uri registered, exactly, by the
-// client a verified id_token_hint names.
+// logout is RP-initiated logout 1.0. It ends the browser session when a
+// verified id_token_hint names that session, and otherwise only once the
+// user confirms (a cross-site GET or POST ends nothing). It redirects only
+// to a post_logout_redirect_uri registered, exactly, by the client a
+// verified hint names, or, without a hint, by the client_id given.
 func (p *Provider) logout(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
+	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
 	if err := r.ParseForm(); err != nil {
 		p.renderError(w, r, http.StatusBadRequest, "Bad request", "The logout request could not be read.", "invalid_request")
 		return
 	}
-	hint, target, state := r.Form.Get("id_token_hint"), r.Form.Get("post_logout_redirect_uri"), r.Form.Get("state")
-	var redirect string
+	hint, target, state, clientID := r.Form.Get("id_token_hint"), r.Form.Get("post_logout_redirect_uri"), r.Form.Get("state"), r.Form.Get("client_id")
+	var h idTokenHint
+	var candidates []string // the clients whose registered URIs may be returned to
 	message := ""
 	if hint != "" {
-		_, aud, err := p.verifyIDTokenHint(r, hint)
-		if err != nil {
-			message = "The application's logout request could not be verified, so you were not sent back to it."
-		} else if target != "" {
-			for _, clientID := range aud {
-				if cid := r.Form.Get("client_id"); cid != "" && cid != clientID {
-					continue
-				}
-				c, err := p.store.Clients.GetClient(ctx, clientID)
-				if err != nil {
-					continue
-				}
-				if contains(c.PostLogoutRedirectURIs, target) {
-					u, err := url.Parse(target)
-					if err == nil {
-						q := u.Query()
-						if state != "" {
-							q.Set("state", state)
-						}
-						u.RawQuery = q.Encode()
-						redirect = u.String()
-					}
-					break
-				}
+		var err error
+		if h, err = p.verifyIDTokenHint(r, hint); err != nil {
+			h, message = idTokenHint{}, "The application's logout request could not be verified, so you were not sent back to it."
+		} else if clientID != "" && !contains(h.aud, clientID) {
+			h, message = idTokenHint{}, "The application's logout request names another application, so you were not sent back to it."
+		} else {
+			candidates = h.aud
+		}
+	} else if clientID != "" {
+		candidates = []string{clientID}
+	}
+	redirect := ""
+	if target != "" && message == "" {
+		for _, id := range candidates {
+			c, err := p.store.Clients.GetClient(ctx, id)
+			if err != nil || !contains(c.PostLogoutRedirectURIs, target) {
+				continue
 			}
-			if redirect == "" {
-				message = "The address the application asked to return to is not registered, so you were not sent back to it."
+			if u, err := url.Parse(target); err == nil {
+				q := u.Query()
+				if state != "" {
+					q.Set("state", state)
+				}
+				u.RawQuery = q.Encode()
+				redirect = u.String()
 			}
+			break
+		}
+		if redirect == "" {
+			message = "The address the application asked to return to is not registered, so you were not sent back to it."
 		}
 	}
-	if _, err := p.interactor.EndSession(ctx, w, r); err != nil {
+	out, err := p.interactor.Logout(ctx, w, r, interaction.LogoutRequest{HintSID: h.sid, Params: r.Form})
+	if err != nil {
 		p.writeServerError(w, r, err)
+		return
+	}
+	if out.Asked {
 		return
 	}
 	if redirect != "" {
 		http.Redirect(w, r, redirect, http.StatusSeeOther)
 		return
 	}
-	if err := p.pages.Render(w, http.StatusOK, "logged_out", nonceOf(r), map[string]string{"Message": message}); err != nil {
+	var apps []string
+	for _, id := range out.Ended.Clients {
+		if c, err := p.store.Clients.GetClient(ctx, id); err == nil {
+			apps = append(apps, c.Name)
+		}
+	}
+	if err := p.pages.Render(w, http.StatusOK, "logged_out", nonceOf(r), map[string]any{"Message": message, "Apps": apps}); err != nil {
 		p.log.Error("render logged_out", "err", err)
 	}
 }

@@ -175,6 +175,9 @@ type BrowserSession struct {
 	AMR       []string
 	CreatedAt time.Time
 	ExpiresAt time.Time
+	// Clients are the clients the session signed in to (AddSessionClient),
+	// in no particular order; GetSession fills it in.
+	Clients []string
 }
 
 // CredentialType names a kind of authenticator a user owns.
@@ -391,6 +394,13 @@ type SessionStore interface {
 	// (same id and sid): its amr and auth_time. ErrNotFound when it is gone.
 	StepUpSession(ctx context.Context, idHash []byte, amr []string, authTime time.Time) error
 	DeleteSession(ctx context.Context, idHash []byte) error
+	// AddSessionClient records that the session sid signed in to clientID
+	// (once; nothing when the session is gone). The record goes with the
+	// session.
+	AddSessionClient(ctx context.Context, sid, clientID string, now time.Time) error
+	// ListSessionClients lists the clients the session sid signed in to,
+	// in the order they first did.
+	ListSessionClients(ctx context.Context, sid string) ([]string, error)
 	PutConsent(ctx context.Context, c Consent) error
 	GetConsent(ctx context.Context, subject, clientID string, now time.Time) (Consent, error)
 	// ListConsents lists a subject's unexpired remembered consents.

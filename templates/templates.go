@@ -36,7 +36,7 @@ type mailTemplates struct {
 }
 
 // Pages are the page names a Renderer knows.
-var Pages = []string{"login", "consent", "error", "logged_out", "form_post", "dev_callback", "dev_mail", "recover", "recover_sent", "reset", "reset_done", "activity", "profile", "password", "delete_account", "signup", "signup_sent", "verified", "confirm_link", "email_change", "email_changed", "email_sent", "email_elsewhere", "mfa", "account", "totp_setup", "backup_codes", "passkey_register"}
+var Pages = []string{"login", "consent", "error", "logged_out", "logout_confirm", "form_post", "dev_callback", "dev_mail", "recover", "recover_sent", "reset", "reset_done", "activity", "profile", "password", "delete_account", "signup", "signup_sent", "verified", "confirm_link", "email_change", "email_changed", "email_sent", "email_elsewhere", "mfa", "account", "totp_setup", "backup_codes", "passkey_register"}
 
 // New parses the embedded templates; files with the same names in dir (if
 // not empty) replace them.

@@ -112,9 +112,36 @@ type Interactor interface {
 	// Redeem completes a flow once. On ErrAccessDenied the returned Grant
 	// still carries Form so the error can be sent to the client.
 	Redeem(ctx context.Context, r *http.Request, flowID string) (Grant, error)
-	// EndSession signs the browser out and returns the ended session's
-	// subject ("" when there was none).
-	EndSession(ctx context.Context, w http.ResponseWriter, r *http.Request) (string, error)
+	// Logout is RP-initiated logout's browser side: it ends the browser's
+	// session when the request is for it (a verified id_token_hint of this
+	// session) or the user confirmed it (a POSTed form with a CSRF token);
+	// otherwise it shows the form, and the outcome says it asked.
+	Logout(ctx context.Context, w http.ResponseWriter, r *http.Request, req LogoutRequest) (LogoutOutcome, error)
+}
+
+// LogoutRequest is a logout request as the provider verified it.
+type LogoutRequest struct {
+	// HintSID is the sid of a verified id_token_hint ("" when there was
+	// none, or it did not verify).
+	HintSID string
+	// Params are the request's parameters, which a confirmation form posts
+	// back to the logout endpoint.
+	Params url.Values
+}
+
+// LogoutOutcome is what Logout did.
+type LogoutOutcome struct {
+	// Asked: a confirmation page was written; nothing ended.
+	Asked bool
+	// Ended is the session that ended (empty SID: there was none).
+	Ended EndedSession
+}
+
+// EndedSession is a browser session that ended: its sid, its user and the
+// clients it had signed in to.
+type EndedSession struct {
+	SID, Subject string
+	Clients      []string
 }
 
 // PairwiseSubject is the subject identifier a client with pairwise

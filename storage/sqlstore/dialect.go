@@ -31,6 +31,9 @@ type dialect struct {
 	// prepare caches prepared statements in the store (the driver does not;
 	// pgx caches them per connection by itself).
 	prepare bool
+	// joinSep is the SQL of an aggregate joining expr with the unit
+	// separator (0x1f).
+	joinSep func(expr string) string
 }
 
 var sqliteDialect = dialect{
@@ -38,6 +41,7 @@ var sqliteDialect = dialect{
 	driver:        "sqlite",
 	migrationsDir: "migrations/sqlite",
 	gooseDialect:  "sqlite3",
+	joinSep:       func(expr string) string { return "group_concat(" + expr + ", char(31))" },
 	prepare:       true,
 	isUnique: func(err error) bool {
 		var e *sqlite.Error
@@ -60,6 +64,7 @@ var postgresDialect = dialect{
 	driver:        "pgx",
 	migrationsDir: "migrations/postgres",
 	gooseDialect:  "postgres",
+	joinSep:       func(expr string) string { return "string_agg(" + expr + ", chr(31))" },
 	isUnique: func(err error) bool {
 		var e *pgconn.PgError
 		return errors.As(err, &e) && e.Code == "23505"

@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/gatehouse-id/gatehouse/storage"
@@ -33,10 +34,16 @@ func (s *Store) GetSession(ctx context.Context, idHash []byte, now time.Time) (s
 	var bs storage.BrowserSession
 	var authTime, created, expires int64
 	var amr string
-	err := s.q(ctx).QueryRowContext(ctx, `SELECT id_hash, sid, subject, auth_time, amr, created_at, expires_at FROM browser_sessions WHERE id_hash = $1 AND expires_at > $2`, idHash, ts(now)).
-		Scan(&bs.IDHash, &bs.SID, &bs.Subject, &authTime, &amr, &created, &expires)
+	var clients string
+	err := s.q(ctx).QueryRowContext(ctx, `SELECT id_hash, sid, subject, auth_time, amr, created_at, expires_at,
+COALESCE((SELECT `+s.d.joinSep("client_id")+` FROM session_clients c WHERE c.sid = browser_sessions.sid), '')
+FROM browser_sessions WHERE id_hash = $1 AND expires_at > $2`, idHash, ts(now)).
+		Scan(&bs.IDHash, &bs.SID, &bs.Subject, &authTime, &amr, &created, &expires, &clients)
 	if err != nil {
 		return bs, s.wrap(err)
+	}
+	if clients != "" {
+		bs.Clients = strings.Split(clients, "\x1f")
 	}
 	bs.AuthTime, bs.CreatedAt, bs.ExpiresAt = fromTS(authTime), fromTS(created), fromTS(expires)
 	bs.AMR, err = unlist(amr)
@@ -72,4 +79,20 @@ func (s *Store) DeleteSessions(ctx context.Context, subject string) (int64, erro
 		return 0, s.wrap(err)
 	}
 	return affected(res), nil
+}
+
+// AddSessionClient records that the session sid signed in to clientID.
+func (s *Store) AddSessionClient(ctx context.Context, sid, clientID string, now time.Time) error {
+	_, err := s.q(ctx).ExecContext(ctx, `INSERT INTO session_clients (sid, client_id, created_at)
+SELECT $1, $2, $3 WHERE EXISTS (SELECT 1 FROM browser_sessions WHERE sid = $1)
+ON CONFLICT (sid, client_id) DO NOTHING`, sid, clientID, ts(now))
+	return s.wrap(err)
+}
+
+// ListSessionClients lists the clients the session sid signed in to.
+func (s *Store) ListSessionClients(ctx context.Context, sid string) ([]string, error) {
+	return queryAll(ctx, s, func(r scanner) (string, error) {
+		var id string
+		return id, r.Scan(&id)
+	}, `SELECT client_id FROM session_clients WHERE sid = $1 ORDER BY created_at, client_id`, sid)
 }

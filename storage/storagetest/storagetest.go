@@ -92,6 +92,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"mail outbox: claim, lease, deliver, retry, give up, collect", testMailOutbox},
 		{"mail outbox: concurrent senders claim each message once", testConcurrentMailClaims},
 		{"account tokens: single use, purpose, expiry, collection", testAccountTokens},
+		{"session clients: recorded once, in order, gone with the session", testSessionClients},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, newStore(t)) })
