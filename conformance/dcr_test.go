@@ -131,24 +131,27 @@ func TestDynamicRegistration(t *testing.T) {
 		body any
 		code string
 	}{
-		"fragment":              {map[string]any{"redirect_uris": []string{rpRedirect + "#frag"}}, "invalid_redirect_uri"},
-		"javascript":            {map[string]any{"redirect_uris": []string{"javascript:alert(1)"}}, "invalid_redirect_uri"},
-		"data":                  {map[string]any{"redirect_uris": []string{"data:text/html,hi"}}, "invalid_redirect_uri"},
-		"http off loopback":     {map[string]any{"redirect_uris": []string{"http://rp.example.test/cb"}}, "invalid_redirect_uri"},
-		"relative":              {map[string]any{"redirect_uris": []string{"/cb"}}, "invalid_redirect_uri"},
-		"custom scheme, secret": {map[string]any{"redirect_uris": []string{"com.example.app:/cb"}}, "invalid_redirect_uri"},
-		"no redirect uri":       {map[string]any{"client_name": "x"}, "invalid_redirect_uri"},
-		"implicit":              {map[string]any{"redirect_uris": []string{rpRedirect}, "grant_types": []string{"implicit"}}, "invalid_client_metadata"},
-		"response type token":   {map[string]any{"redirect_uris": []string{rpRedirect}, "response_types": []string{"token"}}, "invalid_client_metadata"},
-		"unknown auth method":   {map[string]any{"redirect_uris": []string{rpRedirect}, "token_endpoint_auth_method": "client_secret_jwt"}, "invalid_client_metadata"},
-		"http logo":             {map[string]any{"redirect_uris": []string{rpRedirect}, "logo_uri": "http://rp.example.test/logo.png"}, "invalid_client_metadata"},
-		"private jwks":          {map[string]any{"redirect_uris": []string{rpRedirect}, "token_endpoint_auth_method": "private_key_jwt", "jwks": map[string]any{"keys": []any{map[string]any{"kty": "oct", "k": "c2VjcmV0"}}}}, "invalid_client_metadata"},
-		"not JSON":              {"not json", "invalid_client_metadata"},
-		"public with m2m grant": {map[string]any{"token_endpoint_auth_method": "none", "grant_types": []string{"client_credentials"}}, "invalid_client_metadata"},
-		"http back-channel":     {map[string]any{"redirect_uris": []string{rpRedirect}, "backchannel_logout_uri": "http://rp.example.test/bcl"}, "invalid_client_metadata"},
-		"back-channel fragment": {map[string]any{"redirect_uris": []string{rpRedirect}, "backchannel_logout_uri": "https://rp.example.test/bcl#x"}, "invalid_client_metadata"},
-		"sid without uri":       {map[string]any{"redirect_uris": []string{rpRedirect}, "backchannel_logout_session_required": true}, "invalid_client_metadata"},
-		"disabled ID token alg": {map[string]any{"redirect_uris": []string{rpRedirect}, "id_token_signed_response_alg": "EdDSA"}, "invalid_client_metadata"},
+		"fragment":               {map[string]any{"redirect_uris": []string{rpRedirect + "#frag"}}, "invalid_redirect_uri"},
+		"javascript":             {map[string]any{"redirect_uris": []string{"javascript:alert(1)"}}, "invalid_redirect_uri"},
+		"data":                   {map[string]any{"redirect_uris": []string{"data:text/html,hi"}}, "invalid_redirect_uri"},
+		"http off loopback":      {map[string]any{"redirect_uris": []string{"http://rp.example.test/cb"}}, "invalid_redirect_uri"},
+		"relative":               {map[string]any{"redirect_uris": []string{"/cb"}}, "invalid_redirect_uri"},
+		"custom scheme, secret":  {map[string]any{"redirect_uris": []string{"com.example.app:/cb"}}, "invalid_redirect_uri"},
+		"no redirect uri":        {map[string]any{"client_name": "x"}, "invalid_redirect_uri"},
+		"implicit":               {map[string]any{"redirect_uris": []string{rpRedirect}, "grant_types": []string{"implicit"}}, "invalid_client_metadata"},
+		"response type token":    {map[string]any{"redirect_uris": []string{rpRedirect}, "response_types": []string{"token"}}, "invalid_client_metadata"},
+		"unknown auth method":    {map[string]any{"redirect_uris": []string{rpRedirect}, "token_endpoint_auth_method": "client_secret_jwt"}, "invalid_client_metadata"},
+		"http logo":              {map[string]any{"redirect_uris": []string{rpRedirect}, "logo_uri": "http://rp.example.test/logo.png"}, "invalid_client_metadata"},
+		"private jwks":           {map[string]any{"redirect_uris": []string{rpRedirect}, "token_endpoint_auth_method": "private_key_jwt", "jwks": map[string]any{"keys": []any{map[string]any{"kty": "oct", "k": "c2VjcmV0"}}}}, "invalid_client_metadata"},
+		"not JSON":               {"not json", "invalid_client_metadata"},
+		"public with m2m grant":  {map[string]any{"token_endpoint_auth_method": "none", "grant_types": []string{"client_credentials"}}, "invalid_client_metadata"},
+		"http back-channel":      {map[string]any{"redirect_uris": []string{rpRedirect}, "backchannel_logout_uri": "http://rp.example.test/bcl"}, "invalid_client_metadata"},
+		"back-channel fragment":  {map[string]any{"redirect_uris": []string{rpRedirect}, "backchannel_logout_uri": "https://rp.example.test/bcl#x"}, "invalid_client_metadata"},
+		"sid without uri":        {map[string]any{"redirect_uris": []string{rpRedirect}, "backchannel_logout_session_required": true}, "invalid_client_metadata"},
+		"http front-channel":     {map[string]any{"redirect_uris": []string{rpRedirect}, "frontchannel_logout_uri": "http://rp.example.test/fcl"}, "invalid_client_metadata"},
+		"front-channel fragment": {map[string]any{"redirect_uris": []string{rpRedirect}, "frontchannel_logout_uri": "https://rp.example.test/fcl#x"}, "invalid_client_metadata"},
+		"front sid without uri":  {map[string]any{"redirect_uris": []string{rpRedirect}, "frontchannel_logout_session_required": true}, "invalid_client_metadata"},
+		"disabled ID token alg":  {map[string]any{"redirect_uris": []string{rpRedirect}, "id_token_signed_response_alg": "EdDSA"}, "invalid_client_metadata"},
 	} {
 		status, body := regCall(t, http.MethodPost, regURL, "", c.body)
 		if status != 400 || body["error"] != c.code {
@@ -224,9 +227,11 @@ func TestClientLifetimes(t *testing.T) {
 	// back-channel logout metadata is.
 	status, reg := regCall(t, http.MethodPost, s.issuer+"/oauth2/register", "", map[string]any{"redirect_uris": []string{rpRedirect},
 		"owner": "someone-else", "require_mfa": false, "first_party": true,
-		"backchannel_logout_uri": "https://rp.example.test/bcl", "backchannel_logout_session_required": true})
-	if status != 201 || reg["owner"] != nil || reg["first_party"] != nil || reg["backchannel_logout_uri"] != "https://rp.example.test/bcl" || reg["backchannel_logout_session_required"] != true {
-		t.Errorf("register with operator fields: %d %v", status, reg)
+		"backchannel_logout_uri": "https://rp.example.test/bcl", "backchannel_logout_session_required": true,
+		"frontchannel_logout_uri": "http://127.0.0.1:9/fcl", "frontchannel_logout_session_required": true})
+	if status != 201 || reg["owner"] != nil || reg["first_party"] != nil || reg["backchannel_logout_uri"] != "https://rp.example.test/bcl" || reg["backchannel_logout_session_required"] != true ||
+		reg["frontchannel_logout_uri"] != "http://127.0.0.1:9/fcl" || reg["frontchannel_logout_session_required"] != true {
+		t.Errorf("register with operator fields and logout URIs (loopback http: the server runs --dev): %d %v", status, reg)
 	}
 	if status, body := regCall(t, http.MethodPost, s.issuer+"/oauth2/register", "", map[string]any{"grant_types": []string{"client_credentials"}, "access_token_lifetime": -5}); status != 400 || body["error"] != "invalid_client_metadata" {
 		t.Errorf("negative lifetime: %d %v", status, body)

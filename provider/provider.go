@@ -121,7 +121,7 @@ type Options struct {
 	// AllowUnboundCodes (with PKCEPublic) issues codes to confidential
 	// clients' requests with neither PKCE nor a nonce.
 	AllowUnboundCodes bool
-	// AllowPrivateJWKSURI lets clients' jwks_uri point at private or
+	// AllowPrivateJWKSURI (--dev) lets clients' jwks_uri point at private or
 	// loopback addresses (development only).
 	AllowPrivateJWKSURI bool
 	Log                 *slog.Logger
@@ -254,7 +254,7 @@ func New(o Options) (*Provider, error) {
 		if o.Registration == RegistrationToken && len(o.InitialAccessToken) < 32 {
 			return nil, errors.New("provider: registration mode token needs an initial access token of at least 32 characters")
 		}
-		p.registrar = &registrar{p: p, mode: o.Registration, initialToken: hashToken(o.InitialAccessToken), algs: o.Keys.Algs(), limit: attempt.New(o.Store.Attempts, p.now),
+		p.registrar = &registrar{p: p, mode: o.Registration, initialToken: hashToken(o.InitialAccessToken), env: clientspec.Env{Algs: o.Keys.Algs(), Dev: o.AllowPrivateJWKSURI}, limit: attempt.New(o.Store.Attempts, p.now),
 			policy: o.RegistrationPolicy.withDefaults()}
 	default:
 		return nil, fmt.Errorf("provider: unknown registration mode %q", o.Registration)

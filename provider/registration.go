@@ -36,7 +36,7 @@ type registrar struct {
 	p            *Provider
 	mode         string
 	initialToken []byte // SHA-256 of the initial access token (mode token)
-	algs         []string
+	env          clientspec.Env
 	limit        *attempt.Limiter
 	policy       RegistrationPolicy
 }
@@ -224,7 +224,7 @@ func (g *registrar) create(w http.ResponseWriter, r *http.Request) {
 		g.fail(w, r, err)
 		return
 	}
-	c, secret, err := spec.Build(g.algs, g.p.now().UTC())
+	c, secret, err := spec.Build(g.env, g.p.now().UTC())
 	if err == nil {
 		err = spec.VerifySector(r.Context(), g.p.sectors)
 	}
@@ -285,7 +285,7 @@ func (g *registrar) update(w http.ResponseWriter, r *http.Request) {
 		g.fail(w, r, err)
 		return
 	}
-	nc, secret, err := spec.Build(g.algs, g.p.now().UTC())
+	nc, secret, err := spec.Build(g.env, g.p.now().UTC())
 	if err == nil {
 		err = spec.VerifySector(ctx, g.p.sectors)
 	}

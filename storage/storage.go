@@ -83,6 +83,11 @@ type ClientMetadata struct {
 	// tokens; BackchannelLogoutSessionRequired asks for the sid claim.
 	BackchannelLogoutURI             string `json:"backchannel_logout_uri,omitempty"`
 	BackchannelLogoutSessionRequired bool   `json:"backchannel_logout_session_required,omitempty"`
+	// FrontchannelLogoutURI is loaded in an iframe when a session the
+	// client signed in to ends (OpenID Connect Front-Channel Logout);
+	// FrontchannelLogoutSessionRequired asks for iss and sid with it.
+	FrontchannelLogoutURI             string `json:"frontchannel_logout_uri,omitempty"`
+	FrontchannelLogoutSessionRequired bool   `json:"frontchannel_logout_session_required,omitempty"`
 	// AllowedCORSOrigins are origins, besides those of the redirect URIs,
 	// from which a browser may call the token, revocation, introspection
 	// and userinfo endpoints for this client.

@@ -381,6 +381,9 @@ func newClients(g *globals) *cobra.Command {
 	f.BoolVar(&s.RequireMFA, "require-mfa", false, "every sign-in for this client needs two factors")
 	f.BoolVar(&s.RequirePKCE, "require-pkce", false, "the client must use PKCE even where pkce.required: public would not ask it")
 	f.StringVar(&s.BackchannelLogoutURI, "backchannel-logout-uri", "", "where the client receives back-channel logout tokens (https)")
+	f.BoolVar(&s.BackchannelLogoutSessionRequired, "backchannel-logout-session-required", false, "back-channel logout tokens must carry the session's sid")
+	f.StringVar(&s.FrontchannelLogoutURI, "frontchannel-logout-uri", "", "loaded in an iframe when a session that signed in to the client ends (https)")
+	f.BoolVar(&s.FrontchannelLogoutSessionRequired, "frontchannel-logout-session-required", false, "the front-channel logout URI gets iss and sid")
 	f.StringVar(&s.TokenEndpointAuthMethod, "token-endpoint-auth-method", "", "client_secret_basic (default), client_secret_post, private_key_jwt or none")
 	f.StringVar(&output, "output", "text", "output format: text or json")
 	f.StringVar(&s.IDTokenSignedResponseAlg, "id-token-signed-response-alg", "", "ID token algorithm (one of keys.algorithms; default RS256)")
@@ -498,8 +501,8 @@ func newAudit(g *globals) *cobra.Command {
 // including the secret.
 func newClientUpdate(g *globals) *cobra.Command {
 	var redirects, postLogout, grants, scopes, audience []string
-	var name, method, idAlg, format, jwksFile, jwksURI, logo, policy, tos, owner, bcl string
-	var firstParty, requireMFA, requirePKCE, requireSigned bool
+	var name, method, idAlg, format, jwksFile, jwksURI, logo, policy, tos, owner, bcl, fcl string
+	var firstParty, requireMFA, requirePKCE, requireSigned, bclSession, fclSession bool
 	var requestURIs []string
 	var roAlg, uiAlg, subjectType, sector string
 	var atl, rtl, itl int64
@@ -520,14 +523,17 @@ func newClientUpdate(g *globals) *cobra.Command {
 						"access-token-lifetime": func() { spec.AccessTokenLifetime = atl }, "refresh-token-lifetime": func() { spec.RefreshTokenLifetime = rtl },
 						"id-token-lifetime": func() { spec.IDTokenLifetime = itl },
 						"owner":             func() { spec.Owner = owner }, "require-mfa": func() { spec.RequireMFA = requireMFA },
-						"require-pkce":                  func() { spec.RequirePKCE = requirePKCE },
-						"backchannel-logout-uri":        func() { spec.BackchannelLogoutURI = bcl },
-						"request-uri":                   func() { spec.RequestURIs = requestURIs },
-						"request-object-signing-alg":    func() { spec.RequestObjectSigningAlg = roAlg },
-						"require-signed-request-object": func() { spec.RequireSignedRequestObject = requireSigned },
-						"userinfo-signed-response-alg":  func() { spec.UserinfoSignedResponseAlg = uiAlg },
-						"subject-type":                  func() { spec.SubjectType = subjectType },
-						"sector-identifier-uri":         func() { spec.SectorIdentifierURI = sector },
+						"require-pkce":                         func() { spec.RequirePKCE = requirePKCE },
+						"backchannel-logout-uri":               func() { spec.BackchannelLogoutURI = bcl },
+						"backchannel-logout-session-required":  func() { spec.BackchannelLogoutSessionRequired = bclSession },
+						"frontchannel-logout-uri":              func() { spec.FrontchannelLogoutURI = fcl },
+						"frontchannel-logout-session-required": func() { spec.FrontchannelLogoutSessionRequired = fclSession },
+						"request-uri":                          func() { spec.RequestURIs = requestURIs },
+						"request-object-signing-alg":           func() { spec.RequestObjectSigningAlg = roAlg },
+						"require-signed-request-object":        func() { spec.RequireSignedRequestObject = requireSigned },
+						"userinfo-signed-response-alg":         func() { spec.UserinfoSignedResponseAlg = uiAlg },
+						"subject-type":                         func() { spec.SubjectType = subjectType },
+						"sector-identifier-uri":                func() { spec.SectorIdentifierURI = sector },
 					}
 					for flag, apply := range set {
 						if changed(flag) {
@@ -576,6 +582,9 @@ func newClientUpdate(g *globals) *cobra.Command {
 	f.StringVar(&subjectType, "subject-type", "", "public or pairwise (changing it changes every subject the client sees)")
 	f.StringVar(&sector, "sector-identifier-uri", "", "https URL of a JSON array listing a pairwise client's redirect URIs")
 	f.StringVar(&bcl, "backchannel-logout-uri", "", "back-channel logout URI (https; empty removes it)")
+	f.BoolVar(&bclSession, "backchannel-logout-session-required", false, "back-channel logout tokens must carry the session's sid")
+	f.StringVar(&fcl, "frontchannel-logout-uri", "", "front-channel logout URI (https; empty removes it)")
+	f.BoolVar(&fclSession, "frontchannel-logout-session-required", false, "the front-channel logout URI gets iss and sid")
 	f.Int64Var(&atl, "access-token-lifetime", 0, "seconds (0: the server's)")
 	f.Int64Var(&rtl, "refresh-token-lifetime", 0, "seconds (0: the server's)")
 	f.Int64Var(&itl, "id-token-lifetime", 0, "seconds (0: the server's)")

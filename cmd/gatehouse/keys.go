@@ -33,7 +33,7 @@ func (g *globals) withOps(ctx context.Context, withKeys bool, fn func(*ops.Servi
 		return err
 	}
 	return g.withStore(ctx, func(st *sqlstore.Store) error {
-		o := ops.Options{EnabledAlgs: cfg.Keys.Algorithms, Sectors: clientspec.SectorClient(cfg.Dev)}
+		o := ops.Options{EnabledAlgs: cfg.Keys.Algorithms, Dev: cfg.Dev, Sectors: clientspec.SectorClient(cfg.Dev)}
 		if cfg.Email.Host != "" || cfg.Dev {
 			// Mail is queued in the outbox; a running server delivers it.
 			pages, err := templates.New(cfg.TemplatesDir)

@@ -118,12 +118,27 @@ func TestUsersAndClients(t *testing.T) {
 		{"--grant-type", "implicit", "--redirect-uri", "https://a.example/cb"},
 		{"--grant-type", "authorization_code"}, // no redirect URI
 		{"--public", "--redirect-uri", "https://a.example/cb", "--token-endpoint-auth-method", "client_secret_basic"},
+		{"--redirect-uri", "https://a.example/cb", "--backchannel-logout-uri", "http://127.0.0.1:9/bcl"},   // loopback http without --dev
+		{"--redirect-uri", "https://a.example/cb", "--frontchannel-logout-uri", "https://a.example/fcl#x"}, // fragment
+		{"--redirect-uri", "https://a.example/cb", "--frontchannel-logout-session-required"},               // no URI
 	}
 	for _, args := range bad {
 		_, err := run(t, "", nil, append([]string{"clients", "create", "--name", "Bad", "--database-url", db}, args...)...)
 		if err == nil {
 			t.Errorf("clients create %v succeeded", args)
 		}
+	}
+	// Logout URIs: stored, shown, changed; loopback http under --dev.
+	out, err = run(t, "", nil, "clients", "create", "--name", "Logout", "--redirect-uri", "https://a.example/cb", "--output", "json", "--database-url", db,
+		"--backchannel-logout-uri", "https://a.example/bcl", "--backchannel-logout-session-required", "--frontchannel-logout-uri", "https://a.example/fcl")
+	var lc map[string]any
+	if err != nil || json.Unmarshal([]byte(out), &lc) != nil || lc["backchannel_logout_uri"] != "https://a.example/bcl" || lc["backchannel_logout_session_required"] != true ||
+		lc["frontchannel_logout_uri"] != "https://a.example/fcl" {
+		t.Fatalf("clients create with logout URIs: %v\n%s", err, out)
+	}
+	out, err = run(t, "", nil, "clients", "update", lc["client_id"].(string), "--dev", "--frontchannel-logout-uri", "http://127.0.0.1:9/fcl", "--frontchannel-logout-session-required", "--database-url", db)
+	if err != nil || !strings.Contains(out, `"frontchannel_logout_uri": "http://127.0.0.1:9/fcl"`) || !strings.Contains(out, `"frontchannel_logout_session_required": true`) || !strings.Contains(out, `"backchannel_logout_uri": "https://a.example/bcl"`) {
+		t.Fatalf("clients update --dev with a loopback front-channel URI: %v\n%s", err, out)
 	}
 	priv, _ := rsa.GenerateKey(rand.Reader, 2048)
 	privJWKS, _ := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: priv, KeyID: "k", Algorithm: "RS256", Use: "sig"}}})

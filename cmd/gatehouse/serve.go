@@ -210,7 +210,7 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 // setupDev creates the demo user and client once and mounts the development
 // callback page; it returns a ready-to-open authorization URL.
 func setupDev(ctx context.Context, cfg config.Config, st *sqlstore.Store, km *keys.Manager, mux *http.ServeMux, pages *templates.Renderer) (string, error) {
-	o := ops.New(st, ops.Options{EnabledAlgs: cfg.Keys.Algorithms})
+	o := ops.New(st, ops.Options{EnabledAlgs: cfg.Keys.Algorithms, Dev: true})
 	setup := ops.Actor{Name: "dev-setup"}
 	if _, err := st.GetUserByEmail(ctx, demoEmail); errors.Is(err, storage.ErrNotFound) {
 		if _, err := o.Users.Create(ctx, setup, demoEmail, "Demo User", demoPassword); err != nil {

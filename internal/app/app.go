@@ -285,7 +285,7 @@ func New(ctx context.Context, cfg config.Config, d Deps) (*App, error) {
 	if outbox != nil {
 		linkMailer = &account.Mailer{Mail: outbox, Pages: pages, Issuer: cfg.Issuer, Product: cfg.Email.ProductName}
 	}
-	operator := ops.New(st, ops.Options{Keys: km, EnabledAlgs: cfg.Keys.Algorithms, Sectors: clientspec.SectorClient(cfg.Dev), Now: clock, Mailer: linkMailer})
+	operator := ops.New(st, ops.Options{Keys: km, EnabledAlgs: cfg.Keys.Algorithms, Dev: cfg.Dev, Sectors: clientspec.SectorClient(cfg.Dev), Now: clock, Mailer: linkMailer})
 	adm := admin.New(admin.Options{Ops: operator, Keys: st, Log: log, Profiling: cfg.Admin.Pprof, Metrics: met.Handler()})
 	a.Handler, a.Mux, a.Pages, a.Keys, a.Provider = handler, mux, pages, km, prov
 	a.Admin = httpx.Log(log, httpx.RealIP(trusted, httpx.Secure(false, httpx.MaxBytes(1<<20, httpx.CleanInput(adm.Handler())))))

@@ -192,7 +192,7 @@ func (s Spec) checkLengths() error {
 		}
 	}
 	for field, v := range map[string]string{"client_uri": s.ClientURI, "logo_uri": s.LogoURI, "policy_uri": s.PolicyURI, "tos_uri": s.TOSURI,
-		"jwks_uri": s.JWKSURI, "backchannel_logout_uri": s.BackchannelLogoutURI} {
+		"jwks_uri": s.JWKSURI, "backchannel_logout_uri": s.BackchannelLogoutURI, "frontchannel_logout_uri": s.FrontchannelLogoutURI} {
 		if len(v) > maxURILength {
 			return BadMetadata("%s is longer than %d characters", field, maxURILength)
 		}
@@ -217,7 +217,8 @@ func (s Spec) checkLengths() error {
 // gets one (generated, ≥ 256 bits, shown once and stored as a hash). Omitted
 // metadata gets the RFC 7591 defaults: authorization_code, code,
 // client_secret_basic, and the scopes gatehouse serves.
-func (s Spec) Build(enabledAlgs []string, now time.Time) (storage.Client, string, error) {
+func (s Spec) Build(env Env, now time.Time) (storage.Client, string, error) {
+	enabledAlgs := env.Algs
 	if err := s.checkLengths(); err != nil {
 		return storage.Client{}, "", err
 	}
@@ -314,13 +315,11 @@ func (s Spec) Build(enabledAlgs []string, now time.Time) (storage.Client, string
 			return storage.Client{}, "", err
 		}
 	}
-	if u := s.BackchannelLogoutURI; u != "" {
-		p, err := url.Parse(u)
-		if err != nil || p.Host == "" || p.Fragment != "" || strings.Contains(u, "#") || !(p.Scheme == "https" || (p.Scheme == "http" && config.IsLoopbackHost(p.Hostname()))) {
-			return storage.Client{}, "", BadMetadata("backchannel_logout_uri %q must be an absolute https URL without a fragment", u)
-		}
-	} else if s.BackchannelLogoutSessionRequired {
-		return storage.Client{}, "", BadMetadata("backchannel_logout_session_required needs a backchannel_logout_uri")
+	if err := checkLogoutURI("backchannel_logout", s.BackchannelLogoutURI, s.BackchannelLogoutSessionRequired, env.Dev); err != nil {
+		return storage.Client{}, "", err
+	}
+	if err := checkLogoutURI("frontchannel_logout", s.FrontchannelLogoutURI, s.FrontchannelLogoutSessionRequired, env.Dev); err != nil {
+		return storage.Client{}, "", err
 	}
 	if err := s.checkSubjectType(); err != nil {
 		return storage.Client{}, "", err
@@ -393,4 +392,39 @@ func (s Spec) Build(enabledAlgs []string, now time.Time) (storage.Client, string
 		c.SecretHash = HashSecret(secret)
 	}
 	return c, secret, nil
+}
+
+// Env is what the rules of a registration depend on besides the spec.
+type Env struct {
+	// Algs are the signing algorithms enabled on the server.
+	Algs []string
+	// Dev accepts http logout URIs on loopback addresses (serve --dev).
+	Dev bool
+}
+
+// checkLogoutURI checks a back- or front-channel logout URI (member
+// name+"_uri"): absolute https without a fragment, or http on a loopback
+// host under --dev; its session_required flag needs one.
+func checkLogoutURI(name, raw string, sessionRequired, dev bool) error {
+	if raw == "" {
+		if sessionRequired {
+			return BadMetadata("%s_session_required needs a %s_uri", name, name)
+		}
+		return nil
+	}
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil || !u.IsAbs() || u.Host == "" || u.User != nil:
+		return BadMetadata("%s_uri %q must be an absolute https URL", name, raw)
+	case u.Fragment != "" || strings.Contains(raw, "#"):
+		return BadMetadata("%s_uri %q must not contain a fragment", name, raw)
+	case u.Scheme == "https":
+		return nil
+	case u.Scheme == "http" && config.IsLoopbackHost(u.Hostname()):
+		if dev {
+			return nil
+		}
+		return BadMetadata("%s_uri %q must use https (http on a loopback address only under --dev)", name, raw)
+	}
+	return BadMetadata("%s_uri %q must be an absolute https URL", name, raw)
 }

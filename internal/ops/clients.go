@@ -14,7 +14,7 @@ import (
 type Clients struct {
 	st      storage.ClientStore
 	rec     recorder
-	algs    []string
+	env     clientspec.Env
 	sectors *http.Client
 	now     func() time.Time
 }
@@ -30,7 +30,7 @@ func (c *Clients) Get(ctx context.Context, id string) (storage.Client, error) {
 // build validates a spec (a *clientspec.MetadataError names what is wrong)
 // and fetches its sector document, outside any transaction.
 func (c *Clients) build(ctx context.Context, s clientspec.Spec) (storage.Client, string, error) {
-	cl, secret, err := s.Build(c.algs, c.now().UTC())
+	cl, secret, err := s.Build(c.env, c.now().UTC())
 	if err == nil && c.sectors != nil {
 		err = s.VerifySector(ctx, c.sectors)
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-id/gatehouse/account"
+	"github.com/gatehouse-id/gatehouse/internal/clientspec"
 	"github.com/gatehouse-id/gatehouse/internal/httpx"
 	"github.com/gatehouse-id/gatehouse/keys"
 	"github.com/gatehouse-id/gatehouse/storage"
@@ -51,6 +52,9 @@ type Options struct {
 	Keys *keys.Manager
 	// EnabledAlgs are the signing algorithms clients may ask for.
 	EnabledAlgs []string
+	// Dev (serve --dev, or the CLI's --dev) accepts http logout URIs on
+	// loopback addresses.
+	Dev bool
 	// Sectors fetches pairwise clients' sector_identifier_uri documents
 	// (clientspec.SectorClient); nil skips the check.
 	Sectors *http.Client
@@ -77,7 +81,7 @@ func New(st storage.Store, o Options) *Service {
 	}
 	rec := recorder{st: st, now: o.Now}
 	return &Service{
-		Clients:   &Clients{st: st, rec: rec, algs: o.EnabledAlgs, sectors: o.Sectors, now: o.Now},
+		Clients:   &Clients{st: st, rec: rec, env: clientspec.Env{Algs: o.EnabledAlgs, Dev: o.Dev}, sectors: o.Sectors, now: o.Now},
 		Users:     &Users{st: st, rec: rec, now: o.Now, links: st, mailer: o.Mailer},
 		Sessions:  &Sessions{st: st, rec: rec, now: o.Now},
 		AdminKeys: &AdminKeys{st: st, rec: rec, now: o.Now},
