@@ -43,6 +43,7 @@ type Metadata struct {
 	AuthorizationResponseIssParameterSupported bool     `json:"authorization_response_iss_parameter_supported"`
 	FrontchannelLogoutSupported                bool     `json:"frontchannel_logout_supported"`
 	BackchannelLogoutSupported                 bool     `json:"backchannel_logout_supported"`
+	BackchannelLogoutSessionSupported          bool     `json:"backchannel_logout_session_supported"`
 }
 
 // Metadata returns the discovery document.
@@ -85,6 +86,9 @@ func (p *Provider) Metadata() Metadata {
 		RequestParameterSupported:                  true,
 		RequestURIParameterSupported:               true,
 		RequestObjectSigningAlgValuesSupported:     clientspec.RequestObjectAlgs,
+		// Logout tokens carry sid as well as sub (session support).
+		BackchannelLogoutSupported:        p.backchannel,
+		BackchannelLogoutSessionSupported: p.backchannel,
 	}
 }
 

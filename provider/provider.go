@@ -121,6 +121,9 @@ type Options struct {
 	// AllowUnboundCodes (with PKCEPublic) issues codes to confidential
 	// clients' requests with neither PKCE nor a nonce.
 	AllowUnboundCodes bool
+	// BackchannelLogout says logout tokens are sent (discovery advertises
+	// it): the interactor tells a backchannel.Notifier of ended sessions.
+	BackchannelLogout bool
 	// AllowPrivateJWKSURI (--dev) lets clients' jwks_uri point at private or
 	// loopback addresses (development only).
 	AllowPrivateJWKSURI bool
@@ -134,15 +137,16 @@ type Provider struct {
 	metadataOnce sync.Once
 	metadataBody []byte
 
-	issuer     string
-	oauth      fosite.OAuth2Provider
-	store      Stores
-	keys       *keys.Manager
-	signer     *keys.Signer
-	interactor interaction.Interactor
-	pages      *templates.Renderer
-	log        *slog.Logger
-	now        func() time.Time
+	issuer      string
+	backchannel bool
+	oauth       fosite.OAuth2Provider
+	store       Stores
+	keys        *keys.Manager
+	signer      *keys.Signer
+	interactor  interaction.Interactor
+	pages       *templates.Renderer
+	log         *slog.Logger
+	now         func() time.Time
 
 	strategy    oauth2.CoreStrategy
 	cipher      *keys.Cipher
@@ -246,7 +250,7 @@ func New(o Options) (*Provider, error) {
 		allowUnbound: o.PKCERequired == PKCEPublic && o.AllowUnboundCodes,
 		logos:        &logoCache{client: netguard.Client("logo_uri", o.AllowPrivateJWKSURI), now: o.Now},
 		clientKeys:   jwks, requestObjects: netguard.Client("request_uri", o.AllowPrivateJWKSURI),
-		pairwiseKey: o.PairwiseKey, sectors: clientspec.SectorClient(o.AllowPrivateJWKSURI),
+		pairwiseKey: o.PairwiseKey, sectors: clientspec.SectorClient(o.AllowPrivateJWKSURI), backchannel: o.BackchannelLogout,
 	}
 	switch o.Registration {
 	case "", RegistrationOff:

@@ -532,6 +532,47 @@ type MailStore interface {
 	MailWaiting(ctx context.Context) (int64, error)
 }
 
+// Logout is a back-channel logout token waiting in its outbox: one client
+// to tell that one session ended.
+type Logout struct {
+	// ID is the logout token's jti: the same on every attempt, so a token
+	// delivered twice (a crash between delivering and recording it) is one
+	// event to the client.
+	ID       string
+	ClientID string
+	// Subject is the user as the client knows it (pairwise or not); SID
+	// the session that ended.
+	Subject, SID string
+	CreatedAt    time.Time
+	// NextAttemptAt is when the row is due; while a sender holds it, when
+	// that sender's claim lapses.
+	NextAttemptAt time.Time
+	// Attempts counts the deliveries tried (claims taken).
+	Attempts int
+	// SentAt and FailedAt end a row: delivered, or given up.
+	SentAt, FailedAt time.Time
+	LastError        string
+}
+
+// LogoutStore is the durable outbox of back-channel logout tokens, with
+// the same claim discipline as MailStore.
+type LogoutStore interface {
+	EnqueueLogout(ctx context.Context, l Logout) error
+	// ClaimLogouts takes at most limit due rows for claim until
+	// leaseUntil, counting an attempt on each.
+	ClaimLogouts(ctx context.Context, claim string, now, leaseUntil time.Time, limit int) ([]Logout, error)
+	// LogoutSent records a delivery by the holder of claim (kept until
+	// keepUntil); ErrConflict when the claim is no longer held.
+	LogoutSent(ctx context.Context, id, claim string, at, keepUntil time.Time) error
+	// LogoutFailed records a failed attempt: due again at retryAt, or
+	// given up (kept until keepUntil) when retryAt is zero.
+	LogoutFailed(ctx context.Context, id, claim, reason string, at, retryAt, keepUntil time.Time) error
+	// ListLogouts lists the newest rows, at most limit.
+	ListLogouts(ctx context.Context, limit int) ([]Logout, error)
+	// LogoutsWaiting counts the rows not yet delivered nor given up.
+	LogoutsWaiting(ctx context.Context) (int64, error)
+}
+
 // AccountToken is a single-use link mailed to a user, stored as a hash.
 type AccountToken struct {
 	Hash    []byte
@@ -676,6 +717,7 @@ type Store interface {
 	AdminKeyStore
 	AttemptStore
 	MailStore
+	LogoutStore
 	AccountTokenStore
 	Revoker
 	Transactor

@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -34,11 +35,13 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/httpx"
 	"github.com/gatehouse-id/gatehouse/internal/mail"
 	"github.com/gatehouse-id/gatehouse/internal/metrics"
+	"github.com/gatehouse-id/gatehouse/internal/netguard"
 	"github.com/gatehouse-id/gatehouse/internal/ops"
 	"github.com/gatehouse-id/gatehouse/internal/tracing"
 	"github.com/gatehouse-id/gatehouse/internal/web"
 	"github.com/gatehouse-id/gatehouse/keys"
 	"github.com/gatehouse-id/gatehouse/provider"
+	"github.com/gatehouse-id/gatehouse/provider/backchannel"
 	"github.com/gatehouse-id/gatehouse/storage"
 	"github.com/gatehouse-id/gatehouse/templates"
 )
@@ -63,6 +66,7 @@ type App struct {
 	log      *slog.Logger
 	clock    func() time.Time
 	mailer   *mail.Deliverer
+	logouts  *backchannel.Notifier
 	draining atomic.Bool // shutting down: /readyz answers 503
 }
 
@@ -174,11 +178,19 @@ func New(ctx context.Context, cfg config.Config, d Deps) (*App, error) {
 			signUpLink = account.PathSignUp
 		}
 	}
+	logouts := backchannel.New(backchannel.Options{Store: st, Keys: km, Issuer: cfg.Issuer, PairwiseKey: pairwiseKey,
+		HTTP: netguard.Client("backchannel_logout_uri", cfg.Dev), Now: clock, Log: log, GiveUpAfter: cfg.Logout.BackchannelGiveUpAfter.Duration,
+		Audit: func(ctx context.Context, typ, subject, clientID string, details map[string]string) {
+			if err := st.AppendAudit(ctx, storage.AuditEvent{ID: httpx.RandomString(16), At: clock().UTC(), Type: typ, Actor: "system", Subject: subject,
+				ClientID: clientID, Details: details}); err != nil {
+				log.Error("audit", "type", typ, "err", err)
+			}
+		}})
 	cs, err := consent.New(consent.Options{
 		Store: st, Links: st, Web: kit, Attempts: attempts, Steps: steps, CSRFKey: csrfKey, Secure: cfg.HTTPS(),
 		ConsentLifetime: cfg.Lifetimes.Consent.Duration, FlowLifetime: cfg.Lifetimes.LoginFlow.Duration, Log: log,
 		Cipher: cipher, PairwiseKey: pairwiseKey, RequireMFA: cfg.Authn.RequireMFA, Upstreams: ups, Issuer: cfg.Issuer, Now: clock,
-		RecoverLink: recoverLink, SignUpLink: signUpLink, EmailLogin: emailLogin,
+		RecoverLink: recoverLink, SignUpLink: signUpLink, EmailLogin: emailLogin, SessionEnds: logouts,
 	})
 	if err != nil {
 		return nil, err
@@ -191,7 +203,7 @@ func New(ctx context.Context, cfg config.Config, d Deps) (*App, error) {
 		MaxAssertionLifetime: cfg.ClientAuth.MaxAssertionLifetime.Duration, PKCERequired: cfg.PKCE.Required, AllowUnboundCodes: cfg.PKCE.AllowUnbound,
 		RegistrationPolicy: provider.RegistrationPolicy{AllowedScopes: cfg.Registration.AllowedScopes,
 			AllowedGrantTypes: cfg.Registration.AllowedGrantTypes, AllowAudience: cfg.Registration.AllowAudience},
-		AllowPrivateJWKSURI: cfg.Dev,
+		AllowPrivateJWKSURI: cfg.Dev, BackchannelLogout: true,
 		Lifetimes: provider.Lifetimes{AccessToken: cfg.Lifetimes.AccessToken.Duration, RefreshToken: cfg.Lifetimes.RefreshToken.Duration,
 			IDToken: cfg.Lifetimes.IDToken.Duration, AuthorizeCode: cfg.Lifetimes.AuthorizeCode.Duration},
 	})
@@ -227,7 +239,7 @@ func New(ctx context.Context, cfg config.Config, d Deps) (*App, error) {
 	if cfg.Dev {
 		mux.HandleFunc("GET "+PathDevMail, devMailbox(st, pages, log))
 	}
-	a := &App{store: st, cfg: cfg, log: log, clock: clock, Mail: outbox, mailer: mailer}
+	a := &App{store: st, cfg: cfg, log: log, clock: clock, Mail: outbox, mailer: mailer, logouts: logouts}
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		if a.draining.Load() {
 			w.Header().Set("Retry-After", "5")
@@ -259,23 +271,11 @@ func New(ctx context.Context, cfg config.Config, d Deps) (*App, error) {
 	met.CounterFunc("gatehouse_password_hashes_refused_total", "Password checks refused with 503 because too many were running or waiting.",
 		func() float64 { _, n := hasher.Counts(); return float64(n) })
 	if mailer != nil {
-		met.CounterFunc("gatehouse_mail_sent_total", "Messages delivered (to the SMTP server, or the development mailbox).",
-			func() float64 { n, _, _ := mailer.Counts(); return float64(n) })
-		met.CounterFunc("gatehouse_mail_failed_total", "Delivery attempts that failed (each is retried with back-off or given up).",
-			func() float64 { _, n, _ := mailer.Counts(); return float64(n) })
-		met.CounterFunc("gatehouse_mail_abandoned_total", "Messages given up (a permanent refusal, or email.give_up_after passed).",
-			func() float64 { _, _, n := mailer.Counts(); return float64(n) })
-		met.GaugeFunc("gatehouse_mail_waiting", "Messages in the outbox not yet delivered nor given up, on every replica.",
-			func() float64 {
-				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-				defer cancel()
-				n, err := mailer.Waiting(ctx)
-				if err != nil {
-					return -1
-				}
-				return float64(n)
-			})
+		outboxMetrics(met, "gatehouse_mail", "Messages", "(to the SMTP server, or the development mailbox)", "(a permanent refusal, or email.give_up_after passed)",
+			mailer.Counts, mailer.Waiting)
 	}
+	outboxMetrics(met, "gatehouse_backchannel_logout", "Back-channel logout tokens", "", "(refused, or logout.backchannel_give_up_after passed; each audited)",
+		logouts.Counts, logouts.Waiting)
 	trusted, err := httpx.ParsePrefixes(cfg.TrustedProxies)
 	if err != nil {
 		return nil, fmt.Errorf("trusted_proxies: %w", err)
@@ -325,4 +325,27 @@ func registrationMode(cfg config.Config) string {
 		return "open"
 	}
 	return "off"
+}
+
+// outboxMetrics exports a durable outbox's counts as prefix_sent_total,
+// _failed_total and _abandoned_total, and its backlog (every replica's) as
+// prefix_waiting.
+func outboxMetrics(met *metrics.Metrics, prefix, what, sentNote, abandonedNote string, counts func() (sent, failed, abandoned int64),
+	waiting func(context.Context) (int64, error)) {
+	met.CounterFunc(prefix+"_sent_total", strings.TrimSpace(what+" delivered "+sentNote)+".",
+		func() float64 { n, _, _ := counts(); return float64(n) })
+	met.CounterFunc(prefix+"_failed_total", "Delivery attempts that failed (each is retried with back-off or given up).",
+		func() float64 { _, n, _ := counts(); return float64(n) })
+	met.CounterFunc(prefix+"_abandoned_total", strings.TrimSpace(what+" given up "+abandonedNote)+".",
+		func() float64 { _, _, n := counts(); return float64(n) })
+	met.GaugeFunc(prefix+"_waiting", what+" in the outbox not yet delivered nor given up, on every replica.",
+		func() float64 {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			n, err := waiting(ctx)
+			if err != nil {
+				return -1
+			}
+			return float64(n)
+		})
 }

@@ -24,7 +24,7 @@ type Listeners struct {
 // 503 at once (load balancers stop sending), requests keep being served for
 // cfg.Shutdown.Drain, in-flight requests get cfg.Shutdown.Timeout to
 // finish, and the background jobs (garbage collection, key rotation and
-// reload, mail delivery) are stopped and joined. When Run returns nothing uses the store
+// reload, mail and back-channel logout delivery) are stopped and joined. When Run returns nothing uses the store
 // any more, so the caller may close it. A listener that fails stops the
 // whole server the same way, and its error is returned.
 func (a *App) Run(ctx context.Context, l Listeners) error {
@@ -37,6 +37,7 @@ func (a *App) Run(ctx context.Context, l Listeners) error {
 	if a.mailer != nil {
 		bg.Go(func() { a.mailer.Run(jobs) })
 	}
+	bg.Go(func() { a.logouts.Run(jobs) })
 	defer bg.Wait()
 
 	srv := &http.Server{Handler: a.Handler, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,

@@ -77,6 +77,15 @@ type Config struct {
 	Email Email `yaml:"email"`
 	// Accounts says who may create an account, and how.
 	Accounts Accounts `yaml:"accounts"`
+	// Logout tunes single logout.
+	Logout Logout `yaml:"logout"`
+}
+
+// Logout tunes single logout.
+type Logout struct {
+	// BackchannelGiveUpAfter is how long a back-channel logout token is
+	// retried before it is given up (and audited).
+	BackchannelGiveUpAfter Duration `yaml:"backchannel_give_up_after"`
 }
 
 // Accounts configures self-service accounts.
@@ -341,6 +350,7 @@ func Default() Config {
 		Tracing:     Tracing{SampleRatio: 1, BatchTimeout: Duration{5 * time.Second}},
 		Shutdown:    Shutdown{Timeout: Duration{20 * time.Second}},
 		Accounts:    Accounts{RequireVerifiedEmail: true},
+		Logout:      Logout{BackchannelGiveUpAfter: Duration{24 * time.Hour}},
 		Email:       Email{Port: 587, TLS: "starttls", Timeout: Duration{15 * time.Second}, GiveUpAfter: Duration{48 * time.Hour}, ProductName: "gatehouse"},
 	}
 }
@@ -467,6 +477,7 @@ func (c *Config) applyEnv(env func(string) string) error {
 		"GATEHOUSE_SHUTDOWN_TIMEOUT":                   &c.Shutdown.Timeout,
 		"GATEHOUSE_EMAIL_TIMEOUT":                      &c.Email.Timeout,
 		"GATEHOUSE_EMAIL_GIVE_UP_AFTER":                &c.Email.GiveUpAfter,
+		"GATEHOUSE_LOGOUT_BACKCHANNEL_GIVE_UP_AFTER":   &c.Logout.BackchannelGiveUpAfter,
 	}
 	for k, p := range durs {
 		if v := env(k); v != "" {
@@ -507,6 +518,9 @@ func (c *Config) Validate() error {
 	}
 	if m := c.RegistrationMode(); m != "off" && c.Email.Host == "" && !c.Dev {
 		errs = append(errs, fmt.Errorf("accounts.registration %s: new accounts confirm their address by mail; set email.host (or use off)", m))
+	}
+	if c.Logout.BackchannelGiveUpAfter.Duration <= 0 {
+		errs = append(errs, errors.New("logout.backchannel_give_up_after: want a positive duration, e.g. 24h"))
 	}
 	if c.Authn.EmailLogin && c.Email.Host == "" && !c.Dev {
 		errs = append(errs, errors.New("authn.email_login: sign-in links go by mail; set email.host"))

@@ -15,13 +15,12 @@ package mail
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"math/rand/v2"
 	"strings"
 	"time"
 
 	"github.com/gatehouse-id/gatehouse/internal/httpx"
+	"github.com/gatehouse-id/gatehouse/internal/outbox"
 	"github.com/gatehouse-id/gatehouse/storage"
 )
 
@@ -37,7 +36,7 @@ type Outbox struct {
 		EnqueueMail(ctx context.Context, m storage.Mail) error
 	}
 	now  func() time.Time
-	wake chan struct{}
+	wake func()
 }
 
 // NewOutbox queues into store; d (nil: none) is woken when a message is
@@ -47,7 +46,7 @@ func NewOutbox(store interface {
 }, now func() time.Time, d *Deliverer) *Outbox {
 	o := &Outbox{store: store, now: now}
 	if d != nil {
-		o.wake = d.wake
+		o.wake = d.Wake
 	}
 	return o
 }
@@ -64,10 +63,7 @@ func (o *Outbox) Queue(ctx context.Context, m Message) (string, error) {
 		return "", fmt.Errorf("queue mail: %w", err)
 	}
 	if o.wake != nil {
-		select {
-		case o.wake <- struct{}{}:
-		default: // a wake-up is pending already
-		}
+		o.wake()
 	}
 	return id, nil
 }
@@ -80,12 +76,4 @@ type Sender interface {
 
 // ErrPermanent marks a failure that retrying cannot fix (the receiving
 // server's 5xx: no such mailbox, refused): the message is given up at once.
-var ErrPermanent = errors.New("permanent delivery failure")
-
-// backoff is how long to wait after the n-th failed attempt: 30 s doubling
-// to at most an hour, with ±20 % jitter so replicas do not retry in step.
-func backoff(n int) time.Duration {
-	d := 30 * time.Second << min(max(n-1, 0), 7)
-	d = min(d, time.Hour)
-	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
-}
+var ErrPermanent = outbox.ErrPermanent

@@ -93,6 +93,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"mail outbox: concurrent senders claim each message once", testConcurrentMailClaims},
 		{"account tokens: single use, purpose, expiry, collection", testAccountTokens},
 		{"session clients: recorded once, in order, gone with the session", testSessionClients},
+		{"logout outbox: claim, lease, deliver, retry, give up, collect", testLogoutOutbox},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, newStore(t)) })

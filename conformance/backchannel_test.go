@@ -1,0 +1,215 @@
+package conformance
+
+import (
+	"encoding/json"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+)
+
+// logoutReceiver is a relying party's back-channel logout endpoint: it
+// keeps every logout token POSTed to it, by path, and answers status.
+type logoutReceiver struct {
+	t      *testing.T
+	addr   string
+	mu     sync.Mutex
+	got    map[string][]string // path → logout tokens
+	extra  []string            // unexpected form members
+	status int
+	srv    *http.Server
+	notify chan struct{}
+}
+
+func startReceiver(t *testing.T) *logoutReceiver {
+	t.Helper()
+	r := &logoutReceiver{t: t, addr: "127.0.0.1:0", got: map[string][]string{}, status: http.StatusOK, notify: make(chan struct{}, 1)}
+	r.up()
+	t.Cleanup(r.down)
+	return r
+}
+
+// up serves (again) on the receiver's address.
+func (r *logoutReceiver) up() {
+	r.t.Helper()
+	ln, err := net.Listen("tcp", r.addr)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	r.addr = ln.Addr().String()
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if req.Method != http.MethodPost || !strings.HasPrefix(req.Header.Get("Content-Type"), "application/x-www-form-urlencoded") || req.ParseForm() != nil {
+			http.Error(w, "bad request", http.StatusBadRequest)
+			return
+		}
+		r.mu.Lock()
+		for k := range req.PostForm {
+			if k != "logout_token" {
+				r.extra = append(r.extra, k)
+			}
+		}
+		status := r.status
+		if status == http.StatusOK {
+			r.got[req.URL.Path] = append(r.got[req.URL.Path], req.PostForm.Get("logout_token"))
+		}
+		r.mu.Unlock()
+		select {
+		case r.notify <- struct{}{}:
+		default:
+		}
+		w.Header().Set("Cache-Control", "no-store")
+		w.WriteHeader(status)
+	})}
+	r.mu.Lock()
+	r.srv = srv
+	r.mu.Unlock()
+	go func() { _ = srv.Serve(ln) }()
+}
+
+func (r *logoutReceiver) down() {
+	r.mu.Lock()
+	srv := r.srv
+	r.mu.Unlock()
+	_ = srv.Close()
+}
+
+func (r *logoutReceiver) url(path string) string { return "http://" + r.addr + path }
+
+// wait returns the tokens POSTed to path once there are n, within d.
+func (r *logoutReceiver) wait(path string, n int, d time.Duration) []string {
+	r.t.Helper()
+	deadline := time.After(d)
+	for {
+		r.mu.Lock()
+		got := slices.Clone(r.got[path])
+		r.mu.Unlock()
+		if len(got) >= n {
+			return got
+		}
+		select {
+		case <-r.notify:
+		case <-time.After(200 * time.Millisecond):
+		case <-deadline:
+			r.t.Fatalf("%d of %d logout tokens reached %s in %v", len(got), n, path, d)
+		}
+	}
+}
+
+// verifyLogoutToken checks a logout token as a relying party must
+// (Back-Channel Logout §2.6, and the OIDF plan's C177–C182): signed by a
+// key of the issuer's JWKS with the client's algorithm, typ logout+jwt,
+// iss, aud, a recent iat, exp, a jti, exactly the back-channel event,
+// sub and sid of the ID token, no nonce. It returns the claims.
+func verifyLogoutToken(t *testing.T, s *server, raw, clientID string, idToken map[string]any) map[string]any {
+	t.Helper()
+	jws, err := jose.ParseSignedCompact(raw, []jose.SignatureAlgorithm{jose.RS256, jose.PS256, jose.ES256, jose.EdDSA})
+	if err != nil {
+		t.Fatalf("logout token: %v", err)
+	}
+	h := jws.Signatures[0].Protected
+	if typ, _ := h.ExtraHeaders[jose.HeaderType].(string); typ != "logout+jwt" {
+		t.Errorf("typ %q, want logout+jwt", typ)
+	}
+	var set jose.JSONWebKeySet
+	ks, _ := getJSON(t, s.issuer+"/.well-known/jwks.json")
+	b, _ := json.Marshal(ks)
+	if err := json.Unmarshal(b, &set); err != nil {
+		t.Fatal(err)
+	}
+	keys := set.Key(h.KeyID)
+	if len(keys) == 0 {
+		t.Fatalf("kid %q is not in the JWKS", h.KeyID)
+	}
+	payload, err := jws.Verify(keys[0])
+	if err != nil {
+		t.Fatalf("signature: %v", err)
+	}
+	var c map[string]any
+	if err := json.Unmarshal(payload, &c); err != nil {
+		t.Fatal(err)
+	}
+	iat, _ := c["iat"].(float64)
+	exp, _ := c["exp"].(float64)
+	now := float64(time.Now().Unix())
+	events, _ := c["events"].(map[string]any)
+	ev, isObj := events["http://schemas.openid.net/event/backchannel-logout"].(map[string]any)
+	switch {
+	case c["iss"] != s.issuer:
+		t.Errorf("iss %v", c["iss"])
+	case c["aud"] != clientID:
+		t.Errorf("aud %v, want %s", c["aud"], clientID)
+	case iat < now-60 || iat > now+5 || exp <= iat:
+		t.Errorf("iat %v exp %v (now %v)", iat, exp, now)
+	case c["jti"] == nil || c["jti"] == "":
+		t.Error("no jti")
+	case len(events) != 1 || !isObj || len(ev) != 0:
+		t.Errorf("events %v", c["events"])
+	case c["nonce"] != nil:
+		t.Error("a nonce in a logout token")
+	case c["sub"] != idToken["sub"] || c["sid"] != idToken["sid"] || c["sid"] == nil:
+		t.Errorf("sub %v sid %v, want the ID token's %v %v", c["sub"], c["sid"], idToken["sub"], idToken["sid"])
+	}
+	return c
+}
+
+// TestBackchannelLogout (issue 18): two clients sign in through one browser
+// session; RP-initiated logout from one sends each client that registered
+// a back-channel URI a logout token it can verify against the JWKS; a
+// receiver that is down gets its token when it comes back.
+func TestBackchannelLogout(t *testing.T) {
+	t.Parallel()
+	recv := startReceiver(t)
+	s := startServer(t, backends(t)[0].newURL(t))
+	// Loopback http logout URIs are accepted under --dev only.
+	a := s.createClient(t, "--dev", "--name", "App A", "--redirect-uri", rpRedirect, "--post-logout-redirect-uri", rpPostLogout,
+		"--backchannel-logout-uri", recv.url("/a"))
+	b := s.createClient(t, "--dev", "--name", "App B", "--redirect-uri", rpRedirect, "--backchannel-logout-uri", recv.url("/b"),
+		"--backchannel-logout-session-required", "--subject-type", "pairwise")
+	plain := s.createClient(t, "--name", "App without back-channel", "--redirect-uri", rpRedirect)
+	u := s.createUser(t)
+	envA := &env{srv: s, user: u, client: a, rp: newRP(t, s, a, rpRedirect)}
+	envB := &env{srv: s, user: u, client: b, rp: newRP(t, s, b, rpRedirect)}
+	envP := &env{srv: s, user: u, client: plain, rp: newRP(t, s, plain, rpRedirect)}
+
+	br := newBrowser(t, s)
+	_, tkA := envA.fullLogin(t, br)
+	_, tkB := envB.fullLogin(t, br)
+	envP.fullLogin(t, br)
+	if tkA.claims["sid"] == nil || tkA.claims["sid"] != tkB.claims["sid"] || tkA.claims["sub"] == tkB.claims["sub"] {
+		t.Fatalf("one session, a public and a pairwise subject: %v / %v", tkA.claims, tkB.claims)
+	}
+	p := br.get(s.issuer + "/oauth2/logout?" + url.Values{"id_token_hint": {tkA.raw}, "post_logout_redirect_uri": {rpPostLogout}, "state": {"st"}}.Encode())
+	if p.status != http.StatusSeeOther || p.location != rpPostLogout+"?state=st" {
+		t.Fatalf("logout: %d %q", p.status, p.location)
+	}
+	gotB := verifyLogoutToken(t, s, recv.wait("/b", 1, 20*time.Second)[0], b.ID, tkB.claims)
+	gotA := verifyLogoutToken(t, s, recv.wait("/a", 1, 20*time.Second)[0], a.ID, tkA.claims)
+	if gotA["jti"] == gotB["jti"] {
+		t.Error("two tokens share a jti")
+	}
+	recv.mu.Lock()
+	if recv.extra != nil {
+		t.Errorf("form members besides logout_token: %v", recv.extra)
+	}
+	recv.mu.Unlock()
+
+	// The receiver is down when the next session ends: its token arrives
+	// once it is back (the first retry comes after about 30 s).
+	br2 := newBrowser(t, s)
+	_, tk2 := envB.fullLogin(t, br2)
+	recv.down()
+	p = br2.get(s.issuer + "/oauth2/logout?" + url.Values{"id_token_hint": {tk2.raw}}.Encode())
+	if !strings.Contains(p.body, `id="signed-out"`) {
+		t.Fatalf("logout: %d\n%s", p.status, p.body)
+	}
+	time.Sleep(3 * time.Second) // the first attempt fails meanwhile
+	recv.up()
+	tokens := recv.wait("/b", 2, 90*time.Second)
+	verifyLogoutToken(t, s, tokens[1], b.ID, tk2.claims)
+}
