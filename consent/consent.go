@@ -120,9 +120,6 @@ type Options struct {
 	// EmailLogin turns on the email first factor (nil: off); its step
 	// must be among Steps.
 	EmailLogin *EmailLogin
-	// SessionEnds is told of sessions that logout ends (back-channel
-	// logout; nil: nobody).
-	SessionEnds interaction.SessionEnds
 }
 
 // engine is the flow between "authorize" and "redirect back": its state
@@ -307,18 +304,11 @@ func (s *engine) Logout(ctx context.Context, w http.ResponseWriter, r *http.Requ
 			return interaction.LogoutOutcome{Asked: true}, nil
 		}
 	}
-	err = s.o.Store.InTx(ctx, func(ctx context.Context) error {
-		bs, ok, err = s.web.EndSession(ctx, w, r)
-		if err != nil || !ok || s.o.SessionEnds == nil {
-			return err
-		}
-		return s.o.SessionEnds.SessionEnded(ctx, interaction.EndedSession{SID: bs.SID, Subject: bs.Subject, Clients: bs.Clients})
-	})
+	// The store tells the session's clients (back-channel logout) in the
+	// transaction that deletes it.
+	bs, ok, err = s.web.EndSession(ctx, w, r)
 	if err != nil || !ok {
 		return interaction.LogoutOutcome{}, err
-	}
-	if s.o.SessionEnds != nil {
-		s.o.SessionEnds.Wake()
 	}
 	s.web.Audit(ctx, r, "logout", bs.Subject, "", map[string]string{"sid": bs.SID})
 	return interaction.LogoutOutcome{Ended: interaction.EndedSession{SID: bs.SID, Subject: bs.Subject, Clients: bs.Clients}}, nil

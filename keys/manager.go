@@ -424,7 +424,7 @@ func (m *Manager) ensure(ctx context.Context) error {
 		if _, err := m.SigningKey(ctx, alg); err == nil {
 			continue
 		}
-		if _, err := m.rotate(ctx, alg, nil, true); err != nil && !errors.Is(err, ErrRotationRace) {
+		if _, err := m.rotate(ctx, alg, nil, true, -1); err != nil && !errors.Is(err, ErrRotationRace) {
 			return err
 		}
 		if err := m.Reload(ctx); err != nil {
@@ -444,7 +444,11 @@ var ErrRotationRace = errors.New("keys: another replica rotated this algorithm f
 // pre-publication lead time (or at once when immediate), and schedules the
 // keys it replaces to retire when it activates and to leave the JWKS once
 // what they signed has expired. priv is an imported key, or nil to generate.
-func (m *Manager) rotate(ctx context.Context, alg string, priv any, immediate bool) (string, error) {
+// rotate adds a new key of alg. seen >= 0 makes it a compare-and-swap:
+// the newest key of alg must still be generation seen (a scheduled
+// rotation decided on that), or it returns ErrRotationRace (another
+// replica rotated in between); -1 rotates whatever is there.
+func (m *Manager) rotate(ctx context.Context, alg string, priv any, immediate bool, seen int64) (string, error) {
 	rows, err := m.store.ListKeys(ctx)
 	if err != nil {
 		return "", err
@@ -460,6 +464,9 @@ func (m *Manager) rotate(ctx context.Context, alg string, priv any, immediate bo
 		if st := r.StateAt(now); st == storage.KeyActive || st == storage.KeyNext {
 			replaced = append(replaced, r)
 		}
+	}
+	if seen >= 0 && gen != seen {
+		return "", ErrRotationRace
 	}
 	if priv == nil {
 		if priv, err = generate(alg); err != nil {
@@ -527,7 +534,7 @@ func (m *Manager) Rotate(ctx context.Context, alg string, immediate bool) (strin
 	if !slices.Contains(m.o.Algs, alg) {
 		return "", fmt.Errorf("keys: algorithm %s %w (enabled: %v)", alg, ErrAlgNotEnabled, m.o.Algs)
 	}
-	return m.rotate(ctx, alg, nil, immediate)
+	return m.rotate(ctx, alg, nil, immediate, -1)
 }
 
 // Import adds an existing private key (JWK or PEM parsed by the caller) as
@@ -539,7 +546,7 @@ func (m *Manager) Import(ctx context.Context, alg string, priv any, immediate bo
 	if err := checkKey(alg, priv); err != nil {
 		return "", err
 	}
-	return m.rotate(ctx, alg, priv, immediate)
+	return m.rotate(ctx, alg, priv, immediate, -1)
 }
 
 // Retire stops a key signing now. An active key is replaced at once by a
@@ -556,7 +563,7 @@ func (m *Manager) Retire(ctx context.Context, kid string) error {
 		}
 		switch r.StateAt(now) {
 		case storage.KeyActive:
-			_, err := m.rotate(ctx, r.Alg, nil, true)
+			_, err := m.rotate(ctx, r.Alg, nil, true, -1)
 			return err
 		case storage.KeyNext:
 			if err := m.store.ScheduleKey(ctx, r.ID, now, now); err != nil {
@@ -604,7 +611,7 @@ func (m *Manager) RotateDue(ctx context.Context) error {
 		if now.Before(newest.ActivateAt.Add(m.o.RotationPeriod - m.o.PrePublish)) {
 			continue
 		}
-		if _, err := m.rotate(ctx, alg, nil, false); err != nil && !errors.Is(err, ErrRotationRace) {
+		if _, err := m.rotate(ctx, alg, nil, false, newest.Generation); err != nil && !errors.Is(err, ErrRotationRace) {
 			return err
 		}
 	}

@@ -392,6 +392,43 @@ func TestConcurrentRotation(t *testing.T) {
 	}
 }
 
+// TestScheduledRotationIsACompareAndSwap: a replica that decided to rotate
+// on the keys it read, while another replica rotated in between, adds no
+// key (it used to add a third generation that replaced the second before
+// it ever signed; seen once under load in TestConcurrentRotation).
+func TestScheduledRotationIsACompareAndSwap(t *testing.T) {
+	ctx := context.Background()
+	url := storagetest.PostgresURL(t)
+	c := newClock()
+	a, err := NewManager(ctx, openStore(t, url), cipherFor(t, secretA), opts(c))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := NewManager(ctx, openStore(t, url), cipherFor(t, secretA), opts(c))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Add(29*24*time.Hour + time.Minute)
+	if err := b.RotateDue(ctx); err != nil { // b rotates: generation 2
+		t.Fatal(err)
+	}
+	// a decided on generation 1 before b's rotation committed.
+	if _, err := a.rotate(ctx, RS256, nil, false, 1); !errors.Is(err, ErrRotationRace) {
+		t.Fatalf("a stale scheduled rotation: %v, want ErrRotationRace", err)
+	}
+	st := openStore(t, url)
+	if keys, _ := st.ListKeys(ctx); len(keys) != 2 || keys[1].Generation != 2 || keys[1].StateAt(c.Now()) != storage.KeyNext {
+		t.Fatalf("keys %+v", keys)
+	}
+	// An operator's rotation still adds one whatever is there.
+	if _, err := a.Rotate(ctx, RS256, false); err != nil {
+		t.Fatal(err)
+	}
+	if keys, _ := st.ListKeys(ctx); len(keys) != 3 {
+		t.Fatalf("%d keys after an operator's rotation, want 3", len(keys))
+	}
+}
+
 func TestHMACRotation(t *testing.T) {
 	ctx := context.Background()
 	c := newClock()

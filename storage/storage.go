@@ -540,8 +540,8 @@ type Logout struct {
 	// event to the client.
 	ID       string
 	ClientID string
-	// Subject is the user as the client knows it (pairwise or not); SID
-	// the session that ended.
+	// Subject is the local user (the token says it as the client knows
+	// it, pairwise or not); SID the session that ended.
 	Subject, SID string
 	CreatedAt    time.Time
 	// NextAttemptAt is when the row is due; while a sender holds it, when

@@ -21,6 +21,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/mail"
 	"github.com/gatehouse-id/gatehouse/internal/ops"
 	"github.com/gatehouse-id/gatehouse/keys"
+	"github.com/gatehouse-id/gatehouse/provider/backchannel"
 	"github.com/gatehouse-id/gatehouse/storage/sqlstore"
 	"github.com/gatehouse-id/gatehouse/templates"
 )
@@ -54,7 +55,9 @@ func (g *globals) withOps(ctx context.Context, withKeys bool, fn func(*ops.Servi
 				return err
 			}
 		}
-		return fn(ops.New(st, o))
+		// Sessions this command ends tell their clients: the logout tokens
+		// are queued here and a running server delivers them.
+		return fn(ops.New(backchannel.EndingSessions(st, backchannel.New(backchannel.Options{Store: st})), o))
 	})
 }
 

@@ -123,6 +123,18 @@ func New(ctx context.Context, cfg config.Config, d Deps) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
+	logouts := backchannel.New(backchannel.Options{Store: st, Keys: km, Issuer: cfg.Issuer, PairwiseKey: pairwiseKey,
+		HTTP: netguard.Client("backchannel_logout_uri", cfg.Dev), Now: clock, Log: log, GiveUpAfter: cfg.Logout.BackchannelGiveUpAfter.Duration,
+		Audit: func(ctx context.Context, typ, subject, clientID string, details map[string]string) {
+			if err := st.AppendAudit(ctx, storage.AuditEvent{ID: httpx.RandomString(16), At: clock().UTC(), Type: typ, Actor: "system", Subject: subject,
+				ClientID: clientID, Details: details}); err != nil {
+				log.Error("audit", "type", typ, "err", err)
+			}
+		}})
+	// From here on, ending a browser session in any way tells its clients
+	// (back-channel logout); raw is the store itself.
+	raw := st
+	st = backchannel.EndingSessions(st, logouts)
 	ups, err := upstreams(cfg, federation.Deps{HTTP: d.HTTPClient, Log: log, Now: clock})
 	if err != nil {
 		return nil, err
@@ -178,19 +190,11 @@ func New(ctx context.Context, cfg config.Config, d Deps) (*App, error) {
 			signUpLink = account.PathSignUp
 		}
 	}
-	logouts := backchannel.New(backchannel.Options{Store: st, Keys: km, Issuer: cfg.Issuer, PairwiseKey: pairwiseKey,
-		HTTP: netguard.Client("backchannel_logout_uri", cfg.Dev), Now: clock, Log: log, GiveUpAfter: cfg.Logout.BackchannelGiveUpAfter.Duration,
-		Audit: func(ctx context.Context, typ, subject, clientID string, details map[string]string) {
-			if err := st.AppendAudit(ctx, storage.AuditEvent{ID: httpx.RandomString(16), At: clock().UTC(), Type: typ, Actor: "system", Subject: subject,
-				ClientID: clientID, Details: details}); err != nil {
-				log.Error("audit", "type", typ, "err", err)
-			}
-		}})
 	cs, err := consent.New(consent.Options{
 		Store: st, Links: st, Web: kit, Attempts: attempts, Steps: steps, CSRFKey: csrfKey, Secure: cfg.HTTPS(),
 		ConsentLifetime: cfg.Lifetimes.Consent.Duration, FlowLifetime: cfg.Lifetimes.LoginFlow.Duration, Log: log,
 		Cipher: cipher, PairwiseKey: pairwiseKey, RequireMFA: cfg.Authn.RequireMFA, Upstreams: ups, Issuer: cfg.Issuer, Now: clock,
-		RecoverLink: recoverLink, SignUpLink: signUpLink, EmailLogin: emailLogin, SessionEnds: logouts,
+		RecoverLink: recoverLink, SignUpLink: signUpLink, EmailLogin: emailLogin,
 	})
 	if err != nil {
 		return nil, err
@@ -239,7 +243,7 @@ func New(ctx context.Context, cfg config.Config, d Deps) (*App, error) {
 	if cfg.Dev {
 		mux.HandleFunc("GET "+PathDevMail, devMailbox(st, pages, log))
 	}
-	a := &App{store: st, cfg: cfg, log: log, clock: clock, Mail: outbox, mailer: mailer, logouts: logouts}
+	a := &App{store: raw, cfg: cfg, log: log, clock: clock, Mail: outbox, mailer: mailer, logouts: logouts}
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		if a.draining.Load() {
 			w.Header().Set("Retry-After", "5")
@@ -264,7 +268,7 @@ func New(ctx context.Context, cfg config.Config, d Deps) (*App, error) {
 			log.Error("render", "err", err)
 		}
 	})
-	ms, _ := st.(metrics.Store)
+	ms, _ := raw.(metrics.Store)
 	met := metrics.New(ms)
 	met.CounterFunc("gatehouse_password_hashes_total", "Password hashes computed (argon2id or bcrypt), failed and unknown-account logins included.",
 		func() float64 { n, _ := hasher.Counts(); return float64(n) })

@@ -51,12 +51,14 @@ type Store interface {
 	LogoutsWaiting(ctx context.Context) (int64, error)
 }
 
-// Options configure a Notifier.
+// Options configure a Notifier. A Notifier that only queues (the CLI's:
+// the running server delivers) needs the Store alone.
 type Options struct {
 	Store  Store
 	Keys   *keys.Manager
 	Issuer string
-	// PairwiseKey computes the subject a pairwise client knows.
+	// PairwiseKey computes the subject a pairwise client knows (delivery
+	// only: queueing needs just the Store).
 	PairwiseKey []byte
 	// HTTP posts the tokens: netguard.Client (timeouts, no redirects, only
 	// public addresses outside --dev).
@@ -89,6 +91,11 @@ func New(o Options) *Notifier {
 	if o.Keep <= 0 {
 		o.Keep = 24 * time.Hour
 	}
+	if o.Lease <= 0 {
+		// A delivery takes at most the guarded client's 5 s; a claim lapses
+		// soon after a crash.
+		o.Lease = 30 * time.Second
+	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -111,7 +118,7 @@ func New(o Options) *Notifier {
 		},
 		GivenUp: func(ctx context.Context, l storage.Logout, err error) {
 			if o.Audit != nil {
-				o.Audit(ctx, "logout.backchannel_failed", "", l.ClientID, map[string]string{"sid": l.SID, "jti": l.ID, "error": trim(err.Error(), 200)})
+				o.Audit(ctx, "logout.backchannel_failed", l.Subject, l.ClientID, map[string]string{"sid": l.SID, "jti": l.ID, "error": trim(err.Error(), 200)})
 			}
 		},
 		Now: o.Now, Log: o.Log, GiveUpAfter: o.GiveUpAfter, Poll: o.Poll, Lease: o.Lease, Parallel: o.Parallel, Backoff: o.Backoff,
@@ -150,7 +157,7 @@ func (n *Notifier) SessionEnded(ctx context.Context, s interaction.EndedSession)
 		if c.Metadata.BackchannelLogoutURI == "" {
 			continue
 		}
-		if err := n.o.Store.EnqueueLogout(ctx, storage.Logout{ID: httpx.RandomString(24), ClientID: c.ID, Subject: n.subjectFor(c, s.Subject),
+		if err := n.o.Store.EnqueueLogout(ctx, storage.Logout{ID: httpx.RandomString(24), ClientID: c.ID, Subject: s.Subject,
 			SID: s.SID, CreatedAt: now}); err != nil {
 			return fmt.Errorf("queue logout token: %w", err)
 		}
@@ -176,7 +183,7 @@ func (n *Notifier) Token(ctx context.Context, c storage.Client, l storage.Logout
 	now := n.o.Now().UTC()
 	claims := fjwt.MapClaims{
 		"iss": n.o.Issuer, "aud": c.ID, "iat": now.Unix(), "exp": now.Add(tokenLifetime).Unix(), "jti": l.ID,
-		"events": map[string]any{Event: map[string]any{}}, "sub": l.Subject, "sid": l.SID,
+		"events": map[string]any{Event: map[string]any{}}, "sub": n.subjectFor(c, l.Subject), "sid": l.SID,
 	}
 	alg := c.IDTokenSignedResponseAlg
 	if alg == "" {

@@ -137,13 +137,6 @@ type LogoutOutcome struct {
 	Ended EndedSession
 }
 
-// SessionEnds is told of every browser session that ends (single logout):
-// SessionEnded in the transaction that ends it, Wake once that committed.
-type SessionEnds interface {
-	SessionEnded(ctx context.Context, s EndedSession) error
-	Wake()
-}
-
 // EndedSession is a browser session that ended: its sid, its user and the
 // clients it had signed in to.
 type EndedSession struct {

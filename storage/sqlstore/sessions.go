@@ -35,16 +35,13 @@ func (s *Store) GetSession(ctx context.Context, idHash []byte, now time.Time) (s
 	var authTime, created, expires int64
 	var amr string
 	var clients string
-	err := s.q(ctx).QueryRowContext(ctx, `SELECT id_hash, sid, subject, auth_time, amr, created_at, expires_at,
-COALESCE((SELECT `+s.d.joinSep("client_id")+` FROM session_clients c WHERE c.sid = browser_sessions.sid), '')
+	err := s.q(ctx).QueryRowContext(ctx, `SELECT id_hash, sid, subject, auth_time, amr, created_at, expires_at, `+s.sessionClientsSQL()+`
 FROM browser_sessions WHERE id_hash = $1 AND expires_at > $2`, idHash, ts(now)).
 		Scan(&bs.IDHash, &bs.SID, &bs.Subject, &authTime, &amr, &created, &expires, &clients)
 	if err != nil {
 		return bs, s.wrap(err)
 	}
-	if clients != "" {
-		bs.Clients = strings.Split(clients, "\x1f")
-	}
+	bs.Clients = splitClients(clients)
 	bs.AuthTime, bs.CreatedAt, bs.ExpiresAt = fromTS(authTime), fromTS(created), fromTS(expires)
 	bs.AMR, err = unlist(amr)
 	return bs, err
@@ -60,16 +57,18 @@ func (s *Store) DeleteSession(ctx context.Context, idHash []byte) error {
 func (s *Store) ListSessions(ctx context.Context, subject string, now time.Time) ([]storage.BrowserSession, error) {
 	return queryAll(ctx, s, func(r scanner) (storage.BrowserSession, error) {
 		var bs storage.BrowserSession
-		var amr string
+		var amr, clients string
 		var authTime, created, expires int64
-		if err := r.Scan(&bs.IDHash, &bs.SID, &bs.Subject, &authTime, &amr, &created, &expires); err != nil {
+		if err := r.Scan(&bs.IDHash, &bs.SID, &bs.Subject, &authTime, &amr, &created, &expires, &clients); err != nil {
 			return bs, err
 		}
 		bs.AuthTime, bs.CreatedAt, bs.ExpiresAt = fromTS(authTime), fromTS(created), fromTS(expires)
+		bs.Clients = splitClients(clients)
 		var err error
 		bs.AMR, err = unlist(amr)
 		return bs, err
-	}, `SELECT id_hash, sid, subject, auth_time, amr, created_at, expires_at FROM browser_sessions WHERE subject = $1 AND expires_at > $2 ORDER BY created_at`, subject, ts(now))
+	}, `SELECT id_hash, sid, subject, auth_time, amr, created_at, expires_at, `+s.sessionClientsSQL()+`
+FROM browser_sessions WHERE subject = $1 AND expires_at > $2 ORDER BY created_at`, subject, ts(now))
 }
 
 // DeleteSessions removes every session of a subject.
@@ -95,4 +94,17 @@ func (s *Store) ListSessionClients(ctx context.Context, sid string) ([]string, e
 		var id string
 		return id, r.Scan(&id)
 	}, `SELECT client_id FROM session_clients WHERE sid = $1 ORDER BY created_at, client_id`, sid)
+}
+
+// sessionClientsSQL is the column of a browser_sessions row's clients,
+// joined by 0x1f (splitClients).
+func (s *Store) sessionClientsSQL() string {
+	return `COALESCE((SELECT ` + s.d.joinSep("client_id") + ` FROM session_clients c WHERE c.sid = browser_sessions.sid), '')`
+}
+
+func splitClients(joined string) []string {
+	if joined == "" {
+		return nil
+	}
+	return strings.Split(joined, "\x1f")
 }

@@ -41,6 +41,9 @@ func testSessionClients(t *testing.T, s storage.Store) {
 	if bs, err := s.GetSession(ctx, []byte("hash-sid-1"), now); err != nil || len(bs.Clients) != 2 || !slices.Contains(bs.Clients, "c1") || !slices.Contains(bs.Clients, "c2") {
 		t.Fatalf("GetSession(sid-1).Clients = %v, %v", bs.Clients, err)
 	}
+	if list, err := s.ListSessions(ctx, "u1", now); err != nil || len(list) != 2 || len(list[0].Clients)+len(list[1].Clients) != 3 {
+		t.Fatalf("ListSessions with clients = %+v, %v", list, err)
+	}
 	if got, err := s.ListSessionClients(ctx, "no-such-sid"); err != nil || len(got) != 0 {
 		t.Fatalf("ListSessionClients(no-such-sid) = %v, %v", got, err)
 	}

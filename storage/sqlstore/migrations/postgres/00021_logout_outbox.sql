@@ -2,8 +2,8 @@
 -- Forward-safe: a new table only. The durable outbox of back-channel
 -- logout tokens: one row per client to tell that a session ended,
 -- committed with the logout and delivered by the sender loop; id is the
--- token's jti, the same on every attempt. subject is the user as that
--- client knows it (pairwise or not). expires_at is when a delivered or
+-- token's jti, the same on every attempt. subject is the local user (the
+-- token says it as the client knows it). expires_at is when a delivered or
 -- abandoned row may go (the largest value while it waits).
 CREATE TABLE logout_outbox (
   id TEXT PRIMARY KEY,
