@@ -185,7 +185,7 @@ func (a *Activity) removeSession(w http.ResponseWriter, r *http.Request) {
 		}
 		a.o.Web.Audit(ctx, r, "session.revoked", bs.Subject, "", map[string]string{"sid": sid})
 		if sid == bs.SID {
-			a.signedOut(w, r, "This browser is signed out.")
+			a.o.Web.SignedOut(w, r, "This browser is signed out.", []storage.BrowserSession{s})
 			return
 		}
 		a.render(w, r, bs, "That session was signed out.")
@@ -202,13 +202,20 @@ func (a *Activity) removeAll(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
+	// Read first for the front-channel frames: a session that starts
+	// meanwhile ends too and is told by the back channel only.
+	ending, err := a.o.Store.ListSessions(ctx, bs.Subject, a.o.Now())
+	if err != nil {
+		a.o.Web.Fail(w, r, err)
+		return
+	}
 	sessions, tokens, err := a.o.Store.RevokeSubject(ctx, bs.Subject, nil)
 	if err != nil {
 		a.o.Web.Fail(w, r, err)
 		return
 	}
 	a.o.Web.Audit(ctx, r, "user.signed_out_everywhere", bs.Subject, "", map[string]string{"sessions": itoa(sessions), "tokens": itoa(tokens)})
-	a.signedOut(w, r, "You are signed out everywhere: every session ended, and every app must sign you in again.")
+	a.o.Web.SignedOut(w, r, "You are signed out everywhere: every session ended, and every app must sign you in again.", ending)
 }
 
 // removeApp forgets the user's consent to an app and revokes its tokens.
@@ -248,19 +255,16 @@ func (a *Activity) signOut(w http.ResponseWriter, r *http.Request) {
 		a.o.Web.ErrorPage(w, r, http.StatusForbidden, "Your session has expired", "The form was not submitted from this site or is too old. Go back and try again.")
 		return
 	}
+	var ended []storage.BrowserSession
 	if ok {
 		if _, _, err := a.o.Web.EndSession(r.Context(), w, r); err != nil {
 			a.o.Web.Fail(w, r, err)
 			return
 		}
 		a.o.Web.Audit(r.Context(), r, "logout", bs.Subject, "", map[string]string{"sid": bs.SID})
+		ended = append(ended, bs)
 	}
-	a.signedOut(w, r, "This browser is signed out.")
-}
-
-func (a *Activity) signedOut(w http.ResponseWriter, r *http.Request, msg string) {
-	a.o.Web.ExpireSessionCookie(w)
-	a.o.Web.Render(w, r, http.StatusOK, "logged_out", map[string]string{"Message": msg})
+	a.o.Web.SignedOut(w, r, "This browser is signed out.", ended)
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }

@@ -33,6 +33,7 @@ var passwordChangePolicy = storage.AttemptPolicy{Free: 5, Base: 30 * time.Second
 type SettingsStore interface {
 	GetUser(ctx context.Context, subject string) (storage.User, error)
 	DeleteUser(ctx context.Context, subject string) error
+	ListSessions(ctx context.Context, subject string, now time.Time) ([]storage.BrowserSession, error)
 	ScrubAudit(ctx context.Context, subject string) (int64, error)
 	Store
 	storage.AttemptStore
@@ -272,6 +273,13 @@ func (s *Settings) deleteAccount(w http.ResponseWriter, r *http.Request) {
 		s.render(w, r, http.StatusBadRequest, PathDelete, bs, "Type your email address exactly to confirm.", "")
 		return
 	}
+	// Read first for the front-channel frames (the back channel is told of
+	// every session the deletion ends).
+	ending, err := s.o.Store.ListSessions(ctx, bs.Subject, s.o.Web.Now())
+	if err != nil {
+		s.o.Web.Fail(w, r, err)
+		return
+	}
 	err = s.o.Store.InTx(ctx, func(ctx context.Context) error {
 		if err := s.o.Store.DeleteUser(ctx, bs.Subject); err != nil {
 			return err
@@ -288,6 +296,5 @@ func (s *Settings) deleteAccount(w http.ResponseWriter, r *http.Request) {
 	if _, err := s.o.Store.ScrubAudit(ctx, bs.Subject); err != nil {
 		s.o.Log.Warn("audit not scrubbed after a deletion", "err", err)
 	}
-	s.o.Web.ExpireSessionCookie(w)
-	s.o.Web.Render(w, r, http.StatusOK, "logged_out", map[string]string{"Message": "Your account is deleted. Every session ended and every app lost access."})
+	s.o.Web.SignedOut(w, r, "Your account is deleted. Every session ended and every app lost access.", ending)
 }

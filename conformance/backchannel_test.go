@@ -249,6 +249,19 @@ func TestBackchannelLogout(t *testing.T) {
 	if got := sidsOf(recv.wait("/b", 7, 20*time.Second)[5:], tk3); !maps.Equal(got, want) {
 		t.Fatalf("disabling told the sessions %v, want %v", got, want)
 	}
+	// Deleting a user: its sessions go with it, and are told.
+	u2 := s.createUser(t)
+	envB2 := &env{srv: s, user: u2, client: b, rp: envB.rp}
+	want = map[string]bool{}
+	var tk4 tokens
+	for range 2 {
+		_, tk4 = envB2.fullLogin(t, newBrowser(t, s))
+		want[tk4.claims["sid"].(string)] = true
+	}
+	s.cli(t, "", "users", "delete", "--email", u2.email)
+	if got := sidsOf(recv.wait("/b", 9, 20*time.Second)[7:], tk4); !maps.Equal(got, want) {
+		t.Fatalf("deleting told the sessions %v, want %v", got, want)
+	}
 }
 
 // TestBackchannelLogoutGivesUp: a receiver that answers 500 forever is

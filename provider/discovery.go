@@ -42,6 +42,7 @@ type Metadata struct {
 	RequestObjectSigningAlgValuesSupported     []string `json:"request_object_signing_alg_values_supported"`
 	AuthorizationResponseIssParameterSupported bool     `json:"authorization_response_iss_parameter_supported"`
 	FrontchannelLogoutSupported                bool     `json:"frontchannel_logout_supported"`
+	FrontchannelLogoutSessionSupported         bool     `json:"frontchannel_logout_session_supported"`
 	BackchannelLogoutSupported                 bool     `json:"backchannel_logout_supported"`
 	BackchannelLogoutSessionSupported          bool     `json:"backchannel_logout_session_supported"`
 }
@@ -87,8 +88,10 @@ func (p *Provider) Metadata() Metadata {
 		RequestURIParameterSupported:               true,
 		RequestObjectSigningAlgValuesSupported:     clientspec.RequestObjectAlgs,
 		// Logout tokens carry sid as well as sub (session support).
-		BackchannelLogoutSupported:        p.backchannel,
-		BackchannelLogoutSessionSupported: p.backchannel,
+		FrontchannelLogoutSupported:        true,
+		FrontchannelLogoutSessionSupported: true,
+		BackchannelLogoutSupported:         p.backchannel,
+		BackchannelLogoutSessionSupported:  p.backchannel,
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"html/template"
 	"net/http"
 	"net/url"
 	"strings"
@@ -16,6 +17,7 @@ import (
 	"github.com/ory/fosite"
 	fjwt "github.com/ory/fosite/token/jwt"
 
+	"github.com/gatehouse-id/gatehouse/internal/frontchannel"
 	"github.com/gatehouse-id/gatehouse/internal/httpx"
 	"github.com/gatehouse-id/gatehouse/keys"
 	"github.com/gatehouse-id/gatehouse/provider/interaction"
@@ -654,7 +656,15 @@ func (p *Provider) logout(w http.ResponseWriter, r *http.Request) {
 	if out.Asked {
 		return
 	}
-	if redirect != "" {
+	var frames []frontchannel.Frame
+	if out.Ended.SID != "" {
+		if frames, err = frontchannel.Frames(ctx, p.store.Clients, p.issuer, []frontchannel.Session{{SID: out.Ended.SID, Clients: out.Ended.Clients}}); err != nil {
+			// The session has ended and its back-channel tokens are queued:
+			// the user still learns they are signed out.
+			p.log.Error("front-channel logout", "err", err)
+		}
+	}
+	if redirect != "" && len(frames) == 0 {
 		http.Redirect(w, r, redirect, http.StatusSeeOther)
 		return
 	}
@@ -664,7 +674,14 @@ func (p *Provider) logout(w http.ResponseWriter, r *http.Request) {
 			apps = append(apps, c.Name)
 		}
 	}
-	if err := p.pages.Render(w, http.StatusOK, "logged_out", nonceOf(r), map[string]any{"Message": message, "Apps": apps}); err != nil {
+	frontchannel.Allow(w.Header(), frames)
+	data := map[string]any{"Message": message, "Apps": apps, "Frames": frames}
+	if redirect != "" {
+		// The registered, exactly matched post_logout_redirect_uri: the
+		// page continues there once every frame has loaded.
+		data["Next"] = template.URL(redirect) // #nosec G203 -- registered and validated
+	}
+	if err := p.pages.Render(w, http.StatusOK, "logged_out", nonceOf(r), data); err != nil {
 		p.log.Error("render logged_out", "err", err)
 	}
 }

@@ -158,7 +158,7 @@ func New(ctx context.Context, cfg config.Config, d Deps) (*App, error) {
 		outbox = mail.NewOutbox(st, clock, mailer)
 	}
 	kit := web.New(web.Options{Store: st, Pages: pages, CSRFKey: csrfKey, Secure: cfg.HTTPS(), SessionLifetime: cfg.Lifetimes.Session.Duration,
-		Log: log, Now: clock})
+		Issuer: cfg.Issuer, Clients: st, Log: log, Now: clock})
 	hasher := password.NewHasher(cfg.Authn.PasswordConcurrency, cfg.Authn.PasswordQueue, 0)
 	// The sign-in steps; adding a way to sign in is adding one here.
 	steps := []authn.Authenticator{

@@ -321,6 +321,11 @@ func (s Spec) Build(env Env, now time.Time) (storage.Client, string, error) {
 	if err := checkLogoutURI("frontchannel_logout", s.FrontchannelLogoutURI, s.FrontchannelLogoutSessionRequired, env.Dev); err != nil {
 		return storage.Client{}, "", err
 	}
+	if u, err := url.Parse(s.FrontchannelLogoutURI); err == nil && strings.Contains(u.Hostname(), ":") {
+		// The signed-out page frames it, and a Content-Security-Policy
+		// source cannot name an IPv6 address.
+		return storage.Client{}, "", BadMetadata("frontchannel_logout_uri %q must name its host by DNS name or IPv4 address", s.FrontchannelLogoutURI)
+	}
 	if err := s.checkSubjectType(); err != nil {
 		return storage.Client{}, "", err
 	}

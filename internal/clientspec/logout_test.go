@@ -57,6 +57,18 @@ func TestLogoutURIs(t *testing.T) {
 			}
 		}
 	}
+	// The signed-out page frames front-channel URIs under a
+	// Content-Security-Policy, which cannot name an IPv6 address; the
+	// back-channel URI is only POSTed to.
+	v6 := Spec{Name: "RP", RedirectURIs: []string{"https://rp.example.com/cb"}}
+	v6.BackchannelLogoutURI = "http://[::1]:9000/logout"
+	if _, _, err := v6.Build(Env{Algs: []string{"RS256"}, Dev: true}, time.Now()); err != nil {
+		t.Errorf("back-channel on [::1]: %v", err)
+	}
+	v6.FrontchannelLogoutURI = "http://[::1]:9000/logout"
+	if _, _, err := v6.Build(Env{Algs: []string{"RS256"}, Dev: true}, time.Now()); err == nil || !strings.Contains(err.Error(), "IPv4") {
+		t.Errorf("front-channel on [::1]: %v, want refused", err)
+	}
 	// Both kept in the view the admin API and the CLI show.
 	c, _, err := Spec{Name: "RP", RedirectURIs: []string{"https://rp.example.com/cb"}, ClientMetadata: storage.ClientMetadata{
 		BackchannelLogoutURI: "https://rp.example.com/bc", BackchannelLogoutSessionRequired: true,

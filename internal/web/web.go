@@ -19,6 +19,7 @@ import (
 
 	"github.com/gatehouse-id/gatehouse/authn/password"
 	"github.com/gatehouse-id/gatehouse/internal/attempt"
+	"github.com/gatehouse-id/gatehouse/internal/frontchannel"
 	"github.com/gatehouse-id/gatehouse/internal/httpx"
 	"github.com/gatehouse-id/gatehouse/storage"
 	"github.com/gatehouse-id/gatehouse/templates"
@@ -58,8 +59,12 @@ type Options struct {
 	Secure bool
 	// SessionLifetime is how long a browser session lasts.
 	SessionLifetime time.Duration
-	Log             *slog.Logger
-	Now             func() time.Time
+	// Issuer and Clients name the front-channel logout frames of the
+	// signed-out page (no Clients: none).
+	Issuer  string
+	Clients frontchannel.Clients
+	Log     *slog.Logger
+	Now     func() time.Time
 }
 
 // Kit is the shared part of every page.
@@ -223,6 +228,27 @@ func (k *Kit) StartSession(ctx context.Context, w http.ResponseWriter, r *http.R
 // session ended on the server).
 func (k *Kit) ExpireSessionCookie(w http.ResponseWriter) {
 	http.SetCookie(w, &http.Cookie{Name: k.sessionCookie, Value: "", Path: "/", HttpOnly: true, Secure: k.o.Secure, SameSite: http.SameSiteLaxMode, MaxAge: -1})
+}
+
+// SignedOut expires the session cookie and writes the signed-out page with
+// msg. The clients the ended sessions had signed in to that registered a
+// front-channel logout URI are loaded in frames on it (the back-channel
+// side of those sessions is the store's, when it ends them).
+func (k *Kit) SignedOut(w http.ResponseWriter, r *http.Request, msg string, ended []storage.BrowserSession) {
+	k.ExpireSessionCookie(w)
+	var frames []frontchannel.Frame
+	if k.o.Clients != nil {
+		list := make([]frontchannel.Session, 0, len(ended))
+		for _, bs := range ended {
+			list = append(list, frontchannel.Session{SID: bs.SID, Clients: bs.Clients})
+		}
+		var err error
+		if frames, err = frontchannel.Frames(r.Context(), k.o.Clients, k.o.Issuer, list); err != nil {
+			k.o.Log.Error("front-channel logout", "err", err)
+		}
+	}
+	frontchannel.Allow(w.Header(), frames)
+	k.Render(w, r, http.StatusOK, "logged_out", map[string]any{"Message": msg, "Frames": frames})
 }
 
 // EndSession clears the session cookie and deletes the browser's session;

@@ -10,8 +10,9 @@ import (
 
 // EndingSessions is st with every way of ending browser sessions —
 // DeleteSession (signing out, a replaced session), DeleteSessions (an
-// operator signing a user out everywhere) and RevokeSubject (sign out
-// everywhere, a password reset or change, disabling, deleting) — telling
+// operator signing a user out everywhere), RevokeSubject (sign out
+// everywhere, a password reset or change, disabling) and DeleteUser (the
+// sessions go with the user) — telling
 // n which sessions ended, with the clients they had signed in to, in the
 // transaction that ends them. Whoever holds it cannot end a session
 // without its clients hearing of it. Expired sessions are not told: they
@@ -58,6 +59,13 @@ func (e *endingStore) RevokeSubject(ctx context.Context, subject string, keepSes
 		return n, err
 	})
 	return sessions, tokens, err
+}
+
+func (e *endingStore) DeleteUser(ctx context.Context, subject string) error {
+	_, err := e.end(ctx, func(ctx context.Context) ([]storage.BrowserSession, error) {
+		return e.Store.ListSessions(ctx, subject, e.n.o.Now())
+	}, func(ctx context.Context) (int64, error) { return 0, e.Store.DeleteUser(ctx, subject) })
+	return err
 }
 
 // end lists the sessions about to end, ends them, and queues their
