@@ -3,8 +3,8 @@
 // it only over HTTP, with a cookie jar, golang.org/x/oauth2 and
 // github.com/coreos/go-oidc/v3, after the OpenID Foundation OP test plans
 // (testdata/oidf-op-checks.md transcribes them; the check ids cited as C…
-// are its). TestOIDFPlans replays the Config, Basic and RP-Initiated Logout
-// plans module by module, and docs/conformance.md is generated from what
+// are its). TestOIDFPlans replays the Config, Basic, RP-Initiated Logout and
+// Back-Channel RP-Initiated Logout plans module by module, and docs/conformance.md is generated from what
 // the tests record (oidf_report_test.go).
 //
 // Out by design: implicit and hybrid response types and the password grant

@@ -1,12 +1,17 @@
 package conformance
 
 import (
+	"crypto/tls"
 	"encoding/base64"
+	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
 	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
 )
 
 // oidfConfigModules is oidcc-config-certification-test-plan (section B).
@@ -665,4 +670,96 @@ func (m *oidfModule) loggedOut(id string, br *browser) {
 func authTimeOf(l login) int64 {
 	v, _ := l.idToken["auth_time"].(float64)
 	return int64(v)
+}
+
+// oidfBackchannelModules is
+// oidcc-backchannel-rp-initiated-logout-certification-test-plan (section
+// F): the suite's client registers an https back-channel logout endpoint
+// with backchannel_logout_session_required, signs in, logs out with a
+// hint, and validates the logout token it receives and the redirect.
+var oidfBackchannelModules = map[string]func(m *oidfModule){
+	"oidcc-backchannel-logout-discovery-endpoint-verification": func(m *oidfModule) {
+		bad := []string{}
+		for k, v := range m.disc {
+			if s, _ := v.(string); strings.HasSuffix(k, "_endpoint") && !strings.HasPrefix(s, "https://") {
+				bad = append(bad, k)
+			}
+		}
+		m.check("C171", len(bad) == 0, "not https: %v", bad)
+		m.check("C172", m.disc["backchannel_logout_supported"] == true, "%v", m.disc["backchannel_logout_supported"])
+		m.check("C173", m.disc["backchannel_logout_session_supported"] == true, "%v", m.disc["backchannel_logout_session_supported"])
+		m.check("C174", strings.HasPrefix(m.endpoint("end_session_endpoint"), "https://"), "%v", m.disc["end_session_endpoint"])
+	},
+	"oidcc-backchannel-rp-initiated-logout": func(m *oidfModule) {
+		path := "/backchannel_logout/" + alnum(8)
+		c := m.register(map[string]any{"backchannel_logout_uri": m.bcl.url + path, "backchannel_logout_session_required": true,
+			"post_logout_redirect_uris": []string{m.logoutTarget}})
+		m.check("C175", true, "")
+		m.setupChecks(c)
+		br := m.browser()
+		l := m.login(br, c, url.Values{"state": {alnum(124) + "-._~"}})
+		state := logoutState()
+		p := m.endSession(br, url.Values{"id_token_hint": {l.raw}, "post_logout_redirect_uri": {m.logoutTarget}, "state": {state}})
+		u, _ := url.Parse(p.location)
+		ok := p.status/100 == 3 && strings.HasPrefix(p.location, m.logoutTarget) && u.Query().Get("state") == state
+		m.check("C183", ok, "logout redirect %d %q", p.status, p.location)
+		m.warn("C183", ok && len(u.Query()) == 1, "other parameters in "+p.location)
+
+		post, got := m.bcl.wait(m.t, path, 30*time.Second)
+		if !m.check("C177", got && strings.HasPrefix(post.contentType, "application/x-www-form-urlencoded") && post.form.Get("logout_token") != "",
+			"back-channel request %v: %q %v", got, post.contentType, post.form) {
+			m.t.FailNow()
+		}
+		m.warn("C176", post.tlsVersion == tls.VersionTLS13 || post.tlsVersion == tls.VersionTLS12 && slices.ContainsFunc(tls.CipherSuites(), func(s *tls.CipherSuite) bool { return s.ID == post.cipher }),
+			"TLS "+tls.VersionName(post.tlsVersion)+" "+tls.CipherSuiteName(post.cipher))
+		m.warn("C176", post.tlsVersion == tls.VersionTLS13, "not TLS 1.3: "+tls.VersionName(post.tlsVersion))
+		m.warn("C178", len(post.form) == 1, fmt.Sprintf("other parameters: %v", post.form))
+		raw := post.form.Get("logout_token")
+		jws, err := jose.ParseSignedCompact(raw, []jose.SignatureAlgorithm{jose.RS256, jose.PS256, jose.ES256, jose.EdDSA})
+		if !m.check("C177", err == nil && len(jws.Signatures) == 1, "logout token: %v", err) {
+			m.t.FailNow()
+		}
+		var set jose.JSONWebKeySet
+		b, _ := json.Marshal(m.getJSON(m.t, m.endpoint("jwks_uri")))
+		_ = json.Unmarshal(b, &set)
+		kid := jws.Signatures[0].Protected.KeyID
+		var payload []byte
+		if keys := set.Key(kid); len(keys) == 1 {
+			payload, err = jws.Verify(keys[0])
+		} else {
+			err = fmt.Errorf("kid %q matches %d keys of the JWKS", kid, len(keys))
+		}
+		if !m.check("C179", err == nil, "signature: %v", err) {
+			m.t.FailNow()
+		}
+		var claims map[string]any
+		_ = json.Unmarshal(payload, &claims)
+		iat, _ := claims["iat"].(float64)
+		now := float64(time.Now().Unix())
+		events, _ := claims["events"].(map[string]any)
+		ev, isObj := events["http://schemas.openid.net/event/backchannel-logout"].(map[string]any)
+		m.check("C180", claims["iss"] == m.disc["issuer"] && audHas(claims["aud"], c.id) && iat > 0 && iat <= now+300 && iat >= now-86400 &&
+			claims["jti"] != nil && claims["jti"] != "" && len(events) == 1 && isObj && len(ev) == 0, "claims %v", claims)
+		m.check("C181", (claims["sub"] != nil || claims["sid"] != nil) && (claims["sub"] == nil || claims["sub"] == l.idToken["sub"]) &&
+			(claims["sid"] == nil || l.idToken["sid"] != nil && claims["sid"] == l.idToken["sid"]), "sub %v sid %v, ID token %v %v", claims["sub"], claims["sid"], l.idToken["sub"], l.idToken["sid"])
+		_, hasNonce := claims["nonce"]
+		m.check("C182", !hasNonce, "nonce %v", claims["nonce"])
+
+		// prompt=none after the logout: the session is gone.
+		r := m.newRequest(c, url.Values{"prompt": {"none"}})
+		after, _ := m.send(br, r, false)
+		e := m.errorRedirect(after, r.state)
+		m.check("C184", slices.Contains([]string{"login_required", "interaction_required", "account_selection_required", "consent_required"}, e), "after logout: %q", e)
+	},
+}
+
+// audHas says whether a JWT's aud is id or a list holding it.
+func audHas(aud any, id string) bool {
+	switch a := aud.(type) {
+	case string:
+		return a == id
+	case []any:
+		return slices.Contains(a, any(id))
+	}
+	return false
 }

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"math"
@@ -15,9 +16,12 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -25,8 +29,8 @@ import (
 )
 
 // TestOIDFPlans replays the OpenID Foundation's OP plans — Config, Basic
-// (static client, and the dynamic-only modules with a registered client)
-// and RP-Initiated Logout — module by module, as the suite sends them: over
+// (static client, and the dynamic-only modules with a registered client),
+// RP-Initiated Logout and Back-Channel RP-Initiated Logout — module by module, as the suite sends them: over
 // https (a TLS proxy in front of the server), confidential clients without
 // PKCE (pkce.required: public) authenticating with client_secret_basic or
 // _post, ten-character alphanumeric state and nonce. Each subtest is named
@@ -44,6 +48,9 @@ func TestOIDFPlans(t *testing.T) {
 	}
 	for name, fn := range oidfLogoutModules {
 		modules["rp-logout/"+name] = fn
+	}
+	for name, fn := range oidfBackchannelModules {
+		modules["bc-logout/"+name] = fn
 	}
 	names := make([]string, 0, len(modules))
 	for n := range modules {
@@ -68,6 +75,76 @@ type oidfSuite struct {
 	basic, post  oidfClient // client_secret_basic and client_secret_post
 	refresh      oidfClient // a second client with refresh tokens
 	logoutTarget string
+	bcl          *tlsLogoutReceiver // the suite's back-channel logout endpoint
+}
+
+// tlsLogoutReceiver is the suite's https back-channel logout endpoint: it
+// answers 200 with Cache-Control: no-store and keeps each request, with
+// the TLS version and cipher suite it came over. The server process
+// trusts its certificate through SSL_CERT_FILE (roots: the system bundle
+// and this certificate).
+type tlsLogoutReceiver struct {
+	url, roots string
+	mu         sync.Mutex
+	got        map[string][]logoutPost // path → requests
+	notify     chan struct{}
+}
+
+type logoutPost struct {
+	contentType string
+	form        url.Values
+	tlsVersion  uint16
+	cipher      uint16
+}
+
+func startTLSLogoutReceiver(t *testing.T) *tlsLogoutReceiver {
+	t.Helper()
+	r := &tlsLogoutReceiver{got: map[string][]logoutPost{}, notify: make(chan struct{}, 1)}
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		_ = req.ParseForm()
+		p := logoutPost{contentType: req.Header.Get("Content-Type"), form: req.PostForm}
+		if req.TLS != nil {
+			p.tlsVersion, p.cipher = req.TLS.Version, req.TLS.CipherSuite
+		}
+		r.mu.Lock()
+		r.got[req.URL.Path] = append(r.got[req.URL.Path], p)
+		r.mu.Unlock()
+		select {
+		case r.notify <- struct{}{}:
+		default:
+		}
+		w.Header().Set("Cache-Control", "no-store")
+	}))
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	r.url = srv.URL
+	bundle, _ := os.ReadFile("/etc/ssl/certs/ca-certificates.crt")
+	bundle = append(bundle, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})...)
+	r.roots = filepath.Join(t.TempDir(), "roots.pem")
+	if err := os.WriteFile(r.roots, bundle, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// wait returns the first request to path, within d.
+func (r *tlsLogoutReceiver) wait(t *testing.T, path string, d time.Duration) (logoutPost, bool) {
+	t.Helper()
+	deadline := time.After(d)
+	for {
+		r.mu.Lock()
+		got := r.got[path]
+		r.mu.Unlock()
+		if len(got) > 0 {
+			return got[0], true
+		}
+		select {
+		case <-r.notify:
+		case <-time.After(200 * time.Millisecond):
+		case <-deadline:
+			return logoutPost{}, false
+		}
+	}
 }
 
 type oidfClient struct {
@@ -81,14 +158,15 @@ func newOIDFSuite(t *testing.T) *oidfSuite {
 		t.Fatal(err)
 	}
 	issuer := "https://" + ln.Addr().String()
-	s := startOn(t, 0, backends(t)[0].newURL(t), issuer, "GATEHOUSE_PKCE_REQUIRED=public", "GATEHOUSE_PKCE_ALLOW_UNBOUND=true")
+	bcl := startTLSLogoutReceiver(t)
+	s := startOn(t, 0, backends(t)[0].newURL(t), issuer, "GATEHOUSE_PKCE_REQUIRED=public", "GATEHOUSE_PKCE_ALLOW_UNBOUND=true", "SSL_CERT_FILE="+bcl.roots)
 	target, _ := url.Parse(s.base)
 	proxy := httptest.NewUnstartedServer(httputil.NewSingleHostReverseProxy(target))
 	proxy.Listener.Close()
 	proxy.Listener = ln
 	proxy.StartTLS()
 	t.Cleanup(proxy.Close)
-	st := &oidfSuite{s: s, hc: proxy.Client(), user: s.createUser(t), logoutTarget: "https://rp.example.test/post_logout_redirect"}
+	st := &oidfSuite{s: s, hc: proxy.Client(), user: s.createUser(t), logoutTarget: "https://rp.example.test/post_logout_redirect", bcl: bcl}
 	st.hc.Timeout = 30 * time.Second
 	s.cli(t, `{"name":"Ada Lovelace","given_name":"Ada","family_name":"Lovelace","middle_name":"Augusta","nickname":"ada","picture":"https://rp.example.test/ada.png","profile":"https://ada.example/about",
 		"website":"https://ada.example","gender":"female","birthdate":"1815-12-10","locale":"en-GB","zoneinfo":"Europe/London",

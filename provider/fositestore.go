@@ -131,11 +131,28 @@ func (f *fositeStore) create(ctx context.Context, kind storage.TokenKind, signat
 	}
 	exp := expiryFor(kind, r, f.now())
 	t := storage.Token{Kind: kind, Signature: signature, RequestID: r.GetID(), ClientID: r.GetClient().GetID(),
-		Subject: r.GetSession().GetSubject(), Active: true, ExpiresAt: exp, CreatedAt: f.now().UTC(), Data: data}
+		Subject: r.GetSession().GetSubject(), SID: boundTo(r), Active: true, ExpiresAt: exp, CreatedAt: f.now().UTC(), Data: data}
 	if b := batchOf(ctx); b != nil && b.buffer(t) {
 		return nil
 	}
 	return mapErr(f.tokens.CreateToken(ctx, t))
+}
+
+// boundTo is the browser session r's records live and die with (OpenID
+// Connect Core §11): the sid of the session that granted it, unless the
+// grant holds offline_access, whose whole point is to outlive it. Grants
+// made without a browser session (client credentials, device, token
+// exchange) carry no sid and are bound to none.
+func boundTo(r fosite.Requester) string {
+	if r.GetGrantedScopes().Has("offline_access") {
+		return ""
+	}
+	s, ok := r.GetSession().(*session)
+	if !ok || s.Claims == nil {
+		return ""
+	}
+	sid, _ := s.Claims.Extra["sid"].(string)
+	return sid
 }
 
 // batch is one request's unit of work with the token store, so a flow costs

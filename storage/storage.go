@@ -299,6 +299,10 @@ type Token struct {
 	RequestID string
 	ClientID  string
 	Subject   string
+	// SID is the browser session the record lives and dies with: ending
+	// that session deletes it. Empty for records that outlive sessions
+	// (offline_access grants, client credentials, device grants).
+	SID       string
 	Active    bool
 	ExpiresAt time.Time
 	CreatedAt time.Time
@@ -392,12 +396,15 @@ type SessionStore interface {
 	CreateSession(ctx context.Context, s BrowserSession) error
 	// ListSessions lists a subject's unexpired sessions.
 	ListSessions(ctx context.Context, subject string, now time.Time) ([]BrowserSession, error)
-	// DeleteSessions signs a subject out everywhere.
+	// DeleteSessions signs a subject out everywhere: its sessions end, with
+	// the protocol records bound to them (Token.SID).
 	DeleteSessions(ctx context.Context, subject string) (int64, error)
 	GetSession(ctx context.Context, idHash []byte, now time.Time) (BrowserSession, error)
 	// StepUpSession records a stronger authentication on an existing session
 	// (same id and sid): its amr and auth_time. ErrNotFound when it is gone.
 	StepUpSession(ctx context.Context, idHash []byte, amr []string, authTime time.Time) error
+	// DeleteSession ends a session, with the protocol records bound to it
+	// (Token.SID); a missing one is not an error.
 	DeleteSession(ctx context.Context, idHash []byte) error
 	// AddSessionClient records that the session sid signed in to clientID
 	// (once; nothing when the session is gone). The record goes with the

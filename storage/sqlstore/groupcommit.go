@@ -166,7 +166,7 @@ func (s *Store) readGroup(ctx context.Context, keys []storage.TokenKey, out []st
 		return
 	}
 	var b strings.Builder
-	b.WriteString(`SELECT kind, signature, request_id, client_id, subject, active, expires_at, created_at, data FROM oauth2_tokens WHERE `)
+	b.WriteString(`SELECT kind, signature, request_id, client_id, subject, sid, active, expires_at, created_at, data FROM oauth2_tokens WHERE `)
 	args := make([]any, 0, 2*len(keys))
 	for i, k := range keys {
 		if i > 0 {

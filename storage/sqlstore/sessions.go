@@ -47,10 +47,16 @@ FROM browser_sessions WHERE id_hash = $1 AND expires_at > $2`, idHash, ts(now)).
 	return bs, err
 }
 
-// DeleteSession removes a browser session; deleting a missing one is not an error.
+// DeleteSession removes a browser session and the protocol records that
+// live with it; deleting a missing one is not an error.
 func (s *Store) DeleteSession(ctx context.Context, idHash []byte) error {
-	_, err := s.q(ctx).ExecContext(ctx, `DELETE FROM browser_sessions WHERE id_hash = $1`, idHash)
-	return s.wrap(err)
+	return s.InTx(ctx, func(ctx context.Context) error {
+		if _, err := s.q(ctx).ExecContext(ctx, `DELETE FROM oauth2_tokens WHERE sid <> '' AND sid IN (SELECT sid FROM browser_sessions WHERE id_hash = $1)`, idHash); err != nil {
+			return s.wrap(err)
+		}
+		_, err := s.q(ctx).ExecContext(ctx, `DELETE FROM browser_sessions WHERE id_hash = $1`, idHash)
+		return s.wrap(err)
+	})
 }
 
 // ListSessions lists a subject's unexpired browser sessions.
@@ -71,13 +77,22 @@ func (s *Store) ListSessions(ctx context.Context, subject string, now time.Time)
 FROM browser_sessions WHERE subject = $1 AND expires_at > $2 ORDER BY created_at`, subject, ts(now))
 }
 
-// DeleteSessions removes every session of a subject.
+// DeleteSessions removes every session of a subject and the protocol
+// records that live with them (offline_access grants survive).
 func (s *Store) DeleteSessions(ctx context.Context, subject string) (int64, error) {
-	res, err := s.q(ctx).ExecContext(ctx, `DELETE FROM browser_sessions WHERE subject = $1`, subject)
-	if err != nil {
-		return 0, s.wrap(err)
-	}
-	return affected(res), nil
+	var n int64
+	err := s.InTx(ctx, func(ctx context.Context) error {
+		if _, err := s.q(ctx).ExecContext(ctx, `DELETE FROM oauth2_tokens WHERE sid <> '' AND sid IN (SELECT sid FROM browser_sessions WHERE subject = $1)`, subject); err != nil {
+			return s.wrap(err)
+		}
+		res, err := s.q(ctx).ExecContext(ctx, `DELETE FROM browser_sessions WHERE subject = $1`, subject)
+		if err != nil {
+			return s.wrap(err)
+		}
+		n = affected(res)
+		return nil
+	})
+	return n, err
 }
 
 // AddSessionClient records that the session sid signed in to clientID.

@@ -38,8 +38,8 @@ func (s *Store) inTx(ctx context.Context) bool {
 
 // insertToken writes one record with its own statement.
 func (s *Store) insertToken(ctx context.Context, t storage.Token) error {
-	_, err := s.q(ctx).ExecContext(ctx, `INSERT INTO oauth2_tokens (kind, signature, request_id, client_id, subject, active, expires_at, created_at, data) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)`,
-		string(t.Kind), t.Signature, t.RequestID, t.ClientID, t.Subject, t.Active, ts(t.ExpiresAt), ts(t.CreatedAt), t.Data)
+	_, err := s.q(ctx).ExecContext(ctx, `INSERT INTO oauth2_tokens (kind, signature, request_id, client_id, subject, sid, active, expires_at, created_at, data) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)`,
+		string(t.Kind), t.Signature, t.RequestID, t.ClientID, t.Subject, t.SID, t.Active, ts(t.ExpiresAt), ts(t.CreatedAt), t.Data)
 	return s.wrap(err)
 }
 
@@ -49,15 +49,15 @@ func (s *Store) CreateTokens(ctx context.Context, tokens []storage.Token) error 
 		return nil
 	}
 	var b strings.Builder
-	b.WriteString(`INSERT INTO oauth2_tokens (kind, signature, request_id, client_id, subject, active, expires_at, created_at, data) VALUES `)
-	args := make([]any, 0, 9*len(tokens))
+	b.WriteString(`INSERT INTO oauth2_tokens (kind, signature, request_id, client_id, subject, sid, active, expires_at, created_at, data) VALUES `)
+	args := make([]any, 0, 10*len(tokens))
 	for i, t := range tokens {
 		if i > 0 {
 			b.WriteString(",")
 		}
 		n := len(args)
-		fmt.Fprintf(&b, "($%d,$%d,$%d,$%d,$%d,$%d,$%d,$%d,$%d)", n+1, n+2, n+3, n+4, n+5, n+6, n+7, n+8, n+9)
-		args = append(args, string(t.Kind), t.Signature, t.RequestID, t.ClientID, t.Subject, t.Active, ts(t.ExpiresAt), ts(t.CreatedAt), t.Data)
+		fmt.Fprintf(&b, "($%d,$%d,$%d,$%d,$%d,$%d,$%d,$%d,$%d,$%d)", n+1, n+2, n+3, n+4, n+5, n+6, n+7, n+8, n+9, n+10)
+		args = append(args, string(t.Kind), t.Signature, t.RequestID, t.ClientID, t.Subject, t.SID, t.Active, ts(t.ExpiresAt), ts(t.CreatedAt), t.Data)
 	}
 	_, err := s.q(ctx).ExecContext(ctx, b.String(), args...)
 	return s.wrap(err)
@@ -68,7 +68,7 @@ func (s *Store) CreateTokens(ctx context.Context, tokens []storage.Token) error 
 func (s *Store) GetTokenFamily(ctx context.Context, kind storage.TokenKind, signature string, kinds []storage.TokenKind) ([]storage.Token, error) {
 	var b strings.Builder
 	args := []any{string(kind), signature}
-	b.WriteString(`SELECT kind, signature, request_id, client_id, subject, active, expires_at, created_at, data FROM oauth2_tokens WHERE (kind = $1 AND signature = $2)`)
+	b.WriteString(`SELECT kind, signature, request_id, client_id, subject, sid, active, expires_at, created_at, data FROM oauth2_tokens WHERE (kind = $1 AND signature = $2)`)
 	if len(kinds) > 0 {
 		b.WriteString(` OR (kind IN (`)
 		for i, k := range kinds {
@@ -98,7 +98,7 @@ func (s *Store) queryTokens(ctx context.Context, query string, args []any) ([]st
 		var t storage.Token
 		var k string
 		var expires, created int64
-		err := r.Scan(&k, &t.Signature, &t.RequestID, &t.ClientID, &t.Subject, &t.Active, &expires, &created, &t.Data)
+		err := r.Scan(&k, &t.Signature, &t.RequestID, &t.ClientID, &t.Subject, &t.SID, &t.Active, &expires, &created, &t.Data)
 		t.Kind, t.ExpiresAt, t.CreatedAt = storage.TokenKind(k), fromTS(expires), fromTS(created)
 		return t, err
 	}, query, args...)
@@ -135,8 +135,8 @@ func (s *Store) GetToken(ctx context.Context, kind storage.TokenKind, signature 
 func (s *Store) selectToken(ctx context.Context, kind storage.TokenKind, signature string) (storage.Token, error) {
 	t := storage.Token{Kind: kind, Signature: signature}
 	var expires, created int64
-	err := s.q(ctx).QueryRowContext(ctx, `SELECT request_id, client_id, subject, active, expires_at, created_at, data FROM oauth2_tokens WHERE kind = $1 AND signature = $2`, string(kind), signature).
-		Scan(&t.RequestID, &t.ClientID, &t.Subject, &t.Active, &expires, &created, &t.Data)
+	err := s.q(ctx).QueryRowContext(ctx, `SELECT request_id, client_id, subject, sid, active, expires_at, created_at, data FROM oauth2_tokens WHERE kind = $1 AND signature = $2`, string(kind), signature).
+		Scan(&t.RequestID, &t.ClientID, &t.Subject, &t.SID, &t.Active, &expires, &created, &t.Data)
 	t.ExpiresAt, t.CreatedAt = fromTS(expires), fromTS(created)
 	return t, s.wrap(err)
 }

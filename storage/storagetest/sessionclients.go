@@ -59,3 +59,50 @@ func testSessionClients(t *testing.T, s storage.Store) {
 		t.Fatalf("another session's clients: %v", got)
 	}
 }
+
+// testSessionTokens: ending a session (DeleteSession, DeleteSessions)
+// deletes the protocol records bound to it (Token.SID) and nothing else:
+// records of other sessions, and unbound ones (offline_access grants,
+// client credentials) stay; the SID is stored and read back.
+func testSessionTokens(t *testing.T, s storage.Store) {
+	must(t, s.CreateUser(ctx, user("u1", "a@example.com")))
+	must(t, s.CreateUser(ctx, user("u2", "b@example.com")))
+	for _, bs := range []struct{ sid, subject string }{{"sid-1", "u1"}, {"sid-2", "u1"}, {"sid-3", "u1"}, {"sid-4", "u2"}} {
+		must(t, s.CreateSession(ctx, storage.BrowserSession{IDHash: []byte("hash-" + bs.sid), SID: bs.sid, Subject: bs.subject, AuthTime: now, AMR: []string{"pwd"},
+			CreatedAt: now, ExpiresAt: now.Add(time.Hour)}))
+	}
+	bound := func(sig, subject, sid string) storage.Token {
+		tk := token(storage.TokenAccess, sig, "req-"+sig, now.Add(time.Hour))
+		tk.Subject, tk.SID = subject, sid
+		return tk
+	}
+	must(t, s.CreateToken(ctx, bound("at-1", "u1", "sid-1")))
+	must(t, s.CreateTokens(ctx, []storage.Token{bound("at-1b", "u1", "sid-1"), bound("at-2", "u1", "sid-2"), bound("at-3", "u1", "sid-3"),
+		bound("at-4", "u2", "sid-4"), bound("offline", "u1", ""), bound("cc", "", "")}))
+	if tk, err := s.GetToken(ctx, storage.TokenAccess, "at-1"); err != nil || tk.SID != "sid-1" {
+		t.Fatalf("GetToken(at-1) = %+v, %v", tk, err)
+	}
+	if fam, err := s.GetTokenFamily(ctx, storage.TokenAccess, "at-2", nil); err != nil || len(fam) != 1 || fam[0].SID != "sid-2" {
+		t.Fatalf("GetTokenFamily(at-2) = %+v, %v", fam, err)
+	}
+	left := func() []string {
+		var out []string
+		for _, sig := range []string{"at-1", "at-1b", "at-2", "at-3", "at-4", "offline", "cc"} {
+			if _, err := s.GetToken(ctx, storage.TokenAccess, sig); err == nil {
+				out = append(out, sig)
+			}
+		}
+		return out
+	}
+	must(t, s.DeleteSession(ctx, []byte("hash-sid-1")))
+	if got := left(); !slices.Equal(got, []string{"at-2", "at-3", "at-4", "offline", "cc"}) {
+		t.Fatalf("after ending sid-1: %v", got)
+	}
+	must(t, s.DeleteSession(ctx, []byte("hash-no-such-session")))
+	if n, err := s.DeleteSessions(ctx, "u1"); err != nil || n != 2 {
+		t.Fatalf("DeleteSessions(u1) = %d, %v", n, err)
+	}
+	if got := left(); !slices.Equal(got, []string{"at-4", "offline", "cc"}) {
+		t.Fatalf("after signing u1 out everywhere: %v", got)
+	}
+}

@@ -93,6 +93,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"mail outbox: concurrent senders claim each message once", testConcurrentMailClaims},
 		{"account tokens: single use, purpose, expiry, collection", testAccountTokens},
 		{"session clients: recorded once, in order, gone with the session", testSessionClients},
+		{"session tokens: ending a session deletes what is bound to it", testSessionTokens},
 		{"logout outbox: claim, lease, deliver, retry, give up, collect", testLogoutOutbox},
 	}
 	for _, tt := range tests {
