@@ -215,8 +215,8 @@ func TestBackchannelLogout(t *testing.T) {
 	verifyLogoutToken(t, s, recv.wait("/b", 2, 120*time.Second)[1], b.ID, tk2.claims)
 
 	// "Sign out everywhere" on the account page, and an operator disabling
-	// the user (the CLI, whose tokens the running server delivers), reach
-	// the clients of every session of the user.
+	// the user through the admin API, reach the clients of every session
+	// of the user.
 	twoSessions := func() map[string]bool {
 		sids := map[string]bool{}
 		for range 2 {
@@ -245,11 +245,15 @@ func TestBackchannelLogout(t *testing.T) {
 		t.Fatalf("sign out everywhere told the sessions %v, want %v", got, want)
 	}
 	want = twoSessions()
-	s.cli(t, "", "users", "disable", "--email", u.email)
+	admin := strings.TrimSpace(s.cli(t, "", "admin-keys", "create", "--name", "ops", "--role", "admin"))
+	if st, body := adminCall(t, s, "POST", "/admin/v1/users/"+tkA.claims["sub"].(string)+"/disabled", admin, map[string]any{"disabled": true}); st != 200 {
+		t.Fatalf("admin API disable: %d %v", st, body)
+	}
 	if got := sidsOf(recv.wait("/b", 7, 20*time.Second)[5:], tk3); !maps.Equal(got, want) {
 		t.Fatalf("disabling told the sessions %v, want %v", got, want)
 	}
-	// Deleting a user: its sessions go with it, and are told.
+	// Deleting a user with the CLI (which queues; the running server
+	// delivers): its sessions go with it, and are told.
 	u2 := s.createUser(t)
 	envB2 := &env{srv: s, user: u2, client: b, rp: envB.rp}
 	want = map[string]bool{}
