@@ -14,6 +14,7 @@ import (
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
+	"golang.org/x/oauth2"
 )
 
 // logoutReceiver is a relying party's back-channel logout endpoint: it
@@ -404,4 +405,64 @@ func TestLogoutRevokesSessionTokens(t *testing.T) {
 	if st, body := refresh(off); st != http.StatusBadRequest || body["error"] != "invalid_grant" {
 		t.Errorf("after disabling: refresh %d %v, want invalid_grant", st, body)
 	}
+}
+
+// TestReauthenticationKeepsTheSession: an app that asks the user to sign
+// in again (prompt=login, max_age) gets a fresh authentication in the same
+// session — same sid, a new cookie — so the other apps of the session are
+// neither told of a logout nor lose their tokens. Another user signing in
+// in that browser does end the first user's session.
+func TestReauthenticationKeepsTheSession(t *testing.T) {
+	t.Parallel()
+	recv := startReceiver(t)
+	s := startServer(t, backends(t)[0].newURL(t))
+	a := s.createClient(t, "--dev", "--name", "App A", "--redirect-uri", rpRedirect, "--backchannel-logout-uri", recv.url("/a"))
+	b := s.createClient(t, "--dev", "--name", "App B", "--redirect-uri", rpRedirect, "--backchannel-logout-uri", recv.url("/b"))
+	u := s.createUser(t)
+	envA := &env{srv: s, user: u, client: a, rp: newRP(t, s, a, rpRedirect, "openid", "email")}
+	envB := &env{srv: s, user: u, client: b, rp: newRP(t, s, b, rpRedirect, "openid", "email")}
+	br := newBrowser(t, s)
+	_, tkA := envA.fullLogin(t, br)
+	_, tkB := envB.fullLogin(t, br)
+	cookieBefore := sessionCookieOf(t, br)
+	for _, opt := range []oauth2.AuthCodeOption{oauth2.SetAuthURLParam("prompt", "login"), oauth2.SetAuthURLParam("max_age", "0")} {
+		time.Sleep(1100 * time.Millisecond) // a later auth_time
+		_, again := envA.fullLogin(t, br, opt)
+		if again.claims["sid"] != tkA.claims["sid"] || authTime(again) <= authTime(tkA) {
+			t.Fatalf("re-authentication: sid %v (was %v), auth_time %v (was %v)", again.claims["sid"], tkA.claims["sid"], authTime(again), authTime(tkA))
+		}
+	}
+	if c := sessionCookieOf(t, br); c == "" || c == cookieBefore {
+		t.Error("the session cookie was not renewed by signing in again")
+	}
+	if !s.introspect(t, b, tkB.token.AccessToken) {
+		t.Error("re-authenticating for A revoked B's access token")
+	}
+	// B hears nothing (give a wrongly queued token time to arrive).
+	time.Sleep(2 * time.Second)
+	recv.mu.Lock()
+	told := len(recv.got["/b"])
+	recv.mu.Unlock()
+	if told != 0 {
+		t.Fatalf("B was sent %d logout tokens for a re-authentication", told)
+	}
+	// Someone else signs in in this browser: the first session ends.
+	other := s.createUser(t)
+	(&env{srv: s, user: other, client: a, rp: envA.rp}).fullLogin(t, br, oauth2.SetAuthURLParam("prompt", "login"))
+	verifyLogoutToken(t, s, recv.wait("/b", 1, 20*time.Second)[0], b.ID, tkB.claims)
+	if s.introspect(t, b, tkB.token.AccessToken) {
+		t.Error("the first user's session ended, but B's access token from it still works")
+	}
+}
+
+// sessionCookieOf is the browser's gatehouse session cookie ("" if none).
+func sessionCookieOf(t *testing.T, br *browser) string {
+	t.Helper()
+	u, _ := url.Parse(br.srv.issuer)
+	for _, c := range br.c.Jar.Cookies(u) {
+		if c.Name == "gatehouse_session" || c.Name == "__Host-gatehouse_session" {
+			return c.Value
+		}
+	}
+	return ""
 }

@@ -403,6 +403,12 @@ type SessionStore interface {
 	// StepUpSession records a stronger authentication on an existing session
 	// (same id and sid): its amr and auth_time. ErrNotFound when it is gone.
 	StepUpSession(ctx context.Context, idHash []byte, amr []string, authTime time.Time) error
+	// RenewSession records a new sign-in of the same user on an existing
+	// session: the session (its sid, its clients, what is bound to it)
+	// goes on under a new id (bs.IDHash) with bs's auth_time, amr and
+	// expiry. ErrNotFound when the session at oldHash is gone or is
+	// another user's.
+	RenewSession(ctx context.Context, oldHash []byte, bs BrowserSession) error
 	// DeleteSession ends a session, with the protocol records bound to it
 	// (Token.SID); a missing one is not an error.
 	DeleteSession(ctx context.Context, idHash []byte) error

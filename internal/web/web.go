@@ -41,6 +41,7 @@ type Store interface {
 	CreateSession(ctx context.Context, s storage.BrowserSession) error
 	GetSession(ctx context.Context, idHash []byte, now time.Time) (storage.BrowserSession, error)
 	DeleteSession(ctx context.Context, idHash []byte) error
+	RenewSession(ctx context.Context, oldHash []byte, bs storage.BrowserSession) error
 	AppendAudit(ctx context.Context, e storage.AuditEvent) error
 	CountAudit(ctx context.Context, e storage.AuditEvent) error
 	CreateFlow(ctx context.Context, f storage.Flow) error
@@ -203,21 +204,42 @@ func (k *Kit) Session(ctx context.Context, r *http.Request) (storage.BrowserSess
 	return bs, true, nil
 }
 
-// StartSession creates a new session (a new id at every login: no
-// fixation), deletes the one the browser had, and sets the cookie.
+// StartSession records a sign-in under a new session id (a new id at
+// every login: no fixation) and sets the cookie. The same user signing in
+// again (prompt=login, max_age) goes on in the browser's session, with its
+// sid, its apps and their tokens; another user's session is ended first
+// (its apps are told, its tokens revoked).
 func (k *Kit) StartSession(ctx context.Context, w http.ResponseWriter, r *http.Request, subject string, amr []string, now time.Time) (storage.BrowserSession, error) {
-	if c, err := r.Cookie(k.sessionCookie); err == nil && c.Value != "" {
-		if err := k.o.Store.DeleteSession(ctx, HashID(c.Value)); err != nil {
-			return storage.BrowserSession{}, err
-		}
-	}
 	id := httpx.RandomString(32)
 	bs := storage.BrowserSession{
 		IDHash: HashID(id), SID: httpx.RandomString(16), Subject: subject,
 		AuthTime: now.Truncate(time.Second), AMR: amr, CreatedAt: now, ExpiresAt: now.Add(k.o.SessionLifetime),
 	}
-	if err := k.o.Store.CreateSession(ctx, bs); err != nil {
-		return bs, err
+	old, had, err := k.Session(ctx, r)
+	if err != nil {
+		return storage.BrowserSession{}, err
+	}
+	renewed := false
+	if had && old.Subject == subject {
+		bs.SID, bs.CreatedAt, bs.Clients = old.SID, old.CreatedAt, old.Clients
+		switch err := k.o.Store.RenewSession(ctx, old.IDHash, bs); {
+		case err == nil:
+			renewed = true
+		case !errors.Is(err, storage.ErrNotFound): // ended meanwhile: start afresh
+			return storage.BrowserSession{}, err
+		}
+		if !renewed {
+			bs.SID, bs.CreatedAt, bs.Clients = httpx.RandomString(16), now, nil
+		}
+	} else if had {
+		if err := k.o.Store.DeleteSession(ctx, old.IDHash); err != nil {
+			return storage.BrowserSession{}, err
+		}
+	}
+	if !renewed {
+		if err := k.o.Store.CreateSession(ctx, bs); err != nil {
+			return bs, err
+		}
 	}
 	http.SetCookie(w, &http.Cookie{Name: k.sessionCookie, Value: id, Path: "/", HttpOnly: true, Secure: k.o.Secure,
 		SameSite: http.SameSiteLaxMode, MaxAge: int(k.o.SessionLifetime.Seconds())})

@@ -47,6 +47,20 @@ FROM browser_sessions WHERE id_hash = $1 AND expires_at > $2`, idHash, ts(now)).
 	return bs, err
 }
 
+// RenewSession moves the session at oldHash to bs.IDHash with a new
+// authentication, keeping its sid.
+func (s *Store) RenewSession(ctx context.Context, oldHash []byte, bs storage.BrowserSession) error {
+	res, err := s.q(ctx).ExecContext(ctx, `UPDATE browser_sessions SET id_hash = $1, amr = $2, auth_time = $3, expires_at = $4
+WHERE id_hash = $5 AND subject = $6 AND sid = $7`, bs.IDHash, list(bs.AMR), ts(bs.AuthTime), ts(bs.ExpiresAt), oldHash, bs.Subject, bs.SID)
+	if err != nil {
+		return s.wrap(err)
+	}
+	if affected(res) == 0 {
+		return storage.ErrNotFound
+	}
+	return nil
+}
+
 // DeleteSession removes a browser session and the protocol records that
 // live with it; deleting a missing one is not an error.
 func (s *Store) DeleteSession(ctx context.Context, idHash []byte) error {

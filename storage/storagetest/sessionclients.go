@@ -1,6 +1,7 @@
 package storagetest
 
 import (
+	"errors"
 	"slices"
 	"sync"
 	"testing"
@@ -104,5 +105,35 @@ func testSessionTokens(t *testing.T, s storage.Store) {
 	}
 	if got := left(); !slices.Equal(got, []string{"at-4", "offline", "cc"}) {
 		t.Fatalf("after signing u1 out everywhere: %v", got)
+	}
+}
+
+// testRenewSession: a new sign-in of the same user moves the session to a
+// new id, keeping its sid, its clients and the records bound to it; the
+// old id is gone; another user's session, or a gone one, is not renewed.
+func testRenewSession(t *testing.T, s storage.Store) {
+	must(t, s.CreateUser(ctx, user("u1", "a@example.com")))
+	must(t, s.CreateClient(ctx, client("c1")))
+	must(t, s.CreateSession(ctx, storage.BrowserSession{IDHash: []byte("old"), SID: "sid-1", Subject: "u1", AuthTime: now, AMR: []string{"pwd"},
+		CreatedAt: now, ExpiresAt: now.Add(time.Hour)}))
+	must(t, s.AddSessionClient(ctx, "sid-1", "c1", now))
+	tk := token(storage.TokenAccess, "at", "req", now.Add(time.Hour))
+	tk.SID = "sid-1"
+	must(t, s.CreateToken(ctx, tk))
+	later := now.Add(10 * time.Minute)
+	renewed := storage.BrowserSession{IDHash: []byte("new"), SID: "sid-1", Subject: "u1", AuthTime: later, AMR: []string{"pwd", "otp"}, ExpiresAt: later.Add(time.Hour)}
+	wantErr(t, s.RenewSession(ctx, []byte("old"), storage.BrowserSession{IDHash: []byte("x"), SID: "sid-1", Subject: "u2", AuthTime: later, ExpiresAt: later}), storage.ErrNotFound)
+	wantErr(t, s.RenewSession(ctx, []byte("gone"), renewed), storage.ErrNotFound)
+	must(t, s.RenewSession(ctx, []byte("old"), renewed))
+	if _, err := s.GetSession(ctx, []byte("old"), now); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("the old id still reads: %v", err)
+	}
+	bs, err := s.GetSession(ctx, []byte("new"), now)
+	if err != nil || bs.SID != "sid-1" || !bs.AuthTime.Equal(later) || !slices.Equal(bs.AMR, []string{"pwd", "otp"}) || !bs.ExpiresAt.Equal(later.Add(time.Hour)) ||
+		!bs.CreatedAt.Equal(now) || !slices.Equal(bs.Clients, []string{"c1"}) {
+		t.Fatalf("renewed session %+v, %v", bs, err)
+	}
+	if _, err := s.GetToken(ctx, storage.TokenAccess, "at"); err != nil {
+		t.Fatalf("the session's token after renewal: %v", err)
 	}
 }
