@@ -59,14 +59,16 @@ interop:
 
 ## bench: gatehouse on SQLite and a throwaway PostgreSQL under every gatehouse-bench scenario at
 ## concurrency 1, 8 and 32; writes docs/benchmarks.md and docs/benchmarks.svg
+## Both run PostgreSQL with its durability defaults (fsync, synchronous_commit on), on a
+## cluster of their own even when GATEHOUSE_TEST_DATABASE_URL names another.
 bench:
-	scripts/with-postgres.sh scripts/bench.sh
+	env -u GATEHOUSE_TEST_DATABASE_URL GATEHOUSE_PG_DURABLE=1 scripts/with-postgres.sh scripts/bench.sh
 
 ## bench-compare: gatehouse against Ory Hydra v2.3.0 (same PostgreSQL) and node-oidc-provider,
 ## alternating rounds, medians and ratios, pgbench's ceiling; writes docs/benchmarks-compare.md.
 ## Peers are built/installed into ~/.cache/gatehouse-bench (BENCH_CACHE), never into the repository.
 bench-compare:
-	scripts/with-postgres.sh scripts/bench-compare.sh
+	env -u GATEHOUSE_TEST_DATABASE_URL GATEHOUSE_PG_DURABLE=1 scripts/with-postgres.sh scripts/bench-compare.sh
 
 ## bench-storage: the storage hot paths on SQLite and a throwaway PostgreSQL
 bench-storage:

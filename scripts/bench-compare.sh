@@ -165,8 +165,8 @@ Ory Hydra v2.3.0 (built from the Go module proxy; its defaults, including PBKDF2
 iterations for client secrets, and a login/consent app that accepts at once), panva's
 oidc-provider $(jq -r '.dependencies["oidc-provider"]' scripts/bench-peers/package.json) (memory adapter) on node $(node --version),
 $($GO version | cut -d' ' -f3), $(nproc) CPU cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')).
-gatehouse and Hydra share one throwaway PostgreSQL cluster ($("$PGBIN/postgres" --version | awk '{print $3}'), fsync and
-synchronous_commit off, as every test cluster here) and log at warn; the load generator (\`gatehouse-bench\`, with its own
+gatehouse and Hydra share one throwaway PostgreSQL cluster ($("$PGBIN/postgres" --version | awk '{print $3}'), on the same disk, with
+fsync=$("$PGBIN/psql" "$DB" -qAt -c 'SHOW fsync'), synchronous_commit=$("$PGBIN/psql" "$DB" -qAt -c 'SHOW synchronous_commit'), as the cluster reports them) and log at warn; the load generator (\`gatehouse-bench\`, with its own
 lean HTTP/1.1 client, the same for every system) runs on the same machine and shares its $(nproc) cores with the servers and the database.
 Each cell is the median of ${ROUNDS} runs of ${DURATION} (after ${WARMUP} warm-up), the systems measured alternately
 in every round. "jwt" is RFC 9068 access tokens (gatehouse ES256, Hydra RS256 — its default key —, oidc-provider

@@ -80,6 +80,8 @@ PGBIN=${GATEHOUSE_TEST_PGBIN:-$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail
 "$PGBIN/psql" "$PGURL" -v ON_ERROR_STOP=1 -qAt -c "DROP DATABASE IF EXISTS bench_make" -c "CREATE DATABASE bench_make"
 bench_target postgres "$(sed -E 's#^(postgres(ql)?://[^/?]*)(/[^?]*)?#\1/bench_make#' <<<"$PGURL")"
 
+# Said as the cluster reports it, not as it was asked for.
+DURABILITY="fsync=$("$PGBIN/psql" "$PGURL" -qAt -c 'SHOW fsync'), synchronous_commit=$("$PGBIN/psql" "$PGURL" -qAt -c 'SHOW synchronous_commit'), full_page_writes=$("$PGBIN/psql" "$PGURL" -qAt -c 'SHOW full_page_writes')"
 mkdir -p "$OUT"
 cat >"$WORK/notes.md" <<EOF
 Measured by \`make bench\` on $(date -u +%Y-%m-%d): gatehouse $REV,
@@ -92,8 +94,8 @@ Each run: ${WARMUP} warm-up (not measured), then ${DURATION} at a fixed concurre
 refresh, a verified ID token and a userinfo answer in every authorization-code iteration); \`errors\`
 counts failed iterations. "per second" is iterations per second (an \`authcode\` iteration is four
 requests: authorize → code → token → userinfo, with an existing session and remembered consent).
-The server runs with \`log_level: warn\` (no per-request log line), PostgreSQL is a throwaway cluster
-(fsync and synchronous_commit off, as every test cluster here), JWT access tokens are signed with ES256, ID tokens with RS256 (the OpenID
+The server runs with \`log_level: warn\` (no per-request log line). PostgreSQL is a throwaway cluster
+on the same disk with $DURABILITY; SQLite runs as \`serve\` opens it (WAL, synchronous=NORMAL). JWT access tokens are signed with ES256, ID tokens with RS256 (the OpenID
 Connect default) except for the \`idtoken-es256\` targets, whose client registered
 \`id_token_signed_response_alg: ES256\`. Targets ending in \`jwt-es256\` use RFC 9068 JWT access tokens.
 The last column is gatehouse's \`gatehouse_sql_statements_total\` (its admin listener's \`/metrics\`) read before and after

@@ -6,6 +6,11 @@
 #
 # Usage: scripts/with-postgres.sh COMMAND [ARGS...]
 # When GATEHOUSE_TEST_DATABASE_URL is already set, the command runs as is.
+#
+# Test clusters run with fsync, synchronous_commit and full_page_writes off
+# (nothing here needs to survive a power cut). GATEHOUSE_PG_DURABLE=1 keeps
+# PostgreSQL's durability defaults instead: the benchmarks measure what a
+# production deployment commits.
 set -euo pipefail
 
 if [ -n "${GATEHOUSE_TEST_DATABASE_URL:-}" ]; then
@@ -58,10 +63,12 @@ trap cleanup EXIT INT TERM
 "${RUNAS[@]}" "$PGBIN/initdb" -D "$DIR/data" --auth=trust --username=postgres --encoding=UTF8 --no-locale >"$DIR/initdb.log" 2>&1 || {
   cat "$DIR/initdb.log" >&2; exit 1; }
 
+DURABILITY="-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+[ "${GATEHOUSE_PG_DURABLE:-}" = 1 ] && DURABILITY=""
 for attempt in 1 2 3 4 5; do
   PORT=$(free_port)
   if "${RUNAS[@]}" "$PGBIN/pg_ctl" -D "$DIR/data" -l "$DIR/server.log" -w -t 30 \
-      -o "-p $PORT -k $DIR -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300" start >/dev/null; then
+      -o "-p $PORT -k $DIR -c listen_addresses=127.0.0.1 $DURABILITY -c max_connections=300" start >/dev/null; then
     break
   fi
   [ "$attempt" -eq 5 ] && { cat "$DIR/server.log" >&2; exit 1; }
@@ -70,7 +77,7 @@ done
 export GATEHOUSE_TEST_DATABASE_URL="postgres://postgres@127.0.0.1:$PORT/postgres?sslmode=disable"
 # Where the cluster lives, for tests that stop and restart it.
 export GATEHOUSE_TEST_PGDATA="$DIR/data" GATEHOUSE_TEST_PGBIN="$PGBIN" GATEHOUSE_TEST_PGRUNAS="${RUNAS[*]:-}"
-echo "with-postgres: PostgreSQL $("$PGBIN/postgres" --version | awk '{print $3}') on 127.0.0.1:$PORT" >&2
+echo "with-postgres: PostgreSQL $("$PGBIN/postgres" --version | awk '{print $3}') on 127.0.0.1:$PORT${DURABILITY:+ (fsync off)}" >&2
 set +e
 "$@"
 status=$?
