@@ -17,8 +17,10 @@ import (
 )
 
 // accessTokens issues opaque HMAC access tokens, or RFC 9068 JWT access
-// tokens (typ at+jwt) for clients that use them. Both kinds are recorded by
-// signature, so introspection and revocation treat them alike.
+// tokens (typ at+jwt) for clients that use them. Opaque tokens and JWTs
+// issued for a user are recorded by signature, so introspection and
+// revocation treat them alike; client_credentials JWTs are stateless
+// (stateless.go).
 type accessTokens struct {
 	oauth2.CoreStrategy // HMAC: codes, refresh tokens and opaque access tokens
 	signer              *keys.Signer
@@ -41,11 +43,7 @@ func (a *accessTokens) AccessTokenSignature(ctx context.Context, token string) s
 
 // GenerateAccessToken issues the client's format.
 func (a *accessTokens) GenerateAccessToken(ctx context.Context, r fosite.Requester) (string, string, error) {
-	format := a.defaultFormat
-	if c, ok := r.GetClient().(*client); ok && c.c.AccessTokenFormat != "" {
-		format = c.c.AccessTokenFormat
-	}
-	if format != clientspec.FormatJWT {
+	if a.formatOf(r) != clientspec.FormatJWT {
 		return a.CoreStrategy.GenerateAccessToken(ctx, r)
 	}
 	sess := r.GetSession()
@@ -66,6 +64,9 @@ func (a *accessTokens) GenerateAccessToken(ctx context.Context, r fosite.Request
 	claims := fjwt.MapClaims{
 		"iss": a.issuer, "sub": sub, "aud": aud, "client_id": clientID, "jti": httpx.RandomString(16),
 		"iat": now.Unix(), "exp": sess.GetExpiresAt(fosite.AccessToken).Unix(),
+	}
+	if a.stateless(r) {
+		claims["gty"] = gtyClientCredentials
 	}
 	if scopes := r.GetGrantedScopes(); len(scopes) > 0 {
 		claims["scope"] = strings.Join(scopes, " ")

@@ -12,8 +12,11 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gatehouse-id/gatehouse/internal/apptest"
+	"github.com/gatehouse-id/gatehouse/internal/clientspec"
+	"github.com/gatehouse-id/gatehouse/storage"
 )
 
 // Statement budgets (SQL statements, including BEGIN/COMMIT) per flow. They
@@ -155,5 +158,69 @@ func TestStatementBudget(t *testing.T) {
 	}
 	if returning > budgetReturning {
 		t.Errorf("returning-user flow sent %d statements, budget %d", returning, budgetReturning)
+	}
+}
+
+// TestStatelessTokenBudget: a client_credentials JWT access token costs no
+// statement to issue (the client is cached once read), one read to
+// introspect (its revocation row) and one write to revoke.
+func TestStatelessTokenBudget(t *testing.T) {
+	srv := apptest.New(t)
+	ctx := t.Context()
+	now := time.Now().UTC()
+	const id, secret = "jwt-service", "jwt-service-secret-0123456789abcdef0123456789"
+	if err := srv.Store.CreateClient(ctx, storage.Client{ID: id, SecretHash: clientspec.HashSecret(secret), Name: "Service", RedirectURIs: []string{},
+		PostLogoutRedirectURIs: []string{}, GrantTypes: []string{"client_credentials"}, ResponseTypes: []string{}, Scopes: []string{"api"},
+		TokenEndpointAuthMethod: "client_secret_basic", AccessTokenFormat: clientspec.FormatJWT, CreatedAt: now, UpdatedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	post := func(path string, form url.Values) map[string]any {
+		t.Helper()
+		req := httptest.NewRequest("POST", path, strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth(id, secret)
+		w := srv.Do(req)
+		var body map[string]any
+		_ = json.Unmarshal(w.Body.Bytes(), &body)
+		if w.Code != 200 {
+			t.Fatalf("%s: %d %s", path, w.Code, w.Body)
+		}
+		return body
+	}
+	token := func() string {
+		return post("/oauth2/token", url.Values{"grant_type": {"client_credentials"}, "scope": {"api"}})["access_token"].(string)
+	}
+	token() // reads the client into the cache
+	cost := func(f func()) int64 {
+		start := srv.Store.Statements()
+		var trace []string
+		srv.Store.Trace(func(q string) { trace = append(trace, strings.Join(strings.Fields(q), " ")) })
+		f()
+		srv.Store.Trace(nil)
+		for _, q := range trace {
+			t.Log(q)
+		}
+		return srv.Store.Statements() - start
+	}
+	var at string
+	if n := cost(func() {
+		for range 10 {
+			at = token()
+		}
+	}); n != 0 {
+		t.Errorf("10 client_credentials JWT access tokens: %d statements, want 0", n)
+	}
+	if n := cost(func() {
+		if post("/oauth2/introspect", url.Values{"token": {at}})["active"] != true {
+			t.Error("inactive")
+		}
+	}); n != 1 {
+		t.Errorf("introspecting a stateless token: %d statements, want 1", n)
+	}
+	if n := cost(func() { post("/oauth2/revoke", url.Values{"token": {at}}) }); n != 1 {
+		t.Errorf("revoking a stateless token: %d statements, want 1", n)
+	}
+	if post("/oauth2/introspect", url.Values{"token": {at}})["active"] != false {
+		t.Error("a revoked stateless token is active")
 	}
 }

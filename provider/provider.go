@@ -218,9 +218,11 @@ func New(o Options) (*Provider, error) {
 		o.AccessTokenAlg = keys.RS256
 	}
 	gcfg := &gatehouseConfig{Config: cfg, keys: o.Keys, issuer: o.Issuer}
+	ats := &accessTokens{CoreStrategy: fcompose.NewOAuth2HMACStrategy(gcfg), signer: &keys.Signer{Manager: o.Keys, Type: "at+jwt"},
+		alg: o.AccessTokenAlg, defaultFormat: o.AccessTokenFormat, issuer: o.Issuer, pairwiseKey: o.PairwiseKey}
+	fs.stateless = ats.stateless
 	strategy := &fcompose.CommonStrategy{
-		CoreStrategy: &accessTokens{CoreStrategy: fcompose.NewOAuth2HMACStrategy(gcfg), signer: &keys.Signer{Manager: o.Keys, Type: "at+jwt"},
-			alg: o.AccessTokenAlg, defaultFormat: o.AccessTokenFormat, issuer: o.Issuer, pairwiseKey: o.PairwiseKey},
+		CoreStrategy:               ats,
 		OpenIDConnectTokenStrategy: &openid.DefaultStrategy{Signer: signer, Config: gcfg},
 		Signer:                     signer,
 	}
@@ -236,6 +238,19 @@ func New(o Options) (*Provider, error) {
 		fcompose.OAuth2PKCEFactory,
 		fcompose.PushedAuthorizeHandlerFactory,
 	)
+	// Stateless access tokens are introspected before the stored-token
+	// validator could refuse them, and revoked by a row of their own.
+	sl := statelessJWT{tokens: ats, store: fs, now: o.Now}
+	for i, h := range gcfg.TokenIntrospectionHandlers {
+		if _, ok := h.(*oauth2.CoreValidator); ok {
+			gcfg.TokenIntrospectionHandlers[i] = statelessFirst{stateless: sl, core: h}
+		}
+	}
+	for i, h := range gcfg.RevocationHandlers {
+		if _, ok := h.(*oauth2.TokenRevocationHandler); ok {
+			gcfg.RevocationHandlers[i] = revokeFirst{stateless: sl, core: h}
+		}
+	}
 	if len(o.PairwiseKey) < 32 {
 		return nil, errors.New("provider: a pairwise subject key of at least 32 bytes is required")
 	}

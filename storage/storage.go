@@ -674,6 +674,12 @@ type TokenStore interface {
 	MarkJTIUsed(ctx context.Context, jti string, expiresAt, now time.Time) error
 	// JTIUsed reports whether an unexpired jti is known.
 	JTIUsed(ctx context.Context, jti string, now time.Time) (bool, error)
+	// RevokeTokenKey records that the stateless token named by key is
+	// revoked, until expiresAt (when it expires anyway); revoking it again
+	// is no error.
+	RevokeTokenKey(ctx context.Context, key string, expiresAt time.Time) error
+	// TokenKeysRevoked reports whether any of keys is revoked (one read).
+	TokenKeysRevoked(ctx context.Context, keys []string) (bool, error)
 	// PutRefreshGrace stores the response of a rotation (first writer wins).
 	PutRefreshGrace(ctx context.Context, g RefreshGrace) error
 	// GetRefreshGrace loads an unexpired grace record.

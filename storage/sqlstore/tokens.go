@@ -233,3 +233,34 @@ func (s *Store) LastTokenUse(ctx context.Context, subject string) (map[string]ti
 	}
 	return out, s.wrap(rows.Err())
 }
+
+// RevokeTokenKey records a revoked stateless token until expiresAt.
+func (s *Store) RevokeTokenKey(ctx context.Context, key string, expiresAt time.Time) error {
+	_, err := s.q(ctx).ExecContext(ctx, `INSERT INTO token_revocations (key, expires_at) VALUES ($1,$2) ON CONFLICT (key) DO NOTHING`, key, ts(expiresAt))
+	return s.wrap(err)
+}
+
+// TokenKeysRevoked reports whether any of keys is revoked. A row past its
+// expiry still counts: the token it names has expired too.
+func (s *Store) TokenKeysRevoked(ctx context.Context, keys []string) (bool, error) {
+	if len(keys) == 0 {
+		return false, nil
+	}
+	var b strings.Builder
+	b.WriteString(`SELECT 1 FROM token_revocations WHERE key IN (`)
+	args := make([]any, len(keys))
+	for i, k := range keys {
+		if i > 0 {
+			b.WriteString(",")
+		}
+		fmt.Fprintf(&b, "$%d", i+1)
+		args[i] = k
+	}
+	b.WriteString(`) LIMIT 1`)
+	var one int
+	err := s.q(ctx).QueryRowContext(ctx, b.String(), args...).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	return err == nil, s.wrap(err)
+}

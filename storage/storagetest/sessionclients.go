@@ -137,3 +137,34 @@ func testRenewSession(t *testing.T, s storage.Store) {
 		t.Fatalf("the session's token after renewal: %v", err)
 	}
 }
+
+// testTokenRevocations: a revoked key reads as revoked among others (one
+// query), revoking twice is no error, unknown keys are not revoked, and GC
+// forgets a revocation once its token has expired.
+func testTokenRevocations(t *testing.T, s storage.Store) {
+	must(t, s.RevokeTokenKey(ctx, "jti:a", now.Add(time.Hour)))
+	must(t, s.RevokeTokenKey(ctx, "jti:a", now.Add(2*time.Hour)))
+	must(t, s.RevokeTokenKey(ctx, "jti:b", now.Add(time.Minute)))
+	for _, tc := range []struct {
+		keys []string
+		want bool
+	}{
+		{[]string{"jti:a"}, true},
+		{[]string{"jti:x", "jti:b"}, true},
+		{[]string{"jti:x"}, false},
+		{nil, false},
+	} {
+		if got, err := s.TokenKeysRevoked(ctx, tc.keys); err != nil || got != tc.want {
+			t.Fatalf("TokenKeysRevoked(%v) = %v, %v; want %v", tc.keys, got, err, tc.want)
+		}
+	}
+	if _, err := s.GarbageCollect(ctx, now.Add(30*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.TokenKeysRevoked(ctx, []string{"jti:b"}); got {
+		t.Fatal("an expired revocation survived GC")
+	}
+	if got, _ := s.TokenKeysRevoked(ctx, []string{"jti:a"}); !got {
+		t.Fatal("GC removed a revocation before its token expired")
+	}
+}

@@ -95,6 +95,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"session clients: recorded once, in order, gone with the session", testSessionClients},
 		{"session tokens: ending a session deletes what is bound to it", testSessionTokens},
 		{"a new sign-in of the same user renews the session, keeping its sid", testRenewSession},
+		{"token revocations: one read, idempotent, collected after expiry", testTokenRevocations},
 		{"logout outbox: claim, lease, deliver, retry, give up, collect", testLogoutOutbox},
 	}
 	for _, tt := range tests {
