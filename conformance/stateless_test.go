@@ -98,3 +98,30 @@ func TestStatelessJWTAccessTokens(t *testing.T) {
 		}
 	}
 }
+
+// TestJWTAccessTokenOfReusedFamily (issue 19): the JWT access token of a
+// refresh family that reuse revokes is inactive at introspection and
+// refused at userinfo (the one before it ended with the rotation).
+func TestJWTAccessTokenOfReusedFamily(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, backends(t)[0].newURL(t), "GATEHOUSE_KEYS_ALGORITHMS=RS256,ES256", "GATEHOUSE_ACCESS_TOKEN_ALGORITHM=ES256")
+	c := s.createClient(t, "--name", "API RP", "--redirect-uri", rpRedirect, "--access-token-format", "jwt")
+	e := &env{srv: s, user: s.createUser(t), client: c, rp: newRP(t, s, c, rpRedirect)}
+	_, tk := e.fullLogin(t, newBrowser(t, s))
+	st, next, _ := s.tokenRequest(t, c, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tk.token.RefreshToken}})
+	if st != http.StatusOK {
+		t.Fatalf("refresh: %d %v", st, next)
+	}
+	latest := next["access_token"].(string)
+	if !isJWTString(latest) || !s.introspect(t, c, latest) {
+		t.Fatal("the family's JWT access token is not active before the reuse")
+	}
+	if st, body, _ := s.tokenRequest(t, c, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tk.token.RefreshToken}}); st != http.StatusBadRequest || body["error"] != "invalid_grant" {
+		t.Fatalf("reusing the rotated refresh token: %d %v", st, body)
+	}
+	if s.introspect(t, c, latest) || s.userinfoStatus(t, latest) != http.StatusUnauthorized {
+		t.Error("the JWT access token of the revoked family still works")
+	}
+}
+
+func isJWTString(s string) bool { return strings.Count(s, ".") == 2 }
