@@ -5,13 +5,15 @@
 # (the Makefile does) so GATEHOUSE_TEST_DATABASE_URL names the PostgreSQL.
 #
 # BENCH_DURATION (default 5s) and BENCH_WARMUP (1s) set each run's length;
-# BENCH_CONCURRENCY (1,8,32) the levels; BENCH_OUT (docs) where to write.
+# BENCH_CONCURRENCY (1,8,32,512) the levels; BENCH_OUT (docs) where to write.
+# The server's resident memory is sampled during every run (its peak is a
+# column of the report).
 set -euo pipefail
 
 GO=${GO:-go}
 DURATION=${BENCH_DURATION:-5s}
 WARMUP=${BENCH_WARMUP:-1s}
-LEVELS=${BENCH_CONCURRENCY:-1,8,32}
+LEVELS=${BENCH_CONCURRENCY:-1,8,32,512}
 OUT=${BENCH_OUT:-docs}
 WORK=$(mktemp -d /tmp/gatehouse-bench.XXXXXX)
 # The servers' logs outlive the run, for diagnosing an error in the results.
@@ -60,7 +62,7 @@ bench_target() {
   # Each run reads gatehouse's SQL statement counter (/metrics, a metrics:read key) around its measured time.
   local mkey
   mkey=$(env "${env[@]}" "${gh[@]}" admin-keys create --database-url "$db" --name bench-metrics --role metrics:read)
-  local run=(env GATEHOUSE_BENCH_METRICS_KEY="$mkey" "$WORK/gatehouse-bench" run --metrics-url "http://127.0.0.1:$adm/metrics" --issuer "$issuer" --redirect-uri http://127.0.0.1:9/cb --email bench@example.test
+  local run=(env GATEHOUSE_BENCH_METRICS_KEY="$mkey" "$WORK/gatehouse-bench" run --metrics-url "http://127.0.0.1:$adm/metrics" --pid "$SERVER_PID" --issuer "$issuer" --redirect-uri http://127.0.0.1:9/cb --email bench@example.test
     --password bench-password-0123 --concurrency "$LEVELS" --duration "$DURATION" --warmup "$WARMUP" --json "$RESULTS")
   "${run[@]}" --client-id "$id" --client-secret "$secret" --target "gatehouse-$label" \
     --scenario client-credentials,introspect,refresh,authcode,discovery,jwks
@@ -98,7 +100,8 @@ The server runs with \`log_level: warn\` (no per-request log line). PostgreSQL i
 on the same disk with $DURABILITY; SQLite runs as \`serve\` opens it (WAL, synchronous=NORMAL). JWT access tokens are signed with ES256, ID tokens with RS256 (the OpenID
 Connect default) except for the \`idtoken-es256\` targets, whose client registered
 \`id_token_signed_response_alg: ES256\`. Targets ending in \`jwt-es256\` use RFC 9068 JWT access tokens.
-The last column is gatehouse's \`gatehouse_sql_statements_total\` (its admin listener's \`/metrics\`) read before and after
+"peak RSS MiB" is the server process's highest resident memory (VmRSS, sampled every 20 ms) during the measured run.
+The SQL column is gatehouse's \`gatehouse_sql_statements_total\` (its admin listener's \`/metrics\`) read before and after
 each measured run, divided by the iterations: under load, grouped inserts and reads count once for many requests.
 
 Reproduce: \`make bench\` (or, against any OP: \`gatehouse-bench run --issuer URL --client-id ID

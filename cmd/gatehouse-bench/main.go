@@ -57,7 +57,7 @@ func usage(w io.Writer) {
                       [--concurrency 1,8,32] [--duration 10s] [--warmup 2s] [--max-iterations N]
                       [--redirect-uri URI (--email E --password P | --cookie NAME=VALUE)] [--scope S]
                       [--target LABEL] [--json FILE] [--cpuprofile FILE]
-                      [--metrics-url URL [--metrics-key KEY] [--counter gatehouse_sql_statements_total]]
+                      [--metrics-url URL [--metrics-key KEY] [--counter gatehouse_sql_statements_total]] [--pid PID[,PID]]
   gatehouse-bench report --in FILE.jsonl --out benchmarks.md [--svg benchmarks.svg] [--title T] [--notes FILE]
   gatehouse-bench compare --in FILE.jsonl [--base gatehouse] [--out FILE.md]   (targets named SYSTEM/VARIANT)
   gatehouse-bench hydra-login --admin URL [--listen 127.0.0.1:3000]          (auto-accepting login/consent app for Ory Hydra)
@@ -87,6 +87,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	metricsURL := fs.String("metrics-url", "", "the server's Prometheus metrics (gatehouse: its admin listener + /metrics), read around each run")
 	metricsKey := fs.String("metrics-key", os.Getenv("GATEHOUSE_BENCH_METRICS_KEY"), "bearer token for --metrics-url (gatehouse: an admin key with metrics:read; or GATEHOUSE_BENCH_METRICS_KEY)")
 	counter := fs.String("counter", "gatehouse_sql_statements_total", "the counter of --metrics-url reported per iteration")
+	pids := fs.String("pid", "", "comma-separated process ids of the server under test: their resident memory (Linux /proc) is sampled during each run and its peak reported")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -103,6 +104,20 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	}
 	if e.Issuer == "" || e.ClientID == "" {
 		return errors.New("--issuer and --client-id are required")
+	}
+	var mem *bench.MemoryProbe
+	if *pids != "" {
+		mem = &bench.MemoryProbe{}
+		for _, p := range strings.Split(*pids, ",") {
+			pid, err := strconv.Atoi(strings.TrimSpace(p))
+			if err != nil || pid <= 0 {
+				return fmt.Errorf("--pid: %q is not a process id", p)
+			}
+			mem.PIDs = append(mem.PIDs, pid)
+		}
+		if _, err := mem.RSS(); err != nil {
+			return err
+		}
 	}
 	var ctr *bench.ServerCounter
 	if *metricsURL != "" {
@@ -140,7 +155,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 			if err != nil {
 				return err
 			}
-			r, err := bench.Run(ctx, env, mk(), bench.Options{Concurrency: c, Duration: *duration, Warmup: *warmup, MaxIterations: *maxIt, Counter: ctr})
+			r, err := bench.Run(ctx, env, mk(), bench.Options{Concurrency: c, Duration: *duration, Warmup: *warmup, MaxIterations: *maxIt, Counter: ctr, Memory: mem})
 			if err != nil {
 				return err
 			}
@@ -149,6 +164,9 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 				fmt.Sprintf("%.2f", r.P50ms), fmt.Sprintf("%.2f", r.P90ms), fmt.Sprintf("%.2f", r.P99ms), r.Errors)
 			if r.Counter != "" {
 				fmt.Fprintf(out, "%-20s %s per iteration: %.2f\n", "", r.Counter, r.CounterPerIteration)
+			}
+			if r.PeakRSSMiB > 0 {
+				fmt.Fprintf(out, "%-20s peak RSS: %.0f MiB\n", "", r.PeakRSSMiB)
 			}
 			for _, msg := range r.FirstErrors {
 				fmt.Fprintln(os.Stderr, "  error:", msg)

@@ -94,12 +94,21 @@ func table(rs []bench.Result) string {
 			counter = r.Counter
 		}
 	}
+	// A column for the server's peak resident memory when some run
+	// sampled it (gatehouse-bench run --pid).
+	rss := slices.ContainsFunc(rs, func(r bench.Result) bool { return r.PeakRSSMiB > 0 })
 	b.WriteString("| scenario | target | concurrency | per second | requests/s | p50 ms | p90 ms | p99 ms | errors |")
 	if counter != "" {
 		fmt.Fprintf(&b, " %s per iteration |", counter)
 	}
+	if rss {
+		b.WriteString(" peak RSS MiB |")
+	}
 	b.WriteString("\n|---|---|--:|--:|--:|--:|--:|--:|--:|")
 	if counter != "" {
+		b.WriteString("--:|")
+	}
+	if rss {
 		b.WriteString("--:|")
 	}
 	b.WriteString("\n")
@@ -115,6 +124,13 @@ func table(rs []bench.Result) string {
 				case counter == "":
 				case r.Counter == counter:
 					fmt.Fprintf(&b, " %.2f |", r.CounterPerIteration)
+				default:
+					b.WriteString(" — |")
+				}
+				switch {
+				case !rss:
+				case r.PeakRSSMiB > 0:
+					fmt.Fprintf(&b, " %.0f |", r.PeakRSSMiB)
 				default:
 					b.WriteString(" — |")
 				}

@@ -48,6 +48,22 @@ func TestReport(t *testing.T) {
 			t.Errorf("markdown lacks %q:\n%s", want, md)
 		}
 	}
+	// A peak RSS column once some run sampled memory (run --pid).
+	withRSS := withCounter + `{"scenario":"introspect","target":"a","concurrency":512,"iterations":10,"requests":10,"per_second":300,"peak_rss_mib":187.4}
+`
+	if err := os.WriteFile(in, []byte(withRSS), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := report([]string{"--in", in, "--out", out}); err != nil {
+		t.Fatal(err)
+	}
+	md, _ = os.ReadFile(out)
+	for _, want := range []string{"| gatehouse_sql_statements_total per iteration | peak RSS MiB |\n|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n",
+		"| introspect | a | 512 | 300 | 0 | 0.00 | 0.00 | 0.00 | 0 | — | 187 |\n", "| introspect | a | 8 | 300 | 0 | 0.00 | 0.00 | 0.00 | 0 | 0.37 | — |\n"} {
+		if !strings.Contains(string(md), want) {
+			t.Errorf("markdown lacks %q:\n%s", want, md)
+		}
+	}
 	if err := report([]string{"--in", filepath.Join(dir, "missing"), "--out", out}); err == nil {
 		t.Error("a missing input file was accepted")
 	}

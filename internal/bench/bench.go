@@ -38,6 +38,9 @@ type Options struct {
 	// Counter, if set, is read before and after the measured time; the
 	// result reports its growth per iteration (CounterPerIteration).
 	Counter *ServerCounter
+	// Memory, if set, is sampled while the run is measured; the result
+	// reports the peak (PeakRSSMiB).
+	Memory *MemoryProbe
 }
 
 // Result is a run's measurement.
@@ -66,6 +69,9 @@ type Result struct {
 	CounterPerIteration float64 `json:"counter_per_iteration,omitempty"`
 	// Counter names that counter.
 	Counter string `json:"counter,omitempty"`
+	// PeakRSSMiB is the highest resident memory of the processes under
+	// test (Options.Memory) sampled while the run was measured.
+	PeakRSSMiB float64 `json:"peak_rss_mib,omitempty"`
 	// FirstErrors are up to five error messages, for diagnosis.
 	FirstErrors []string `json:"first_errors,omitempty"`
 }
@@ -100,15 +106,27 @@ func Run(ctx context.Context, env *Env, s Scenario, o Options) (Result, error) {
 		}
 		before = v
 	}
+	var peak func() (int64, error)
+	if o.Memory != nil {
+		peak = o.Memory.watch(mctx)
+	}
 	rec := &recorder{}
 	start := time.Now()
 	drive(mctx, s, o.Concurrency, o.MaxIterations, rec)
 	elapsed := time.Since(start).Seconds()
+	var peakRSS int64
+	if peak != nil {
+		var err error
+		if peakRSS, err = peak(); err != nil {
+			return Result{}, err
+		}
+	}
 	r := Result{Scenario: s.Name(), Concurrency: o.Concurrency, Iterations: rec.iterations.Load(), Requests: rec.requests.Load(),
 		Errors: rec.errors.Load(), CutOff: rec.cutOff.Load(), Seconds: elapsed, FirstErrors: rec.firstErrors}
 	r.PerSecond = float64(r.Iterations-r.Errors) / elapsed
 	r.RequestsPerSecond = float64(r.Requests) / elapsed
 	r.P50ms, r.P90ms, r.P99ms = rec.percentile(50), rec.percentile(90), rec.percentile(99)
+	r.PeakRSSMiB = float64(peakRSS) / (1 << 20)
 	if o.Counter != nil {
 		after, err := o.Counter.Read(ctx)
 		if err != nil {
