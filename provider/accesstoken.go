@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"time"
 
 	"github.com/ory/fosite"
 	"github.com/ory/fosite/handler/oauth2"
@@ -28,6 +29,8 @@ type accessTokens struct {
 	defaultFormat       string
 	pairwiseKey         []byte
 	issuer              string
+	verified            verifiedTokens
+	now                 func() time.Time
 }
 
 func isJWT(token string) bool { return strings.Count(token, ".") == 2 }
@@ -92,7 +95,7 @@ func (a *accessTokens) ValidateAccessToken(ctx context.Context, r fosite.Request
 	if !isJWT(token) {
 		return a.CoreStrategy.ValidateAccessToken(ctx, r, token)
 	}
-	t, err := a.signer.Decode(ctx, token)
+	t, err := a.verified.decode(ctx, a.signer, token, a.now())
 	if err != nil {
 		var ve *fjwt.ValidationError
 		if errors.As(err, &ve) && ve.Has(fjwt.ValidationErrorExpired) {

@@ -219,7 +219,7 @@ func New(o Options) (*Provider, error) {
 	}
 	gcfg := &gatehouseConfig{Config: cfg, keys: o.Keys, issuer: o.Issuer}
 	ats := &accessTokens{CoreStrategy: fcompose.NewOAuth2HMACStrategy(gcfg), signer: &keys.Signer{Manager: o.Keys, Type: "at+jwt"},
-		alg: o.AccessTokenAlg, defaultFormat: o.AccessTokenFormat, issuer: o.Issuer, pairwiseKey: o.PairwiseKey}
+		alg: o.AccessTokenAlg, defaultFormat: o.AccessTokenFormat, issuer: o.Issuer, pairwiseKey: o.PairwiseKey, now: o.Now}
 	fs.stateless = ats.stateless
 	strategy := &fcompose.CommonStrategy{
 		CoreStrategy:               ats,

@@ -58,7 +58,7 @@ func (s statelessJWT) claims(ctx context.Context, token string) (fjwt.MapClaims,
 	if !isJWT(token) {
 		return nil, false
 	}
-	t, err := s.tokens.signer.Decode(ctx, token)
+	t, err := s.tokens.verified.decode(ctx, s.tokens.signer, token, s.now())
 	if err != nil || t == nil {
 		return nil, false
 	}
@@ -160,9 +160,9 @@ func (s statelessJWT) revoke(ctx context.Context, claims fjwt.MapClaims, c fosit
 	if clientID, _ := claims["client_id"].(string); clientID != c.GetID() {
 		return fosite.ErrUnauthorizedClient.WithHint("The token was issued to another client.")
 	}
-	exp := s.now().Add(time.Hour)
-	if v, ok := claims["exp"].(float64); ok {
-		exp = time.Unix(int64(v), 0)
+	exp := claimTime(claims["exp"])
+	if exp.IsZero() {
+		exp = s.now().Add(time.Hour)
 	}
 	return s.store.tokens.RevokeTokenKey(ctx, revocationKey(claims), exp)
 }
