@@ -6,12 +6,10 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/gatehouse-id/gatehouse/keys"
 	"github.com/gatehouse-id/gatehouse/provider/backchannel"
 	"github.com/gatehouse-id/gatehouse/provider/interaction"
 	"github.com/gatehouse-id/gatehouse/storage"
@@ -71,15 +69,7 @@ func TestDeliveryOutcomes(t *testing.T) {
 			if err := st.CreateUser(ctx, storage.User{Subject: "ann", Email: "ann@example.com", CreatedAt: now, UpdatedAt: now}); err != nil {
 				t.Fatal(err)
 			}
-			cipher, err := keys.NewCipher([][]byte{[]byte(strings.Repeat("k", 32))})
-			if err != nil {
-				t.Fatal(err)
-			}
-			km, err := keys.NewManager(ctx, st, cipher, keys.Options{Algs: []string{keys.RS256}, RotationPeriod: 30 * 24 * time.Hour, PrePublish: time.Hour,
-				MaxTokenLifetime: time.Hour, Now: func() time.Time { return now }, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
-			if err != nil {
-				t.Fatal(err)
-			}
+			km := newKeys(t, st, now)
 			var audited []string
 			n := backchannel.New(backchannel.Options{Store: st, Keys: km, Issuer: "https://id.example.com", HTTP: &http.Client{
 				Timeout: 2 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},

@@ -89,16 +89,21 @@ func TestEveryEndingTells(t *testing.T) {
 
 func newNotifier(t *testing.T, st storage.Store, now time.Time) *backchannel.Notifier {
 	t.Helper()
-	ctx := context.Background()
+	return backchannel.New(backchannel.Options{Store: st, Keys: newKeys(t, st, now), Issuer: "https://id.example.com", HTTP: http.DefaultClient,
+		Now: func() time.Time { return now }, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+}
+
+// newKeys is a key manager over st with one RS256 key, on a frozen clock.
+func newKeys(t *testing.T, st storage.Store, now time.Time) *keys.Manager {
+	t.Helper()
 	cipher, err := keys.NewCipher([][]byte{[]byte(strings.Repeat("k", 32))})
 	if err != nil {
 		t.Fatal(err)
 	}
-	km, err := keys.NewManager(ctx, st, cipher, keys.Options{Algs: []string{keys.RS256}, RotationPeriod: 30 * 24 * time.Hour, PrePublish: time.Hour,
+	km, err := keys.NewManager(context.Background(), st, cipher, keys.Options{Algs: []string{keys.RS256}, RotationPeriod: 30 * 24 * time.Hour, PrePublish: time.Hour,
 		MaxTokenLifetime: time.Hour, Now: func() time.Time { return now }, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return backchannel.New(backchannel.Options{Store: st, Keys: km, Issuer: "https://id.example.com", HTTP: http.DefaultClient,
-		Now: func() time.Time { return now }, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	return km
 }
