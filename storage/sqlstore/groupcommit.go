@@ -137,12 +137,23 @@ func (g *group[In, Out]) runBatch(ctx context.Context, batch []*member[In, Out])
 type groups struct {
 	writes group[storage.Token, struct{}]
 	reads  group[storage.TokenKey, storage.Token]
+	// revoked reads revocations of stateless tokens (introspection).
+	revoked group[string, bool]
 }
 
 func (s *Store) initGroups() {
-	s.groups.writes.max, s.groups.reads.max = leaders, leaders
+	s.groups.writes.max, s.groups.reads.max, s.groups.revoked.max = leaders, leaders, leaders
 	s.groups.writes.run = s.writeGroup
 	s.groups.reads.run = s.readGroup
+	s.groups.revoked.run = s.revokedGroup
+}
+
+// revokedGroup reads which of keys are revoked, in one statement.
+func (s *Store) revokedGroup(ctx context.Context, keys []string, out []bool, errs []error) {
+	found, err := s.revokedKeys(ctx, keys)
+	for i, k := range keys {
+		out[i], errs[i] = found[k], err
+	}
 }
 
 // writeGroup inserts rows in one statement, or one by one when that fails.

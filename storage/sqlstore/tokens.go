@@ -241,13 +241,24 @@ func (s *Store) RevokeTokenKey(ctx context.Context, key string, expiresAt time.T
 }
 
 // TokenKeysRevoked reports whether any of keys is revoked. A row past its
-// expiry still counts: the token it names has expired too.
+// expiry still counts: the token it names has expired too. One key read
+// outside a transaction joins the group read of concurrent callers.
 func (s *Store) TokenKeysRevoked(ctx context.Context, keys []string) (bool, error) {
+	if len(keys) == 1 && !s.inTx(ctx) {
+		return s.groups.revoked.do(ctx, keys[0])
+	}
+	found, err := s.revokedKeys(ctx, keys)
+	return len(found) > 0, err
+}
+
+// revokedKeys returns the revoked ones of keys, in one statement.
+func (s *Store) revokedKeys(ctx context.Context, keys []string) (map[string]bool, error) {
+	found := map[string]bool{}
 	if len(keys) == 0 {
-		return false, nil
+		return found, nil
 	}
 	var b strings.Builder
-	b.WriteString(`SELECT 1 FROM token_revocations WHERE key IN (`)
+	b.WriteString(`SELECT key FROM token_revocations WHERE key IN (`)
 	args := make([]any, len(keys))
 	for i, k := range keys {
 		if i > 0 {
@@ -256,11 +267,18 @@ func (s *Store) TokenKeysRevoked(ctx context.Context, keys []string) (bool, erro
 		fmt.Fprintf(&b, "$%d", i+1)
 		args[i] = k
 	}
-	b.WriteString(`) LIMIT 1`)
-	var one int
-	err := s.q(ctx).QueryRowContext(ctx, b.String(), args...).Scan(&one)
-	if errors.Is(err, sql.ErrNoRows) {
-		return false, nil
+	b.WriteString(`)`)
+	rows, err := s.q(ctx).QueryContext(ctx, b.String(), args...)
+	if err != nil {
+		return nil, s.wrap(err)
 	}
-	return err == nil, s.wrap(err)
+	defer rows.Close()
+	for rows.Next() {
+		var k string
+		if err := rows.Scan(&k); err != nil {
+			return nil, s.wrap(err)
+		}
+		found[k] = true
+	}
+	return found, s.wrap(rows.Err())
 }

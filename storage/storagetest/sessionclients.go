@@ -3,6 +3,7 @@ package storagetest
 import (
 	"errors"
 	"slices"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -158,6 +159,21 @@ func testTokenRevocations(t *testing.T, s storage.Store) {
 			t.Fatalf("TokenKeysRevoked(%v) = %v, %v; want %v", tc.keys, got, err, tc.want)
 		}
 	}
+	// Concurrent single-key reads (grouped into shared statements) each
+	// get their own key's answer.
+	var wg sync.WaitGroup
+	for i := range 40 {
+		wg.Go(func() {
+			key, want := "jti:a", true
+			if i%2 == 1 {
+				key, want = "jti:none-"+strconv.Itoa(i), false
+			}
+			if got, err := s.TokenKeysRevoked(ctx, []string{key}); err != nil || got != want {
+				t.Errorf("concurrent TokenKeysRevoked(%s) = %v, %v; want %v", key, got, err, want)
+			}
+		})
+	}
+	wg.Wait()
 	if _, err := s.GarbageCollect(ctx, now.Add(30*time.Minute)); err != nil {
 		t.Fatal(err)
 	}
