@@ -83,7 +83,7 @@ GENV=(GATEHOUSE_ADMIN_LISTEN=127.0.0.1:$GADM GATEHOUSE_LOG_LEVEL=warn GATEHOUSE_
   GATEHOUSE_SECRETS=bench-key-encryption-secret-0123456789abcdef GATEHOUSE_DATABASE_URL="$(dburl bench_gatehouse)")
 env "${GENV[@]}" "$WORK/gatehouse" migrate up >/dev/null
 (cd "$WORK" && exec env "${GENV[@]}" ./gatehouse serve --issuer "http://127.0.0.1:$GPORT" --listen "127.0.0.1:$GPORT" >"$WORK/gatehouse.log" 2>&1) &
-PIDS+=($!)
+GPID=$!; PIDS+=($GPID)
 wait_http "http://127.0.0.1:$GPORT/healthz"
 common=(--redirect-uri "$REDIRECT" --grant-type authorization_code --grant-type refresh_token --grant-type client_credentials
   --scope openid --scope offline_access)
@@ -93,7 +93,7 @@ printf 'bench-password-0123\n' | env "${GENV[@]}" "$WORK/gatehouse" users create
 # gatehouse's runs read its SQL statement counter (/metrics on the admin listener) around the measured time.
 GATEHOUSE_BENCH_METRICS_KEY=$(env "${GENV[@]}" "$WORK/gatehouse" admin-keys create --name bench-metrics --role metrics:read)
 export GATEHOUSE_BENCH_METRICS_KEY
-GMETRICS=(--metrics-url "http://127.0.0.1:$GADM/metrics")
+GMETRICS=(--metrics-url "http://127.0.0.1:$GADM/metrics" --pid "$GPID")
 
 # Hydra (defaults, except the log level, as for gatehouse)
 HPUB=$(free_port); HADM=$(free_port); HAPP=$(free_port)
@@ -102,7 +102,7 @@ HENV=(DSN="$(dburl bench_hydra)" URLS_SELF_ISSUER="http://127.0.0.1:$HPUB" URLS_
   SERVE_ADMIN_PORT=$HADM SERVE_PUBLIC_HOST=127.0.0.1 SERVE_ADMIN_HOST=127.0.0.1 LOG_LEVEL=warn)
 env "${HENV[@]}" "$CACHE/hydra-v2.3.0" migrate sql up -e --yes >"$WORK/hydra-migrate.log" 2>&1
 (exec env "${HENV[@]}" "$CACHE/hydra-v2.3.0" serve all --dev >"$WORK/hydra.log" 2>&1) &
-PIDS+=($!)
+HPID=$!; PIDS+=($HPID)
 ("$WORK/gatehouse-bench" hydra-login --admin "http://127.0.0.1:$HADM" --listen "127.0.0.1:$HAPP" >"$WORK/hydra-login.log" 2>&1) &
 PIDS+=($!)
 wait_http "http://127.0.0.1:$HPUB/health/ready"
@@ -114,9 +114,10 @@ done
 
 # node-oidc-provider (memory), an opaque and a JWT instance
 NPORT=$(free_port); NJPORT=$(free_port)
+declare -A NPIDS
 for p in "$NPORT:opaque" "$NJPORT:jwt"; do
   (cd "$NODEDIR" && exec env PORT="${p%%:*}" FORMAT="${p##*:}" CLIENT_ID=bench CLIENT_SECRET="$SECRET" node oidc-provider.mjs >"$WORK/node-${p##*:}.log" 2>&1) &
-  PIDS+=($!)
+  NPIDS[${p##*:}]=$!; PIDS+=($!)
 done
 wait_http "http://127.0.0.1:$NPORT/.well-known/openid-configuration"
 wait_http "http://127.0.0.1:$NJPORT/.well-known/openid-configuration"
@@ -148,12 +149,16 @@ N="http://127.0.0.1:$NPORT"; NJ="http://127.0.0.1:$NJPORT"
 LOGIN=(--redirect-uri "$REDIRECT" --email bench@example.test --password bench-password-0123)
 for round in $(seq "$ROUNDS"); do
   echo "bench-compare: round $round of $ROUNDS" >&2
-  run gatehouse/opaque "$G" bench client-credentials "${GMETRICS[@]}";   run hydra/opaque "$H" bench client-credentials;   run node-oidc-provider/opaque "$N" bench client-credentials
+  run gatehouse/opaque "$G" bench client-credentials "${GMETRICS[@]}";   run hydra/opaque "$H" bench client-credentials --pid "$HPID"
+  run node-oidc-provider/opaque "$N" bench client-credentials --pid "${NPIDS[opaque]}"
   pgbench_run
-  run gatehouse/jwt "$G" bench-jwt client-credentials "${GMETRICS[@]}";  run hydra/jwt "$H" bench-jwt client-credentials; run node-oidc-provider/jwt "$NJ" bench client-credentials
-  run gatehouse/opaque "$G" bench introspect "${GMETRICS[@]}";           run hydra/opaque "$H" bench introspect --introspection-endpoint "$HI"
-  run node-oidc-provider/opaque "$N" bench introspect
-  run gatehouse/opaque "$G" bench authcode "${LOGIN[@]}" "${GMETRICS[@]}"; run hydra/opaque "$H" bench authcode --redirect-uri "$REDIRECT"
+  run gatehouse/jwt "$G" bench-jwt client-credentials "${GMETRICS[@]}";  run hydra/jwt "$H" bench-jwt client-credentials --pid "$HPID"
+  run node-oidc-provider/jwt "$NJ" bench client-credentials --pid "${NPIDS[jwt]}"
+  run gatehouse/opaque "$G" bench introspect "${GMETRICS[@]}";           run hydra/opaque "$H" bench introspect --introspection-endpoint "$HI" --pid "$HPID"
+  run node-oidc-provider/opaque "$N" bench introspect --pid "${NPIDS[opaque]}"
+  # JWT introspection, reported on its own (oidc-provider does not introspect JWTs)
+  run gatehouse/jwt "$G" bench-jwt introspect "${GMETRICS[@]}";          run hydra/jwt "$H" bench-jwt introspect --introspection-endpoint "$HI" --pid "$HPID"
+  run gatehouse/opaque "$G" bench authcode "${LOGIN[@]}" "${GMETRICS[@]}"; run hydra/opaque "$H" bench authcode --redirect-uri "$REDIRECT" --pid "$HPID"
 done
 
 {
@@ -169,7 +174,8 @@ gatehouse and Hydra share one throwaway PostgreSQL cluster ($("$PGBIN/postgres" 
 fsync=$("$PGBIN/psql" "$DB" -qAt -c 'SHOW fsync'), synchronous_commit=$("$PGBIN/psql" "$DB" -qAt -c 'SHOW synchronous_commit'), as the cluster reports them) and log at warn; the load generator (\`gatehouse-bench\`, with its own
 lean HTTP/1.1 client, the same for every system) runs on the same machine and shares its $(nproc) cores with the servers and the database.
 Each cell is the median of ${ROUNDS} runs of ${DURATION} (after ${WARMUP} warm-up), the systems measured alternately
-in every round. "jwt" is RFC 9068 access tokens (gatehouse ES256, Hydra RS256 — its default key —, oidc-provider
+in every round. "peak RSS MiB" is the highest resident memory (VmRSS, sampled every 20 ms) of the system's server
+process during any round's measured run; the database's own memory is not in it. "jwt" is RFC 9068 access tokens (gatehouse ES256, Hydra RS256 — its default key —, oidc-provider
 ES256); \`authcode\` is a whole login (authorize → code → token → userinfo, ID token verified) with a
 session and remembered consent; oidc-provider has no login app here and does not introspect JWTs.
 \`pgbench-insert-select\` is the database's ceiling: transactions of one INSERT and one SELECT (pgbench, run in

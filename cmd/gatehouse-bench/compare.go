@@ -45,6 +45,8 @@ type cell struct {
 	// growth per iteration in each run.
 	counter      string
 	perIteration []float64
+	// rss is each run's peak resident memory in MiB (run --pid).
+	rss []float64
 }
 
 func median(v []float64) float64 {
@@ -94,6 +96,9 @@ func collect(rs []bench.Result) measurements {
 			c.counter = r.Counter
 			c.perIteration = append(c.perIteration, r.CounterPerIteration)
 		}
+		if r.PeakRSSMiB > 0 {
+			c.rss = append(c.rss, r.PeakRSSMiB)
+		}
 		if !slices.Contains(m.systems, system) {
 			m.systems = append(m.systems, system)
 		}
@@ -124,10 +129,23 @@ func compareTable(rs []bench.Result, base string) string {
 			counter = c.counter
 		}
 	}
+	// A column per system for its peak memory when some run sampled it:
+	// the highest of the rounds.
+	rss := false
+	for _, k := range keys {
+		for _, c := range cells[k] {
+			rss = rss || len(c.rss) > 0
+		}
+	}
 	var b strings.Builder
 	b.WriteString("| scenario | variant | concurrency |")
 	for _, s := range systems {
 		fmt.Fprintf(&b, " %s /s (median) | %s p99 ms | %s runs, errors |", s, s, s)
+	}
+	if rss {
+		for _, s := range systems {
+			fmt.Fprintf(&b, " %s peak RSS MiB |", s)
+		}
 	}
 	if counter != "" {
 		fmt.Fprintf(&b, " %s per iteration (%s) |", counter, base)
@@ -137,6 +155,9 @@ func compareTable(rs []bench.Result, base string) string {
 	}
 	b.WriteString("\n|---|---|--:|")
 	b.WriteString(strings.Repeat("--:|--:|--:|", len(systems)))
+	if rss {
+		b.WriteString(strings.Repeat("--:|", len(systems)))
+	}
 	if counter != "" {
 		b.WriteString("--:|")
 	}
@@ -157,6 +178,15 @@ func compareTable(rs []bench.Result, base string) string {
 				fmt.Fprintf(&b, " %s | %s | %d, %d |", rate, p99, len(c.perSecond), c.errors)
 			} else {
 				b.WriteString(" — | — | — |")
+			}
+		}
+		if rss {
+			for _, s := range systems {
+				if c := cells[k][s]; c != nil && len(c.rss) > 0 {
+					fmt.Fprintf(&b, " %.0f |", slices.Max(c.rss))
+				} else {
+					b.WriteString(" — |")
+				}
 			}
 		}
 		if counter != "" {

@@ -83,6 +83,13 @@ func TestCompareTable(t *testing.T) {
 	if !strings.Contains(got, "| client-credentials | opaque | 8 | 2000 | 8.0 | 3, 0 | 200 | 80.0 | 3, 2 | 10.0× |") {
 		t.Errorf("compare table:\n%s", got)
 	}
+	// With memory sampled: each system's highest peak of the rounds.
+	rs[0].PeakRSSMiB, rs[2].PeakRSSMiB, rs[1].PeakRSSMiB = 120, 131, 610
+	got = compareTable(rs, "gatehouse")
+	if !strings.Contains(got, "| gatehouse peak RSS MiB | hydra peak RSS MiB |") ||
+		!strings.Contains(got, "| client-credentials | opaque | 8 | 2000 | 8.0 | 3, 0 | 200 | 80.0 | 3, 2 | 131 | 610 | 10.0× |") {
+		t.Errorf("compare table with memory:\n%s", got)
+	}
 }
 
 func TestTargetsTable(t *testing.T) {
