@@ -130,10 +130,13 @@ INSERT INTO t (v) VALUES ('token-row-of-about-the-size-gatehouse-writes') RETURN
 SELECT v FROM t WHERE id = :id;
 EOF
 pgbench_run() { # one run per concurrency level, as one more system of the round
-  local c tps
+  local c tps p50
   for c in ${LEVELS//,/ }; do
-    tps=$("$PGBIN/pgbench" -n -c "$c" -j 2 -T "${DURATION%s}" -f "$WORK/pgbench.sql" "$PGDB" 2>/dev/null | awk '/^tps/ {print int($3); exit}')
-    echo "{\"scenario\":\"client-credentials\",\"target\":\"pgbench-insert-select/opaque\",\"concurrency\":$c,\"per_second\":$tps,\"iterations\":$tps}" >>"$RESULTS"
+    rm -f "$WORK"/pgl.*
+    # -l: every transaction's latency (µs, third field), for the median.
+    tps=$(cd "$WORK" && "$PGBIN/pgbench" -n -c "$c" -j 2 -T "${DURATION%s}" -l --log-prefix=pgl -f "$WORK/pgbench.sql" "$PGDB" 2>/dev/null | awk '/^tps/ {print int($3); exit}')
+    p50=$(cat "$WORK"/pgl.* | awk '{print $3}' | sort -n | awk '{v[NR]=$1} END {if (NR) printf "%.3f", v[int((NR-1)/2)+1]/1000; else print 0}')
+    echo "{\"scenario\":\"client-credentials\",\"target\":\"pgbench-insert-select/opaque\",\"concurrency\":$c,\"per_second\":$tps,\"iterations\":$tps,\"p50_ms\":$p50}" >>"$RESULTS"
   done
 }
 
@@ -179,7 +182,8 @@ process during any round's measured run; the database's own memory is not in it.
 ES256); \`authcode\` is a whole login (authorize → code → token → userinfo, ID token verified) with a
 session and remembered consent; oidc-provider has no login app here and does not introspect JWTs.
 \`pgbench-insert-select\` is the database's ceiling: transactions of one INSERT and one SELECT (pgbench, run in
-every round after the client_credentials runs, on its own database of the same cluster).
+every round after the client_credentials runs, on its own database of the same cluster; its p50 is the median of
+every transaction's latency, from pgbench's per-transaction log).
 "0 (stalled)": requests were still waiting when the measurement ended and none finished in it.
 gatehouse's SQL statements per iteration are its \`gatehouse_sql_statements_total\` (admin listener, \`/metrics\`) read before
 and after each measured run, divided by the iterations; under load, grouped inserts and reads make it smaller than

@@ -39,8 +39,8 @@ func compare(args []string) error {
 }
 
 type cell struct {
-	perSecond, p99 []float64
-	errors, cutOff int64
+	perSecond, p50, p99 []float64
+	errors, cutOff      int64
 	// counter is the server counter read around the runs, perIteration its
 	// growth per iteration in each run.
 	counter      string
@@ -90,6 +90,9 @@ func collect(rs []bench.Result) measurements {
 		}
 		c.perSecond = append(c.perSecond, r.PerSecond)
 		c.p99 = append(c.p99, r.P99ms)
+		if r.P50ms > 0 {
+			c.p50 = append(c.p50, r.P50ms)
+		}
 		c.errors += r.Errors
 		c.cutOff += r.CutOff
 		if r.Counter != "" {

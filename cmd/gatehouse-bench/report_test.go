@@ -103,12 +103,20 @@ func TestTargetsTable(t *testing.T) {
 		{Scenario: "authcode", Target: "gatehouse/opaque", Concurrency: 8, PerSecond: 300, Errors: 2, Counter: "gatehouse_sql_statements_total", CounterPerIteration: 11.2},
 		{Scenario: "authcode", Target: "gatehouse/opaque", Concurrency: 1, PerSecond: 100, Counter: "gatehouse_sql_statements_total", CounterPerIteration: 12.4},
 	}
+	rs = append(rs,
+		bench.Result{Scenario: "client-credentials", Target: "gatehouse/opaque", Concurrency: 1, PerSecond: 1000, P50ms: 0.95},
+		bench.Result{Scenario: "client-credentials", Target: "pgbench-insert-select/opaque", Concurrency: 1, PerSecond: 1200, P50ms: 0.70},
+		bench.Result{Scenario: "client-credentials", Target: "gatehouse/opaque", Concurrency: 8, PerSecond: 3000, P50ms: 1.2, PeakRSSMiB: 190},
+		bench.Result{Scenario: "client-credentials", Target: "pgbench-insert-select/opaque", Concurrency: 8, PerSecond: 8000, P50ms: 1.0},
+	)
 	got := targetsTable(rs, "gatehouse", []goal{
 		{what: "opaque ≥ 10× Hydra", scenario: "client-credentials", variant: "opaque", peer: "hydra", min: 10},
 		{what: "opaque ≥ 75 % of pgbench", scenario: "client-credentials", variant: "opaque", peer: "pgbench-insert-select", min: 0.75},
 		{what: "JWT ≥ 30× Hydra", scenario: "client-credentials", variant: "jwt", peer: "hydra", min: 30},
 		{what: "beyond the run", scenario: "introspect", variant: "opaque", peer: "hydra", min: 3},
 		{what: "≤ 12 statements", scenario: "authcode", variant: "opaque", counter: "gatehouse_sql_statements_total", max: 12},
+		{what: "p50 within 0.3 ms of pgbench, at 1", scenario: "client-credentials", variant: "opaque", peer: "pgbench-insert-select", p50Within: 0.3, levels: []int{1}},
+		{what: "RSS ≤ 180 MiB", scenario: "client-credentials", variant: "opaque", rssMiB: 180},
 	})
 	for _, want := range []string{
 		"| target | concurrency 1 | concurrency 8 | met |",
@@ -117,6 +125,8 @@ func TestTargetsTable(t *testing.T) {
 		"| JWT ≥ 30× Hydra | — | ∞ (peer stalled) ✓ | yes |",
 		"| beyond the run | — | — | not measured |",
 		"| ≤ 12 statements | 12.4 ✗ | 11.2 ✓ | no (concurrency 1) |",
+		"| p50 within 0.3 ms of pgbench, at 1 | +0.25 ms ✓ | — | yes |",
+		"| RSS ≤ 180 MiB | — | 190 MiB ✗ | no (concurrency 8) |",
 		"| zero errors in every scenario (gatehouse) | 0 errors ✓ | 2 errors ✗ | no (concurrency 8) |",
 	} {
 		if !strings.Contains(got, want) {
