@@ -162,6 +162,8 @@ for round in $(seq "$ROUNDS"); do
   # JWT introspection, reported on its own (oidc-provider does not introspect JWTs)
   run gatehouse/jwt "$G" bench-jwt introspect "${GMETRICS[@]}";          run hydra/jwt "$H" bench-jwt introspect --introspection-endpoint "$HI" --pid "$HPID"
   run gatehouse/opaque "$G" bench authcode "${LOGIN[@]}" "${GMETRICS[@]}"; run hydra/opaque "$H" bench authcode --redirect-uri "$REDIRECT" --pid "$HPID"
+  # gatehouse's memory under 512 clients (the Targets' RSS goal)
+  run gatehouse/opaque "$G" bench client-credentials "${GMETRICS[@]}" --concurrency 512
 done
 
 {
