@@ -132,13 +132,7 @@ func (e *EmailChange) render(w http.ResponseWriter, r *http.Request, status int,
 }
 
 func (e *EmailChange) queue(ctx context.Context, to, name string, data map[string]any) error {
-	data["Product"], data["Issuer"] = e.o.Product, e.o.Issuer
-	subject, text, html, err := e.o.Pages.Mail(name, data)
-	if err != nil {
-		return err
-	}
-	_, err = e.o.Mail.Queue(ctx, mail.Message{To: to, Subject: subject, Text: text, HTML: html})
-	return err
+	return Mailer{Mail: e.o.Mail, Pages: e.o.Pages, Issuer: e.o.Issuer, Product: e.o.Product}.Queue(ctx, to, name, data)
 }
 
 // request mails a confirmation link to the new address (or, when another

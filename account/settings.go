@@ -127,42 +127,42 @@ func (s *Settings) render(w http.ResponseWriter, r *http.Request, status int, pa
 }
 
 // form reads a settings form: a session, its CSRF token and a recent
-// login. It answers itself when it returns false.
-func (s *Settings) form(w http.ResponseWriter, r *http.Request) (storage.BrowserSession, bool) {
+// login, and the user it is for. It answers itself when it returns false.
+func (s *Settings) form(w http.ResponseWriter, r *http.Request) (storage.BrowserSession, storage.User, bool) {
 	r.Body = http.MaxBytesReader(w, r.Body, web.MaxFormBytes)
 	if err := r.ParseForm(); err != nil {
 		s.o.Web.ErrorPage(w, r, http.StatusBadRequest, "Bad request", "The form could not be read.")
-		return storage.BrowserSession{}, false
+		return storage.BrowserSession{}, storage.User{}, false
 	}
 	bs, ok, err := s.o.Web.Session(r.Context(), r)
 	if err != nil {
 		s.o.Web.Fail(w, r, err)
-		return bs, false
+		return bs, storage.User{}, false
 	}
 	if !ok || !s.o.Web.CheckCSRF(r, "settings\x00"+bs.SID) {
 		s.o.Web.ErrorPage(w, r, http.StatusForbidden, "Your session has expired", "The form was not submitted from this site or is too old. Go back and try again.")
-		return bs, false
+		return bs, storage.User{}, false
 	}
 	if !s.fresh(bs) {
 		s.o.Web.ErrorPage(w, r, http.StatusForbidden, "Confirm it is you", "Changes to your account need a recent sign-in. Go back to your account page and sign in again.")
-		return bs, false
+		return bs, storage.User{}, false
 	}
-	return bs, true
+	u, err := s.o.Store.GetUser(r.Context(), bs.Subject)
+	if err != nil {
+		s.o.Web.Fail(w, r, err)
+		return bs, u, false
+	}
+	return bs, u, true
 }
 
 // saveProfile replaces the fields of the form; the address and what the
 // form does not show stay. A changed phone number is no longer verified.
 func (s *Settings) saveProfile(w http.ResponseWriter, r *http.Request) {
-	bs, ok := s.form(w, r)
+	bs, u, ok := s.form(w, r)
 	if !ok {
 		return
 	}
 	ctx := r.Context()
-	u, err := s.o.Store.GetUser(ctx, bs.Subject)
-	if err != nil {
-		s.o.Web.Fail(w, r, err)
-		return
-	}
 	f := r.PostForm.Get
 	p := ProfileUpdate{Name: f("name"), GivenName: f("given_name"), FamilyName: f("family_name"), Profile: u.Profile}
 	p.MiddleName, p.Nickname, p.PreferredUsername = f("middle_name"), f("nickname"), f("preferred_username")
@@ -185,16 +185,11 @@ func (s *Settings) saveProfile(w http.ResponseWriter, r *http.Request) {
 // changePassword needs the current password; the new one ends every other
 // session and every token (this browser stays signed in).
 func (s *Settings) changePassword(w http.ResponseWriter, r *http.Request) {
-	bs, ok := s.form(w, r)
+	bs, u, ok := s.form(w, r)
 	if !ok {
 		return
 	}
 	ctx := r.Context()
-	u, err := s.o.Store.GetUser(ctx, bs.Subject)
-	if err != nil {
-		s.o.Web.Fail(w, r, err)
-		return
-	}
 	again := func(msg string) { s.render(w, r, http.StatusBadRequest, PathPassword, bs, msg, "") }
 	resv, err := s.attempts.Reserve(ctx, attempt.Key{Name: "pwdchange:acct:" + bs.Subject, Policy: passwordChangePolicy, ResetOnSuccess: true},
 		attempt.Key{Name: "pwdchange:ip:" + authn.AddressKey(httpx.ClientIP(r)), Policy: passwordChangePolicy})
@@ -239,13 +234,8 @@ func (s *Settings) changePassword(w http.ResponseWriter, r *http.Request) {
 		if s.o.Mail == nil {
 			return nil
 		}
-		subject, text, html, err := s.o.Pages.Mail("password_changed", map[string]any{"Product": s.o.Product, "Issuer": s.o.Issuer, "Email": u.Email,
-			"When": now.Format("2 January 2006 15:04 MST"), "RecoverLink": s.o.Issuer + PathRecover})
-		if err != nil {
-			return err
-		}
-		_, err = s.o.Mail.Queue(ctx, mail.Message{To: u.Email, Subject: subject, Text: text, HTML: html})
-		return err
+		return Mailer{Mail: s.o.Mail, Pages: s.o.Pages, Issuer: s.o.Issuer, Product: s.o.Product}.Queue(ctx, u.Email, "password_changed",
+			map[string]any{"Email": u.Email, "When": now.Format("2 January 2006 15:04 MST"), "RecoverLink": s.o.Issuer + PathRecover})
 	})
 	if err != nil {
 		s.o.Web.Fail(w, r, err)
@@ -259,16 +249,11 @@ func (s *Settings) changePassword(w http.ResponseWriter, r *http.Request) {
 // and tokens, once the user typed its email to confirm; its audit events
 // stay, without the addresses and details that identify the person.
 func (s *Settings) deleteAccount(w http.ResponseWriter, r *http.Request) {
-	bs, ok := s.form(w, r)
+	bs, u, ok := s.form(w, r)
 	if !ok {
 		return
 	}
 	ctx := r.Context()
-	u, err := s.o.Store.GetUser(ctx, bs.Subject)
-	if err != nil {
-		s.o.Web.Fail(w, r, err)
-		return
-	}
 	if !strings.EqualFold(strings.TrimSpace(r.PostForm.Get("confirm")), u.Email) {
 		s.render(w, r, http.StatusBadRequest, PathDelete, bs, "Type your email address exactly to confirm.", "")
 		return

@@ -656,23 +656,19 @@ func (p *Provider) logout(w http.ResponseWriter, r *http.Request) {
 	if out.Asked {
 		return
 	}
-	var frames []frontchannel.Frame
-	if out.Ended.SID != "" {
-		if frames, err = frontchannel.Frames(ctx, p.store.Clients, p.issuer, []frontchannel.Session{{SID: out.Ended.SID, Clients: out.Ended.Clients}}); err != nil {
-			// The session has ended and its back-channel tokens are queued:
-			// the user still learns they are signed out.
-			p.log.Error("front-channel logout", "err", err)
-		}
-	}
-	if redirect != "" && len(frames) == 0 {
-		http.Redirect(w, r, redirect, http.StatusSeeOther)
-		return
-	}
+	// The ended session's clients, read once: named on the page, and
+	// framed when they registered front-channel logout.
+	ended := frontchannel.Session{SID: out.Ended.SID}
 	var apps []string
 	for _, id := range out.Ended.Clients {
 		if c, err := p.store.Clients.GetClient(ctx, id); err == nil {
-			apps = append(apps, c.Name)
+			ended.Clients, apps = append(ended.Clients, c), append(apps, c.Name)
 		}
+	}
+	frames := frontchannel.Frames(p.issuer, []frontchannel.Session{ended})
+	if redirect != "" && len(frames) == 0 {
+		http.Redirect(w, r, redirect, http.StatusSeeOther)
+		return
 	}
 	frontchannel.Allow(w.Header(), frames)
 	data := map[string]any{"Message": message, "Apps": apps, "Frames": frames}

@@ -13,9 +13,6 @@
 package frontchannel
 
 import (
-	"context"
-	"errors"
-	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -27,16 +24,11 @@ import (
 // apps on many devices signs out everywhere).
 const MaxFrames = 50
 
-// Clients is the one read this package needs.
-type Clients interface {
-	GetClient(ctx context.Context, id string) (storage.Client, error)
-}
-
 // Session is a browser session that ended: its sid and the clients it had
-// signed in to.
+// signed in to (those that still exist).
 type Session struct {
 	SID     string
-	Clients []string
+	Clients []storage.Client
 }
 
 // Frame is one client's front-channel logout page.
@@ -52,29 +44,18 @@ type Frame struct {
 // Frames returns the frames for the clients of the ended sessions that
 // registered a frontchannel_logout_uri: one per client, or one per client
 // and session when the client requires iss and sid (each sid is a session
-// it must end). Clients deleted since are skipped. At most MaxFrames.
-func Frames(ctx context.Context, clients Clients, issuer string, ended []Session) ([]Frame, error) {
+// it must end). At most MaxFrames.
+func Frames(issuer string, ended []Session) []Frame {
 	var frames []Frame
 	seen := map[string]bool{}
 	for _, s := range ended {
-		for _, id := range s.Clients {
+		for _, c := range s.Clients {
 			if len(frames) == MaxFrames {
-				return frames, nil
+				return frames
 			}
-			c, err := clients.GetClient(ctx, id)
-			if errors.Is(err, storage.ErrNotFound) {
-				continue
-			}
-			if err != nil {
-				return nil, fmt.Errorf("front-channel logout: %w", err)
-			}
-			raw := c.Metadata.FrontchannelLogoutURI
-			if raw == "" {
-				continue
-			}
-			u, err := url.Parse(raw)
+			u, err := url.Parse(c.Metadata.FrontchannelLogoutURI)
 			if err != nil || u.Host == "" || strings.Contains(u.Hostname(), ":") {
-				continue // registration refuses these; a row written before it may hold one
+				continue // none, or one registration refuses (a row written before it may hold one)
 			}
 			if c.Metadata.FrontchannelLogoutSessionRequired {
 				q := u.Query()
@@ -89,7 +70,7 @@ func Frames(ctx context.Context, clients Clients, issuer string, ended []Session
 			frames = append(frames, Frame{URL: u.String(), Client: c.Name, source: source(u)})
 		}
 	}
-	return frames, nil
+	return frames
 }
 
 // source is the CSP source expression that matches u's scheme, host, port

@@ -63,9 +63,11 @@ type Options struct {
 	// Issuer and Clients name the front-channel logout frames of the
 	// signed-out page (no Clients: none).
 	Issuer  string
-	Clients frontchannel.Clients
-	Log     *slog.Logger
-	Now     func() time.Time
+	Clients interface {
+		GetClient(ctx context.Context, id string) (storage.Client, error)
+	}
+	Log *slog.Logger
+	Now func() time.Time
 }
 
 // Kit is the shared part of every page.
@@ -262,12 +264,20 @@ func (k *Kit) SignedOut(w http.ResponseWriter, r *http.Request, msg string, ende
 	if k.o.Clients != nil {
 		list := make([]frontchannel.Session, 0, len(ended))
 		for _, bs := range ended {
-			list = append(list, frontchannel.Session{SID: bs.SID, Clients: bs.Clients})
+			s := frontchannel.Session{SID: bs.SID}
+			for _, id := range bs.Clients {
+				c, err := k.o.Clients.GetClient(r.Context(), id)
+				if err == nil {
+					s.Clients = append(s.Clients, c)
+				} else if !errors.Is(err, storage.ErrNotFound) {
+					// The sessions have ended and their back-channel tokens
+					// are queued: the user still learns they are signed out.
+					k.o.Log.Error("front-channel logout", "err", err)
+				}
+			}
+			list = append(list, s)
 		}
-		var err error
-		if frames, err = frontchannel.Frames(r.Context(), k.o.Clients, k.o.Issuer, list); err != nil {
-			k.o.Log.Error("front-channel logout", "err", err)
-		}
+		frames = frontchannel.Frames(k.o.Issuer, list)
 	}
 	frontchannel.Allow(w.Header(), frames)
 	k.Render(w, r, http.StatusOK, "logged_out", map[string]any{"Message": msg, "Frames": frames})
