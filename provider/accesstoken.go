@@ -27,10 +27,12 @@ type accessTokens struct {
 	signer              *keys.Signer
 	alg                 string
 	defaultFormat       string
-	pairwiseKey         []byte
-	issuer              string
-	verified            verifiedTokens
-	now                 func() time.Time
+	// clientCredentialsFormat is the default for tokens issued for no user.
+	clientCredentialsFormat string
+	pairwiseKey             []byte
+	issuer                  string
+	verified                verifiedTokens
+	now                     func() time.Time
 }
 
 func isJWT(token string) bool { return strings.Count(token, ".") == 2 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/gatehouse-id/gatehouse/internal/apptest"
 	"github.com/gatehouse-id/gatehouse/internal/clientspec"
+	"github.com/gatehouse-id/gatehouse/internal/config"
 	"github.com/gatehouse-id/gatehouse/storage"
 )
 
@@ -222,5 +223,58 @@ func TestStatelessTokenBudget(t *testing.T) {
 	}
 	if post("/oauth2/introspect", url.Values{"token": {at}})["active"] != false {
 		t.Error("a revoked stateless token is active")
+	}
+}
+
+// TestClientCredentialsFormat: a client that chose no format gets the
+// server's client_credentials default (JWT, not stored, unless configured
+// opaque); a client's own choice wins either way.
+func TestClientCredentialsFormat(t *testing.T) {
+	for _, tc := range []struct {
+		name, serverDefault, clientFormat string
+		wantJWT                           bool
+	}{
+		{"default, client silent", "", "", true},
+		{"default, client opaque", "", clientspec.FormatOpaque, false},
+		{"opaque configured, client silent", clientspec.FormatOpaque, "", false},
+		{"opaque configured, client jwt", clientspec.FormatOpaque, clientspec.FormatJWT, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := apptest.NewWith(t, func(c *config.Config) {
+				if tc.serverDefault != "" {
+					c.AccessToken.ClientCredentialsFormat = tc.serverDefault
+				}
+			})
+			now := time.Now().UTC()
+			const id, secret = "service", "service-secret-0123456789abcdef0123456789"
+			if err := srv.Store.CreateClient(t.Context(), storage.Client{ID: id, SecretHash: clientspec.HashSecret(secret), Name: "Service", RedirectURIs: []string{},
+				PostLogoutRedirectURIs: []string{}, GrantTypes: []string{"client_credentials"}, ResponseTypes: []string{}, Scopes: []string{"api"},
+				TokenEndpointAuthMethod: "client_secret_basic", AccessTokenFormat: tc.clientFormat, CreatedAt: now, UpdatedAt: now}); err != nil {
+				t.Fatal(err)
+			}
+			issue := func() string {
+				req := httptest.NewRequest("POST", "/oauth2/token", strings.NewReader("grant_type=client_credentials&scope=api"))
+				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+				req.SetBasicAuth(id, secret)
+				w := srv.Do(req)
+				var body struct {
+					AccessToken string `json:"access_token"`
+				}
+				if w.Code != 200 || json.Unmarshal(w.Body.Bytes(), &body) != nil || body.AccessToken == "" {
+					t.Fatalf("token: %d %s", w.Code, w.Body)
+				}
+				return body.AccessToken
+			}
+			issue() // the client is cached
+			start := srv.Store.Statements()
+			at := issue()
+			stored := srv.Store.Statements() - start
+			if isJWT := strings.Count(at, ".") == 2; isJWT != tc.wantJWT {
+				t.Errorf("token %q: JWT %v, want %v", at, isJWT, tc.wantJWT)
+			}
+			if (stored == 0) != tc.wantJWT {
+				t.Errorf("issuing cost %d statements; a JWT should cost none, an opaque token its insert", stored)
+			}
+		})
 	}
 }

@@ -107,6 +107,9 @@ type Options struct {
 	// (clients may override it); AccessTokenAlg signs JWT access tokens.
 	AccessTokenFormat string
 	AccessTokenAlg    string
+	// ClientCredentialsFormat is the default format of tokens issued for no
+	// user (client_credentials); empty: clientspec.FormatJWT, stateless.
+	ClientCredentialsFormat string
 	// Registration is the Dynamic Client Registration mode (RegistrationOff,
 	// RegistrationOpen or RegistrationToken with InitialAccessToken).
 	Registration       string
@@ -214,12 +217,15 @@ func New(o Options) (*Provider, error) {
 	if o.AccessTokenFormat == "" {
 		o.AccessTokenFormat = clientspec.FormatOpaque
 	}
+	if o.ClientCredentialsFormat == "" {
+		o.ClientCredentialsFormat = clientspec.FormatJWT
+	}
 	if o.AccessTokenAlg == "" {
 		o.AccessTokenAlg = keys.RS256
 	}
 	gcfg := &gatehouseConfig{Config: cfg, keys: o.Keys, issuer: o.Issuer}
 	ats := &accessTokens{CoreStrategy: fcompose.NewOAuth2HMACStrategy(gcfg), signer: &keys.Signer{Manager: o.Keys, Type: "at+jwt"},
-		alg: o.AccessTokenAlg, defaultFormat: o.AccessTokenFormat, issuer: o.Issuer, pairwiseKey: o.PairwiseKey, now: o.Now}
+		alg: o.AccessTokenAlg, defaultFormat: o.AccessTokenFormat, clientCredentialsFormat: o.ClientCredentialsFormat, issuer: o.Issuer, pairwiseKey: o.PairwiseKey, now: o.Now}
 	fs.stateless = ats.stateless
 	strategy := &fcompose.CommonStrategy{
 		CoreStrategy:               ats,

@@ -36,10 +36,14 @@ func (a *accessTokens) stateless(r fosite.Requester) bool {
 	return r.GetSession().GetSubject() == "" && a.formatOf(r) == clientspec.FormatJWT
 }
 
-// formatOf is the access-token format of r's client.
+// formatOf is the access-token format of r: its client's own, or else
+// the server's default for tokens of a user or for no user.
 func (a *accessTokens) formatOf(r fosite.Requester) string {
 	if c, ok := r.GetClient().(*client); ok && c.c.AccessTokenFormat != "" {
 		return c.c.AccessTokenFormat
+	}
+	if r.GetSession().GetSubject() == "" {
+		return a.clientCredentialsFormat
 	}
 	return a.defaultFormat
 }

@@ -87,7 +87,7 @@ GPID=$!; PIDS+=($GPID)
 wait_http "http://127.0.0.1:$GPORT/healthz"
 common=(--redirect-uri "$REDIRECT" --grant-type authorization_code --grant-type refresh_token --grant-type client_credentials
   --scope openid --scope offline_access)
-env "${GENV[@]}" "$WORK/gatehouse" clients create --id bench --secret-stdin --name bench "${common[@]}" <<<"$SECRET" >/dev/null
+env "${GENV[@]}" "$WORK/gatehouse" clients create --id bench --secret-stdin --name bench --access-token-format opaque "${common[@]}" <<<"$SECRET" >/dev/null
 env "${GENV[@]}" "$WORK/gatehouse" clients create --id bench-jwt --secret-stdin --name bench-jwt --access-token-format jwt "${common[@]}" <<<"$SECRET" >/dev/null
 printf 'bench-password-0123\n' | env "${GENV[@]}" "$WORK/gatehouse" users create --email bench@example.test --name Bench --password-stdin >/dev/null
 # gatehouse's runs read its SQL statement counter (/metrics on the admin listener) around the measured time.

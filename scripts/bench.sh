@@ -52,7 +52,7 @@ bench_target() {
   local common=(--redirect-uri http://127.0.0.1:9/cb --grant-type authorization_code --grant-type refresh_token
     --grant-type client_credentials --scope openid --scope email --scope profile --scope offline_access)
   local opaque jwt es
-  opaque=$(env "${env[@]}" "${gh[@]}" clients create --database-url "$db" --name "bench opaque" "${common[@]}" --output json)
+  opaque=$(env "${env[@]}" "${gh[@]}" clients create --database-url "$db" --name "bench opaque" "${common[@]}" --access-token-format opaque --output json)
   jwt=$(env "${env[@]}" "${gh[@]}" clients create --database-url "$db" --name "bench jwt" "${common[@]}" --access-token-format jwt --output json)
   es=$(env "${env[@]}" "${gh[@]}" clients create --database-url "$db" --name "bench es256" "${common[@]}" --id-token-signed-response-alg ES256 --output json)
   printf 'bench-password-0123\n' | env "${env[@]}" "${gh[@]}" users create --database-url "$db" --email bench@example.test --name Bench --password-stdin >/dev/null

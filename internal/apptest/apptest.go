@@ -41,10 +41,20 @@ type Server struct {
 // New builds a Server; everything is closed when the test ends.
 func New(t testing.TB) *Server {
 	t.Helper()
+	return NewWith(t, nil)
+}
+
+// NewWith builds a Server whose configuration configure may change first
+// (nil: the defaults).
+func NewWith(t testing.TB, configure func(*config.Config)) *Server {
+	t.Helper()
 	ctx := context.Background()
 	st := sqlitetest.Open(t)
 	cfg := config.Default()
 	cfg.Issuer, cfg.Dev, cfg.DatabaseURL = Issuer, true, "sqlite://unused"
+	if configure != nil {
+		configure(&cfg)
+	}
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}

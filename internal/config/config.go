@@ -277,6 +277,11 @@ type Registration struct {
 type AccessToken struct {
 	// Format is the default: opaque (HMAC) or jwt (RFC 9068); clients may override it.
 	Format string `yaml:"format"`
+	// ClientCredentialsFormat is the default for tokens issued to a client
+	// for itself (the client_credentials grant), which carry no user: jwt
+	// (stateless, no write per token) or opaque. A client's own format
+	// overrides it.
+	ClientCredentialsFormat string `yaml:"client_credentials_format"`
 	// Algorithm signs JWT access tokens; it must be one of keys.algorithms.
 	Algorithm string `yaml:"algorithm"`
 }
@@ -341,7 +346,7 @@ func Default() Config {
 			LoginFlow:     Duration{30 * time.Minute},
 		},
 		Keys:        Keys{Algorithms: []string{"RS256"}, RotationPeriod: Duration{30 * 24 * time.Hour}, PrePublication: Duration{24 * time.Hour}},
-		AccessToken: AccessToken{Format: "opaque", Algorithm: "RS256"},
+		AccessToken: AccessToken{Format: "opaque", ClientCredentialsFormat: "jwt", Algorithm: "RS256"},
 		Admin:       Admin{Listen: "127.0.0.1:8081"},
 		Authn:       Authn{ReauthenticateAfter: Duration{5 * time.Minute}, TOTPIssuer: "gatehouse"},
 		Audit:       Audit{Retention: Duration{90 * 24 * time.Hour}},
@@ -379,30 +384,31 @@ func Load(path string, env func(string) string) (Config, error) {
 // applyEnv overrides fields from GATEHOUSE_* variables.
 func (c *Config) applyEnv(env func(string) string) error {
 	str := map[string]*string{
-		"GATEHOUSE_ISSUER":                            &c.Issuer,
-		"GATEHOUSE_LISTEN":                            &c.Listen,
-		"GATEHOUSE_DATABASE_URL":                      &c.DatabaseURL,
-		"GATEHOUSE_TEMPLATES_DIR":                     &c.TemplatesDir,
-		"GATEHOUSE_LOG_LEVEL":                         &c.LogLevel,
-		"GATEHOUSE_ACCESS_TOKEN_FORMAT":               &c.AccessToken.Format,
-		"GATEHOUSE_REGISTRATION_MODE":                 &c.Registration.Mode,
-		"GATEHOUSE_ADMIN_LISTEN":                      &c.Admin.Listen,
-		"GATEHOUSE_REGISTRATION_INITIAL_ACCESS_TOKEN": &c.Registration.InitialAccessToken,
-		"GATEHOUSE_ACCESS_TOKEN_ALGORITHM":            &c.AccessToken.Algorithm,
-		"GATEHOUSE_AUTHN_WEBAUTHN_RP_ID":              &c.Authn.WebAuthnRPID,
-		"GATEHOUSE_AUTHN_TOTP_ISSUER":                 &c.Authn.TOTPIssuer,
-		"GATEHOUSE_PKCE_REQUIRED":                     &c.PKCE.Required,
-		"GATEHOUSE_TLS_CERT_FILE":                     &c.TLS.CertFile,
-		"GATEHOUSE_TLS_KEY_FILE":                      &c.TLS.KeyFile,
-		"GATEHOUSE_TRACING_EXPORTER":                  &c.Tracing.Exporter,
-		"GATEHOUSE_TRACING_ENDPOINT":                  &c.Tracing.Endpoint,
-		"GATEHOUSE_EMAIL_HOST":                        &c.Email.Host,
-		"GATEHOUSE_EMAIL_FROM":                        &c.Email.From,
-		"GATEHOUSE_EMAIL_USERNAME":                    &c.Email.Username,
-		"GATEHOUSE_EMAIL_PASSWORD":                    &c.Email.Password,
-		"GATEHOUSE_EMAIL_TLS":                         &c.Email.TLS,
-		"GATEHOUSE_EMAIL_PRODUCT_NAME":                &c.Email.ProductName,
-		"GATEHOUSE_ACCOUNTS_REGISTRATION":             &c.Accounts.Registration,
+		"GATEHOUSE_ISSUER":                                 &c.Issuer,
+		"GATEHOUSE_LISTEN":                                 &c.Listen,
+		"GATEHOUSE_DATABASE_URL":                           &c.DatabaseURL,
+		"GATEHOUSE_TEMPLATES_DIR":                          &c.TemplatesDir,
+		"GATEHOUSE_LOG_LEVEL":                              &c.LogLevel,
+		"GATEHOUSE_ACCESS_TOKEN_FORMAT":                    &c.AccessToken.Format,
+		"GATEHOUSE_ACCESS_TOKEN_CLIENT_CREDENTIALS_FORMAT": &c.AccessToken.ClientCredentialsFormat,
+		"GATEHOUSE_REGISTRATION_MODE":                      &c.Registration.Mode,
+		"GATEHOUSE_ADMIN_LISTEN":                           &c.Admin.Listen,
+		"GATEHOUSE_REGISTRATION_INITIAL_ACCESS_TOKEN":      &c.Registration.InitialAccessToken,
+		"GATEHOUSE_ACCESS_TOKEN_ALGORITHM":                 &c.AccessToken.Algorithm,
+		"GATEHOUSE_AUTHN_WEBAUTHN_RP_ID":                   &c.Authn.WebAuthnRPID,
+		"GATEHOUSE_AUTHN_TOTP_ISSUER":                      &c.Authn.TOTPIssuer,
+		"GATEHOUSE_PKCE_REQUIRED":                          &c.PKCE.Required,
+		"GATEHOUSE_TLS_CERT_FILE":                          &c.TLS.CertFile,
+		"GATEHOUSE_TLS_KEY_FILE":                           &c.TLS.KeyFile,
+		"GATEHOUSE_TRACING_EXPORTER":                       &c.Tracing.Exporter,
+		"GATEHOUSE_TRACING_ENDPOINT":                       &c.Tracing.Endpoint,
+		"GATEHOUSE_EMAIL_HOST":                             &c.Email.Host,
+		"GATEHOUSE_EMAIL_FROM":                             &c.Email.From,
+		"GATEHOUSE_EMAIL_USERNAME":                         &c.Email.Username,
+		"GATEHOUSE_EMAIL_PASSWORD":                         &c.Email.Password,
+		"GATEHOUSE_EMAIL_TLS":                              &c.Email.TLS,
+		"GATEHOUSE_EMAIL_PRODUCT_NAME":                     &c.Email.ProductName,
+		"GATEHOUSE_ACCOUNTS_REGISTRATION":                  &c.Accounts.Registration,
 	}
 	for k, p := range str {
 		if v := env(k); v != "" {
@@ -575,6 +581,9 @@ func (c *Config) Validate() error {
 	}
 	if f := c.AccessToken.Format; f != "opaque" && f != "jwt" {
 		errs = append(errs, fmt.Errorf("access_token.format %q: use opaque or jwt", f))
+	}
+	if f := c.AccessToken.ClientCredentialsFormat; f != "opaque" && f != "jwt" {
+		errs = append(errs, fmt.Errorf("access_token.client_credentials_format %q: use opaque or jwt", f))
 	}
 	if a := c.AccessToken.Algorithm; a != "RS256" && !slices.Contains(c.Keys.Algorithms, a) {
 		errs = append(errs, fmt.Errorf("access_token.algorithm %q: not in keys.algorithms %v", a, c.Keys.Algorithms))
