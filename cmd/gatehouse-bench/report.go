@@ -24,6 +24,7 @@ func report(args []string) error {
 	svg := fs.String("svg", "", "SVG chart to write (linked from the Markdown)")
 	title := fs.String("title", "gatehouse benchmarks", "document title")
 	notes := fs.String("notes", "", "Markdown file whose text goes under the title (machine, commands)")
+	growth := fs.String("growth", "", "BASE=GROWN[,GROWN...]: compare targets measured on a grown database with BASE (the same server on an empty one)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -51,6 +52,14 @@ func report(args []string) error {
 		fmt.Fprintf(&b, "![throughput against concurrency](%s)\n\n", baseName(*svg))
 	}
 	b.WriteString(table(results))
+	b.WriteString(perCore(results))
+	if *growth != "" {
+		base, grown, ok := strings.Cut(*growth, "=")
+		if !ok || base == "" || grown == "" {
+			return fmt.Errorf("--growth %q: want BASE=GROWN[,GROWN...]", *growth)
+		}
+		b.WriteString(growthTable(results, base, strings.Split(grown, ",")))
+	}
 	return os.WriteFile(*out, []byte(b.String()), 0o644)
 }
 
@@ -137,6 +146,72 @@ func table(rs []bench.Result) string {
 				b.WriteString("\n")
 			}
 		}
+	}
+	return b.String()
+}
+
+// perCore says, for each target that ran password-login, its best rate
+// of password sign-ins and that rate per core of the machine (argon2id is
+// CPU-bound: this is the figure to size a deployment by).
+func perCore(rs []bench.Result) string {
+	var b strings.Builder
+	for _, tg := range order(rs, func(r bench.Result) string { return r.Target }, nil) {
+		var best *bench.Result
+		for i, r := range rs {
+			if r.Target == tg && r.Scenario == "password-login" && r.CPUs > 0 && (best == nil || r.PerSecond > best.PerSecond) {
+				best = &rs[i]
+			}
+		}
+		if best == nil {
+			continue
+		}
+		if b.Len() == 0 {
+			b.WriteString("\n**Password sign-ins per core** (`password-login`, a real argon2id check each, the load generator on the same cores):\n\n")
+		}
+		fmt.Fprintf(&b, "- %s: %.0f sign-ins/s at best (concurrency %d) on %d cores, **%.0f per core**\n", tg, best.PerSecond, best.Concurrency, best.CPUs, best.PerSecond/float64(best.CPUs))
+	}
+	return b.String()
+}
+
+// growthLimit is how much slower a grown database may make a scenario:
+// the figure must stay within 20 % of the empty database's.
+const growthLimit = 0.8
+
+// growthTable compares each scenario measured on a grown database with
+// the same scenario and concurrency on the empty one (base).
+func growthTable(rs []bench.Result, base string, grown []string) string {
+	find := func(target, scenario string, conc int) *bench.Result {
+		for i, r := range rs {
+			if r.Target == target && r.Scenario == scenario && r.Concurrency == conc {
+				return &rs[i]
+			}
+		}
+		return nil
+	}
+	var b strings.Builder
+	b.WriteString("\n## Cost as data grows\n\nThe same scenarios on the database grown by `scripts/bench-prefill.sql` (token rows copied from those the server wrote, with users, sessions and consents in proportion), against the empty database's figure: each must stay within 20 %.\n\n")
+	b.WriteString("| scenario | concurrency | database | per second | empty per second | ratio | p99 ms | empty p99 ms | within 20 % |\n|---|--:|---|--:|--:|--:|--:|--:|---|\n")
+	rows := 0
+	for _, g := range grown {
+		for _, r := range rs {
+			if r.Target != g {
+				continue
+			}
+			e := find(base, r.Scenario, r.Concurrency)
+			if e == nil || e.PerSecond <= 0 {
+				continue
+			}
+			ratio := r.PerSecond / e.PerSecond
+			mark := "✓"
+			if ratio < growthLimit || r.Errors > 0 {
+				mark = "✗"
+			}
+			fmt.Fprintf(&b, "| %s | %d | %s | %.0f | %.0f | %.2f | %.2f | %.2f | %s |\n", r.Scenario, r.Concurrency, g, r.PerSecond, e.PerSecond, ratio, r.P99ms, e.P99ms, mark)
+			rows++
+		}
+	}
+	if rows == 0 {
+		return "\n## Cost as data grows\n\nNot measured: no result of " + strings.Join(grown, ", ") + " matches one of " + base + ".\n"
 	}
 	return b.String()
 }

@@ -154,3 +154,40 @@ func TestCompareTableCounter(t *testing.T) {
 		}
 	}
 }
+
+// TestGrowthAndPerCore: the grown database's figures against the empty
+// one's (within 20 % or marked), and password sign-ins per core.
+func TestGrowthAndPerCore(t *testing.T) {
+	dir := t.TempDir()
+	in, out := filepath.Join(dir, "r.jsonl"), filepath.Join(dir, "b.md")
+	lines := `{"scenario":"client-credentials","target":"pg","concurrency":32,"per_second":1000,"p99_ms":4}
+{"scenario":"authcode","target":"pg","concurrency":32,"per_second":500,"p99_ms":9}
+{"scenario":"client-credentials","target":"pg-10m","concurrency":32,"per_second":850,"p99_ms":5}
+{"scenario":"authcode","target":"pg-10m","concurrency":32,"per_second":390,"p99_ms":12}
+{"scenario":"introspect","target":"pg-10m","concurrency":32,"per_second":390}
+{"scenario":"password-login","target":"pg","concurrency":1,"per_second":20,"cpus":2}
+{"scenario":"password-login","target":"pg","concurrency":2,"per_second":36,"cpus":2}
+`
+	if err := os.WriteFile(in, []byte(lines), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := report([]string{"--in", in, "--out", out, "--growth", "pg=pg-10m"}); err != nil {
+		t.Fatal(err)
+	}
+	md, _ := os.ReadFile(out)
+	for _, want := range []string{
+		"| client-credentials | 32 | pg-10m | 850 | 1000 | 0.85 | 5.00 | 4.00 | ✓ |\n",
+		"| authcode | 32 | pg-10m | 390 | 500 | 0.78 | 12.00 | 9.00 | ✗ |\n",
+		"- pg: 36 sign-ins/s at best (concurrency 2) on 2 cores, **18 per core**\n",
+	} {
+		if !strings.Contains(string(md), want) {
+			t.Errorf("markdown lacks %q:\n%s", want, md)
+		}
+	}
+	if strings.Contains(string(md), "| introspect | 32 | pg-10m") {
+		t.Errorf("a grown figure without an empty one to compare is listed:\n%s", md)
+	}
+	if err := report([]string{"--in", in, "--out", out, "--growth", "pg"}); err == nil {
+		t.Error("--growth without grown targets accepted")
+	}
+}

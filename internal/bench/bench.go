@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -72,6 +73,9 @@ type Result struct {
 	// PeakRSSMiB is the highest resident memory of the processes under
 	// test (Options.Memory) sampled while the run was measured.
 	PeakRSSMiB float64 `json:"peak_rss_mib,omitempty"`
+	// CPUs is how many cores the load generator's machine has (the
+	// servers measured on the same machine share them).
+	CPUs int `json:"cpus,omitempty"`
 	// FirstErrors are up to five error messages, for diagnosis.
 	FirstErrors []string `json:"first_errors,omitempty"`
 }
@@ -121,7 +125,7 @@ func Run(ctx context.Context, env *Env, s Scenario, o Options) (Result, error) {
 			return Result{}, err
 		}
 	}
-	r := Result{Scenario: s.Name(), Concurrency: o.Concurrency, Iterations: rec.iterations.Load(), Requests: rec.requests.Load(),
+	r := Result{Scenario: s.Name(), Concurrency: o.Concurrency, CPUs: runtime.NumCPU(), Iterations: rec.iterations.Load(), Requests: rec.requests.Load(),
 		Errors: rec.errors.Load(), CutOff: rec.cutOff.Load(), Seconds: elapsed, FirstErrors: rec.firstErrors}
 	r.PerSecond = float64(r.Iterations-r.Errors) / elapsed
 	r.RequestsPerSecond = float64(r.Requests) / elapsed
