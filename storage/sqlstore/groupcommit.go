@@ -184,21 +184,40 @@ func (s *Store) readGroup(ctx context.Context, keys []storage.TokenKey, out []st
 		out[0], errs[0] = s.selectToken(ctx, keys[0].Kind, keys[0].Signature)
 		return
 	}
-	var b strings.Builder
-	b.WriteString(`SELECT kind, signature, request_id, client_id, subject, sid, active, expires_at, created_at, data FROM oauth2_tokens WHERE `)
-	args := make([]any, 0, 2*len(keys))
-	for i, k := range keys {
-		if i > 0 {
-			b.WriteString(" OR ")
+	var query string
+	var args []any
+	if s.d.name == "postgres" {
+		// One statement text for any number of keys, planned once per
+		// connection as a nested loop of primary-key probes. An OR of n
+		// pairs is a new statement for every n, and at 128 keys took
+		// PostgreSQL 8 ms to plan and 9 ms to run as a bitmap OR
+		// (introspection at 128 clients fell to a quarter of its rate at
+		// 32); this takes 0.3 ms.
+		kinds, sigs := make([]string, len(keys)), make([]string, len(keys))
+		for i, k := range keys {
+			kinds[i], sigs[i] = string(k.Kind), k.Signature
 		}
-		args = append(args, string(k.Kind), k.Signature)
-		b.WriteString("(kind = $")
-		b.WriteString(strconv.Itoa(len(args) - 1))
-		b.WriteString(" AND signature = $")
-		b.WriteString(strconv.Itoa(len(args)))
-		b.WriteByte(')')
+		query = `SELECT t.kind, t.signature, t.request_id, t.client_id, t.subject, t.sid, t.active, t.expires_at, t.created_at, t.data
+			FROM unnest($1::text[], $2::text[]) AS k(kind, signature) JOIN oauth2_tokens t ON t.kind = k.kind AND t.signature = k.signature`
+		args = []any{kinds, sigs}
+	} else {
+		var b strings.Builder
+		b.WriteString(`SELECT kind, signature, request_id, client_id, subject, sid, active, expires_at, created_at, data FROM oauth2_tokens WHERE `)
+		args = make([]any, 0, 2*len(keys))
+		for i, k := range keys {
+			if i > 0 {
+				b.WriteString(" OR ")
+			}
+			args = append(args, string(k.Kind), k.Signature)
+			b.WriteString("(kind = $")
+			b.WriteString(strconv.Itoa(len(args) - 1))
+			b.WriteString(" AND signature = $")
+			b.WriteString(strconv.Itoa(len(args)))
+			b.WriteByte(')')
+		}
+		query = b.String()
 	}
-	rows, err := s.queryTokens(ctx, b.String(), args)
+	rows, err := s.queryTokens(ctx, query, args)
 	found := make(map[storage.TokenKey]storage.Token, len(rows))
 	for _, t := range rows {
 		found[storage.TokenKey{Kind: t.Kind, Signature: t.Signature}] = t

@@ -48,6 +48,19 @@ func (s *Store) CreateTokens(ctx context.Context, tokens []storage.Token) error 
 	if len(tokens) == 0 {
 		return nil
 	}
+	if s.d.name == "postgres" {
+		// One statement text for any number of rows (arrays, unnested):
+		// it is parsed and planned once per connection, where a VALUES
+		// list of n rows is a new statement for every n.
+		cols := tokenColumns{}
+		for _, t := range tokens {
+			cols.add(t)
+		}
+		_, err := s.q(ctx).ExecContext(ctx, `INSERT INTO oauth2_tokens (kind, signature, request_id, client_id, subject, sid, active, expires_at, created_at, data)
+			SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::boolean[], $8::bigint[], $9::bigint[], $10::bytea[])`,
+			cols.kind, cols.signature, cols.requestID, cols.clientID, cols.subject, cols.sid, cols.active, cols.expires, cols.created, cols.data)
+		return s.wrap(err)
+	}
 	var b strings.Builder
 	b.WriteString(`INSERT INTO oauth2_tokens (kind, signature, request_id, client_id, subject, sid, active, expires_at, created_at, data) VALUES `)
 	args := make([]any, 0, 10*len(tokens))
@@ -61,6 +74,28 @@ func (s *Store) CreateTokens(ctx context.Context, tokens []storage.Token) error 
 	}
 	_, err := s.q(ctx).ExecContext(ctx, b.String(), args...)
 	return s.wrap(err)
+}
+
+// tokenColumns are rows of oauth2_tokens as one array per column (the
+// parameters of PostgreSQL's grouped statements).
+type tokenColumns struct {
+	kind, signature, requestID, clientID, subject, sid []string
+	active                                             []bool
+	expires, created                                   []int64
+	data                                               [][]byte
+}
+
+func (c *tokenColumns) add(t storage.Token) {
+	c.kind = append(c.kind, string(t.Kind))
+	c.signature = append(c.signature, t.Signature)
+	c.requestID = append(c.requestID, t.RequestID)
+	c.clientID = append(c.clientID, t.ClientID)
+	c.subject = append(c.subject, t.Subject)
+	c.sid = append(c.sid, t.SID)
+	c.active = append(c.active, t.Active)
+	c.expires = append(c.expires, ts(t.ExpiresAt))
+	c.created = append(c.created, ts(t.CreatedAt))
+	c.data = append(c.data, t.Data)
 }
 
 // GetTokenFamily loads a record and its relatives of the given kinds in one
@@ -253,9 +288,11 @@ func (s *Store) TokenKeysRevoked(ctx context.Context, keys []string) (bool, erro
 
 // revokedKeys returns the revoked ones of keys, in one statement.
 func (s *Store) revokedKeys(ctx context.Context, keys []string) (map[string]bool, error) {
-	found := map[string]bool{}
 	if len(keys) == 0 {
-		return found, nil
+		return map[string]bool{}, nil
+	}
+	if s.d.name == "postgres" {
+		return s.keysFound(ctx, `SELECT key FROM token_revocations WHERE key = ANY($1::text[])`, []any{keys})
 	}
 	var b strings.Builder
 	b.WriteString(`SELECT key FROM token_revocations WHERE key IN (`)
@@ -268,7 +305,13 @@ func (s *Store) revokedKeys(ctx context.Context, keys []string) (map[string]bool
 		args[i] = k
 	}
 	b.WriteString(`)`)
-	rows, err := s.q(ctx).QueryContext(ctx, b.String(), args...)
+	return s.keysFound(ctx, b.String(), args)
+}
+
+// keysFound runs a query of one text column and returns the set of values.
+func (s *Store) keysFound(ctx context.Context, query string, args []any) (map[string]bool, error) {
+	found := map[string]bool{}
+	rows, err := s.q(ctx).QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, s.wrap(err)
 	}
