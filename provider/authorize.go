@@ -38,6 +38,7 @@ func (p authorizeFlow) authorize(w http.ResponseWriter, r *http.Request) {
 		p.writeAuthorizeError(w, r, ar, err)
 		return
 	}
+	ar.SetID(orderedRequestID())
 	if !redirectRegistered(ar) {
 		// Never redirect to a URI the client did not register.
 		p.renderError(w, r, http.StatusBadRequest, "Unknown redirect address",
@@ -88,6 +89,7 @@ func (p authorizeFlow) resume(w http.ResponseWriter, r *http.Request) {
 		p.writeAuthorizeError(w, r, ar, perr)
 		return
 	}
+	ar.SetID(orderedRequestID())
 	if err != nil {
 		p.writeAuthorizeError(w, r, ar, err)
 		return

@@ -10,9 +10,12 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/gatehouse-id/gatehouse/internal/apptest"
 	"github.com/gatehouse-id/gatehouse/internal/clientspec"
@@ -276,5 +279,49 @@ func TestClientCredentialsFormat(t *testing.T) {
 				t.Errorf("issuing cost %d statements; a JWT should cost none, an opaque token its insert", stored)
 			}
 		})
+	}
+}
+
+// TestOrderedRequestIDs: every new grant's records are keyed by a
+// time-ordered request ID (UUIDv7), so they land at the end of the
+// request-ID index; the records of one grant share it.
+func TestOrderedRequestIDs(t *testing.T) {
+	srv := apptest.NewWith(t, func(c *config.Config) { c.AccessToken.ClientCredentialsFormat = clientspec.FormatOpaque }) // stored
+	ts := httptest.NewServer(srv.App.Handler)
+	defer ts.Close()
+	jar, _ := cookiejar.New(nil)
+	b := &inproc{t: t, ts: ts, srv: srv, c: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+	b.codeFlow(true, true)
+	for range 2 {
+		if resp, body := b.do("POST", "/oauth2/token", url.Values{"grant_type": {"client_credentials"}}, true); resp.StatusCode != 200 {
+			t.Fatalf("client_credentials: %d %s", resp.StatusCode, body)
+		}
+		time.Sleep(2 * time.Millisecond) // a new millisecond: the IDs' order is their time's
+	}
+	b.codeFlow(false, false)
+	rows, err := srv.Store.DB().QueryContext(t.Context(), `SELECT request_id, kind FROM oauth2_tokens ORDER BY created_at, kind`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var ids []string
+	kinds := map[string][]string{}
+	for rows.Next() {
+		var id, kind string
+		if err := rows.Scan(&id, &kind); err != nil {
+			t.Fatal(err)
+		}
+		if u, err := uuid.Parse(id); err != nil || u.Version() != 7 {
+			t.Errorf("%s record keyed by %q: not a UUIDv7 (%v)", kind, id, err)
+		}
+		if len(kinds[id]) == 0 {
+			ids = append(ids, id)
+		}
+		kinds[id] = append(kinds[id], kind)
+	}
+	// Two logins (their code, access and refresh token records) and two
+	// client_credentials grants.
+	if len(ids) != 4 || !slices.IsSorted(ids) {
+		t.Errorf("grants %v (records %v): want 4 in ascending order", ids, kinds)
 	}
 }

@@ -80,6 +80,9 @@ func (p tokenFlow) token(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if ar.GetGrantTypes().ExactOne("client_credentials") {
+		// A grant of its own: its records are keyed by a time-ordered ID
+		// (other grants keep the ID of the authorization they continue).
+		ar.SetID(orderedRequestID())
 		// A machine client gets what it asks for within its registration;
 		// user-only scopes make no sense without a user.
 		for _, s := range ar.GetRequestedScopes() {
