@@ -50,17 +50,26 @@ func (c *cluster) stop() {
 	}
 }
 
-// privateCluster initialises and starts a throwaway cluster from the
-// PostgreSQL binaries `make test` found (GATEHOUSE_TEST_PGBIN).
-func privateCluster(t *testing.T) *cluster {
+// pgBinaries is the directory of the PostgreSQL binaries `make test`
+// found (GATEHOUSE_TEST_PGBIN); the test is skipped without it, or fails
+// when PostgreSQL is required.
+func pgBinaries(t *testing.T) string {
 	t.Helper()
 	bin := os.Getenv("GATEHOUSE_TEST_PGBIN")
 	if bin == "" {
 		if os.Getenv("GATEHOUSE_REQUIRE_POSTGRES") == "1" {
 			t.Fatal("GATEHOUSE_REQUIRE_POSTGRES=1 but GATEHOUSE_TEST_PGBIN is empty")
 		}
-		t.Skip("outage test SKIPPED: GATEHOUSE_TEST_PGBIN is not set (make test sets it)")
+		t.Skip("SKIPPED: needs the PostgreSQL binaries; GATEHOUSE_TEST_PGBIN is not set (make test sets it)")
 	}
+	return bin
+}
+
+// privateCluster initialises and starts a throwaway cluster from the
+// PostgreSQL binaries `make test` found (GATEHOUSE_TEST_PGBIN).
+func privateCluster(t *testing.T) *cluster {
+	t.Helper()
+	bin := pgBinaries(t)
 	dir, err := os.MkdirTemp("", "gatehouse-outage-")
 	if err != nil {
 		t.Fatal(err)

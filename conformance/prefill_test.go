@@ -3,7 +3,6 @@ package conformance
 import (
 	"context"
 	"net/url"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -21,13 +20,7 @@ import (
 // a migration changes a table the script fills.
 func TestBenchPrefill(t *testing.T) {
 	t.Parallel()
-	bin := os.Getenv("GATEHOUSE_TEST_PGBIN")
-	if bin == "" {
-		if os.Getenv("GATEHOUSE_REQUIRE_POSTGRES") == "1" {
-			t.Fatal("GATEHOUSE_REQUIRE_POSTGRES=1 but GATEHOUSE_TEST_PGBIN is empty")
-		}
-		t.Skip("needs psql: GATEHOUSE_TEST_PGBIN is not set (make test sets it)")
-	}
+	bin := pgBinaries(t) // psql
 	db := postgresURL(t)
 	s := startServer(t, db)
 	c := s.createClient(t, "--name", "Conformance RP", "--redirect-uri", rpRedirect, "--grant-type", "authorization_code",

@@ -661,12 +661,13 @@ func (p *Provider) logout(w http.ResponseWriter, r *http.Request) {
 	}
 	// The ended session's clients, read once: named on the page, and
 	// framed when they registered front-channel logout.
-	ended := frontchannel.Session{SID: out.Ended.SID}
+	ended, err := frontchannel.Ended(ctx, p.store.Clients, out.Ended.SID, out.Ended.Clients)
+	if err != nil {
+		p.log.Error("signed-out page", "request_id", httpx.RequestID(ctx), "err", err)
+	}
 	var apps []string
-	for _, id := range out.Ended.Clients {
-		if c, err := p.store.Clients.GetClient(ctx, id); err == nil {
-			ended.Clients, apps = append(ended.Clients, c), append(apps, c.Name)
-		}
+	for _, c := range ended.Clients {
+		apps = append(apps, c.Name)
 	}
 	frames := frontchannel.Frames(p.issuer, []frontchannel.Session{ended})
 	if redirect != "" && len(frames) == 0 {

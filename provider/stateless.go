@@ -86,7 +86,7 @@ func revocationKey(claims fjwt.MapClaims) string {
 // introspect fills ar from a stateless token: its client (which must
 // still exist), scopes, audience and expiry; a revoked token is inactive.
 func (s statelessJWT) introspect(ctx context.Context, claims fjwt.MapClaims, ar fosite.AccessRequester, scopes []string) error {
-	revoked, err := s.store.tokens.TokenKeysRevoked(ctx, []string{revocationKey(claims)})
+	revoked, err := s.store.tokens.TokenKeyRevoked(ctx, revocationKey(claims))
 	if err != nil {
 		return err
 	}

@@ -117,9 +117,8 @@ created_rows() {
 rows_per_iteration() {
   local db=$1 scenario=$2 before after its out="$WORK/rows-$2.jsonl"
   before=$(created_rows "$db")
-  env GATEHOUSE_BENCH_METRICS_KEY="$MKEY" "$WORK/gatehouse-bench" run --issuer "$ISSUER" --redirect-uri http://127.0.0.1:9/cb \
-    --email bench@example.test --password bench-password-0123 --client-id "$(jq -r .client_id <<<"$OPAQUE")" \
-    --client-secret "$(jq -r .client_secret <<<"$OPAQUE")" --scenario "$scenario" --concurrency 32 --duration 3s --warmup 0s --json "$out" >/dev/null
+  # The later flags win: its own length and file, not the report's.
+  bench_run rows "$OPAQUE" --scenario "$scenario" --concurrency 32 --duration 3s --warmup 0s --json "$out" >/dev/null
   after=$(created_rows "$db")
   its=$(jq -s '.[0].iterations + .[0].cut_off' "$out")
   jq -n --argjson d "$((after - before))" --argjson n "$its" '$d / $n'

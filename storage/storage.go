@@ -678,8 +678,9 @@ type TokenStore interface {
 	// revoked, until expiresAt (when it expires anyway); revoking it again
 	// is no error.
 	RevokeTokenKey(ctx context.Context, key string, expiresAt time.Time) error
-	// TokenKeysRevoked reports whether any of keys is revoked (one read).
-	TokenKeysRevoked(ctx context.Context, keys []string) (bool, error)
+	// TokenKeyRevoked reports whether the stateless token named by key is
+	// revoked (one read, shared by concurrent callers).
+	TokenKeyRevoked(ctx context.Context, key string) (bool, error)
 	// PutRefreshGrace stores the response of a rotation (first writer wins).
 	PutRefreshGrace(ctx context.Context, g RefreshGrace) error
 	// GetRefreshGrace loads an unexpired grace record.

@@ -37,6 +37,13 @@ func TestValidate(t *testing.T) {
 			c.Lifetimes.AuthorizeCode.Duration = time.Hour
 		}, "lifetimes.authorize_code"},
 		{"bad log level", func(c *Config) { c.Dev, c.DatabaseURL, c.LogLevel = true, "sqlite://x.db", "loud" }, "log_level"},
+		{"bad access token format", func(c *Config) { c.Dev, c.DatabaseURL, c.AccessToken.Format = true, "sqlite://x.db", "paseto" }, "access_token.format"},
+		{"bad client_credentials format", func(c *Config) {
+			c.Dev, c.DatabaseURL, c.AccessToken.ClientCredentialsFormat = true, "sqlite://x.db", "JWT"
+		}, "access_token.client_credentials_format"},
+		{"opaque client_credentials tokens", func(c *Config) {
+			c.Dev, c.DatabaseURL, c.AccessToken.ClientCredentialsFormat = true, "sqlite://x.db", "opaque"
+		}, ""},
 		{"unbound codes need pkce.required public", func(c *Config) { c.Dev, c.DatabaseURL, c.PKCE.AllowUnbound = true, "sqlite://x.db", true }, "pkce.allow_unbound"},
 		{"unbound codes under public", func(c *Config) {
 			c.Dev, c.DatabaseURL, c.PKCE.Required, c.PKCE.AllowUnbound = true, "sqlite://x.db", "public", true

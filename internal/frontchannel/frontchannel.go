@@ -13,6 +13,9 @@
 package frontchannel
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -29,6 +32,30 @@ const MaxFrames = 50
 type Session struct {
 	SID     string
 	Clients []storage.Client
+}
+
+// Clients is the read Ended needs.
+type Clients interface {
+	GetClient(ctx context.Context, id string) (storage.Client, error)
+}
+
+// Ended is the ended session sid with its clients read from ids (once
+// each: the signed-out page names them and frames them). A client deleted
+// since is skipped. Another error is returned with the clients that could
+// be read: the session has ended all the same, and its page still says so.
+func Ended(ctx context.Context, clients Clients, sid string, ids []string) (Session, error) {
+	s := Session{SID: sid}
+	var errs []error
+	for _, id := range ids {
+		c, err := clients.GetClient(ctx, id)
+		switch {
+		case err == nil:
+			s.Clients = append(s.Clients, c)
+		case !errors.Is(err, storage.ErrNotFound):
+			errs = append(errs, fmt.Errorf("front-channel logout: client %s: %w", id, err))
+		}
+	}
+	return s, errors.Join(errs...)
 }
 
 // Frame is one client's front-channel logout page.

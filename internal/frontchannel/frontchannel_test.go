@@ -1,8 +1,11 @@
 package frontchannel_test
 
 import (
+	"context"
+	"errors"
 	"net/http"
 	"reflect"
+	"slices"
 	"testing"
 
 	"github.com/gatehouse-id/gatehouse/internal/frontchannel"
@@ -59,5 +62,52 @@ func TestFrames(t *testing.T) {
 	}
 	if frames := frontchannel.Frames(issuer, many); len(frames) != frontchannel.MaxFrames {
 		t.Fatalf("%d frames; want %d", len(frames), frontchannel.MaxFrames)
+	}
+}
+
+// clientMap is a client read that knows some clients and fails for one.
+type clientMap map[string]storage.Client
+
+var errUnavailable = errors.New("database unavailable")
+
+func (m clientMap) GetClient(_ context.Context, id string) (storage.Client, error) {
+	if id == "broken" {
+		return storage.Client{}, errUnavailable
+	}
+	if c, ok := m[id]; ok {
+		return c, nil
+	}
+	return storage.Client{}, storage.ErrNotFound
+}
+
+// TestEnded: the ended session's clients are read in order, a deleted one
+// is skipped without an error, and a failing read is returned with the
+// clients that could be read.
+func TestEnded(t *testing.T) {
+	clients := clientMap{"a": {ID: "a", Name: "App A"}, "b": {ID: "b", Name: "App B"}}
+	for _, tc := range []struct {
+		name    string
+		ids     []string
+		want    []string
+		wantErr bool
+	}{
+		{"all there", []string{"a", "b"}, []string{"a", "b"}, false},
+		{"one deleted", []string{"a", "gone", "b"}, []string{"a", "b"}, false},
+		{"one unreadable", []string{"broken", "b"}, []string{"b"}, true},
+		{"none", nil, nil, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := frontchannel.Ended(context.Background(), clients, "sid-1", tc.ids)
+			if (err != nil) != tc.wantErr || (err != nil && !errors.Is(err, errUnavailable)) {
+				t.Errorf("error %v, want one: %v", err, tc.wantErr)
+			}
+			var got []string
+			for _, c := range s.Clients {
+				got = append(got, c.ID)
+			}
+			if s.SID != "sid-1" || !slices.Equal(got, tc.want) {
+				t.Errorf("session %q with %v, want sid-1 with %v", s.SID, got, tc.want)
+			}
+		})
 	}
 }

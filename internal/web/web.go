@@ -63,11 +63,9 @@ type Options struct {
 	// Issuer and Clients name the front-channel logout frames of the
 	// signed-out page (no Clients: none).
 	Issuer  string
-	Clients interface {
-		GetClient(ctx context.Context, id string) (storage.Client, error)
-	}
-	Log *slog.Logger
-	Now func() time.Time
+	Clients frontchannel.Clients
+	Log     *slog.Logger
+	Now     func() time.Time
 }
 
 // Kit is the shared part of every page.
@@ -217,35 +215,40 @@ func (k *Kit) StartSession(ctx context.Context, w http.ResponseWriter, r *http.R
 		IDHash: HashID(id), SID: httpx.RandomString(16), Subject: subject,
 		AuthTime: now.Truncate(time.Second), AMR: amr, CreatedAt: now, ExpiresAt: now.Add(k.o.SessionLifetime),
 	}
-	old, had, err := k.Session(ctx, r)
+	bs, err := k.record(ctx, r, bs)
 	if err != nil {
-		return storage.BrowserSession{}, err
-	}
-	renewed := false
-	if had && old.Subject == subject {
-		bs.SID, bs.CreatedAt, bs.Clients = old.SID, old.CreatedAt, old.Clients
-		switch err := k.o.Store.RenewSession(ctx, old.IDHash, bs); {
-		case err == nil:
-			renewed = true
-		case !errors.Is(err, storage.ErrNotFound): // ended meanwhile: start afresh
-			return storage.BrowserSession{}, err
-		}
-		if !renewed {
-			bs.SID, bs.CreatedAt, bs.Clients = httpx.RandomString(16), now, nil
-		}
-	} else if had {
-		if err := k.o.Store.DeleteSession(ctx, old.IDHash); err != nil {
-			return storage.BrowserSession{}, err
-		}
-	}
-	if !renewed {
-		if err := k.o.Store.CreateSession(ctx, bs); err != nil {
-			return bs, err
-		}
+		return bs, err
 	}
 	http.SetCookie(w, &http.Cookie{Name: k.sessionCookie, Value: id, Path: "/", HttpOnly: true, Secure: k.o.Secure,
 		SameSite: http.SameSiteLaxMode, MaxAge: int(k.o.SessionLifetime.Seconds())})
 	return bs, nil
+}
+
+// record stores the sign-in bs: as a renewal of the browser's session
+// when it is the same user's (its sid, creation time and apps kept), or
+// else as a new session, after ending the other user's one.
+func (k *Kit) record(ctx context.Context, r *http.Request, bs storage.BrowserSession) (storage.BrowserSession, error) {
+	old, had, err := k.Session(ctx, r)
+	switch {
+	case err != nil:
+		return bs, err
+	case had && old.Subject == bs.Subject:
+		renewed := bs
+		renewed.SID, renewed.CreatedAt, renewed.Clients = old.SID, old.CreatedAt, old.Clients
+		err := k.o.Store.RenewSession(ctx, old.IDHash, renewed)
+		if err == nil {
+			return renewed, nil
+		}
+		if !errors.Is(err, storage.ErrNotFound) {
+			return bs, err
+		}
+		// Ended meanwhile: start afresh.
+	case had:
+		if err := k.o.Store.DeleteSession(ctx, old.IDHash); err != nil {
+			return bs, err
+		}
+	}
+	return bs, k.o.Store.CreateSession(ctx, bs)
 }
 
 // ExpireSessionCookie tells the browser to drop its session cookie (its
@@ -264,16 +267,9 @@ func (k *Kit) SignedOut(w http.ResponseWriter, r *http.Request, msg string, ende
 	if k.o.Clients != nil {
 		list := make([]frontchannel.Session, 0, len(ended))
 		for _, bs := range ended {
-			s := frontchannel.Session{SID: bs.SID}
-			for _, id := range bs.Clients {
-				c, err := k.o.Clients.GetClient(r.Context(), id)
-				if err == nil {
-					s.Clients = append(s.Clients, c)
-				} else if !errors.Is(err, storage.ErrNotFound) {
-					// The sessions have ended and their back-channel tokens
-					// are queued: the user still learns they are signed out.
-					k.o.Log.Error("front-channel logout", "err", err)
-				}
+			s, err := frontchannel.Ended(r.Context(), k.o.Clients, bs.SID, bs.Clients)
+			if err != nil {
+				k.o.Log.Error("signed-out page", "err", err)
 			}
 			list = append(list, s)
 		}

@@ -275,15 +275,15 @@ func (s *Store) RevokeTokenKey(ctx context.Context, key string, expiresAt time.T
 	return s.wrap(err)
 }
 
-// TokenKeysRevoked reports whether any of keys is revoked. A row past its
-// expiry still counts: the token it names has expired too. One key read
-// outside a transaction joins the group read of concurrent callers.
-func (s *Store) TokenKeysRevoked(ctx context.Context, keys []string) (bool, error) {
-	if len(keys) == 1 && !s.inTx(ctx) {
-		return s.groups.revoked.do(ctx, keys[0])
+// TokenKeyRevoked reports whether key is revoked. A row past its expiry
+// still counts: the token it names has expired too. A read outside a
+// transaction joins the group read of concurrent callers.
+func (s *Store) TokenKeyRevoked(ctx context.Context, key string) (bool, error) {
+	if !s.inTx(ctx) {
+		return s.groups.revoked.do(ctx, key)
 	}
-	found, err := s.revokedKeys(ctx, keys)
-	return len(found) > 0, err
+	found, err := s.revokedKeys(ctx, []string{key})
+	return found[key], err
 }
 
 // revokedKeys returns the revoked ones of keys, in one statement.

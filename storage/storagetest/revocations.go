@@ -1,6 +1,7 @@
 package storagetest
 
 import (
+	"context"
 	"strconv"
 	"sync"
 	"testing"
@@ -9,26 +10,33 @@ import (
 	"github.com/gatehouse-id/gatehouse/storage"
 )
 
-// testTokenRevocations: a revoked key reads as revoked among others (one
-// query), revoking twice is no error, unknown keys are not revoked, and GC
+// testTokenRevocations: a revoked key reads as revoked (grouped, or inside
+// a transaction), revoking twice is no error, unknown keys are not revoked, and GC
 // forgets a revocation once its token has expired.
 func testTokenRevocations(t *testing.T, s storage.Store) {
 	must(t, s.RevokeTokenKey(ctx, "jti:a", now.Add(time.Hour)))
 	must(t, s.RevokeTokenKey(ctx, "jti:a", now.Add(2*time.Hour)))
 	must(t, s.RevokeTokenKey(ctx, "jti:b", now.Add(time.Minute)))
 	for _, tc := range []struct {
-		keys []string
+		key  string
 		want bool
 	}{
-		{[]string{"jti:a"}, true},
-		{[]string{"jti:x", "jti:b"}, true},
-		{[]string{"jti:x"}, false},
-		{nil, false},
+		{"jti:a", true},
+		{"jti:b", true},
+		{"jti:x", false},
+		{"", false},
 	} {
-		if got, err := s.TokenKeysRevoked(ctx, tc.keys); err != nil || got != tc.want {
-			t.Fatalf("TokenKeysRevoked(%v) = %v, %v; want %v", tc.keys, got, err, tc.want)
+		if got, err := s.TokenKeyRevoked(ctx, tc.key); err != nil || got != tc.want {
+			t.Fatalf("TokenKeyRevoked(%q) = %v, %v; want %v", tc.key, got, err, tc.want)
 		}
 	}
+	// Read inside a transaction (not grouped), too.
+	must(t, s.InTx(ctx, func(ctx context.Context) error {
+		if got, err := s.TokenKeyRevoked(ctx, "jti:a"); err != nil || !got {
+			t.Errorf("TokenKeyRevoked in a transaction = %v, %v; want true", got, err)
+		}
+		return nil
+	}))
 	// Concurrent single-key reads (grouped into shared statements) each
 	// get their own key's answer.
 	var wg sync.WaitGroup
@@ -38,8 +46,8 @@ func testTokenRevocations(t *testing.T, s storage.Store) {
 			if i%2 == 1 {
 				key, want = "jti:none-"+strconv.Itoa(i), false
 			}
-			if got, err := s.TokenKeysRevoked(ctx, []string{key}); err != nil || got != want {
-				t.Errorf("concurrent TokenKeysRevoked(%s) = %v, %v; want %v", key, got, err, want)
+			if got, err := s.TokenKeyRevoked(ctx, key); err != nil || got != want {
+				t.Errorf("concurrent TokenKeyRevoked(%s) = %v, %v; want %v", key, got, err, want)
 			}
 		})
 	}
@@ -47,10 +55,10 @@ func testTokenRevocations(t *testing.T, s storage.Store) {
 	if _, err := s.GarbageCollect(ctx, now.Add(30*time.Minute)); err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := s.TokenKeysRevoked(ctx, []string{"jti:b"}); got {
+	if got, _ := s.TokenKeyRevoked(ctx, "jti:b"); got {
 		t.Fatal("an expired revocation survived GC")
 	}
-	if got, _ := s.TokenKeysRevoked(ctx, []string{"jti:a"}); !got {
+	if got, _ := s.TokenKeyRevoked(ctx, "jti:a"); !got {
 		t.Fatal("GC removed a revocation before its token expired")
 	}
 }
