@@ -230,22 +230,30 @@ func TestStatelessTokenBudget(t *testing.T) {
 }
 
 // TestClientCredentialsFormat: a client that chose no format gets the
-// server's client_credentials default (JWT, not stored, unless configured
-// opaque); a client's own choice wins either way.
+// server's client_credentials default (as access_token.format, opaque,
+// unless configured jwt: not stored); a client's own choice wins either way.
 func TestClientCredentialsFormat(t *testing.T) {
 	for _, tc := range []struct {
 		name, serverDefault, clientFormat string
+		tokenFormat                       string // access_token.format
 		wantJWT                           bool
 	}{
-		{"default, client silent", "", "", true},
-		{"default, client opaque", "", clientspec.FormatOpaque, false},
-		{"opaque configured, client silent", clientspec.FormatOpaque, "", false},
-		{"opaque configured, client jwt", clientspec.FormatOpaque, clientspec.FormatJWT, true},
+		{"default, client silent", "", "", "", false},
+		{"default, client jwt", "", clientspec.FormatJWT, "", true},
+		{"jwt configured, client silent", clientspec.FormatJWT, "", "", true},
+		{"jwt configured, client opaque", clientspec.FormatJWT, clientspec.FormatOpaque, "", false},
+		{"opaque configured, client silent", clientspec.FormatOpaque, "", "", false},
+		{"opaque configured, client jwt", clientspec.FormatOpaque, clientspec.FormatJWT, "", true},
+		{"access tokens jwt, client silent", "", "", clientspec.FormatJWT, true},
+		{"access tokens jwt, client_credentials opaque", clientspec.FormatOpaque, "", clientspec.FormatJWT, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := apptest.NewWith(t, func(c *config.Config) {
 				if tc.serverDefault != "" {
 					c.AccessToken.ClientCredentialsFormat = tc.serverDefault
+				}
+				if tc.tokenFormat != "" {
+					c.AccessToken.Format = tc.tokenFormat
 				}
 			})
 			now := time.Now().UTC()

@@ -108,7 +108,7 @@ type Options struct {
 	AccessTokenFormat string
 	AccessTokenAlg    string
 	// ClientCredentialsFormat is the default format of tokens issued for no
-	// user (client_credentials); empty: clientspec.FormatJWT, stateless.
+	// user (client_credentials; a JWT one is stateless); empty: AccessTokenFormat.
 	ClientCredentialsFormat string
 	// Registration is the Dynamic Client Registration mode (RegistrationOff,
 	// RegistrationOpen or RegistrationToken with InitialAccessToken).
@@ -218,7 +218,7 @@ func New(o Options) (*Provider, error) {
 		o.AccessTokenFormat = clientspec.FormatOpaque
 	}
 	if o.ClientCredentialsFormat == "" {
-		o.ClientCredentialsFormat = clientspec.FormatJWT
+		o.ClientCredentialsFormat = o.AccessTokenFormat
 	}
 	if o.AccessTokenAlg == "" {
 		o.AccessTokenAlg = keys.RS256

@@ -279,8 +279,8 @@ type AccessToken struct {
 	Format string `yaml:"format"`
 	// ClientCredentialsFormat is the default for tokens issued to a client
 	// for itself (the client_credentials grant), which carry no user: jwt
-	// (stateless, no write per token) or opaque. A client's own format
-	// overrides it.
+	// (stateless, no write per token) or opaque; empty: Format. A
+	// client's own format overrides it.
 	ClientCredentialsFormat string `yaml:"client_credentials_format"`
 	// Algorithm signs JWT access tokens; it must be one of keys.algorithms.
 	Algorithm string `yaml:"algorithm"`
@@ -346,7 +346,7 @@ func Default() Config {
 			LoginFlow:     Duration{30 * time.Minute},
 		},
 		Keys:        Keys{Algorithms: []string{"RS256"}, RotationPeriod: Duration{30 * 24 * time.Hour}, PrePublication: Duration{24 * time.Hour}},
-		AccessToken: AccessToken{Format: "opaque", ClientCredentialsFormat: "jwt", Algorithm: "RS256"},
+		AccessToken: AccessToken{Format: "opaque", Algorithm: "RS256"},
 		Admin:       Admin{Listen: "127.0.0.1:8081"},
 		Authn:       Authn{ReauthenticateAfter: Duration{5 * time.Minute}, TOTPIssuer: "gatehouse"},
 		Audit:       Audit{Retention: Duration{90 * 24 * time.Hour}},
@@ -582,8 +582,8 @@ func (c *Config) Validate() error {
 	if f := c.AccessToken.Format; f != "opaque" && f != "jwt" {
 		errs = append(errs, fmt.Errorf("access_token.format %q: use opaque or jwt", f))
 	}
-	if f := c.AccessToken.ClientCredentialsFormat; f != "opaque" && f != "jwt" {
-		errs = append(errs, fmt.Errorf("access_token.client_credentials_format %q: use opaque or jwt", f))
+	if f := c.AccessToken.ClientCredentialsFormat; f != "" && f != "opaque" && f != "jwt" {
+		errs = append(errs, fmt.Errorf("access_token.client_credentials_format %q: use opaque or jwt (empty: as access_token.format)", f))
 	}
 	if a := c.AccessToken.Algorithm; a != "RS256" && !slices.Contains(c.Keys.Algorithms, a) {
 		errs = append(errs, fmt.Errorf("access_token.algorithm %q: not in keys.algorithms %v", a, c.Keys.Algorithms))

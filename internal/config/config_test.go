@@ -44,6 +44,9 @@ func TestValidate(t *testing.T) {
 		{"opaque client_credentials tokens", func(c *Config) {
 			c.Dev, c.DatabaseURL, c.AccessToken.ClientCredentialsFormat = true, "sqlite://x.db", "opaque"
 		}, ""},
+		{"client_credentials tokens as access_token.format", func(c *Config) {
+			c.Dev, c.DatabaseURL, c.AccessToken.ClientCredentialsFormat = true, "sqlite://x.db", ""
+		}, ""},
 		{"unbound codes need pkce.required public", func(c *Config) { c.Dev, c.DatabaseURL, c.PKCE.AllowUnbound = true, "sqlite://x.db", true }, "pkce.allow_unbound"},
 		{"unbound codes under public", func(c *Config) {
 			c.Dev, c.DatabaseURL, c.PKCE.Required, c.PKCE.AllowUnbound = true, "sqlite://x.db", "public", true
