@@ -22,7 +22,7 @@ func TestBenchPrefill(t *testing.T) {
 	t.Parallel()
 	bin := pgBinaries(t) // psql
 	db := postgresURL(t)
-	s := startServer(t, db)
+	s := startServer(t, db, "GATEHOUSE_KEYS_TIME_ORDERED_TOKENS=true") // as make bench runs it
 	c := s.createClient(t, "--name", "Conformance RP", "--redirect-uri", rpRedirect, "--grant-type", "authorization_code",
 		"--grant-type", "refresh_token", "--grant-type", "client_credentials", "--scope", "openid", "--scope", "offline_access",
 		"--access-token-format", "opaque")
@@ -69,7 +69,7 @@ func TestBenchPrefill(t *testing.T) {
 	}
 	var users, sids int64
 	if err := conn.QueryRow(ctx, `SELECT count(DISTINCT subject) FILTER (WHERE subject <> ''), count(DISTINCT sid) FILTER (WHERE sid <> '')
-		FROM oauth2_tokens WHERE signature LIKE 'prefill-live-%'`).Scan(&users, &sids); err != nil {
+		FROM oauth2_tokens WHERE request_id LIKE 'prefill-live-%'`).Scan(&users, &sids); err != nil {
 		t.Fatal(err)
 	}
 	if users == 0 || users > 100 || sids == 0 || sids > 200 {
@@ -80,12 +80,26 @@ func TestBenchPrefill(t *testing.T) {
 		t.Error("the user's access token is inactive after the prefill")
 	}
 	e.fullLogin(t, newBrowser(t, s))
+	// Prefilled keys are shaped like the server's (time-ordered), so
+	// what the server writes next sorts after them, as it would after
+	// rows it wrote itself.
+	var odd int64
+	var newer bool
+	if err := conn.QueryRow(ctx, `SELECT count(*) FILTER (WHERE p.signature !~ '^[0-9a-f]{12}prefill-live-'),
+		coalesce((SELECT min(n.signature) > max(p.signature) FROM oauth2_tokens n WHERE n.request_id NOT LIKE 'prefill-%'
+			AND n.created_at > max(p.created_at) AND n.signature ~ '^[0-9a-f]{12}'), false)
+		FROM oauth2_tokens p WHERE p.request_id LIKE 'prefill-live-%'`).Scan(&odd, &newer); err != nil {
+		t.Fatal(err)
+	}
+	if odd != 0 || !newer {
+		t.Errorf("%d prefilled keys not time-ordered; the server's next key sorts after them: %v", odd, newer)
+	}
 
 	// An expired backlog: gc removes exactly it.
 	prefill(1000, "old", 1)
 	out := s.cli(t, "", "gc")
 	var left, kept int64
-	if err := conn.QueryRow(ctx, `SELECT count(*) FILTER (WHERE signature LIKE 'prefill-old-%'), count(*) FILTER (WHERE signature LIKE 'prefill-live-%') FROM oauth2_tokens`).Scan(&left, &kept); err != nil {
+	if err := conn.QueryRow(ctx, `SELECT count(*) FILTER (WHERE request_id LIKE 'prefill-old-%'), count(*) FILTER (WHERE request_id LIKE 'prefill-live-%') FROM oauth2_tokens`).Scan(&left, &kept); err != nil {
 		t.Fatal(err)
 	}
 	if left != 0 || kept != 2000 {

@@ -107,6 +107,9 @@ type Options struct {
 	// (clients may override it); AccessTokenAlg signs JWT access tokens.
 	AccessTokenFormat string
 	AccessTokenAlg    string
+	// TimeOrderedTokens issues opaque tokens with time-ordered stored keys
+	// (orderedtoken.go); tokens of either kind are read regardless.
+	TimeOrderedTokens bool
 	// ClientCredentialsFormat is the default format of tokens issued for no
 	// user (client_credentials; a JWT one is stateless); empty: AccessTokenFormat.
 	ClientCredentialsFormat string
@@ -224,7 +227,7 @@ func New(o Options) (*Provider, error) {
 		o.AccessTokenAlg = keys.RS256
 	}
 	gcfg := &gatehouseConfig{Config: cfg, keys: o.Keys, issuer: o.Issuer}
-	ats := &accessTokens{CoreStrategy: fcompose.NewOAuth2HMACStrategy(gcfg), signer: &keys.Signer{Manager: o.Keys, Type: "at+jwt"},
+	ats := &accessTokens{CoreStrategy: &orderedTokens{CoreStrategy: fcompose.NewOAuth2HMACStrategy(gcfg), config: gcfg, now: o.Now, issue: o.TimeOrderedTokens}, signer: &keys.Signer{Manager: o.Keys, Type: "at+jwt"},
 		alg: o.AccessTokenAlg, defaultFormat: o.AccessTokenFormat, clientCredentialsFormat: o.ClientCredentialsFormat, issuer: o.Issuer, pairwiseKey: o.PairwiseKey, now: o.Now}
 	fs.stateless = ats.stateless
 	strategy := &fcompose.CommonStrategy{

@@ -12,6 +12,8 @@
 --          PKCE and OpenID records, with and without a user and a session)
 --          in the proportion the benchmark wrote them. A copy keeps its
 --          template's lifetime, counted from now.
+--          Its key starts, as the server's do (provider/orderedtoken.go),
+--          with its creation time in hex milliseconds.
 -- tag      a prefix unique to this run (its keys never meet another's)
 -- expired  1: every added row and session has already expired (a backlog
 --          for measuring garbage collection); 0: they are live
@@ -41,7 +43,7 @@ CREATE TEMP TABLE tconsent AS SELECT * FROM consents ORDER BY created_at LIMIT 1
 CREATE TEMP TABLE tclients AS SELECT DISTINCT client_id FROM session_clients;
 CREATE TEMP TABLE ttokens AS
   SELECT row_number() OVER (ORDER BY kind, signature) - 1 AS n, t.* FROM oauth2_tokens t
-  WHERE signature NOT LIKE 'prefill-%';
+  WHERE request_id NOT LIKE 'prefill-%';
 SELECT count(*) AS templates FROM ttokens \gset
 SELECT (SELECT count(*) FROM tuser) = 1 AND (SELECT count(*) FROM tsession) = 1
   AND (SELECT count(*) FROM tconsent) = 1 AND :templates > 0 AS ok \gset
@@ -85,7 +87,7 @@ SELECT ceil(:rows / 1000000.0)::int AS batches \gset
 SELECT format($$
 BEGIN;
 INSERT INTO oauth2_tokens (kind, signature, request_id, client_id, subject, active, expires_at, created_at, data, sid)
-SELECT t.kind, 'prefill-' || %1$L || '-' || md5(t.signature || '/' || g),
+SELECT t.kind, lpad(to_hex(%5$s / 1000), 12, '0') || 'prefill-' || %1$L || '-' || md5(t.signature || '/' || g),
   'prefill-' || %1$L || '-' || md5(t.request_id || '/' || (g / %2$s)),
   t.client_id,
   CASE WHEN t.subject = '' THEN '' ELSE 'prefill-' || %1$L || '-u' || (1 + (g / %2$s) %% greatest(%3$s, 1)) END,

@@ -49,7 +49,7 @@ start_server() {
   local label=$1 db=$2 port
   port=$(free_port); ADMIN=$(free_port)
   ISSUER="http://127.0.0.1:$port"
-  GENV=(GATEHOUSE_ADMIN_LISTEN=127.0.0.1:$ADMIN GATEHOUSE_LOG_LEVEL=warn GATEHOUSE_KEYS_ALGORITHMS=RS256,ES256
+  GENV=(GATEHOUSE_ADMIN_LISTEN=127.0.0.1:$ADMIN GATEHOUSE_LOG_LEVEL=warn GATEHOUSE_KEYS_ALGORITHMS=RS256,ES256 GATEHOUSE_KEYS_TIME_ORDERED_TOKENS=true
     GATEHOUSE_ACCESS_TOKEN_ALGORITHM=ES256 GATEHOUSE_SECRETS=bench-key-encryption-secret-0123456789abcdef)
   (cd "$WORK" && env "${GENV[@]}" ./gatehouse migrate up --database-url "$db" >/dev/null)
   (cd "$WORK" && exec env "${GENV[@]}" GATEHOUSE_AUTO_MIGRATE=true ./gatehouse serve --issuer "$ISSUER" \
@@ -216,7 +216,7 @@ counts failed iterations. "per second" is iterations per second (an \`authcode\`
 requests: authorize, answered with the code → token → userinfo, with an existing session and remembered consent;
 a \`password-login\` iteration is a browser without a session signing in with the password: four requests).
 The server runs with \`log_level: warn\` (no per-request log line). PostgreSQL is a throwaway cluster
-on the same disk with $DURABILITY; SQLite runs as \`serve\` opens it (WAL, synchronous=NORMAL). JWT access tokens are signed with ES256, ID tokens with RS256 (the OpenID
+on the same disk with $DURABILITY; SQLite runs as \`serve\` opens it (WAL, synchronous=NORMAL). Opaque tokens are time-ordered (\`keys.time_ordered_tokens: true\`). JWT access tokens are signed with ES256, ID tokens with RS256 (the OpenID
 Connect default) except for the \`idtoken-es256\` targets, whose client registered
 \`id_token_signed_response_alg: ES256\`. Targets ending in \`jwt-es256\` use RFC 9068 JWT access tokens.
 "peak RSS MiB" is the server process's highest resident memory (VmRSS, sampled every 20 ms) during the measured run.

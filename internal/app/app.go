@@ -202,7 +202,7 @@ func New(ctx context.Context, cfg config.Config, d Deps) (*App, error) {
 	prov, err := provider.New(provider.Options{
 		Issuer: cfg.Issuer, Store: provider.StoresOf(st), Keys: km, Interactor: cs, Pages: pages, Log: log, Now: clock,
 		Cipher: cipher, PairwiseKey: pairwiseKey, RefreshGrace: cfg.Lifetimes.RefreshTokenGrace.Duration,
-		AccessTokenFormat: cfg.AccessToken.Format, ClientCredentialsFormat: cfg.AccessToken.ClientCredentialsFormat, AccessTokenAlg: cfg.AccessToken.Algorithm,
+		AccessTokenFormat: cfg.AccessToken.Format, ClientCredentialsFormat: cfg.AccessToken.ClientCredentialsFormat, AccessTokenAlg: cfg.AccessToken.Algorithm, TimeOrderedTokens: cfg.Keys.TimeOrderedTokens,
 		Registration: registrationMode(cfg), InitialAccessToken: cfg.Registration.InitialAccessToken,
 		MaxAssertionLifetime: cfg.ClientAuth.MaxAssertionLifetime.Duration, PKCERequired: cfg.PKCE.Required, AllowUnboundCodes: cfg.PKCE.AllowUnbound,
 		RegistrationPolicy: provider.RegistrationPolicy{AllowedScopes: cfg.Registration.AllowedScopes,

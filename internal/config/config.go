@@ -294,6 +294,12 @@ type Keys struct {
 	RotationPeriod Duration `yaml:"rotation_period"`
 	// PrePublication is how long a new key is in the JWKS before it signs.
 	PrePublication Duration `yaml:"pre_publication"`
+	// TimeOrderedTokens issues opaque tokens (codes, refresh and access
+	// tokens) whose stored key begins with their issue time, so new rows
+	// append to the token index instead of landing on a random page of it.
+	// Every version reads both kinds; turn it on once no replica older than
+	// this release runs (an older one would refuse the new tokens).
+	TimeOrderedTokens bool `yaml:"time_ordered_tokens"`
 }
 
 // Database tunes the connection pool (PostgreSQL; SQLite uses one connection).
@@ -440,7 +446,7 @@ func (c *Config) applyEnv(env func(string) string) error {
 		c.Tracing.SampleRatio = f
 	}
 
-	bools := map[string]*bool{"GATEHOUSE_REGISTRATION_ALLOW_AUDIENCE": &c.Registration.AllowAudience, "GATEHOUSE_DEV": &c.Dev, "GATEHOUSE_AUTO_MIGRATE": &c.AutoMigrate, "GATEHOUSE_AUTHN_REQUIRE_MFA": &c.Authn.RequireMFA, "GATEHOUSE_ADMIN_PPROF": &c.Admin.Pprof,
+	bools := map[string]*bool{"GATEHOUSE_REGISTRATION_ALLOW_AUDIENCE": &c.Registration.AllowAudience, "GATEHOUSE_DEV": &c.Dev, "GATEHOUSE_AUTO_MIGRATE": &c.AutoMigrate, "GATEHOUSE_AUTHN_REQUIRE_MFA": &c.Authn.RequireMFA, "GATEHOUSE_ADMIN_PPROF": &c.Admin.Pprof, "GATEHOUSE_KEYS_TIME_ORDERED_TOKENS": &c.Keys.TimeOrderedTokens,
 		"GATEHOUSE_PKCE_ALLOW_UNBOUND": &c.PKCE.AllowUnbound, "GATEHOUSE_TRACING_INSECURE": &c.Tracing.Insecure,
 		"GATEHOUSE_ACCOUNTS_REQUIRE_VERIFIED_EMAIL": &c.Accounts.RequireVerifiedEmail, "GATEHOUSE_AUTHN_EMAIL_LOGIN": &c.Authn.EmailLogin}
 	for k, p := range bools {
