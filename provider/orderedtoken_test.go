@@ -4,17 +4,12 @@ import (
 	"context"
 	"encoding/hex"
 	"errors"
-	"io"
-	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/ory/fosite"
 	fcompose "github.com/ory/fosite/compose"
-
-	"github.com/gatehouse-id/gatehouse/keys"
-	"github.com/gatehouse-id/gatehouse/storage/sqlstore/sqlitetest"
 )
 
 // TestOrderedTokens: every kind of opaque token is issued with its issue
@@ -24,15 +19,7 @@ import (
 // stored key and still validates.
 func TestOrderedTokens(t *testing.T) {
 	ctx := context.Background()
-	cipher, err := keys.NewCipher([][]byte{[]byte(strings.Repeat("k", 32))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	km, err := keys.NewManager(ctx, sqlitetest.Open(t), cipher, keys.Options{Algs: []string{keys.ES256}, RotationPeriod: 30 * 24 * time.Hour, PrePublish: time.Hour,
-		MaxTokenLifetime: time.Hour, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
+	km := testKeys(t)
 	cfg := &gatehouseConfig{Config: &fosite.Config{AccessTokenLifespan: time.Hour, RefreshTokenLifespan: time.Hour, AuthorizeCodeLifespan: time.Minute}, keys: km}
 	clock := time.Date(2026, 12, 3, 8, 0, 0, 0, time.UTC)
 	plain := fcompose.NewOAuth2HMACStrategy(cfg)

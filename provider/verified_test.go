@@ -20,15 +20,7 @@ import (
 func TestVerifiedTokens(t *testing.T) {
 	ctx := context.Background()
 	now := time.Now()
-	cipher, err := keys.NewCipher([][]byte{[]byte(strings.Repeat("k", 32))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	km, err := keys.NewManager(ctx, sqlitetest.Open(t), cipher, keys.Options{Algs: []string{keys.ES256}, RotationPeriod: 30 * 24 * time.Hour, PrePublish: time.Hour,
-		MaxTokenLifetime: time.Hour, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
+	km := testKeys(t)
 	signer := &keys.Signer{Manager: km, Type: "at+jwt"}
 	tok, _, err := signer.Generate(ctx, fjwt.MapClaims{"iss": "https://id.example", "jti": "j1", "exp": now.Add(time.Minute).Unix()},
 		&fjwt.Headers{Extra: map[string]any{"alg": keys.HeaderAlg(keys.ES256)}})
@@ -54,4 +46,20 @@ func TestVerifiedTokens(t *testing.T) {
 	if _, err := v.decode(ctx, signer, parts[0]+"."+parts[1]+"."+string(sig), now); err == nil {
 		t.Error("a token with an altered signature was accepted")
 	}
+}
+
+// testKeys is a key manager on a throwaway SQLite database: an ES256
+// signing key and the opaque-token secrets.
+func testKeys(t *testing.T) *keys.Manager {
+	t.Helper()
+	cipher, err := keys.NewCipher([][]byte{[]byte(strings.Repeat("k", 32))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	km, err := keys.NewManager(context.Background(), sqlitetest.Open(t), cipher, keys.Options{Algs: []string{keys.ES256}, RotationPeriod: 30 * 24 * time.Hour,
+		PrePublish: time.Hour, MaxTokenLifetime: time.Hour, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return km
 }
