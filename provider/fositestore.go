@@ -163,19 +163,34 @@ func boundTo(r fosite.Requester) string {
 // are written in one statement; an authorization code is read together
 // with its PKCE and OIDC records; the records fosite deletes at the token
 // endpoint go in one statement at the end.
+//
+// fosite's token transaction (code redemption, refresh rotation) becomes one
+// storage.Redemption, written at Commit in one statement instead of BEGIN,
+// UPDATE, DELETE, INSERT and COMMIT: BeginTX opens no database transaction
+// when the request has read the code or refresh token it is about to use
+// as active (redeemable), and the use itself, the tokens created and the
+// records deleted wait for Commit. The records read with a code (PKCE,
+// OIDC) go with it: nothing reads them once the code is used.
 type batch struct {
 	mu        sync.Mutex
 	buffering bool
 	inserts   []storage.Token
 	deletes   []storage.TokenKey
 	rows      map[storage.TokenKey]storage.Token
+
+	redeemable storage.TokenKey                        // the code or refresh token read active
+	companions map[storage.TokenKey][]storage.TokenKey // records read with a code
+	deferred   bool                                    // inside a transaction gathered for Commit
+	gathered   bool                                    // the last transaction begun was a gathered one
+	redemption storage.Redemption                      // what Commit writes
+	gone       map[storage.TokenKey]bool               // removed by the redemption
 }
 
 type batchKey struct{}
 
 // withBatch starts a unit of work for one request.
 func withBatch(ctx context.Context) (context.Context, *batch) {
-	b := &batch{rows: map[storage.TokenKey]storage.Token{}}
+	b := &batch{rows: map[storage.TokenKey]storage.Token{}, companions: map[storage.TokenKey][]storage.TokenKey{}, gone: map[storage.TokenKey]bool{}}
 	return context.WithValue(ctx, batchKey{}, b), b
 }
 
@@ -216,10 +231,60 @@ func (f *fositeStore) flushInserts(ctx context.Context, b *batch) error {
 // flushDeletes removes the records fosite deleted during the request.
 func (f *fositeStore) flushDeletes(ctx context.Context, b *batch) error {
 	b.mu.Lock()
-	del := b.deletes
+	var del []storage.TokenKey
+	for _, k := range b.deletes {
+		if !b.gone[k] {
+			del = append(del, k)
+		}
+	}
 	b.deletes = nil
 	b.mu.Unlock()
 	return mapErr(f.tokens.DeleteTokenKeys(ctx, del))
+}
+
+// read notes that the request read key as active: its token transaction
+// may use it (see batch).
+func (b *batch) read(key storage.TokenKey) {
+	b.mu.Lock()
+	b.redeemable = key
+	b.mu.Unlock()
+}
+
+// use records, inside a gathered transaction, that the redeemable token is
+// used, and the token families that go with it. It reports false outside
+// one; it fails for any other token, which fosite never does: the change
+// would otherwise not be atomic with the rest.
+func (b *batch) use(key storage.TokenKey, revoke ...storage.TokenFamily) (bool, error) {
+	if b == nil {
+		return false, nil
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.deferred {
+		return false, nil
+	}
+	if key != b.redeemable || b.redemption.Used != (storage.TokenKey{}) {
+		return true, fmt.Errorf("storage: %s used inside a transaction gathered for another token", key.Kind)
+	}
+	b.redemption.Used, b.redemption.Revoke = key, revoke
+	if t, ok := b.rows[key]; ok {
+		t.Active = false
+		b.rows[key] = t
+	}
+	return true, nil
+}
+
+// direct refuses a write that would run outside a gathered transaction
+// while one is open (fosite makes none; see use).
+func direct(ctx context.Context, what string) error {
+	if b := batchOf(ctx); b != nil {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		if b.deferred {
+			return fmt.Errorf("storage: %s inside a gathered transaction", what)
+		}
+	}
+	return nil
 }
 
 // remove deletes a record now, or with the request's other deletes.
@@ -259,24 +324,15 @@ func (f *fositeStore) token(ctx context.Context, kind storage.TokenKind, signatu
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for _, ft := range family {
-		if ft.Kind == kind && ft.Signature == signature {
+		fk := storage.TokenKey{Kind: ft.Kind, Signature: ft.Signature}
+		if fk == k {
 			t = ft
+		} else {
+			b.companions[k] = append(b.companions[k], fk)
 		}
-		b.rows[storage.TokenKey{Kind: ft.Kind, Signature: ft.Signature}] = ft
+		b.rows[fk] = ft
 	}
 	return t, nil
-}
-
-// invalidated records in the unit of work that a code was used, so a second
-// read in the same request sees it inactive.
-func (b *batch) invalidated(kind storage.TokenKind, signature string) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	k := storage.TokenKey{Kind: kind, Signature: signature}
-	if t, ok := b.rows[k]; ok {
-		t.Active = false
-		b.rows[k] = t
-	}
 }
 
 // expiryFor picks the row's expiry: the token's own for codes and tokens; the
@@ -352,18 +408,19 @@ func (f *fositeStore) GetAuthorizeCodeSession(ctx context.Context, code string, 
 	if !active {
 		return r, fosite.ErrInvalidatedAuthorizeCode
 	}
+	if b := batchOf(ctx); b != nil {
+		b.read(storage.TokenKey{Kind: storage.TokenAuthorizeCode, Signature: code})
+	}
 	return r, nil
 }
 
 // InvalidateAuthorizeCodeSession marks a code used, exactly once.
+// Inside a gathered transaction that happens at Commit.
 func (f *fositeStore) InvalidateAuthorizeCodeSession(ctx context.Context, code string) error {
-	if err := f.tokens.DeactivateToken(ctx, storage.TokenAuthorizeCode, code); err != nil {
-		return mapErr(err)
+	if gathered, err := batchOf(ctx).use(storage.TokenKey{Kind: storage.TokenAuthorizeCode, Signature: code}); gathered {
+		return err
 	}
-	if b := batchOf(ctx); b != nil {
-		b.invalidated(storage.TokenAuthorizeCode, code)
-	}
-	return nil
+	return mapErr(f.tokens.DeactivateToken(ctx, storage.TokenAuthorizeCode, code))
 }
 
 // CreateAccessTokenSession stores an access token, unless it is a
@@ -389,6 +446,9 @@ func (f *fositeStore) GetAccessTokenSession(ctx context.Context, signature strin
 
 // DeleteAccessTokenSession removes an access token.
 func (f *fositeStore) DeleteAccessTokenSession(ctx context.Context, signature string) error {
+	if err := direct(ctx, "deleting an access token"); err != nil {
+		return err
+	}
 	return mapErr(f.tokens.DeleteToken(ctx, storage.TokenAccess, signature))
 }
 
@@ -410,38 +470,60 @@ func (f *fositeStore) GetRefreshTokenSession(ctx context.Context, signature stri
 		}
 		return r, fosite.ErrInactiveToken
 	}
+	if b := batchOf(ctx); b != nil {
+		b.read(storage.TokenKey{Kind: storage.TokenRefresh, Signature: signature})
+	}
 	return r, nil
 }
 
 // DeleteRefreshTokenSession removes a refresh token.
 func (f *fositeStore) DeleteRefreshTokenSession(ctx context.Context, signature string) error {
+	if err := direct(ctx, "deleting a refresh token"); err != nil {
+		return err
+	}
 	return mapErr(f.tokens.DeleteToken(ctx, storage.TokenRefresh, signature))
 }
 
 // RotateRefreshToken retires the presented refresh token (compare-and-swap,
 // so of two concurrent rotations one wins) and the family's access tokens.
 // The retired row is kept, inactive, so a replay is recognised as reuse.
+// Inside a gathered transaction that happens at Commit.
 func (f *fositeStore) RotateRefreshToken(ctx context.Context, requestID, signature string) error {
+	used := storage.TokenKey{Kind: storage.TokenRefresh, Signature: signature}
+	if gathered, err := batchOf(ctx).use(used, storage.TokenFamily{Kind: storage.TokenAccess, RequestID: requestID}); gathered {
+		return err
+	}
 	if err := f.tokens.DeactivateToken(ctx, storage.TokenRefresh, signature); err != nil {
-		// Rotated or revoked by a concurrent request since it was read:
-		// either way this presentation is a reuse.
-		if errors.Is(err, storage.ErrConflict) || errors.Is(err, storage.ErrNotFound) {
-			return fmt.Errorf("%w: refresh token rotated concurrently: %w", fosite.ErrInactiveToken, storage.ErrConflict)
-		}
-		return mapErr(err)
+		return usedErr(used, err)
 	}
 	_, err := f.tokens.DeleteTokensByRequestID(ctx, storage.TokenAccess, requestID)
 	return mapErr(err)
 }
 
+// usedErr maps the failure to use a code or refresh token. A refresh token
+// rotated or revoked by a concurrent request since it was read is presented
+// again: reuse.
+func usedErr(used storage.TokenKey, err error) error {
+	if used.Kind == storage.TokenRefresh && (errors.Is(err, storage.ErrConflict) || errors.Is(err, storage.ErrNotFound)) {
+		return fmt.Errorf("%w: refresh token rotated concurrently: %w", fosite.ErrInactiveToken, storage.ErrConflict)
+	}
+	return mapErr(err)
+}
+
 // RevokeRefreshToken removes every refresh token of a family.
 func (f *fositeStore) RevokeRefreshToken(ctx context.Context, requestID string) error {
+	if err := direct(ctx, "revoking refresh tokens"); err != nil {
+		return err
+	}
 	_, err := f.tokens.DeleteTokensByRequestID(ctx, storage.TokenRefresh, requestID)
 	return mapErr(err)
 }
 
 // RevokeAccessToken removes every access token of a family.
 func (f *fositeStore) RevokeAccessToken(ctx context.Context, requestID string) error {
+	if err := direct(ctx, "revoking access tokens"); err != nil {
+		return err
+	}
 	_, err := f.tokens.DeleteTokensByRequestID(ctx, storage.TokenAccess, requestID)
 	return mapErr(err)
 }
@@ -521,35 +603,100 @@ func (f *fositeStore) DeletePARSession(ctx context.Context, requestURI string) e
 	return mapErr(f.tokens.DeleteToken(ctx, storage.TokenPAR, parKey(requestURI)))
 }
 
-// BeginTX starts a transaction for fosite.
-// Records created inside it are written together just before the commit.
+// BeginTX starts a transaction for fosite: a gathered one (see batch) when
+// the request read the token it is about to use, a database transaction
+// otherwise. Records created inside either are written together at the
+// commit.
 func (f *fositeStore) BeginTX(ctx context.Context) (context.Context, error) {
-	tctx, err := f.tx.BeginTx(ctx)
-	if err == nil {
-		if b := batchOf(ctx); b != nil {
-			b.startBuffering()
+	b := batchOf(ctx)
+	if b != nil {
+		b.mu.Lock()
+		gather := b.redeemable != (storage.TokenKey{}) && !b.deferred
+		b.gathered = gather
+		if gather {
+			b.deferred, b.redemption = true, storage.Redemption{}
 		}
+		b.mu.Unlock()
+		if gather {
+			b.startBuffering()
+			return ctx, nil
+		}
+	}
+	tctx, err := f.tx.BeginTx(ctx)
+	if err == nil && b != nil {
+		b.startBuffering()
 	}
 	return tctx, err
 }
 
-// Commit writes the transaction's records and commits it.
+// Commit writes the transaction's records and commits it; a gathered one
+// is one storage.Redemption.
 func (f *fositeStore) Commit(ctx context.Context) error {
-	if b := batchOf(ctx); b != nil {
+	b := batchOf(ctx)
+	if b == nil {
+		return mapErr(f.tx.Commit(ctx))
+	}
+	b.mu.Lock()
+	deferred, red := b.deferred, b.redemption
+	b.mu.Unlock()
+	if !deferred {
 		if err := f.flushInserts(ctx, b); err != nil {
 			_ = f.tx.Rollback(ctx)
 			return err
 		}
+		return mapErr(f.tx.Commit(ctx))
 	}
-	return mapErr(f.tx.Commit(ctx))
+	if red.Used == (storage.TokenKey{}) {
+		// Nothing used: only records created.
+		err := f.flushInserts(ctx, b)
+		b.endGathering()
+		return err
+	}
+	b.mu.Lock()
+	red.Create = b.inserts
+	seen := map[storage.TokenKey]bool{}
+	for _, k := range append(append([]storage.TokenKey(nil), b.deletes...), b.companions[red.Used]...) {
+		if !seen[k] {
+			seen[k] = true
+			red.Delete = append(red.Delete, k)
+		}
+	}
+	b.mu.Unlock()
+	err := f.tokens.Redeem(ctx, red)
+	b.endGathering()
+	if err != nil {
+		return usedErr(red.Used, err)
+	}
+	b.mu.Lock()
+	for _, k := range red.Delete {
+		b.gone[k] = true
+	}
+	b.mu.Unlock()
+	return nil
+}
+
+// endGathering closes a gathered transaction, dropping what it buffered.
+func (b *batch) endGathering() {
+	b.mu.Lock()
+	b.deferred, b.redemption = false, storage.Redemption{}
+	b.inserts, b.buffering = nil, false
+	b.mu.Unlock()
 }
 
 // Rollback rolls back fosite's transaction and drops its buffered records.
 func (f *fositeStore) Rollback(ctx context.Context) error {
-	if b := batchOf(ctx); b != nil {
-		b.mu.Lock()
-		b.inserts, b.buffering = nil, false
-		b.mu.Unlock()
+	b := batchOf(ctx)
+	if b == nil {
+		return f.tx.Rollback(ctx)
+	}
+	b.mu.Lock()
+	gathered := b.gathered
+	b.mu.Unlock()
+	b.endGathering()
+	if gathered {
+		// Nothing was written (or, after a failed Commit, the
+		// redemption was one statement that failed whole).
+		return nil
 	}
 	return f.tx.Rollback(ctx)
 }

@@ -315,6 +315,26 @@ type TokenKey struct {
 	Signature string
 }
 
+// TokenFamily names the records of one kind that continue one grant (they
+// share its request id).
+type TokenFamily struct {
+	Kind      TokenKind
+	RequestID string
+}
+
+// Redemption is what the token endpoint writes when it uses an
+// authorization code or a refresh token, done as one atomic step: Used goes
+// from active to inactive, exactly once however many requests race, and only
+// if it did are Revoke's families removed (as they were before this step),
+// Create's records stored and Delete's removed. Otherwise nothing is
+// written.
+type Redemption struct {
+	Used   TokenKey
+	Revoke []TokenFamily
+	Create []Token
+	Delete []TokenKey
+}
+
 // KeyState is the lifecycle state of a signing key at some instant.
 type KeyState string
 
@@ -661,6 +681,11 @@ type TokenStore interface {
 	// when no row exists and ErrConflict when the row was already inactive, so
 	// of two concurrent callers exactly one succeeds.
 	DeactivateToken(ctx context.Context, kind TokenKind, signature string) error
+	// Redeem performs r (see Redemption) in one statement where the
+	// database allows it. Like DeactivateToken it returns ErrNotFound when
+	// r.Used does not exist and ErrConflict when it was already inactive,
+	// and then writes nothing.
+	Redeem(ctx context.Context, r Redemption) error
 	// DeleteTokensOf removes every token issued to clientID for subject
 	// (revoking a user's grant to an app).
 	DeleteTokensOf(ctx context.Context, subject, clientID string) (int64, error)

@@ -48,10 +48,16 @@ func New(t testing.TB) *Server {
 // (nil: the defaults).
 func NewWith(t testing.TB, configure func(*config.Config)) *Server {
 	t.Helper()
+	return NewOn(t, sqlitetest.Open(t), "sqlite://unused", configure)
+}
+
+// NewOn builds a Server on st, a migrated, empty store opened from
+// databaseURL (a PostgreSQL one, say), configured as NewWith does.
+func NewOn(t testing.TB, st *sqlstore.Store, databaseURL string, configure func(*config.Config)) *Server {
+	t.Helper()
 	ctx := context.Background()
-	st := sqlitetest.Open(t)
 	cfg := config.Default()
-	cfg.Issuer, cfg.Dev, cfg.DatabaseURL = Issuer, true, "sqlite://unused"
+	cfg.Issuer, cfg.Dev, cfg.DatabaseURL = Issuer, true, databaseURL
 	if configure != nil {
 		configure(&cfg)
 	}

@@ -201,6 +201,91 @@ func (s *Store) DeactivateToken(ctx context.Context, kind storage.TokenKind, sig
 	return storage.ErrConflict
 }
 
+// Redeem uses a code or refresh token and writes what follows from it, all
+// or nothing. On PostgreSQL that is one statement: the used token's UPDATE
+// is a CTE every other change depends on, so a request that loses a race
+// (the UPDATE finds the token inactive once the winner commits) writes
+// nothing, and the statement also says whether the token exists at all. The
+// family DELETE sees the table as it was before the statement, so it never
+// removes the records the same statement creates. SQLite does the same
+// steps in a transaction.
+func (s *Store) Redeem(ctx context.Context, r storage.Redemption) error {
+	if s.d.name != "postgres" {
+		return s.InTx(ctx, func(ctx context.Context) error { return s.redeemSteps(ctx, r) })
+	}
+	revKinds, revIDs := make([]string, 0, len(r.Revoke)), make([]string, 0, len(r.Revoke))
+	for _, f := range r.Revoke {
+		revKinds, revIDs = append(revKinds, string(f.Kind)), append(revIDs, f.RequestID)
+	}
+	delKinds, delSigs := make([]string, 0, len(r.Delete)), make([]string, 0, len(r.Delete))
+	for _, k := range r.Delete {
+		if k != r.Used { // one statement may not change a row twice
+			delKinds, delSigs = append(delKinds, string(k.Kind)), append(delSigs, k.Signature)
+		}
+	}
+	cols := tokenColumns{}
+	for _, t := range r.Create {
+		cols.add(t)
+	}
+	var used int
+	var exists bool
+	err := s.q(ctx).QueryRowContext(ctx, `WITH used AS (
+			UPDATE oauth2_tokens SET active = false WHERE kind = $1 AND signature = $2 AND active RETURNING 1
+		), revoked AS (
+			DELETE FROM oauth2_tokens WHERE (kind, request_id) IN (SELECT * FROM unnest($3::text[], $4::text[])) AND EXISTS (SELECT 1 FROM used)
+		), created AS (
+			INSERT INTO oauth2_tokens (kind, signature, request_id, client_id, subject, sid, active, expires_at, created_at, data)
+			SELECT * FROM unnest($5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::boolean[], $12::bigint[], $13::bigint[], $14::bytea[])
+			WHERE EXISTS (SELECT 1 FROM used)
+		), deleted AS (
+			DELETE FROM oauth2_tokens WHERE (kind, signature) IN (SELECT * FROM unnest($15::text[], $16::text[])) AND EXISTS (SELECT 1 FROM used)
+		)
+		SELECT (SELECT count(*) FROM used), EXISTS (SELECT 1 FROM oauth2_tokens WHERE kind = $1 AND signature = $2)`,
+		string(r.Used.Kind), r.Used.Signature, revKinds, revIDs,
+		nonNil(cols.kind), nonNil(cols.signature), nonNil(cols.requestID), nonNil(cols.clientID), nonNil(cols.subject), nonNil(cols.sid),
+		nonNil(cols.active), nonNil(cols.expires), nonNil(cols.created), nonNil(cols.data), delKinds, delSigs).Scan(&used, &exists)
+	switch {
+	case err != nil:
+		return s.wrap(err)
+	case used == 1:
+		return nil
+	case !exists:
+		return storage.ErrNotFound
+	}
+	return storage.ErrConflict
+}
+
+// redeemSteps is Redeem as separate statements, inside a transaction.
+func (s *Store) redeemSteps(ctx context.Context, r storage.Redemption) error {
+	if err := s.DeactivateToken(ctx, r.Used.Kind, r.Used.Signature); err != nil {
+		return err
+	}
+	for _, f := range r.Revoke {
+		if _, err := s.DeleteTokensByRequestID(ctx, f.Kind, f.RequestID); err != nil {
+			return err
+		}
+	}
+	if err := s.CreateTokens(ctx, r.Create); err != nil {
+		return err
+	}
+	del := make([]storage.TokenKey, 0, len(r.Delete))
+	for _, k := range r.Delete {
+		if k != r.Used {
+			del = append(del, k)
+		}
+	}
+	return s.DeleteTokenKeys(ctx, del)
+}
+
+// nonNil is an empty slice for nil, so PostgreSQL gets an empty array, not
+// NULL.
+func nonNil[T any](v []T) []T {
+	if v == nil {
+		return []T{}
+	}
+	return v
+}
+
 // DeleteTokensByRequestID removes a token family of one kind.
 func (s *Store) DeleteTokensByRequestID(ctx context.Context, kind storage.TokenKind, requestID string) (int64, error) {
 	res, err := s.q(ctx).ExecContext(ctx, `DELETE FROM oauth2_tokens WHERE kind = $1 AND request_id = $2`, string(kind), requestID)

@@ -72,6 +72,8 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"tokens", testTokens},
 		{"concurrent token deactivation", testConcurrentDeactivate},
 		{"concurrent refresh rotation", testConcurrentRotation},
+		{"redemption: all or nothing, once", testRedeem},
+		{"redemption: of concurrent ones exactly one writes", testConcurrentRedeem},
 		{"client assertion jtis", testJTIs},
 		{"keys and secrets", testKeys},
 		{"transactions", testTransactions},
@@ -395,13 +397,20 @@ func testTokens(t *testing.T, s storage.Store) {
 // exactly one succeeds.
 func testConcurrentDeactivate(t *testing.T, s storage.Store) {
 	must(t, s.CreateToken(ctx, token(storage.TokenRefresh, "rt", "r", now.Add(time.Hour))))
+	oneWins(t, 16, func(int) error { return s.DeactivateToken(ctx, storage.TokenRefresh, "rt") })
+}
+
+// oneWins runs n calls of fn at once and fails unless exactly one returns
+// nil and every other one ErrConflict.
+func oneWins(t *testing.T, n int, fn func(i int) error) {
+	t.Helper()
 	var ok, conflict atomic.Int64
 	var wg sync.WaitGroup
-	for i := 0; i < 16; i++ {
+	for i := 0; i < n; i++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			switch err := s.DeactivateToken(ctx, storage.TokenRefresh, "rt"); {
+			switch err := fn(i); {
 			case err == nil:
 				ok.Add(1)
 			case errors.Is(err, storage.ErrConflict):
@@ -412,8 +421,109 @@ func testConcurrentDeactivate(t *testing.T, s storage.Store) {
 		}()
 	}
 	wg.Wait()
-	if ok.Load() != 1 || conflict.Load() != 15 {
-		t.Fatalf("%d succeeded and %d conflicted, want 1 and 15", ok.Load(), conflict.Load())
+	if ok.Load() != 1 || conflict.Load() != int64(n-1) {
+		t.Fatalf("%d succeeded and %d conflicted, want 1 and %d", ok.Load(), conflict.Load(), n-1)
+	}
+}
+
+// present says which of the keys name a stored record.
+func present(t *testing.T, s storage.Store, keys ...storage.TokenKey) []bool {
+	t.Helper()
+	out := make([]bool, len(keys))
+	for i, k := range keys {
+		_, err := s.GetToken(ctx, k.Kind, k.Signature)
+		if err != nil && !errors.Is(err, storage.ErrNotFound) {
+			t.Fatal(err)
+		}
+		out[i] = err == nil
+	}
+	return out
+}
+
+func key(kind storage.TokenKind, sig string) storage.TokenKey {
+	return storage.TokenKey{Kind: kind, Signature: sig}
+}
+
+// testRedeem: a redemption flips its token and makes every change, or,
+// when the token is used, unknown or a change fails, makes none.
+func testRedeem(t *testing.T, s storage.Store) {
+	exp := now.Add(time.Hour)
+	code, pkce, oidc := key(storage.TokenAuthorizeCode, "rc"), key(storage.TokenPKCE, "rc-pkce"), key(storage.TokenOIDC, "rc-oidc")
+	oldAT, otherAT := key(storage.TokenAccess, "rc-old"), key(storage.TokenAccess, "other-family")
+	for _, k := range []storage.TokenKey{code, pkce, oidc, oldAT} {
+		must(t, s.CreateToken(ctx, token(k.Kind, k.Signature, "rq", exp)))
+	}
+	must(t, s.CreateToken(ctx, token(otherAT.Kind, otherAT.Signature, "rq-other", exp)))
+	at, rt := token(storage.TokenAccess, "rc-at", "rq", exp), token(storage.TokenRefresh, "rc-rt", "rq", exp)
+	red := storage.Redemption{Used: code, Revoke: []storage.TokenFamily{{Kind: storage.TokenAccess, RequestID: "rq"}},
+		Create: []storage.Token{at, rt}, Delete: []storage.TokenKey{pkce, oidc, code}}
+	must(t, s.Redeem(ctx, red))
+	got, err := s.GetToken(ctx, code.Kind, code.Signature)
+	must(t, err)
+	if got.Active {
+		t.Fatal("redeemed code still active")
+	}
+	newAT, newRT := key(at.Kind, at.Signature), key(rt.Kind, rt.Signature)
+	if p := present(t, s, pkce, oidc, oldAT, otherAT, newAT, newRT); fmt.Sprint(p) != "[false false false true true true]" {
+		t.Fatalf("after redemption pkce, oidc, old access, other family's access, new access, new refresh present = %v, "+
+			"want [false false false true true true] (the family revoked before the new tokens were stored)", p)
+	}
+
+	// Used again, unknown, or a create that fails: nothing changes.
+	spare := key(storage.TokenPKCE, "spare")
+	must(t, s.CreateToken(ctx, token(spare.Kind, spare.Signature, "rq", exp)))
+	again := storage.Redemption{Used: code, Revoke: red.Revoke, Create: []storage.Token{token(storage.TokenAccess, "rc-at2", "rq", exp)}, Delete: []storage.TokenKey{spare}}
+	wantErr(t, s.Redeem(ctx, again), storage.ErrConflict)
+	unknown := again
+	unknown.Used = key(storage.TokenAuthorizeCode, "nope")
+	wantErr(t, s.Redeem(ctx, unknown), storage.ErrNotFound)
+	if p := present(t, s, spare, newAT, newRT, key(storage.TokenAccess, "rc-at2")); fmt.Sprint(p) != "[true true true false]" {
+		t.Fatalf("after refused redemptions spare, access, refresh, second access present = %v, want [true true true false]", p)
+	}
+	code2 := key(storage.TokenAuthorizeCode, "rc2")
+	must(t, s.CreateToken(ctx, token(code2.Kind, code2.Signature, "rq2", exp)))
+	dup := storage.Redemption{Used: code2, Create: []storage.Token{token(storage.TokenAccess, "rc2-at", "rq2", exp), at}, Delete: []storage.TokenKey{spare}}
+	if err := s.Redeem(ctx, dup); !errors.Is(err, storage.ErrAlreadyExists) {
+		t.Fatalf("redemption creating an existing record: %v, want ErrAlreadyExists", err)
+	}
+	if got, err := s.GetToken(ctx, code2.Kind, code2.Signature); err != nil || !got.Active {
+		t.Fatalf("code after a failed redemption: %+v %v, want it still active", got, err)
+	}
+	if p := present(t, s, spare, key(storage.TokenAccess, "rc2-at")); fmt.Sprint(p) != "[true false]" {
+		t.Fatalf("after a failed redemption spare, its access token present = %v, want [true false]", p)
+	}
+	// Inside a caller's transaction it takes part in it.
+	tctx, err := s.BeginTx(ctx)
+	must(t, err)
+	must(t, s.Redeem(tctx, storage.Redemption{Used: code2, Create: []storage.Token{token(storage.TokenAccess, "rc2-at", "rq2", exp)}}))
+	must(t, s.Rollback(tctx))
+	if got, err := s.GetToken(ctx, code2.Kind, code2.Signature); err != nil || !got.Active {
+		t.Fatalf("code after a rolled-back redemption: %+v %v, want it still active", got, err)
+	}
+}
+
+// testConcurrentRedeem: of 16 concurrent redemptions of one code, each
+// creating its own access token, exactly one succeeds and only its token
+// exists.
+func testConcurrentRedeem(t *testing.T, s storage.Store) {
+	exp := now.Add(time.Hour)
+	must(t, s.CreateToken(ctx, token(storage.TokenAuthorizeCode, "race", "race-rq", exp)))
+	created := make([]storage.TokenKey, 16)
+	for i := range created {
+		created[i] = key(storage.TokenAccess, fmt.Sprintf("race-at-%d", i))
+	}
+	oneWins(t, len(created), func(i int) error {
+		return s.Redeem(ctx, storage.Redemption{Used: key(storage.TokenAuthorizeCode, "race"),
+			Create: []storage.Token{token(storage.TokenAccess, created[i].Signature, "race-rq", exp)}})
+	})
+	n := 0
+	for _, p := range present(t, s, created...) {
+		if p {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Fatalf("%d access tokens written, want only the winner's", n)
 	}
 }
 
