@@ -676,9 +676,11 @@ func (f *fositeStore) Commit(ctx context.Context) error {
 }
 
 // endGathering closes a gathered transaction, dropping what it buffered.
+// The token it was for is no longer redeemable: a later transaction of the
+// request is a database one.
 func (b *batch) endGathering() {
 	b.mu.Lock()
-	b.deferred, b.redemption = false, storage.Redemption{}
+	b.deferred, b.redemption, b.redeemable = false, storage.Redemption{}, storage.TokenKey{}
 	b.inserts, b.buffering = nil, false
 	b.mu.Unlock()
 }
