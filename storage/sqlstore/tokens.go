@@ -217,11 +217,10 @@ func (s *Store) Redeem(ctx context.Context, r storage.Redemption) error {
 	for _, f := range r.Revoke {
 		revKinds, revIDs = append(revKinds, string(f.Kind)), append(revIDs, f.RequestID)
 	}
-	delKinds, delSigs := make([]string, 0, len(r.Delete)), make([]string, 0, len(r.Delete))
-	for _, k := range r.Delete {
-		if k != r.Used { // one statement may not change a row twice
-			delKinds, delSigs = append(delKinds, string(k.Kind)), append(delSigs, k.Signature)
-		}
+	del := deletedBy(r)
+	delKinds, delSigs := make([]string, 0, len(del)), make([]string, 0, len(del))
+	for _, k := range del {
+		delKinds, delSigs = append(delKinds, string(k.Kind)), append(delSigs, k.Signature)
 	}
 	cols := tokenColumns{}
 	for _, t := range r.Create {
@@ -268,13 +267,19 @@ func (s *Store) redeemSteps(ctx context.Context, r storage.Redemption) error {
 	if err := s.CreateTokens(ctx, r.Create); err != nil {
 		return err
 	}
+	return s.DeleteTokenKeys(ctx, deletedBy(r))
+}
+
+// deletedBy is what r deletes: its Delete without the used token, which
+// stays (inactive) and which one statement may not change twice.
+func deletedBy(r storage.Redemption) []storage.TokenKey {
 	del := make([]storage.TokenKey, 0, len(r.Delete))
 	for _, k := range r.Delete {
 		if k != r.Used {
 			del = append(del, k)
 		}
 	}
-	return s.DeleteTokenKeys(ctx, del)
+	return del
 }
 
 // nonNil is an empty slice for nil, so PostgreSQL gets an empty array, not
