@@ -72,13 +72,11 @@ bench_run() {
     --client-id "$(jq -r .client_id <<<"$client")" --client-secret "$(jq -r .client_secret <<<"$client")" "$@"
 }
 
-# bench_target LABEL DATABASE_URL: start gatehouse, register the clients and
-# the user, run every scenario, stop it. The clients (OPAQUE, JWT, ES) and
-# the metrics key (MKEY) stay set for later runs on the same database.
-bench_target() {
-  local label=$1 db=$2
-  start_server "$label" "$db"
-  local gh=("$WORK/gatehouse")
+# register DATABASE_URL: the clients (OPAQUE, JWT, ES), the user and the
+# metrics key (MKEY) on the database; the variables stay set for later runs
+# on it.
+register() {
+  local db=$1 gh=("$WORK/gatehouse")
   local common=(--redirect-uri http://127.0.0.1:9/cb --grant-type authorization_code --grant-type refresh_token
     --grant-type client_credentials --scope openid --scope email --scope profile --scope offline_access)
   OPAQUE=$(env "${GENV[@]}" "${gh[@]}" clients create --database-url "$db" --name "bench opaque" "${common[@]}" --access-token-format opaque --output json)
@@ -87,6 +85,14 @@ bench_target() {
   printf 'bench-password-0123\n' | env "${GENV[@]}" "${gh[@]}" users create --database-url "$db" --email bench@example.test --name Bench --password-stdin >/dev/null
   # Each run reads gatehouse's SQL statement counter (/metrics, a metrics:read key) around its measured time.
   MKEY=$(env "${GENV[@]}" "${gh[@]}" admin-keys create --database-url "$db" --name bench-metrics --role metrics:read)
+}
+
+# bench_target LABEL DATABASE_URL: start gatehouse, register the clients and
+# the user, run every scenario, stop it.
+bench_target() {
+  local label=$1 db=$2
+  start_server "$label" "$db"
+  register "$db"
   bench_run "gatehouse-$label" "$OPAQUE" --concurrency "$LEVELS" --scenario client-credentials,introspect,refresh,authcode,discovery,jwks
   bench_run "gatehouse-$label-jwt-es256" "$JWT" --concurrency "$LEVELS" --scenario client-credentials
   # The same login flows for a client that registered ES256 ID tokens
@@ -124,6 +130,22 @@ rows_per_iteration() {
   jq -n --argjson d "$((after - before))" --argjson n "$its" '$d / $n'
 }
 
+# bench_empty LABEL: the grown scenarios on a new, empty database of the
+# cluster, right before the database grown to LABEL is measured: its
+# baseline, so that the machine's drift between runs minutes apart is not
+# read as the cost of the rows. The grown database's clients stay set.
+bench_empty() {
+  local label=$1 db saved=("$OPAQUE" "$JWT" "$ES" "$MKEY")
+  psql_db "$PGURL" -qAt -c "DROP DATABASE IF EXISTS bench_empty" -c "CREATE DATABASE bench_empty"
+  db=$(sed -E 's#^(postgres(ql)?://[^/?]*)(/[^?]*)?#\1/bench_empty#' <<<"$PGURL")
+  start_server "postgres-empty-$label" "$db"
+  register "$db"
+  bench_run "gatehouse-postgres-empty-$label" "$OPAQUE" --concurrency "$GROWN_LEVELS" --scenario client-credentials,introspect,authcode
+  stop_server
+  psql_db "$PGURL" -qAt -c "DROP DATABASE bench_empty"
+  OPAQUE=${saved[0]} JWT=${saved[1]} ES=${saved[2]} MKEY=${saved[3]}
+}
+
 # bench_grown LABEL TOTAL DATABASE_URL: grow the database to TOTAL token
 # rows (scripts/bench-prefill.sql), vacuum it as autovacuum would have,
 # and measure the token, introspection and login scenarios on it.
@@ -145,6 +167,7 @@ bench_grown() {
   after=$(psql_db "$db" -qAt -c 'SELECT count(*) FROM oauth2_tokens')
   summary=$(psql_db "$db" -qAt -c "SELECT to_char((SELECT count(*) FROM users), 'FM999,999,999') || ' users, ' || to_char((SELECT count(*) FROM browser_sessions), 'FM999,999,999') || ' sessions, ' || pg_size_pretty(pg_database_size(current_database()))")
   GROWN+=("$label: $(commas "$after") token rows ($summary), $(commas $((after - have))) of them added in $(($(date +%s) - t0)) s")
+  bench_empty "$label"
   start_server "postgres-$label" "$db"
   bench_run "gatehouse-postgres-$label" "$OPAQUE" --concurrency "$GROWN_LEVELS" --scenario client-credentials,introspect,authcode
   stop_server
@@ -189,13 +212,13 @@ stop_server
 # Cost as data grows: the same database grown to 1 and 10 million token rows.
 GROWN=()
 IFS=',' read -ra SIZES <<<"$GROWN_SIZES"
-GROWN_TARGETS=()
+GROWTH=()
 for size in "${SIZES[@]}"; do
   if [ $((size % 1000000)) -eq 0 ]; then label="$((size / 1000000))m"
   elif [ $((size % 1000)) -eq 0 ]; then label="$((size / 1000))k"
   else label=$size; fi
   bench_grown "$label" "$size" "$PGDB"
-  GROWN_TARGETS+=("gatehouse-postgres-$label")
+  GROWTH+=(--growth "gatehouse-postgres-empty-$label=gatehouse-postgres-$label")
 done
 bench_gc "$PGDB" "$GC_ROWS"
 GC_RATE=$(jq -n --argjson n "$GC_REMOVED" --argjson s "$GC_SECONDS" '$n / $s | floor')
@@ -228,7 +251,7 @@ Reproduce: \`make bench\` (or, against any OP: \`gatehouse-bench run --issuer UR
 
 EOF
 "$WORK/gatehouse-bench" report --in "$RESULTS" --out "$OUT/benchmarks.md" --svg "$OUT/benchmarks.svg" --notes "$WORK/notes.md" \
-  --growth "gatehouse-postgres=$(IFS=,; echo "${GROWN_TARGETS[*]}")"
+  "${GROWTH[@]}"
 GC_MET="✓ met"
 [ "$GC_RATE" -ge "$PEAK_ROWS" ] || GC_MET="✗ missed"
 {

@@ -165,19 +165,23 @@ func TestGrowthAndPerCore(t *testing.T) {
 {"scenario":"client-credentials","target":"pg-10m","concurrency":32,"per_second":850,"p99_ms":5}
 {"scenario":"authcode","target":"pg-10m","concurrency":32,"per_second":390,"p99_ms":12}
 {"scenario":"introspect","target":"pg-10m","concurrency":32,"per_second":390}
+{"scenario":"client-credentials","target":"pg-empty-1m","concurrency":32,"per_second":900,"p99_ms":4}
+{"scenario":"client-credentials","target":"pg-1m","concurrency":32,"per_second":700,"p99_ms":6}
 {"scenario":"password-login","target":"pg","concurrency":1,"per_second":20,"cpus":2}
 {"scenario":"password-login","target":"pg","concurrency":2,"per_second":36,"cpus":2}
 `
 	if err := os.WriteFile(in, []byte(lines), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := report([]string{"--in", in, "--out", out, "--growth", "pg=pg-10m"}); err != nil {
+	if err := report([]string{"--in", in, "--out", out, "--growth", "pg=pg-10m", "--growth", "pg-empty-1m=pg-1m"}); err != nil {
 		t.Fatal(err)
 	}
 	md, _ := os.ReadFile(out)
 	for _, want := range []string{
-		"| client-credentials | 32 | pg-10m | 850 | 1000 | 0.85 | 5.00 | 4.00 | ✓ |\n",
-		"| authcode | 32 | pg-10m | 390 | 500 | 0.78 | 12.00 | 9.00 | ✗ |\n",
+		"| client-credentials | 32 | pg-10m | 850 | pg | 1000 | 0.85 | 5.00 | 4.00 | ✓ |\n",
+		"| authcode | 32 | pg-10m | 390 | pg | 500 | 0.78 | 12.00 | 9.00 | ✗ |\n",
+		// Each grown database against its own baseline, not the first one.
+		"| client-credentials | 32 | pg-1m | 700 | pg-empty-1m | 900 | 0.78 | 6.00 | 4.00 | ✗ |\n",
 		"- pg: 36 sign-ins/s at best (concurrency 2) on 2 cores, **18 per core**\n",
 	} {
 		if !strings.Contains(string(md), want) {
@@ -187,7 +191,9 @@ func TestGrowthAndPerCore(t *testing.T) {
 	if strings.Contains(string(md), "| introspect | 32 | pg-10m") {
 		t.Errorf("a grown figure without an empty one to compare is listed:\n%s", md)
 	}
-	if err := report([]string{"--in", in, "--out", out, "--growth", "pg"}); err == nil {
-		t.Error("--growth without grown targets accepted")
+	for _, bad := range []string{"pg", "pg=", "=pg-10m"} {
+		if err := report([]string{"--in", in, "--out", out, "--growth", bad}); err == nil {
+			t.Errorf("--growth %q accepted", bad)
+		}
 	}
 }
