@@ -12,14 +12,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gatehouse-id/gatehouse/account"
 	"github.com/gatehouse-id/gatehouse/authn"
 	"github.com/gatehouse-id/gatehouse/authn/email"
 	"github.com/gatehouse-id/gatehouse/internal/attempt"
 	"github.com/gatehouse-id/gatehouse/internal/httpx"
-	"github.com/gatehouse-id/gatehouse/internal/mail"
 	"github.com/gatehouse-id/gatehouse/internal/web"
 	"github.com/gatehouse-id/gatehouse/storage"
-	"github.com/gatehouse-id/gatehouse/templates"
 )
 
 // Paths of the email sign-in.
@@ -32,10 +31,8 @@ const (
 // EmailLogin turns on the email first factor (authn.email_login).
 type EmailLogin struct {
 	Step email.Step
-	// Mail and Pages send the link and the code.
-	Mail    *mail.Outbox
-	Pages   *templates.Renderer
-	Product string
+	// Mail sends the link and the code.
+	Mail account.Mailer
 }
 
 const ceremonyEmailLogin = "email_login"
@@ -94,12 +91,12 @@ func (s loginPages) emailStart(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	el := s.o.EmailLogin
-	data := map[string]any{"Product": el.Product, "Issuer": s.o.Issuer, "Email": address, "Valid": "10 minutes"}
+	data := map[string]any{"Email": address, "Valid": "10 minutes"}
 	ceremony := linkCeremony(httpx.RandomString(32)) // a ceremony of nobody for an address without an account
 	u, err := s.o.Store.GetUserByEmail(ctx, address)
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
-		err = s.queueMail(ctx, address, "email_login_unknown", data)
+		err = el.Mail.Queue(ctx, address, "email_login_unknown", data)
 	case err == nil && !u.Disabled:
 		var p authn.Prompt
 		if p, err = el.Step.Start(ctx, authn.Attempt{Subject: u.Subject}); err != nil {
@@ -115,7 +112,7 @@ func (s loginPages) emailStart(w http.ResponseWriter, r *http.Request) {
 			if err := s.web.NewCeremony(ctx, ceremony, ceremonyEmailLogin, web.Ceremony{Flow: id, Subject: u.Subject, Browser: browser, WebAuthn: p.State}); err != nil {
 				return err
 			}
-			return s.queueMail(ctx, u.Email, "email_login", data)
+			return el.Mail.Queue(ctx, u.Email, "email_login", data)
 		})
 		if err == nil {
 			s.web.Audit(ctx, r, "login.email_sent", u.Subject, d.Request.ClientID, nil)
@@ -126,15 +123,6 @@ func (s loginPages) emailStart(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.renderEmailSent(w, r, http.StatusOK, id, ceremony, address, "")
-}
-
-func (s loginPages) queueMail(ctx context.Context, to, name string, data map[string]any) error {
-	subject, text, html, err := s.o.EmailLogin.Pages.Mail(name, data)
-	if err != nil {
-		return err
-	}
-	_, err = s.o.EmailLogin.Mail.Queue(ctx, mail.Message{To: to, Subject: subject, Text: text, HTML: html})
-	return err
 }
 
 // emailLink signs in with a link, in the browser that asked for it only.

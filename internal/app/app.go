@@ -173,13 +173,18 @@ func New(ctx context.Context, cfg config.Config, d Deps) (*App, error) {
 		}
 		steps = append(steps, passkeys)
 	}
+	// The mail of account links and of email sign-in, nil without an outbox.
+	var linkMailer *account.Mailer
+	if outbox != nil {
+		linkMailer = &account.Mailer{Mail: outbox, Pages: pages, Issuer: cfg.Issuer, Product: cfg.Email.ProductName}
+	}
 	var emailLogin *consent.EmailLogin
-	if cfg.Authn.EmailLogin && outbox != nil {
+	if cfg.Authn.EmailLogin && linkMailer != nil {
 		key, err := km.Secret(ctx, "email_login_hmac")
 		if err != nil {
 			return nil, err
 		}
-		emailLogin = &consent.EmailLogin{Step: email.Step{Key: key, Now: clock}, Mail: outbox, Pages: pages, Product: cfg.Email.ProductName}
+		emailLogin = &consent.EmailLogin{Step: email.Step{Key: key, Now: clock}, Mail: *linkMailer}
 		steps = append(steps, emailLogin.Step)
 	}
 	attempts := attempt.New(st, clock)
@@ -285,10 +290,6 @@ func New(ctx context.Context, cfg config.Config, d Deps) (*App, error) {
 		return nil, fmt.Errorf("trusted_proxies: %w", err)
 	}
 	handler := tracing.Handler(httpx.Log(log, httpx.RealIP(trusted, httpx.Secure(cfg.HTTPS(), httpx.MaxBytes(1<<20, httpx.CleanInput(met.Instrument(tracing.Route(mux))))))))
-	var linkMailer *account.Mailer
-	if outbox != nil {
-		linkMailer = &account.Mailer{Mail: outbox, Pages: pages, Issuer: cfg.Issuer, Product: cfg.Email.ProductName}
-	}
 	operator := ops.New(st, ops.Options{Keys: km, EnabledAlgs: cfg.Keys.Algorithms, Dev: cfg.Dev, Sectors: clientspec.SectorClient(cfg.Dev), Now: clock, Mailer: linkMailer})
 	adm := admin.New(admin.Options{Ops: operator, Keys: st, Log: log, Profiling: cfg.Admin.Pprof, Metrics: met.Handler()})
 	a.Handler, a.Mux, a.Pages, a.Keys, a.Provider = handler, mux, pages, km, prov
