@@ -39,16 +39,16 @@ type statementBudget struct {
 	// token (code family in one read; then the redemption: code used,
 	// access+refresh stored, PKCE+OIDC deleted) → userinfo (token, user).
 	returning int64
-	// A refresh: the refresh token read, its account checked, then the
-	// redemption (token rotated, the family's access tokens revoked, the
-	// new pair stored).
+	// A refresh: the refresh token read, its account checked, then a
+	// database transaction (BEGIN; the token rotated, the family's access
+	// tokens revoked, the new pair stored; COMMIT).
 	refresh int64
 }
 
-// PostgreSQL writes a redemption as one statement; SQLite as a transaction
-// (BEGIN, UPDATE, DELETE or INSERT as needed, COMMIT).
+// PostgreSQL writes a code's redemption as one statement; SQLite as a
+// transaction (BEGIN, UPDATE, DELETE or INSERT as needed, COMMIT).
 var budgets = map[string]statementBudget{
-	"postgres": {firstLogin: 36, returning: 8, refresh: 3},
+	"postgres": {firstLogin: 36, returning: 8, refresh: 7},
 	"sqlite":   {firstLogin: 40, returning: 12, refresh: 7},
 }
 
