@@ -38,8 +38,11 @@ func TestGatheredTransaction(t *testing.T) {
 		sess.Subject = "alice"
 		sess.SetExpiresAt(fosite.AuthorizeCode, now.Add(time.Minute))
 		r := &fosite.Request{ID: "rq-" + code, RequestedAt: now, Client: c, Session: sess}
+		// A refresh token of another grant, which nothing may rotate
+		// inside the code's gathered transaction.
+		other := &fosite.Request{ID: "other-" + code, RequestedAt: now, Client: c, Session: sess}
 		for _, err := range []error{f.CreateAuthorizeCodeSession(t.Context(), code, r), f.CreatePKCERequestSession(t.Context(), code, r),
-			f.CreateOpenIDConnectSession(t.Context(), code, r)} {
+			f.CreateOpenIDConnectSession(t.Context(), code, r), f.CreateRefreshTokenSession(t.Context(), "rt-"+code, "", other)} {
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -83,6 +86,12 @@ func TestGatheredTransaction(t *testing.T) {
 		}
 		if err := f.RevokeRefreshToken(tctx, r.GetID()); err == nil {
 			t.Fatal("a revocation inside a gathered transaction was allowed")
+		}
+		if err := f.RotateRefreshToken(tctx, "other-"+code, "rt-"+code); err == nil {
+			t.Fatal("a refresh rotation inside a gathered transaction was allowed")
+		}
+		if rt, err := st.GetToken(t.Context(), storage.TokenRefresh, "rt-"+code); err != nil || !rt.Active {
+			t.Fatalf("refresh token after a refused rotation: %+v %v, want active", rt, err)
 		}
 		if exists(storage.TokenAccess, access) {
 			t.Fatal("the access token was written before Commit")
